@@ -1,0 +1,1 @@
+"""Actors: thin pykka shells around the plain logic classes."""

@@ -1,0 +1,1 @@
+"""devorg: a local Salesforce org emulator. It never imports the daemon."""

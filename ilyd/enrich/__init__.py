@@ -1,0 +1,1 @@
+"""Enrichment: domain extraction, providers, the Ily field catalogue."""

@@ -1,0 +1,83 @@
+"""The one exception tree of ilyd.
+
+Library exceptions (requests, sqlite3, tomli, websocket) are translated into these
+where they enter our code (`raise ... from exc`). Every message says what happened,
+to what, and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class IlydError(Exception):
+    """Base of every error ilyd raises on purpose."""
+
+
+class ConfigError(IlydError):
+    """The configuration is invalid. `problems` lists every problem with its key path."""
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class StoreError(IlydError):
+    """The durable state store could not be opened or written."""
+
+
+class SalesforceError(IlydError):
+    """Salesforce answered with an error.
+
+    Carries the HTTP status, Salesforce's `errorCode`, its message and the fields it named.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        error_code: str | None = None,
+        fields: tuple[str, ...] = (),
+    ) -> None:
+        self.status = status
+        self.error_code = error_code
+        self.fields = fields
+        self.message = message
+        super().__init__(f"{error_code or status}: {message}" if error_code or status else message)
+
+
+class AuthError(SalesforceError):
+    """Authentication failed (bad credentials, revoked or expired refresh token)."""
+
+
+class NeedsReauthError(AuthError):
+    """The stored grant no longer works; an admin must run `ilyd connect` again."""
+
+
+class RequestLimitError(SalesforceError):
+    """The org's API allowance is spent (REQUEST_LIMIT_EXCEEDED) or our budget is reached."""
+
+
+class BayeuxError(IlydError):
+    """A Bayeux/CometD exchange failed (handshake denied, unknown client, bad reply)."""
+
+
+class ProvisioningError(IlydError):
+    """Setting up fields, permission sets or PushTopics in an org failed."""
+
+
+class ProviderError(IlydError):
+    """An enrichment provider failed. `retryable` says whether trying later may succeed."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        self.retryable = retryable
+        super().__init__(message)
+
+
+class ControlError(IlydError):
+    """A control-socket request failed; `code` is one of the stable protocol codes."""
+
+    def __init__(self, code: str, message: str, hint: str | None = None) -> None:
+        self.code = code
+        self.message = message
+        self.hint = hint
+        super().__init__(message)

@@ -1,0 +1,105 @@
+"""The state database: one SQLite file in WAL mode, shared by many threads.
+
+Each thread gets its own connection (sqlite3 connections must not be shared across
+threads while a transaction is open). Components create their tables through
+`Database.migrate`, which records a schema version per component so that upgrades run
+once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from ilyd.errors import StoreError
+
+# A writer waits this long for another thread's transaction before giving up.
+_BUSY_TIMEOUT_SECONDS = 30.0
+
+
+class Database:
+    """A SQLite database file opened in WAL mode, one connection per thread."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = self.connection()
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_versions"
+                " (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(
+                f"cannot open state database {self.path}: {exc}; check the state directory"
+                " exists and is writable by the ilyd user"
+            ) from exc
+
+    def connection(self) -> sqlite3.Connection:
+        """Return this thread's connection, opening it on first use."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.path, timeout=_BUSY_TIMEOUT_SECONDS, isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.row_factory = sqlite3.Row
+            # NORMAL is durable in WAL mode against process crashes (SIGKILL); only an OS
+            # crash can lose the last transactions.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run the block in one IMMEDIATE transaction; commit on success, roll back on error."""
+        conn = self.connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot start a transaction on {self.path}: {exc}") from exc
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def migrate(self, component: str, steps: Sequence[str]) -> None:
+        """Apply the component's schema steps not applied yet (step i brings version i+1).
+
+        A step is SQL statements separated by `;` (no `;` inside a statement).
+        """
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT version FROM schema_versions WHERE component = ?", (component,)
+            ).fetchone()
+            current = row["version"] if row else 0
+            for step in steps[current:]:
+                for statement in filter(None, (s.strip() for s in step.split(";"))):
+                    conn.execute(statement)
+            if len(steps) > current:
+                conn.execute(
+                    "INSERT INTO schema_versions(component, version) VALUES (?, ?)"
+                    " ON CONFLICT(component) DO UPDATE SET version = excluded.version",
+                    (component, len(steps)),
+                )
+
+    def close(self) -> None:
+        """Close every connection opened by any thread."""
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
