@@ -57,6 +57,13 @@ class RequestLimitError(SalesforceError):
     """The org's API allowance is spent (REQUEST_LIMIT_EXCEEDED) or our budget is reached."""
 
 
+class SalesforceUnavailableError(SalesforceError):
+    """Salesforce could not be reached, or kept answering 5xx, after the allowed retries.
+
+    Transient by nature: the caller should back off and try again later.
+    """
+
+
 class BayeuxError(IlydError):
     """A Bayeux/CometD exchange failed (handshake denied, unknown client, bad reply)."""
 
