@@ -73,10 +73,24 @@ class ProvisioningError(IlydError):
 
 
 class ProviderError(IlydError):
-    """An enrichment provider failed. `retryable` says whether trying later may succeed."""
+    """An enrichment provider failed. `retryable` says whether trying later may succeed.
 
-    def __init__(self, message: str, *, retryable: bool) -> None:
+    `reason` is a short stable word for metrics and status ("timeout", "rate_limited",
+    "queued", "auth", …). `retry_after` is the number of seconds the source asked us to
+    wait (HTTP Retry-After), when it said so.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        reason: str = "error",
+        retry_after: float | None = None,
+    ) -> None:
         self.retryable = retryable
+        self.reason = reason
+        self.retry_after = retry_after
         super().__init__(message)
 
 

@@ -44,3 +44,35 @@ SF_REQUEST_RETRIES = Counter(
     ["op"],
     registry=REGISTRY,
 )
+
+# --- enrichment providers and their cache (issue 7) ---
+PROVIDER_REQUESTS = Counter(
+    "ilyd_provider_requests_total",
+    "Requests sent to an enrichment provider (HTTP calls incl. retries, DNS domain lookups).",
+    ["provider"],
+    registry=REGISTRY,
+)
+PROVIDER_FAILURES = Counter(
+    "ilyd_provider_failures_total",
+    "Provider requests that failed, by reason (timeout, connection, server, rate_limited, "
+    "queued, auth, rejected, bad_response, servfail).",
+    ["provider", "reason"],
+    registry=REGISTRY,
+)
+PROVIDER_REQUEST_DURATION = Histogram(
+    "ilyd_provider_request_duration_seconds",
+    "Time one provider request took, failures included.",
+    ["provider"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+    registry=REGISTRY,
+)
+CACHE_HITS = Counter(
+    "ilyd_cache_hits_total",
+    "Provider lookups answered from the cache (or by joining a lookup already in flight).",
+    registry=REGISTRY,
+)
+CACHE_MISSES = Counter(
+    "ilyd_cache_misses_total",
+    "Provider lookups the cache could not answer, so the provider was asked.",
+    registry=REGISTRY,
+)
