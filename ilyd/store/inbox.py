@@ -1,0 +1,231 @@
+"""The durable inbox: records waiting to be enriched, one row per (org, object, record id).
+
+The subscriber (or the poller, or a catch-up query) `put`s changes; enricher workers
+`claim` rows under a lease, and the writer `confirm`s them once Salesforce has the
+values. A newer change to a pending record replaces it — enrichment only needs the
+latest inputs — and its fields are merged over the pending ones, because a Change Data
+Capture update carries only the fields that changed.
+
+Every row carries a version (`seq`, from an AUTOINCREMENT key that a replacement
+renews). Confirming a row deletes it only if it is still the version the worker
+claimed; if a newer change arrived meanwhile, the row is released and processed again.
+A worker that dies keeps its rows only until its lease runs out.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ilyd.store.db import Database
+from ilyd.store.replay import ReplayStore
+
+__all__ = ["Inbox", "InboxEntry", "InboxItem"]
+
+_MIGRATIONS = (
+    "CREATE TABLE inbox ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " org TEXT NOT NULL, sobject TEXT NOT NULL, record_id TEXT NOT NULL,"
+    " change_type TEXT NOT NULL, fields TEXT NOT NULL, source TEXT NOT NULL,"
+    " received_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+    " lease_owner TEXT, lease_until REAL, last_error TEXT,"
+    " UNIQUE (org, sobject, record_id));"
+    "CREATE INDEX inbox_by_org_seq ON inbox(org, seq)",
+)
+
+# How long a claimed row stays with its worker unless confirmed or released.
+DEFAULT_LEASE_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    """A change to put into the inbox.
+
+    `modstamp` (the record's SystemModstamp, or the event's time) advances the object's
+    catch-up checkpoint in the same transaction.
+    """
+
+    sobject: str
+    record_id: str
+    fields: Mapping[str, object] = field(default_factory=dict)
+    change_type: str = "updated"
+    modstamp: datetime | None = None
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    """A pending record as a worker sees it; `seq` is the version it claimed."""
+
+    org: str
+    sobject: str
+    record_id: str
+    change_type: str
+    fields: Mapping[str, object]
+    source: str
+    seq: int
+    received_at: float
+    attempts: int
+    lease_owner: str | None
+    last_error: str | None
+
+
+def _item(row: sqlite3.Row) -> InboxItem:
+    return InboxItem(
+        org=row["org"], sobject=row["sobject"], record_id=row["record_id"],
+        change_type=row["change_type"], fields=json.loads(row["fields"]), source=row["source"],
+        seq=row["seq"], received_at=row["received_at"], attempts=row["attempts"],
+        lease_owner=row["lease_owner"], last_error=row["last_error"],
+    )
+
+
+class Inbox:
+    """Pending records of every org, with leases for concurrent workers."""
+
+    def __init__(
+        self,
+        db: Database,
+        replay: ReplayStore | None = None,
+        *,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.replay = replay if replay is not None else ReplayStore(db)
+        self.lease_seconds = lease_seconds
+        self._clock = clock
+        db.migrate("inbox", _MIGRATIONS)
+
+    # -- producers ----------------------------------------------------------------------
+
+    def put(
+        self,
+        org: str,
+        entries: Iterable[InboxEntry],
+        *,
+        source: str = "",
+        channel: str | None = None,
+        replay_id: int | None = None,
+    ) -> int:
+        """Store the changes — and the channel's replay id, if given — in ONE transaction.
+
+        Returns how many entries were written. A crash before the commit leaves neither
+        the rows nor the replay id, so the event is simply delivered again.
+        """
+        now = self._clock()
+        count = 0
+        with self.db.transaction() as tx:
+            for entry in entries:
+                self._upsert(tx, org, entry, source or channel or "", now)
+                if entry.modstamp is not None:
+                    self.replay.advance_checkpoint(org, entry.sobject, entry.modstamp, conn=tx)
+                count += 1
+            if channel is not None and replay_id is not None:
+                self.replay.set(org, channel, replay_id, conn=tx)
+        return count
+
+    @staticmethod
+    def _upsert(
+        tx: sqlite3.Connection, org: str, entry: InboxEntry, source: str, now: float
+    ) -> None:
+        old = tx.execute(
+            "SELECT seq, fields, lease_owner, lease_until FROM inbox"
+            " WHERE org = ? AND sobject = ? AND record_id = ?",
+            (org, entry.sobject, entry.record_id),
+        ).fetchone()
+        fields = dict(entry.fields)
+        lease_owner = lease_until = None
+        if old is not None:
+            if entry.change_type != "deleted":
+                fields = {**json.loads(old["fields"]), **fields}
+            # A worker may be processing the older version right now: it keeps its lease,
+            # so the new version is not processed concurrently; its confirm then sees a new
+            # seq and releases the row instead of deleting it.
+            lease_owner, lease_until = old["lease_owner"], old["lease_until"]
+            tx.execute("DELETE FROM inbox WHERE seq = ?", (old["seq"],))
+        tx.execute(
+            "INSERT INTO inbox(org, sobject, record_id, change_type, fields, source,"
+            " received_at, lease_owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (org, entry.sobject, entry.record_id, entry.change_type,
+             json.dumps(fields, default=str), source, now, lease_owner, lease_until),
+        )
+
+    # -- workers ------------------------------------------------------------------------
+
+    def claim(
+        self, org: str, limit: int, *, worker: str | None = None, lease_seconds: float | None = None
+    ) -> list[InboxItem]:
+        """Lease up to `limit` unleased (or lease-expired) rows of the org, oldest first."""
+        owner = worker or uuid.uuid4().hex
+        now = self._clock()
+        until = now + (self.lease_seconds if lease_seconds is None else lease_seconds)
+        with self.db.transaction() as tx:
+            rows = tx.execute(
+                "UPDATE inbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"
+                " WHERE seq IN (SELECT seq FROM inbox WHERE org = ?"
+                " AND (lease_until IS NULL OR lease_until <= ?) ORDER BY seq LIMIT ?)"
+                " RETURNING *",
+                (owner, until, org, now, limit),
+            ).fetchall()
+        return sorted((_item(r) for r in rows), key=lambda i: i.seq)
+
+    def confirm(self, items: Iterable[InboxItem]) -> int:
+        """Delete the rows these items were claimed as; returns how many were deleted.
+
+        A row replaced by a newer change since the claim is not deleted but released, so
+        the newer change gets processed.
+        """
+        deleted = 0
+        with self.db.transaction() as tx:
+            for item in items:
+                cur = tx.execute("DELETE FROM inbox WHERE seq = ?", (item.seq,))
+                if cur.rowcount:
+                    deleted += 1
+                    continue
+                tx.execute(
+                    "UPDATE inbox SET lease_owner = NULL, lease_until = NULL"
+                    " WHERE org = ? AND sobject = ? AND record_id = ? AND lease_owner IS ?",
+                    (item.org, item.sobject, item.record_id, item.lease_owner),
+                )
+        return deleted
+
+    def release(
+        self, items: Iterable[InboxItem], *, delay: float = 0.0, error: str | None = None
+    ) -> None:
+        """Give claimed rows back, claimable again after `delay` seconds (a retry later)."""
+        until = self._clock() + delay if delay > 0 else None
+        with self.db.transaction() as tx:
+            for item in items:
+                tx.execute(
+                    "UPDATE inbox SET lease_owner = NULL, lease_until = ?,"
+                    " last_error = COALESCE(?, last_error)"
+                    " WHERE org = ? AND sobject = ? AND record_id = ? AND lease_owner IS ?",
+                    (until, error, item.org, item.sobject, item.record_id, item.lease_owner),
+                )
+
+    # -- read-back ----------------------------------------------------------------------
+
+    def depth(self, org: str | None = None) -> int:
+        """How many records wait (claimed or not), for one org or all."""
+        conn = self.db.connection()
+        if org is None:
+            return int(conn.execute("SELECT COUNT(*) FROM inbox").fetchone()[0])
+        return int(conn.execute("SELECT COUNT(*) FROM inbox WHERE org = ?", (org,)).fetchone()[0])
+
+    def pending(self, org: str) -> list[InboxItem]:
+        """Every row of the org, oldest first (for ctl status and tests)."""
+        rows = self.db.connection().execute(
+            "SELECT * FROM inbox WHERE org = ? ORDER BY seq", (org,)
+        ).fetchall()
+        return [_item(r) for r in rows]
+
+    def oldest_age(self, org: str) -> float | None:
+        """Seconds the oldest waiting row of the org has waited, or None when empty."""
+        row = self.db.connection().execute(
+            "SELECT MIN(received_at) AS t FROM inbox WHERE org = ?", (org,)
+        ).fetchone()
+        return None if row["t"] is None else max(0.0, self._clock() - row["t"])
