@@ -1,0 +1,335 @@
+"""OAuth 2.0 token providers: one shared access token per org, refreshed on demand.
+
+Grants: refresh_token (the web-server flow's long-lived grant; a rotated refresh token is
+handed to a persistence callback), JWT bearer (RS256, PyJWT), client_credentials and
+password (devorg and testing only). Inputs are plain values: the config layer has already
+resolved secret references. Salesforce's `invalid_grant` ends in `NeedsReauthError`
+carrying its own words, because no retry can fix a revoked grant.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import jwt
+import requests
+import structlog
+
+from ilyd import metrics
+from ilyd.errors import AuthError, NeedsReauthError, StoreError
+from ilyd.salesforce.http import RetryPolicy, error_from_response, make_session, send_with_retry
+
+__all__ = [
+    "ClientCredentialsProvider",
+    "JwtBearerProvider",
+    "PasswordProvider",
+    "RefreshTokenProvider",
+    "Token",
+    "TokenProvider",
+    "make_token_provider",
+    "refresh_token_file_writer",
+]
+
+log = structlog.get_logger(__name__)
+
+# Salesforce rejects assertions whose exp is more than 3 minutes ahead; keep a margin
+# for clock skew between us and Salesforce.
+_JWT_LIFETIME_S = 150
+
+
+@dataclass(frozen=True)
+class Token:
+    """An access token and where to use it. The token itself never appears in repr."""
+
+    access_token: str = field(repr=False)
+    instance_url: str
+    issued_at: float
+    id_url: str | None = None
+    scope: str | None = None
+
+    @property
+    def org_id(self) -> str | None:
+        """18-char org id from the identity URL (`…/id/<orgId>/<userId>`)."""
+        parts = (self.id_url or "").rstrip("/").split("/")
+        return parts[-2] if len(parts) >= 2 and self.id_url else None
+
+    @property
+    def user_id(self) -> str | None:
+        """18-char id of the user the token acts as."""
+        return (self.id_url or "").rstrip("/").rsplit("/", 1)[-1] or None
+
+
+class TokenProvider(ABC):
+    """Obtains access tokens with one OAuth grant and shares the current one.
+
+    Thread-safe: `token()` returns the cached token; `refresh(stale=t)` replaces it only if
+    it is still `t`, so ten threads that saw the same expired token cause one refresh.
+    """
+
+    kind: ClassVar[str]
+    _reauth_hint: ClassVar[str] = "check the connected app and the integration user"
+
+    def __init__(
+        self,
+        *,
+        login_url: str,
+        client_id: str,
+        client_secret: str | None = None,
+        org: str = "",
+        ca_file: str | Path | None = None,
+        session: requests.Session | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        self.login_url = login_url.rstrip("/")
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self.org = org
+        self._session = session or make_session(ca_file)
+        self._retry = retry or RetryPolicy()
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._token: Token | None = None
+
+    @property
+    def token_url(self) -> str:
+        """The token endpoint of the login (or My Domain) host."""
+        return f"{self.login_url}/services/oauth2/token"
+
+    def token(self) -> Token:
+        """The current access token, obtained first if there is none yet."""
+        with self._lock:
+            if self._token is None:
+                self._token = self._fetch()
+            return self._token
+
+    def refresh(self, stale: Token | None = None) -> Token:
+        """Replace `stale` (or whatever is current, if None) with a fresh token."""
+        with self._lock:
+            if self._token is None or stale is None or self._token is stale:
+                self._token = self._fetch()
+            return self._token
+
+    def invalidate(self) -> None:
+        """Forget the current token; the next `token()` obtains a new one."""
+        with self._lock:
+            self._token = None
+
+    @abstractmethod
+    def _grant(self) -> dict[str, str]:
+        """The form fields of this grant's token request."""
+
+    def _accept(self, body: Mapping[str, Any]) -> None:
+        """Hook for a grant that must keep something from the response."""
+        return
+
+    def _fetch(self) -> Token:
+        form = self._grant()
+        # Token requests write nothing to the org, so retrying 5xx/connection errors is
+        # safe (a rotated refresh token lost in transit ends in invalid_grant → re-auth).
+        response = send_with_retry(
+            self._session, "POST", self.token_url, op="token", retry=self._retry,
+            retry_safe=True, timeout=self._timeout, data=form,
+            headers={"Accept": "application/json"},
+        )
+        where = f"{self.kind} token request for org {self.org or self.client_id}"
+        if response.status_code >= 400:
+            self._raise_for_grant(response, where)
+        try:
+            body = response.json()
+            token = Token(
+                access_token=body["access_token"],
+                instance_url=body["instance_url"].rstrip("/"),
+                issued_at=time.time(),
+                id_url=body.get("id"),
+                scope=body.get("scope"),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise AuthError(f"{where}: the token response lacks access_token/instance_url",
+                            status=response.status_code) from exc
+        self._accept(body)
+        log.info("sf_token_issued", org=self.org, grant=self.kind, instance_url=token.instance_url)
+        return token
+
+    def _raise_for_grant(self, response: requests.Response, where: str) -> None:
+        error = error_from_response(response, where)
+        if response.status_code >= 500:
+            raise error
+        code = error.error_code or f"HTTP {response.status_code}"
+        # error_from_response prefixed `where`; keep Salesforce's own words for the reader.
+        words = error.message.removeprefix(f"{where}: ")
+        if code == "invalid_grant":
+            metrics.SF_REQUEST_FAILURES.labels(op="token", reason="reauth").inc()
+            raise NeedsReauthError(
+                f"{where}: Salesforce refused the grant ({code}: {words}); {self._reauth_hint}",
+                status=response.status_code, error_code=code,
+            )
+        metrics.SF_REQUEST_FAILURES.labels(op="token", reason="client").inc()
+        raise AuthError(
+            f"{where}: Salesforce refused the client ({code}: {words}); "
+            "check the client id and secret of the connected app",
+            status=response.status_code, error_code=code,
+        )
+
+    def _client_auth(self) -> dict[str, str]:
+        form = {"client_id": self.client_id}
+        if self._client_secret:
+            form["client_secret"] = self._client_secret
+        return form
+
+
+class RefreshTokenProvider(TokenProvider):
+    """The refresh_token grant; persists a rotated refresh token through `on_rotate`."""
+
+    kind = "refresh_token"
+
+    def __init__(
+        self,
+        *,
+        refresh_token: str,
+        on_rotate: Callable[[str], None] | None = None,
+        **common: Any,
+    ) -> None:
+        super().__init__(**common)
+        self._refresh_token = refresh_token
+        self._on_rotate = on_rotate
+
+    @property
+    def _reauth_hint(self) -> str:  # type: ignore[override]
+        return (f"the refresh token is revoked or expired: run `ilyd connect "
+                f"{self.org or '<org>'}` to authorise the integration user again")
+
+    def _grant(self) -> dict[str, str]:
+        return {"grant_type": "refresh_token", "refresh_token": self._refresh_token,
+                **self._client_auth()}
+
+    def _accept(self, body: Mapping[str, Any]) -> None:
+        rotated = body.get("refresh_token")
+        if rotated and rotated != self._refresh_token:
+            # With rotation on, the old token is dead from now on: persist before use.
+            self._refresh_token = str(rotated)
+            if self._on_rotate is not None:
+                self._on_rotate(self._refresh_token)
+            log.info("sf_refresh_token_rotated", org=self.org)
+
+
+class JwtBearerProvider(TokenProvider):
+    """The JWT bearer grant: an RS256 assertion signed with the connected app's key."""
+
+    kind = "jwt"
+    _reauth_hint = ("check that the user is pre-authorised on the connected app and that "
+                    "its certificate matches the private key")
+
+    def __init__(
+        self,
+        *,
+        username: str,
+        private_key: str | bytes | None = None,
+        key_file: str | Path | None = None,
+        audience: str | None = None,
+        **common: Any,
+    ) -> None:
+        super().__init__(**common)
+        if (private_key is None) == (key_file is None):
+            raise ValueError("JWT bearer needs exactly one of private_key or key_file")
+        self.username = username
+        self._key = private_key if private_key is not None else Path(key_file).read_bytes()  # type: ignore[arg-type]
+        # aud is the login host (login/test.salesforce.com), not the My Domain.
+        self.audience = (audience or self.login_url).rstrip("/")
+
+    def _grant(self) -> dict[str, str]:
+        now = int(time.time())
+        claims = {"iss": self.client_id, "sub": self.username, "aud": self.audience,
+                  "exp": now + _JWT_LIFETIME_S}
+        try:
+            assertion = jwt.encode(claims, self._key, algorithm="RS256")
+        except (ValueError, TypeError, jwt.PyJWTError) as exc:
+            raise AuthError(f"JWT bearer for org {self.org}: cannot sign with the private "
+                            f"key ({exc}); it must be an RSA key in PEM format") from exc
+        return {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                "assertion": assertion}
+
+
+class ClientCredentialsProvider(TokenProvider):
+    """The client_credentials grant (My Domain host, connected app with a Run As user)."""
+
+    kind = "client_credentials"
+    _reauth_hint = "check the connected app's client credentials flow and its Run As user"
+
+    def _grant(self) -> dict[str, str]:
+        return {"grant_type": "client_credentials", **self._client_auth()}
+
+
+class PasswordProvider(TokenProvider):
+    """The username-password grant: devorg and testing only (Salesforce is retiring it)."""
+
+    kind = "password"
+    _reauth_hint = "check the username, password and security token"
+
+    def __init__(self, *, username: str, password: str, **common: Any) -> None:
+        super().__init__(**common)
+        self.username = username
+        self._password = password
+        log.warning("sf_password_grant", org=self.org,
+                    hint="the username-password flow is for devorg and tests; use "
+                         "refresh_token or jwt against a real org")
+
+    def _grant(self) -> dict[str, str]:
+        return {"grant_type": "password", "username": self.username,
+                "password": self._password, **self._client_auth()}
+
+
+_KINDS: dict[str, type[TokenProvider]] = {
+    "refresh_token": RefreshTokenProvider,
+    "jwt": JwtBearerProvider,
+    "jwt_bearer": JwtBearerProvider,
+    "client_credentials": ClientCredentialsProvider,
+    "password": PasswordProvider,
+}
+
+
+def make_token_provider(kind: str, **params: Any) -> TokenProvider:
+    """Build the provider for grant `kind` (refresh_token, jwt, client_credentials, password).
+
+    `params` are the provider's keyword arguments: login_url, client_id, client_secret,
+    org, ca_file, and per grant refresh_token/on_rotate, username/private_key/key_file/
+    audience, or username/password.
+    """
+    try:
+        cls = _KINDS[kind]
+    except KeyError:
+        raise ValueError(f"unknown OAuth grant {kind!r}; expected one of "
+                         f"{', '.join(sorted(_KINDS))}") from None
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        raise ValueError(f"{kind} grant: {exc}") from exc
+
+
+def refresh_token_file_writer(path: str | Path) -> Callable[[str], None]:
+    """Return an `on_rotate` callback that atomically writes the token to `path`, mode 0600."""
+    target = Path(path)
+
+    def write(refresh_token: str) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(refresh_token + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            raise StoreError(f"cannot store the rotated refresh token in {target}: {exc}; "
+                                  "make the directory writable by ilyd") from exc
+
+    return write

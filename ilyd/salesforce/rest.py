@@ -1,0 +1,296 @@
+"""REST API client for one org: query, describe, sObject CRUD, Collections, Tooling, limits.
+
+Plain and thread-safe; transport, token refresh, retries and error translation live in
+`ilyd.salesforce.http.OrgHttp`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote as urlquote
+
+import requests
+
+from ilyd.salesforce.auth import Token, TokenProvider
+from ilyd.salesforce.http import OrgHttp, RetryPolicy
+from ilyd.salesforce.limits import Usage
+
+__all__ = ["MAX_COLLECTION_SIZE", "RecordError", "RecordIterator", "RestClient", "SaveResult"]
+
+# sObject Collections accept at most 200 records per request.
+MAX_COLLECTION_SIZE = 200
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """One per-record error of a Collections call (Salesforce's `statusCode`, not errorCode)."""
+
+    status_code: str
+    message: str
+    fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """The outcome for one record of a Collections call, in request order."""
+
+    id: str | None
+    success: bool
+    errors: tuple[RecordError, ...] = ()
+
+    @classmethod
+    def from_json(cls, item: Mapping[str, Any]) -> SaveResult:
+        """Build from one element of Salesforce's SaveResult array."""
+        return cls(
+            id=item.get("id"),
+            success=bool(item.get("success")),
+            errors=tuple(
+                RecordError(
+                    status_code=str(err.get("statusCode") or err.get("errorCode") or ""),
+                    message=str(err.get("message", "")),
+                    fields=tuple(err.get("fields") or ()),
+                )
+                for err in item.get("errors") or ()
+            ),
+        )
+
+
+class RecordIterator(Iterator[dict[str, Any]]):
+    """Records of a query, fetched page by page over `nextRecordsUrl`.
+
+    The first page is fetched on construction, so a bad query fails at the call site;
+    `total_size` is Salesforce's `totalSize` (the count, for COUNT() queries).
+    """
+
+    def __init__(self, http: OrgHttp, op: str, first: Mapping[str, Any],
+                 headers: Mapping[str, str]) -> None:
+        self._http = http
+        self._op = op
+        self._headers = dict(headers)
+        self.total_size: int = int(first.get("totalSize", 0))
+        self.pages = 1
+        self._records: Iterator[dict[str, Any]] = iter(first.get("records") or ())
+        self._next: str | None = None if first.get("done", True) else first.get("nextRecordsUrl")
+
+    def __iter__(self) -> RecordIterator:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        while True:
+            try:
+                return next(self._records)
+            except StopIteration:
+                if not self._next:
+                    raise
+            page = self._http.json(self._op, "GET", self._next, headers=self._headers,
+                                   what=f"{self._op} (next page)")
+            self.pages += 1
+            self._records = iter(page.get("records") or ())
+            self._next = None if page.get("done", True) else page.get("nextRecordsUrl")
+
+
+class RestClient:
+    """The REST API of one org (`org` is ilyd's config name for it)."""
+
+    def __init__(
+        self,
+        org: str,
+        token_provider: TokenProvider,
+        api_version: str = "62.0",
+        ca_file: str | Path | None = None,
+        *,
+        timeout: float = 120.0,
+        retry: RetryPolicy | None = None,
+        session: requests.Session | None = None,
+        export_usage: bool = True,
+    ) -> None:
+        self.org = org
+        self.http = OrgHttp(org, token_provider, api_version=api_version, ca_file=ca_file,
+                            timeout=timeout, retry=retry, session=session,
+                            export_usage=export_usage)
+        self._describe_lock = threading.Lock()
+        self._describes: dict[str, dict[str, Any]] = {}
+
+    @property
+    def api_version(self) -> str:
+        """The API version in use, e.g. "62.0"."""
+        return self.http.api_version
+
+    @property
+    def token(self) -> Token:
+        """The org's current access token (identity: `.org_id`, `.user_id`)."""
+        return self.http.tokens.token()
+
+    @property
+    def api_usage(self) -> Usage | None:
+        """(used, max) from the last `Sforce-Limit-Info` header, None before any call."""
+        return self.http.usage.current
+
+    def close(self) -> None:
+        """Close the session's connections and drop the org's usage series."""
+        self.http.session.close()
+        self.http.usage.forget()
+
+    # --- query -------------------------------------------------------------------------
+
+    def query(self, soql: str, *, batch_size: int | None = None,
+              include_deleted: bool = False) -> RecordIterator:
+        """Run a SOQL query; iterate its records across all pages.
+
+        `batch_size` (200–2000) asks for smaller pages; `include_deleted` uses queryAll.
+        Build `soql` with `ilyd.salesforce.soql` when it contains values.
+        """
+        return self._query("queryAll" if include_deleted else "query", soql, batch_size)
+
+    def query_all(self, soql: str, *, batch_size: int | None = None) -> RecordIterator:
+        """`query` including deleted and archived records (queryAll)."""
+        return self.query(soql, batch_size=batch_size, include_deleted=True)
+
+    def tooling_query(self, soql: str) -> RecordIterator:
+        """Run a SOQL query against the Tooling API (CustomField, …)."""
+        return self._query("tooling/query", soql, None, op="tooling_query")
+
+    def _query(self, resource: str, soql: str, batch_size: int | None,
+               op: str = "query") -> RecordIterator:
+        headers = {"Sforce-Query-Options": f"batchSize={batch_size}"} if batch_size else {}
+        first = self.http.json(op, "GET", f"{resource}/", params={"q": soql},
+                               headers=headers, what=op)
+        return RecordIterator(self.http, op, first, headers)
+
+    # --- describe ----------------------------------------------------------------------
+
+    def describe(self, sobject: str, *, refresh: bool = False) -> dict[str, Any]:
+        """The sObject's describe, cached. Describe is FLS-filtered: after granting field
+        access, pass `refresh=True` (or call `forget_describe`) to see the new fields."""
+        key = sobject.lower()
+        if not refresh:
+            with self._describe_lock:
+                cached = self._describes.get(key)
+            if cached is not None:
+                return cached
+        body = self.http.json("describe", "GET", f"sobjects/{urlquote(sobject)}/describe/",
+                              what=f"describe of {sobject}")
+        with self._describe_lock:
+            self._describes[key] = body
+        return body
+
+    def forget_describe(self, sobject: str | None = None) -> None:
+        """Drop the cached describe of `sobject` (of every object when None)."""
+        with self._describe_lock:
+            if sobject is None:
+                self._describes.clear()
+            else:
+                self._describes.pop(sobject.lower(), None)
+
+    def describe_global(self) -> dict[str, Any]:
+        """The org's object list (`GET /sobjects`)."""
+        return self.http.json("describe", "GET", "sobjects/", what="describeGlobal")
+
+    # --- sObject CRUD ------------------------------------------------------------------
+
+    def get(self, sobject: str, record_id: str,
+            fields: Sequence[str] | None = None) -> dict[str, Any]:
+        """One record by id (only `fields` if given)."""
+        params = {"fields": ",".join(fields)} if fields else None
+        return self.http.json("get", "GET", f"sobjects/{urlquote(sobject)}/{urlquote(record_id)}",
+                              params=params, what=f"read of {sobject} {record_id}")
+
+    def create(self, sobject: str, body: Mapping[str, Any]) -> str:
+        """Create a record; return its id. Never retried: a retry could create it twice."""
+        result = self.http.json("create", "POST", f"sobjects/{urlquote(sobject)}/",
+                                json=dict(body), what=f"create of {sobject}")
+        return str(result["id"])
+
+    def update(self, sobject: str, record_id: str, body: Mapping[str, Any]) -> None:
+        """Update fields of one record (204 No Content)."""
+        self.http.request("update", "PATCH",
+                          f"sobjects/{urlquote(sobject)}/{urlquote(record_id)}",
+                          json=dict(body), what=f"update of {sobject} {record_id}")
+
+    def delete(self, sobject: str, record_id: str) -> None:
+        """Delete one record."""
+        self.http.request("delete", "DELETE",
+                          f"sobjects/{urlquote(sobject)}/{urlquote(record_id)}",
+                          what=f"delete of {sobject} {record_id}")
+
+    # --- sObject Collections -----------------------------------------------------------
+
+    def update_collection(self, sobject: str, records: Sequence[Mapping[str, Any]],
+                          all_or_none: bool = False) -> list[SaveResult]:
+        """Update up to 200 records in one call; one SaveResult per record, in order.
+
+        Each record needs its `Id`. A well-formed request succeeds even when records
+        fail: look at each result. Retried on 5xx: the same values written twice leave
+        the records as written once.
+        """
+        body = {"allOrNone": all_or_none,
+                "records": [self._collection_record(sobject, r, need_id=True) for r in records]}
+        return self._collection("collections_update", "PATCH", body, sobject)
+
+    def create_collection(self, sobject: str, records: Sequence[Mapping[str, Any]],
+                          all_or_none: bool = False) -> list[SaveResult]:
+        """Create up to 200 records in one call (never retried: it could create twice)."""
+        body = {"allOrNone": all_or_none,
+                "records": [self._collection_record(sobject, r, need_id=False) for r in records]}
+        return self._collection("collections_create", "POST", body, sobject)
+
+    def _collection(self, op: str, method: str, body: dict[str, Any],
+                    sobject: str) -> list[SaveResult]:
+        count = len(body["records"])
+        if not 0 < count <= MAX_COLLECTION_SIZE:
+            raise ValueError(f"a Collections call takes 1 to {MAX_COLLECTION_SIZE} records, "
+                             f"got {count}")
+        results = self.http.json(op, method, "composite/sobjects", json=body,
+                                 what=f"{op} of {count} {sobject}")
+        return [SaveResult.from_json(item) for item in results]
+
+    @staticmethod
+    def _collection_record(sobject: str, record: Mapping[str, Any], *,
+                           need_id: bool) -> dict[str, Any]:
+        out = {k: v for k, v in record.items() if k != "attributes"}
+        if need_id and not (out.get("Id") or out.get("id")):
+            raise ValueError(f"a {sobject} record to update has no Id: {sorted(out)}")
+        out["attributes"] = {"type": sobject}
+        return out
+
+    # --- Tooling API -------------------------------------------------------------------
+
+    def tooling_get(self, sobject: str, record_id: str) -> dict[str, Any]:
+        """One Tooling record (e.g. a CustomField with its Metadata)."""
+        return self.http.json("tooling_get", "GET",
+                              f"tooling/sobjects/{urlquote(sobject)}/{urlquote(record_id)}",
+                              what=f"tooling read of {sobject} {record_id}")
+
+    def tooling_create(self, sobject: str, body: Mapping[str, Any]) -> str:
+        """Create a Tooling record (one CustomField per call); return its id."""
+        result = self.http.json("tooling_create", "POST",
+                                f"tooling/sobjects/{urlquote(sobject)}/", json=dict(body),
+                                what=f"tooling create of {sobject}")
+        return str(result["id"])
+
+    def tooling_update(self, sobject: str, record_id: str, body: Mapping[str, Any]) -> None:
+        """Update a Tooling record (CustomField: send the full Metadata)."""
+        self.http.request("tooling_update", "PATCH",
+                          f"tooling/sobjects/{urlquote(sobject)}/{urlquote(record_id)}",
+                          json=dict(body), what=f"tooling update of {sobject} {record_id}")
+
+    def tooling_delete(self, sobject: str, record_id: str) -> None:
+        """Delete a Tooling record."""
+        self.http.request("tooling_delete", "DELETE",
+                          f"tooling/sobjects/{urlquote(sobject)}/{urlquote(record_id)}",
+                          what=f"tooling delete of {sobject} {record_id}")
+
+    # --- limits ------------------------------------------------------------------------
+
+    def limits(self) -> dict[str, Any]:
+        """The org's limits (`GET /limits`), e.g. `["DailyApiRequests"]["Remaining"]`."""
+        body = self.http.json("limits", "GET", "limits/", what="limits")
+        daily = body.get("DailyApiRequests") or {}
+        if "Max" in daily and "Remaining" in daily:
+            self.http.usage.record(Usage(int(daily["Max"]) - int(daily["Remaining"]),
+                                         int(daily["Max"])))
+        return body
