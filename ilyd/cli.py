@@ -14,6 +14,7 @@ import sys
 from ilyd import __version__
 
 _COMMAND_MODULES: tuple[str, ...] = (
+    "ilyd.commands.config",
 )
 
 

@@ -1,0 +1,63 @@
+"""`ilyd config check|show --config PATH`: validate or print the configuration offline."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+DEFAULT_CONFIG = "/etc/ilyd/ilyd.toml"
+
+
+def add_config_argument(parser: argparse.ArgumentParser, *, required: bool = False) -> None:
+    """The shared `--config PATH` option."""
+    parser.add_argument(
+        "--config", metavar="PATH", required=required,
+        default=None if required else DEFAULT_CONFIG,
+        help=f"config file (default {DEFAULT_CONFIG})",
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `config check` and `config show`."""
+    parser = subparsers.add_parser("config", help="check or show the configuration")
+    verbs = parser.add_subparsers(dest="config_command", metavar="VERB", required=True)
+    check = verbs.add_parser("check", help="validate; exit 0 valid, 1 invalid")
+    add_config_argument(check)
+    check.set_defaults(func=check_command)
+    show = verbs.add_parser("show", help="print the effective config, secrets masked")
+    add_config_argument(show)
+    show.set_defaults(func=show_command)
+
+
+def check_command(args: argparse.Namespace) -> int:
+    """Print every problem on its own line; exit 1 when there is any."""
+    from ilyd.config import load_config
+    from ilyd.errors import ConfigError
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    for problem in config.problems():
+        print(problem, file=sys.stderr)
+    if config.org_errors:
+        return 1
+    print(f"{args.config}: valid ({len(config.orgs)} orgs)")
+    return 0
+
+
+def show_command(args: argparse.Namespace) -> int:
+    """Print the effective config; problems go to stderr and make the exit status 1."""
+    from ilyd.config import load_config, render_config
+    from ilyd.errors import ConfigError
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    sys.stdout.write(render_config(config))
+    return 1 if config.org_errors else 0

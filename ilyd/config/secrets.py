@@ -1,0 +1,100 @@
+"""Secrets by reference: a file, an environment variable or a systemd credential.
+
+The config never holds a secret value, only where to find it. References are checked
+when the config is loaded (so `ilyd config check` reports a missing or world-readable
+file) and read again when an org starts (so a rotated secret is picked up on restart,
+and a secret removed since the load makes that org's start fail, not the daemon's).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from ilyd.errors import ConfigError
+
+
+class SecretKind(StrEnum):
+    """Where a secret is read from."""
+
+    FILE = "file"
+    ENV = "env"
+    CREDENTIAL = "credential"  # systemd LoadCredential=, under $CREDENTIALS_DIRECTORY
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A reference to a secret: `key` is the config key it came from, for messages."""
+
+    kind: SecretKind
+    location: str  # a path, a variable name or a credential name
+    key: str
+
+    def describe(self) -> str:
+        """A masked, human description: where the secret lives, never its value."""
+        return f"<{self.kind}:{self.location}>"
+
+    def path(self) -> Path | None:
+        """The file the secret is in (for file and credential references)."""
+        if self.kind is SecretKind.FILE:
+            return Path(self.location)
+        if self.kind is SecretKind.CREDENTIAL:
+            directory = os.environ.get("CREDENTIALS_DIRECTORY")
+            return Path(directory) / self.location if directory else None
+        return None
+
+    def problem(self) -> str | None:
+        """What is wrong with the reference right now, or None when it can be read."""
+        if self.kind is SecretKind.ENV:
+            if not os.environ.get(self.location):
+                return (
+                    f"environment variable {self.location} is not set or empty;"
+                    " export it or use a *_file / *_credential reference instead"
+                )
+            return None
+        path = self.path()
+        if path is None:
+            return (
+                "$CREDENTIALS_DIRECTORY is not set: systemd credentials only exist when"
+                f" the unit has LoadCredential={self.location}:PATH; outside systemd use"
+                f" {self.key.removesuffix('_credential')}_file"
+            )
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            return f"secret file {path} does not exist; create it (mode 0600) or fix the path"
+        except OSError as exc:
+            return f"cannot stat secret file {path}: {exc.strerror}"
+        if not stat.S_ISREG(info.st_mode):
+            return f"{path} is not a regular file"
+        if info.st_mode & stat.S_IROTH:
+            return (
+                f"secret file {path} is world-readable (mode {stat.S_IMODE(info.st_mode):04o});"
+                f" run: chmod o-rwx {path}"
+            )
+        if not os.access(path, os.R_OK):
+            return (
+                f"secret file {path} is not readable by this user;"
+                " give the ilyd group read access (chmod 640, chgrp ilyd)"
+            )
+        return None
+
+    def read(self) -> str:
+        """Return the secret (surrounding whitespace stripped); raise ConfigError if unreadable."""
+        problem = self.problem()
+        if problem is not None:
+            raise ConfigError(f"{self.key}: {problem}")
+        if self.kind is SecretKind.ENV:
+            return os.environ[self.location].strip()
+        path = self.path()
+        assert path is not None
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{self.key}: cannot read secret file {path}: {exc}") from exc
+        if not value:
+            raise ConfigError(f"{self.key}: secret file {path} is empty")
+        return value

@@ -1,0 +1,120 @@
+"""The specs of `[daemon]`, `[metrics]` and `[defaults]`.
+
+`[[org]]` is in `ilyd.config.org`. A setting every org inherits is one `Field` in
+`DEFAULTS_FIELDS` (with `inherit=True`) plus an attribute on `DefaultsConfig` and
+`OrgConfig`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ilyd.config.model import DaemonConfig, DefaultsConfig, MetricsConfig
+from ilyd.config.schema import (
+    Field,
+    Problems,
+    Table,
+    boolean,
+    choice,
+    integer,
+    is_loopback_host,
+    listen_address,
+    number,
+    optional,
+    string,
+    string_list,
+)
+
+SUPPORTED_OBJECTS = ("Account", "Lead")
+
+
+def default_state_dir() -> Path:
+    """`$STATE_DIRECTORY` under systemd (StateDirectory=), else ./var/state."""
+    env = os.environ.get("STATE_DIRECTORY")
+    # systemd may pass several colon-separated directories; the first is ours.
+    return Path(env.split(":")[0]) if env else Path("var/state")
+
+
+def default_control_socket() -> Path:
+    """`$RUNTIME_DIRECTORY/control.sock` under systemd (RuntimeDirectory=), else ./var/run/."""
+    env = os.environ.get("RUNTIME_DIRECTORY")
+    return (Path(env.split(":")[0]) if env else Path("var/run")) / "control.sock"
+
+
+def path_field(base_dir: Path) -> Any:
+    """A path; relative paths are taken relative to the config file's directory."""
+
+    def convert(value: Any) -> Path:
+        return base_dir / Path(string()(value)).expanduser()
+
+    return convert
+
+
+def daemon_table(base_dir: Path) -> Table[DaemonConfig]:
+    """The `[daemon]` spec."""
+    return Table(
+        fields=(
+            Field("state_dir", optional(path_field(base_dir)), None,
+                  "state database and stored tokens"),
+            Field("control_socket", optional(path_field(base_dir)), None,
+                  "unix socket `ilyd ctl` talks to"),
+            Field("log_format", choice("auto", "json", "console"), "auto"),
+            Field("log_level", choice("debug", "info", "warning", "error"), "info"),
+        ),
+        build=lambda state_dir, control_socket, **rest: DaemonConfig(
+            state_dir=state_dir or default_state_dir(),
+            control_socket=control_socket or default_control_socket(),
+            **rest,
+        ),
+    )
+
+
+def _check_metrics(values: dict[str, Any], path: str, problems: Problems) -> None:
+    listen = values["listen"]
+    if listen is not None and not values["allow_remote"] and not is_loopback_host(listen[0]):
+        problems.add(
+            f"{path}.listen",
+            f"{listen[0]} is not a loopback address; metrics carry org names, so bind"
+            " 127.0.0.1 and scrape through a proxy, or set allow_remote = true",
+        )
+
+
+METRICS_TABLE: Table[MetricsConfig] = Table(
+    fields=(
+        Field("listen", optional(listen_address()), ("127.0.0.1", 9464),
+              "HOST:PORT of the /metrics endpoint; empty disables it"),
+        Field("per_org", boolean(), True, "export the per-org health series"),
+        Field("allow_remote", boolean(), False, "allow a non-loopback listen address"),
+    ),
+    build=lambda listen, per_org, allow_remote: MetricsConfig(listen=listen, per_org=per_org),
+    check=_check_metrics,
+)
+
+
+def _api_version() -> Any:
+    def convert(value: Any) -> str:
+        text = string()(value)
+        major, dot, minor = text.partition(".")
+        if not (dot and major.isdigit() and minor == "0"):
+            raise ValueError(f"must look like '62.0' (got {text!r})")
+        return text
+
+    return convert
+
+
+DEFAULTS_FIELDS: tuple[Field, ...] = (
+    Field("api_version", _api_version(), "62.0", "Salesforce REST API version", inherit=True),
+    Field("objects", string_list(SUPPORTED_OBJECTS), SUPPORTED_OBJECTS,
+          "sObjects to enrich", inherit=True),
+    Field("workers", integer(1, 64), 4, "enricher workers per org", inherit=True),
+    Field("poll_interval", number(5, 3600), 30.0,
+          "seconds between SOQL polls when streaming is unavailable", inherit=True),
+    Field("api_budget_ratio", number(0.01, 1.0), 0.5,
+          "share of the org's daily API allowance ilyd may use", inherit=True),
+    Field("auto_provision", boolean(), True,
+          "create missing Ily fields, permission set and PushTopics at start", inherit=True),
+)
+
+DEFAULTS_TABLE: Table[DefaultsConfig] = Table(fields=DEFAULTS_FIELDS, build=DefaultsConfig)

@@ -1,0 +1,32 @@
+"""`ilyd config check|show` exit codes and output."""
+
+from __future__ import annotations
+
+from ilyd.cli import main
+
+from .conftest import GOOD_ORG
+
+
+def test_config_check_prints_each_problem_and_exits_one(write_config, secret_file, capsys):
+    path = write_config(GOOD_ORG + 'client_secert = "x"\nworkers = 0\n')
+    assert main(["config", "check", "--config", str(path)]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "org[0].client_secert: unknown key (did you mean client_secret_file?)",
+        "org[0].workers: must be at least 1 (got 0)",
+    ]
+
+
+def test_config_check_accepts_a_valid_file(write_config, secret_file, capsys):
+    path = write_config(GOOD_ORG)
+    assert main(["config", "check", "--config", str(path)]) == 0
+    assert "valid (1 orgs)" in capsys.readouterr().out
+
+
+def test_config_show_masks_secrets(write_config, secret_file, capsys):
+    path = write_config(GOOD_ORG)
+    assert main(["config", "show", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "s3cret-value" not in out
+    assert f'client_secret = "<file:{secret_file}>"  # secret, masked' in out
+    assert 'login_url = "https://test.salesforce.com"' in out
