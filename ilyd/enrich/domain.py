@@ -1,0 +1,247 @@
+"""A record's company domain: from Website (or a Lead's Email) to a registrable domain.
+
+`extract_domain` turns whatever an admin or a web form typed into a Website or Email
+field into the registrable domain a provider is asked about (`https://WWW.Acme.co.uk:8443/x`
+→ `acme.co.uk`), or says why there is none. `record_domain` picks the field per object:
+Account → Website; Lead → Website, else the Email's domain.
+
+Normalisation: strip scheme, credentials, port, path, query, fragment and trailing dot;
+lower-case; IDNA 2008 with UTS 46 mapping to punycode (A-labels); reduce to the
+registrable domain with the Public Suffix List snapshot bundled in tldextract (never
+fetched: a daemon must not depend on reaching publicsuffix.org). Dropping `www.` falls
+out of that reduction. Private PSL suffixes count (`acme.github.io` is its own company,
+not GitHub). The reserved `.example` and `.test` TLDs (RFC 2606/6761) count as public
+suffixes so the bundled sample dataset and devorg work; they never occur in real data.
+
+Nothing here raises on a `str`: bad input is a result with a reason.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import threading
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+import idna
+import tldextract
+
+from ilyd.enrich.freemail import MailDomainKind, classify_mail_domain
+from ilyd.enrich.provider import MatchStatus
+
+__all__ = [
+    "DomainReason",
+    "DomainResult",
+    "extract_domain",
+    "record_domain",
+    "source_fields",
+]
+
+# A Salesforce Url field holds 255 characters; anything much longer is pasted junk.
+MAX_INPUT_CHARS = 300
+# RFC 1035: 253 characters for a host name in text form (without the trailing dot).
+MAX_HOST_CHARS = 253
+RESERVED_TEST_SUFFIXES = ("example", "test")
+# What people type when a form insists on a website they do not have.
+_PLACEHOLDERS = frozenset(
+    {"n/a", "na", "n.a.", "none", "null", "nil", "unknown", "-", "--", ".", "tbd", "x",
+     "no", "nope", "not applicable", "[[unknown]]", "http://", "https://", "www", "www."}
+)
+_LDH_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+class DomainReason(StrEnum):
+    """Why a value yields no domain to enrich."""
+
+    BLANK = "blank"
+    PLACEHOLDER = "placeholder"
+    TOO_LONG = "too_long"
+    CONTROL_CHARACTERS = "control_characters"
+    MALFORMED = "malformed"
+    IP_ADDRESS = "ip_address"
+    NO_PUBLIC_SUFFIX = "no_public_suffix"
+    FREE_EMAIL = "free_email"
+    DISPOSABLE_EMAIL = "disposable_email"
+
+    @property
+    def match_status(self) -> MatchStatus:
+        """The Match Status a record with only this reason gets."""
+        if self in (DomainReason.FREE_EMAIL, DomainReason.DISPOSABLE_EMAIL):
+            return MatchStatus.FREE_EMAIL
+        return MatchStatus.INVALID_DOMAIN
+
+
+@dataclass(frozen=True)
+class DomainResult:
+    """The outcome of reading a domain out of one value (or one record).
+
+    `domain` is the registrable domain (lower-case, punycode) when `reason` is None. For
+    free and disposable mail it is the listed mail domain (e.g. `gmail.com`), still
+    worth writing to Ily Domain; for every other reason it is None. `source` names the
+    Salesforce field the value came from, `detail` explains a reason to a human.
+    """
+
+    domain: str | None
+    reason: DomainReason | None = None
+    source: str | None = None
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when there is a company domain to look up."""
+        return self.reason is None
+
+    @property
+    def match_status(self) -> MatchStatus | None:
+        """The Match Status this result decides on its own (None: ask a provider)."""
+        return None if self.reason is None else self.reason.match_status
+
+
+_extractor_lock = threading.Lock()
+_extractor: tldextract.TLDExtract | None = None
+
+
+def _psl() -> tldextract.TLDExtract:
+    """The offline extractor, built once (loading the PSL snapshot takes ~50 ms)."""
+    global _extractor
+    with _extractor_lock:
+        if _extractor is None:
+            # suffix_list_urls=() and cache_dir=None: use the snapshot inside the wheel,
+            # never the network, never a cache file (tldextract issue #332).
+            extractor = tldextract.TLDExtract(
+                suffix_list_urls=(),
+                cache_dir=None,
+                include_psl_private_domains=True,
+                extra_suffixes=RESERVED_TEST_SUFFIXES,
+            )
+            extractor("warm.up")  # loads the list now, under the lock, not in a worker later
+            _extractor = extractor
+        return _extractor
+
+
+def _fail(reason: DomainReason, detail: str, source: str | None) -> DomainResult:
+    return DomainResult(domain=None, reason=reason, source=source, detail=detail)
+
+
+def _host_of(text: str) -> str | None:
+    """The host part of a URL-ish string, or None when it has none."""
+    if "://" not in text:
+        text = "http:" + text if text.startswith("//") else "http://" + text
+    try:
+        host = urlsplit(text).hostname
+    except ValueError:  # bad IPv6 brackets, NFKC tricks in the netloc
+        return None
+    return host or None
+
+
+def _to_alabels(host: str) -> str | None:
+    """Lower-case A-label form of `host`, or None when it is no valid IDNA host name."""
+    labels = host.split(".")
+    if host.isascii() and all(
+        _LDH_LABEL.fullmatch(label) and label[2:4] != "--" for label in labels
+    ):
+        return host  # plain LDH labels: nothing for IDNA to map or check
+    try:
+        return idna.encode(host, uts46=True, std3_rules=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return None
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def extract_domain(value: str, *, email: bool = False, source: str | None = None) -> DomainResult:
+    """Read the registrable domain out of a Website value (or, with `email`, an address).
+
+    Never raises for a `str`; everything that is not a usable public domain comes back
+    as a result with a `reason`. `source` is copied into the result.
+    """
+    text = value.strip()
+    if not text:
+        return _fail(DomainReason.BLANK, "empty", source)
+    if text.lower() in _PLACEHOLDERS:
+        return _fail(DomainReason.PLACEHOLDER, f"{text!r} is a placeholder, not a domain", source)
+    if len(text) > MAX_INPUT_CHARS:
+        return _fail(DomainReason.TOO_LONG, f"{len(text)} characters", source)
+    if any(unicodedata.category(ch) == "Cc" for ch in text):
+        return _fail(DomainReason.CONTROL_CHARACTERS, "contains control characters", source)
+
+    if email:
+        if "@" not in text:
+            return _fail(DomainReason.MALFORMED, "an email address needs an @", source)
+        raw_host: str | None = text.rsplit("@", 1)[1].strip("[]")
+    else:
+        raw_host = _host_of(text)
+    if not raw_host:
+        return _fail(DomainReason.MALFORMED, "no host name in it", source)
+    raw_host = raw_host.rstrip(".").lower()
+    if _is_ip(raw_host):
+        return _fail(DomainReason.IP_ADDRESS, "an IP address names no company", source)
+    host = _to_alabels(raw_host) if raw_host else None
+    if not host:
+        return _fail(DomainReason.MALFORMED, "not a valid host name", source)
+    if len(host) > MAX_HOST_CHARS:
+        return _fail(DomainReason.TOO_LONG, f"host name of {len(host)} characters", source)
+
+    parts = _psl()(host)
+    if not parts.domain or not parts.suffix:
+        return _fail(DomainReason.NO_PUBLIC_SUFFIX, f"{host!r} is under no public suffix", source)
+    registrable = f"{parts.domain}.{parts.suffix}"
+
+    listed = classify_mail_domain(host, registrable)
+    if listed is not None:
+        kind, entry = listed
+        reason = (
+            DomainReason.FREE_EMAIL if kind is MailDomainKind.FREE
+            else DomainReason.DISPOSABLE_EMAIL
+        )
+        return DomainResult(
+            domain=entry, reason=reason, source=source, detail=f"{entry} is a {kind} mail domain"
+        )
+    return DomainResult(domain=registrable, source=source)
+
+
+# Which fields carry the company's domain, in order of trust. A Lead's Website is the
+# company's own statement; its Email may be a personal address.
+_SOURCE_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "Account": ("Website",),
+    "Lead": ("Website", "Email"),
+}
+# When no field gives a domain, report the most telling reason: a free-mail address says
+# more than "n/a" in Website, which says more than an empty field.
+_REASON_RANK = {
+    DomainReason.FREE_EMAIL: 0,
+    DomainReason.DISPOSABLE_EMAIL: 0,
+    DomainReason.BLANK: 2,
+}
+
+
+def source_fields(sobject: str) -> tuple[str, ...]:
+    """The input fields whose change can change `sobject`'s domain (for PushTopics, SOQL)."""
+    return _SOURCE_FIELDS.get(sobject, ("Website",))
+
+
+def record_domain(sobject: str, fields: Mapping[str, object]) -> DomainResult:
+    """The domain of one record: Account → Website; Lead → Website, else Email's domain.
+
+    A later field is only used when the earlier ones give no company domain, and the
+    result names the field it came from. Non-string field values count as blank.
+    """
+    failures: list[DomainResult] = []
+    for name in source_fields(sobject):
+        value = fields.get(name)
+        text = value if isinstance(value, str) else ""
+        result = extract_domain(text, email=name == "Email", source=name)
+        if result.ok:
+            return result
+        failures.append(result)
+    return min(failures, key=lambda r: _REASON_RANK.get(r.reason or DomainReason.BLANK, 1))
