@@ -15,7 +15,16 @@ import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
-__all__ = ["identifier", "like_pattern", "quote", "quote_string", "soql"]
+__all__ = ["Fragment", "identifier", "like_pattern", "quote", "quote_string", "soql"]
+
+
+class Fragment(str):
+    """SOQL text that is already safe: a quoted LIKE pattern or a checked API name.
+
+    `quote` and `soql` pass it through unchanged; only this module creates them.
+    """
+
+    __slots__ = ()
 
 _ESCAPES = {
     "\\": "\\\\",
@@ -41,14 +50,14 @@ def quote_string(value: str) -> str:
     return "'" + _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group(0)], value) + "'"
 
 
-def like_pattern(value: str, *, prefix: bool = False, suffix: bool = False) -> str:
+def like_pattern(value: str, *, prefix: bool = False, suffix: bool = False) -> Fragment:
     """Return a quoted LIKE pattern matching `value` literally.
 
     `%` and `_` in `value` are escaped so they match themselves; `prefix`/`suffix` add a
     trailing/leading `%` wildcard (``prefix=True`` matches strings starting with value).
     """
     body = _LIKE_RE.sub(lambda m: _LIKE_ESCAPES[m.group(0)], value)
-    return "'" + ("%" if suffix else "") + body + ("%" if prefix else "") + "'"
+    return Fragment("'" + ("%" if suffix else "") + body + ("%" if prefix else "") + "'")
 
 
 def quote(value: object) -> str:
@@ -56,8 +65,11 @@ def quote(value: object) -> str:
 
     str → quoted and escaped; None → null; bool → true/false; int/float/Decimal → number;
     datetime → UTC `2024-05-01T12:34:56Z` (naive datetimes are refused: SOQL datetimes
-    need a zone); date → `2024-05-01`; a non-string iterable → `('a','b')` for IN.
+    need a zone); date → `2024-05-01`; a non-string iterable → `('a','b')` for IN;
+    a `Fragment` (from `like_pattern`/`identifier`) as is.
     """
+    if isinstance(value, Fragment):
+        return str(value)
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -88,7 +100,7 @@ def quote(value: object) -> str:
     raise TypeError(f"no SOQL literal for {type(value).__name__} value {value!r}")
 
 
-def identifier(name: str) -> str:
+def identifier(name: str) -> Fragment:
     """Return `name` unchanged if it is a (possibly dotted) API name, else raise ValueError.
 
     Field and object names cannot be quoted in SOQL, so names that come from config are
@@ -96,14 +108,15 @@ def identifier(name: str) -> str:
     """
     if not _IDENT_RE.fullmatch(name):
         raise ValueError(f"{name!r} is not a Salesforce API name")
-    return name
+    return Fragment(name)
 
 
 def soql(template: str, *args: object, **kwargs: object) -> str:
     """Fill `{}`/`{name}` placeholders of a SOQL template with quoted literals.
 
-    ``soql("SELECT Id FROM Lead WHERE Email = {} AND Id IN {ids}", email, ids=ids)``.
-    Every argument goes through `quote`; there is no way to splice raw text.
+    ``soql("SELECT Id FROM Lead WHERE Email = {} AND Id IN {ids}", email, ids=ids)``;
+    ``soql("SELECT Id, {f} FROM Account WHERE Name LIKE {}", like_pattern(p), f=identifier(n))``.
+    Every argument goes through `quote`; only a `Fragment` is spliced as it is.
     """
     return template.format(
         *(quote(a) for a in args), **{k: quote(v) for k, v in kwargs.items()}

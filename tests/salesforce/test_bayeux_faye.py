@@ -1,0 +1,262 @@
+"""ilyd's Bayeux client against a real Faye server (npm `faye`), long polling and WebSocket.
+
+Faye is a generic Bayeux peer, not a Salesforce emulator: its "Unknown client" is
+`401::Unknown client` and its advice differs, which is exactly what these tests check
+the client copes with.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from ilyd import metrics
+from ilyd.salesforce.bayeux import (
+    BackoffPolicy,
+    BayeuxClient,
+    BayeuxEvent,
+    StreamState,
+    StreamStatus,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+CHANNEL = "/topic/IlyLeads"
+FAST = BackoffPolicy(base=0.05, cap=0.2, long=0.3)
+
+
+def wait_for(condition: Callable[[], object], what: str, deadline: float = 15.0) -> None:
+    """Poll `condition` until true; fail naming `what` after `deadline` seconds."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Faye:
+    """A faye server in a node subprocess, with its /control/ API."""
+
+    def __init__(self, hold_seconds: int = 5) -> None:
+        self.proc = subprocess.Popen(
+            ["node", str(ROOT / "tests/js/faye_server.js"), str(hold_seconds)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+        )
+        assert self.proc.stdout is not None
+        self.port = json.loads(self.proc.stdout.readline())["port"]
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.endpoint = f"{self.base}/cometd/59.0"
+
+    def control(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = requests.post(f"{self.base}/control/{path}", json=body or {}, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def stats(self) -> dict[str, Any]:
+        return self.control("stats")
+
+    def publish(self, replay_id: int, record_id: str) -> None:
+        self.control("publish", {"channel": CHANNEL, "data": {
+            "event": {"replayId": replay_id, "type": "created",
+                      "createdDate": "2024-05-01T12:00:00.000Z"},
+            "sobject": {"Id": record_id, "Email": f"{record_id}@example.com"},
+        }})
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+
+class Recorder:
+    """Collects what the client hands over, and on which thread."""
+
+    def __init__(self) -> None:
+        self.events: list[BayeuxEvent] = []
+        self.threads: set[str] = set()
+        self.statuses: list[StreamStatus] = []
+        self.tokens = ["token-1"]
+        self.refreshes = 0
+
+    def on_events(self, events: Sequence[BayeuxEvent]) -> None:
+        self.threads.add(threading.current_thread().name)
+        self.events.extend(events)
+
+    def on_status(self, status: StreamStatus) -> None:
+        self.statuses.append(status)
+
+    def token(self) -> str:
+        return self.tokens[-1]
+
+    def refresh(self) -> str:
+        self.refreshes += 1
+        self.tokens.append(f"token-{len(self.tokens) + 1}")
+        return self.tokens[-1]
+
+    def ids(self) -> set[str]:
+        return {e.data["sobject"]["Id"] for e in self.events}
+
+
+@pytest.fixture
+def faye() -> Iterator[Faye]:
+    server = Faye()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def rec() -> Recorder:
+    return Recorder()
+
+
+def make_client(faye: Faye, rec: Recorder, *, websocket: bool = False) -> BayeuxClient:
+    return BayeuxClient(
+        faye.endpoint, channels=[CHANNEL], on_events=rec.on_events, access_token=rec.token,
+        refresh_token=rec.refresh, on_status=rec.on_status, org="faye", backoff=FAST,
+        allow_websocket=websocket, timeout_margin=5.0,
+    )
+
+
+@pytest.fixture(params=["long-polling", "websocket"])
+def transport(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_published_events_reach_the_handler_off_the_connect_thread(
+    faye: Faye, rec: Recorder, transport: str
+) -> None:
+    client = make_client(faye, rec, websocket=transport == "websocket")
+    client.start()
+    try:
+        wait_for(lambda: client.state is StreamState.CONNECTED, "connected")
+        wait_for(lambda: faye.stats()["subscribes"], "subscribed")
+        for n in range(1, 6):
+            faye.publish(n, f"00Q{n}")
+        wait_for(lambda: len(rec.events) >= 5, "five events")
+        assert client.transport_name == transport
+        assert faye.stats()["connects"].get(transport, 0) >= 1
+        assert rec.ids() == {f"00Q{n}" for n in range(1, 6)}
+        assert all(name.startswith("bayeux-dispatch") for name in rec.threads)
+        wait_for(lambda: client.cursor() == {CHANNEL: 5}, "cursor at replay id 5")
+        assert faye.stats()["tokens"] == ["Bearer token-1"]
+    finally:
+        client.stop()
+
+
+def test_fayes_unknown_client_is_followed_by_handshake_and_resubscribe_from_the_cursor(
+    faye: Faye, rec: Recorder, transport: str
+) -> None:
+    before = metrics.STREAMING_HANDSHAKES.labels(reason="unknown_client")._value.get()
+    client = make_client(faye, rec, websocket=transport == "websocket")
+    client.start()
+    try:
+        wait_for(lambda: faye.stats()["subscribes"], "subscribed")
+        for n in range(1, 4):
+            faye.publish(n, f"00Q{n}")
+        wait_for(lambda: client.cursor() == {CHANNEL: 3}, "three events processed")
+        assert faye.control("forget")["forgotten"] == 1
+        wait_for(lambda: len(faye.stats()["subscribes"]) == 2, "a second subscribe")
+        second = faye.stats()["subscribes"][1]
+        assert second["ext"] == {"replay": {CHANNEL: 3}}
+        assert faye.stats()["handshakes"] == 2
+        wait_for(lambda: client.state is StreamState.CONNECTED, "connected again")
+        faye.publish(4, "00Q4")
+        wait_for(lambda: "00Q4" in rec.ids(), "the event after the re-handshake")
+        assert any(s.reason == "unknown_client" for s in rec.statuses)
+        after = metrics.STREAMING_HANDSHAKES.labels(reason="unknown_client")._value.get()
+        assert after == before + 1
+    finally:
+        client.stop()
+
+
+def test_authentication_invalid_refreshes_the_token_once_and_reconnects(
+    faye: Faye, rec: Recorder
+) -> None:
+    client = make_client(faye, rec)
+    client.start()
+    try:
+        wait_for(lambda: client.state is StreamState.CONNECTED, "connected")
+        faye.control("reject-auth", {"count": 1})
+        wait_for(lambda: "Bearer token-2" in faye.stats()["tokens"], "the refreshed token used")
+        wait_for(lambda: faye.stats()["handshakes"] == 2, "a new handshake")
+        wait_for(lambda: client.state is StreamState.CONNECTED, "connected again")
+        faye.publish(1, "00Q1")
+        wait_for(lambda: rec.ids() == {"00Q1"}, "an event after the refresh")
+        assert rec.refreshes == 1
+    finally:
+        client.stop()
+
+
+def test_authentication_failing_after_a_refresh_backs_off_without_refreshing_again(
+    faye: Faye, rec: Recorder
+) -> None:
+    client = make_client(faye, rec)
+    client.start()
+    try:
+        wait_for(lambda: client.state is StreamState.CONNECTED, "connected")
+        faye.control("reject-auth", {"count": 1000})
+        wait_for(
+            lambda: sum(s.state is StreamState.BACKOFF and s.reason == "auth"
+                        for s in rec.statuses) >= 2,
+            "two auth backoffs",
+        )
+        assert rec.refreshes == 1
+    finally:
+        client.stop()
+
+
+def test_an_unreachable_server_gives_network_backoff_states(rec: Recorder) -> None:
+    with socket_closed_port() as port:
+        client = BayeuxClient(
+            f"http://127.0.0.1:{port}/cometd/59.0", channels=[CHANNEL],
+            on_events=rec.on_events, access_token=rec.token, on_status=rec.on_status,
+            org="nowhere", backoff=FAST,
+        )
+        client.start()
+        try:
+            wait_for(
+                lambda: sum(s.reason == "network" for s in rec.statuses) >= 3, "network backoffs"
+            )
+            delays = [s.retry_in for s in rec.statuses if s.reason == "network"]
+            assert all(d is not None and 0 < d <= FAST.cap for d in delays)
+            assert all(s.state is StreamState.BACKOFF for s in rec.statuses
+                       if s.reason == "network")
+        finally:
+            client.stop()
+
+
+def test_stop_interrupts_a_held_long_poll(rec: Recorder) -> None:
+    server = Faye(hold_seconds=120)
+    try:
+        client = make_client(server, rec)
+        client.start()
+        wait_for(lambda: server.stats()["connects"].get("long-polling", 0) >= 2, "a held poll")
+        client.stop(timeout=10)
+        assert client.state is StreamState.STOPPED
+        assert client._thread is not None
+        assert not client._thread.is_alive()
+    finally:
+        server.close()
+
+
+class socket_closed_port:  # noqa: N801 - used as a context manager
+    """A loopback port nobody listens on (bound, then closed)."""
+
+    def __enter__(self) -> int:
+        import socket
+
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = int(sock.getsockname()[1])
+        sock.close()
+        return self.port
+
+    def __exit__(self, *exc: object) -> None:
+        return None
