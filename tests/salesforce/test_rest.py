@@ -15,6 +15,8 @@ from ilyd.salesforce.soql import identifier, like_pattern, soql
 
 from .conftest import FAST_RETRY, Admin
 
+DATA = "/services/data/v62.0"
+
 
 def _count(metric: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(metric, labels) or 0.0
@@ -182,7 +184,7 @@ def test_request_limit_exceeded_raises_request_limit_error_without_retrying(
 def test_server_errors_on_reads_are_retried_with_backoff(rest: RestClient, admin: Admin) -> None:
     list(rest.query("SELECT Id FROM Organization"))
     retries = _count("ilyd_sf_request_retries_total", op="query")
-    admin.fault(kind="status", status=503, count=2, path="/query")
+    admin.fault(kind="status", status=503, count=2, path_prefix=f"{DATA}/query")
     rows = list(rest.query("SELECT Id FROM Organization"))
     assert len(rows) == 1
     assert _count("ilyd_sf_request_retries_total", op="query") - retries == 2
@@ -192,7 +194,7 @@ def test_server_errors_that_outlast_the_retries_raise_unavailable(
     rest: RestClient, admin: Admin
 ) -> None:
     list(rest.query("SELECT Id FROM Organization"))
-    admin.fault(kind="status", status=500, count=FAST_RETRY.attempts, path="/query")
+    admin.fault(kind="status", status=500, count=FAST_RETRY.attempts, path_prefix=f"{DATA}/query")
     with pytest.raises(SalesforceUnavailableError) as caught:
         rest.query("SELECT Id FROM Organization")
     assert caught.value.status == 500
@@ -201,7 +203,7 @@ def test_server_errors_that_outlast_the_retries_raise_unavailable(
 def test_a_create_is_never_resent_after_a_server_error(rest: RestClient, admin: Admin) -> None:
     list(rest.query("SELECT Id FROM Organization"))
     retries = _count("ilyd_sf_request_retries_total", op="create")
-    admin.fault(kind="status", status=503, count=1, path="/sobjects/Account")
+    admin.fault(kind="status", status=503, count=1, path_prefix=f"{DATA}/sobjects/Account")
     with pytest.raises(SalesforceUnavailableError):
         rest.create("Account", {"Name": _tag()})
     assert _count("ilyd_sf_request_retries_total", op="create") == retries
@@ -209,7 +211,7 @@ def test_a_create_is_never_resent_after_a_server_error(rest: RestClient, admin: 
 
 def test_dropped_connections_on_reads_are_retried(rest: RestClient, admin: Admin) -> None:
     list(rest.query("SELECT Id FROM Organization"))
-    admin.fault(kind="drop", count=1, path="/query")
+    admin.fault(kind="drop", count=1, path_prefix=f"{DATA}/query")
     assert len(list(rest.query("SELECT Id FROM Organization"))) == 1
 
 
