@@ -220,16 +220,19 @@ class RestClient:
     # --- sObject Collections -----------------------------------------------------------
 
     def update_collection(self, sobject: str, records: Sequence[Mapping[str, Any]],
-                          all_or_none: bool = False) -> list[SaveResult]:
+                          all_or_none: bool = False, *,
+                          assignment_rules: bool = False) -> list[SaveResult]:
         """Update up to 200 records in one call; one SaveResult per record, in order.
 
         Each record needs its `Id`. A well-formed request succeeds even when records
         fail: look at each result. Retried on 5xx: the same values written twice leave
-        the records as written once.
+        the records as written once. Lead/Case assignment rules stay off unless
+        `assignment_rules` (an enrichment write must not reassign a lead).
         """
         body = {"allOrNone": all_or_none,
                 "records": [self._collection_record(sobject, r, need_id=True) for r in records]}
-        return self._collection("collections_update", "PATCH", body, sobject)
+        headers = {} if assignment_rules else {"Sforce-Auto-Assign": "FALSE"}
+        return self._collection("collections_update", "PATCH", body, sobject, headers)
 
     def create_collection(self, sobject: str, records: Sequence[Mapping[str, Any]],
                           all_or_none: bool = False) -> list[SaveResult]:
@@ -238,14 +241,14 @@ class RestClient:
                 "records": [self._collection_record(sobject, r, need_id=False) for r in records]}
         return self._collection("collections_create", "POST", body, sobject)
 
-    def _collection(self, op: str, method: str, body: dict[str, Any],
-                    sobject: str) -> list[SaveResult]:
+    def _collection(self, op: str, method: str, body: dict[str, Any], sobject: str,
+                    headers: Mapping[str, str] | None = None) -> list[SaveResult]:
         count = len(body["records"])
         if not 0 < count <= MAX_COLLECTION_SIZE:
             raise ValueError(f"a Collections call takes 1 to {MAX_COLLECTION_SIZE} records, "
                              f"got {count}")
         results = self.http.json(op, method, "composite/sobjects", json=body,
-                                 what=f"{op} of {count} {sobject}")
+                                 headers=headers, what=f"{op} of {count} {sobject}")
         return [SaveResult.from_json(item) for item in results]
 
     @staticmethod
