@@ -76,3 +76,69 @@ CACHE_MISSES = Counter(
     "Provider lookups the cache could not answer, so the provider was asked.",
     registry=REGISTRY,
 )
+
+# --- daemon: build, supervisor, config reload, control socket (issue 2) ---
+BUILD_INFO = Info(
+    "ilyd_build",
+    "Version of the running ilyd (the value is always 1).",
+    registry=REGISTRY,
+)
+ORGS = Gauge(
+    "ilyd_orgs",
+    "Configured orgs by supervisor state (starting, running, backoff, fatal, paused, "
+    "stopped, config_error).",
+    ["state"],
+    registry=REGISTRY,
+)
+ORG_UP = Gauge(
+    "ilyd_org_up",
+    "1 while the org is running, else 0.",
+    ["org"],
+    registry=REGISTRY,
+)
+ORG_RESTARTS = Counter(
+    "ilyd_org_restarts_total",
+    "Times the supervisor started an org again (after a failure, a restart or a reload).",
+    ["org"],
+    registry=REGISTRY,
+)
+ORG_TRANSITIONS = Counter(
+    "ilyd_org_transitions_total",
+    "Org state changes, by the state entered.",
+    ["state"],
+    registry=REGISTRY,
+)
+CONFIG_LAST_RELOAD_SUCCESSFUL = Gauge(
+    "ilyd_config_last_reload_successful",
+    "1 if the last configuration (re)load succeeded, 0 if it was refused.",
+    registry=REGISTRY,
+)
+CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP = Gauge(
+    "ilyd_config_last_reload_success_timestamp_seconds",
+    "Unix time of the last successful configuration (re)load.",
+    registry=REGISTRY,
+)
+CONFIG_GENERATION = Gauge(
+    "ilyd_config_generation",
+    "Configuration generation number, bumped on each successful reload.",
+    registry=REGISTRY,
+)
+CONTROL_REQUESTS = Counter(
+    "ilyd_control_requests_total",
+    "Control socket requests, by verb (unknown verbs counted as 'unknown').",
+    ["verb"],
+    registry=REGISTRY,
+)
+CONTROL_REQUEST_FAILURES = Counter(
+    "ilyd_control_request_failures_total",
+    "Control socket requests answered with an error, by error code.",
+    ["code"],
+    registry=REGISTRY,
+)
+
+
+def forget_org(org: str) -> None:
+    """Drop every per-org series of `org` (called when an org leaves the config)."""
+    for value in list(globals().values()):
+        if isinstance(value, Counter | Gauge | Histogram) and "org" in value._labelnames:
+            value.remove_by_labels({"org": org})

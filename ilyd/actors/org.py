@@ -1,0 +1,211 @@
+"""One org: the `Org` runtime (plain class) and `OrgActor`, the thin pykka shell around it.
+
+The org reads its secrets when it starts, then starts its children in the order
+`child_factories` gives and stops them in reverse. Children report up through the
+`OrgContext` they are given: `publish(...)` for status detail (mode, connection,
+throttled, needs_reauth…), `fail(...)` to have the supervisor restart the whole org.
+
+Adding a child (Provisioner, Subscriber/Poller, Enricher pool, Writer, Resync) is one
+entry in `child_factories`: a name and a function `OrgContext -> pykka.ActorRef`.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pykka
+import structlog
+
+from ilyd.actors.messages import DetailValue, OrgFailed, OrgReport, OrgStarted, OrgStopped
+from ilyd.config import OrgConfig, OrgName
+from ilyd.store import Database
+
+log = structlog.get_logger(__name__)
+
+# A child is stopped with this timeout; a child that takes longer is left behind, logged.
+CHILD_STOP_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class OrgSecrets:
+    """The org's secrets, read when it starts. Never logged: repr shows only which are set."""
+
+    client_secret: str | None = field(default=None, repr=False)
+    private_key: str | None = field(default=None, repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def read(cls, config: OrgConfig) -> OrgSecrets:
+        """Read every secret the org's auth method needs (raises ConfigError if one is gone)."""
+
+        def value(ref: Any) -> str | None:
+            return ref.read() if ref is not None else None
+
+        refresh = config.refresh_token if config.auth == "refresh_token" else None
+        return cls(
+            client_secret=value(config.client_secret),
+            private_key=value(config.private_key),
+            refresh_token=value(refresh),
+            password=value(config.password),
+        )
+
+
+@dataclass(frozen=True)
+class OrgContext:
+    """What every child of an org gets: its config, secrets, state and a line to the supervisor."""
+
+    name: OrgName
+    config: OrgConfig
+    incarnation: int
+    secrets: OrgSecrets
+    database: Database | None
+    supervisor: pykka.ActorRef[Any] = field(repr=False)
+
+    def publish(self, **detail: DetailValue) -> None:
+        """Merge detail into the org's status (a None value removes the key); non-blocking."""
+        self.supervisor.tell(OrgReport.of(self.name, self.incarnation, **detail))
+
+    def fail(self, error: BaseException | str) -> None:
+        """Report that the org cannot go on; the supervisor restarts it after a backoff."""
+        self.supervisor.tell(OrgFailed(self.name, self.incarnation, _describe(error)))
+
+    def bind_log_context(self) -> None:
+        """Bind `org` into the calling thread's log context (call in each child's on_start)."""
+        structlog.contextvars.bind_contextvars(org=self.name)
+
+
+ChildFactory = Callable[[OrgContext], pykka.ActorRef[Any]]
+
+
+def child_factories(config: OrgConfig) -> Sequence[tuple[str, ChildFactory]]:
+    """The org's children in start order (stopped in reverse order).
+
+    Later capabilities add theirs here, e.g. ``("provisioner", Provisioner.start_for)``,
+    then the subscriber or poller, the enricher pool, the writer.
+    """
+    del config  # the children to build will depend on it (objects, mode, auto_provision)
+    return ()
+
+
+class Org:
+    """The org runtime: reads secrets, starts and stops the children in order."""
+
+    def __init__(
+        self,
+        config: OrgConfig,
+        incarnation: int,
+        supervisor: pykka.ActorRef[Any],
+        database: Database | None,
+        factories: Sequence[tuple[str, ChildFactory]] | None = None,
+    ) -> None:
+        self.config = config
+        self.incarnation = incarnation
+        self._supervisor = supervisor
+        self._database = database
+        self._factories = child_factories(config) if factories is None else factories
+        self.children: list[tuple[str, pykka.ActorRef[Any]]] = []
+        self.context: OrgContext | None = None
+
+    def start(self) -> None:
+        """Read the secrets and start every child; raises on the first failure."""
+        secrets = OrgSecrets.read(self.config)
+        self.context = OrgContext(
+            name=self.config.name,
+            config=self.config,
+            incarnation=self.incarnation,
+            secrets=secrets,
+            database=self._database,
+            supervisor=self._supervisor,
+        )
+        for name, factory in self._factories:
+            log.debug("starting org child", child=name)
+            self.children.append((name, factory(self.context)))
+
+    def stop(self) -> None:
+        """Stop the children that were started, last first."""
+        while self.children:
+            name, ref = self.children.pop()
+            try:
+                ref.stop(block=True, timeout=CHILD_STOP_TIMEOUT)
+            except pykka.Timeout:
+                log.error("org child did not stop in time", child=name,
+                          timeout_s=CHILD_STOP_TIMEOUT)
+            except pykka.ActorDeadError:
+                pass
+
+
+class OrgActor(pykka.ThreadingActor):
+    """The thin actor around `Org`: runs its start/stop in the actor's thread and reports up.
+
+    pykka skips `on_failure` when `on_start` raises, so `on_start` catches everything
+    itself and tells the supervisor.
+    """
+
+    def __init__(
+        self,
+        config: OrgConfig,
+        incarnation: int,
+        supervisor: pykka.ActorRef[Any],
+        database: Database | None = None,
+    ) -> None:
+        super().__init__()
+        self._org = Org(config, incarnation, supervisor, database)
+        self._supervisor = supervisor
+
+    @property
+    def _name(self) -> OrgName:
+        return self._org.config.name
+
+    def on_start(self) -> None:
+        """Start the org; report started or failed to the supervisor."""
+        structlog.contextvars.bind_contextvars(org=self._name)
+        try:
+            self._org.start()
+        except Exception as exc:
+            log.warning("org failed to start", error=_describe(exc))
+            self._supervisor.tell(OrgFailed(self._name, self._org.incarnation, _describe(exc)))
+            # Stopping runs on_stop, which stops the children that did start.
+            self.actor_ref.stop(block=False)
+            return
+        self._supervisor.tell(OrgStarted(self._name, self._org.incarnation))
+
+    def on_stop(self) -> None:
+        """Stop the children; confirm to the supervisor."""
+        self._org.stop()
+        self._supervisor.tell(OrgStopped(self._name, self._org.incarnation))
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: types.TracebackType | None,
+    ) -> None:
+        """A message handler crashed: stop the children and report the failure."""
+        self._org.stop()
+        error = _describe(exception_value) if exception_value else "org actor crashed"
+        self._supervisor.tell(OrgFailed(self._name, self._org.incarnation, error))
+
+    def on_receive(self, message: Any) -> Any:
+        """No messages yet; children and later capabilities add theirs."""
+        raise TypeError(f"OrgActor got an unexpected message: {type(message).__name__}")
+
+
+def _describe(error: BaseException | str) -> str:
+    if isinstance(error, str):
+        return error
+    text = str(error) or type(error).__name__
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def start_org_actor(
+    config: OrgConfig,
+    incarnation: int,
+    supervisor: pykka.ActorRef[Any],
+    database: Database | None,
+) -> pykka.ActorRef[Any]:
+    """Start an OrgActor (the supervisor's default way to start an org)."""
+    return OrgActor.start(config, incarnation, supervisor, database)

@@ -1,0 +1,75 @@
+"""The supervisor's restart policy as plain, clock-driven logic (no threads, no pykka).
+
+Semantics from Supervisor's process states: an org that fails soon after it started
+(within `start_secs`) counts a quick failure; each failure waits an exponentially
+growing, jittered delay (BACKOFF); after `start_retries` quick failures in a row the
+org is FATAL and stays down until an operator restarts it or the config is reloaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ilyd.actors.messages import DetailValue, OrgState, OrgStatus
+from ilyd.config import OrgConfig, OrgName
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """How eagerly failed orgs are started again."""
+
+    start_secs: float = 10.0  # a failure sooner than this after a start is "quick"
+    start_retries: int = 5  # quick failures in a row tolerated before fatal
+    backoff_initial: float = 1.0
+    backoff_max: float = 300.0
+    jitter: float = 0.25  # delay varies by ± this fraction, so orgs do not retry in step
+
+    def delay(self, attempt: int, rand: float) -> float:
+        """Seconds to wait before start number `attempt` (1-based); `rand` in [0, 1)."""
+        base = min(self.backoff_max, self.backoff_initial * 2 ** max(0, attempt - 1))
+        return base * (1.0 - self.jitter + 2.0 * self.jitter * rand)
+
+
+@dataclass
+class OrgSlot:
+    """Everything the supervisor knows about one configured org."""
+
+    name: OrgName
+    config: OrgConfig | None  # None: the org's table has errors
+    problems: tuple[str, ...] = ()
+    state: OrgState = OrgState.STOPPED
+    since: float = 0.0
+    last_error: str | None = None
+    incarnation: int = 0
+    started_at: float | None = None  # monotonic time it last reached running
+    quick_failures: int = 0
+    restarts: int = 0
+    starts: int = 0
+    retry_at: float | None = None  # wall time of the scheduled retry
+    detail: dict[str, DetailValue] = field(default_factory=dict)
+    ref: Any = None  # the live OrgActor's ActorRef
+    stopping: Any = None  # an OrgActor asked to stop that has not confirmed yet
+    start_pending: bool = False  # start as soon as `stopping` is gone
+
+    def status(self) -> OrgStatus:
+        """A frozen copy for the control thread."""
+        return OrgStatus(
+            name=self.name,
+            state=self.state,
+            since=self.since,
+            last_error=self.last_error,
+            restarts=self.restarts,
+            detail=tuple(sorted(self.detail.items())),
+            retry_at=self.retry_at if self.state is OrgState.BACKOFF else None,
+        )
+
+
+def on_failure(slot: OrgSlot, policy: RestartPolicy, now: float, rand: float) -> float | None:
+    """Record a failure at monotonic `now`; return the backoff delay, or None for fatal."""
+    quick = slot.started_at is None or now - slot.started_at < policy.start_secs
+    slot.quick_failures = slot.quick_failures + 1 if quick else 1
+    slot.started_at = None
+    if slot.quick_failures > policy.start_retries:
+        return None
+    return policy.delay(slot.quick_failures, rand)

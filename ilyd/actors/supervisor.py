@@ -1,0 +1,339 @@
+"""The supervisor actor: one OrgActor per enabled org, and the restart policy pykka lacks.
+
+Org actors report up with `tell` (OrgStarted / OrgFailed / OrgStopped / OrgReport); the
+control thread asks with frozen messages (GetSnapshot, PauseOrg, …) and a timeout. A
+replaced org instance is only started again once the old one confirmed it stopped, so
+two instances of one org never run at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pykka
+import structlog
+
+from ilyd import metrics
+from ilyd.actors.messages import (
+    ApplyConfig,
+    GetSnapshot,
+    OrgFailed,
+    OrgReport,
+    OrgStarted,
+    OrgState,
+    OrgStopped,
+    PauseOrg,
+    Ping,
+    RestartOrg,
+    ResumeOrg,
+    RetryOrg,
+    SupervisorSnapshot,
+)
+from ilyd.actors.org import start_org_actor
+from ilyd.actors.restart import OrgSlot, RestartPolicy, on_failure
+from ilyd.config import Config, OrgConfig, OrgName
+from ilyd.errors import ControlError
+from ilyd.store import Database
+from ilyd.store.org_flags import OrgFlagStore
+
+log = structlog.get_logger(__name__)
+
+OrgStarter = Callable[[OrgConfig, int, pykka.ActorRef[Any], Database | None], Any]
+
+
+class SupervisorActor(pykka.ThreadingActor):
+    """Owns every org's lifecycle: starting → running, backoff → fatal, paused, stopped."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        generation: int = 1,
+        policy: RestartPolicy | None = None,
+        database: Database | None = None,
+        start_org: OrgStarter = start_org_actor,
+    ) -> None:
+        super().__init__()
+        self._config = config
+        self._generation = generation
+        self._policy = policy or RestartPolicy()
+        self._database = database
+        self._flags = OrgFlagStore(database) if database is not None else None
+        self._paused: set[str] = set(self._flags.paused()) if self._flags else set()
+        self._start_org = start_org
+        self._slots: dict[OrgName, OrgSlot] = {}
+        self._timers: dict[OrgName, threading.Timer] = {}
+        self._handlers: dict[type, Callable[[Any], Any]] = {
+            OrgStarted: self._on_started,
+            OrgFailed: self._on_failed,
+            OrgStopped: self._on_stopped,
+            OrgReport: self._on_report,
+            RetryOrg: self._on_retry,
+            Ping: self._on_ping,
+            GetSnapshot: lambda _m: self._snapshot(),
+            PauseOrg: self._on_pause,
+            ResumeOrg: self._on_resume,
+            RestartOrg: self._on_restart,
+            ApplyConfig: self._on_apply,
+        }
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def on_start(self) -> None:
+        """Create a slot per configured org and start the enabled ones."""
+        self._apply(self._config, self._generation)
+
+    def on_stop(self) -> None:
+        """Stop every org (each stops its children), waiting a bounded time."""
+        for timer in self._timers.values():
+            timer.cancel()
+        futures = []
+        for slot in self._slots.values():
+            for ref in (slot.ref, slot.stopping):
+                if ref is not None and ref.is_alive():
+                    futures.append(ref.stop(block=False))
+        try:
+            pykka.get_all(futures, timeout=8.0)
+        except pykka.Timeout:
+            log.error("some orgs did not stop in time")
+        except pykka.ActorDeadError:
+            pass
+
+    def on_receive(self, message: Any) -> Any:
+        """Dispatch a message to its handler by type."""
+        handler = self._handlers.get(type(message))
+        if handler is None:
+            raise TypeError(f"supervisor got an unexpected message: {type(message).__name__}")
+        return handler(message)
+
+    # ----------------------------------------------------------- org -> supervisor
+
+    def _current(self, org: OrgName, incarnation: int) -> OrgSlot | None:
+        slot = self._slots.get(org)
+        return slot if slot is not None and slot.incarnation == incarnation else None
+
+    def _on_started(self, msg: OrgStarted) -> None:
+        slot = self._current(msg.org, msg.incarnation)
+        if slot is None or slot.state is not OrgState.STARTING:
+            return
+        slot.started_at = time.monotonic()
+        slot.last_error = None
+        self._transition(slot, OrgState.RUNNING)
+
+    def _on_failed(self, msg: OrgFailed) -> None:
+        slot = self._current(msg.org, msg.incarnation)
+        if slot is None or slot.state not in (OrgState.STARTING, OrgState.RUNNING):
+            return
+        slot.last_error = msg.error
+        self._stop_actor(slot)
+        delay = on_failure(slot, self._policy, time.monotonic(), random.random())
+        if delay is None:
+            self._transition(slot, OrgState.FATAL, error=msg.error)
+            return
+        slot.retry_at = time.time() + delay
+        self._transition(slot, OrgState.BACKOFF, error=msg.error, retry_in_s=round(delay, 2))
+        timer = threading.Timer(delay, self._tell_quietly, (RetryOrg(slot.name, slot.incarnation),))
+        timer.daemon = True
+        self._timers[slot.name] = timer
+        timer.start()
+
+    def _on_stopped(self, msg: OrgStopped) -> None:
+        slot = self._slots.get(msg.org)
+        if slot is None or slot.stopping is None:
+            return
+        slot.stopping = None
+        if slot.start_pending:
+            slot.start_pending = False
+            self._launch(slot)
+
+    def _on_report(self, msg: OrgReport) -> None:
+        slot = self._current(msg.org, msg.incarnation)
+        if slot is None:
+            return
+        for key, value in msg.detail:
+            if value is None:
+                slot.detail.pop(key, None)
+            else:
+                slot.detail[key] = value
+        log.info("org detail", org=slot.name, **dict(msg.detail))
+
+    def _on_retry(self, msg: RetryOrg) -> None:
+        slot = self._current(msg.org, msg.incarnation)
+        if slot is not None and slot.state is OrgState.BACKOFF:
+            self._start(slot, restart=True)
+
+    # ------------------------------------------------------- control -> supervisor
+
+    def _on_ping(self, _msg: Ping) -> bool:
+        """Liveness: also catches org actors that died without telling (a pykka crash)."""
+        for slot in list(self._slots.values()):
+            if slot.stopping is not None and not slot.stopping.is_alive():
+                self._on_stopped(OrgStopped(slot.name, slot.incarnation))
+            if (
+                slot.state in (OrgState.STARTING, OrgState.RUNNING)
+                and slot.ref is not None
+                and not slot.ref.is_alive()
+            ):
+                self._on_failed(OrgFailed(slot.name, slot.incarnation, "org actor died"))
+        return True
+
+    def _slot(self, org: OrgName) -> OrgSlot:
+        slot = self._slots.get(org)
+        if slot is None:
+            raise ControlError("unknown_org", f"no org named {org!r}", "ilyd ctl orgs")
+        return slot
+
+    def _on_pause(self, msg: PauseOrg) -> SupervisorSnapshot:
+        slot = self._slot(msg.org)
+        if slot.state is OrgState.CONFIG_ERROR:
+            raise ControlError("invalid_args", f"org {msg.org!r} has config errors",
+                               "fix the config, then ilyd ctl reload")
+        self._set_paused(slot.name, True)
+        if slot.state is not OrgState.PAUSED:
+            self._stop_actor(slot)
+            self._transition(slot, OrgState.PAUSED)
+        return self._snapshot()
+
+    def _on_resume(self, msg: ResumeOrg) -> SupervisorSnapshot:
+        slot = self._slot(msg.org)
+        self._set_paused(slot.name, False)
+        if slot.state is OrgState.PAUSED:
+            self._settle(slot)
+        return self._snapshot()
+
+    def _on_restart(self, msg: RestartOrg) -> SupervisorSnapshot:
+        slot = self._slot(msg.org)
+        if slot.state is OrgState.CONFIG_ERROR:
+            raise ControlError("invalid_args", f"org {msg.org!r} has config errors",
+                               "fix the config, then ilyd ctl reload")
+        if slot.state is OrgState.PAUSED:
+            raise ControlError("busy", f"org {msg.org!r} is paused", f"ilyd ctl resume {msg.org}")
+        if slot.state is OrgState.STOPPED:
+            raise ControlError("invalid_args", f"org {msg.org!r} is disabled in the config",
+                               "set enabled = true, then ilyd ctl reload")
+        slot.quick_failures = 0
+        self._stop_actor(slot)
+        self._start(slot, restart=True)
+        return self._snapshot()
+
+    def _on_apply(self, msg: ApplyConfig) -> SupervisorSnapshot:
+        self._apply(msg.config, msg.generation)
+        return self._snapshot()
+
+    # ------------------------------------------------------------------ mechanics
+
+    def _apply(self, config: Config, generation: int) -> None:
+        """Converge the slots on `config`: add, remove, restart changed or fatal orgs."""
+        self._config, self._generation = config, generation
+        wanted: dict[OrgName, tuple[OrgConfig | None, tuple[str, ...]]] = {
+            org.name: (org, ()) for org in config.orgs
+        }
+        wanted.update({e.name: (None, e.problems) for e in config.org_errors})
+        for name in [n for n in self._slots if n not in wanted]:
+            slot = self._slots.pop(name)
+            self._stop_actor(slot)
+            self._cancel_timer(name)
+            self._count_states()
+            metrics.forget_org(name)
+            log.info("org removed", org=name)
+        for name, (org_config, problems) in wanted.items():
+            slot = self._slots.get(name)
+            if slot is None:
+                slot = OrgSlot(name=name, config=org_config, problems=problems, since=time.time())
+                metrics.ORG_UP.labels(org=name).set(0)
+                metrics.ORG_RESTARTS.labels(org=name)
+                self._slots[name] = slot
+                self._settle(slot)
+            elif (slot.config, slot.problems) != (org_config, problems) or (
+                slot.state is OrgState.FATAL
+            ):
+                slot.config, slot.problems, slot.quick_failures = org_config, problems, 0
+                self._stop_actor(slot)
+                self._settle(slot, restart=True)
+        self._slots = {name: self._slots[name] for name in wanted}
+        self._count_states()
+
+    def _settle(self, slot: OrgSlot, *, restart: bool = False) -> None:
+        """Put an org that is not running where its config and flags say it belongs."""
+        if slot.config is None:
+            slot.last_error = "; ".join(slot.problems)
+            self._transition(slot, OrgState.CONFIG_ERROR)
+        elif not slot.config.enabled:
+            self._transition(slot, OrgState.STOPPED)
+        elif slot.name in self._paused:
+            self._transition(slot, OrgState.PAUSED)
+        else:
+            self._start(slot, restart=restart)
+
+    def _start(self, slot: OrgSlot, *, restart: bool) -> None:
+        self._cancel_timer(slot.name)
+        slot.incarnation += 1
+        slot.detail.clear()
+        slot.retry_at = None
+        if restart:
+            slot.restarts += 1
+            metrics.ORG_RESTARTS.labels(org=slot.name).inc()
+        self._transition(slot, OrgState.STARTING)
+        if slot.stopping is not None and slot.stopping.is_alive():
+            slot.start_pending = True
+        else:
+            slot.stopping = None
+            self._launch(slot)
+
+    def _launch(self, slot: OrgSlot) -> None:
+        assert slot.config is not None
+        try:
+            slot.ref = self._start_org(slot.config, slot.incarnation, self.actor_ref,
+                                       self._database)
+        except Exception as exc:  # __init__ runs here, in our thread
+            self._on_failed(OrgFailed(slot.name, slot.incarnation, str(exc)))
+
+    def _stop_actor(self, slot: OrgSlot) -> None:
+        self._cancel_timer(slot.name)
+        slot.start_pending = False
+        if slot.ref is not None and slot.ref.is_alive():
+            slot.stopping = slot.ref
+            slot.ref.stop(block=False)
+        slot.ref = None
+
+    def _cancel_timer(self, name: OrgName) -> None:
+        timer = self._timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _tell_quietly(self, message: Any) -> None:
+        # The supervisor may have stopped while the timer ran.
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.actor_ref.tell(message)
+
+    def _set_paused(self, org: OrgName, paused: bool) -> None:
+        (self._paused.add if paused else self._paused.discard)(org)
+        if self._flags is not None:
+            self._flags.set_paused(org, paused, time.time())
+
+    def _transition(self, slot: OrgSlot, state: OrgState, **fields: Any) -> None:
+        previous = slot.state
+        slot.state, slot.since = state, time.time()
+        metrics.ORG_TRANSITIONS.labels(state=state).inc()
+        metrics.ORG_UP.labels(org=slot.name).set(1 if state is OrgState.RUNNING else 0)
+        self._count_states()
+        level = log.warning if state in (OrgState.BACKOFF, OrgState.FATAL) else log.info
+        level("org state", org=slot.name, state=str(state), previous=str(previous), **fields)
+
+    def _count_states(self) -> None:
+        counts = {state: 0 for state in OrgState}
+        for slot in self._slots.values():
+            counts[slot.state] += 1
+        for state, count in counts.items():
+            metrics.ORGS.labels(state=state).set(count)
+
+    def _snapshot(self) -> SupervisorSnapshot:
+        return SupervisorSnapshot(
+            generation=self._generation,
+            orgs=tuple(slot.status() for slot in self._slots.values()),
+        )

@@ -1,0 +1,66 @@
+"""Fixtures for actor tests: org configs with real secret files, and actor cleanup."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pykka
+import pytest
+
+from ilyd.actors.messages import GetSnapshot, OrgState, SupervisorSnapshot
+from ilyd.config import Config, load_config
+
+ASK_TIMEOUT = 5.0
+
+
+@pytest.fixture(autouse=True)
+def _stop_all_actors() -> Iterator[None]:
+    yield
+    pykka.ActorRegistry.stop_all(block=True, timeout=10)
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[..., Config]:
+    """Build a Config with one client-credentials org per name (each with its secret file)."""
+
+    def make(*names: str, extra: str = "") -> Config:
+        text = f'[daemon]\nstate_dir = "{tmp_path}/state"\n' + extra
+        for name in names:
+            secret = tmp_path / f"{name}.secret"
+            if not secret.exists():
+                secret.write_text(f"secret-of-{name}")
+                secret.chmod(0o600)
+            text += (
+                f'[[org]]\nname = "{name}"\nauth = "client_credentials"\n'
+                f'client_id = "id-{name}"\nclient_secret_file = "{secret}"\n'
+            )
+        path = tmp_path / "ilyd.toml"
+        path.write_text(text)
+        return load_config(path)
+
+    return make
+
+
+def snapshot(supervisor: pykka.ActorRef[Any]) -> SupervisorSnapshot:
+    return supervisor.ask(GetSnapshot(), timeout=ASK_TIMEOUT)
+
+
+def states(supervisor: pykka.ActorRef[Any]) -> dict[str, OrgState]:
+    return {org.name: org.state for org in snapshot(supervisor).orgs}
+
+
+def wait_for(
+    supervisor: pykka.ActorRef[Any], expected: dict[str, OrgState], timeout: float = 10.0
+) -> dict[str, OrgState]:
+    """Wait until the orgs named in `expected` are in those states; fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        current = states(supervisor)
+        if all(current.get(k) == v for k, v in expected.items()):
+            return current
+        if time.monotonic() > deadline:
+            pytest.fail(f"orgs never reached {expected}; last seen {current}")
+        time.sleep(0.02)

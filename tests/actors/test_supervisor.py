@@ -1,0 +1,139 @@
+"""The supervisor: restart policy, pause/resume, restart, config changes, org detail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ilyd import metrics
+from ilyd.actors.messages import (
+    ApplyConfig,
+    OrgReport,
+    OrgState,
+    PauseOrg,
+    Ping,
+    RestartOrg,
+    ResumeOrg,
+)
+from ilyd.actors.restart import RestartPolicy
+from ilyd.actors.supervisor import SupervisorActor
+from ilyd.errors import ControlError
+from ilyd.store import Database
+
+from .conftest import ASK_TIMEOUT, snapshot, states, wait_for
+
+FAST = RestartPolicy(start_secs=30, start_retries=2, backoff_initial=0.05, backoff_max=0.2)
+RUNNING, BACKOFF, FATAL = OrgState.RUNNING, OrgState.BACKOFF, OrgState.FATAL
+
+
+def test_failing_org_goes_backoff_then_fatal_while_another_keeps_running(make_config, tmp_path):
+    config = make_config("good", "broken")
+    # The secret disappears after the config was validated: the org's start reads it.
+    (tmp_path / "broken.secret").unlink()
+    supervisor = SupervisorActor.start(config, policy=FAST)
+    wait_for(supervisor, {"good": RUNNING, "broken": FATAL})
+    (good, broken) = snapshot(supervisor).orgs
+    assert broken.restarts == FAST.start_retries
+    assert "broken.secret does not exist" in (broken.last_error or "")
+    assert good.restarts == 0
+    assert metrics.REGISTRY.get_sample_value("ilyd_org_up", {"org": "good"}) == 1
+    assert metrics.REGISTRY.get_sample_value("ilyd_org_up", {"org": "broken"}) == 0
+    assert metrics.REGISTRY.get_sample_value("ilyd_org_restarts_total", {"org": "broken"}) >= 2
+
+
+def test_backoff_is_visible_with_its_next_start(make_config, tmp_path):
+    config = make_config("broken")
+    (tmp_path / "broken.secret").unlink()
+    slow = RestartPolicy(start_secs=30, start_retries=3, backoff_initial=30, backoff_max=60)
+    supervisor = SupervisorActor.start(config, policy=slow)
+    wait_for(supervisor, {"broken": BACKOFF})
+    (org,) = snapshot(supervisor).orgs
+    assert org.retry_at is not None
+    assert org.retry_at > org.since
+
+
+def test_fatal_org_comes_back_on_restart_once_fixed(make_config, tmp_path):
+    config = make_config("broken")
+    secret = tmp_path / "broken.secret"
+    secret.rename(tmp_path / "kept")
+    supervisor = SupervisorActor.start(config, policy=FAST)
+    wait_for(supervisor, {"broken": FATAL})
+    (tmp_path / "kept").rename(secret)
+    supervisor.ask(RestartOrg("broken"), timeout=ASK_TIMEOUT)
+    wait_for(supervisor, {"broken": RUNNING})
+
+
+def test_pause_survives_a_supervisor_restart(make_config, tmp_path):
+    config = make_config("a", "b")
+    database = Database(tmp_path / "state.db")
+    supervisor = SupervisorActor.start(config, policy=FAST, database=database)
+    wait_for(supervisor, {"a": RUNNING, "b": RUNNING})
+    supervisor.ask(PauseOrg("a"), timeout=ASK_TIMEOUT)
+    assert states(supervisor)["a"] is OrgState.PAUSED
+    supervisor.stop(block=True, timeout=10)
+
+    again = SupervisorActor.start(config, policy=FAST, database=database)
+    wait_for(again, {"a": OrgState.PAUSED, "b": RUNNING})
+    again.ask(ResumeOrg("a"), timeout=ASK_TIMEOUT)
+    wait_for(again, {"a": RUNNING})
+
+
+def test_unknown_org_is_a_control_error(make_config):
+    supervisor = SupervisorActor.start(make_config("a"), policy=FAST)
+    with pytest.raises(ControlError) as info:
+        supervisor.ask(RestartOrg("nope"), timeout=ASK_TIMEOUT)
+    assert info.value.code == "unknown_org"
+
+
+def test_apply_config_starts_added_stops_removed_and_restarts_only_changed(make_config):
+    supervisor = SupervisorActor.start(make_config("keep", "change", "drop"), policy=FAST)
+    wait_for(supervisor, {"keep": RUNNING, "change": RUNNING, "drop": RUNNING})
+    new = make_config("keep", "change", "add", extra="")
+    changed = new.orgs[1]
+    assert changed.name == "change"
+    from dataclasses import replace
+
+    new = replace(new, orgs=(new.orgs[0], replace(changed, workers=9), new.orgs[2]))
+    result = supervisor.ask(ApplyConfig(new, 2), timeout=ASK_TIMEOUT)
+    assert result.generation == 2
+    current = wait_for(supervisor, {"keep": RUNNING, "change": RUNNING, "add": RUNNING})
+    assert set(current) == {"keep", "change", "add"}
+    restarts = {o.name: o.restarts for o in snapshot(supervisor).orgs}
+    assert restarts == {"keep": 0, "change": 1, "add": 0}
+    assert metrics.REGISTRY.get_sample_value("ilyd_org_up", {"org": "drop"}) is None
+
+
+def test_org_with_config_error_and_disabled_org_are_shown_not_started(make_config, tmp_path):
+    config = make_config("ok", extra="")
+    text = Path(config.path).read_text()
+    text += '[[org]]\nname = "bad"\nclient_id = 3\n[[org]]\nname = "off"\nclient_id = "x"\n'
+    text += "enabled = false\n"
+    Path(config.path).write_text(text)
+    from ilyd.config import load_config
+
+    supervisor = SupervisorActor.start(load_config(config.path), policy=FAST)
+    current = wait_for(supervisor, {"ok": RUNNING})
+    assert current["bad"] is OrgState.CONFIG_ERROR
+    assert current["off"] is OrgState.STOPPED
+    bad = next(o for o in snapshot(supervisor).orgs if o.name == "bad")
+    assert bad.last_error == "org[1].client_id: must be a string (got an integer)"
+
+
+def test_org_detail_published_by_children_is_merged_into_status(make_config):
+    supervisor = SupervisorActor.start(make_config("a"), policy=FAST)
+    wait_for(supervisor, {"a": RUNNING})
+    supervisor.tell(OrgReport.of("a", 1, mode="polling", connection="reconnecting",
+                                 reason="403 Unknown client"))
+    supervisor.tell(OrgReport.of("a", 1, reason=None, connection="connected"))
+    supervisor.tell(OrgReport.of("a", 0, mode="stale-incarnation"))
+    assert supervisor.ask(Ping(), timeout=ASK_TIMEOUT) is True
+    (org,) = snapshot(supervisor).orgs
+    assert dict(org.detail) == {"mode": "polling", "connection": "connected"}
+
+
+def test_restart_policy_backs_off_exponentially_with_bounded_jitter():
+    policy = RestartPolicy(backoff_initial=1, backoff_max=8, jitter=0.25)
+    assert [policy.delay(n, 0.5) for n in (1, 2, 3, 4, 5)] == [1, 2, 4, 8, 8]
+    assert policy.delay(1, 0.0) == 0.75
+    assert policy.delay(1, 0.999) < 1.25
