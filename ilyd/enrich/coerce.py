@@ -1,0 +1,132 @@
+"""Coercion of provider values to the Salesforce type and size of each Ily field.
+
+Providers return plain Python values (str, int, float, lists, datetimes) in whatever
+shape their source has: a CSV gives "1,200", a JSON API gives 1200.0, a DNS provider a
+list of products. Salesforce rejects a whole record for one bad value
+(STRING_TOO_LONG, NUMBER_OUTSIDE_VALID_RANGE, INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST),
+so every value is made to fit its field here, or dropped to None (which clears it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+from ilyd.enrich.fields import FieldType, IlyField
+
+__all__ = ["LIST_SEPARATOR", "coerce_value", "format_datetime"]
+
+# How multi-valued data (products, services) is joined into one text field.
+LIST_SEPARATOR = "; "
+
+
+def format_datetime(moment: datetime) -> str:
+    """Salesforce's DateTime text form, in UTC with milliseconds (naive means UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _text(value: object) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None if value is None else ("true" if value else "false")
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        text = str(int(value)) if value.is_integer() else repr(value)
+    elif isinstance(value, int | Decimal):
+        text = str(value)
+    elif isinstance(value, Mapping):
+        return None
+    elif isinstance(value, Iterable):
+        parts = (_text(item) for item in value)
+        text = LIST_SEPARATOR.join(dict.fromkeys(p for p in parts if p))  # keeps order, no dupes
+    else:
+        text = str(value)
+    # NUL is rejected by Salesforce's XML/JSON layer; other control characters except
+    # tab and newline have no business in a company attribute either.
+    text = "".join(ch for ch in text if ch >= " " or ch in "\t\n").strip()
+    return text or None
+
+
+def _truncate(text: str, max_chars: int) -> str:
+    if len(text) <= max_chars:
+        return text
+    cut = text[:max_chars]
+    # Do not leave half a surrogate pair or a dangling separator behind.
+    return cut.rstrip("; ,\t\n")
+
+
+def _decimal(value: object) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value)) if math.isfinite(value) else None
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else None
+    if isinstance(value, str):
+        cleaned = value.strip().replace(",", "").replace("_", "").replace(" ", "")
+        cleaned = cleaned.removeprefix("$").removesuffix("+")
+        if not cleaned:
+            return None
+        try:
+            number = Decimal(cleaned)
+        except InvalidOperation:
+            return None
+        return number if number.is_finite() else None
+    return None
+
+
+def _number(value: object, field: IlyField) -> int | float | None:
+    number = _decimal(value)
+    if number is None:
+        return None
+    scale = field.scale or 0
+    precision = field.precision or 18
+    rounded = number.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_EVEN)
+    # Salesforce's precision counts all digits, so the integer part has precision - scale.
+    if abs(rounded) >= Decimal(10) ** (precision - scale):
+        return None
+    return int(rounded) if scale == 0 else float(rounded)
+
+
+def _datetime(value: object) -> str | None:
+    if isinstance(value, datetime):
+        return format_datetime(value)
+    if isinstance(value, date):
+        return format_datetime(datetime(value.year, value.month, value.day, tzinfo=UTC))
+    if isinstance(value, str) and value.strip():
+        try:
+            return format_datetime(datetime.fromisoformat(value.strip()))
+        except ValueError:
+            return None
+    return None
+
+
+def coerce_value(field: IlyField, value: object) -> object:
+    """`value` made to fit `field`'s type and size, or None when it cannot be.
+
+    Text types are joined (lists), cleaned of control characters and truncated to the
+    field's length; numbers are parsed ("1,200", "$5000"), rounded to the scale and
+    dropped when outside the precision; DateTimes become Salesforce's UTC text form;
+    picklist values must be one of the field's values.
+    """
+    if field.type is FieldType.PICKLIST:
+        text = _text(value)
+        return text if text in field.picklist_values else None
+    if field.type in (FieldType.NUMBER, FieldType.CURRENCY):
+        return _number(value, field)
+    if field.type is FieldType.DATETIME:
+        return _datetime(value)
+    text = _text(value)
+    if text is None:
+        return None
+    max_chars = field.max_chars
+    return _truncate(text, max_chars) if max_chars is not None else text

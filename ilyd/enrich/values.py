@@ -1,0 +1,212 @@
+"""One record in, the Ily values to write out: domain → provider → coerced values.
+
+`enrich_record` is the whole per-record pipeline the enricher workers run, free of
+threads and Salesforce I/O so it can be tested directly:
+
+- no usable domain → Match Status "Free Email" or "Invalid Domain", no provider call;
+- provider found the company → "Matched" with its values;
+- provider knows nothing → "Not Found"; provider proved the domain dead → "Invalid Domain";
+- provider failed for good → "Error" (company values left as they are);
+- provider failed for now → a retryable outcome with nothing to write: the record stays
+  in the inbox and is tried again.
+
+For Matched / Not Found / Free Email / Invalid Domain every data field of the catalogue
+is in `values` (None clears it), so stale company data never survives a change of
+Website. Every value is coerced to its field's type and size (`ilyd.enrich.coerce`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+
+import structlog
+
+from ilyd.enrich import fields as catalogue
+from ilyd.enrich.coerce import coerce_value
+from ilyd.enrich.domain import DomainResult, record_domain
+from ilyd.enrich.provider import Lookup, MatchStatus, Provider
+from ilyd.errors import ProviderError
+
+__all__ = ["EnrichmentOutcome", "enrich_record", "enrich_records", "outcome_from_lookup"]
+
+log = structlog.get_logger(__name__)
+
+_EMPTY: Mapping[str, object] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class EnrichmentOutcome:
+    """What enriching one record decided.
+
+    `values` maps Ily API names to coerced values ready for an sObject update (empty
+    when `retryable`). `status` is None only for a retryable failure. `domain` is the
+    looked-up (or free-mail) domain, `domain_source` the field it came from, `source`
+    the provider that answered, `error` the provider's message when it failed.
+    """
+
+    sobject: str
+    status: MatchStatus | None
+    values: Mapping[str, object] = field(default=_EMPTY)
+    domain: str | None = None
+    domain_source: str | None = None
+    source: str | None = None
+    error: str | None = None
+    error_reason: str | None = None
+    retry_after: float | None = None
+
+    @property
+    def retryable(self) -> bool:
+        """True when nothing should be written and the record tried again later."""
+        return self.status is None
+
+    def fingerprint(self) -> str:
+        """A stable hash of the values except Last Enriched, for skip-if-unchanged."""
+        stable = {k: v for k, v in self.values.items() if k != catalogue.LAST_ENRICHED.api_name}
+        encoded = json.dumps(stable, sort_keys=True, default=str, separators=(",", ":"))
+        return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+def _data_fields(sobject: str) -> tuple[catalogue.IlyField, ...]:
+    return tuple(f for f in catalogue.DATA_FIELDS if sobject in f.objects)
+
+
+def _meta_values(
+    sobject: str, status: MatchStatus, domain: str | None, source: str | None, now: datetime
+) -> dict[str, object]:
+    raw = {
+        catalogue.DOMAIN: domain,
+        catalogue.MATCH_STATUS: status.value,
+        catalogue.LAST_ENRICHED: now,
+        catalogue.SOURCE: source,
+    }
+    return {f.api_name: coerce_value(f, v) for f, v in raw.items() if sobject in f.objects}
+
+
+def _data_values(sobject: str, provided: Mapping[str, object]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for ily_field in _data_fields(sobject):
+        values[ily_field.api_name] = coerce_value(ily_field, provided.get(ily_field.api_name))
+    unknown = set(provided) - {f.api_name for f in catalogue.DATA_FIELDS}
+    if unknown:
+        # A mapping naming a field we do not manage is a config slip, not worth failing on.
+        log.debug("provider_values_ignored", fields=sorted(unknown))
+    return values
+
+
+def _no_domain_outcome(sobject: str, result: DomainResult, now: datetime) -> EnrichmentOutcome:
+    status = result.match_status or MatchStatus.INVALID_DOMAIN
+    values = _meta_values(sobject, status, result.domain, None, now)
+    values.update(_data_values(sobject, _EMPTY))
+    return EnrichmentOutcome(
+        sobject=sobject, status=status, values=MappingProxyType(values),
+        domain=result.domain, domain_source=result.source,
+    )
+
+
+def outcome_from_lookup(
+    sobject: str, domain: DomainResult, lookup: Lookup | ProviderError | Exception, now: datetime
+) -> EnrichmentOutcome:
+    """Turn one provider answer (or failure) for a record's domain into its outcome."""
+    base = {"sobject": sobject, "domain": domain.domain, "domain_source": domain.source}
+    if isinstance(lookup, ProviderError) and lookup.retryable:
+        return EnrichmentOutcome(
+            status=None, error=str(lookup), error_reason=lookup.reason,
+            retry_after=lookup.retry_after, **base,
+        )
+    if isinstance(lookup, Exception):
+        reason = lookup.reason if isinstance(lookup, ProviderError) else "provider_bug"
+        values = _meta_values(sobject, MatchStatus.ERROR, domain.domain, None, now)
+        return EnrichmentOutcome(
+            status=MatchStatus.ERROR, values=MappingProxyType(values), error=str(lookup),
+            error_reason=reason, **base,
+        )
+    if lookup.found:
+        status = MatchStatus.MATCHED
+        provided: Mapping[str, object] = lookup.values
+        if lookup.evidence and not provided.get(catalogue.TECHNOLOGY_EVIDENCE.api_name):
+            provided = {**provided, catalogue.TECHNOLOGY_EVIDENCE.api_name: lookup.evidence}
+    else:
+        status = MatchStatus.INVALID_DOMAIN if lookup.invalid else MatchStatus.NOT_FOUND
+        provided = _EMPTY
+    values = _meta_values(sobject, status, domain.domain, lookup.provider, now)
+    values.update(_data_values(sobject, provided))
+    return EnrichmentOutcome(
+        status=status, values=MappingProxyType(values), source=lookup.provider, **base
+    )
+
+
+def _ask(provider: Provider, domain: str) -> Lookup | Exception:
+    try:
+        return provider.lookup(domain)
+    except ProviderError as exc:
+        return exc
+    except Exception as exc:
+        # A provider must raise ProviderError; anything else is its bug. One record gets
+        # "Error" instead of the enricher dying on every record with this domain.
+        log.exception("provider_raised_unexpectedly", provider=provider.name, domain=domain)
+        return exc
+
+
+def enrich_record(
+    sobject: str,
+    fields: Mapping[str, object],
+    provider: Provider,
+    *,
+    now: datetime | None = None,
+) -> EnrichmentOutcome:
+    """Work out `sobject` record `fields`' domain, look it up and build the Ily values.
+
+    `fields` holds the record's input fields (Website, Email, …) as read from
+    Salesforce. `now` stamps Last Enriched (default: the current UTC time). Never raises
+    for provider failures: those become an "Error" or a retryable outcome.
+    """
+    moment = now or datetime.now(UTC)
+    domain = record_domain(sobject, fields)
+    if not domain.ok or domain.domain is None:
+        return _no_domain_outcome(sobject, domain, moment)
+    return outcome_from_lookup(sobject, domain, _ask(provider, domain.domain), moment)
+
+
+def enrich_records(
+    sobject: str,
+    records: Iterable[Mapping[str, object]],
+    provider: Provider,
+    *,
+    now: datetime | None = None,
+) -> list[EnrichmentOutcome]:
+    """`enrich_record` for many records, asking the provider once per distinct domain.
+
+    Uses `provider.lookup_many` so batch-capable sources (HTTP batch endpoints) answer a
+    resync page in a few calls. Outcomes come back in the records' order.
+    """
+    moment = now or datetime.now(UTC)
+    domains = [record_domain(sobject, record) for record in records]
+    wanted = list(dict.fromkeys(d.domain for d in domains if d.ok and d.domain))
+    answers: Mapping[str, Lookup | ProviderError | Exception] = {}
+    if wanted:
+        try:
+            answers = provider.lookup_many(wanted)
+        except ProviderError as exc:
+            answers = dict.fromkeys(wanted, exc)
+        except Exception as exc:  # the provider's bug, as in _ask
+            log.exception("provider_raised_unexpectedly", provider=provider.name)
+            answers = dict.fromkeys(wanted, exc)
+    outcomes = []
+    for domain in domains:
+        if not domain.ok or domain.domain is None:
+            outcomes.append(_no_domain_outcome(sobject, domain, moment))
+            continue
+        answer = answers.get(domain.domain)
+        if answer is None:
+            answer = ProviderError(
+                f"provider {provider.name!r} returned no answer for {domain.domain}",
+                retryable=True, reason="missing_answer",
+            )
+        outcomes.append(outcome_from_lookup(sobject, domain, answer, moment))
+    return outcomes
+
