@@ -1,0 +1,66 @@
+"""The change feed: one `Change` per written record, published after the write commits.
+
+The CometD endpoint (ilyd/devorg/cometd.py) subscribes here to build PushTopic events.
+Callbacks run in the writing thread, in commit order; a slow subscriber slows writers, so
+subscribers should queue and return.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One committed change to one record."""
+
+    sobject: str
+    record_id: str
+    change_type: str  # "created" | "updated" | "deleted" | "undeleted"
+    changed_fields: frozenset[str]
+    record: Mapping[str, object]  # after the change (before it, for "deleted")
+    user_id: str
+    timestamp: dt.datetime
+
+
+class ChangeFeed:
+    """Fan-out of an org's committed changes to its subscribers."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Callable[[Change], None]] = []
+        self._lock = threading.Lock()
+        # Serialises publication so subscribers see changes in commit order.
+        self.publish_lock = threading.Lock()
+
+    def subscribe(self, callback: Callable[[Change], None]) -> Callable[[], None]:
+        """Call `callback` for every future change; returns the unsubscribe function."""
+        with self._lock:
+            self._subscribers = [*self._subscribers, callback]
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._subscribers = [s for s in self._subscribers if s is not callback]
+
+        return unsubscribe
+
+    @property
+    def has_subscribers(self) -> bool:
+        """Whether anyone listens (writers skip building changes otherwise)."""
+        return bool(self._subscribers)
+
+    def publish(self, changes: list[Change]) -> None:
+        """Deliver changes to every subscriber; a failing subscriber is logged, not fatal."""
+        subscribers = self._subscribers
+        for change in changes:
+            for callback in subscribers:
+                try:
+                    callback(change)
+                except Exception:  # a subscriber bug must not fail the write
+                    log.exception("devorg.change_subscriber_failed", sobject=change.sobject)

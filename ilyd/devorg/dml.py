@@ -1,0 +1,329 @@
+"""Record writes: validation, FLS, audit fields, allOrNone, history and the change feed.
+
+Every write path (REST sObject, Collections, Bulk 2.0, Tooling, admin) goes through
+`save`, so the rules — Salesforce's codes and wording included — live in one place.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ilyd.devorg import rules
+from ilyd.devorg.changes import Change
+from ilyd.devorg.ids import sobject_of, to18
+from ilyd.devorg.org import PERMISSION_OBJECTS, OrgState, Record
+from ilyd.devorg.schema import FieldDef, ObjectDef
+from ilyd.devorg.security import Access
+from ilyd.devorg.values import FieldValueError, coerce, now, to_json
+
+_AUDIT_FIELDS = frozenset({"Id", "IsDeleted", "CreatedDate", "CreatedById", "LastModifiedDate",
+                           "LastModifiedById", "SystemModstamp"})
+ROLLED_BACK = ("ALL_OR_NONE_OPERATION_ROLLED_BACK",
+               "Record rolled back because not all records were valid and the request was "
+               "using AllOrNone header")
+
+
+class RecordError(Exception):
+    """A per-record failure: Salesforce's statusCode, message and fields."""
+
+    def __init__(self, status_code: str, message: str, fields: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+        self.fields = fields or []
+
+    def as_dict(self) -> dict[str, object]:
+        """The per-record error object of a SaveResult."""
+        return {"statusCode": self.status_code, "message": self.message, "fields": self.fields}
+
+
+@dataclass
+class WriteOp:
+    """One requested write. For upsert, `ext_field`/`ext_value` find the target."""
+
+    kind: str  # create | update | delete | undelete | upsert
+    sobject: str | None = None
+    record_id: str | None = None
+    values: Mapping[str, object] = field(default_factory=dict)
+    from_csv: bool = False
+    ext_field: str | None = None
+    ext_value: object = None
+
+
+@dataclass
+class SaveResult:
+    """The outcome of one WriteOp."""
+
+    id: str | None
+    success: bool
+    errors: list[RecordError] = field(default_factory=list)
+    created: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        """Collections' SaveResult JSON (no `id` key on failures without an id)."""
+        out: dict[str, object] = {"id": self.id} if self.id else {}
+        out["success"] = self.success
+        out["errors"] = [e.as_dict() for e in self.errors]
+        return out
+
+
+@dataclass
+class _Prepared:
+    sobject: str
+    record_id: str
+    new: Record | None  # None for delete
+    old: Record | None
+    change_type: str
+    changed: frozenset[str]
+    created: bool = False
+
+
+def no_such_column(name: str, sobject: str) -> RecordError:
+    """INVALID_FIELD for an unknown or FLS-hidden field in a write."""
+    return RecordError("INVALID_FIELD", f"No such column '{name}' on sobject of type {sobject}",
+                       [name])
+
+
+def _not_writable(f: FieldDef) -> RecordError:
+    return RecordError(
+        "INVALID_FIELD_FOR_INSERT_UPDATE",
+        f"Unable to create/update fields: {f.name}. Please check the security settings of "
+        "this field and verify that it is read/write for your profile or permission set.",
+        [f.name],
+    )
+
+
+def _insufficient() -> RecordError:
+    return RecordError("INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on object id")
+
+
+class Writer:
+    """Applies WriteOps for one user of one org."""
+
+    def __init__(self, org: OrgState, user_id: str, *, tooling: bool = False,
+                 lock_share: float = 0.0) -> None:
+        self.org = org
+        self.user_id = user_id
+        self.tooling = tooling
+        self.lock_share = lock_share
+        self.access: Access = org.access(user_id)
+        # records created earlier in the same request, for references and upserts
+        self.pending: dict[str, tuple[str, Record]] = {}
+
+    def _object(self, name: str | None) -> ObjectDef:
+        obj = self.org.object_def(name or "", tooling=self.tooling)
+        if obj is None:
+            raise RecordError("INVALID_TYPE", f"sObject type '{name}' is not supported.")
+        return obj
+
+    def _resolve(self, op: WriteOp) -> tuple[str, Record, bool]:
+        rid = to18(op.record_id or "") if op.record_id else None
+        if rid is None:
+            raise RecordError("MALFORMED_ID", f"malformed id {op.record_id}", ["Id"])
+        found = self.pending.get(rid)
+        if found is not None:
+            return found[0], found[1], False
+        located = self.org.find(rid)
+        if located is None:
+            raise RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+        return located
+
+    def _values(self, obj: ObjectDef, op: WriteOp, creating: bool) -> Record:
+        out: Record = {}
+        for key, raw in op.values.items():
+            if key == "attributes" or (key.lower() == "id"):
+                continue
+            f = obj.field_map.get(key.lower())
+            if f is None or not self.access.field_readable(obj, f):
+                raise no_such_column(key, obj.name)
+            allowed = f.createable if creating else f.updateable
+            if not allowed or not self.access.field_editable(obj, f):
+                raise _not_writable(f)
+            try:
+                value = coerce(f, raw, from_csv=op.from_csv)
+            except FieldValueError as exc:
+                raise RecordError(exc.status_code, exc.message, [exc.field]) from None
+            if value is None and not f.nillable:
+                raise RecordError("REQUIRED_FIELD_MISSING",
+                                  f"Required fields are missing: [{f.name}]", [f.name])
+            if value is not None and f.type == "reference":
+                self._check_reference(f, str(value))
+                value = to18(str(value))
+            out[f.name] = value
+        return out
+
+    def _check_reference(self, f: FieldDef, value: str) -> None:
+        rid = to18(value)
+        label = f.relationship_name or f.name
+        if rid is None or sobject_of(rid) not in f.reference_to:
+            raise RecordError("MALFORMED_ID", f"{label} ID: id value of incorrect type: {value}",
+                              [f.name])
+        if rid not in self.pending and self.org.get(sobject_of(rid) or "", rid) is None:
+            raise RecordError("INVALID_CROSS_REFERENCE_KEY",
+                              "invalid cross reference id", [f.name])
+
+    def prepare(self, op: WriteOp, stamp: object) -> _Prepared:
+        """Validate one op against current state; raises RecordError."""
+        if op.kind == "upsert":
+            op = self._upsert_target(op)
+        if op.kind == "create":
+            obj = self._object(op.sobject)
+            if not obj.createable or not self.access.can(obj, "Create"):
+                raise _insufficient() if obj.createable else RecordError(
+                    "INVALID_TYPE", f"entity type cannot be inserted: {obj.name}")
+            values = self._values(obj, op, creating=True)
+            rec: Record = {f.name: f.default for f in obj.fields}
+            rec.update(values)
+            if "ownerid" in obj.field_map and rec.get("OwnerId") is None:
+                rec["OwnerId"] = self.user_id
+            missing = [f.name for f in obj.fields if f.required and rec.get(f.name) in (None, "")]
+            if missing:
+                raise RecordError("REQUIRED_FIELD_MISSING",
+                                  f"Required fields are missing: [{', '.join(missing)}]", missing)
+            prefix = obj.key_prefix
+            rid = self.org.ids.new(prefix)
+            rec.update(Id=rid, IsDeleted=False, CreatedDate=stamp, CreatedById=self.user_id,
+                       LastModifiedDate=stamp, LastModifiedById=self.user_id,
+                       SystemModstamp=stamp)
+            rules.before_write(self.org, obj, rec, None, self.pending)
+            changed = frozenset(k for k, v in rec.items() if v is not None)
+            return _Prepared(obj.name, rid, rec, None, "created", changed, created=True)
+        sobject, old, is_deleted = self._resolve(op)
+        obj = self._object(sobject)
+        if op.kind == "undelete":
+            if not is_deleted:
+                raise RecordError("UNDELETE_FAILED", "Entity is not in the recycle bin")
+            rec = dict(old, IsDeleted=False, LastModifiedDate=stamp,
+                       LastModifiedById=self.user_id, SystemModstamp=stamp)
+            return _Prepared(obj.name, str(old["Id"]), rec, old, "undeleted",
+                             frozenset({"IsDeleted"}))
+        if is_deleted:
+            raise RecordError("ENTITY_IS_DELETED", "entity is deleted")
+        if op.sobject and op.sobject.lower() != obj.name.lower() and op.kind == "update":
+            raise RecordError("INVALID_CROSS_REFERENCE_KEY",
+                              f"Provided external ID field does not exist or is not accessible:"
+                              f" {op.record_id}")
+        if self.lock_share and random.random() < self.lock_share:
+            raise RecordError("UNABLE_TO_LOCK_ROW",
+                              "unable to obtain exclusive access to this record or 1 records")
+        if op.kind == "delete":
+            if not obj.deletable or not self.access.can(obj, "Delete"):
+                raise _insufficient()
+            rules.before_delete(self.org, obj, old)
+            return _Prepared(obj.name, str(old["Id"]), None, old, "deleted", frozenset())
+        if not obj.updateable or not self.access.can(obj, "Edit"):
+            raise _insufficient()
+        values = self._values(obj, op, creating=False)
+        if obj.name == "Lead" and old.get("IsConverted"):
+            raise RecordError("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")
+        rec = dict(old)
+        rec.update(values)
+        rec.update(LastModifiedDate=stamp, LastModifiedById=self.user_id, SystemModstamp=stamp)
+        rules.before_write(self.org, obj, rec, old, self.pending)
+        changed = frozenset(k for k, v in rec.items() if old.get(k) != v)
+        return _Prepared(obj.name, str(old["Id"]), rec, old, "updated", changed)
+
+    def _upsert_target(self, op: WriteOp) -> WriteOp:
+        obj = self._object(op.sobject)
+        key = (op.ext_field or "Id").lower()
+        f = obj.field_map.get(key)
+        if f is None or not (f.external_id or f.type == "id") or not \
+                self.access.field_readable(obj, f):
+            raise RecordError("INVALID_FIELD",
+                              f"Provided external ID field does not exist or is not accessible:"
+                              f" {op.ext_field}", [str(op.ext_field)])
+        if op.ext_value in (None, ""):
+            return WriteOp("create", obj.name, values=op.values, from_csv=op.from_csv)
+        if f.type == "id":
+            rid = to18(str(op.ext_value))
+            matches = [rid] if rid and self.org.get(obj.name, rid) else []
+        else:
+            matches = [r["Id"] for r in self.org.tables[obj.name].live.values()
+                       if r.get(f.name) == op.ext_value]
+        if len(matches) > 1:
+            raise RecordError("DUPLICATE_EXTERNAL_ID",
+                              f"{f.name}: more than one record found for external id field: "
+                              f"{matches}", [f.name])
+        values = dict(op.values)
+        if not matches:
+            if f.type != "id":
+                values[f.name] = op.ext_value
+            return WriteOp("create", obj.name, values=values, from_csv=op.from_csv)
+        values.pop(f.name, None)
+        return WriteOp("update", obj.name, str(matches[0]), values, op.from_csv)
+
+
+def save(org: OrgState, user_id: str, ops: list[WriteOp], *, all_or_none: bool = False,
+         tooling: bool = False, lock_share: float | None = None) -> list[SaveResult]:
+    """Validate and apply `ops` atomically per record (or all-or-none); publish changes."""
+    share = org.extra.get("lock_row_share", 0.0) if lock_share is None else lock_share
+    writer = Writer(org, user_id, tooling=tooling, lock_share=float(share))  # type: ignore[arg-type]
+    results: list[SaveResult] = []
+    prepared: list[_Prepared | None] = []
+    with org.lock:
+        stamp = now()
+        for op in ops:
+            try:
+                p = writer.prepare(op, stamp)
+            except RecordError as exc:
+                prepared.append(None)
+                results.append(SaveResult(op.record_id if op.kind != "create" else None,
+                                          False, [exc]))
+                continue
+            prepared.append(p)
+            if p.new is not None:
+                writer.pending[p.record_id] = (p.sobject, p.new)
+            results.append(SaveResult(p.record_id, True, created=p.created))
+        if all_or_none and any(not r.success for r in results):
+            for r in results:
+                if r.success:
+                    r.success, r.errors = False, [RecordError(*ROLLED_BACK)]
+                    r.id = None if r.created else r.id
+            return results
+        _commit(org, user_id, [p for p in prepared if p is not None], stamp)
+    return results
+
+
+def _commit(org: OrgState, user_id: str, prepared: list[_Prepared], stamp: object) -> None:
+    """Apply prepared writes; caller holds org.lock."""
+    if not prepared:
+        return
+    persist_rows: list[tuple[str, str, Record, bool]] = []
+    changes: list[Change] = []
+    publish = org.changes.has_subscribers
+    perms = False
+    for p in prepared:
+        table = org.tables[p.sobject]
+        if p.change_type == "deleted":
+            assert p.old is not None
+            table.live.pop(p.record_id, None)
+            gone = dict(p.old, IsDeleted=True, SystemModstamp=stamp)
+            table.deleted[p.record_id] = gone
+            persist_rows.append((p.sobject, p.record_id, gone, True))
+        else:
+            assert p.new is not None
+            table.deleted.pop(p.record_id, None)
+            table.live[p.record_id] = p.new
+            persist_rows.append((p.sobject, p.record_id, p.new, False))
+        perms = perms or p.sobject in PERMISSION_OBJECTS
+        after = p.new if p.new is not None else p.old
+        assert after is not None
+        org.record_history(p.record_id, {
+            "timestamp": to_json(stamp), "user_id": user_id, "change_type": p.change_type,
+            "changed_fields": sorted(p.changed - {"SystemModstamp", "LastModifiedDate"}),
+            "values": {k: to_json(after.get(k)) for k in sorted(p.changed)
+                       if k not in _AUDIT_FIELDS},
+        })
+        if publish:
+            changes.append(Change(p.sobject, p.record_id, p.change_type, p.changed, after,
+                                  user_id, stamp))  # type: ignore[arg-type]
+    if org.persistence is not None:
+        org.persistence(persist_rows)
+    if perms:
+        if any(p.sobject == "CustomField" for p in prepared):
+            org.rebuild_custom_fields()
+        org.permissions_changed()
+    if changes:
+        org.changes.publish(changes)

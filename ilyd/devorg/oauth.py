@@ -1,0 +1,269 @@
+"""OAuth 2.0: the token endpoint (every grant ilyd uses), revoke, userinfo, identity URL.
+
+Failures answer exactly as Salesforce does: HTTP 400 `{"error", "error_description"}`.
+The authorize page lives in authorize.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from typing import TYPE_CHECKING
+
+from ilyd.devorg.org import OrgState
+from ilyd.devorg.session import Session
+from ilyd.devorg.values import format_datetime
+from ilyd.devorg.web import Request, Response, Router, json_response
+
+if TYPE_CHECKING:
+    from ilyd.devorg.app import DevOrg
+
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+_AUDIENCES = {False: "https://login.salesforce.com", True: "https://test.salesforce.com"}
+
+
+class OAuthError(Exception):
+    """A token-endpoint failure with Salesforce's error / error_description pair."""
+
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.error, self.description, self.status = error, description, status
+
+    def response(self) -> Response:
+        """The JSON error body Salesforce sends."""
+        return json_response({"error": self.error, "error_description": self.description},
+                             self.status)
+
+
+def register(router: Router, dev: DevOrg) -> None:
+    """Add the OAuth routes."""
+    endpoint = TokenEndpoint(dev)
+    router.add("POST", r"/services/oauth2/token", endpoint.handle, "oauth2.token", "public")
+    router.add("POST GET", r"/services/oauth2/revoke", endpoint.revoke, "oauth2.revoke",
+               "public")
+    router.add("GET POST", r"/services/oauth2/userinfo", endpoint.userinfo, "oauth2.userinfo",
+               "public")
+    router.add("GET", r"/id/(?P<org>00D\w+)/(?P<user>005\w+)", endpoint.identity, "identity",
+               "public")
+    from ilyd.devorg import authorize
+
+    authorize.register(router, dev)
+
+
+class TokenEndpoint:
+    """`/services/oauth2/token` and friends for every org of a DevOrg."""
+
+    def __init__(self, dev: DevOrg) -> None:
+        self.dev = dev
+
+    # -- helpers -------------------------------------------------------------------------
+    def org_for_client(self, client_id: str | None) -> OrgState:
+        """The org whose connected app has this consumer key."""
+        for state in self.dev.states.values():
+            if client_id and hmac.compare_digest(state.identity.client_id, client_id):
+                return state
+        raise OAuthError("invalid_client_id", "client identifier invalid")
+
+    @staticmethod
+    def check_secret(org: OrgState, secret: str | None, required: bool) -> None:
+        """Reject a wrong client secret (or a missing one where the grant needs it)."""
+        if secret is None and not required:
+            return
+        if not secret or not hmac.compare_digest(org.identity.client_secret, secret):
+            raise OAuthError("invalid_client", "invalid client credentials")
+
+    def token_response(self, org: OrgState, user_id: str, client_id: str, *,
+                       refresh_token: str | None = None, scope: str | None = None
+                       ) -> Response:
+        """A successful token response, with Salesforce's fields and signature."""
+        session = self.dev.tokens.issue(org, user_id, client_id, scope or "api refresh_token")
+        issued_at = str(int(time.time() * 1000))
+        id_url = identity_url(self.dev, org, user_id)
+        signature = base64.b64encode(hmac.new(
+            org.identity.client_secret.encode(), (id_url + issued_at).encode(),
+            hashlib.sha256).digest()).decode()
+        body: dict[str, str] = {"access_token": session.token}
+        if refresh_token:
+            body["refresh_token"] = refresh_token
+        body.update(signature=signature)
+        if scope:
+            body["scope"] = scope
+        body.update(instance_url=self.dev.url, id=id_url, token_type="Bearer",  # noqa: S106
+                    issued_at=issued_at)
+        return json_response(body, headers={"Cache-Control": "no-cache,must-revalidate,"
+                                            "max-age=0,no-store,private"})
+
+    # -- the token endpoint --------------------------------------------------------------
+    def handle(self, request: Request) -> Response:
+        """Dispatch on grant_type."""
+        form = request.form()
+        grant = form.get("grant_type")
+        try:
+            if not grant:
+                raise OAuthError("invalid_request", "grant type is missing")
+            if grant == "password":
+                return self._password(form)
+            if grant == "refresh_token":
+                return self._refresh(form)
+            if grant == "authorization_code":
+                return self._authorization_code(form)
+            if grant == "client_credentials":
+                return self._client_credentials(form)
+            if grant == JWT_GRANT:
+                from ilyd.devorg.jwt_grant import verify_assertion
+
+                org, user_id = verify_assertion(self.dev, form.get("assertion"))
+                return self.token_response(org, user_id, org.identity.client_id,
+                                           scope="api")
+            raise OAuthError("unsupported_grant_type", "grant type not supported")
+        except OAuthError as exc:
+            return exc.response()
+
+    def _password(self, form: dict[str, str]) -> Response:
+        org = self.org_for_client(form.get("client_id"))
+        self.check_secret(org, form.get("client_secret"), required=True)
+        if not org.settings.password_flow_enabled:
+            raise OAuthError("invalid_grant", "authentication failure")
+        ident = org.identity
+        if form.get("username", "").lower() != ident.username.lower() or not hmac.compare_digest(
+                form.get("password", ""), ident.password):
+            raise OAuthError("invalid_grant", "authentication failure")
+        return self.token_response(org, ident.user_id, ident.client_id)
+
+    def _refresh(self, form: dict[str, str]) -> Response:
+        org = self.org_for_client(form.get("client_id"))
+        self.check_secret(org, form.get("client_secret"), required=False)
+        tokens = self.dev.tokens
+        grant = tokens.refresh.get(form.get("refresh_token") or "")
+        if grant is None or grant.org_name != org.identity.name:
+            raise OAuthError("invalid_grant", "expired access/refresh token")
+        new_refresh = None
+        if org.settings.refresh_token_rotation:
+            tokens.refresh.pop(grant.token, None)
+            new_refresh = tokens.new_refresh(org, grant.user_id, grant.client_id).token
+            self.dev.persist_tokens()
+        return self.token_response(org, grant.user_id, grant.client_id,
+                                   refresh_token=new_refresh, scope="api refresh_token")
+
+    def _authorization_code(self, form: dict[str, str]) -> Response:
+        org = self.org_for_client(form.get("client_id"))
+        self.check_secret(org, form.get("client_secret"), required=False)
+        code = self.dev.tokens.codes.pop(form.get("code") or "", None)
+        if code is None or code.expires_at < time.time() or code.org is not org:
+            raise OAuthError("invalid_grant", "expired authorization code")
+        if (form.get("redirect_uri") or "") != code.redirect_uri:
+            raise OAuthError("invalid_grant", "redirect_uri must match configuration")
+        if code.code_challenge is not None:
+            verifier = form.get("code_verifier") or ""
+            digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+            if not hmac.compare_digest(digest.rstrip(b"=").decode(), code.code_challenge):
+                raise OAuthError("invalid_grant", "invalid code verifier")
+        elif form.get("client_secret") is None:
+            raise OAuthError("invalid_client", "invalid client credentials")
+        refresh = self.dev.tokens.new_refresh(org, code.user_id, code.client_id)
+        self.dev.persist_tokens()
+        return self.token_response(org, code.user_id, code.client_id,
+                                   refresh_token=refresh.token, scope="api refresh_token id")
+
+    def _client_credentials(self, form: dict[str, str]) -> Response:
+        org = self.org_for_client(form.get("client_id"))
+        self.check_secret(org, form.get("client_secret"), required=True)
+        if not org.settings.client_credentials_enabled:
+            raise OAuthError("invalid_grant", "no client credentials user enabled")
+        return self.token_response(org, org.identity.user_id, org.identity.client_id,
+                                   scope="api")
+
+    # -- revoke, userinfo, identity ------------------------------------------------------
+    def revoke(self, request: Request) -> Response:
+        """Revoke an access or refresh token (POST form or GET ?token=)."""
+        token = request.form().get("token") or ""
+        if not self.dev.tokens.revoke(token):
+            return OAuthError("unsupported_token_type", "this token type is not supported"
+                              ).response()
+        self.dev.persist_tokens()
+        return Response(200, b"", content_type=None)
+
+    def _session(self, request: Request) -> Session | None:
+        session = self.dev.authenticate(request)
+        if session is None:
+            token = request.arg("oauth_token") or request.arg("access_token")
+            session = self.dev.tokens.lookup(token) if token else None
+        return session
+
+    def userinfo(self, request: Request) -> Response:
+        """OpenID Connect userinfo."""
+        session = self._session(request)
+        if session is None:
+            return Response(403, b"Bad_OAuth_Token", content_type="text/plain")
+        info = identity_document(self.dev, session.org, session.user_id)
+        return json_response({
+            "sub": info["id"], "user_id": info["user_id"],
+            "organization_id": info["organization_id"],
+            "preferred_username": info["username"], "nickname": info["nick_name"],
+            "name": info["display_name"], "email": info["email"], "email_verified": True,
+            "given_name": info["first_name"], "family_name": info["last_name"],
+            "zoneinfo": info["timezone"], "active": True, "user_type": "STANDARD",
+            "language": "en_US", "locale": "en_US", "utcOffset": -28800000,
+            "updated_at": info["last_modified_date"], "is_app_installed": True,
+            "urls": info["urls"],
+        })
+
+    def identity(self, request: Request) -> Response:
+        """The identity URL `/id/<orgId>/<userId>`."""
+        session = self._session(request)
+        if session is None:
+            return Response(403, b"Bad_OAuth_Token", content_type="text/plain")
+        ident = session.org.identity
+        if request.params["org"][:15] != ident.org_id[:15] or \
+                request.params["user"][:15] != session.user_id[:15]:
+            return Response(403, b"Bad_Id", content_type="text/plain")
+        return json_response(identity_document(self.dev, session.org, session.user_id,
+                                               request.arg("version")))
+
+
+def identity_url(dev: DevOrg, org: OrgState, user_id: str) -> str:
+    """`{login}/id/<orgId>/<userId>` — the `id` of every token response."""
+    return f"{dev.url}/id/{org.identity.org_id}/{user_id}"
+
+
+def identity_document(dev: DevOrg, org: OrgState, user_id: str,
+                      version: str | None = None) -> dict[str, object]:
+    """The identity service's JSON for one user."""
+    user = org.get("User", user_id) or {}
+    v = version if version and version != "latest" else ("62.0" if version else "{version}")
+    base = dev.url
+    urls = {name: f"{base}/services/{path}".replace("{version}", v) for name, path in (
+        ("enterprise", "Soap/c/{version}/" + org.identity.org_id[:15]),
+        ("metadata", "Soap/m/{version}/" + org.identity.org_id[:15]),
+        ("partner", "Soap/u/{version}/" + org.identity.org_id[:15]),
+        ("rest", "data/v{version}/"), ("sobjects", "data/v{version}/sobjects/"),
+        ("search", "data/v{version}/search/"), ("query", "data/v{version}/query/"),
+        ("recent", "data/v{version}/recent/"),
+        ("tooling_soap", "Soap/T/{version}/" + org.identity.org_id[:15]),
+        ("tooling_rest", "data/v{version}/tooling/"),
+        ("profile", "data/v{version}/sobjects/User/" + user_id),
+        ("users", "data/v{version}/chatter/users"),
+    )}
+    urls["custom_domain"] = base
+    modified = user.get("LastModifiedDate")
+    return {
+        "id": identity_url(dev, org, user_id), "asserted_user": True, "user_id": user_id,
+        "organization_id": org.identity.org_id, "username": user.get("Username"),
+        "nick_name": str(user.get("Alias") or ""), "display_name": user.get("Name"),
+        "email": user.get("Email"), "email_verified": True,
+        "first_name": user.get("FirstName"), "last_name": user.get("LastName"),
+        "timezone": user.get("TimeZoneSidKey"), "photos": {}, "addr_street": None,
+        "addr_city": None, "addr_state": None, "addr_country": None, "addr_zip": None,
+        "mobile_phone": None, "mobile_phone_verified": False, "is_lightning_login_user": False,
+        "status": {"created_date": None, "body": None}, "urls": urls, "active": True,
+        "user_type": "STANDARD", "language": "en_US", "locale": "en_US", "utcOffset": -28800000,
+        "last_modified_date": format_datetime(modified) if modified else None,  # type: ignore[arg-type]
+        "is_app_installed": True,
+    }
+
+
+def audiences(dev: DevOrg, org: OrgState) -> set[str]:
+    """The JWT `aud` values an org accepts: its login URL and Salesforce's host for its kind."""
+    return {dev.url, _AUDIENCES[org.identity.is_sandbox]}

@@ -1,0 +1,80 @@
+"""Effective permissions of a user: system permissions, object permissions and FLS.
+
+Salesforce's model, reduced to what devorg serves: a user's access is the union of every
+permission set assigned to them (the profile's owned permission set included). A custom
+field is readable only through a FieldPermissions row with PermissionsRead on one of
+those sets — Modify All Data does not bypass field-level security.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ilyd.devorg.schema import OBJECT_PERMISSIONS, SYSTEM_PERMISSIONS, FieldDef, ObjectDef
+
+
+@dataclass(frozen=True)
+class Access:
+    """What one user may do, computed from the org's permission records."""
+
+    system: frozenset[str]  # e.g. {"PermissionsApiEnabled", …}
+    objects: Mapping[str, frozenset[str]]  # sobject → {"PermissionsRead", …}
+    readable_fields: frozenset[str]  # "Account.Ily_X__c"
+    editable_fields: frozenset[str]
+
+    def has(self, permission: str) -> bool:
+        """Whether the user holds a system permission (e.g. "PermissionsApiEnabled")."""
+        return permission in self.system
+
+    def can(self, obj: ObjectDef, action: str) -> bool:
+        """Object-level check; action is Read, Create, Edit or Delete."""
+        if obj.setup:
+            if action == "Read":
+                return True
+            return self.has("PermissionsModifyAllData") or self.has(
+                "PermissionsManageProfilesPermissionsets") or self.has(
+                "PermissionsCustomizeApplication")
+        if self.has("PermissionsModifyAllData"):
+            return True
+        if action == "Read" and self.has("PermissionsViewAllData"):
+            return True
+        return f"Permissions{action}" in self.objects.get(obj.name, frozenset())
+
+    def field_readable(self, obj: ObjectDef, f: FieldDef) -> bool:
+        """FLS read: standard fields follow the object, custom fields need a grant."""
+        if not f.custom:
+            return True
+        return f"{obj.name}.{f.name}" in self.readable_fields
+
+    def field_editable(self, obj: ObjectDef, f: FieldDef) -> bool:
+        """FLS edit: standard fields follow the object, custom fields need a grant."""
+        if not f.custom:
+            return True
+        return f"{obj.name}.{f.name}" in self.editable_fields
+
+
+def compute_access(
+    user_id: str,
+    assignments: list[Mapping[str, object]],
+    permission_sets: Mapping[str, Mapping[str, object]],
+    object_permissions: list[Mapping[str, object]],
+    field_permissions: list[Mapping[str, object]],
+) -> Access:
+    """Union the permission sets assigned to `user_id` into one Access."""
+    ps_ids = {str(a["PermissionSetId"]) for a in assignments if a.get("AssigneeId") == user_id}
+    system = {p for ps_id in ps_ids for p in SYSTEM_PERMISSIONS
+              if permission_sets.get(ps_id, {}).get(p)}
+    objects: dict[str, set[str]] = {}
+    for op in object_permissions:
+        if op.get("ParentId") in ps_ids:
+            granted = objects.setdefault(str(op["SobjectType"]), set())
+            granted.update(p for p in OBJECT_PERMISSIONS if op.get(p))
+    readable, editable = set(), set()
+    for fp in field_permissions:
+        if fp.get("ParentId") in ps_ids and fp.get("PermissionsRead"):
+            readable.add(str(fp["Field"]))
+            if fp.get("PermissionsEdit"):
+                editable.add(str(fp["Field"]))
+    return Access(frozenset(system), {k: frozenset(v) for k, v in objects.items()},
+                  frozenset(readable), frozenset(editable))

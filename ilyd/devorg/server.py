@@ -1,0 +1,164 @@
+"""The threaded HTTP/1.1 server (keep-alive, optional TLS) that carries every devorg route.
+
+TLS handshakes run in the connection's own thread so a slow client never blocks accept().
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import structlog
+
+from ilyd.devorg.web import Request, Response
+
+log = structlog.get_logger(__name__)
+_MAX_BODY = 200 * 1024 * 1024  # above Bulk 2.0's 150 MB upload limit
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "devorg"
+    sys_version = ""
+    # keep-alive + small responses: without TCP_NODELAY each answer waits for delayed ACKs
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Silence the stdlib access log (devorg counts calls itself)."""
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > _MAX_BODY:
+            raise ValueError("request body too large")
+        return self.rfile.read(length) if length else b""
+
+    def _handle(self) -> None:
+        parts = urlsplit(self.path)
+        request = Request(
+            method=self.command, path=parts.path,
+            query=parse_qs(parts.query, keep_blank_values=True),
+            headers=self.headers, read_body=self._read_body,
+            client=self.client_address, raw=self,
+        )
+        response = self.server.dispatch(request)
+        if request._body is None and self.command in ("POST", "PUT", "PATCH", "DELETE"):
+            request.body  # noqa: B018 - drain an unread body so keep-alive stays in sync
+        if response.drop:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self._send(response)
+
+    def _send(self, response: Response) -> None:
+        self.send_response(response.status)
+        if response.content_type and response.status != 204:
+            self.send_header("Content-Type", response.content_type)
+        for key, value in response.headers.items():
+            self.send_header(key, value)
+        body = response.body
+        if isinstance(body, bytes | bytearray):
+            if response.status not in (204, 304):
+                self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if body and self.command != "HEAD":
+                self.wfile.write(body)
+            return
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for chunk in body:
+            if chunk:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        self.wfile.write(b"0\r\n\r\n")
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle  # noqa: N815
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], dispatch: Callable[[Request], Response],
+                 ssl_context: ssl.SSLContext | None) -> None:
+        self.dispatch = dispatch
+        self.ssl_context = ssl_context
+        self.open_connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def finish_request(self, request: socket.socket, client_address: tuple[str, int]
+                       ) -> None:  # type: ignore[override]
+        """Wrap TLS in the connection thread, and track the socket for a clean stop."""
+        sock = request
+        if self.ssl_context is not None:
+            try:
+                sock = self.ssl_context.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError) as exc:
+                log.debug("devorg.tls_handshake_failed", error=str(exc))
+                return
+        with self.connections_lock:
+            self.open_connections.add(sock)
+        try:
+            self.RequestHandlerClass(sock, client_address, self)
+        except (ConnectionError, ssl.SSLError, TimeoutError):
+            pass  # a client that goes away mid-request is normal for a server
+        finally:
+            with self.connections_lock:
+                self.open_connections.discard(sock)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Log handler crashes through structlog instead of printing to stderr."""
+        log.exception("devorg.handler_crashed")
+
+    def close_all(self) -> None:
+        """Shut every open keep-alive connection (used on stop, like a server going away)."""
+        with self.connections_lock:
+            conns = list(self.open_connections)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+
+class HttpServer:
+    """Owns the listening socket and its accept thread."""
+
+    def __init__(self, host: str, port: int, dispatch: Callable[[Request], Response],
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        self._server = _Server((host, port), dispatch, ssl_context)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with port 0)."""
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.2},
+                                        name="devorg-http", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop accepting, close open connections, release the port."""
+        self._server.shutdown()
+        self._server.close_all()
+        self._server.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
