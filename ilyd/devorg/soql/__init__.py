@@ -6,8 +6,18 @@ user may see) and a ``DataSource`` (records as mappings).
 """
 
 from ilyd.devorg.soql.errors import SoqlError
+from ilyd.devorg.soql.executor import execute
 from ilyd.devorg.soql.nodes import Query
 from ilyd.devorg.soql.parser import parse
 from ilyd.devorg.soql.schema import DataSource, FieldInfo, QueryResult, Schema
 
-__all__ = ["DataSource", "FieldInfo", "Query", "QueryResult", "Schema", "SoqlError", "parse"]
+__all__ = [
+    "DataSource",
+    "FieldInfo",
+    "Query",
+    "QueryResult",
+    "Schema",
+    "SoqlError",
+    "execute",
+    "parse",
+]

@@ -44,7 +44,7 @@ class Token:
 
 # SOQL string escapes (SOQL and SOSL reference, "Quoted String Escape Sequences"); \% and \_
 # only mean something to LIKE, elsewhere they stand for the bare character.
-_ESCAPES = {
+ESCAPES = {
     "n": "\n", "N": "\n", "r": "\r", "R": "\r", "t": "\t", "T": "\t",
     "b": "\b", "B": "\b", "f": "\f", "F": "\f",
     '"': '"', "'": "'", "\\": "\\", "%": "%", "_": "_",
@@ -82,8 +82,8 @@ def _string(text: str, start: int) -> tuple[Token, int]:
             if i + 1 >= len(text):
                 break
             code = text[i + 1]
-            if code in _ESCAPES:
-                out.append(_ESCAPES[code])
+            if code in ESCAPES:
+                out.append(ESCAPES[code])
                 i += 2
                 continue
             if code in "uU" and re.fullmatch(r"[0-9A-Fa-f]{4}", text[i + 2 : i + 6]):
