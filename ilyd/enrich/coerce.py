@@ -57,9 +57,20 @@ def _text(value: object) -> str | None:
 def _truncate(text: str, max_chars: int) -> str:
     if len(text) <= max_chars:
         return text
-    cut = text[:max_chars]
-    # Do not leave half a surrogate pair or a dangling separator behind.
-    return cut.rstrip("; ,\t\n")
+    return text[:max_chars].rstrip()
+
+
+def _join_fitting(value: Iterable[object], max_chars: int | None) -> str | None:
+    """Join list items, keeping only whole items that fit (no half product name)."""
+    joined = ""
+    for part in dict.fromkeys(p for p in (_text(item) for item in value) if p):
+        candidate = f"{joined}{LIST_SEPARATOR}{part}" if joined else part
+        if max_chars is not None and len(candidate) > max_chars:
+            if not joined:  # a single over-long item: keep what fits of it
+                joined = _truncate(part, max_chars)
+            break
+        joined = candidate
+    return joined or None
 
 
 def _decimal(value: object) -> Decimal | None:
@@ -125,8 +136,10 @@ def coerce_value(field: IlyField, value: object) -> object:
         return _number(value, field)
     if field.type is FieldType.DATETIME:
         return _datetime(value)
+    max_chars = field.max_chars
+    if isinstance(value, Iterable) and not isinstance(value, str | bytes | Mapping):
+        return _join_fitting(value, max_chars)
     text = _text(value)
     if text is None:
         return None
-    max_chars = field.max_chars
     return _truncate(text, max_chars) if max_chars is not None else text

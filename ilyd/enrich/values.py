@@ -51,7 +51,7 @@ class EnrichmentOutcome:
 
     sobject: str
     status: MatchStatus | None
-    values: Mapping[str, object] = field(default=_EMPTY)
+    values: Mapping[str, object] = field(default_factory=lambda: _EMPTY)
     domain: str | None = None
     domain_source: str | None = None
     source: str | None = None
