@@ -14,7 +14,10 @@ import sys
 from ilyd import __version__
 
 _COMMAND_MODULES: tuple[str, ...] = (
+    "ilyd.commands.run",
+    "ilyd.commands.ctl",
     "ilyd.commands.config",
+    "ilyd.commands.demo",
 )
 
 

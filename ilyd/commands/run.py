@@ -1,0 +1,34 @@
+"""`ilyd run --config PATH`: the daemon, in the foreground (systemd Type=notify)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ilyd.commands.config import add_config_argument
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `run`."""
+    parser = subparsers.add_parser("run", help="run the daemon in the foreground")
+    add_config_argument(parser)
+    parser.set_defaults(func=run_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run until SIGTERM; exit 1 on an invalid config or when another daemon runs."""
+    from pathlib import Path
+
+    from ilyd.daemon import run_daemon
+    from ilyd.errors import ConfigError, IlydError
+
+    try:
+        return run_daemon(Path(args.config))
+    except ConfigError as exc:
+        print(f"ilyd: {args.config} is invalid; not starting:", file=sys.stderr)
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    except IlydError as exc:
+        print(f"ilyd: {exc}", file=sys.stderr)
+        return 1

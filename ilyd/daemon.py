@@ -1,0 +1,239 @@
+"""The daemon process: wiring, signals, reload and a clean stop.
+
+Start order: logging, control socket (refuses if another daemon owns it), state database,
+metrics endpoint, supervisor (which starts the orgs), READY=1. Stop order is the
+reverse. The main thread only waits for signals and runs the watchdog: WATCHDOG=1 is
+sent only when the supervisor answered a liveness ask in time.
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pykka
+import pykka.debug
+import structlog
+
+from ilyd import __version__, metrics
+from ilyd.actors.messages import ApplyConfig, GetSnapshot, OrgState, Ping, SupervisorSnapshot
+from ilyd.actors.supervisor import SupervisorActor
+from ilyd.config import Config, load_config
+from ilyd.config.diff import diff_configs
+from ilyd.control import ControlServer, Progress
+from ilyd.errors import ConfigError, ControlError
+from ilyd.logs import set_level
+from ilyd.metrics_server import MetricsServer
+from ilyd.sdnotify import Notifier
+from ilyd.store import Database
+
+log = structlog.get_logger(__name__)
+
+ASK_TIMEOUT = 5.0  # control thread -> supervisor
+LIVENESS_TIMEOUT = 2.0
+STOP_TIMEOUT = 8.0  # within systemd's and the issue's 10 s
+RELOAD_WAIT_TIMEOUT = 60.0
+_TICK = 1.0
+
+
+class Daemon:
+    """One running ilyd: owns the supervisor, the control server and the metrics server."""
+
+    def __init__(self, config: Config, notifier: Notifier | None = None) -> None:
+        self.config = config
+        self.generation = 1
+        self.started = time.time()
+        self.notifier = notifier or Notifier()
+        self.supervisor: pykka.ActorRef[Any] | None = None
+        self.metrics_url: str | None = None
+        self._events: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._reload_lock = threading.Lock()
+
+    # ----------------------------------------------------------------- main loop
+
+    def run(self) -> int:
+        """Run until SIGTERM/SIGINT; return the exit status."""
+        from ilyd.control_verbs import VERBS
+
+        control = ControlServer(self.config.daemon.control_socket, VERBS, self)
+        control.start()  # first: a second daemon must stop here, before touching anything
+        database = metrics_server = None
+        try:
+            database = Database(self.config.daemon.state_dir / "ilyd.db")
+            listen = self.config.metrics.listen
+            if listen is not None:
+                metrics_server = MetricsServer(*listen, per_org=self.config.metrics.per_org)
+                self.metrics_url = metrics_server.url
+            metrics.BUILD_INFO.info({"version": __version__})
+            self._mark_reload(ok=True)
+            self.supervisor = SupervisorActor.start(self.config, generation=self.generation,
+                                                    database=database)
+            self._install_signals()
+            log.info("ilyd started", version=__version__, config=str(self.config.path),
+                     control_socket=str(control.path), metrics=self.metrics_url)
+            self.notifier.ready(self.snapshot().summary())
+            self._loop()
+        finally:
+            self.notifier.stopping()
+            log.info("ilyd stopping")
+            control.stop()
+            if self.supervisor is not None:
+                try:
+                    self.supervisor.stop(block=True, timeout=STOP_TIMEOUT)
+                except pykka.Timeout:
+                    log.error("supervisor did not stop in time")
+            leftovers = pykka.ActorRegistry.get_all()
+            if leftovers:
+                log.error("actors still running at exit, probably a bug", count=len(leftovers))
+                pykka.ActorRegistry.stop_all(block=True, timeout=1)
+            if metrics_server is not None:
+                metrics_server.stop()
+            if database is not None:
+                database.close()
+        log.info("ilyd stopped")
+        return 0
+
+    def _install_signals(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self._events.put("stop"))
+        signal.signal(signal.SIGINT, lambda *_: self._events.put("stop"))
+        signal.signal(signal.SIGHUP, lambda *_: self._events.put("reload"))
+        signal.signal(signal.SIGUSR1, pykka.debug.log_thread_tracebacks)
+
+    def request_stop(self) -> None:
+        """Ask the main loop to stop (same as SIGTERM)."""
+        self._events.put("stop")
+
+    def _loop(self) -> None:
+        interval = self.notifier.watchdog_interval
+        tick = min(_TICK, interval) if interval else _TICK
+        last_status = ""
+        while True:
+            try:
+                event = self._events.get(timeout=tick)
+            except queue.Empty:
+                event = "tick"
+            if event == "stop":
+                return
+            if event == "reload":
+                try:
+                    self.reload()
+                except ControlError as exc:
+                    log.error("reload on SIGHUP refused", problem=exc.message)
+            summary = self._liveness()
+            if summary is not None:
+                self.notifier.watchdog()
+                if summary != last_status:
+                    self.notifier.status(summary)
+                    last_status = summary
+
+    def _liveness(self) -> str | None:
+        """The status summary if the supervisor answered in time, else None (no watchdog)."""
+        assert self.supervisor is not None
+        try:
+            self.supervisor.ask(Ping(), timeout=LIVENESS_TIMEOUT)
+            return self.snapshot(timeout=LIVENESS_TIMEOUT).summary()
+        except (pykka.Timeout, pykka.ActorDeadError):
+            log.error("supervisor did not answer the liveness check")
+            return None
+
+    # ---------------------------------------------------------------- operations
+
+    def ask(self, message: Any, timeout: float = ASK_TIMEOUT) -> Any:
+        """Ask the supervisor, with a timeout (control thread only)."""
+        if self.supervisor is None:
+            raise ControlError("busy", "the daemon is still starting", "retry in a moment")
+        return self.supervisor.ask(message, timeout=timeout)
+
+    def snapshot(self, timeout: float = ASK_TIMEOUT) -> SupervisorSnapshot:
+        """Every org's status."""
+        return self.ask(GetSnapshot(), timeout=timeout)
+
+    def reload(
+        self, *, dry_run: bool = False, wait: bool = False, progress: Progress | None = None
+    ) -> dict[str, Any]:
+        """Validate the config file again and apply the difference (ControlError if invalid)."""
+        with self._reload_lock:
+            if not dry_run:
+                self.notifier.reloading()
+            try:
+                new = load_config(self.config.path)
+            except ConfigError as exc:
+                if not dry_run:
+                    self._mark_reload(ok=False)
+                    self.notifier.ready(self.snapshot().summary())
+                log.error("config reload refused; keeping the running config",
+                          generation=self.generation, problems=exc.problems)
+                raise ControlError(
+                    "config_invalid",
+                    f"{self.config.path} is invalid; still running generation"
+                    f" {self.generation}:\n" + "\n".join(exc.problems),
+                    f"ilyd config check --config {self.config.path}",
+                ) from exc
+            diff = diff_configs(self.config, new)
+            result: dict[str, Any] = {**diff.as_dict(), "problems": list(new.problems())}
+            if dry_run:
+                return {**result, "generation": self.generation, "dry_run": True}
+            # Settings that need a restart stay as they are; the rest is applied.
+            new = _keep_restart_only(self.config, new)
+            self.generation += 1
+            self.config = new
+            set_level(new.daemon.log_level)
+            self.ask(ApplyConfig(new, self.generation))
+            self._mark_reload(ok=True)
+            log.info("config reloaded", generation=self.generation, **diff.as_dict())
+            if wait:
+                self._wait_settled(set(diff.added) | set(diff.changed), progress)
+            snapshot = self.snapshot()
+            self.notifier.ready(snapshot.summary())
+            return {**result, "generation": self.generation, "orgs": snapshot.counts()}
+
+    def _wait_settled(self, names: set[str], progress: Progress | None) -> None:
+        """Wait until none of `names` is still starting, streaming each org as it settles."""
+        deadline = time.monotonic() + RELOAD_WAIT_TIMEOUT
+        reported: set[str] = set()
+        while True:
+            pending = []
+            for org in self.snapshot().orgs:
+                if org.name not in names:
+                    continue
+                if org.state is OrgState.STARTING:
+                    pending.append(org.name)
+                elif org.name not in reported and progress is not None:
+                    reported.add(org.name)
+                    progress({"org": org.name, "state": str(org.state)})
+            if not pending:
+                return
+            if time.monotonic() > deadline:
+                raise ControlError("busy", f"orgs still starting: {', '.join(pending)}",
+                                   "ilyd ctl orgs")
+            time.sleep(0.05)
+
+    def _mark_reload(self, *, ok: bool) -> None:
+        metrics.CONFIG_LAST_RELOAD_SUCCESSFUL.set(1 if ok else 0)
+        if ok:
+            metrics.CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP.set(time.time())
+            metrics.CONFIG_GENERATION.set(self.generation)
+
+
+def _keep_restart_only(old: Config, new: Config) -> Config:
+    from dataclasses import replace
+
+    daemon = replace(new.daemon, state_dir=old.daemon.state_dir,
+                     control_socket=old.daemon.control_socket,
+                     log_format=old.daemon.log_format)
+    return replace(new, daemon=daemon, metrics=old.metrics)
+
+
+def run_daemon(config_path: Path) -> int:
+    """Load the config and run the daemon (the body of `ilyd run`); ConfigError if invalid."""
+    config = load_config(config_path)
+    from ilyd.logs import configure_logging
+
+    configure_logging(config.daemon.log_format, config.daemon.log_level)
+    for problem in config.problems():
+        log.error("org disabled by a config error", problem=problem)
+    return Daemon(config).run()
