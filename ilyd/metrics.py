@@ -77,6 +77,33 @@ CACHE_MISSES = Counter(
     registry=REGISTRY,
 )
 
+# --- streaming: Bayeux subscriber and replay (issue 4) ---
+STREAMING_HANDSHAKES = Counter(
+    "ilyd_streaming_handshakes_total",
+    "Bayeux handshakes sent, by reason (initial, unknown_client, auth, advice, network, "
+    "server, limit, not_enabled, protocol, subscribe, redeliver).",
+    ["reason"],
+    registry=REGISTRY,
+)
+EVENTS_RECEIVED = Counter(
+    "ilyd_events_received_total",
+    "Streaming events received from Salesforce (before de-duplication).",
+    ["org"],
+    registry=REGISTRY,
+)
+LAST_EVENT_TIMESTAMP = Gauge(
+    "ilyd_last_event_timestamp_seconds",
+    "Unix time the org's last streaming event was received (alert on silence).",
+    ["org"],
+    registry=REGISTRY,
+)
+REPLAY_FALLBACKS = Counter(
+    "ilyd_replay_fallbacks_total",
+    "Stored replay ids Salesforce no longer held: resubscribed with -2 and caught up by SOQL.",
+    ["org"],
+    registry=REGISTRY,
+)
+
 # --- daemon: build, supervisor, config reload, control socket (issue 2) ---
 BUILD_INFO = Info(
     "ilyd_build",

@@ -1,0 +1,458 @@
+"""A self-healing Bayeux (CometD) client for the Salesforce Streaming API.
+
+handshake → subscribe every channel (with its replay id) → connect, again and again.
+Every failure mode users of other clients complain about has its answer here
+(../shared/reference/streaming.md §2 and §4.5, operations.md §7):
+
+- "Unknown client" — whatever its code (Salesforce 403, Faye 401) and whatever the
+  advice — re-handshakes and resubscribes every channel from its replay id, read fresh
+  from `replay_ids()` (the durable store), so nothing is lost around re-handshakes;
+- `401::Authentication invalid`, or a denied handshake whose reason starts with 401,
+  refreshes the token once through `refresh_token()`; a second one in a row is a long
+  backoff in state `backoff` with reason `auth`;
+- limit and not-enabled errors: long backoff, Bayeux state cleared;
+- network errors and 5xx: exponential backoff with jitter;
+- a rejected replay id: `on_gap` is called, the channel is resubscribed with -2;
+- events are handed to `on_events` on a dispatcher thread, never on the connect loop's,
+  so the next /meta/connect always goes out within Salesforce's 40-second deadline.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import structlog
+
+from ilyd import metrics
+from ilyd.salesforce.bayeux_dispatch import Dispatcher
+from ilyd.salesforce.bayeux_messages import (
+    BayeuxEvent,
+    FailureKind,
+    Message,
+    classify,
+    failure_text,
+    replay_key,
+)
+from ilyd.salesforce.bayeux_transport import (
+    LongPollingTransport,
+    TransportError,
+    WebSocketTransport,
+)
+
+__all__ = [
+    "BackoffPolicy", "BayeuxClient", "BayeuxEvent", "ReplayGap", "StreamState", "StreamStatus",
+]
+
+log = structlog.get_logger(__name__)
+
+# Salesforce holds a connect up to 110 s; read a little longer before calling it dead.
+_DEFAULT_HOLD_SECONDS = 110.0
+_META_TIMEOUT_SECONDS = 30.0
+_ALL_RETAINED = -2
+
+
+class StreamState(StrEnum):
+    """Where the connection stands, as an org's status shows it."""
+
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    BACKOFF = "backoff"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class StreamStatus:
+    """A state change: `reason` is a FailureKind value (or "" when healthy), `detail` the
+    server's text, `retry_in` seconds until the next attempt in BACKOFF."""
+
+    state: StreamState
+    reason: str = ""
+    detail: str = ""
+    retry_in: float | None = None
+
+
+@dataclass(frozen=True)
+class ReplayGap:
+    """The server no longer held `rejected` for `channel`; events since may be missing."""
+
+    channel: str
+    rejected: int
+    detail: str
+
+
+@dataclass(frozen=True)
+class BackoffPolicy:
+    """Exponential backoff with full jitter, plus the long wait for limit/permission errors."""
+
+    base: float = 1.0
+    cap: float = 300.0
+    long: float = 600.0
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait after the `failures`-th consecutive failure (1-based)."""
+        ceiling = min(self.cap, self.base * 2 ** max(0, failures - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+@dataclass
+class _Action(Exception):  # noqa: N818 - control flow inside the loop, never escapes it
+    kind: FailureKind
+    detail: str
+    rehandshake: bool = True
+    advice: Mapping[str, Any] = field(default_factory=dict)
+
+
+class BayeuxClient:
+    """One org's Bayeux session over all its channels. `start()` runs it in a thread.
+
+    `access_token()` returns the current token; `refresh_token()` forces a new one and
+    returns it (the client engineer's TokenProvider fits both). `replay_ids()` returns
+    the stored replay id per channel; without it the client keeps its own in-memory
+    cursor, advanced after `on_events` returns.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        channels: Sequence[str],
+        on_events: Callable[[Sequence[BayeuxEvent]], None],
+        access_token: Callable[[], str],
+        refresh_token: Callable[[], str] | None = None,
+        replay_ids: Callable[[], Mapping[str, int]] | None = None,
+        default_replay: int = -1,
+        on_status: Callable[[StreamStatus], None] | None = None,
+        on_gap: Callable[[ReplayGap], None] | None = None,
+        org: str = "",
+        allow_websocket: bool = False,
+        ca_file: str | None = None,
+        backoff: BackoffPolicy | None = None,
+        timeout_margin: float = 15.0,
+    ) -> None:
+        self.endpoint = endpoint
+        self.channels = list(dict.fromkeys(channels))
+        self.org = org
+        self.allow_websocket = allow_websocket
+        self.backoff = backoff or BackoffPolicy()
+        self._ca_file = ca_file
+        self._access_token = access_token
+        self._refresh_token = refresh_token
+        self._stored_replay_ids = replay_ids
+        self._default_replay = default_replay
+        self._on_events = on_events
+        self._on_status = on_status
+        self._on_gap = on_gap
+        self._margin = timeout_margin
+        self._cursor: dict[str, int] = {}
+        self._cursor_lock = threading.Lock()
+        self._rejected: dict[str, int] = {}
+        self._http = LongPollingTransport(endpoint, ca_file=ca_file)
+        self._transport: LongPollingTransport | WebSocketTransport = self._http
+        self._client_id: str | None = None
+        self._hold = _DEFAULT_HOLD_SECONDS
+        self._interval = 0.0
+        self._next_id = 0
+        self._failures = 0
+        self._refreshed = False
+        self._handshake_reason = "initial"
+        self._stop = threading.Event()
+        self._redeliver = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._dispatcher = Dispatcher(self._deliver, name=f"bayeux-dispatch-{org}")
+        self.state = StreamState.STOPPED
+        self.handshakes = 0
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run the connect loop in its own (daemon) thread."""
+        self._dispatcher.start()
+        self._thread = threading.Thread(target=self.run, name=f"bayeux-{self.org}", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the loop, interrupt a held poll, disconnect, drain queued events."""
+        self._stop.set()
+        self._transport.abort()
+        self._http.abort()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        self._dispatcher.stop(timeout)
+
+    @property
+    def transport_name(self) -> str:
+        """`long-polling` or `websocket`."""
+        return self._transport.name
+
+    def cursor(self) -> dict[str, int]:
+        """The in-memory replay id per channel of events already handed to `on_events`."""
+        with self._cursor_lock:
+            return dict(self._cursor)
+
+    def run(self) -> None:
+        """The connect loop; returns when `stop()` is called."""
+        if not self._dispatcher.running:
+            self._dispatcher.start()
+        self._set_state(StreamState.CONNECTING)
+        try:
+            while not self._stop.is_set():
+                try:
+                    if self._client_id is None:
+                        self._handshake()
+                        self._subscribe_all()
+                        self._set_state(StreamState.CONNECTED)
+                    self._connect()
+                except _Action as action:
+                    self._recover(action)
+                except TransportError as exc:
+                    # A dead WebSocket cannot carry the session on: start a new one. Long
+                    # polling keeps its clientId; the server says if it forgot it.
+                    on_socket = self._transport is not self._http
+                    self._recover(_Action(exc.kind, str(exc), rehandshake=on_socket))
+        finally:
+            self._disconnect()
+            self._set_state(StreamState.STOPPED)
+
+    # -- the protocol -------------------------------------------------------------------
+
+    def _message_id(self) -> str:
+        self._next_id += 1
+        return str(self._next_id)
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._access_token()}"}
+
+    def _send(self, message: Message, timeout: float) -> Message:
+        message = {**message, "id": self._message_id()}
+        replies = self._transport.exchange(
+            [message], headers=self._headers(), timeout=timeout, on_events=self._received
+        )
+        for reply in replies:
+            if reply.get("channel") == message["channel"] and str(reply.get("id")) == message["id"]:
+                return reply
+        for reply in replies:  # some servers omit the id on errors
+            if reply.get("channel") == message["channel"]:
+                return reply
+        raise TransportError(
+            f"{message['channel']} got no reply from {self.endpoint}", FailureKind.PROTOCOL
+        )
+
+    def _handshake(self) -> None:
+        self._use_long_polling()
+        types = ["long-polling", "websocket"] if self.allow_websocket else ["long-polling"]
+        metrics.STREAMING_HANDSHAKES.labels(reason=self._handshake_reason).inc()
+        self.handshakes += 1
+        reply = self._send({
+            "channel": "/meta/handshake", "version": "1.0", "minimumVersion": "1.0",
+            "supportedConnectionTypes": types, "ext": {"replay": True},
+        }, _META_TIMEOUT_SECONDS)
+        self._take_advice(reply)
+        if not reply.get("successful"):
+            raise _Action(classify(reply), failure_text(reply), advice=reply.get("advice") or {})
+        self._client_id = str(reply["clientId"])
+        offered = reply.get("supportedConnectionTypes") or []
+        if self.allow_websocket and "websocket" in offered:
+            self._use_websocket()
+        log.info("bayeux handshake", org=self.org, reason=self._handshake_reason,
+                 transport=self._transport.name)
+
+    def _use_long_polling(self) -> None:
+        if self._transport is not self._http:
+            self._transport.close()
+            self._transport = self._http
+
+    def _use_websocket(self) -> None:
+        ws = WebSocketTransport(self.endpoint, ca_file=self._ca_file)
+        cookies = "; ".join(f"{c.name}={c.value}" for c in self._http.session.cookies)
+        try:
+            ws.open(self._headers(), cookies or None, _META_TIMEOUT_SECONDS)
+        except TransportError as exc:
+            log.warning("bayeux websocket refused, staying on long polling", org=self.org,
+                        error=str(exc))
+            return
+        self._transport = ws
+
+    def _replay_for(self, channel: str) -> int:
+        key = replay_key(channel)
+        stored = self._stored_replay_ids() if self._stored_replay_ids else self.cursor()
+        replay = int(stored.get(key, self._default_replay))
+        # Until an event moves the stored id past the rejected one, asking for it again
+        # would only be rejected again.
+        if self._rejected.get(key) == replay:
+            return _ALL_RETAINED
+        return replay
+
+    def _subscribe_all(self) -> None:
+        for channel in self.channels:
+            replay = self._replay_for(channel)
+            reply = self._send({
+                "channel": "/meta/subscribe", "clientId": self._client_id,
+                "subscription": channel, "ext": {"replay": {replay_key(channel): replay}},
+            }, _META_TIMEOUT_SECONDS)
+            if reply.get("successful"):
+                continue
+            kind = classify(reply)
+            if kind is FailureKind.REPLAY_INVALID:
+                self._replay_gap(channel, replay, failure_text(reply))
+                raise _Action(kind, failure_text(reply))
+            raise _Action(kind, f"subscribe {channel}: {failure_text(reply)}",
+                          advice=reply.get("advice") or {})
+
+    def _replay_gap(self, channel: str, rejected: int, detail: str) -> None:
+        key = replay_key(channel)
+        self._rejected[key] = rejected
+        metrics.REPLAY_FALLBACKS.labels(org=self.org).inc()
+        log.warning("bayeux replay id no longer retained; resubscribing with -2 and catching up",
+                    org=self.org, channel=key, rejected=rejected, detail=detail)
+        if self._on_gap is not None:
+            try:
+                self._on_gap(ReplayGap(channel=key, rejected=rejected, detail=detail))
+            except Exception:
+                log.exception("bayeux gap callback failed", org=self.org, channel=key)
+
+    def _connect(self) -> None:
+        reply = self._send({
+            "channel": "/meta/connect", "clientId": self._client_id,
+            "connectionType": self._transport.name,
+        }, self._hold + self._margin)
+        self._take_advice(reply)
+        if not reply.get("successful"):
+            raise _Action(classify(reply), failure_text(reply), advice=reply.get("advice") or {})
+        self._failures = 0
+        self._refreshed = False
+        self._set_state(StreamState.CONNECTED)
+        advice = reply.get("advice") or {}
+        if advice.get("reconnect") == "handshake":
+            raise _Action(FailureKind.PROTOCOL, "server advised handshake", advice=advice)
+        if advice.get("reconnect") == "none":
+            raise _Action(FailureKind.PROTOCOL, "server advised reconnect none", advice=advice)
+        if self._redeliver.is_set():
+            self._redeliver.clear()
+            self._client_id = None
+            self._handshake_reason = "redeliver"
+        elif self._interval > 0:
+            self._stop.wait(self._interval)
+
+    def _take_advice(self, reply: Message) -> None:
+        advice = reply.get("advice")
+        if not isinstance(advice, Mapping):
+            return
+        if isinstance(advice.get("timeout"), int | float) and advice["timeout"] > 0:
+            self._hold = float(advice["timeout"]) / 1000.0
+        if isinstance(advice.get("interval"), int | float) and advice["interval"] >= 0:
+            self._interval = float(advice["interval"]) / 1000.0
+
+    def _disconnect(self) -> None:
+        client_id, self._client_id = self._client_id, None
+        if client_id is None:
+            return
+        try:
+            self._use_long_polling()
+            self._http.exchange(
+                [{"channel": "/meta/disconnect", "clientId": client_id,
+                  "id": self._message_id()}],
+                headers=self._headers(), timeout=5.0, on_events=lambda _events: None,
+            )
+        except Exception as exc:
+            log.debug("bayeux disconnect failed", org=self.org, error=str(exc))
+        self._transport.close()
+
+    # -- recovery -----------------------------------------------------------------------
+
+    def _recover(self, action: _Action) -> None:
+        if self._stop.is_set():
+            return
+        kind = action.kind
+        self._failures += 1
+        if kind is FailureKind.REPLAY_INVALID:
+            # Not a failure of the connection: resubscribe right away with -2.
+            self._failures -= 1
+            self._restart_session(kind.value)
+            return
+        if kind is FailureKind.AUTH:
+            if self._refresh_once(action.detail):
+                self._restart_session(kind.value)
+                return
+            self._wait(StreamState.BACKOFF, kind, action.detail, self.backoff.long)
+            self._restart_session(kind.value)
+            return
+        if kind in (FailureKind.LIMIT, FailureKind.NOT_ENABLED):
+            self._restart_session(kind.value)
+            self._wait(StreamState.BACKOFF, kind, action.detail, self.backoff.long)
+            return
+        if kind is FailureKind.UNKNOWN_CLIENT:
+            # Expected every few hours on Salesforce: come back at once the first time,
+            # but never hot-loop when the server keeps forgetting us.
+            self._restart_session(kind.value)
+            delay = 0.0 if self._failures <= 1 else self.backoff.delay(self._failures - 1)
+            self._wait(StreamState.RECONNECTING, kind, action.detail, delay)
+            return
+        if action.rehandshake or action.advice.get("reconnect") == "handshake":
+            self._restart_session(kind.value if kind is not FailureKind.PROTOCOL else "advice")
+            self._use_long_polling()
+        self._wait(StreamState.BACKOFF, kind, action.detail, self.backoff.delay(self._failures))
+
+    def _refresh_once(self, detail: str) -> bool:
+        if self._refresh_token is None or self._refreshed:
+            return False
+        self._refreshed = True
+        try:
+            self._refresh_token()
+        except Exception as exc:
+            log.warning("bayeux token refresh failed", org=self.org, error=str(exc))
+            return False
+        log.info("bayeux token refreshed after auth failure", org=self.org, detail=detail)
+        return True
+
+    def _restart_session(self, reason: str) -> None:
+        self._client_id = None
+        self._handshake_reason = reason
+
+    def _wait(self, state: StreamState, kind: FailureKind, detail: str, delay: float) -> None:
+        log.warning("bayeux connection problem", org=self.org, reason=kind.value, detail=detail,
+                    retry_in=round(delay, 3), state=state.value)
+        self._set_state(state, kind.value, detail, delay)
+        if delay > 0:
+            self._stop.wait(delay)
+
+    def _set_state(
+        self, state: StreamState, reason: str = "", detail: str = "", retry_in: float | None = None
+    ) -> None:
+        if state is self.state and state is StreamState.CONNECTED:
+            return
+        self.state = state
+        if self._on_status is not None:
+            try:
+                self._on_status(StreamStatus(state, reason, detail, retry_in))
+            except Exception:
+                log.exception("bayeux status callback failed", org=self.org)
+
+    # -- events -------------------------------------------------------------------------
+
+    def _received(self, messages: list[Message]) -> None:
+        events = [BayeuxEvent.from_message(m) for m in messages]
+        metrics.EVENTS_RECEIVED.labels(org=self.org).inc(len(events))
+        metrics.LAST_EVENT_TIMESTAMP.labels(org=self.org).set(time.time())
+        self._dispatcher.submit(events)
+
+    def _deliver(self, events: Sequence[BayeuxEvent]) -> None:
+        try:
+            self._on_events(events)
+        except Exception:
+            # Not stored, so not acknowledged: a re-handshake resubscribes from the stored
+            # replay ids and the server delivers these events again.
+            log.exception("bayeux event handler failed; events will be redelivered",
+                          org=self.org, count=len(events))
+            self._redeliver.set()
+            return
+        with self._cursor_lock:
+            for event in events:
+                if event.replay_id is not None:
+                    self._cursor[replay_key(event.channel)] = event.replay_id

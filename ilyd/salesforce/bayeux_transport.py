@@ -1,0 +1,202 @@
+"""Bayeux transports: long polling over one `requests.Session`, WebSocket via websocket-client.
+
+A transport sends one JSON array of messages and returns the /meta replies to it;
+events that arrive meanwhile (in the same array for long polling, as separate frames
+for WebSocket) go to `on_events` as soon as they are read. `abort()` may be called from
+another thread and makes a held long poll return at once (the socket is shut down), so
+that stopping a subscriber does not wait out a 110-second poll.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+
+from ilyd.errors import BayeuxError
+from ilyd.salesforce.bayeux_messages import FailureKind, Message, split_replies
+
+__all__ = ["LongPollingTransport", "TransportError", "WebSocketTransport"]
+
+EventSink = Callable[[list[Message]], None]
+
+
+class TransportError(BayeuxError):
+    """The exchange failed below Bayeux: network, HTTP status, unreadable body."""
+
+    def __init__(self, message: str, kind: FailureKind, *, replies: Sequence[Message] = ()):
+        self.kind = kind
+        self.replies = list(replies)
+        super().__init__(message)
+
+
+def _tracking_adapter(sockets: weakref.WeakSet[socket.socket]) -> HTTPAdapter:
+    """An adapter whose connections register their sockets, so `abort` can shut them."""
+
+    def track(conn: Any) -> None:
+        sock = getattr(conn, "sock", None)
+        if sock is not None:
+            sockets.add(sock)
+
+    class Conn(urllib3.connection.HTTPConnection):
+        def connect(self) -> None:
+            super().connect()
+            track(self)
+
+    class SConn(urllib3.connection.HTTPSConnection):
+        def connect(self) -> None:
+            super().connect()
+            track(self)
+
+    class Pool(urllib3.HTTPConnectionPool):
+        ConnectionCls = Conn
+
+    class SPool(urllib3.HTTPSConnectionPool):
+        ConnectionCls = SConn
+
+    class Adapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": SPool}
+
+    return Adapter()
+
+
+class LongPollingTransport:
+    """POSTs JSON arrays to the endpoint on one Session (cookies such as BAYEUX_BROWSER kept)."""
+
+    name = "long-polling"
+
+    def __init__(self, url: str, *, ca_file: str | None = None) -> None:
+        self.url = url
+        self.session = requests.Session()
+        self.session.verify = ca_file or True
+        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        adapter = _tracking_adapter(self._sockets)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def exchange(
+        self, messages: Sequence[Message], *, headers: Mapping[str, str], timeout: float,
+        on_events: EventSink,
+    ) -> list[Message]:
+        """Send the messages; deliver any events; return the /meta replies."""
+        try:
+            response = self.session.post(
+                self.url, data=json.dumps(list(messages)), timeout=(10.0, timeout),
+                headers={"Content-Type": "application/json", **headers},
+            )
+        except requests.RequestException as exc:
+            raise TransportError(
+                f"POST {self.url} failed: {type(exc).__name__}: {exc}", FailureKind.NETWORK
+            ) from exc
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            body = [body]
+        if response.status_code >= 500:
+            raise TransportError(
+                f"POST {self.url} answered HTTP {response.status_code}", FailureKind.SERVER
+            )
+        if not isinstance(body, list):
+            kind = FailureKind.AUTH if response.status_code == 401 else FailureKind.PROTOCOL
+            raise TransportError(
+                f"POST {self.url} answered HTTP {response.status_code} without Bayeux"
+                f" messages: {response.text[:200]!r}", kind,
+            )
+        replies, events = split_replies(body)
+        if events:
+            on_events(events)
+        return replies
+
+    def abort(self) -> None:
+        """Shut every socket of this transport down (callable from any thread)."""
+        for sock in list(self._sockets):
+            with contextlib.suppress(OSError):  # already closed: nothing to interrupt
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        """Release the session's connections."""
+        self.session.close()
+
+
+class WebSocketTransport:
+    """Bayeux over one WebSocket (generic Bayeux servers; Salesforce offers none)."""
+
+    name = "websocket"
+
+    def __init__(self, url: str, *, ca_file: str | None = None) -> None:
+        self.url = "ws" + url[len("http"):] if url.startswith("http") else url
+        self._ca_file = ca_file
+        self._ws: Any = None
+
+    def open(self, headers: Mapping[str, str], cookie: str | None, timeout: float) -> None:
+        """Open the socket (raises TransportError when the server refuses the upgrade)."""
+        import websocket  # websocket-client: only loaded when a server offers WebSocket
+
+        sslopt = {"ca_certs": self._ca_file} if self._ca_file else None
+        try:
+            self._ws = websocket.create_connection(
+                self.url, timeout=timeout, header=[f"{k}: {v}" for k, v in headers.items()],
+                cookie=cookie, sslopt=sslopt,
+            )
+        except (OSError, websocket.WebSocketException) as exc:
+            raise TransportError(
+                f"WebSocket {self.url} failed: {type(exc).__name__}: {exc}", FailureKind.NETWORK
+            ) from exc
+
+    def exchange(
+        self, messages: Sequence[Message], *, headers: Mapping[str, str], timeout: float,
+        on_events: EventSink,
+    ) -> list[Message]:
+        """Send the messages; read frames until every one of them has its reply."""
+        import websocket
+
+        if self._ws is None:
+            raise TransportError("WebSocket is not open", FailureKind.NETWORK)
+        wanted = {str(m.get("id")) for m in messages if m.get("id") is not None}
+        replies: list[Message] = []
+        try:
+            self._ws.settimeout(timeout)
+            self._ws.send(json.dumps(list(messages)))
+            while wanted:
+                frame = self._ws.recv()
+                if not frame:
+                    raise TransportError("WebSocket closed by the server", FailureKind.NETWORK)
+                body = json.loads(frame)
+                got, events = split_replies(body if isinstance(body, list) else [body])
+                if events:
+                    on_events(events)
+                for reply in got:
+                    wanted.discard(str(reply.get("id")))
+                    replies.append(reply)
+        except (OSError, ValueError, websocket.WebSocketException) as exc:
+            raise TransportError(
+                f"WebSocket {self.url} failed: {type(exc).__name__}: {exc}", FailureKind.NETWORK
+            ) from exc
+        return replies
+
+    def abort(self) -> None:
+        """Shut the socket down (callable from any thread)."""
+        ws = self._ws
+        sock = getattr(ws, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):  # already closed
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        """Close the socket."""
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            # closing a broken socket may fail any way; it is being dropped regardless
+            with contextlib.suppress(Exception):
+                ws.close(timeout=1)
