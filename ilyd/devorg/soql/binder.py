@@ -66,9 +66,10 @@ class Resolved:
 class Binder:
     """Schema look-ups for one query text, cached per object."""
 
-    def __init__(self, schema: Schema, text: str) -> None:
+    def __init__(self, schema: Schema, text: str, alias: str | None = None) -> None:
         self.schema = schema
         self.text = text
+        self.alias = alias.lower() if alias else None
         self._fields: dict[str, Mapping[str, FieldInfo]] = {}
         self._relationships: dict[str, dict[str, FieldInfo]] = {}
 
@@ -96,8 +97,9 @@ class Binder:
         parts = list(path.parts)
         fields = self.fields(sobject)
         relationships = self._relationships[sobject]
-        # "SELECT Account.Name FROM Account": a leading object name is allowed.
-        if len(parts) > 1 and parts[0].lower() == sobject.lower() and (
+        # "SELECT Account.Name FROM Account" / "SELECT a.Name FROM Account a": a leading
+        # object name or alias is allowed.
+        if len(parts) > 1 and parts[0].lower() in (sobject.lower(), self.alias) and (
             parts[0].lower() not in relationships
         ):
             parts = parts[1:]

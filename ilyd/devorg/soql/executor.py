@@ -85,13 +85,14 @@ class _Plan:
         """Bind a semi-join's query now; run it once, when first needed."""
         if id(query) in self._subqueries:
             return self._subqueries[id(query)]
-        plan = _Plan(query, self.binder, self.source, parents=self.parents, all_rows=False,
+        binder = Binder(self.binder.schema, query.text, query.alias)
+        plan = _Plan(query, binder, self.source, parents=self.parents, all_rows=False,
                      today=self.today)
         items = query.select
         if len(items) != 1 or not isinstance(items[0], FieldPath):
             raise located("MALFORMED_QUERY", query.text, query.sobject_pos,
                           "semi join sub-selects must select exactly one field")
-        inner = self.binder.resolve(plan.sobject, items[0])
+        inner = binder.resolve(plan.sobject, items[0])
         get = self.getter(inner)
         norm = normalizer(outer.info.type if outer.info.type in ID_TYPES else inner.info.type)
         cache: list[frozenset[object]] = []
@@ -185,7 +186,7 @@ def execute(
     LAST_N_DAYS:n … (default: the current UTC time).
     """
     today = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).date()
-    binder = Binder(schema, query.text)
+    binder = Binder(schema, query.text, query.alias)
     parents = Parents(source)
     plan = _Plan(query, binder, source, parents=parents, all_rows=all_rows, today=today)
     items = query.select

@@ -151,6 +151,7 @@ class Query:
     select: tuple[SelectItem, ...]
     sobject: str
     sobject_pos: int
+    alias: str | None = None  # "FROM Account a": paths may start with "a."
     where: Condition | None = None
     order_by: tuple[OrderKey, ...] = ()
     limit: int | None = None

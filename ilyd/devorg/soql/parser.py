@@ -2,7 +2,7 @@
 
 Grammar (the subset ilyd and its users send)::
 
-    query     := SELECT items FROM ident [WHERE cond] [WITH SECURITY_ENFORCED]
+    query     := SELECT items FROM ident [alias] [WHERE cond] [WITH SECURITY_ENFORCED]
                  [ORDER BY key ("," key)*] [LIMIT int] [OFFSET int] [FOR (VIEW|REFERENCE|UPDATE)]
     items     := COUNT "(" ")" | item ("," item)*
     item      := path | COUNT "(" path ")" [alias]
@@ -110,6 +110,9 @@ class _Parser:
         name = self.expect(TokenKind.IDENT)
         if name.upper in _RESERVED:
             raise self.fail(name)
+        alias = None
+        if self.token.kind is TokenKind.IDENT and self.token.upper not in _RESERVED:
+            alias = self.advance().text
         where = None
         if self.is_keyword("WHERE"):
             self.advance()
@@ -138,7 +141,7 @@ class _Parser:
         if not nested and self.token.kind is not TokenKind.EOF:
             raise self.fail()
         return Query(
-            text=self.text, select=select, sobject=name.text, sobject_pos=name.pos,
+            text=self.text, select=select, sobject=name.text, sobject_pos=name.pos, alias=alias,
             where=where, order_by=order_by, limit=limit, offset=offset, offset_pos=offset_pos,
         )
 
