@@ -30,8 +30,8 @@ from pathlib import Path
 DATA_DIR = Path(__file__).resolve().parent.parent / "ilyd" / "enrich" / "data"
 
 
-def _free_email_domains(work: Path) -> tuple[str, set[str]]:
-    """Return (version, domains) of the npm package `free-email-domains`."""
+def _free_email_domains(work: Path) -> tuple[str, set[str], str]:
+    """Return (version, domains, licence text) of the npm package `free-email-domains`."""
     out = subprocess.run(
         ["npm", "pack", "free-email-domains", "--json", "--pack-destination", str(work)],
         check=True, capture_output=True, text=True,
@@ -42,11 +42,13 @@ def _free_email_domains(work: Path) -> tuple[str, set[str]]:
         if member is None:
             raise SystemExit("free-email-domains: package/domains.json missing from the tarball")
         domains = json.load(member)
-    return info["version"], {d.strip().lower() for d in domains if d.strip()}
+        licence = tar.extractfile("package/LICENSE.md")
+        licence_text = licence.read().decode("utf-8") if licence else ""
+    return info["version"], {d.strip().lower() for d in domains if d.strip()}, licence_text
 
 
-def _disposable_email_domains(work: Path) -> tuple[str, set[str]]:
-    """Return (version, domains) of the PyPI package `disposable-email-domains`."""
+def _disposable_email_domains(work: Path) -> tuple[str, set[str], str]:
+    """Return (version, domains, licence text) of the PyPI package `disposable-email-domains`."""
     subprocess.run(
         [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
          "-d", str(work), "disposable-email-domains"],
@@ -56,13 +58,16 @@ def _disposable_email_domains(work: Path) -> tuple[str, set[str]]:
     version = wheel.name.split("-")[1]
     with zipfile.ZipFile(wheel) as zf:
         source = zf.read("disposable_email_domains/__init__.py").decode("utf-8")
+        licence_text = next(
+            (zf.read(n).decode("utf-8") for n in zf.namelist() if n.endswith("LICENSE.txt")), ""
+        )
     # Read the literal instead of importing: a snapshot step should not execute package code.
     for node in ast.parse(source).body:
         if isinstance(node, ast.Assign) and any(
             isinstance(t, ast.Name) and t.id == "blocklist" for t in node.targets
         ):
             domains = ast.literal_eval(node.value)
-            return version, {d.strip().lower() for d in domains if d.strip()}
+            return version, {d.strip().lower() for d in domains if d.strip()}, licence_text
     raise SystemExit("disposable-email-domains: no `blocklist` literal found")
 
 
@@ -79,8 +84,8 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        free_version, free = _free_email_domains(work)
-        disp_version, disposable = _disposable_email_domains(work)
+        free_version, free, free_licence = _free_email_domains(work)
+        disp_version, disposable, disp_licence = _disposable_email_domains(work)
     _write(
         args.out / "free_email_domains.txt",
         f"free-email-domains {free_version} (npm), MIT licence, see README.md",
@@ -90,6 +95,15 @@ def main() -> int:
         args.out / "disposable_email_domains.txt",
         f"disposable-email-domains {disp_version} (PyPI), list CC0 / packaging MIT, see README.md",
         disposable,
+    )
+    # The MIT licences ask for their notices to travel with copies: they ship in the wheel.
+    (args.out / "LICENSES.txt").write_text(
+        f"free_email_domains.txt: npm free-email-domains {free_version}\n\n{free_licence}\n"
+        f"{'-' * 72}\n"
+        f"disposable_email_domains.txt: PyPI disposable-email-domains {disp_version} "
+        "(the list itself is CC0 1.0 upstream)\n\n"
+        f"{disp_licence}",
+        encoding="utf-8",
     )
     return 0
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import ipaddress
 import re
 import threading
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -52,6 +51,8 @@ _PLACEHOLDERS = frozenset(
      "no", "nope", "not applicable", "[[unknown]]", "http://", "https://", "www", "www."}
 )
 _LDH_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+# Unicode category Cc is exactly C0, DEL and C1.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 class DomainReason(StrEnum):
@@ -152,6 +153,8 @@ def _to_alabels(host: str) -> str | None:
 
 
 def _is_ip(host: str) -> bool:
+    if ":" not in host and not host.replace(".", "").isdigit():
+        return False  # cheap pre-check: this runs for every record
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -172,7 +175,7 @@ def extract_domain(value: str, *, email: bool = False, source: str | None = None
         return _fail(DomainReason.PLACEHOLDER, f"{text!r} is a placeholder, not a domain", source)
     if len(text) > MAX_INPUT_CHARS:
         return _fail(DomainReason.TOO_LONG, f"{len(text)} characters", source)
-    if any(unicodedata.category(ch) == "Cc" for ch in text):
+    if _CONTROL.search(text):
         return _fail(DomainReason.CONTROL_CHARACTERS, "contains control characters", source)
 
     if email:
