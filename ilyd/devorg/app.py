@@ -81,11 +81,12 @@ class DevOrg:
             identity = bootstrap.new_identity(index, sandbox)
             state = OrgState(identity, bootstrap.default_settings(ttl), id_start=16)
             bootstrap.setup_records(state)
+            for sobject in ("Account", "Lead"):
+                bootstrap.seed(state, sobject, seed_records)
             if self._persistence is not None:
                 self._persistence.attach(state)
                 self._persistence.save_org(state)
-            for sobject in ("Account", "Lead"):
-                bootstrap.seed(state, sobject, seed_records)
+                self._persistence.write_all(state)
             self.tokens.new_refresh(state, identity.user_id, identity.client_id)
             self.states[identity.name] = state
         if self._persistence is not None:

@@ -122,9 +122,8 @@ def seed(org: OrgState, sobject: str, count: int) -> None:
                            Company=company, Email=f"lee{n}@{domain}",
                            Status="Open - Not Contacted", IsConverted=False)
             live[rid] = rec
-        if org.persistence is not None:
-            org.persistence([(sobject, rid, rec, False) for rid, rec in
-                             list(live.items())[-count:]] if count else [])
+            if org.persistence is not None:
+                org.persistence([(sobject, rid, rec, False)])
 
 
 def default_settings(token_ttl: float) -> OrgSettings:

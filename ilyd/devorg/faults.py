@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 
 from ilyd.devorg.web import Request, Response, json_response, sf_error
 
-FAULT_KINDS = ("status", "drop", "latency")
+FAULT_KINDS = ("status", "drop", "latency", "lock_row")
 
 
 @dataclass
@@ -18,7 +18,7 @@ class Fault:
     many requests it hits (None = until removed); `share` is the probability per match."""
 
     id: int
-    kind: str  # status | drop | latency
+    kind: str  # status | drop | latency | lock_row (a share of written rows fail to lock)
     path_prefix: str = "/services/"
     method: str | None = None
     org: str | None = None  # org name; None = every org
@@ -71,6 +71,8 @@ class FaultSet:
         fired = []
         with self._lock:
             for fault in self._faults:
+                if fault.kind == "lock_row":
+                    continue
                 if not request.path.startswith(fault.path_prefix):
                     continue
                 if fault.method and fault.method.upper() != request.method:
