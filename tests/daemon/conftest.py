@@ -20,7 +20,11 @@ import pytest
 
 BIN = Path(sys.executable).parent / "ilyd"
 ILYD = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "ilyd"]
-SECRETS = {"alpha": "alpha-secret-7f3a9c", "beta": "beta-secret-0b1e2d", "gamma": "gamma-secret-99aa"}
+SECRETS = {
+    "alpha": "alpha-secret-7f3a9c",
+    "beta": "beta-secret-0b1e2d",
+    "gamma": "gamma-secret-99aa",
+}
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
@@ -54,7 +58,8 @@ class DaemonProcess:
 
     def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*ILYD, "ctl", "--socket", str(self.socket), *args],
-                              capture_output=True, text=True, timeout=60, env=self.env)
+                              capture_output=True, text=True, timeout=60, env=self.env,
+                              check=False)
 
     def ctl_json(self, *args: str) -> Any:
         done = self.ctl("--json", *args)
