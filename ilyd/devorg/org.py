@@ -57,6 +57,7 @@ class OrgSettings:
     token_ttl: float = 7200.0
     refresh_token_rotation: bool = False
     pkce_required: bool = False
+    jwt_preauthorized: bool = True
     client_credentials_enabled: bool = True
     password_flow_enabled: bool = True
     bulk_batch_limit: int = 15000

@@ -1,0 +1,83 @@
+"""Per-channel event logs with opaque increasing replay ids and retention.
+
+Salesforce keeps PushTopic events 24 hours and Change Data Capture events 72 hours;
+a subscriber may replay from any retained id (events after it), from -2 (everything
+retained) or -1 (only new ones). Retention is shortenable for tests, and a log also
+has a size cap so that a million-record bulk load does not hold a million events.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ChannelLog", "LoggedEvent"]
+
+
+@dataclass(frozen=True)
+class LoggedEvent:
+    """One event as stored: its replay id, when it was logged, the Bayeux `data`."""
+
+    replay_id: int
+    logged_at: float
+    data: dict[str, Any] = field(hash=False)
+
+
+class ChannelLog:
+    """The retained events of one channel, oldest first."""
+
+    def __init__(self, channel: str, *, retention: Callable[[], float],
+                 max_events: Callable[[], int], first_id: int = 1) -> None:
+        self.channel = channel
+        self._retention = retention
+        self._max_events = max_events
+        self._events: deque[LoggedEvent] = deque()
+        self._ids = itertools.count(first_id)
+        self._lock = threading.Lock()
+
+    def append(self, build: Callable[[int], dict[str, Any]]) -> LoggedEvent:
+        """Log one event; `build(replay_id)` returns its data."""
+        with self._lock:
+            replay_id = next(self._ids)
+            event = LoggedEvent(replay_id, time.time(), build(replay_id))
+            self._events.append(event)
+            self._prune_locked()
+            return event
+
+    def _prune_locked(self) -> None:
+        horizon = time.time() - self._retention()
+        cap = max(1, self._max_events())
+        while self._events and (self._events[0].logged_at < horizon or len(self._events) > cap):
+            self._events.popleft()
+
+    def retains(self, replay_id: int) -> bool:
+        """Whether `replay_id` names an event still retained (a valid replay position)."""
+        with self._lock:
+            self._prune_locked()
+            return any(e.replay_id == replay_id for e in self._events)
+
+    def after(self, replay_id: int) -> list[LoggedEvent]:
+        """Retained events after `replay_id` (-2: all retained)."""
+        with self._lock:
+            self._prune_locked()
+            if replay_id == -2:
+                return list(self._events)
+            return [e for e in self._events if e.replay_id > replay_id]
+
+    def expire(self, before: float | None = None) -> int:
+        """Drop events logged before `before` (all when None); returns how many."""
+        with self._lock:
+            count = 0
+            while self._events and (before is None or self._events[0].logged_at < before):
+                self._events.popleft()
+                count += 1
+            return count
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._events)

@@ -1,0 +1,189 @@
+"""PushTopic and Change Data Capture event building from devorg's change feed.
+
+PushTopic semantics (../shared/reference/streaming.md §3): NotifyForOperation* pick
+the change types; on update NotifyForFields decides which changed fields count —
+All (any), Referenced (SELECT or WHERE fields), Select, Where — and in every case the
+record must match the WHERE clause. The event's `sobject` holds the SELECT fields.
+WHERE is evaluated by devorg's own SOQL engine over the one changed record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ilyd.devorg import soql
+from ilyd.devorg.changes import Change
+from ilyd.devorg.org import OrgState
+from ilyd.devorg.soql import nodes
+from ilyd.devorg.values import to_json
+
+__all__ = ["CDC_OBJECTS", "CompiledTopic", "TopicCache", "cdc_data", "iso_z", "pushtopic_data"]
+
+CDC_OBJECTS = ("Account", "Lead")
+_CDC_SKIPPED = frozenset({"id", "isdeleted", "systemmodstamp"})
+_CDC_TYPES = {"created": "CREATE", "updated": "UPDATE", "deleted": "DELETE",
+              "undeleted": "UNDELETE"}
+_OPERATION_FIELD = {"created": "NotifyForOperationCreate", "updated": "NotifyForOperationUpdate",
+                    "deleted": "NotifyForOperationDelete",
+                    "undeleted": "NotifyForOperationUndelete"}
+
+
+def iso_z(ts: dt.datetime) -> str:
+    """Streaming API time format (API 37.0+): milliseconds and a trailing Z."""
+    ts = ts.astimezone(dt.UTC)
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+def _where_fields(cond: nodes.Condition | None) -> Iterator[str]:
+    if cond is None:
+        return
+    if isinstance(cond, nodes.And | nodes.Or):
+        for item in cond.items:
+            yield from _where_fields(item)
+    elif isinstance(cond, nodes.Not):
+        yield from _where_fields(cond.item)
+    else:
+        yield cond.field.text.lower()
+
+
+@dataclass(frozen=True)
+class CompiledTopic:
+    """An active PushTopic, parsed once."""
+
+    name: str
+    sobject: str
+    query: soql.Query
+    notify_for_fields: str
+    operations: frozenset[str]
+    select_fields: frozenset[str]
+    where_fields: frozenset[str]
+
+    def fields_qualify(self, changed: Iterable[str]) -> bool:
+        """Whether an update of `changed` fields counts under NotifyForFields."""
+        changed_lower = {f.lower() for f in changed}
+        mode = self.notify_for_fields
+        if mode == "All":
+            return bool(changed_lower)
+        if mode == "Select":
+            watched = self.select_fields
+        elif mode == "Where":
+            watched = self.where_fields
+        else:  # Referenced (the default)
+            watched = self.select_fields | self.where_fields
+        return bool(changed_lower & (watched - {"id"}))
+
+
+class _OneRecord:
+    """A soql DataSource holding just the changed record."""
+
+    def __init__(self, sobject: str, record: Mapping[str, object]) -> None:
+        self._sobject = sobject
+        self._record = record
+
+    def scan(self, sobject: str) -> list[Mapping[str, object]]:
+        return [self._record] if sobject.lower() == self._sobject.lower() else []
+
+    def get(self, sobject: str, record_id: str) -> Mapping[str, object] | None:
+        return self._record if self._record.get("Id") == record_id else None
+
+
+class TopicCache:
+    """Active PushTopics of one org, recompiled when their records change."""
+
+    def __init__(self, org: OrgState) -> None:
+        self._org = org
+        self._lock = threading.Lock()
+        self._compiled: dict[str, tuple[tuple[object, ...], CompiledTopic | None]] = {}
+
+    def active(self) -> list[CompiledTopic]:
+        """Every active PushTopic whose query compiles."""
+        topics = []
+        rows = list(self._org.tables["PushTopic"].live.values())
+        with self._lock:
+            seen = set()
+            for row in rows:
+                rid = str(row["Id"])
+                seen.add(rid)
+                key = tuple(row.get(k) for k in ("Name", "Query", "NotifyForFields", "IsActive",
+                                                 *_OPERATION_FIELD.values()))
+                cached = self._compiled.get(rid)
+                if cached is None or cached[0] != key:
+                    cached = (key, _compile(row))
+                    self._compiled[rid] = cached
+                if cached[1] is not None and row.get("IsActive", True):
+                    topics.append(cached[1])
+            for rid in set(self._compiled) - seen:
+                del self._compiled[rid]
+        return topics
+
+    def by_name(self, name: str) -> CompiledTopic | None:
+        """The active topic named `name` (channel `/topic/<name>`)."""
+        return next((t for t in self.active() if t.name == name), None)
+
+
+def _compile(row: Mapping[str, object]) -> CompiledTopic | None:
+    try:
+        query = soql.parse(str(row.get("Query") or ""))
+    except soql.SoqlError:
+        return None
+    select = frozenset(i.text.lower() for i in query.select if isinstance(i, nodes.FieldPath))
+    ops = frozenset(op for op, fname in _OPERATION_FIELD.items() if row.get(fname, True))
+    return CompiledTopic(
+        name=str(row["Name"]), sobject=query.sobject, query=query,
+        notify_for_fields=str(row.get("NotifyForFields") or "Referenced"),
+        operations=ops, select_fields=select, where_fields=frozenset(_where_fields(query.where)),
+    )
+
+
+def pushtopic_data(org: OrgState, topic: CompiledTopic, change: Change,
+                   schema: soql.Schema) -> dict[str, Any] | None:
+    """The event data `{event, sobject}` minus the replay id, or None if no notification."""
+    if change.sobject.lower() != topic.sobject.lower():
+        return None
+    if change.change_type not in topic.operations:
+        return None
+    if change.change_type == "updated" and not topic.fields_qualify(change.changed_fields):
+        return None
+    try:
+        result = soql.execute(topic.query, schema, _OneRecord(change.sobject, change.record),
+                              all_rows=True)
+        rows = list(result.records)
+    except soql.SoqlError:
+        return None
+    if not rows:
+        return None  # the record does not match WHERE
+    sobject = {k: to_json(v) for k, v in rows[0].items() if k != "attributes"}
+    return {"event": {"createdDate": iso_z(change.timestamp), "type": change.change_type},
+            "sobject": sobject}
+
+
+def cdc_data(change: Change, commit_number: int) -> dict[str, Any]:
+    """Change Data Capture event data (CometD JSON shape) minus the replay id."""
+    kind = _CDC_TYPES[change.change_type]
+    record = change.record
+    if kind == "DELETE":
+        body: dict[str, Any] = {}
+        changed: list[str] = []
+    elif kind == "UPDATE":
+        names = {f for f in change.changed_fields if f.lower() not in _CDC_SKIPPED}
+        names.add("LastModifiedDate")
+        body = {f: to_json(record.get(f)) for f in sorted(names)}
+        changed = sorted(names)
+    else:
+        body = {k: to_json(v) for k, v in record.items()
+                if v is not None and k.lower() not in _CDC_SKIPPED}
+        changed = []
+    header = {
+        "entityName": change.sobject, "recordIds": [change.record_id], "changeType": kind,
+        "changedFields": changed, "changeOrigin": "com/salesforce/api/rest/62.0;client=devorg",
+        "transactionKey": str(uuid.uuid4()), "sequenceNumber": 1,
+        "commitTimestamp": int(change.timestamp.timestamp() * 1000),
+        "commitNumber": commit_number, "commitUser": change.user_id,
+    }
+    return {"schema": f"devorg-{change.sobject}-v1",
+            "payload": {"ChangeEventHeader": header, **body}}
