@@ -101,9 +101,13 @@ def _number(value: object, field: IlyField) -> int | float | None:
         return None
     scale = field.scale or 0
     precision = field.precision or 18
-    rounded = number.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_EVEN)
     # Salesforce's precision counts all digits, so the integer part has precision - scale.
-    if abs(rounded) >= Decimal(10) ** (precision - scale):
+    # Checked before rounding too: quantize() of a huge number exceeds Decimal's context.
+    limit = Decimal(10) ** (precision - scale)
+    if abs(number) >= limit:
+        return None
+    rounded = number.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_EVEN)
+    if abs(rounded) >= limit:
         return None
     return int(rounded) if scale == 0 else float(rounded)
 

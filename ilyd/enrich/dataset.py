@@ -21,21 +21,22 @@ reads the file again and swaps it in only when it loaded cleanly. Bad files rais
 from __future__ import annotations
 
 import csv
-import difflib
 import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
-from importlib import resources
-from pathlib import Path
 from types import MappingProxyType
 
 import structlog
 
+from ilyd.enrich.dataset_settings import (
+    SAMPLE_MAPPING,
+    DatasetFormat,
+    DatasetSettings,
+    check_mapping,
+    sample_dataset_path,
+)
 from ilyd.enrich.domain import extract_domain
-from ilyd.enrich.fields import DATA_FIELDS
 from ilyd.enrich.provider import Lookup
 from ilyd.errors import ConfigError, ProviderError
 
@@ -48,88 +49,6 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
-
-
-class DatasetFormat(StrEnum):
-    """File formats the dataset provider reads."""
-
-    CSV = "csv"
-    JSONL = "jsonl"
-    SQLITE = "sqlite"
-
-
-_SUFFIXES = {
-    ".csv": DatasetFormat.CSV,
-    ".jsonl": DatasetFormat.JSONL,
-    ".ndjson": DatasetFormat.JSONL,
-    ".sqlite": DatasetFormat.SQLITE,
-    ".sqlite3": DatasetFormat.SQLITE,
-    ".db": DatasetFormat.SQLITE,
-}
-
-# The bundled sample's columns, which are also the default mapping.
-SAMPLE_MAPPING: Mapping[str, str] = MappingProxyType({
-    "company_name": "Ily_Company_Name__c",
-    "industry": "Ily_Industry__c",
-    "employee_count": "Ily_Employee_Count__c",
-    "employee_range": "Ily_Employee_Range__c",
-    "country": "Ily_Country__c",
-    "cloud_hosting_provider": "Ily_Cloud_Hosting_Provider__c",
-    "cdn_provider": "Ily_CDN_Provider__c",
-    "dns_provider": "Ily_DNS_Provider__c",
-    "email_provider": "Ily_Email_Provider__c",
-    "email_security_provider": "Ily_Email_Security_Provider__c",
-    "email_sending_services": "Ily_Email_Sending_Services__c",
-    "saas_products": "Ily_SaaS_Products__c",
-    "technologies": "Ily_Technologies__c",
-    "monthly_spend_estimate": "Ily_Monthly_Spend_Estimate__c",
-    "traffic_rank": "Ily_Traffic_Rank__c",
-})
-
-
-def sample_dataset_path() -> Path:
-    """Where the bundled synthetic sample (`sample_companies.csv`) is installed."""
-    return Path(str(resources.files("ilyd.enrich.data").joinpath("sample_companies.csv")))
-
-
-@dataclass(frozen=True)
-class DatasetSettings:
-    """Where the dataset is and how its columns map to Ily fields."""
-
-    path: Path
-    name: str = "dataset"
-    format: DatasetFormat | None = None  # None: from the file name's suffix
-    domain_column: str = "domain"
-    mapping: Mapping[str, str] = field(default_factory=lambda: SAMPLE_MAPPING)
-    table: str = "companies"  # SQLite only
-
-    @property
-    def resolved_format(self) -> DatasetFormat:
-        """The explicit format, else the one the suffix names; ConfigError when neither."""
-        if self.format is not None:
-            return self.format
-        found = _SUFFIXES.get(self.path.suffix.lower())
-        if found is None:
-            raise ConfigError(
-                f"dataset {self.path}: cannot tell the format from the suffix "
-                f"{self.path.suffix!r}; name it .csv, .jsonl or .sqlite, or set format"
-            )
-        return found
-
-
-def _check_mapping(settings: DatasetSettings) -> list[str]:
-    allowed = {f.api_name for f in DATA_FIELDS}
-    problems = []
-    for column, target in settings.mapping.items():
-        if target not in allowed:
-            hint = difflib.get_close_matches(target, sorted(allowed), n=1)
-            more = f" (did you mean {hint[0]!r}?)" if hint else ""
-            problems.append(
-                f"dataset mapping.{column}: {target!r} is not an Ily data field{more}"
-            )
-    if not settings.mapping:
-        problems.append("dataset mapping: maps no column to an Ily field")
-    return problems
 
 
 def _where(settings: DatasetSettings, line: int | None = None) -> str:
@@ -309,7 +228,7 @@ class DatasetProvider:
     """A `Provider` answering from a dataset file. Safe to call from many threads."""
 
     def __init__(self, settings: DatasetSettings) -> None:
-        problems = _check_mapping(settings)
+        problems = check_mapping(settings)
         if problems:
             raise ConfigError(problems)
         self.settings = settings

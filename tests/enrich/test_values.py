@@ -8,6 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ilyd.enrich import fields as f
 from ilyd.enrich.coerce import coerce_value, format_datetime
@@ -220,6 +222,10 @@ def test_the_whole_sample_enriches_without_a_single_unfit_value(sample: DatasetP
         (f.EMPLOYEE_COUNT, "NaN", None),
         (f.EMPLOYEE_COUNT, 10**18, None),
         (f.EMPLOYEE_COUNT, 10**18 - 1, 10**18 - 1),
+        (f.EMPLOYEE_COUNT, Decimal("1E+30"), None),
+        (f.EMPLOYEE_COUNT, "1e400", None),
+        (f.EMPLOYEE_COUNT, 1e300, None),
+        (f.EMPLOYEE_COUNT, "999999999999999999.6", None),
         (f.MONTHLY_SPEND_ESTIMATE, "$5,000", 5000),
         (f.MONTHLY_SPEND_ESTIMATE, 10**16, None),
         (f.MATCH_STATUS, "Matched", "Matched"),
@@ -243,3 +249,31 @@ def test_values_are_coerced_to_the_field_type_and_size(
 def test_datetimes_are_formatted_for_salesforce() -> None:
     assert format_datetime(datetime(2024, 1, 2, 3, 4, 5, 6000, tzinfo=UTC)) == (
         "2024-01-02T03:04:05.006Z")
+
+
+_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.floats(1e15, 1e30),
+              st.text(), st.decimals(allow_nan=True, allow_infinity=True), st.datetimes(),
+              st.dates()),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(), children,
+                                                                       max_size=3),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(field=st.sampled_from(f.CATALOGUE), raw=_values)
+def test_coercion_never_raises_and_always_fits(field: f.IlyField, raw: object) -> None:
+    value = coerce_value(field, raw)
+    if value is None:
+        return
+    if field.type in (f.FieldType.NUMBER, f.FieldType.CURRENCY):
+        assert isinstance(value, int)
+        assert abs(value) < 10 ** (field.precision or 18)
+    elif field.type is f.FieldType.PICKLIST:
+        assert value in field.picklist_values
+    else:
+        assert isinstance(value, str)
+        assert value
+        if field.max_chars is not None:
+            assert len(value) <= field.max_chars
