@@ -1,0 +1,163 @@
+"""Live DNS technographics: which email, DNS, CDN, cloud and SaaS products a company runs.
+
+For a domain we read MX, TXT (SPF include chain and verification tokens), NS, the CNAME
+chains of the apex and www, A/AAAA and their PTR names (dns_records.py), then match them
+against our signature table (signatures.py). NXDOMAIN gives an invalid-domain lookup;
+SERVFAIL and timeouts on the apex are retryable ProviderErrors.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import dns.resolver
+import structlog
+
+from ilyd.enrich.dns_records import DomainMissingError, DomainRecords, RecordCollector
+from ilyd.enrich.provider import Lookup
+from ilyd.enrich.provider_health import HEALTHY, ProviderHealth
+from ilyd.enrich.signatures import (
+    CATEGORY_FIELDS,
+    Category,
+    Match,
+    RecordKind,
+    SignatureTable,
+    load_signatures,
+)
+from ilyd.errors import ConfigError, ProviderError
+from ilyd.metrics import PROVIDER_FAILURES, PROVIDER_REQUEST_DURATION, PROVIDER_REQUESTS
+
+log = structlog.get_logger(__name__)
+
+TECHNOLOGIES_FIELD = "Ily_Technologies__c"
+EVIDENCE_FIELD = "Ily_Technology_Evidence__c"
+# Multi-value text fields are "; "-separated, like Salesforce multi-select picklists.
+SEPARATOR = "; "
+# Shared answers (vendors' SPF records, CDN names) repeat across companies.
+_RESOLVER_CACHE_ENTRIES = 10_000
+
+
+@dataclass(frozen=True)
+class DnsSettings:
+    """How to reach DNS: `nameservers` empty means the system's resolver configuration."""
+
+    name: str = "dns"
+    nameservers: tuple[str, ...] = ()
+    port: int = 53
+    query_timeout_seconds: float = 2.0
+    budget_seconds: float = 10.0
+    max_concurrency: int = 16
+    signatures_path: Path | None = None
+
+
+def build_resolver(settings: DnsSettings) -> dns.resolver.Resolver:
+    """A dnspython resolver for the settings (never reading resolv.conf when servers are set)."""
+    if settings.nameservers:
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = list(settings.nameservers)
+        resolver.port = settings.port
+    else:
+        try:
+            resolver = dns.resolver.Resolver()
+        except dns.resolver.NoResolverConfiguration as exc:
+            raise ConfigError(
+                f"provider {settings.name!r}: no system DNS resolver is configured "
+                "(/etc/resolv.conf); set nameservers explicitly"
+            ) from exc
+    resolver.timeout = settings.query_timeout_seconds
+    resolver.lifetime = settings.budget_seconds
+    resolver.cache = dns.resolver.LRUCache(_RESOLVER_CACHE_ENTRIES)
+    return resolver
+
+
+class DnsProvider:
+    """Technographics from public DNS. Safe to call from many threads."""
+
+    def __init__(self, settings: DnsSettings | None = None,
+                 signatures: SignatureTable | None = None) -> None:
+        self.settings = settings or DnsSettings()
+        self.name = self.settings.name
+        self.signatures = signatures or load_signatures(self.settings.signatures_path)
+        self._collector = RecordCollector(
+            build_resolver(self.settings), self.settings.query_timeout_seconds,
+            self.settings.budget_seconds,
+        )
+        self._slots = threading.BoundedSemaphore(self.settings.max_concurrency)
+
+    @property
+    def health(self) -> ProviderHealth:
+        """Always OK: DNS has no credentials to be refused."""
+        return HEALTHY
+
+    def lookup(self, domain: str) -> Lookup:
+        """Read the domain's DNS and map it to Ily fields."""
+        with self._slots:
+            PROVIDER_REQUESTS.labels(self.name).inc()
+            started = time.monotonic()
+            try:
+                records = self._collector.collect(domain)
+            except DomainMissingError:
+                return Lookup(provider=self.name, domain=domain, found=False, invalid=True,
+                              evidence=f"NXDOMAIN {domain}")
+            except ProviderError as exc:
+                PROVIDER_FAILURES.labels(self.name, exc.reason).inc()
+                log.info("dns_lookup_failed", domain=domain, reason=exc.reason)
+                raise
+            finally:
+                PROVIDER_REQUEST_DURATION.labels(self.name).observe(time.monotonic() - started)
+        return self.interpret(records)
+
+    def lookup_many(self, domains: Iterable[str]) -> Mapping[str, Lookup | ProviderError]:
+        """Look each domain up (DNS has no batch form)."""
+        results: dict[str, Lookup | ProviderError] = {}
+        for domain in dict.fromkeys(domains):
+            try:
+                results[domain] = self.lookup(domain)
+            except ProviderError as exc:
+                results[domain] = exc
+        return results
+
+    def close(self) -> None:
+        """Nothing to release: dnspython opens a socket per query."""
+
+    def interpret(self, records: DomainRecords) -> Lookup:
+        """Match the records against the signature table and build the Ily values."""
+        matches = self._matches(records)
+        by_category: dict[Category, list[str]] = {}
+        for match in matches:
+            products = by_category.setdefault(match.signature.category, [])
+            if match.signature.product not in products:
+                products.append(match.signature.product)
+        values: dict[str, object] = {
+            CATEGORY_FIELDS[category]: SEPARATOR.join(products)
+            for category, products in by_category.items()
+        }
+        technologies = list(dict.fromkeys(m.signature.product for m in matches))
+        evidence = "\n".join(dict.fromkeys(m.describe() for m in matches))
+        if technologies:
+            values[TECHNOLOGIES_FIELD] = SEPARATOR.join(technologies)
+            values[EVIDENCE_FIELD] = evidence
+        return Lookup(provider=self.name, domain=records.domain, found=bool(technologies),
+                      values=values, evidence=evidence or None)
+
+    def _matches(self, records: DomainRecords) -> list[Match]:
+        table = self.signatures
+        mx = [m for host in records.mx for m in table.match(RecordKind.MX, host)]
+        spf_domains = records.spf.domains if records.spf else ()
+        spf = [m for name in spf_domains for m in table.match(RecordKind.SPF, name)]
+        # The mailbox provider is read from MX; SPF only names it when MX points at a
+        # gateway (Proofpoint, Mimecast…) or at a server we do not know.
+        if any(m.signature.category is Category.EMAIL_PROVIDER for m in mx):
+            spf = [m for m in spf if m.signature.category is not Category.EMAIL_PROVIDER]
+        return [
+            *mx,
+            *spf,
+            *(m for host in records.ns for m in table.match(RecordKind.NS, host)),
+            *(m for host in records.cnames for m in table.match(RecordKind.CNAME, host)),
+            *(m for host in records.ptr for m in table.match(RecordKind.PTR, host)),
+            *(m for txt in records.txt for m in table.match(RecordKind.TXT, txt)),
+        ]
