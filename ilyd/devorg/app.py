@@ -13,6 +13,7 @@ from types import TracebackType
 import structlog
 
 from ilyd.devorg import bootstrap
+from ilyd.devorg.bulk_jobs import JobRegistry
 from ilyd.devorg.faults import FaultSet, fault_response
 from ilyd.devorg.org import OrgState
 from ilyd.devorg.server import HttpServer
@@ -49,6 +50,7 @@ class DevOrg:
                  seed_records: int = 0, token_ttl: float = 7200.0,
                  tls_dir: str | Path | None = None) -> None:
         self.tokens = TokenStore()
+        self.bulk_jobs = JobRegistry()
         self.faults = FaultSet()
         self.router = Router()
         self.states: dict[str, OrgState] = {}
