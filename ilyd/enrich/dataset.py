@@ -101,12 +101,26 @@ class _SqliteIndex:
                 f"{_where(settings)}: table {settings.table!r} has no column(s) "
                 f"{', '.join(map(repr, missing))}; it has {', '.join(sorted(table_columns))}"
             )
+        if not self._indexed(settings):
+            # Without an index every lookup scans the table: fine for a demo, slow for millions.
+            log.warning("dataset_domain_not_indexed", path=str(settings.path),
+                        table=settings.table, column=settings.domain_column,
+                        fix=f"CREATE INDEX {settings.table}_by_domain ON "
+                        f"{settings.table}({settings.domain_column})")
         self._lock = threading.Lock()
         self._settings = settings
         selected = ", ".join(_quote(c) for c in columns)
         self._sql = (f"SELECT {selected} FROM {_quote(settings.table)} "  # noqa: S608 (quoted, checked)
                      f"WHERE {_quote(settings.domain_column)} = ? LIMIT 1")
         self._count_sql = f"SELECT count(*) FROM {_quote(settings.table)}"  # noqa: S608
+
+    def _indexed(self, settings: DatasetSettings) -> bool:
+        """Whether an index (or the primary key) starts with the domain column."""
+        for index in self._conn.execute(f"PRAGMA index_list({_quote(settings.table)})"):
+            first = self._conn.execute(f"PRAGMA index_info({_quote(index[1])})").fetchone()
+            if first is not None and first[2] == settings.domain_column:
+                return True
+        return False
 
     def get(self, domain: str) -> tuple[object, ...] | None:
         try:
