@@ -18,6 +18,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "ilyd.commands.ctl",
     "ilyd.commands.config",
     "ilyd.commands.demo",
+    "ilyd.devorg.cli",
 )
 
 

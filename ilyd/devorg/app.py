@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 import traceback
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -48,12 +50,14 @@ class DevOrg:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, orgs: int = 1,
                  sandbox_orgs: int = 0, tls: bool = False, data: str | Path | None = None,
                  seed_records: int = 0, token_ttl: float = 7200.0,
-                 tls_dir: str | Path | None = None) -> None:
+                 tls_dir: str | Path | None = None,
+                 first_identity: Mapping[str, str] | None = None) -> None:
         self.tokens = TokenStore()
         self.bulk_jobs = JobRegistry()
         self.faults = FaultSet()
         self.router = Router()
         self.states: dict[str, OrgState] = {}
+        self._first_identity = dict(first_identity or {})
         self.ca_file: Path | None = None
         self._persistence = None
         ssl_context = None
@@ -81,6 +85,8 @@ class DevOrg:
         for index in range(orgs + sandboxes):
             sandbox = index >= orgs
             identity = bootstrap.new_identity(index, sandbox)
+            if index == 0 and self._first_identity:
+                identity = dataclasses.replace(identity, **self._first_identity)
             state = OrgState(identity, bootstrap.default_settings(ttl), id_start=16)
             bootstrap.setup_records(state)
             for sobject in ("Account", "Lead"):
