@@ -1,0 +1,101 @@
+"""Streaming controls of the admin API: `/_devorg/streaming/<org>[/<action>]`.
+
+GET  /_devorg/streaming/<org>                  clients, channels (retained, last replay id),
+                                               delivered events, handshakes, settings
+PATCH /_devorg/streaming/<org>/settings        hold_seconds, reconnect_deadline,
+                                               pushtopic_retention, cdc_retention,
+                                               max_retained_events, daily_event_limit,
+                                               max_clients
+POST /_devorg/streaming/<org>/forget           forget clients (403::Unknown client next);
+                                               body {"client_id": …} for one
+POST /_devorg/streaming/<org>/drop             close held /meta/connect connections
+POST /_devorg/streaming/<org>/invalidate       expire the org's access tokens and answer held
+                                               connects with 401::Authentication invalid
+POST /_devorg/streaming/<org>/expire-events    drop retained events; body {"channel": …}
+                                               for one channel, {"older_than": seconds}
+
+HTTP-level faults on the endpoint (5xx, dropped connections, latency) use the generic
+fault rules of `/_devorg/faults` with `"path_prefix": "/cometd/"`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from ilyd.devorg.cometd_state import streaming_of
+from ilyd.devorg.web import Request, Response, json_response
+
+if TYPE_CHECKING:
+    from ilyd.devorg.app import DevOrg
+
+__all__ = ["register"]
+
+_PREFIX = "/_devorg/streaming/"
+
+
+def register(router: Any, dev: DevOrg) -> None:
+    """Mount the streaming controls."""
+    router.mount(_PREFIX, lambda request: _handle(dev, request))
+
+
+def _problem(status: int, message: str) -> Response:
+    return json_response({"error": message}, status)
+
+
+def _handle(dev: DevOrg, request: Request) -> Response:
+    parts = request.path[len(_PREFIX):].strip("/").split("/")
+    org = dev.org_by_name(parts[0]) if parts and parts[0] else None
+    if org is None:
+        return _problem(404, f"no org named {parts[0]!r}")
+    action = parts[1] if len(parts) > 1 else ""
+    try:
+        body = json.loads(request.body or b"{}") if request.method != "GET" else {}
+    except ValueError as exc:
+        return _problem(400, f"body is not JSON: {exc}")
+    streaming = streaming_of(org)
+    if action == "" and request.method == "GET":
+        return json_response(_status(streaming))
+    if action == "settings" and request.method in ("GET", "PATCH", "POST"):
+        try:
+            unknown = streaming.settings.update(body)
+        except (TypeError, ValueError) as exc:
+            return _problem(400, f"bad setting value: {exc}")
+        if unknown:
+            return _problem(400, f"unknown settings: {', '.join(unknown)}")
+        return json_response(streaming.settings.__dict__)
+    if request.method != "POST":
+        return _problem(405, f"{request.method} not allowed here")
+    if action == "forget":
+        return json_response({"forgotten": streaming.end_polls("forget", body.get("client_id"))})
+    if action == "drop":
+        return json_response({"dropped": streaming.end_polls("drop", body.get("client_id"))})
+    if action == "invalidate":
+        expired = dev.tokens.expire_org(org)
+        streaming.end_polls("auth")
+        return json_response({"expired_tokens": expired})
+    if action == "expire-events":
+        older = body.get("older_than")
+        before = None if older is None else time.time() - float(older)
+        channels = [body["channel"]] if body.get("channel") else list(streaming.logs)
+        expired = sum(streaming.channel_log(ch).expire(before) for ch in channels)
+        return json_response({"expired": expired})
+    return _problem(404, f"unknown streaming action {action!r}")
+
+
+def _status(streaming: Any) -> dict[str, Any]:
+    with streaming.cond:
+        streaming.sweep()
+        clients = [{"client_id": c.client_id, "subscriptions": sorted(c.subscriptions),
+                    "polling": bool(c.polling), "queued": len(c.queue), "connects": c.connects}
+                   for c in streaming.clients.values()]
+        logs = dict(streaming.logs)
+    channels = {}
+    for name, log in logs.items():
+        events = log.after(-2)
+        channels[name] = {"retained": len(events),
+                          "last_replay_id": events[-1].replay_id if events else None}
+    return {"clients": clients, "channels": channels, "handshakes": streaming.handshakes,
+            "delivered_today": streaming.delivered_today(),
+            "settings": streaming.settings.__dict__}

@@ -1,0 +1,197 @@
+"""Per-org streaming state: Bayeux clients, channel logs, settings, delivery counters.
+
+One `OrgStreaming` per org (kept in `OrgState.extra["cometd"]`) listens to the org's
+change feed, logs PushTopic and CDC events per channel, and queues each event for the
+clients subscribed to its channel. Held /meta/connect requests wait on the org's
+condition variable and wake up when their client has something to deliver.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from ilyd.devorg.changes import Change
+from ilyd.devorg.cometd_log import ChannelLog, LoggedEvent
+from ilyd.devorg.cometd_topics import CDC_OBJECTS, TopicCache, cdc_data, pushtopic_data
+from ilyd.devorg.org import OrgState
+
+__all__ = ["ClientSession", "OrgStreaming", "StreamingSettings", "streaming_of"]
+
+log = structlog.get_logger(__name__)
+_DAY = 86400.0
+
+
+@dataclass
+class StreamingSettings:
+    """Adjustable through `/_devorg/streaming/<org>/settings` (see ADMIN.md)."""
+
+    hold_seconds: float = 110.0  # how long a /meta/connect is held without events
+    reconnect_deadline: float = 40.0  # a client silent this long after a reply is forgotten
+    pushtopic_retention: float = _DAY
+    cdc_retention: float = 3 * _DAY
+    max_retained_events: int = 100_000  # per channel; older events are purged first
+    daily_event_limit: int = 200_000  # delivered events per rolling 24 h (Enterprise)
+    max_clients: int = 1000  # concurrent CometD clients (Enterprise: 1,000; Dev: 20)
+
+    def update(self, values: dict[str, Any]) -> list[str]:
+        """Apply known keys; returns the unknown ones."""
+        known = {f.name: f for f in dataclasses.fields(self)}
+        for key, value in values.items():
+            if key in known:
+                setattr(self, key, type(getattr(self, key))(value))
+        return [k for k in values if k not in known]
+
+
+@dataclass
+class ClientSession:
+    """One handshaken Bayeux client."""
+
+    client_id: str
+    user_id: str
+    cookie: str
+    subscriptions: set[str] = field(default_factory=set)
+    queue: deque[dict[str, Any]] = field(default_factory=deque)
+    polling: int = 0  # held connects right now
+    poll_generation: int = 0  # a new connect releases an older held one
+    connects: int = 0
+    last_reply: float = field(default_factory=time.time)
+    abort: str | None = None  # "drop" | "forget" | "auth": end the held connect this way
+
+
+class OrgStreaming:
+    """The streaming side of one org."""
+
+    def __init__(self, org: OrgState) -> None:
+        self.org = org
+        self.settings = StreamingSettings()
+        self.cond = threading.Condition()
+        self.clients: dict[str, ClientSession] = {}
+        self.logs: dict[str, ChannelLog] = {}
+        self.topics = TopicCache(org)
+        self.handshakes = 0
+        self._delivered: deque[tuple[float, int]] = deque()
+        self._commit_numbers = itertools.count(10_000_000)
+        self.unsubscribe_feed = org.changes.subscribe(self.on_change)
+
+    # -- channels and events -------------------------------------------------------------
+    def channel_log(self, channel: str) -> ChannelLog:
+        """The log of a channel, created on first use."""
+        with self.cond:
+            existing = self.logs.get(channel)
+            if existing is None:
+                cdc = channel.startswith("/data/")
+                existing = ChannelLog(
+                    channel,
+                    retention=(lambda: self.settings.cdc_retention) if cdc
+                    else (lambda: self.settings.pushtopic_retention),
+                    max_events=lambda: self.settings.max_retained_events,
+                )
+                self.logs[channel] = existing
+            return existing
+
+    def channel_exists(self, channel: str) -> bool:
+        """Whether subscribing to `channel` is allowed (active PushTopic or a CDC channel)."""
+        if channel.startswith("/topic/"):
+            return self.topics.by_name(channel[len("/topic/"):]) is not None
+        cdc = {f"/data/{o}ChangeEvent" for o in CDC_OBJECTS} | {"/data/ChangeEvents"}
+        return channel in cdc
+
+    def on_change(self, change: Change) -> None:
+        """Change-feed callback (runs in the writer's thread): log and fan out events."""
+        if not self.org.settings.streaming_enabled:
+            return
+        topics = self.topics.active()
+        schema = None
+        for topic in topics:
+            if topic.sobject.lower() != change.sobject.lower():
+                continue
+            if schema is None:
+                from ilyd.devorg.query import OrgSchema
+
+                schema = OrgSchema(self.org, self.org.identity.user_id)
+            data = pushtopic_data(self.org, topic, change, schema)
+            if data is not None:
+                self._publish(f"/topic/{topic.name}", data, nested_replay=True)
+        if change.sobject in CDC_OBJECTS:
+            data = cdc_data(change, next(self._commit_numbers))
+            for channel in (f"/data/{change.sobject}ChangeEvent", "/data/ChangeEvents"):
+                self._publish(channel, data, nested_replay=False)
+
+    def _publish(self, channel: str, data: dict[str, Any], *, nested_replay: bool) -> None:
+        def build(replay_id: int) -> dict[str, Any]:
+            if nested_replay:
+                return {**data, "event": {**data["event"], "replayId": replay_id}}
+            return {**data, "event": {"replayId": replay_id}}
+
+        event = self.channel_log(channel).append(build)
+        with self.cond:
+            for client in self.clients.values():
+                if channel in client.subscriptions:
+                    client.queue.append(self.message(channel, event, client))
+            self.cond.notify_all()
+
+    @staticmethod
+    def message(channel: str, event: LoggedEvent, client: ClientSession) -> dict[str, Any]:
+        """The Bayeux message delivering `event` to `client`."""
+        return {"clientId": client.client_id, "channel": channel, "data": event.data}
+
+    # -- clients -------------------------------------------------------------------------
+    def sweep(self) -> None:
+        """Forget clients that did not reconnect within the deadline (call under cond)."""
+        horizon = time.time() - self.settings.reconnect_deadline
+        for cid in [c.client_id for c in self.clients.values()
+                    if not c.polling and c.last_reply < horizon]:
+            del self.clients[cid]
+
+    def new_client(self, user_id: str) -> ClientSession:
+        """Register a handshaken client (call under cond, after checking the limit)."""
+        client = ClientSession(client_id=secrets.token_hex(14), user_id=user_id,
+                               cookie=secrets.token_urlsafe(24))
+        self.clients[client.client_id] = client
+        self.handshakes += 1
+        return client
+
+    def end_polls(self, how: str, client_id: str | None = None) -> int:
+        """Fault injection: end held connects (`drop`, `auth`) or forget clients (`forget`)."""
+        with self.cond:
+            victims = [c for c in self.clients.values()
+                       if client_id is None or c.client_id == client_id]
+            for client in victims:
+                if how == "forget":
+                    del self.clients[client.client_id]
+                if client.polling:
+                    client.abort = how
+            self.cond.notify_all()
+            return len(victims)
+
+    # -- daily delivery allocation ---------------------------------------------------------
+    def delivered_today(self) -> int:
+        """Events delivered in the last 24 hours."""
+        horizon = time.time() - _DAY
+        while self._delivered and self._delivered[0][0] < horizon:
+            self._delivered.popleft()
+        return sum(n for _, n in self._delivered)
+
+    def count_delivered(self, n: int) -> None:
+        """Record `n` delivered events."""
+        if n:
+            self._delivered.append((time.time(), n))
+
+
+def streaming_of(org: OrgState) -> OrgStreaming:
+    """The org's streaming state, created (and wired to its change feed) on first use."""
+    with org.lock:
+        state = org.extra.get("cometd")
+        if state is None:
+            state = OrgStreaming(org)
+            org.extra["cometd"] = state
+        return state  # type: ignore[return-value]
