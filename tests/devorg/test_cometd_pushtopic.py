@@ -1,0 +1,114 @@
+"""PushTopic semantics: which changes notify under each NotifyForFields / NotifyForOperation
+setting, the payload's fields, and Change Data Capture events from the same writes."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ilyd.devorg import DevOrg
+from tests.devorg.cometd_helpers import OrgClient, RawBayeux
+
+QUERY = "SELECT Id, Email FROM Lead WHERE Company != 'skip'"
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def dev() -> Iterator[DevOrg]:
+    with DevOrg(port=0) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def org(dev: DevOrg) -> OrgClient:
+    client = OrgClient(dev)
+    client.streaming("settings", {"hold_seconds": 1})
+    return client
+
+
+def retained(org: OrgClient, channel: str) -> int:
+    return int(org.streaming()["channels"].get(channel, {}).get("retained", 0))
+
+
+# (NotifyForFields, fields written by the update, whether the update notifies)
+TABLE = [
+    ("All", {"Title": "CEO"}, True),
+    ("Referenced", {"Title": "CEO"}, False),
+    ("Referenced", {"Email": "new@example.com"}, True),
+    ("Referenced", {"Company": "Other"}, True),
+    ("Select", {"Email": "new@example.com"}, True),
+    ("Select", {"Company": "Other"}, False),
+    ("Where", {"Email": "new@example.com"}, False),
+    ("Where", {"Company": "Other"}, True),
+    ("All", {"Company": "skip"}, False),  # no longer matches WHERE
+    ("Referenced", {"Email": "x@example.com", "Company": "skip"}, False),
+]
+
+
+@pytest.mark.parametrize(("notify", "update", "expected"), TABLE)
+def test_updates_notify_per_notify_for_fields(
+    org: OrgClient, notify: str, update: dict[str, Any], expected: bool
+) -> None:
+    name = f"T{next(_names)}{notify}"[:25]
+    org.push_topic(name, QUERY, notify)
+    channel = f"/topic/{name}"
+    lead = org.lead(1)
+    assert retained(org, channel) == 1  # a matching create always notifies
+    org.update("Lead", lead, update)
+    assert retained(org, channel) == (2 if expected else 1)
+
+
+def test_creates_that_do_not_match_where_do_not_notify(org: OrgClient) -> None:
+    org.push_topic("TCreateWhere", QUERY, "All")
+    org.lead(2, Company="skip")
+    assert retained(org, "/topic/TCreateWhere") == 0
+
+
+def test_operations_switched_off_do_not_notify(org: OrgClient) -> None:
+    org.push_topic("TNoUpdate", QUERY, "All", NotifyForOperationUpdate=False,
+                   NotifyForOperationDelete=True)
+    lead = org.lead(3)
+    org.update("Lead", lead, {"Email": "changed@example.com"})
+    assert retained(org, "/topic/TNoUpdate") == 1
+    org.delete("Lead", lead)
+    assert retained(org, "/topic/TNoUpdate") == 2
+
+
+def test_inactive_topics_are_not_channels(dev: DevOrg, org: OrgClient) -> None:
+    org.push_topic("TInactive", QUERY, IsActive=False)
+    bayeux = RawBayeux(dev, org.token)
+    bayeux.handshake()
+    assert "doesn't exist" in bayeux.subscribe("/topic/TInactive", -1)["error"]
+
+
+def test_the_payload_holds_the_select_fields_and_cdc_carries_the_header(
+    dev: DevOrg, org: OrgClient
+) -> None:
+    org.push_topic("TPayload", "SELECT Id, Email, Company FROM Lead", "Referenced")
+    bayeux = RawBayeux(dev, org.token)
+    bayeux.handshake()
+    bayeux.connect()
+    bayeux.subscribe("/topic/TPayload", -1)
+    bayeux.subscribe("/data/LeadChangeEvent", -1)
+    lead = org.lead(4, Title="CTO")
+    org.update("Lead", lead, {"Email": "four@example.com"})
+    messages: list[dict[str, Any]] = []
+    while len([m for m in messages if "data" in m]) < 4:
+        messages += bayeux.connect()
+    topic = [m["data"] for m in messages if m["channel"] == "/topic/TPayload"]
+    assert [t["event"]["type"] for t in topic] == ["created", "updated"]
+    assert topic[1]["sobject"] == {"Id": lead, "Email": "four@example.com", "Company": "C4"}
+    cdc = [m["data"]["payload"] for m in messages if m["channel"] == "/data/LeadChangeEvent"]
+    header = cdc[1]["ChangeEventHeader"]
+    assert [c["ChangeEventHeader"]["changeType"] for c in cdc] == ["CREATE", "UPDATE"]
+    assert header["recordIds"] == [lead]
+    assert header["entityName"] == "Lead"
+    assert "Email" in header["changedFields"]
+    assert header["commitUser"] == org.info.user_id
+    assert isinstance(header["commitTimestamp"], int)
+    assert cdc[1]["Email"] == "four@example.com"
+    assert cdc[0]["Title"] == "CTO"
+    assert "Id" not in cdc[0]
