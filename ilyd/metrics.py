@@ -34,7 +34,7 @@ SF_REQUESTS = Counter(
 SF_REQUEST_FAILURES = Counter(
     "ilyd_sf_request_failures_total",
     "Salesforce requests that failed, by operation and reason "
-    "(session, limit, client, server, connection, reauth).",
+    "(session, limit, client, server, connection, tls, reauth).",
     ["op", "reason"],
     registry=REGISTRY,
 )

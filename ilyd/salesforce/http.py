@@ -155,11 +155,21 @@ def send_with_retry(
     Returns the last response (any status); raises SalesforceUnavailableError when the
     connection keeps failing. Counts `ilyd_sf_requests_total{op}` per attempt.
     """
+    # requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override `session.verify`
+    # (psf/requests#3829); passing it per request keeps a configured ca_file in force.
+    kwargs.setdefault("verify", session.verify)
     attempt = 0
     while True:
         metrics.SF_REQUESTS.labels(op=op).inc()
         try:
             response = session.request(method, url, timeout=timeout, **kwargs)
+        except requests.exceptions.SSLError as exc:
+            # An untrusted certificate does not heal by retrying.
+            metrics.SF_REQUEST_FAILURES.labels(op=op, reason="tls").inc()
+            raise SalesforceError(
+                f"{op}: TLS verification of {_origin(url)} failed ({exc}); if the server "
+                "uses a private CA, set ca_file to that CA's certificate"
+            ) from exc
         except requests.RequestException as exc:
             if retry_safe and attempt + 1 < retry.attempts:
                 wait = retry.delay(attempt)

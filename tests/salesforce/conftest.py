@@ -42,28 +42,31 @@ class Admin:
         return self._call("PATCH", f"/orgs/{self.org.name}/settings", values)
 
     def fault(self, **spec: Any) -> Any:
-        """Inject a fault (e.g. status=503, count=2, path prefix)."""
-        return self._call("POST", f"/orgs/{self.org.name}/faults", spec)
+        """Inject a fault for this org (kind=status|drop|latency, path_prefix, count…)."""
+        return self._call("POST", "/faults", {"org": self.org.name, **spec})
 
     def clear_faults(self) -> Any:
         """Remove every injected fault."""
-        return self._call("DELETE", f"/orgs/{self.org.name}/faults")
+        return self._call("DELETE", "/faults")
 
-    def calls(self) -> dict[str, int]:
-        """API calls counted so far, by endpoint."""
+    def calls(self) -> dict[str, Any]:
+        """API calls counted in the window: used, limit, by_endpoint."""
         return self._call("GET", f"/orgs/{self.org.name}/calls")
 
-    def revoke_tokens(self) -> Any:
-        """Revoke every access and refresh token of the org."""
-        return self._call("POST", f"/orgs/{self.org.name}/revoke")
+    def revoke(self, token: str) -> Any:
+        """Revoke a refresh token (and the access tokens issued from it)."""
+        return self._call("POST", f"/orgs/{self.org.name}/tokens/revoke", {"token": token})
 
     def expire_tokens(self) -> Any:
         """Expire every access token of the org now (refresh tokens stay valid)."""
-        return self._call("POST", f"/orgs/{self.org.name}/expire")
+        return self._call("POST", f"/orgs/{self.org.name}/tokens/expire", {})
 
     def register_jwt_certificate(self, pem: str) -> Any:
         """Register the connected app's X.509 certificate for the JWT bearer grant."""
-        return self._call("PUT", f"/orgs/{self.org.name}/jwt-certificate", {"certificate": pem})
+        response = self.http.put(f"{self.base}/orgs/{self.org.name}/certificate",
+                                 data=pem.encode(), timeout=30)
+        assert response.status_code < 300, response.text
+        return response.json()
 
 
 @pytest.fixture(scope="module")

@@ -203,7 +203,7 @@ def test_revoked_refresh_token_raises_needs_reauth_with_salesforces_words(
     )
     client = RestClient(info.name, provider, retry=FAST_RETRY)
     assert _whoami(client) == info.org_id
-    admin.revoke_tokens()
+    admin.revoke(info.refresh_token)
     with pytest.raises(NeedsReauthError) as caught:
         _whoami(client)
     error = caught.value
