@@ -52,7 +52,9 @@ class Lines:
             return list(self.items)
 
 
-def jsforce(dev: DevOrg, org: OrgClient, replay: int, count: int) -> tuple[subprocess.Popen[str], Lines]:
+def jsforce(
+    dev: DevOrg, org: OrgClient, replay: int, count: int
+) -> tuple[subprocess.Popen[str], Lines]:
     proc = subprocess.Popen(
         ["node", str(ROOT / "tests/js/jsforce_stream.js"), dev.url, org.token,
          "/topic/IlyLeads", str(replay), str(count)],
