@@ -7,7 +7,7 @@ one `[[org]]` only put that org in the config_error state (`Config.org_errors`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +77,9 @@ def _load_orgs(
     raw_orgs: list[Any], base_dir: Path, sections: Mapping[str, Any]
 ) -> tuple[tuple[OrgConfig, ...], tuple[OrgConfigError, ...]]:
     table = org_table(base_dir, sections["daemon"].state_dir)
-    inherited = asdict(sections["defaults"])
+    # Shallow on purpose: nested settings (enrich) are inherited as objects, not dicts.
+    defaults = sections["defaults"]
+    inherited = {f.name: getattr(defaults, f.name) for f in fields(defaults)}
     orgs: list[OrgConfig] = []
     errors: list[OrgConfigError] = []
     first_index: dict[str, int] = {}

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NewType
 
+from ilyd.config.enrich import DEFAULT_ENRICH, EnrichConfig
 from ilyd.config.secrets import SecretRef
 
 OrgName = NewType("OrgName", str)
@@ -46,6 +47,7 @@ class DefaultsConfig:
     poll_interval: float
     api_budget_ratio: float
     auto_provision: bool
+    enrich: EnrichConfig = DEFAULT_ENRICH
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class OrgConfig:
     poll_interval: float
     api_budget_ratio: float
     auto_provision: bool
+    enrich: EnrichConfig = DEFAULT_ENRICH
 
     @property
     def is_sandbox(self) -> bool:

@@ -131,7 +131,8 @@ def org_table(base_dir: Path, state_dir: Path) -> Table[OrgConfig]:
             password=refs.get("password"),
             ca_file=values["ca_file"],
             enabled=values["enabled"],
-            **{f.name: values[f.name] for f in DEFAULTS_FIELDS},
+            **{f.name: values[f.name] for f in DEFAULTS_FIELDS if f.name != "enrich"},
+            enrich=values["enrich"].resolved(base_dir),
         )
 
     return Table(

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ilyd.config.enrich import DEFAULT_ENRICH, enrich_settings
 from ilyd.config.model import DaemonConfig, DefaultsConfig, MetricsConfig
 from ilyd.config.schema import (
     Field,
@@ -115,6 +116,8 @@ DEFAULTS_FIELDS: tuple[Field, ...] = (
           "share of the org's daily API allowance ilyd may use", inherit=True),
     Field("auto_provision", boolean(), True,
           "create missing Ily fields, permission set and PushTopics at start", inherit=True),
+    Field("enrich", enrich_settings(), DEFAULT_ENRICH,
+          "enrichment sources, overwrite policy, writer window", inherit=True),
 )
 
 DEFAULTS_TABLE: Table[DefaultsConfig] = Table(fields=DEFAULTS_FIELDS, build=DefaultsConfig)

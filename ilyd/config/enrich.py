@@ -1,0 +1,163 @@
+"""The `enrich` table of `[defaults]` / `[[org]]`: sources, overwrite policy, writer window.
+
+```toml
+[defaults.enrich]
+writer_window = 0.1          # seconds a single result waits for others to share its call
+overwrite = { Ily_Industry__c = "if_blank" }   # per Ily field: always (default) | if_blank
+
+[[defaults.enrich.provider]]
+type = "dataset"
+path = "@sample"             # the bundled sample; or a CSV / JSONL / SQLite file
+```
+
+An `[[org]]` may carry its own `[org.enrich]`, which replaces the defaults' as a whole.
+Relative dataset paths are resolved against the config file's directory by the org spec.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from ilyd.config.schema import Field, Problems, Table, number, type_name
+from ilyd.enrich.dataset_settings import DatasetSettings
+from ilyd.enrich.fields import by_api_name
+from ilyd.errors import ConfigError
+
+__all__ = ["DEFAULT_ENRICH", "EnrichConfig", "OverwritePolicy", "enrich_settings"]
+
+PROVIDER_TYPES = ("dataset",)
+
+
+class OverwritePolicy(StrEnum):
+    """Whether ilyd replaces a value already in an Ily field."""
+
+    ALWAYS = "always"  # ilyd owns the field: every enrichment writes it
+    IF_BLANK = "if_blank"  # only fill an empty field (someone else may curate it)
+
+
+@dataclass(frozen=True)
+class EnrichConfig:
+    """How one org enriches: its providers in order of trust, overwrite policy, batching.
+
+    `overwrite` is a tuple of (Ily API name, policy) pairs (tuples keep the config
+    hashable); fields not named are `always`.
+    """
+
+    providers: tuple[DatasetSettings, ...] = (DatasetSettings(path=Path("@sample")),)
+    overwrite: tuple[tuple[str, OverwritePolicy], ...] = ()
+    writer_window: float = 0.1
+
+    def policy(self, api_name: str) -> OverwritePolicy:
+        """The overwrite policy of one Ily field."""
+        return dict(self.overwrite).get(api_name, OverwritePolicy.ALWAYS)
+
+    def if_blank_fields(self) -> frozenset[str]:
+        """The Ily fields that are only written when empty."""
+        return frozenset(n for n, p in self.overwrite if p is OverwritePolicy.IF_BLANK)
+
+    def resolved(self, base_dir: Path) -> EnrichConfig:
+        """With the sample resolved and relative dataset paths made absolute."""
+        providers = []
+        for spec in self.providers:
+            path = spec.path
+            if str(path) == "@sample":
+                from ilyd.enrich.dataset_settings import sample_dataset_path
+
+                path = sample_dataset_path()
+            elif not path.is_absolute():
+                path = base_dir / path
+            providers.append(replace(spec, path=path))
+        return replace(self, providers=tuple(providers))
+
+    def __str__(self) -> str:
+        names = ", ".join(f"{p.name}:{p.path}" for p in self.providers)
+        policy = ", ".join(f"{n}={p}" for n, p in self.overwrite) or "all always"
+        return f"providers [{names}]; overwrite {policy}; writer_window {self.writer_window}s"
+
+
+DEFAULT_ENRICH = EnrichConfig()
+
+
+def _providers(raw: Any) -> tuple[DatasetSettings, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ValueError("must be a non-empty array of tables: write each as [[…provider]]")
+    problems: list[str] = []
+    specs = []
+    for index, item in enumerate(raw):
+        key = f"provider[{index}]"
+        if not isinstance(item, Mapping):
+            problems.append(f"{key}: must be a table (got {type_name(item)})")
+            continue
+        kind = item.get("type", "dataset")
+        if kind not in PROVIDER_TYPES:
+            problems.append(f"{key}.type: must be one of {', '.join(PROVIDER_TYPES)}"
+                            f" (got {kind!r})")
+            continue
+        # Paths stay as written ("@sample" too): the org spec resolves them.
+        unresolved = {**item, "path": "@unresolved"} if "path" in item else item
+        try:
+            settings = DatasetSettings.from_config(unresolved, key=key)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        specs.append(replace(settings, path=Path(str(item["path"]))))
+    names = [s.name for s in specs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        problems.append(f"provider names must be unique (set name): {', '.join(duplicates)}")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return tuple(specs)
+
+
+def _overwrite(raw: Any) -> tuple[tuple[str, OverwritePolicy], ...]:
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"must be a table of Ily field = \"always\" | \"if_blank\""
+                         f" (got {type_name(raw)})")
+    known = sorted(by_api_name())
+    problems = []
+    pairs = []
+    for name, value in raw.items():
+        if name not in known:
+            hint = difflib.get_close_matches(name, known, n=1)
+            problems.append(f"overwrite.{name}: not an Ily field"
+                            + (f" (did you mean {hint[0]}?)" if hint else ""))
+            continue
+        try:
+            pairs.append((name, OverwritePolicy(value)))
+        except ValueError:
+            problems.append(f"overwrite.{name}: must be \"always\" or \"if_blank\" (got {value!r})")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return tuple(sorted(pairs))
+
+
+_TABLE: Table[EnrichConfig] = Table(
+    fields=(
+        Field("provider", _providers, DEFAULT_ENRICH.providers,
+              "enrichment sources in order of trust"),
+        Field("overwrite", _overwrite, (), "per Ily field: always | if_blank"),
+        Field("writer_window", number(0.0, 10.0), DEFAULT_ENRICH.writer_window,
+              "seconds a write waits for others to share its Collections call"),
+    ),
+    build=lambda provider, overwrite, writer_window: EnrichConfig(
+        providers=provider, overwrite=overwrite, writer_window=writer_window),
+)
+
+
+def enrich_settings() -> Any:
+    """Converter of the `enrich` table (every problem in one message, key paths relative)."""
+
+    def convert(value: Any) -> EnrichConfig:
+        problems = Problems()
+        built = _TABLE.parse(value, "", problems)
+        if built is None:
+            raise ValueError("; ".join(problems.items) or "invalid")
+        return built
+
+    return convert
