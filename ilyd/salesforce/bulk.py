@@ -7,6 +7,7 @@ upload of at most 150 MB per job; we cut well before that).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import random
@@ -113,12 +114,24 @@ class IngestResults:
         return sum(j.records_failed for j in self.jobs)
 
 
+def _lines(response: requests.Response) -> Iterator[str]:
+    """The body's text lines, line endings kept (csv needs them inside quoted fields)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    pending = ""
+    for chunk in response.iter_content(chunk_size=64 * 1024):
+        pending += decoder.decode(chunk)
+        *complete, pending = pending.split("\n")
+        for line in complete:
+            yield line + "\n"
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        yield pending
+
+
 def _csv_rows(response: requests.Response) -> Iterator[dict[str, str]]:
     """Parse a streamed CSV body row by row, closing the response at the end."""
     try:
-        response.raw.decode_content = True
-        text = io.TextIOWrapper(response.raw, encoding="utf-8", newline="")
-        yield from csv.DictReader(text)
+        yield from csv.DictReader(_lines(response))
     finally:
         response.close()
 

@@ -132,3 +132,13 @@ def test_an_aborted_ingest_job_can_be_deleted(bulk: BulkClient) -> None:
     with pytest.raises(SalesforceError) as caught:
         bulk.job("ingest", job.id)
     assert caught.value.status == 404
+
+
+def test_bulk_query_rows_keep_commas_quotes_and_newlines(
+    rest: RestClient, bulk: BulkClient
+) -> None:
+    prefix = f"Q{uuid.uuid4().hex[:10]}"
+    name = f'{prefix} Smith, "Jr."\nsecond line, ünïcode'
+    record_id = rest.create("Account", {"Name": name})
+    rows = list(bulk.query(_named(prefix)))
+    assert [(r["Id"], r["Name"]) for r in rows] == [(record_id, name)]
