@@ -76,7 +76,9 @@ def row(request: Request) -> Response:
                                          tooling=True))
     if request.method == "PATCH":
         body = parse_json_body(request)
-        body.setdefault("FullName", rec["FullName"])
+        # FullName may be repeated in an update but never changed
+        if str(body.get("FullName", rec["FullName"])).lower() == str(rec["FullName"]).lower():
+            body.pop("FullName", None)
         op = WriteOp("update", obj.name, str(rec["Id"]), body)
     else:
         op = WriteOp("delete", obj.name, str(rec["Id"]))

@@ -1,0 +1,72 @@
+"""Fixtures: a running devorg and an authenticated requests session against it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import requests
+
+from ilyd.devorg import DevOrg, OrgInfo
+
+API = "/services/data/v59.0"
+
+
+@dataclass
+class Client:
+    """A requests session logged in to one org of a devorg."""
+
+    dev: DevOrg
+    org: OrgInfo
+    http: requests.Session
+    token: str
+
+    @property
+    def base(self) -> str:
+        return self.dev.url + API
+
+    def get(self, path: str, **kw: object) -> requests.Response:
+        return self.http.get(self.base + path, **kw)  # type: ignore[arg-type]
+
+    def post(self, path: str, **kw: object) -> requests.Response:
+        return self.http.post(self.base + path, **kw)  # type: ignore[arg-type]
+
+    def patch(self, path: str, **kw: object) -> requests.Response:
+        return self.http.patch(self.base + path, **kw)  # type: ignore[arg-type]
+
+    def delete(self, path: str, **kw: object) -> requests.Response:
+        return self.http.delete(self.base + path, **kw)  # type: ignore[arg-type]
+
+    def admin(self, method: str, path: str, **kw: object) -> requests.Response:
+        return self.http.request(method, f"{self.dev.admin}{path}", **kw)  # type: ignore[arg-type]
+
+    def query(self, soql: str) -> dict:
+        response = self.get("/query", params={"q": soql})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+def login(dev: DevOrg, org: OrgInfo, http: requests.Session | None = None) -> Client:
+    """Password-grant login (a test convenience devorg supports)."""
+    http = http or requests.Session()
+    http.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would override verify=
+    response = http.post(dev.url + "/services/oauth2/token", data={
+        "grant_type": "password", "client_id": org.client_id,
+        "client_secret": org.client_secret, "username": org.username,
+        "password": org.password})
+    assert response.status_code == 200, response.text
+    token = response.json()["access_token"]
+    http.headers["Authorization"] = f"Bearer {token}"
+    return Client(dev, org, http, token)
+
+
+@pytest.fixture
+def dev() -> Iterator[DevOrg]:
+    with DevOrg(orgs=1, sandbox_orgs=1, seed_records=30) as running:
+        yield running
+
+
+@pytest.fixture
+def client(dev: DevOrg) -> Client:
+    return login(dev, dev.orgs[0])
