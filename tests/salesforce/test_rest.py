@@ -7,7 +7,12 @@ import uuid
 import pytest
 
 from ilyd.devorg import DevOrg, OrgInfo
-from ilyd.errors import RequestLimitError, SalesforceError, SalesforceUnavailableError
+from ilyd.errors import (
+    AuthError,
+    RequestLimitError,
+    SalesforceError,
+    SalesforceUnavailableError,
+)
 from ilyd.metrics import REGISTRY
 from ilyd.salesforce.auth import make_token_provider
 from ilyd.salesforce.rest import RestClient, SaveResult
@@ -266,3 +271,25 @@ def test_new_custom_field_is_invisible_until_field_level_security_is_granted(
     assert described[field]["updateable"] is True
     rest.update("Account", account, {field: "granted"})
     assert rest.get("Account", account, [field])[field] == "granted"
+
+
+def test_a_session_refused_again_after_refresh_is_an_auth_error_not_a_loop(
+    rest: RestClient, admin: Admin
+) -> None:
+    list(rest.query("SELECT Id FROM Organization"))
+    tokens_before = _count("ilyd_sf_requests_total", op="token")
+    admin.fault(kind="status", status=401, count=2, path_prefix=f"{DATA}/query",
+                error_code="INVALID_SESSION_ID", message="Session expired or invalid")
+    with pytest.raises(AuthError) as caught:
+        rest.query("SELECT Id FROM Organization")
+    assert caught.value.error_code == "INVALID_SESSION_ID"
+    assert _count("ilyd_sf_requests_total", op="token") - tokens_before == 1
+
+
+def test_like_patterns_match_wildcard_characters_literally(rest: RestClient) -> None:
+    prefix = _tag()
+    literal = rest.create("Account", {"Name": f"{prefix} 50%_off"})
+    rest.create("Account", {"Name": f"{prefix} 50xyoff"})
+    rows = rest.query(soql("SELECT Id FROM Account WHERE Name LIKE {}",
+                           like_pattern(f"{prefix} 50%_", prefix=True)))
+    assert [r["Id"] for r in rows] == [literal]
