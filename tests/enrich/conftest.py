@@ -221,6 +221,9 @@ class ZoneResolver(BaseResolver):
         self.records: dict[DNSLabel, list[RR]] = {}
         for rr in RR.fromZone(zone_text):
             self.records.setdefault(rr.rname, []).append(rr)
+        # An empty non-terminal (a parent of a name with records) exists too.
+        self._existing = {DNSLabel(owner.label[i:]) for owner in self.records
+                          for i in range(len(owner.label))}
         self.servfail: set[DNSLabel] = set()
         self.slow: set[DNSLabel] = set()
         self.slow_seconds = 5.0
@@ -229,8 +232,7 @@ class ZoneResolver(BaseResolver):
         self._lock = threading.Lock()
 
     def _exists(self, name: DNSLabel) -> bool:
-        # An empty non-terminal (a parent of a name with records) exists too.
-        return any(owner == name or owner.matchSuffix(name) for owner in self.records)
+        return name in self._existing
 
     def resolve(self, request: DNSRecord, handler: object) -> DNSRecord:
         with self._lock:

@@ -67,3 +67,12 @@ def test_a_bad_table_reports_every_problem(tmp_path: Path):
     assert "signature[0]: source" in text
     assert "signature[1]: give exactly one" in text
     assert "signature[1]: regex does not compile" in text
+
+
+def test_every_field_the_dns_provider_writes_is_in_the_catalogue():
+    from ilyd.enrich.dns_provider import EVIDENCE_FIELD, TECHNOLOGIES_FIELD
+    from ilyd.enrich.fields import by_api_name
+    from ilyd.enrich.signatures import CATEGORY_FIELDS
+
+    written = {*CATEGORY_FIELDS.values(), TECHNOLOGIES_FIELD, EVIDENCE_FIELD}
+    assert written <= set(by_api_name())
