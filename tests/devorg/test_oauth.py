@@ -30,9 +30,11 @@ def test_refresh_token_grant_returns_salesforce_token_response(dev: DevOrg) -> N
     body = _token(dev, grant_type="refresh_token", refresh_token=org.refresh_token,
                   client_id=org.client_id, client_secret=org.client_secret).json()
     assert body["access_token"].startswith(org.org_id[:15] + "!")
-    assert body["instance_url"] == org.instance_url and body["token_type"] == "Bearer"
+    assert body["instance_url"] == org.instance_url
+    assert body["token_type"] == "Bearer"
     assert body["id"] == f"{dev.url}/id/{org.org_id}/{org.user_id}"
-    assert body["issued_at"].isdigit() and "signature" in body
+    assert body["issued_at"].isdigit()
+    assert "signature" in body
     assert "refresh_token" not in body
 
 
@@ -99,7 +101,8 @@ def test_client_credentials_needs_a_run_as_user(client: Client) -> None:
     org = client.org
     ok = _token(client.dev, grant_type="client_credentials", client_id=org.client_id,
                 client_secret=org.client_secret)
-    assert ok.status_code == 200 and "refresh_token" not in ok.json()
+    assert ok.status_code == 200
+    assert "refresh_token" not in ok.json()
     client.admin("PATCH", "/orgs/org0/settings", json={"client_credentials_enabled": False})
     refused = _token(client.dev, grant_type="client_credentials", client_id=org.client_id,
                      client_secret=org.client_secret)
@@ -120,7 +123,8 @@ def test_authorize_page_redirects_with_code_and_pkce_is_checked(dev: DevOrg) -> 
     page = requests.get(dev.url + "/services/oauth2/authorize", params={
         "response_type": "code", "client_id": org.client_id,
         "redirect_uri": "http://127.0.0.1:1/cb", "state": "s1"})
-    assert page.status_code == 200 and "<form" in page.text
+    assert page.status_code == 200
+    assert "<form" in page.text
     common = {"response_type": "code", "client_id": org.client_id,
               "redirect_uri": "http://127.0.0.1:1/cb", "state": "s1",
               "code_challenge": challenge, "code_challenge_method": "S256",
@@ -137,7 +141,8 @@ def test_authorize_page_redirects_with_code_and_pkce_is_checked(dev: DevOrg) -> 
                              ).query)["code"][0]
     good = _token(dev, grant_type="authorization_code", code=code, client_id=org.client_id,
                   redirect_uri="http://127.0.0.1:1/cb", code_verifier=verifier)
-    assert good.status_code == 200 and good.json()["refresh_token"]
+    assert good.status_code == 200
+    assert good.json()["refresh_token"]
     reused = _token(dev, grant_type="authorization_code", code=code, client_id=org.client_id,
                     redirect_uri="http://127.0.0.1:1/cb", code_verifier=verifier)
     assert reused.json() == {"error": "invalid_grant",
@@ -182,7 +187,8 @@ def test_jwt_bearer_checks_signature_audience_and_expiry(
 
     grant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
     ok = _token(client.dev, grant_type=grant, assertion=assertion())
-    assert ok.status_code == 200 and "refresh_token" not in ok.json()
+    assert ok.status_code == 200
+    assert "refresh_token" not in ok.json()
     assert _token(client.dev, grant_type=grant, assertion=assertion(aud=client.dev.url)
                   ).status_code == 200
     sandbox_aud = _token(client.dev, grant_type=grant,
@@ -200,10 +206,12 @@ def test_jwt_bearer_checks_signature_audience_and_expiry(
 
 def test_sandbox_orgs_are_told_apart_by_their_tokens(dev: DevOrg) -> None:
     prod, sandbox = dev.orgs
-    assert sandbox.is_sandbox and not prod.is_sandbox
+    assert sandbox.is_sandbox
+    assert not prod.is_sandbox
     token = _token(dev, grant_type="refresh_token", client_id=sandbox.client_id,
                    refresh_token=sandbox.refresh_token).json()["access_token"]
     org = requests.get(dev.url + API + "/query", params={
         "q": "SELECT Id, IsSandbox FROM Organization"},
         headers={"Authorization": f"Bearer {token}"}).json()["records"][0]
-    assert org["Id"] == sandbox.org_id and org["IsSandbox"] is True
+    assert org["Id"] == sandbox.org_id
+    assert org["IsSandbox"] is True

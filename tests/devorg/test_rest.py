@@ -28,14 +28,16 @@ def test_versions_list_is_public_and_starts_at_37(client: Client) -> None:
 def test_create_read_update_delete_use_salesforce_status_codes(client: Client) -> None:
     created = client.post("/sobjects/Account/", json={"Name": "Acme", "Website": "acme.test"})
     assert created.status_code == 201
-    assert created.json()["success"] is True and created.json()["errors"] == []
+    assert created.json()["success"] is True
+    assert created.json()["errors"] == []
     rid = created.json()["id"]
     got = client.get(f"/sobjects/Account/{rid}", params={"fields": "Name,Website"}).json()
     assert got["attributes"] == {"type": "Account",
                                  "url": f"/services/data/v59.0/sobjects/Account/{rid}"}
     assert got["Website"] == "acme.test"
     updated = client.patch(f"/sobjects/Account/{rid}", json={"Website": "acme.example"})
-    assert updated.status_code == 204 and updated.content == b""
+    assert updated.status_code == 204
+    assert updated.content == b""
     full = client.get(f"/sobjects/Account/{rid}").json()
     assert full["LastModifiedById"] == client.org.user_id
     assert full["SystemModstamp"].endswith("+0000")
@@ -63,7 +65,8 @@ def test_validation_errors_have_salesforce_codes_and_fields(client: Client) -> N
     assert bad_type.json()[0]["errorCode"] == "JSON_PARSER_ERROR"
     bad_json = client.http.post(client.base + "/sobjects/Account/", data=b"{nope",
                                 headers={"Content-Type": "application/json"})
-    assert bad_json.status_code == 400 and bad_json.json()[0]["errorCode"] == "JSON_PARSER_ERROR"
+    assert bad_json.status_code == 400
+    assert bad_json.json()[0]["errorCode"] == "JSON_PARSER_ERROR"
 
 
 def test_converted_leads_cannot_be_updated(client: Client) -> None:
@@ -95,11 +98,14 @@ def test_expired_or_bad_token_gets_invalid_session_id(client: Client) -> None:
 def test_describe_global_lists_objects_with_key_prefixes(client: Client) -> None:
     body = client.get("/sobjects").json()
     prefixes = {o["name"]: o["keyPrefix"] for o in body["sobjects"]}
-    assert prefixes["Account"] == "001" and prefixes["Lead"] == "00Q"
-    assert prefixes["PermissionSetAssignment"] == "0Pa" and prefixes["PushTopic"] == "0IF"
+    assert prefixes["Account"] == "001"
+    assert prefixes["Lead"] == "00Q"
+    assert prefixes["PermissionSetAssignment"] == "0Pa"
+    assert prefixes["PushTopic"] == "0IF"
     assert body["maxBatchSize"] == 200
     fields = {f["name"]: f for f in client.get("/sobjects/Lead/describe").json()["fields"]}
-    assert fields["Website"]["type"] == "url" and fields["Website"]["length"] == 255
+    assert fields["Website"]["type"] == "url"
+    assert fields["Website"]["length"] == 255
     assert fields["IsConverted"]["updateable"] is False
 
 
@@ -109,7 +115,8 @@ def test_every_call_reports_usage_and_the_limit_is_enforced(client: Client) -> N
     second = client.get("/sobjects")
     assert second.headers["Sforce-Limit-Info"] == f"api-usage={int(used) + 1}/{limit}"
     limits = client.get("/limits").json()
-    assert limits["DailyApiRequests"] == {"Max": int(limit), "Remaining": int(limit) - int(used) - 2}
+    remaining = int(limit) - int(used) - 2
+    assert limits["DailyApiRequests"] == {"Max": int(limit), "Remaining": remaining}
     client.admin("PATCH", "/orgs/org0/settings", json={"api_limit": 10})
     client.admin("PATCH", "/orgs/org0/calls", json={"used": 10})
     refused = client.get("/sobjects")
@@ -130,7 +137,8 @@ def test_collections_report_per_record_errors_in_order(client: Client) -> None:
     assert results.status_code == 200
     first, second = results.json()
     assert first == {"id": ids[0], "success": True, "errors": []}
-    assert second["success"] is False and second["errors"][0]["statusCode"] == "STRING_TOO_LONG"
+    assert second["success"] is False
+    assert second["errors"][0]["statusCode"] == "STRING_TOO_LONG"
     assert second["errors"][0]["fields"] == ["Website"]
 
 
@@ -157,7 +165,8 @@ def test_query_pages_follow_next_records_url_paths(client: Client) -> None:
     first = client.http.get(client.base + "/query",
                             params={"q": "SELECT Id FROM Account"},
                             headers={"Sforce-Query-Options": "batchSize=200"}).json()
-    assert first["totalSize"] == 30 and first["done"] is True
+    assert first["totalSize"] == 30
+    assert first["done"] is True
     client.admin("POST", "/orgs/org0/seed", json={"sobject": "Account", "count": 450})
     page = client.http.get(client.base + "/query", params={"q": "SELECT Id FROM Account"},
                            headers={"Sforce-Query-Options": "batchSize=200"}).json()

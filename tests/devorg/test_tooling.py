@@ -25,10 +25,12 @@ def test_a_new_field_is_invisible_until_an_assigned_permission_set_grants_it(
         client: Client) -> None:
     created = client.post("/tooling/sobjects/CustomField", json=FIELD)
     assert created.status_code == 201
-    assert created.json()["id"].startswith("00N") and created.json()["success"] is True
+    assert created.json()["id"].startswith("00N")
+    assert created.json()["success"] is True
     rid = client.query("SELECT Id FROM Account LIMIT 1")["records"][0]["Id"]
     hidden = client.get("/query", params={"q": "SELECT Ily_Size__c FROM Account"})
-    assert hidden.status_code == 400 and hidden.json()[0]["errorCode"] == "INVALID_FIELD"
+    assert hidden.status_code == 400
+    assert hidden.json()[0]["errorCode"] == "INVALID_FIELD"
     names = {f["name"] for f in client.get("/sobjects/Account/describe").json()["fields"]}
     assert "Ily_Size__c" not in names
     write = client.patch(f"/sobjects/Account/{rid}", json={"Ily_Size__c": "big"})
@@ -41,8 +43,9 @@ def test_a_new_field_is_invisible_until_an_assigned_permission_set_grants_it(
     assert client.patch(f"/sobjects/Account/{rid}", json={"Ily_Size__c": "big"}
                         ).status_code == 204
     fields = {f["name"]: f for f in client.get("/sobjects/Account/describe").json()["fields"]}
-    assert fields["Ily_Size__c"]["updateable"] is True and fields["Ily_Size__c"]["custom"]
-    assert client.query(f"SELECT Ily_Size__c FROM Account WHERE Id = '{rid}'"
+    assert fields["Ily_Size__c"]["updateable"] is True
+    assert fields["Ily_Size__c"]["custom"]
+    assert client.query(f"SELECT Ily_Size__c FROM Account WHERE Id = '{rid}'"  # noqa: S608
                         )["records"][0]["Ily_Size__c"] == "big"
 
 
@@ -97,7 +100,7 @@ def test_bad_field_metadata_and_permission_rows_are_refused(client: Client) -> N
 def test_profile_owned_permission_sets_are_queryable(client: Client) -> None:
     rows = client.query("SELECT PermissionSet.Name, PermissionSet.IsOwnedByProfile, "
                         "PermissionSet.PermissionsModifyAllData FROM PermissionSetAssignment "
-                        f"WHERE AssigneeId = '{client.org.user_id}'")["records"]
+                        f"WHERE AssigneeId = '{client.org.user_id}'")["records"]  # noqa: S608
     assert any(r["PermissionSet"]["IsOwnedByProfile"] for r in rows)
     assert any(r["PermissionSet"]["PermissionsModifyAllData"] for r in rows)
 
