@@ -98,9 +98,9 @@ def test_bad_field_metadata_and_permission_rows_are_refused(client: Client) -> N
 
 
 def test_profile_owned_permission_sets_are_queryable(client: Client) -> None:
-    rows = client.query("SELECT PermissionSet.Name, PermissionSet.IsOwnedByProfile, "
+    rows = client.query("SELECT PermissionSet.Name, PermissionSet.IsOwnedByProfile, "  # noqa: S608
                         "PermissionSet.PermissionsModifyAllData FROM PermissionSetAssignment "
-                        f"WHERE AssigneeId = '{client.org.user_id}'")["records"]  # noqa: S608
+                        f"WHERE AssigneeId = '{client.org.user_id}'")["records"]
     assert any(r["PermissionSet"]["IsOwnedByProfile"] for r in rows)
     assert any(r["PermissionSet"]["PermissionsModifyAllData"] for r in rows)
 
