@@ -291,10 +291,19 @@ class BulkClient:
 
     def _csv_chunks(self, rows: Iterable[Mapping[str, Any]],
                     columns: Sequence[str]) -> Iterator[IO[bytes]]:
-        header = _csv_line(columns)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+
+        def encode(values: Sequence[str]) -> bytes:
+            buffer.seek(0)
+            buffer.truncate()
+            writer.writerow(values)
+            return buffer.getvalue().encode("utf-8")
+
+        header = encode(columns)
         spool: IO[bytes] | None = None
         for row in rows:
-            line = _csv_line([_csv_value(row.get(c)) for c in columns])
+            line = encode([_csv_value(row.get(c)) for c in columns])
             if spool is not None and spool.tell() + len(line) > self.max_upload_bytes:
                 yield spool
                 spool = None
@@ -335,9 +344,3 @@ def _csv_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def _csv_line(values: Sequence[str]) -> bytes:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(values)
-    return buffer.getvalue().encode("utf-8")

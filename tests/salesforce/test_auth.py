@@ -231,3 +231,17 @@ def test_rotated_refresh_token_is_persisted_owner_only_and_used_next(
         make_token_provider("refresh_token", refresh_token=info.refresh_token, **common).token()
     again = make_token_provider("refresh_token", refresh_token=rotated, **common)
     assert again.token().org_id == info.org_id
+
+
+def test_sandbox_jwt_uses_the_test_host_as_audience(dev: DevOrg) -> None:
+    sandbox = next(o for o in dev.orgs if o.is_sandbox)
+    key, cert = _key_and_certificate()
+    Admin(dev.admin, sandbox).register_jwt_certificate(cert)
+    common = {"login_url": sandbox.login_url, "client_id": sandbox.client_id,
+              "username": sandbox.username, "private_key": key, "org": sandbox.name,
+              "retry": FAST_RETRY}
+    token = make_token_provider("jwt", audience="https://test.salesforce.com", **common).token()
+    assert token.org_id == sandbox.org_id
+    wrong = make_token_provider("jwt", audience="https://login.salesforce.com", **common)
+    with pytest.raises(NeedsReauthError, match="audience is invalid"):
+        wrong.token()
