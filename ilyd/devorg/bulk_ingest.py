@@ -130,8 +130,10 @@ class IngestApi:
                     raise ApiError(409, "INVALIDJOBSTATE",
                                    f"Job with ID {job.id} isn't in the Open state")
                 job.set_state("UploadComplete")
+                answer = job.info()  # the state as of this call, before the worker moves it
                 threading.Thread(target=process, args=(job,), daemon=True,
                                  name=f"devorg-bulk-{job.id}").start()
+                return json_response(answer)
             else:
                 raise ApiError(400, "INVALIDJOBSTATE", f"Invalid state: {state}")
         return json_response(job.info())

@@ -92,9 +92,10 @@ class QueryApi:
                        columns=tuple(result.columns))
         job.set_state("UploadComplete")
         self.jobs.add(job)
+        answer = job.info()
         threading.Thread(target=_count, args=(job,), daemon=True,
                          name=f"devorg-query-{job.id}").start()
-        return json_response(job.info())
+        return json_response(answer)
 
     def job(self, request: Request) -> Response:
         """GET info, PATCH {"state": "Aborted"}, DELETE."""
