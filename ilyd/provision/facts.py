@@ -1,0 +1,297 @@
+"""What the org and its integration user look like, read from the API as it is.
+
+`gather()` asks Salesforce (SOQL on PermissionSetAssignment / PermissionSet /
+ObjectPermissions / FieldPermissions / PushTopic, Tooling CustomField, describe,
+/limits, Organization) and returns an `OrgFacts` snapshot; the checks, the plan and the
+mode decision are pure functions of it. A read the user may not do is recorded as
+unknown (None) with Salesforce's words, never guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from ilyd.errors import SalesforceError
+from ilyd.provision.spec import (
+    OBJECT_NEEDS,
+    PERMISSION_SET_NAME,
+    PUSH_TOPICS,
+    SYSTEM_PERMISSIONS,
+    wanted_fields,
+)
+from ilyd.salesforce.rest import RestClient
+from ilyd.salesforce.soql import soql
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class FieldFacts:
+    """One Ily field on one object: does it exist, can the integration user write it."""
+
+    full_name: str  # "Account.Ily_Domain__c"
+    exists: bool | None  # None: Tooling CustomField not readable
+    readable: bool  # in the FLS-filtered describe
+    writable: bool  # describe says updateable
+    custom_field_id: str | None = None
+
+
+@dataclass(frozen=True)
+class OrgFacts:
+    """A snapshot of everything the checks and the provisioning plan look at."""
+
+    org_id: str
+    user_id: str
+    username: str | None
+    org_name: str
+    is_sandbox: bool
+    system: frozenset[str]  # system permissions the user holds (union of its sets)
+    objects: Mapping[str, frozenset[str]]  # "Account" -> {"Read", "Edit", …}
+    assigned_sets: Mapping[str, str]  # permission set id -> name, assigned to the user
+    streaming_enabled: bool | None  # the org's Streaming API setting (None: cannot tell)
+    fields: Mapping[str, FieldFacts]  # by full name
+    permission_set_id: str | None  # Ily_Connector
+    permission_set_grants: Mapping[str, tuple[str, bool, bool]]  # field -> (row id, R, E)
+    push_topics: Mapping[str, Mapping[str, Any]]  # name -> record
+    push_topic_error: str | None
+    profile_readers: tuple[str, ...]  # profiles whose users can read every Ily field
+    api_usage: tuple[int, int] | None  # (used, max) today
+    interactive_logins: int | None  # UI logins seen in LoginHistory (None: unknown)
+    unknown: Mapping[str, str] = field(default_factory=dict)  # what could not be read, why
+
+    def has(self, permission: str) -> bool:
+        """Whether the user holds a system permission (PermissionSet field name)."""
+        return permission in self.system
+
+    def object_access(self, sobject: str) -> frozenset[str]:
+        """Object permissions of the user on `sobject`; Modify All Data grants them all."""
+        if self.has("PermissionsModifyAllData"):
+            return frozenset({"Read", "Create", "Edit", "Delete"})
+        return self.objects.get(sobject, frozenset())
+
+    @property
+    def can_create_fields(self) -> bool:
+        """Tooling CustomField needs Customize Application plus Modify All Data or Modify
+        Metadata Through Metadata API Functions."""
+        return self.has("PermissionsCustomizeApplication") and (
+            self.has("PermissionsModifyAllData") or self.has("PermissionsModifyMetadata"))
+
+    @property
+    def can_manage_permission_sets(self) -> bool:
+        """Creating a permission set and its FieldPermissions."""
+        return self.has("PermissionsModifyAllData") or self.has(
+            "PermissionsManageProfilesPermissionsets")
+
+    @property
+    def can_assign_permission_sets(self) -> bool:
+        """Assigning a permission set to a user."""
+        return self.can_manage_permission_sets or self.has("PermissionsAssignPermissionSets")
+
+    def can_manage_push_topics(self) -> bool:
+        """Create/Read/Edit on PushTopic (the org's Streaming API must be on too)."""
+        return {"Create", "Read", "Edit"} <= self.object_access("PushTopic")
+
+
+def _records(rest: RestClient, query: str) -> list[dict[str, Any]]:
+    return list(rest.query(query))
+
+
+def _system_permissions(rest: RestClient, user_id: str) -> tuple[frozenset[str],
+                                                                   dict[str, str]]:
+    perms = list(SYSTEM_PERMISSIONS)
+    select = ", ".join(["PermissionSetId", "PermissionSet.Name",
+                        *(f"PermissionSet.{p}" for p in perms)])
+    # The column list is our own constant; the one value goes through soql().
+    template = f"SELECT {select} FROM PermissionSetAssignment WHERE AssigneeId = {{}}"  # noqa: S608
+    rows = _records(rest, soql(template, user_id))
+    held: set[str] = set()
+    sets: dict[str, str] = {}
+    for row in rows:
+        ps = row.get("PermissionSet") or {}
+        sets[str(row["PermissionSetId"])] = str(ps.get("Name") or "")
+        held.update(p for p in perms if ps.get(p))
+    return frozenset(held), sets
+
+
+def _object_permissions(rest: RestClient, set_ids: list[str]) -> dict[str, frozenset[str]]:
+    if not set_ids:
+        return {}
+    rows = _records(rest, soql(
+        "SELECT SobjectType, PermissionsRead, PermissionsCreate, PermissionsEdit,"
+        " PermissionsDelete FROM ObjectPermissions WHERE ParentId IN {} AND SobjectType IN {}",
+        set_ids, list(OBJECT_NEEDS)))
+    out: dict[str, set[str]] = {}
+    for row in rows:
+        granted = out.setdefault(str(row["SobjectType"]), set())
+        granted.update(a for a in ("Read", "Create", "Edit", "Delete")
+                       if row.get(f"Permissions{a}"))
+    return {k: frozenset(v) for k, v in out.items()}
+
+
+def _existing_custom_fields(rest: RestClient, unknown: dict[str, str]) -> dict[str, str] | None:
+    """Full name -> CustomField id of every Ily field in the org (Tooling; FLS-blind)."""
+    try:
+        rows = list(rest.tooling_query(
+            "SELECT Id, DeveloperName, TableEnumOrId FROM CustomField"
+            " WHERE DeveloperName LIKE 'Ily%'"))
+    except SalesforceError as exc:
+        unknown["custom_fields"] = exc.message
+        return None
+    return {f"{r['TableEnumOrId']}.{r['DeveloperName']}__c".lower(): str(r["Id"]) for r in rows}
+
+
+def _describe_fields(rest: RestClient, sobject: str, unknown: dict[str, str]
+                     ) -> dict[str, dict[str, Any]]:
+    try:
+        body = rest.describe(sobject, refresh=True)
+    except SalesforceError as exc:
+        unknown[f"describe_{sobject}"] = exc.message
+        return {}
+    return {str(f["name"]).lower(): f for f in body.get("fields") or ()}
+
+
+def _field_facts(rest: RestClient, objects: tuple[str, ...], unknown: dict[str, str]
+                 ) -> dict[str, FieldFacts]:
+    existing = _existing_custom_fields(rest, unknown)
+    described = {sobject: _describe_fields(rest, sobject, unknown) for sobject in objects}
+    out: dict[str, FieldFacts] = {}
+    for sobject, ily in wanted_fields(objects):
+        full = ily.full_name(sobject)
+        desc = described[sobject].get(ily.api_name.lower())
+        field_id = existing.get(full.lower()) if existing is not None else None
+        exists = (field_id is not None or desc is not None) if existing is not None else (
+            True if desc is not None else None)
+        out[full] = FieldFacts(full, exists, desc is not None,
+                               bool(desc and desc.get("updateable")), field_id)
+    return out
+
+
+def _permission_set(rest: RestClient) -> tuple[str | None, dict[str, tuple[str, bool, bool]]]:
+    rows = _records(rest, soql("SELECT Id FROM PermissionSet WHERE Name = {}",
+                               PERMISSION_SET_NAME))
+    if not rows:
+        return None, {}
+    ps_id = str(rows[0]["Id"])
+    grants = {
+        str(r["Field"]).lower(): (str(r["Id"]), bool(r.get("PermissionsRead")),
+                                  bool(r.get("PermissionsEdit")))
+        for r in _records(rest, soql(
+            "SELECT Id, Field, PermissionsRead, PermissionsEdit FROM FieldPermissions"
+            " WHERE ParentId = {}", ps_id))
+    }
+    return ps_id, grants
+
+
+def _push_topics(rest: RestClient, objects: tuple[str, ...]
+                 ) -> tuple[dict[str, dict[str, Any]], str | None]:
+    names = [PUSH_TOPICS[o].name for o in objects if o in PUSH_TOPICS]
+    if not names:
+        return {}, None
+    try:
+        rows = _records(rest, soql(
+            "SELECT Id, Name, Query, ApiVersion, IsActive, NotifyForFields,"
+            " NotifyForOperationCreate, NotifyForOperationUpdate, NotifyForOperationUndelete,"
+            " NotifyForOperationDelete FROM PushTopic WHERE Name IN {}", names))
+    except SalesforceError as exc:
+        return {}, f"{exc.error_code or exc.status}: {exc.message}"
+    return {str(r["Name"]): r for r in rows}, None
+
+
+def _streaming_enabled(rest: RestClient, objects: Mapping[str, frozenset[str]],
+                       system: frozenset[str], unknown: dict[str, str]) -> bool | None:
+    """The org setting: PushTopic is listed only while the Streaming API is on."""
+    try:
+        listed = {str(o.get("name")) for o in rest.describe_global().get("sobjects") or ()}
+    except SalesforceError as exc:
+        unknown["describe_global"] = exc.message
+        return None
+    if "PushTopic" in listed:
+        return True
+    readable = "Read" in objects.get("PushTopic", frozenset()) or bool(
+        system & {"PermissionsModifyAllData", "PermissionsViewAllData"})
+    # Without Read on PushTopic the object is hidden either way: we cannot tell.
+    return False if readable else None
+
+
+def _profile_readers(rest: RestClient, full_names: list[str], unknown: dict[str, str]
+                     ) -> tuple[str, ...]:
+    """Profiles whose owned permission set can read every Ily field that exists."""
+    if not full_names:
+        return ()
+    try:
+        rows = _records(rest, soql(
+            "SELECT ParentId, Field FROM FieldPermissions WHERE Field IN {}"
+            " AND PermissionsRead = true", full_names))
+        by_parent: dict[str, set[str]] = {}
+        for row in rows:
+            by_parent.setdefault(str(row["ParentId"]), set()).add(str(row["Field"]).lower())
+        complete = [p for p, f in by_parent.items() if f >= {n.lower() for n in full_names}]
+        if not complete:
+            return ()
+        sets = _records(rest, soql(
+            "SELECT Id, Profile.Name FROM PermissionSet WHERE IsOwnedByProfile = true"
+            " AND Id IN {}", complete))
+    except SalesforceError as exc:
+        unknown["profile_readers"] = exc.message
+        return ()
+    return tuple(sorted(str((s.get("Profile") or {}).get("Name")) for s in sets))
+
+
+def _interactive_logins(rest: RestClient, user_id: str, unknown: dict[str, str]) -> int | None:
+    """UI logins of the user ('Application' in LoginHistory): a person's everyday account."""
+    try:
+        rows = rest.query(soql("SELECT Id FROM LoginHistory WHERE UserId = {}"
+                               " AND LoginType = 'Application' LIMIT 1", user_id))
+        return sum(1 for _ in rows)
+    except SalesforceError as exc:
+        unknown["login_history"] = exc.message
+        return None
+
+
+def gather(rest: RestClient, objects: tuple[str, ...]) -> OrgFacts:
+    """Read the org's state as the integration user (raises SalesforceError when even the
+    basic reads fail, e.g. API_DISABLED_FOR_ORG or an expired grant)."""
+    token = rest.token
+    user_id = token.user_id or ""
+    org_rows = _records(rest, "SELECT Id, Name, IsSandbox FROM Organization")
+    org = org_rows[0] if org_rows else {}
+    users = _records(rest, soql("SELECT Username FROM User WHERE Id = {}", user_id))
+    unknown: dict[str, str] = {}
+    system, sets = _system_permissions(rest, user_id)
+    object_perms = _object_permissions(rest, list(sets))
+    fields = _field_facts(rest, objects, unknown)
+    ps_id, grants = _permission_set(rest)
+    topics, topic_error = _push_topics(rest, objects)
+    existing = [f.full_name for f in fields.values() if f.exists]
+    usage = None
+    try:
+        daily = rest.limits().get("DailyApiRequests") or {}
+        usage = (int(daily["Max"]) - int(daily["Remaining"]), int(daily["Max"]))
+    except (SalesforceError, KeyError, ValueError) as exc:
+        unknown["limits"] = getattr(exc, "message", str(exc))
+        current = rest.api_usage
+        usage = (current.used, current.max) if current is not None else None
+    return OrgFacts(
+        org_id=str(org.get("Id") or token.org_id or ""),
+        user_id=user_id,
+        username=str(users[0]["Username"]) if users else None,
+        org_name=str(org.get("Name") or ""),
+        is_sandbox=bool(org.get("IsSandbox")),
+        system=system,
+        objects=object_perms,
+        assigned_sets=sets,
+        streaming_enabled=_streaming_enabled(rest, object_perms, system, unknown),
+        fields=fields,
+        permission_set_id=ps_id,
+        permission_set_grants=grants,
+        push_topics=topics,
+        push_topic_error=topic_error,
+        profile_readers=_profile_readers(rest, existing, unknown),
+        api_usage=usage,
+        interactive_logins=_interactive_logins(rest, user_id, unknown),
+        unknown=unknown,
+    )

@@ -1,0 +1,183 @@
+"""`Provisioner`: check, plan, provision and grant for one org — the plain class the
+provisioner actor and the commands share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from ilyd import metrics
+from ilyd.errors import SalesforceError
+from ilyd.provision.checks import (
+    CheckResult,
+    Context,
+    Mode,
+    SandboxRefresh,
+    Status,
+    api_failure,
+    decide_mode,
+    run_checks,
+)
+from ilyd.provision.facts import OrgFacts, gather
+from ilyd.provision.grant import GrantReport, grant_profiles
+from ilyd.provision.identity import OrgIdentityStore
+from ilyd.provision.plan import Action, Plan, apply, make_plan
+from ilyd.salesforce.rest import RestClient
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """Every check result of one org, and the mode those facts give."""
+
+    org: str
+    results: tuple[CheckResult, ...]
+    mode: Mode | None  # None when the org could not be read at all
+
+    @property
+    def ok(self) -> bool:
+        """Nothing FAILs (`ilyd check` exits 0)."""
+        return all(r.status is not Status.FAIL for r in self.results)
+
+    def counts(self) -> dict[str, int]:
+        """Results per status."""
+        return {s.value: sum(r.status is s for r in self.results) for s in Status}
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form (`--json`, the control protocol)."""
+        return {"org": self.org, "ok": self.ok, "mode": self.mode and str(self.mode),
+                "counts": self.counts(), "results": [r.as_dict() for r in self.results]}
+
+
+@dataclass(frozen=True)
+class ProvisionReport:
+    """A provisioning run: the plan, what was done (or would be, with --plan), the mode."""
+
+    org: str
+    plan: Plan
+    applied: bool
+    done: tuple[Action, ...]
+    failed: tuple[tuple[Action, str], ...]
+    mode: Mode
+    fields_writable: int
+    fields_wanted: int
+    refresh: SandboxRefresh | None = None
+
+    @property
+    def sandbox_refreshed(self) -> bool:
+        """The org id changed and `ilyd connect` has not confirmed the new org yet."""
+        return self.refresh is not None and not self.refresh.acknowledged
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "org": self.org, "applied": self.applied, "mode": str(self.mode),
+            "plan": [a.as_dict() for a in self.plan.actions],
+            "skipped": list(self.plan.skipped),
+            "done": [a.as_dict() for a in self.done],
+            "failed": [{**a.as_dict(), "error": e} for a, e in self.failed],
+            "fields": f"{self.fields_writable}/{self.fields_wanted}",
+            "sandbox_refreshed": self.sandbox_refreshed,
+        }
+
+
+class Provisioner:
+    """Installs ilyd into one org through `rest`, as far as the user's permissions allow."""
+
+    def __init__(
+        self,
+        org: str,
+        rest: RestClient,
+        *,
+        objects: tuple[str, ...],
+        api_version: str,
+        api_budget_ratio: float = 0.5,
+        poll_interval: float = 30.0,
+        identities: OrgIdentityStore | None = None,
+    ) -> None:
+        self.org = org
+        self.rest = rest
+        self.objects = objects
+        self.api_version = api_version
+        self.api_budget_ratio = api_budget_ratio
+        self.poll_interval = poll_interval
+        self.identities = identities
+
+    def _context(self, refresh: SandboxRefresh | None) -> Context:
+        return Context(self.org, self.objects, self.api_budget_ratio, self.poll_interval,
+                       refresh)
+
+    def facts(self) -> OrgFacts:
+        """The org as it is now (raises SalesforceError if it cannot be read)."""
+        return gather(self.rest, self.objects)
+
+    def check(self) -> CheckReport:
+        """The preflight; changes nothing (not even the stored org id)."""
+        try:
+            facts = self.facts()
+        except SalesforceError as exc:
+            return CheckReport(self.org, tuple(api_failure(str(exc), self._context(None))),
+                               None)
+        refresh = (self.identities.compare(self.org, facts.org_id)
+                   if self.identities is not None else None)
+        results = run_checks(facts, self._context(refresh))
+        return CheckReport(self.org, tuple(results), decide_mode(facts, self.objects))
+
+    def plan(self) -> Plan:
+        """What `provision` would do now."""
+        return make_plan(self.facts(), self.objects, self.api_version, self.org)
+
+    def provision(self, *, dry_run: bool = False,
+                  progress: Callable[[Action], None] | None = None) -> ProvisionReport:
+        """Create what is missing and correct what differs, then decide the mode.
+
+        Also records the org id (a change means a refreshed sandbox: replay ids are
+        dropped). With `dry_run` nothing is written, in the org or in the state DB.
+        """
+        facts = self.facts()
+        refresh = None
+        if self.identities is not None:
+            refresh = (self.identities.compare(self.org, facts.org_id) if dry_run
+                       else self.identities.observe(self.org, facts.org_id))
+        plan = make_plan(facts, self.objects, self.api_version, self.org)
+        done: tuple[Action, ...] = ()
+        failed: tuple[tuple[Action, str], ...] = ()
+        if not dry_run and not plan.empty:
+            result = apply(self.rest, facts, plan, self.api_version, progress)
+            done, failed = tuple(result.done), tuple(result.failed)
+            facts = self.facts()
+        mode = decide_mode(facts, self.objects)
+        writable = sum(f.writable for f in facts.fields.values())
+        if not dry_run:
+            set_mode_metric(self.org, mode)
+            log.info("provisioning finished", mode=str(mode), done=len(done),
+                     failed=len(failed), skipped=len(plan.skipped),
+                     fields=f"{writable}/{len(facts.fields)}")
+        return ProvisionReport(self.org, plan, not dry_run, done, failed, mode, writable,
+                               len(facts.fields), refresh)
+
+    def grant(self, profiles: Sequence[str], *, edit: bool = False) -> GrantReport:
+        """Read (or Read/Edit) on the existing Ily fields for whole profiles."""
+        facts = self.facts()
+        existing = [n for n, f in facts.fields.items() if f.exists]
+        return grant_profiles(self.rest, profiles, existing, edit=edit)
+
+    def writable_fields(self) -> dict[str, tuple[str, ...]]:
+        """Per object, the Ily fields the integration user can write (for partial mode)."""
+        facts = self.facts()
+        out: dict[str, list[str]] = {o: [] for o in self.objects}
+        for full, f in facts.fields.items():
+            if f.writable:
+                sobject, name = full.split(".")
+                out[sobject].append(name)
+        return {k: tuple(v) for k, v in out.items()}
+
+
+def set_mode_metric(org: str, mode: Mode) -> None:
+    """ilyd_org_mode{org, mode}: 1 for the current mode, 0 for the others."""
+    for candidate in Mode:
+        metrics.ORG_MODE.labels(org=org, mode=str(candidate)).set(1 if candidate is mode else 0)
