@@ -163,6 +163,89 @@ CONTROL_REQUEST_FAILURES = Counter(
     registry=REGISTRY,
 )
 
+# --- real-time enrichment pipeline: enricher, writer, poller (issue 6) ---
+RECORDS_ENRICHED = Counter(
+    "ilyd_records_enriched_total",
+    "Records whose Ily values Salesforce confirmed (written by the real-time pipeline).",
+    ["org"],
+    registry=REGISTRY,
+)
+WRITEBACK_FAILURES = Counter(
+    "ilyd_writeback_failures_total",
+    "Per-record write-back failures Salesforce reported (retried or dropped).",
+    ["org"],
+    registry=REGISTRY,
+)
+WRITES_SKIPPED_UNCHANGED = Counter(
+    "ilyd_writes_skipped_unchanged_total",
+    "Writes skipped because the record's inputs and computed values were unchanged.",
+    registry=REGISTRY,
+)
+RECORDS_DROPPED = Counter(
+    "ilyd_records_dropped_total",
+    "Records given up on, by reason (deleted, not_found, converted_lead, or the "
+    "Salesforce statusCode that kept failing).",
+    ["reason"],
+    registry=REGISTRY,
+)
+INBOX_RECORDS = Gauge(
+    "ilyd_inbox_records",
+    "Records waiting in the org's durable inbox to be enriched and written.",
+    ["org"],
+    registry=REGISTRY,
+)
+EVENT_TO_WRITE_SECONDS = Histogram(
+    "ilyd_event_to_write_seconds",
+    "Time from a change reaching the inbox to Salesforce confirming its Ily values.",
+    buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0),
+    registry=REGISTRY,
+)
+POLLS = Counter(
+    "ilyd_polls_total",
+    "SOQL polls for changed records (orgs in polling mode).",
+    registry=REGISTRY,
+)
+
+
+# --- provisioning: checks, fields, permission set, PushTopics, mode (issue 5) ---
+ORG_MODE = Gauge(
+    "ilyd_org_mode",
+    "1 for the org's current mode (streaming, polling, partial), 0 for the others.",
+    ["org", "mode"],
+    registry=REGISTRY,
+)
+PROVISION_ACTIONS = Counter(
+    "ilyd_provision_actions_total",
+    "Changes provisioning made in orgs, by action (create_field, create_permission_set, "
+    "grant_field, assign_permission_set, create_push_topic, update_push_topic).",
+    ["action"],
+    registry=REGISTRY,
+)
+PROVISION_ACTION_FAILURES = Counter(
+    "ilyd_provision_action_failures_total",
+    "Provisioning actions Salesforce refused, by action.",
+    ["action"],
+    registry=REGISTRY,
+)
+SANDBOX_REFRESHES = Counter(
+    "ilyd_sandbox_refreshes_total",
+    "Org id changes detected (a refreshed sandbox): replay ids dropped, re-auth needed.",
+    registry=REGISTRY,
+)
+
+# --- complete database sync: ilyd ctl resync (issue 8) ---
+RESYNC_RECORDS = Counter(
+    "ilyd_resync_records_total",
+    "Records a resync handled, by stage (read, enriched, changed, written, failed, skipped).",
+    ["org", "stage"],
+    registry=REGISTRY,
+)
+RESYNC_RUNNING = Gauge(
+    "ilyd_resync_running",
+    "1 while a resync of the org runs (paused for the API budget included), else 0.",
+    ["org"],
+    registry=REGISTRY,
+)
 
 def forget_org(org: str) -> None:
     """Drop every per-org series of `org` (called when an org leaves the config)."""
