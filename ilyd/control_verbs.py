@@ -89,6 +89,8 @@ def reload(daemon: Daemon, args: Mapping[str, Any], progress: Progress) -> dict[
     )
 
 
+from ilyd.provision import verbs as provision_verbs  # noqa: E402 (needs the helpers above)
+
 VERBS: dict[str, Verb] = {
     verb.name: verb
     for verb in (
@@ -98,5 +100,8 @@ VERBS: dict[str, Verb] = {
         Verb("resume", _org_action(ResumeOrg), mutating=True),
         Verb("restart", _org_action(RestartOrg), mutating=True),
         Verb("reload", reload, mutating=True),
+        Verb("check", provision_verbs.check),
+        Verb("provision", provision_verbs.provision, mutating=True),
+        Verb("grant", provision_verbs.grant, mutating=True),
     )
 }

@@ -192,6 +192,8 @@ def _reload_arguments(parser: argparse.ArgumentParser) -> None:
                         help="return once changed orgs are running (or failed)")
 
 
+from ilyd.provision import render as provision_render  # noqa: E402 (stdlib only, fast)
+
 CLIENT_VERBS: tuple[ClientVerb, ...] = (
     ClientVerb("status", "version, uptime, config generation, orgs by state", render_status),
     ClientVerb("orgs", "every org: state, since, restarts, detail, last error", render_orgs),
@@ -201,6 +203,17 @@ CLIENT_VERBS: tuple[ClientVerb, ...] = (
     ClientVerb("reload", "re-read the config file and apply the difference", render_reload,
                _reload_arguments, lambda ns: {"dry_run": ns.dry_run, "wait": ns.wait},
                timeout=90.0),
+    ClientVerb("check", "the installation preflight of a running org (PASS/WARN/FAIL)",
+               provision_render.render_check, _org_argument, lambda ns: {"org": ns.org},
+               timeout=150.0),
+    ClientVerb("provision", "create the Ily fields, permission set and PushTopics (--plan:"
+               " only show)", provision_render.render_provision,
+               provision_render.provision_arguments,
+               lambda ns: {"org": ns.org, "plan": ns.plan}, timeout=150.0),
+    ClientVerb("grant", "let whole profiles read (--edit: edit) the Ily fields",
+               provision_render.render_grant, provision_render.grant_arguments,
+               lambda ns: {"org": ns.org, "profiles": ns.profile, "edit": ns.edit},
+               timeout=150.0),
 )
 
 

@@ -88,7 +88,10 @@ def child_factories(config: OrgConfig) -> Sequence[tuple[str, ChildFactory]]:
     then the subscriber or poller, the enricher pool, the writer.
     """
     del config  # the children to build will depend on it (objects, mode, auto_provision)
-    return ()
+    # Imported here: the children's modules import OrgContext from this one.
+    from ilyd.actors.provisioner import ProvisionerActor
+
+    return (("provisioner", ProvisionerActor.start_for),)
 
 
 class Org:

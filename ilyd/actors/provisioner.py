@@ -1,0 +1,165 @@
+"""`ProvisionerActor`: the thin pykka shell around `ilyd.provision.service.Provisioner`.
+
+At org start it provisions (with `auto_provision`, else it only looks) in a message to
+itself, so the org's start never waits on Salesforce, then publishes the org's mode and
+field count through `OrgContext.publish`. A provisioning failure is published as detail,
+never raised: the org keeps running in whatever mode the facts allow. The control verbs
+(`check`, `provision`, `grant`) reach the running org's provisioner through
+`provisioner_for(org)` and ask with a timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+import types
+from dataclasses import dataclass
+from typing import Any
+
+import pykka
+import structlog
+
+from ilyd.actors.messages import DetailValue
+from ilyd.actors.org import OrgContext
+from ilyd.errors import IlydError, NeedsReauthError
+from ilyd.provision.identity import OrgIdentityStore
+from ilyd.provision.service import Provisioner, ProvisionReport
+from ilyd.salesforce.connect import make_org_rest_client
+from ilyd.salesforce.http import RetryPolicy
+
+log = structlog.get_logger(__name__)
+
+# A daemon retries its own way (restart with backoff); keep one provisioning call short.
+_RETRY = RetryPolicy(attempts=2, base_delay=0.5, max_delay=2.0)
+
+_registry_lock = threading.Lock()
+_registry: dict[str, pykka.ActorRef[Any]] = {}
+
+
+def provisioner_for(org: str) -> pykka.ActorRef[Any] | None:
+    """The running provisioner of `org`, or None when the org is not running."""
+    with _registry_lock:
+        ref = _registry.get(org)
+    return ref if ref is not None and ref.is_alive() else None
+
+
+@dataclass(frozen=True)
+class _Startup:
+    """Internal: the first run after the org started."""
+
+
+@dataclass(frozen=True)
+class RunCheck:
+    """Ask: the preflight as `CheckReport.as_dict()`."""
+
+
+@dataclass(frozen=True)
+class RunProvision:
+    """Ask: provision now (`dry_run`: only the plan) → `ProvisionReport.as_dict()`."""
+
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class RunGrant:
+    """Ask: grant Read (or Read/Edit) on the Ily fields to profiles → `GrantReport`."""
+
+    profiles: tuple[str, ...]
+    edit: bool = False
+
+
+class ProvisionerActor(pykka.ThreadingActor):
+    """Checks and provisions one org; publishes mode, fields and needs_reauth."""
+
+    def __init__(self, context: OrgContext) -> None:
+        super().__init__()
+        self._context = context
+        self._provisioner: Provisioner | None = None
+
+    @classmethod
+    def start_for(cls, context: OrgContext) -> pykka.ActorRef[Any]:
+        """The org child factory."""
+        return cls.start(context)
+
+    def on_start(self) -> None:
+        """Build the client (no network yet), register, and queue the first run."""
+        self._context.bind_log_context()
+        config = self._context.config
+        try:
+            rest = make_org_rest_client(config, self._context.secrets, retry=_RETRY)
+        except (IlydError, ValueError) as exc:
+            # pykka skips on_failure when on_start raises: report it ourselves.
+            self._context.fail(exc)
+            self.actor_ref.stop(block=False)
+            return
+        identities = (OrgIdentityStore(self._context.database)
+                      if self._context.database is not None else None)
+        self._provisioner = Provisioner(
+            config.name, rest, objects=config.objects, api_version=config.api_version,
+            api_budget_ratio=config.api_budget_ratio, poll_interval=config.poll_interval,
+            identities=identities)
+        with _registry_lock:
+            _registry[config.name] = self.actor_ref
+        self.actor_ref.tell(_Startup())
+
+    def on_stop(self) -> None:
+        """Unregister and close the client."""
+        with _registry_lock:
+            if _registry.get(self._context.name) is self.actor_ref:
+                del _registry[self._context.name]
+        if self._provisioner is not None:
+            self._provisioner.rest.close()
+
+    def on_failure(self, exception_type: type[BaseException] | None,
+                   exception_value: BaseException | None,
+                   traceback: types.TracebackType | None) -> None:
+        """A handler crashed (a bug): the org cannot trust its mode; restart it."""
+        self.on_stop()
+        self._context.fail(exception_value or "provisioner crashed")
+
+    def on_receive(self, message: Any) -> Any:
+        """Dispatch by message type."""
+        assert self._provisioner is not None
+        if isinstance(message, _Startup):
+            self._startup()
+            return None
+        if isinstance(message, RunCheck):
+            return self._provisioner.check().as_dict()
+        if isinstance(message, RunProvision):
+            report = self._provisioner.provision(dry_run=message.dry_run)
+            if not message.dry_run:
+                self._publish(report)
+            return report.as_dict()
+        if isinstance(message, RunGrant):
+            return self._provisioner.grant(message.profiles, edit=message.edit).as_dict()
+        raise TypeError(f"ProvisionerActor got an unexpected message: {type(message).__name__}")
+
+    def _startup(self) -> None:
+        assert self._provisioner is not None
+        dry_run = not self._context.config.auto_provision
+        try:
+            report = self._provisioner.provision(dry_run=dry_run)
+        except NeedsReauthError as exc:
+            self._context.publish(needs_reauth=True, provision_error=str(exc))
+            return
+        except IlydError as exc:
+            # The org keeps running; `ilyd ctl check` says what is wrong.
+            log.warning("provisioning failed", error=str(exc))
+            self._context.publish(provision_error=str(exc).splitlines()[0])
+            return
+        self._publish(report)
+
+    def _publish(self, report: ProvisionReport) -> None:
+        detail: dict[str, DetailValue] = {
+            "mode": str(report.mode),
+            "fields": f"{report.fields_writable}/{report.fields_wanted}",
+            "provision_error": (f"{len(report.failed)} action(s) failed; see ilyd ctl check"
+                                f" {self._context.name}" if report.failed else None),
+        }
+        if report.sandbox_refreshed and report.refresh is not None:
+            name = self._context.name
+            detail["needs_reauth"] = True
+            detail["reason"] = (
+                f"sandbox refreshed (org id {report.refresh.stored_org_id} ->"
+                f" {report.refresh.current_org_id}); replay ids dropped; run ilyd connect"
+                f" {name} --sandbox, then ilyd ctl restart {name}")
+        self._context.publish(**detail)

@@ -1,0 +1,68 @@
+"""Server side of `ilyd ctl check | provision | grant`: ask the org's provisioner actor."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import pykka
+
+from ilyd.actors.provisioner import RunCheck, RunGrant, RunProvision, provisioner_for
+from ilyd.control import Progress
+from ilyd.errors import ControlError, IlydError
+
+if TYPE_CHECKING:
+    from ilyd.daemon import Daemon
+
+# Provisioning an org from nothing is ~50 API calls; a slow org takes a while.
+ASK_TIMEOUT = 120.0
+
+
+def _org_arg(args: Mapping[str, Any]) -> str:
+    # ilyd.control_verbs imports this module for its VERBS table: import it late.
+    from ilyd.control_verbs import org_arg
+
+    return org_arg(args)
+
+
+def _flag_arg(args: Mapping[str, Any], name: str) -> bool:
+    from ilyd.control_verbs import flag_arg
+
+    return flag_arg(args, name)
+
+
+def _ask(daemon: Daemon, args: Mapping[str, Any], message: object) -> Any:
+    org = _org_arg(args)
+    ref = provisioner_for(org)
+    if ref is None:
+        states = {o.name: o.state for o in daemon.snapshot().orgs}
+        if org not in states:
+            raise ControlError("unknown_org", f"no org named {org!r}", "ilyd ctl orgs")
+        raise ControlError("busy", f"org {org!r} is {states[org]}, not running",
+                           f"ilyd ctl restart {org}, or ilyd check {org} --config …")
+    try:
+        return ref.ask(message, timeout=ASK_TIMEOUT)
+    except pykka.ActorDeadError as exc:
+        raise ControlError("busy", f"org {org!r} stopped while asked", "retry") from exc
+    except IlydError as exc:
+        raise ControlError("internal", f"{org}: {exc}", f"ilyd ctl check {org}") from exc
+
+
+def check(daemon: Daemon, args: Mapping[str, Any], _progress: Progress) -> Any:
+    """The preflight of a running org."""
+    return _ask(daemon, args, RunCheck())
+
+
+def provision(daemon: Daemon, args: Mapping[str, Any], _progress: Progress) -> Any:
+    """Provision now; `plan` only shows what would be done."""
+    return _ask(daemon, args, RunProvision(dry_run=_flag_arg(args, "plan")))
+
+
+def grant(daemon: Daemon, args: Mapping[str, Any], _progress: Progress) -> Any:
+    """Read (or Read/Edit with `edit`) on the Ily fields for the named profiles."""
+    profiles = args.get("profiles")
+    if not isinstance(profiles, list) or not profiles or not all(
+            isinstance(p, str) and p for p in profiles):
+        raise ControlError("invalid_args", "grant needs profiles: a list of profile names",
+                           "ilyd ctl grant ORG --profile 'Standard User'")
+    return _ask(daemon, args, RunGrant(tuple(profiles), edit=_flag_arg(args, "edit")))
