@@ -8,6 +8,8 @@ Add new metrics in the section of the capability they belong to.
 
 from __future__ import annotations
 
+import threading
+
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
@@ -246,6 +248,20 @@ RESYNC_RUNNING = Gauge(
     ["org"],
     registry=REGISTRY,
 )
+
+# --- operations: the process itself, for the dashboards (issue 9) ---
+# REGISTRY is private, so the default registry's collectors are not in it; operators
+# expect process_* (CPU, RSS, fds), python_info and python_gc_* next to ours (§1.3).
+prometheus_client.ProcessCollector(registry=REGISTRY)
+prometheus_client.PlatformCollector(registry=REGISTRY)
+prometheus_client.GCCollector(registry=REGISTRY)
+THREADS = Gauge(
+    "ilyd_threads",
+    "Python threads alive in the daemon (each pykka actor and each Bayeux loop is one).",
+    registry=REGISTRY,
+)
+THREADS.set_function(threading.active_count)
+
 
 def forget_org(org: str) -> None:
     """Drop every per-org series of `org` (called when an org leaves the config)."""
