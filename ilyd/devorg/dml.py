@@ -121,7 +121,9 @@ class Writer:
     def _resolve(self, op: WriteOp) -> tuple[str, Record, bool]:
         rid = to18(op.record_id or "") if op.record_id else None
         if rid is None:
-            raise RecordError("MALFORMED_ID", f"malformed id {op.record_id}", ["Id"])
+            label = f"{op.sobject} ID" if op.sobject else "Id"
+            raise RecordError("MALFORMED_ID",
+                              f"{label}: id value of incorrect type: {op.record_id}", ["Id"])
         found = self.pending.get(rid)
         if found is not None:
             return found[0], found[1], False

@@ -1,0 +1,43 @@
+"""`ilyd devorg` as a process: credentials and config files, then a working server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import requests
+
+
+def test_devorg_command_writes_credentials_and_a_config_that_logs_in(tmp_path: Path) -> None:
+    creds = tmp_path / "creds.json"
+    config = tmp_path / "ilyd.toml"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ilyd", "devorg", "--listen", "127.0.0.1:0", "--sandboxes", "1",
+         "--seed-records", "3", "--credentials-out", str(creds), "--config-out", str(config)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (creds.exists() and config.exists()) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.05)
+        info = json.loads(creds.read_text())
+        assert creds.stat().st_mode & 0o777 == 0o600
+        assert [o["is_sandbox"] for o in info["orgs"]] == [False, True]
+        parsed = tomllib.loads(config.read_text())
+        org = parsed["org"][0]
+        assert org["auth"] == "refresh_token"
+        assert org["client_id"] == "ilyd-devorg-client"
+        refresh = Path(org["refresh_token_file"]).read_text().strip()
+        secret = Path(org["client_secret_file"]).read_text().strip()
+        token = requests.post(org["environment"] + "/services/oauth2/token", data={
+            "grant_type": "refresh_token", "client_id": org["client_id"],
+            "client_secret": secret, "refresh_token": refresh})
+        assert token.status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert proc.returncode == 0
