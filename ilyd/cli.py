@@ -19,6 +19,9 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "ilyd.commands.config",
     "ilyd.commands.demo",
     "ilyd.devorg.cli",
+    "ilyd.commands.check",
+    "ilyd.commands.connect",
+    "ilyd.commands.fields",
 )
 
 

@@ -1,0 +1,61 @@
+"""`ilyd check ORG --config PATH [--json]`: the installation preflight against a live org,
+usable before the daemon runs. Exit 0 when nothing FAILs, 1 when something does, 2 on a
+usage or config error."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ilyd.commands.config import add_config_argument
+from ilyd.commands.orgload import EXIT_USAGE, load_org
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `check`."""
+    parser = subparsers.add_parser(
+        "check", help="check an org's installation: one PASS/WARN/FAIL line per step")
+    parser.add_argument("org", help="org name from the config")
+    add_config_argument(parser)
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(func=check_command)
+
+
+def check_command(args: argparse.Namespace) -> int:
+    """Run the checks and print them."""
+    from ilyd.actors.org import OrgSecrets
+    from ilyd.errors import IlydError
+    from ilyd.provision.identity import OrgIdentityStore
+    from ilyd.provision.render import render_check
+    from ilyd.provision.service import Provisioner
+    from ilyd.salesforce.connect import make_org_rest_client
+    from ilyd.store import Database
+
+    loaded = load_org(args.config, args.org, "check")
+    if loaded is None:
+        return EXIT_USAGE
+    config, org = loaded
+    try:
+        secrets = OrgSecrets.read(org)
+        rest = make_org_rest_client(org, secrets, export_usage=False)
+    except (IlydError, ValueError) as exc:
+        print(f"ilyd check: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    database = None
+    try:
+        database = Database(config.daemon.state_dir / "ilyd.db")
+        identities: OrgIdentityStore | None = OrgIdentityStore(database)
+    except IlydError:
+        identities = None  # the sandbox-refresh line then says "first seen"
+    try:
+        report = Provisioner(org.name, rest, objects=org.objects, api_version=org.api_version,
+                             api_budget_ratio=org.api_budget_ratio,
+                             poll_interval=org.poll_interval, identities=identities).check()
+    finally:
+        rest.close()
+        if database is not None:
+            database.close()
+    result = report.as_dict()
+    print(json.dumps(result, indent=2) if args.json else render_check(result))
+    return 0 if report.ok else 1

@@ -1,0 +1,36 @@
+"""Shared by the one-shot org commands (check, connect, fields): find the org's config."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ilyd.config import Config, OrgConfig
+
+EXIT_USAGE = 2
+
+
+def load_org(config_path: str, name: str, command: str) -> tuple[Config, OrgConfig] | None:
+    """The config and the org named `name`, or None after printing why not."""
+    from ilyd.config import load_config
+    from ilyd.errors import ConfigError
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"ilyd {command}: {problem}", file=sys.stderr)
+        return None
+    org = config.org(name)
+    if org is None:
+        broken = next((e for e in config.org_errors if e.name == name), None)
+        if broken is not None:
+            for problem in broken.problems:
+                print(f"ilyd {command}: {problem}", file=sys.stderr)
+        else:
+            names = ", ".join(config.org_names()) or "none"
+            print(f"ilyd {command}: no org named {name!r} in {config_path} (orgs: {names})",
+                  file=sys.stderr)
+        return None
+    return config, org

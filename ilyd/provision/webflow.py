@@ -1,0 +1,236 @@
+"""The OAuth 2.0 web-server flow with PKCE (S256) on a loopback redirect listener.
+
+`WebServerFlow` builds the authorization URL, waits for the browser to come back to
+`http://127.0.0.1:PORT/OauthRedirect`, checks `state`, and exchanges the code (with the
+PKCE verifier) for tokens. Errors are distinct exceptions so `ilyd connect` can map each
+to its own exit code: access denied, client refused, timeout.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.server
+import secrets
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import requests
+
+from ilyd.errors import AuthError, IlydError
+from ilyd.salesforce.http import make_session
+
+CALLBACK_PATH = "/OauthRedirect"
+SCOPES = "api refresh_token"
+_PAGE = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>ilyd</title></head><body>"
+         "<h1>{title}</h1><p>{text}</p></body></html>")
+
+
+class AccessDeniedError(AuthError):
+    """The user (or Salesforce) refused the authorization."""
+
+
+class ClientRejectedError(AuthError):
+    """Salesforce does not know the client id, or refused the client secret."""
+
+
+class FlowTimeoutError(IlydError):
+    """Nobody came back to the redirect URI in time."""
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """What the token endpoint returned for the code (the tokens never appear in repr)."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    instance_url: str = ""
+    id_url: str = ""
+
+    @property
+    def org_id(self) -> str:
+        """18-char org id from the identity URL."""
+        return self.id_url.rstrip("/").split("/")[-2]
+
+    @property
+    def user_id(self) -> str:
+        """18-char user id from the identity URL."""
+        return self.id_url.rstrip("/").split("/")[-1]
+
+
+def pkce_pair() -> tuple[str, str]:
+    """(verifier, S256 challenge) per RFC 7636."""
+    verifier = secrets.token_urlsafe(64)  # 86 chars from the unreserved set
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+class _Callback(http.server.BaseHTTPRequestHandler):
+    server: _CallbackServer
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        if parts.path != CALLBACK_PATH:
+            self.send_error(404)
+            return
+        params = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        ok = "code" in params
+        title = "ilyd is connected" if ok else "ilyd was not connected"
+        text = ("You can close this window and return to the terminal." if ok else
+                f"Salesforce answered: {params.get('error_description') or params.get('error')}")
+        body = _PAGE.format(title=title, text=_escape(text)).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.server.deliver(params)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence: the query string carries the authorization code."""
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class _CallbackServer(http.server.HTTPServer):
+    def __init__(self, port: int) -> None:
+        super().__init__(("127.0.0.1", port), _Callback)
+        self.result: dict[str, str] | None = None
+        self.arrived = threading.Event()
+
+    def deliver(self, params: dict[str, str]) -> None:
+        if not self.arrived.is_set():
+            self.result = params
+            self.arrived.set()
+
+
+class WebServerFlow:
+    """One authorization: listen, build the URL, wait, exchange."""
+
+    def __init__(self, login_url: str, client_id: str, client_secret: str | None = None, *,
+                 port: int = 1717, ca_file: str | Path | None = None) -> None:
+        self.login_url = login_url.rstrip("/")
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self._session = make_session(ca_file)
+        self._verifier, self._challenge = pkce_pair()
+        self.state = secrets.token_urlsafe(24)
+        try:
+            self._server = _CallbackServer(port)
+        except OSError as exc:
+            raise IlydError(f"cannot listen on 127.0.0.1:{port} for the OAuth redirect:"
+                            f" {exc.strerror}; pick another port with --port") from exc
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.1}, daemon=True,
+                                        name="oauth-callback")
+        self._thread.start()
+
+    @property
+    def redirect_uri(self) -> str:
+        """The callback URL (register it on the connected app)."""
+        return f"http://127.0.0.1:{self._server.server_address[1]}{CALLBACK_PATH}"
+
+    @property
+    def authorize_url(self) -> str:
+        """Where the user logs in and allows access."""
+        query = urlencode({
+            "response_type": "code", "client_id": self.client_id,
+            "redirect_uri": self.redirect_uri, "scope": SCOPES, "state": self.state,
+            "code_challenge": self._challenge, "code_challenge_method": "S256",
+            "prompt": "login consent",
+        })
+        return f"{self.login_url}/services/oauth2/authorize?{query}"
+
+    def probe_client(self) -> None:
+        """Fail fast on an unknown client id: Salesforce's authorize page says so at once
+        (the browser would show the error and never come back)."""
+        try:
+            response = self._session.get(self.authorize_url, allow_redirects=False, timeout=30)
+        except requests.RequestException:
+            return  # the browser may still reach it (proxy); the wait will tell
+        where = response.headers.get("Location", "") + response.text[:2000]
+        if "invalid_client_id" in where:
+            raise ClientRejectedError(
+                f"Salesforce does not know client id {self.client_id[:12]}… at"
+                f" {self.login_url} (invalid_client_id); check client_id in the config"
+                " against the connected app's Consumer Key, and the login host"
+                " (production vs --sandbox)", error_code="invalid_client_id")
+
+    def wait(self, timeout: float) -> str:
+        """Wait for the redirect; return the authorization code."""
+        try:
+            if not self._server.arrived.wait(timeout):
+                raise FlowTimeoutError(
+                    f"no answer on {self.redirect_uri} within {timeout:g} s; open the URL in"
+                    " a browser on this machine (or forward the port) and log in as the"
+                    " integration user")
+            params = self._server.result or {}
+        finally:
+            self.close()
+        if params.get("state") != self.state:
+            raise AuthError("the OAuth redirect carried the wrong state; start again")
+        error = params.get("error")
+        if error == "access_denied":
+            raise AccessDeniedError(
+                "access denied: the authorization was refused"
+                f" ({params.get('error_description') or error}); log in as the integration"
+                " user and click Allow", error_code=error)
+        if error:
+            raise AuthError(f"Salesforce refused the authorization ({error}:"
+                            f" {params.get('error_description', '')})", error_code=error)
+        return params["code"]
+
+    def exchange(self, code: str) -> TokenGrant:
+        """Trade the code (and the PKCE verifier) for an access and a refresh token."""
+        form = {"grant_type": "authorization_code", "code": code, "client_id": self.client_id,
+                "redirect_uri": self.redirect_uri, "code_verifier": self._verifier}
+        if self._client_secret:
+            form["client_secret"] = self._client_secret
+        try:
+            response = self._session.post(f"{self.login_url}/services/oauth2/token", data=form,
+                                          headers={"Accept": "application/json"}, timeout=60)
+        except requests.RequestException as exc:
+            raise AuthError(f"cannot reach {self.login_url}: {exc}") from exc
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if response.status_code >= 400 or "access_token" not in body:
+            code_name = str(body.get("error") or f"HTTP {response.status_code}")
+            words = body.get("error_description") or response.text[:200]
+            cls = ClientRejectedError if code_name in ("invalid_client_id",
+                                                       "invalid_client") else AuthError
+            raise cls(f"the token exchange failed ({code_name}: {words})",
+                      status=response.status_code, error_code=code_name)
+        if not body.get("refresh_token"):
+            raise AuthError("Salesforce issued no refresh token: add the 'refresh_token,"
+                            " offline_access' scope to the connected app")
+        return TokenGrant(body["access_token"], body["refresh_token"],
+                          str(body.get("instance_url") or "").rstrip("/"), str(body.get("id")))
+
+    def whoami(self, grant: TokenGrant, api_version: str) -> dict[str, Any]:
+        """Username, display name, org name and whether it is a sandbox."""
+        headers = {"Authorization": f"Bearer {grant.access_token}"}
+        out: dict[str, Any] = {"user_id": grant.user_id, "org_id": grant.org_id}
+        try:
+            ident = self._session.get(grant.id_url, headers=headers, timeout=30).json()
+            out.update(username=ident.get("username"), display_name=ident.get("display_name"))
+            query = self._session.get(
+                f"{grant.instance_url}/services/data/v{api_version}/query/",
+                params={"q": "SELECT Name, IsSandbox FROM Organization"}, headers=headers,
+                timeout=30).json()
+            org = (query.get("records") or [{}])[0]
+            out.update(org_name=org.get("Name"), is_sandbox=org.get("IsSandbox"))
+        except (requests.RequestException, ValueError, AttributeError):
+            pass  # who is connected is a courtesy; the token is what matters
+        return out
+
+    def close(self) -> None:
+        """Stop listening."""
+        self._server.shutdown()
+        self._server.server_close()
