@@ -1,0 +1,422 @@
+"""The complete database sync of one org: read, enrich, compare, write, settle.
+
+`Resync` is a plain class; `run()` blocks until the sync ends and is safe to call again
+after a crash (it continues from the checkpoint). Per object:
+
+1. COUNT() decides the path: REST query + sObject Collections below
+   `rest_threshold` records, Bulk 2.0 otherwise.
+2. Bulk: one query job; its result pages stream through enrichment in chunks; records
+   whose Ily values differ from what Salesforce holds are spooled; a batch of pages is
+   sent as one ingest job when the spool nears the upload limit or the read ends.
+3. Before a batch is sent, records changed since the read by someone else, written by
+   the real-time path since, or waiting in the real-time inbox are left out: the
+   real-time path has (or will have) newer values, which the sync must not clobber.
+4. Settling waits for the jobs, re-sends rows that hit a row lock, counts the rest.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import structlog
+
+from ilyd.enrich.provider import Provider
+from ilyd.enrich.values import EnrichmentOutcome, enrich_records
+from ilyd.errors import RequestLimitError, SalesforceError, SalesforceUnavailableError
+from ilyd.resync import reader
+from ilyd.resync.budget import Budget, Cancelled
+from ilyd.resync.checkpoint import ObjectCheckpoint, ResyncStore, RunState
+from ilyd.resync.compare import changed_values, json_value
+from ilyd.resync.plan import ObjectPlan, build_plan, parse_since
+from ilyd.resync.progress import Phase, ResyncProgress
+from ilyd.resync.writer import RETRYABLE, BulkWriter, IngestSpool
+from ilyd.salesforce.bulk import BulkClient, PollPolicy
+from ilyd.salesforce.rest import MAX_COLLECTION_SIZE, RestClient
+from ilyd.store.inbox import Inbox
+from ilyd.store.record_hashes import RecordHashStore
+
+__all__ = ["Resync", "ResyncRequest", "ResyncSettings"]
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+# A transient failure (Salesforce unavailable) restarts the run from its checkpoint
+# this many times before the run fails.
+_TRANSIENT_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class ResyncSettings:
+    """Tunables; the defaults suit production, tests shrink the waits."""
+
+    page_size: int = 250_000  # rows per Bulk result page (maxRecords)
+    rest_threshold: int = 2_000  # below this many records: REST + Collections
+    chunk: int = 2_000  # rows enriched together (one provider lookup_many)
+    max_upload_bytes: int = 64 * 1024 * 1024  # well under Salesforce's 150 MB per job
+    poll: PollPolicy = field(default_factory=lambda: PollPolicy(initial=0.5, max_interval=10.0))
+    budget_ratio: float = 0.5
+    budget_probe_seconds: float = 60.0
+    lock_retries: int = 3
+    lock_retry_delay: float = 2.0
+    transient_delay: float = 5.0
+
+
+@dataclass(frozen=True)
+class ResyncRequest:
+    """What the operator asked for."""
+
+    objects: tuple[str, ...]
+    since: str | None = None
+
+
+def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+class Resync:
+    """One org's resync: start or resume a run, run it to the end, cancel it."""
+
+    def __init__(self, org: str, rest: RestClient, provider: Provider, *, store: ResyncStore,
+                 hashes: RecordHashStore, settings: ResyncSettings | None = None,
+                 inbox: Inbox | None = None, integration_user_id: str | None = None,
+                 export_metrics: bool = True) -> None:
+        import threading
+
+        self.org = org
+        self.rest = rest
+        self.bulk = BulkClient(rest, max_upload_bytes=(settings or ResyncSettings())
+                               .max_upload_bytes)
+        self.provider = provider
+        self.store = store
+        self.hashes = hashes
+        self.settings = settings or ResyncSettings()
+        self.inbox = inbox
+        self._user_id = integration_user_id
+        self._export = export_metrics
+        self._cancel = threading.Event()
+        self.progress: ResyncProgress | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def begin(self, request: ResyncRequest) -> ResyncProgress:
+        """Record a new run (the previous one is forgotten); `run()` then performs it."""
+        parse_since(request.since)  # refuse a bad --since before anything is stored
+        run_id = uuid.uuid4().hex[:12]
+        self.store.begin(self.org, run_id, request.objects, request.since)
+        self.progress = ResyncProgress(self.org, run_id, request.objects, self._export)
+        return self.progress
+
+    def resumable(self) -> bool:
+        """True when the store holds a run that was running when the daemon stopped."""
+        run = self.store.run(self.org)
+        return run is not None and run.state is RunState.RUNNING
+
+    def resume(self) -> ResyncProgress:
+        """Pick the stored running run up (counts restored from the checkpoint)."""
+        run = self.store.run(self.org)
+        assert run is not None
+        self.progress = ResyncProgress(self.org, run.run_id, run.objects, self._export)
+        self.progress.restore(run.counts, run.failures)
+        return self.progress
+
+    def cancel(self) -> None:
+        """Ask the running sync to stop at the next chunk or poll."""
+        self._cancel.set()
+
+    def run(self) -> ResyncProgress:
+        """Perform the begun or resumed run to its end; never raises."""
+        progress = self.progress
+        assert progress is not None, "begin() or resume() first"
+        run = self.store.run(self.org)
+        assert run is not None
+        budget = Budget(self.rest, self.settings.budget_ratio,
+                        probe_seconds=self.settings.budget_probe_seconds,
+                        cancelled=self._cancel, on_pause=self._paused)
+        self._budget = budget
+        self._writer = BulkWriter(
+            self.org, self.bulk, store=self.store, hashes=self.hashes, budget=budget,
+            progress=progress, poll=self.settings.poll, lock_retries=self.settings.lock_retries,
+            lock_retry_delay=self.settings.lock_retry_delay, sleep=self._cancel.wait)
+        transient = 0
+        while True:
+            try:
+                self._run_once(run.objects, parse_since(run.since))
+            except Cancelled:
+                self._end(RunState.CANCELLED, Phase.CANCELLED)
+            except RequestLimitError as exc:
+                log.warning("resync_limit_reached", org=self.org, error=str(exc))
+                try:
+                    budget.wait(spent=True)
+                except Cancelled:
+                    self._end(RunState.CANCELLED, Phase.CANCELLED)
+                    return progress
+                self._resume_counts()
+                continue
+            except SalesforceUnavailableError as exc:
+                transient += 1
+                if transient < _TRANSIENT_ATTEMPTS and not self._cancel.wait(
+                        self.settings.transient_delay * transient):
+                    log.warning("resync_retrying", org=self.org, error=str(exc))
+                    self._resume_counts()
+                    continue
+                self._end(RunState.FAILED, Phase.FAILED, str(exc))
+            except Exception as exc:
+                if not isinstance(exc, SalesforceError):
+                    log.exception("resync_crashed", org=self.org)
+                self._end(RunState.FAILED, Phase.FAILED, str(exc))
+            else:
+                self._end(RunState.DONE, Phase.DONE)
+            return progress
+
+    def _resume_counts(self) -> None:
+        # The work since the last checkpoint is redone: count from the checkpoint again.
+        run = self.store.run(self.org)
+        assert self.progress is not None
+        assert run is not None
+        self.progress.restore(run.counts, run.failures)
+
+    def _end(self, state: RunState, phase: Phase, error: str | None = None) -> None:
+        assert self.progress is not None
+        self.store.finish(self.org, state, error)
+        self.progress.error = error
+        self.progress.set_phase(phase, error)
+        log.info("resync_finished", org=self.org, state=str(state), error=error,
+                 **{k: v for k, v in self.progress.snapshot().items()
+                    if k in ("read", "changed", "written", "failed", "skipped")})
+
+    def _paused(self, reason: str | None) -> None:
+        assert self.progress is not None
+        if reason is None:
+            self.progress.set_phase(self._phase_before_pause)
+        else:
+            if self.progress.phase is not Phase.PAUSED:
+                self._phase_before_pause = self.progress.phase
+            self.progress.set_phase(Phase.PAUSED, reason)
+
+    # --- the run ------------------------------------------------------------------------
+
+    def _run_once(self, objects: tuple[str, ...], since: Any) -> None:
+        progress = self.progress
+        assert progress is not None
+        self._phase_before_pause = Phase.READING
+        self._writer.recover()
+        describes = {o: self.rest.describe(o, refresh=True) for o in objects}
+        plans = {p.sobject: p for p in build_plan(describes, objects, since)}
+        checkpoints = {c.sobject: c for c in self.store.objects(self.org)}
+        progress.total = sum(c.total or 0 for c in checkpoints.values())
+        for sobject in objects:
+            self._budget.check_cancel()
+            checkpoint = checkpoints[sobject]
+            if checkpoint.read_done:
+                continue
+            plan = plans[sobject]
+            progress.sobject = sobject
+            if checkpoint.mode is None:
+                progress.set_phase(Phase.COUNTING)
+                total = reader.count_records(self.rest, plan)
+                mode = "rest" if total < self.settings.rest_threshold else "bulk"
+                self.store.set_object(self.org, sobject, mode=mode, total=total)
+                progress.total += total
+                checkpoint = next(c for c in self.store.objects(self.org)
+                                  if c.sobject == sobject)
+            progress.mode = checkpoint.mode
+            progress.set_phase(Phase.READING)
+            if checkpoint.mode == "rest":
+                self._rest_object(plan)
+            else:
+                self._bulk_object(plan, checkpoint)
+        progress.set_phase(Phase.SETTLING)
+        self._writer.settle()
+
+    # --- Bulk 2.0 path ------------------------------------------------------------------
+
+    def _bulk_object(self, plan: ObjectPlan, checkpoint: ObjectCheckpoint) -> None:
+        read_started = checkpoint.read_started or time.time()
+        read, created = reader.open_bulk_query(self.bulk, plan, checkpoint.query_job,
+                                               self.settings.poll)
+        started_sf = checkpoint.read_started_sf
+        if created:
+            started_sf = read.created
+            self.store.set_object(self.org, plan.sobject, query_job=read.job_id,
+                                  read_started=read_started, read_started_sf=started_sf)
+        since_sf = reader.parse_sf_datetime(started_sf)
+        # Rows modified in the second the query started or later: the only ones a
+        # later "changed by someone else" check must compare modstamps for.
+        recent_floor = since_sf.strftime("%Y-%m-%dT%H:%M:%S") if since_sf else None
+        batch = _Batch(plan)
+        for page in reader.bulk_pages(self.bulk, read, checkpoint.batch_locator,
+                                      self.settings.page_size):
+            for chunk in _batched(page.rows, self.settings.chunk):
+                self._budget.check_cancel()
+                self._enrich_chunk(plan, chunk, batch, recent_floor)
+            last = page.next_locator is None
+            if last or batch.spool.size >= self.settings.max_upload_bytes:
+                self._send_batch(plan, batch, page.next_locator, last=last, since_sf=since_sf,
+                                 read_started=read_started)
+                batch = _Batch(plan)
+            self._budget.wait()
+
+    def _enrich_chunk(self, plan: ObjectPlan, rows: list[dict[str, str]], batch: _Batch,
+                      recent_floor: str | None) -> None:
+        progress = self.progress
+        assert progress is not None
+        outcomes = enrich_records(plan.sobject, rows, self.provider)
+        batch.counts["read"] += len(rows)
+        progress.add("read", len(rows))
+        for row, outcome in zip(rows, outcomes, strict=True):
+            if outcome.retryable:
+                batch.counts["skipped"] += 1
+                progress.add("skipped")
+                continue
+            batch.counts["enriched"] += 1
+            values = changed_values(plan, row, outcome)
+            if values is None:
+                continue
+            batch.counts["changed"] += 1
+            record_id = row["Id"]
+            batch.spool.add(record_id, values, outcome.fingerprint())
+            modstamp = row.get("SystemModstamp") or ""
+            if recent_floor is not None and modstamp[:19] >= recent_floor:
+                batch.recent[record_id] = modstamp[:23]
+        enriched = sum(1 for o in outcomes if not o.retryable)
+        progress.add("enriched", enriched)
+        progress.add("changed", batch.counts["changed"] - batch.reported_changed)
+        batch.reported_changed = batch.counts["changed"]
+
+    def _send_batch(self, plan: ObjectPlan, batch: _Batch, next_locator: str | None, *,
+                    last: bool, since_sf: Any, read_started: float) -> None:
+        assert self.progress is not None
+        spool = batch.spool
+        excluded = self._changed_elsewhere(plan, spool.fingerprints(), batch.recent, since_sf,
+                                           read_started)
+        if excluded:
+            before = spool.rows
+            spool = spool.without(excluded)
+            removed = before - spool.rows
+            batch.counts["skipped"] += removed
+            self.progress.add("skipped", removed)
+            log.info("resync_left_to_realtime", org=self.org, sobject=plan.sobject,
+                     records=removed)
+        try:
+            if spool.rows == 0:
+                self.store.advance(self.org, plan.sobject, next_locator, last, batch.counts)
+            else:
+                self._writer.submit(plan.sobject, spool, next_locator=next_locator,
+                                    read_done=last, counts=dict(batch.counts))
+        finally:
+            spool.close()
+
+    def _changed_elsewhere(self, plan: ObjectPlan, rows: Iterable[tuple[str, str]],
+                           recent: Mapping[str, str], since_sf: Any,
+                           read_started: float) -> set[str]:
+        """Ids to leave to the real-time path (see the module docstring, step 3)."""
+        excluded: set[str] = set()
+        if since_sf is not None and self._user_id:
+            for record in self.rest.query(plan.modified_query(since_sf, self._user_id)):
+                stamp = str(record.get("SystemModstamp") or "")[:23]
+                if recent.get(str(record["Id"])) != stamp:
+                    excluded.add(str(record["Id"]))
+        ids = [record_id for record_id, _ in rows]
+        for chunk in _batched(ids, 5000):
+            excluded |= self.hashes.written_since(self.org, plan.sobject, "realtime",
+                                                  read_started, chunk)
+        if self.inbox is not None:
+            excluded |= {item.record_id for item in self.inbox.pending(self.org)
+                         if item.sobject == plan.sobject}
+        return excluded
+
+    # --- REST path (small objects) ------------------------------------------------------
+
+    def _rest_object(self, plan: ObjectPlan) -> None:
+        progress = self.progress
+        assert progress is not None
+        counts: Counter[str] = Counter()
+        failures: Counter[str] = Counter()
+        pending: list[tuple[str, dict[str, object], str]] = []
+        for chunk in _batched(self.rest.query(plan.query()), MAX_COLLECTION_SIZE):
+            self._budget.check_cancel()
+            rows: list[dict[str, Any]] = chunk
+            outcomes: list[EnrichmentOutcome] = enrich_records(plan.sobject, rows, self.provider)
+            counts["read"] += len(rows)
+            progress.add("read", len(rows))
+            for row, outcome in zip(rows, outcomes, strict=True):
+                if outcome.retryable:
+                    counts["skipped"] += 1
+                    progress.add("skipped")
+                    continue
+                counts["enriched"] += 1
+                progress.add("enriched")
+                values = changed_values(plan, row, outcome)
+                if values is not None:
+                    counts["changed"] += 1
+                    progress.add("changed")
+                    pending.append((str(row["Id"]), values, outcome.fingerprint()))
+            while len(pending) >= MAX_COLLECTION_SIZE:
+                self._collection_write(plan, pending[:MAX_COLLECTION_SIZE], counts, failures)
+                del pending[:MAX_COLLECTION_SIZE]
+        if pending:
+            self._collection_write(plan, pending, counts, failures)
+        self.store.object_done(self.org, plan.sobject, {**counts})
+        if failures:
+            self.store.add_counts(self.org, {}, dict(failures))
+
+    def _collection_write(self, plan: ObjectPlan, items: list[tuple[str, dict[str, object], str]],
+                          counts: Counter[str], failures: Counter[str]) -> None:
+        progress = self.progress
+        assert progress is not None
+        excluded = self.hashes.written_since(self.org, plan.sobject, "realtime",
+                                             progress.started, [i for i, _, _ in items])
+        if self.inbox is not None:
+            excluded |= {item.record_id for item in self.inbox.pending(self.org)
+                         if item.sobject == plan.sobject}
+        if excluded:
+            kept = [item for item in items if item[0] not in excluded]
+            counts["skipped"] += len(items) - len(kept)
+            progress.add("skipped", len(items) - len(kept))
+            items = kept
+        attempt = 0
+        while items:
+            self._budget.wait()
+            records = [{"Id": rid, **{k: json_value(v) for k, v in values.items()}}
+                       for rid, values, _ in items]
+            results = self.rest.update_collection(plan.sobject, records)
+            retry, written = [], {}
+            for item, result in zip(items, results, strict=True):
+                if result.success:
+                    written[item[0]] = item[2]
+                    continue
+                code = result.errors[0].status_code if result.errors else "UNKNOWN"
+                if code in RETRYABLE and attempt < self.settings.lock_retries:
+                    retry.append(item)
+                else:
+                    failures[code] += 1
+                    progress.add_failures({code: 1})
+            counts["written"] += len(written)
+            counts["failed"] = sum(failures.values())
+            progress.add("written", len(written))
+            self.hashes.put_many(self.org, plan.sobject, written, "resync")
+            items, attempt = retry, attempt + 1
+            if items and self._cancel.wait(self.settings.lock_retry_delay * attempt):
+                raise Cancelled
+
+
+@dataclass
+class _Batch:
+    """Pages read since the last batch was sent: their changed rows and counts."""
+
+    plan: ObjectPlan
+    spool: IngestSpool = field(init=False)
+    counts: Counter[str] = field(default_factory=Counter)
+    recent: dict[str, str] = field(default_factory=dict)
+    reported_changed: int = 0
+
+    def __post_init__(self) -> None:
+        self.spool = IngestSpool(self.plan.ily_fields)
