@@ -87,11 +87,11 @@ def child_factories(config: OrgConfig) -> Sequence[tuple[str, ChildFactory]]:
     Later capabilities add theirs here, e.g. ``("provisioner", Provisioner.start_for)``,
     then the subscriber or poller, the enricher pool, the writer.
     """
-    del config  # the children to build will depend on it (objects, mode, auto_provision)
     # Imported here: the children's modules import OrgContext from this one.
+    from ilyd.actors.pipeline import pipeline_children
     from ilyd.actors.provisioner import ProvisionerActor
 
-    return (("provisioner", ProvisionerActor.start_for),)
+    return (("provisioner", ProvisionerActor.start_for), *pipeline_children(config))
 
 
 class Org:

@@ -1,0 +1,58 @@
+"""The org children of the real-time pipeline: writer, enricher, poller.
+
+They share one `OrgPipeline` (client, stores, providers, budget), built by the first
+of them to start and closed by the last to stop. Start order writer → enricher →
+poller; the org stops them in reverse, so the writer goes last and hands what it still
+queues back to the inbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pykka
+
+from ilyd.actors.enricher import EnricherActor
+from ilyd.actors.org import ChildFactory, OrgContext
+from ilyd.actors.poller import PollerActor
+from ilyd.actors.writer import WriterActor
+from ilyd.config import OrgConfig
+from ilyd.errors import StoreError
+from ilyd.pipeline.runtime import OrgPipeline
+
+
+class _Shared:
+    """Builds the org's pipeline once, for the children of one org start."""
+
+    def __init__(self) -> None:
+        self.pipeline: OrgPipeline | None = None
+        self.writer: pykka.ActorRef[Any] | None = None
+
+    def get(self, context: OrgContext) -> OrgPipeline:
+        if self.pipeline is None:
+            if context.database is None:
+                raise StoreError("the enrichment pipeline needs the state database; "
+                                 "check [daemon] state_dir")
+            self.pipeline = OrgPipeline(context.config, context.secrets, context.database,
+                                        publish=context.publish)
+        return self.pipeline.acquire()
+
+
+def pipeline_children(config: OrgConfig) -> Sequence[tuple[str, ChildFactory]]:
+    """(name, factory) of the writer, the enricher and the poller, in start order."""
+    del config
+    shared = _Shared()
+
+    def writer(context: OrgContext) -> pykka.ActorRef[Any]:
+        shared.writer = WriterActor.start(context, shared.get(context))
+        return shared.writer
+
+    def enricher(context: OrgContext) -> pykka.ActorRef[Any]:
+        assert shared.writer is not None
+        return EnricherActor.start(context, shared.get(context), shared.writer)
+
+    def poller(context: OrgContext) -> pykka.ActorRef[Any]:
+        return PollerActor.start(context, shared.get(context))
+
+    return (("writer", writer), ("enricher", enricher), ("poller", poller))

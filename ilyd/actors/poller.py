@@ -1,0 +1,122 @@
+"""`PollerActor`: the thin shell around `ilyd.pipeline.poller.Poller`.
+
+At start it reads the org's facts and polls only when the org cannot stream (Streaming
+API off, or no permission for it or for PushTopics); otherwise it stays idle and the
+Subscriber feeds the inbox. Polls run every `poll_interval` seconds, not while the org
+is throttled (a poll spends API calls).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import types
+from dataclasses import dataclass
+from typing import Any
+
+import pykka
+import structlog
+
+from ilyd.actors.org import OrgContext
+from ilyd.errors import IlydError, NeedsReauthError
+from ilyd.pipeline.poller import Poller
+from ilyd.pipeline.runtime import OrgPipeline
+from ilyd.provision.checks import streaming_available
+from ilyd.provision.facts import gather
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class _Decide:
+    """Internal: find out whether this org needs polling."""
+
+
+@dataclass(frozen=True)
+class _Poll:
+    """Internal: poll now."""
+
+
+class PollerActor(pykka.ThreadingActor):
+    """Polls one org for changed records when it has no streaming."""
+
+    def __init__(self, context: OrgContext, pipeline: OrgPipeline, *,
+                 force: bool | None = None) -> None:
+        super().__init__()
+        self._context = context
+        self._pipeline = pipeline
+        self._force = force
+        self._poller = Poller(context.name, pipeline.rest, pipeline.inbox, pipeline.state,
+                              context.config.objects)
+        self._timer: threading.Timer | None = None
+        self.polling = False
+
+    def on_start(self) -> None:
+        """Decide in a message, so the org's start never waits on Salesforce."""
+        self._context.bind_log_context()
+        self.actor_ref.tell(_Decide())
+
+    def on_stop(self) -> None:
+        """Cancel the next poll."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._pipeline.release()
+
+    def on_failure(self, exception_type: type[BaseException] | None,
+                   exception_value: BaseException | None,
+                   traceback: types.TracebackType | None) -> None:
+        """A poll crashed (a bug): restart the org."""
+        self.on_stop()
+        self._context.fail(exception_value or "poller crashed")
+
+    def on_receive(self, message: Any) -> Any:
+        """Decide, or poll and schedule the next poll."""
+        if isinstance(message, _Decide):
+            self._decide()
+        elif isinstance(message, _Poll):
+            self._poll()
+        else:
+            raise TypeError(f"PollerActor got an unexpected message: {type(message).__name__}")
+        return None
+
+    def _decide(self) -> None:
+        objects = self._context.config.objects
+        if self._force is not None:
+            self.polling = self._force
+        else:
+            try:
+                facts = gather(self._pipeline.rest, objects)
+            except NeedsReauthError as exc:
+                self._context.publish(needs_reauth=True, reason=str(exc).splitlines()[0])
+                return
+            except IlydError as exc:
+                log.warning("poller_cannot_read_org", error=str(exc))
+                self._schedule(self._context.config.poll_interval, _Decide())
+                return
+            self.polling = not streaming_available(facts, objects)
+        if self.polling:
+            log.info("polling_for_changes", interval_s=self._context.config.poll_interval)
+            self._context.publish(polling=True)
+            self.actor_ref.tell(_Poll())
+
+    def _poll(self) -> None:
+        budget = self._pipeline.budget
+        if not budget.throttled or budget.allow():
+            try:
+                if self._poller.poll():
+                    self._pipeline.wake.set()
+            except NeedsReauthError as exc:
+                self._context.publish(needs_reauth=True, reason=str(exc).splitlines()[0])
+                return
+            except IlydError as exc:
+                log.warning("poll_failed", error=str(exc))
+        self._schedule(self._context.config.poll_interval, _Poll())
+
+    def _schedule(self, delay: float, message: Any) -> None:
+        def tell() -> None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                self.actor_ref.tell(message)
+
+        self._timer = threading.Timer(delay, tell)
+        self._timer.daemon = True
+        self._timer.start()

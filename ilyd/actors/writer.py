@@ -1,0 +1,116 @@
+"""`WriterActor`: the thin shell around `ilyd.pipeline.writer.Writer`.
+
+Enriched records arrive as `Enriched` messages; a timer tells `_Flush` when the oldest
+queued record has waited `writer_window`, and a full batch is sent at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import types
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pykka
+import structlog
+
+from ilyd.actors.org import OrgContext
+from ilyd.errors import AuthError
+from ilyd.pipeline.runtime import OrgPipeline
+from ilyd.pipeline.work import WorkItem
+from ilyd.pipeline.writer import Writer
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Enriched:
+    """Enricher → writer: records with their computed values."""
+
+    items: tuple[WorkItem, ...]
+
+
+@dataclass(frozen=True)
+class _Flush:
+    """Internal: the batching window has passed."""
+
+
+class WriterActor(pykka.ThreadingActor):
+    """Writes one org's enriched records back to Salesforce."""
+
+    def __init__(self, context: OrgContext, pipeline: OrgPipeline) -> None:
+        super().__init__()
+        self._context = context
+        self._pipeline = pipeline
+        self._writer = Writer(context.name, pipeline.rest, pipeline.inbox, pipeline.state,
+                              pipeline.hashes, enrich=context.config.enrich,
+                              budget=pipeline.budget)
+        self._timer: threading.Timer | None = None
+
+    def on_start(self) -> None:
+        """Bind the org into the log context."""
+        self._context.bind_log_context()
+
+    def on_stop(self) -> None:
+        """Give queued records back to the inbox (they are written after the restart)."""
+        self._cancel_timer()
+        self._writer.release_all()
+        self._pipeline.release()
+
+    def on_failure(self, exception_type: type[BaseException] | None,
+                   exception_value: BaseException | None,
+                   traceback: types.TracebackType | None) -> None:
+        """A flush crashed: the org restarts; the inbox still holds every record."""
+        self.on_stop()
+        self._context.fail(exception_value or "writer crashed")
+
+    def on_receive(self, message: Any) -> Any:
+        """Queue records, flush when due."""
+        if isinstance(message, Enriched):
+            self._writer.add(message.items)
+        elif not isinstance(message, _Flush):
+            raise TypeError(f"WriterActor got an unexpected message: {type(message).__name__}")
+        else:
+            self._timer = None
+        self._flush_if_due()
+        return None
+
+    def _flush_if_due(self) -> None:
+        due = self._writer.due_in()
+        if due is None:
+            return
+        if due > 0:
+            if self._timer is None:
+                self._timer = threading.Timer(due, self._tell_flush)
+                self._timer.daemon = True
+                self._timer.start()
+            return
+        self._cancel_timer()
+        try:
+            report = self._writer.flush()
+        except AuthError as exc:
+            self._context.publish(needs_reauth=True, reason=str(exc).splitlines()[0])
+            raise
+        if report.calls or report.skipped or report.dropped:
+            log.debug("writer_flushed", calls=report.calls, written=report.written,
+                      skipped=report.skipped, retried=report.retried, dropped=report.dropped)
+
+    def _tell_flush(self) -> None:
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.actor_ref.tell(_Flush())
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+def tell_enriched(writer: pykka.ActorRef[Any], items: Sequence[WorkItem]) -> None:
+    """Hand enriched records to a writer (dropped silently if it is gone: the rows stay
+    leased in the inbox and are processed again after their lease)."""
+    try:
+        writer.tell(Enriched(tuple(items)))
+    except pykka.ActorDeadError:
+        log.info("writer_gone", records=len(items))

@@ -1,0 +1,101 @@
+"""What an org's pipeline parts share: one Salesforce client, the stores, the providers,
+the API budget, and a wake-up signal for the enricher.
+
+Built once per org start from its config, secrets and the state database (the actors
+share it; the last one to let go closes it). Dataset providers are shared by every org
+that names the same file, so a hundred orgs on the sample load it once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from ilyd.config import OrgConfig
+from ilyd.config.enrich import EnrichConfig
+from ilyd.enrich.chain import ProviderChain
+from ilyd.enrich.dataset import DatasetProvider
+from ilyd.enrich.dataset_settings import DatasetSettings
+from ilyd.enrich.provider import Provider
+from ilyd.pipeline.budget import ApiBudget
+from ilyd.salesforce.connect import SecretValues, make_org_rest_client
+from ilyd.salesforce.rest import RestClient
+from ilyd.store import Database
+from ilyd.store.inbox import Inbox
+from ilyd.store.record_hashes import RecordHashStore
+from ilyd.store.writes import WriteStateStore
+
+__all__ = ["OrgPipeline", "provider_for"]
+
+_datasets_lock = threading.Lock()
+_datasets: dict[tuple[object, ...], DatasetProvider] = {}
+
+
+def _dataset(settings: DatasetSettings) -> DatasetProvider:
+    key = (str(settings.path), settings.name, settings.format, settings.domain_column,
+           settings.table, tuple(sorted(settings.mapping.items())))
+    with _datasets_lock:
+        provider = _datasets.get(key)
+        if provider is None:
+            provider = _datasets[key] = DatasetProvider(settings)
+        return provider
+
+
+def provider_for(enrich: EnrichConfig) -> Provider:
+    """The org's provider: its one source, or a chain of them in order of trust."""
+    providers = [_dataset(s) for s in enrich.providers]
+    return providers[0] if len(providers) == 1 else ProviderChain(providers)
+
+
+class OrgPipeline:
+    """The shared parts of one org's enricher, writer and poller."""
+
+    def __init__(
+        self,
+        config: OrgConfig,
+        secrets: SecretValues,
+        database: Database,
+        *,
+        publish: Callable[..., None] | None = None,
+        rest: RestClient | None = None,
+        probe_interval: float = 60.0,
+    ) -> None:
+        self.config = config
+        self.org = str(config.name)
+        self.rest = rest or make_org_rest_client(config, secrets)
+        self.database = database
+        self.inbox = Inbox(database)
+        self.state = WriteStateStore(database)
+        self.hashes = RecordHashStore(database)
+        self.provider = provider_for(config.enrich)
+        self._publish = publish
+        self.budget = ApiBudget(config.api_budget_ratio, lambda: self.rest.api_usage,
+                                self.rest.limits, probe_interval=probe_interval,
+                                on_change=self._throttle_changed)
+        # Set when rows were put in-process (poller): the enricher looks at once.
+        self.wake = threading.Event()
+        self._users = 0
+        self._lock = threading.Lock()
+
+    def _throttle_changed(self, throttled: bool, reason: str | None) -> None:
+        if self._publish is not None:
+            self._publish(throttled=throttled or None, throttle_reason=reason)
+
+    def acquire(self) -> OrgPipeline:
+        """Count one more user (an actor)."""
+        with self._lock:
+            self._users += 1
+        return self
+
+    def release(self) -> None:
+        """One user is done; the last one closes the Salesforce client."""
+        with self._lock:
+            self._users -= 1
+            last = self._users <= 0
+        if last:
+            self.rest.close()
+
+    def status(self) -> dict[str, Any]:
+        """A few figures for status views."""
+        return {"inbox": self.inbox.depth(self.org), "throttled": self.budget.throttled}

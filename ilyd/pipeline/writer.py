@@ -1,0 +1,340 @@
+"""The writer: enriched records → sObject Collections updates → confirmed inbox rows.
+
+Results are batched per sObject, up to 200 per call (Salesforce's Collections limit,
+one API call per request). A row leaves the inbox only after Salesforce confirmed its
+record — or after its failure proved final (record deleted, lead converted). A record
+whose inputs and values are what ilyd last wrote is confirmed without a call.
+
+Per-record errors (Collections answers 200 even when records fail):
+STRING_TOO_LONG → cut the named fields to their described length, send again;
+INVALID_FIELD_FOR_INSERT_UPDATE → remember the field as unwritable for the org, send
+the others; UNABLE_TO_LOCK_ROW and unknown codes → back to the inbox with a backoff;
+ENTITY_IS_DELETED / NOT_FOUND / CANNOT_UPDATE_CONVERTED_LEAD → dropped, counted.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from ilyd import metrics
+from ilyd.config.enrich import EnrichConfig
+from ilyd.errors import AuthError, RequestLimitError, SalesforceError
+from ilyd.pipeline.budget import ApiBudget
+from ilyd.pipeline.outcomes import DROP_REASONS, Action, action_for
+from ilyd.pipeline.work import WorkItem
+from ilyd.salesforce.rest import MAX_COLLECTION_SIZE, RecordError, RestClient, SaveResult
+from ilyd.salesforce.soql import identifier, soql
+from ilyd.store.inbox import Inbox
+from ilyd.store.record_hashes import RecordHashStore
+from ilyd.store.writes import WriteStateStore
+
+__all__ = ["FlushReport", "Writer"]
+
+log = structlog.get_logger(__name__)
+
+# Resends within one flush for fixable errors (truncation, unwritable fields).
+_MAX_ROUNDS = 4
+# A record failing with an unknown error is given up after this many claims.
+MAX_ATTEMPTS = 8
+# The field list is read again after this long (an admin may have fixed FLS).
+_DESCRIBE_TTL = 600.0
+
+
+@dataclass
+class FlushReport:
+    """What one flush did."""
+
+    calls: int = 0
+    written: int = 0
+    skipped: int = 0
+    retried: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+    throttled: bool = False
+
+    def drop(self, reason: str) -> None:
+        """Count one dropped record."""
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
+
+@dataclass
+class _Send:
+    work: WorkItem
+    values: dict[str, Any]
+
+
+def backoff(attempts: int, base: float = 0.5, cap: float = 60.0) -> float:
+    """Seconds before a record is tried again after `attempts` claims (jittered)."""
+    ceiling = min(cap, base * 2 ** max(0, attempts - 1))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+class Writer:
+    """Batches enriched records of one org and writes them back. Not thread-safe: one
+    owner (the writer actor) calls it."""
+
+    def __init__(
+        self,
+        org: str,
+        rest: RestClient,
+        inbox: Inbox,
+        state: WriteStateStore,
+        hashes: RecordHashStore,
+        *,
+        enrich: EnrichConfig,
+        budget: ApiBudget | None = None,
+        batch_size: int = MAX_COLLECTION_SIZE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.org = org
+        self.rest = rest
+        self.inbox = inbox
+        self.state = state
+        self.hashes = hashes
+        self.enrich = enrich
+        self.budget = budget
+        self.batch_size = min(batch_size, MAX_COLLECTION_SIZE)
+        self._clock = clock
+        self._pending: dict[str, dict[str, WorkItem]] = {}
+        self._first_at: float | None = None
+        self._fields: dict[str, tuple[float, dict[str, int | None]]] = {}
+
+    # -- batching -----------------------------------------------------------------------
+
+    def add(self, items: Iterable[WorkItem]) -> None:
+        """Queue enriched records; a newer result for a queued record replaces it."""
+        for work in items:
+            self._pending.setdefault(work.sobject, {})[work.record_id] = work
+            if self._first_at is None:
+                self._first_at = self._clock()
+
+    @property
+    def pending(self) -> int:
+        """Records queued and not yet sent."""
+        return sum(len(batch) for batch in self._pending.values())
+
+    def due_in(self) -> float | None:
+        """Seconds until the next flush is due (0: now), None when nothing is queued."""
+        if not self.pending or self._first_at is None:
+            return None
+        if any(len(batch) >= self.batch_size for batch in self._pending.values()):
+            return 0.0
+        return max(0.0, self._first_at + self.enrich.writer_window - self._clock())
+
+    def flush(self) -> FlushReport:
+        """Send everything queued, in calls of up to `batch_size` records per sObject."""
+        report = FlushReport()
+        pending, self._pending, self._first_at = self._pending, {}, None
+        for sobject, batch in pending.items():
+            works = list(batch.values())
+            for start in range(0, len(works), self.batch_size):
+                self._write_chunk(sobject, works[start:start + self.batch_size], report)
+        return report
+
+    def release_all(self, delay: float = 0.0, error: str | None = None) -> int:
+        """Give every queued record back to the inbox (stopping, or throttled)."""
+        items = [w.item for batch in self._pending.values() for w in batch.values()]
+        self._pending, self._first_at = {}, None
+        if items:
+            self.inbox.release(items, delay=delay, error=error)
+        return len(items)
+
+    # -- one Collections call (and its resends) ------------------------------------------
+
+    def _write_chunk(self, sobject: str, works: list[WorkItem], report: FlushReport) -> None:
+        stored = self.hashes.get_many(self.org, sobject, [w.record_id for w in works])
+        sends: list[_Send] = []
+        for work in works:
+            last = stored.get(work.record_id)
+            if last is not None and last.hash == work.outcome.fingerprint():
+                report.skipped += 1
+                metrics.WRITES_SKIPPED_UNCHANGED.inc()
+                self.inbox.confirm([work.item])
+                continue
+            sends.append(_Send(work, dict(work.outcome.values)))
+        if not sends:
+            return
+        try:
+            writable = self._writable(sobject)
+            for send in sends:
+                send.values = {k: v for k, v in send.values.items() if k in writable}
+            self._apply_if_blank(sobject, sends, writable)
+        except SalesforceError as exc:
+            self._call_failed(exc, sends, report)
+            return
+        empty = [s for s in sends if not s.values]
+        if empty:
+            # Nothing the org lets us write (fields missing or refused): done with it.
+            report.skipped += len(empty)
+            self.inbox.confirm([s.work.item for s in empty])
+            sends = [s for s in sends if s.values]
+        for _ in range(_MAX_ROUNDS):
+            if not sends:
+                return
+            if self.budget is not None and not self.budget.allow():
+                report.throttled = True
+                self._release(sends, self.budget.probe_interval, "throttled: API budget")
+                return
+            try:
+                results = self.rest.update_collection(
+                    sobject, [{"Id": s.work.record_id, **s.values} for s in sends])
+            except SalesforceError as exc:
+                report.calls += 1
+                self._call_failed(exc, sends, report)
+                return
+            report.calls += 1
+            sends = self._handle_results(sobject, sends, results, writable, report)
+        if sends:  # still failing after every fix: try again later
+            self._retry_later(sends, report, "unresolved after resends")
+
+    def _handle_results(self, sobject: str, sends: list[_Send], results: list[SaveResult],
+                        writable: Mapping[str, int | None], report: FlushReport) -> list[_Send]:
+        done: list[WorkItem] = []
+        again: list[_Send] = []
+        later: list[_Send] = []
+        for send, result in zip(sends, results, strict=True):
+            if result.success:
+                done.append(send.work)
+                continue
+            metrics.WRITEBACK_FAILURES.labels(org=self.org).inc()
+            actions = {action_for(e): e for e in result.errors}
+            if Action.DROP in actions:
+                self._drop([send], DROP_REASONS[actions[Action.DROP].status_code], report)
+            elif Action.TRUNCATE in actions or Action.DROP_FIELDS in actions:
+                for action, error in actions.items():
+                    self._fix(sobject, send, action, error, writable)
+                again.append(send)
+            else:
+                first = result.errors[0] if result.errors else RecordError("UNKNOWN", "")
+                log.info("writeback_record_failed", sobject=sobject, record=send.work.record_id,
+                         status_code=first.status_code, error=first.message)
+                later.append(send)
+        if done:
+            self._confirm(done, report)
+        if later:
+            self._retry_later(later, report, "; ".join(
+                e.status_code for r in results for e in r.errors)[:200])
+        return again
+
+    def _fix(self, sobject: str, send: _Send, action: Action, error: RecordError,
+             writable: Mapping[str, int | None]) -> None:
+        if action is Action.TRUNCATE:
+            for name in error.fields:
+                value = send.values.get(name)
+                if isinstance(value, str):
+                    limit = writable.get(name) or max(1, len(value) // 2)
+                    send.values[name] = value[:limit]
+        elif action is Action.DROP_FIELDS:
+            for name in error.fields:
+                if name in send.values:
+                    log.warning("ily_field_unwritable", sobject=sobject, field=name,
+                                error=error.message)
+                    self.state.mark_unwritable(self.org, sobject, name,
+                                               f"{error.status_code}: {error.message}")
+                    self._forget_fields(sobject)
+                    send.values.pop(name, None)
+
+    # -- outcomes -----------------------------------------------------------------------
+
+    def _confirm(self, works: list[WorkItem], report: FlushReport) -> None:
+        by_object: dict[str, dict[str, str]] = {}
+        for work in works:
+            by_object.setdefault(work.sobject, {})[work.record_id] = work.outcome.fingerprint()
+        for sobject, hashes in by_object.items():
+            self.hashes.put_many(self.org, sobject, hashes, source="realtime")
+        self.state.remember(self.org, [(w.sobject, w.record_id, w.inputs_hash) for w in works])
+        self.inbox.confirm([w.item for w in works])
+        now = self._clock()
+        report.written += len(works)
+        metrics.RECORDS_ENRICHED.labels(org=self.org).inc(len(works))
+        for work in works:
+            metrics.EVENT_TO_WRITE_SECONDS.observe(max(0.0, now - work.item.received_at))
+
+    def _drop(self, sends: list[_Send], reason: str, report: FlushReport) -> None:
+        for send in sends:
+            report.drop(reason)
+            metrics.RECORDS_DROPPED.labels(reason=reason).inc()
+            log.info("writeback_record_dropped", sobject=send.work.sobject,
+                     record=send.work.record_id, reason=reason)
+        self.inbox.confirm([s.work.item for s in sends])
+        for send in sends:
+            self.state.forget(self.org, send.work.sobject, [send.work.record_id])
+
+    def _retry_later(self, sends: list[_Send], report: FlushReport, error: str) -> None:
+        keep = []
+        for send in sends:
+            if send.work.item.attempts >= MAX_ATTEMPTS:
+                self._drop([send], "gave_up", report)
+            else:
+                keep.append(send)
+        for send in keep:
+            report.retried += 1
+            self.inbox.release([send.work.item], delay=backoff(send.work.item.attempts),
+                               error=error)
+
+    def _release(self, sends: list[_Send], delay: float, error: str) -> None:
+        self.inbox.release([s.work.item for s in sends], delay=delay, error=error)
+
+    def _call_failed(self, exc: SalesforceError, sends: list[_Send], report: FlushReport) -> None:
+        if isinstance(exc, RequestLimitError):
+            report.throttled = True
+            if self.budget is not None:
+                self.budget.limit_exceeded(exc)
+            delay = self.budget.probe_interval if self.budget is not None else 60.0
+            self._release(sends, delay, str(exc))
+            return
+        log.warning("writeback_call_failed", error=str(exc), records=len(sends))
+        attempts = max(s.work.item.attempts for s in sends)
+        self._release(sends, backoff(attempts), str(exc))
+        if isinstance(exc, AuthError):
+            raise exc
+
+    # -- fields -------------------------------------------------------------------------
+
+    def _writable(self, sobject: str) -> dict[str, int | None]:
+        """Ily fields of `sobject` the org lets ilyd update, with their described length."""
+        cached = self._fields.get(sobject)
+        now = self._clock()
+        if cached is not None and now - cached[0] < _DESCRIBE_TTL:
+            return cached[1]
+        describe = self.rest.describe(sobject, refresh=cached is not None)
+        refused = {u.field for u in self.state.unwritable(self.org) if u.sobject == sobject}
+        fields = {
+            str(f["name"]): (int(f["length"]) if f.get("length") else None)
+            for f in describe.get("fields", ())
+            if str(f.get("name", "")).startswith("Ily_") and f.get("updateable")
+            and f["name"] not in refused
+        }
+        self._fields[sobject] = (now, fields)
+        return fields
+
+    def _forget_fields(self, sobject: str) -> None:
+        cached = self._fields.get(sobject)
+        if cached is not None:
+            refused = {u.field for u in self.state.unwritable(self.org) if u.sobject == sobject}
+            self._fields[sobject] = (cached[0], {k: v for k, v in cached[1].items()
+                                                 if k not in refused})
+
+    def _apply_if_blank(self, sobject: str, sends: list[_Send],
+                        writable: Mapping[str, int | None]) -> None:
+        """Leave out `if_blank` fields that already hold a value in Salesforce."""
+        names = sorted(self.enrich.if_blank_fields() & set(writable))
+        if not names:
+            return
+        ids = [s.work.record_id for s in sends]
+        select = ", ".join(identifier(n) for n in names)
+        # Names pass `identifier` (API-name grammar); the ids are quoted by `soql`.
+        template = f"SELECT Id, {select} FROM {identifier(sobject)} WHERE Id IN {{ids}}"  # noqa: S608
+        query = soql(template, ids=ids)
+        current = {str(r["Id"]): r for r in self.rest.query(query)}
+        for send in sends:
+            row = current.get(send.work.record_id, {})
+            for name in names:
+                if row.get(name) not in (None, ""):
+                    send.values.pop(name, None)
+

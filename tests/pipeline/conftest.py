@@ -1,0 +1,158 @@
+"""Fixtures for pipeline tests: a devorg with ilyd provisioned, an org config pointing
+at it, a state database, and helpers that act as a Salesforce user through the admin
+API (so records are created and edited by someone other than ilyd)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pykka
+import pytest
+import requests
+
+from ilyd.actors.org import OrgSecrets
+from ilyd.config import OrgConfig, load_config
+from ilyd.devorg import DevOrg, OrgInfo
+from ilyd.pipeline.runtime import OrgPipeline
+from ilyd.provision.service import Provisioner
+from ilyd.salesforce.connect import make_org_rest_client
+from ilyd.store import Database
+
+
+def write_config(tmp_path: Path, dev: DevOrg, infos: list[OrgInfo], extra: str = "",
+                 org_extra: str = "") -> Path:
+    """An ilyd config with one password-auth [[org]] per devorg org (secrets in files)."""
+    text = (f'[daemon]\nstate_dir = "{tmp_path}/state"\n'
+            f'control_socket = "{tmp_path}/control.sock"\nlog_format = "json"\n'
+            f'[metrics]\nlisten = "127.0.0.1:0"\n' + extra)
+    for info in infos:
+        secret, password = tmp_path / f"{info.name}.secret", tmp_path / f"{info.name}.pw"
+        secret.write_text(info.client_secret)
+        password.write_text(info.password)
+        secret.chmod(0o600)
+        password.chmod(0o600)
+        text += (f'[[org]]\nname = "{info.name}"\nenvironment = "{dev.url}"\n'
+                 f'auth = "password"\nclient_id = "{info.client_id}"\n'
+                 f'username = "{info.username}"\nclient_secret_file = "{secret}"\n'
+                 f'password_file = "{password}"\npoll_interval = 5\n' + org_extra)
+    path = tmp_path / "ilyd.toml"
+    path.write_text(text)
+    return path
+
+
+class SalesforceUser:
+    """Someone working in the org: creates and edits records through devorg's admin API."""
+
+    def __init__(self, dev: DevOrg, info: OrgInfo) -> None:
+        self.base = f"{dev.admin}/orgs/{info.name}"
+        self.session = requests.Session()
+
+    def create(self, sobject: str, **values: Any) -> str:
+        response = self.session.post(f"{self.base}/records/{sobject}", json=values, timeout=10)
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    def update(self, sobject: str, record_id: str, **values: Any) -> None:
+        response = self.session.patch(f"{self.base}/records/{sobject}/{record_id}",
+                                      json=values, timeout=10)
+        assert response.status_code in (200, 201), response.text
+
+    def delete(self, sobject: str, record_id: str) -> None:
+        response = self.session.delete(f"{self.base}/records/{sobject}/{record_id}", timeout=10)
+        assert response.status_code in (200, 201), response.text
+
+    def record(self, record_id: str) -> dict[str, Any]:
+        response = self.session.get(f"{self.base}/records/{record_id}", timeout=10)
+        response.raise_for_status()
+        return dict(response.json()["record"])
+
+    def history(self, record_id: str) -> list[dict[str, Any]]:
+        response = self.session.get(f"{self.base}/records/{record_id}/history", timeout=10)
+        response.raise_for_status()
+        return list(response.json())
+
+    def calls(self) -> int:
+        return int(self.session.get(f"{self.base}/calls", timeout=10).json()["used"])
+
+    def set_calls(self, used: int) -> None:
+        self.session.patch(f"{self.base}/calls", json={"used": used}, timeout=10)
+
+    def settings(self, **values: Any) -> None:
+        response = self.session.patch(f"{self.base}/settings", json=values, timeout=10)
+        response.raise_for_status()
+
+
+def wait_until(condition: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
+    """Poll `condition` until it returns something truthy; fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what or condition}")
+        time.sleep(0.05)
+
+
+@pytest.fixture(autouse=True)
+def _stop_all_actors() -> Iterator[None]:
+    yield
+    pykka.ActorRegistry.stop_all(block=True, timeout=10)
+
+
+@pytest.fixture
+def dev() -> Iterator[DevOrg]:
+    with DevOrg(host="127.0.0.1", port=0, orgs=1) as server:
+        yield server
+
+
+@pytest.fixture
+def info(dev: DevOrg) -> OrgInfo:
+    return dev.orgs[0]
+
+
+@pytest.fixture
+def user(dev: DevOrg, info: OrgInfo) -> SalesforceUser:
+    return SalesforceUser(dev, info)
+
+
+@pytest.fixture
+def config_path(tmp_path: Path, dev: DevOrg, info: OrgInfo) -> Path:
+    return write_config(tmp_path, dev, [info])
+
+
+@pytest.fixture
+def org_config(config_path: Path) -> OrgConfig:
+    config = load_config(config_path)
+    assert not config.org_errors, config.org_errors
+    return config.orgs[0]
+
+
+@pytest.fixture
+def provisioned(org_config: OrgConfig) -> OrgConfig:
+    """The org with its Ily fields, permission set and PushTopics in place."""
+    rest = make_org_rest_client(org_config, OrgSecrets.read(org_config))
+    try:
+        Provisioner(org_config.name, rest, objects=org_config.objects,
+                    api_version=org_config.api_version).provision()
+    finally:
+        rest.close()
+    return org_config
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Database]:
+    db = Database(tmp_path / "state" / "ilyd.db")
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def pipeline(provisioned: OrgConfig, database: Database) -> Iterator[OrgPipeline]:
+    parts = OrgPipeline(provisioned, OrgSecrets.read(provisioned), database,
+                        probe_interval=0.2).acquire()
+    yield parts
+    parts.release()
