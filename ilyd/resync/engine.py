@@ -102,6 +102,7 @@ class Resync:
         self._user_id = integration_user_id
         self._export = export_metrics
         self._cancel = threading.Event()
+        self._stopping = False
         self.progress: ResyncProgress | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -128,7 +129,12 @@ class Resync:
         return self.progress
 
     def cancel(self) -> None:
-        """Ask the running sync to stop at the next chunk or poll."""
+        """End the running sync at the next chunk or poll; it ends as cancelled."""
+        self._cancel.set()
+
+    def stop(self) -> None:
+        """Interrupt the sync for a daemon stop: the run stays resumable."""
+        self._stopping = True
         self._cancel.set()
 
     def run(self) -> ResyncProgress:
@@ -150,13 +156,17 @@ class Resync:
             try:
                 self._run_once(run.objects, parse_since(run.since))
             except Cancelled:
+                if self._stopping:
+                    log.info("resync_interrupted", org=self.org)
+                    return progress
                 self._end(RunState.CANCELLED, Phase.CANCELLED)
             except RequestLimitError as exc:
                 log.warning("resync_limit_reached", org=self.org, error=str(exc))
                 try:
                     budget.wait(spent=True)
                 except Cancelled:
-                    self._end(RunState.CANCELLED, Phase.CANCELLED)
+                    if not self._stopping:
+                        self._end(RunState.CANCELLED, Phase.CANCELLED)
                     return progress
                 self._resume_counts()
                 continue

@@ -19,8 +19,8 @@ from ilyd.devorg import DevOrg, OrgInfo
 from ilyd.enrich.dataset import DatasetProvider
 from ilyd.enrich.dataset_settings import DatasetSettings, sample_dataset_path
 from ilyd.provision.service import Provisioner
-from ilyd.resync import Resync, ResyncSettings
 from ilyd.resync.checkpoint import ResyncStore
+from ilyd.resync.engine import Resync, ResyncSettings
 from ilyd.salesforce.auth import make_token_provider
 from ilyd.salesforce.bulk import PollPolicy
 from ilyd.salesforce.http import RetryPolicy
