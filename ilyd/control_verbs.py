@@ -63,6 +63,8 @@ def status(daemon: Daemon, _args: Mapping[str, Any], _progress: Progress) -> dic
         "orgs": snapshot.counts(),
         "org_count": len(snapshot.orgs),
         "summary": snapshot.summary(),
+        "resyncs": {o.name: dict(o.detail)["resync"] for o in snapshot.orgs
+                    if "resync" in dict(o.detail)},
         "metrics_url": daemon.metrics_url,
     }
 
@@ -90,6 +92,7 @@ def reload(daemon: Daemon, args: Mapping[str, Any], progress: Progress) -> dict[
 
 
 from ilyd.provision import verbs as provision_verbs  # noqa: E402 (needs the helpers above)
+from ilyd.resync import verbs as resync_verbs  # noqa: E402 (needs the helpers above)
 
 VERBS: dict[str, Verb] = {
     verb.name: verb
@@ -103,5 +106,7 @@ VERBS: dict[str, Verb] = {
         Verb("check", provision_verbs.check),
         Verb("provision", provision_verbs.provision, mutating=True),
         Verb("grant", provision_verbs.grant, mutating=True),
+        Verb("resync", resync_verbs.resync, mutating=True),
+        Verb("cancel", resync_verbs.cancel, mutating=True),
     )
 }

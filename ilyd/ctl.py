@@ -123,6 +123,7 @@ def render_status(result: Mapping[str, Any]) -> str:
     ]
     if result.get("metrics_url"):
         lines.append(f"metrics: {result['metrics_url']}")
+    lines += [f"resync {org}: {state}" for org, state in (result.get("resyncs") or {}).items()]
     return "\n".join(lines)
 
 
@@ -179,6 +180,8 @@ class ClientVerb:
         default=lambda _ns: {}
     )
     timeout: float = 30.0
+    # Shows a progress update for humans (default: its key=value pairs on a line).
+    show_progress: Callable[[Mapping[str, Any]], None] | None = None
 
 
 def org_verb(name: str, help_text: str) -> ClientVerb:
@@ -193,6 +196,7 @@ def _reload_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 from ilyd.provision import render as provision_render  # noqa: E402 (stdlib only, fast)
+from ilyd.resync import render as resync_render  # noqa: E402 (stdlib only, fast)
 
 CLIENT_VERBS: tuple[ClientVerb, ...] = (
     ClientVerb("status", "version, uptime, config generation, orgs by state", render_status),
@@ -214,6 +218,12 @@ CLIENT_VERBS: tuple[ClientVerb, ...] = (
                provision_render.render_grant, provision_render.grant_arguments,
                lambda ns: {"org": ns.org, "profiles": ns.profile, "edit": ns.edit},
                timeout=150.0),
+    ClientVerb("resync", "enrich every existing record (Bulk API 2.0; --wait shows progress)",
+               resync_render.render_resync, resync_render.resync_arguments,
+               resync_render.resync_args, timeout=120.0,
+               show_progress=resync_render.show_progress),
+    ClientVerb("cancel", "stop the org's running resync", resync_render.render_resync,
+               _org_argument, lambda ns: {"org": ns.org}),
 )
 
 
@@ -243,6 +253,8 @@ def run_verb(verb: ClientVerb, args: argparse.Namespace) -> int:
     def on_progress(update: Mapping[str, Any]) -> None:
         if args.json:
             print(json.dumps({"progress": update}), flush=True)
+        elif verb.show_progress is not None:
+            verb.show_progress(update)
         else:
             print(" ".join(f"{k}={v}" for k, v in update.items()), flush=True)
 

@@ -90,8 +90,10 @@ def child_factories(config: OrgConfig) -> Sequence[tuple[str, ChildFactory]]:
     # Imported here: the children's modules import OrgContext from this one.
     from ilyd.actors.pipeline import pipeline_children
     from ilyd.actors.provisioner import ProvisionerActor
+    from ilyd.actors.resync import ResyncActor
 
-    return (("provisioner", ProvisionerActor.start_for), *pipeline_children(config))
+    return (("provisioner", ProvisionerActor.start_for), *pipeline_children(config),
+            ("resync", ResyncActor.start_for))
 
 
 class Org:
