@@ -153,6 +153,7 @@ class BayeuxClient:
         self._cursor: dict[str, int] = {}
         self._cursor_lock = threading.Lock()
         self._rejected: dict[str, int] = {}
+        self._subscribed: set[str] = set()
         self._http = LongPollingTransport(endpoint, ca_file=ca_file)
         self._transport: LongPollingTransport | WebSocketTransport = self._http
         self._client_id: str | None = None
@@ -282,6 +283,11 @@ class BayeuxClient:
     def _replay_for(self, channel: str) -> int:
         key = replay_key(channel)
         stored = self._stored_replay_ids() if self._stored_replay_ids else self.cursor()
+        if key not in stored and key in self._subscribed:
+            # Subscribed before with -1 but no event stored since: -1 again would skip
+            # whatever was published while the session was down. -2 may repeat events;
+            # processing is idempotent, losing them is not.
+            return _ALL_RETAINED
         replay = int(stored.get(key, self._default_replay))
         # Until an event moves the stored id past the rejected one, asking for it again
         # would only be rejected again.
@@ -297,6 +303,7 @@ class BayeuxClient:
                 "subscription": channel, "ext": {"replay": {replay_key(channel): replay}},
             }, _META_TIMEOUT_SECONDS)
             if reply.get("successful"):
+                self._subscribed.add(replay_key(channel))
                 continue
             kind = classify(reply)
             if kind is FailureKind.REPLAY_INVALID:
@@ -375,10 +382,12 @@ class BayeuxClient:
             # Not a failure of the connection: resubscribe right away with -2.
             self._failures -= 1
             self._restart_session(kind.value)
+            self._wait(StreamState.RECONNECTING, kind, action.detail, 0.0)
             return
         if kind is FailureKind.AUTH:
             if self._refresh_once(action.detail):
                 self._restart_session(kind.value)
+                self._wait(StreamState.RECONNECTING, kind, action.detail, 0.0)
                 return
             self._wait(StreamState.BACKOFF, kind, action.detail, self.backoff.long)
             self._restart_session(kind.value)

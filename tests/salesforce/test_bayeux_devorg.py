@@ -1,0 +1,180 @@
+"""ilyd's Bayeux client against devorg's Streaming API, under every fault devorg injects,
+while records are being created: the set of received record ids must be complete
+(duplicates allowed, none lost)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import pytest
+import requests
+
+from ilyd.devorg import DevOrg, OrgInfo
+from ilyd.salesforce.auth import TokenProvider
+from ilyd.salesforce.bayeux import BackoffPolicy, BayeuxClient, BayeuxEvent, StreamStatus
+from ilyd.salesforce.rest import RestClient
+
+FAST = BackoffPolicy(base=0.05, cap=0.3, long=0.5)
+
+
+def wait_for(condition: Callable[[], object], what: str, deadline: float = 30.0) -> None:
+    """Poll `condition` until true; fail naming `what` after `deadline` seconds."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Streaming:
+    """devorg's /_devorg/streaming/<org> controls and the generic fault rules."""
+
+    def __init__(self, dev: DevOrg, org: OrgInfo) -> None:
+        self.base = f"{dev.admin}/streaming/{org.name}"
+        self.admin = dev.admin
+        self.org = org
+
+    def __call__(self, action: str, body: dict[str, Any] | None = None) -> Any:
+        response = requests.post(f"{self.base}/{action}", json=body or {}, timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def fault(self, **spec: Any) -> None:
+        response = requests.post(f"{self.admin}/faults", timeout=10, json={
+            "org": self.org.name, "path_prefix": "/cometd/", **spec})
+        assert response.status_code < 300, response.text
+
+
+class Received:
+    """Record ids seen by the event handler."""
+
+    def __init__(self) -> None:
+        self.ids: set[str] = set()
+        self.count = 0
+        self.lock = threading.Lock()
+        self.statuses: list[StreamStatus] = []
+
+    def __call__(self, events: Sequence[BayeuxEvent]) -> None:
+        with self.lock:
+            for event in events:
+                self.count += 1
+                self.ids.add(str(event.data["sobject"]["Id"]))
+
+
+class Creator(threading.Thread):
+    """Creates leads one after another until stopped."""
+
+    def __init__(self, rest: RestClient) -> None:
+        super().__init__(daemon=True)
+        self.rest = rest
+        self.created: list[str] = []
+        self.failures: list[str] = []
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        n = 0
+        while not self.stopped.is_set():
+            n += 1
+            try:
+                self.created.append(self.rest.create("Lead", {
+                    "LastName": f"F{n}", "Company": "Faulty", "Email": f"f{n}@example.com"}))
+            except Exception as exc:
+                self.failures.append(repr(exc))
+            self.stopped.wait(0.01)
+
+
+@pytest.fixture
+def streaming(dev: DevOrg, org: OrgInfo) -> Iterator[Streaming]:
+    control = Streaming(dev, org)
+    control("settings", {"hold_seconds": 1, "reconnect_deadline": 40})
+    yield control
+    requests.delete(f"{dev.admin}/faults", timeout=10)
+
+
+@pytest.fixture
+def topic(rest: RestClient) -> str:
+    name = f"IlyF{int(time.time() * 1000) % 10**9}"
+    rest.create("PushTopic", {"Name": name, "ApiVersion": 62.0, "NotifyForFields": "Referenced",
+                              "Query": "SELECT Id, Email, Company FROM Lead"})
+    return f"/topic/{name}"
+
+
+def make_client(dev: DevOrg, tp: TokenProvider, topic: str, received: Received) -> BayeuxClient:
+    return BayeuxClient(
+        f"{dev.url}/cometd/62.0", channels=[topic], on_events=received,
+        access_token=lambda: tp.token().access_token,
+        refresh_token=lambda: tp.refresh(tp.token()).access_token,
+        on_status=received.statuses.append, org="faults", backoff=FAST,
+    )
+
+
+FAULTS: list[tuple[str, Callable[[Streaming], None]]] = [
+    ("403 unknown client", lambda s: s("forget")),
+    ("401 authentication invalid", lambda s: s("invalidate")),
+    ("held polls dropped", lambda s: s("drop")),
+    ("HTTP 503", lambda s: s.fault(kind="status", status=503, count=3)),
+    ("connections dropped", lambda s: s.fault(kind="drop", count=2)),
+    ("slow responses", lambda s: s.fault(kind="latency", delay=0.3, count=3)),
+]
+
+
+def test_every_fault_while_records_are_created_loses_no_record(
+    dev: DevOrg, streaming: Streaming, topic: str, rest: RestClient,
+    provider_for: Callable[..., TokenProvider],
+) -> None:
+    received = Received()
+    client = make_client(dev, provider_for("refresh_token"), topic, received)
+    client.start()
+    creator = Creator(rest)
+    try:
+        wait_for(lambda: client.state == "connected", "connected")
+        creator.start()
+        for name, inject in FAULTS:
+            inject(streaming)
+            mark = len(creator.created)
+            wait_for(lambda m=mark: any(i in received.ids for i in creator.created[m:]),
+                     f"events again after: {name}")
+        creator.stopped.set()
+        creator.join(30)
+        created = set(creator.created)
+        assert len(created) > 20
+        wait_for(lambda: created <= received.ids,
+                 "every created lead to arrive", deadline=60)
+        reasons = {s.reason for s in received.statuses}
+        assert {"unknown_client", "auth"} <= reasons
+    finally:
+        creator.stopped.set()
+        client.stop()
+
+
+def test_a_client_restarted_from_stored_replay_ids_gets_what_it_missed(
+    dev: DevOrg, streaming: Streaming, topic: str, rest: RestClient,
+    provider_for: Callable[..., TokenProvider],
+) -> None:
+    tp = provider_for("refresh_token")
+    first = Received()
+    client = make_client(dev, tp, topic, first)
+    client.start()
+    wait_for(lambda: client.state == "connected", "connected")
+    rest.create("Lead", {"LastName": "A", "Company": "X"})
+    wait_for(lambda: first.count == 1, "the first event")
+    stored = client.cursor()
+    client.stop()
+
+    missed = [rest.create("Lead", {"LastName": f"M{n}", "Company": "X"}) for n in range(3)]
+    second = Received()
+    again = BayeuxClient(
+        f"{dev.url}/cometd/62.0", channels=[topic], on_events=second,
+        access_token=lambda: tp.token().access_token, replay_ids=lambda: stored,
+        org="faults", backoff=FAST,
+    )
+    again.start()
+    try:
+        wait_for(lambda: set(missed) <= second.ids, "the missed events")
+        assert second.count == 3
+    finally:
+        again.stop()
