@@ -313,8 +313,9 @@ class Resync:
             removed = before - spool.rows
             batch.counts["skipped"] += removed
             self.progress.add("skipped", removed)
-            log.info("resync_left_to_realtime", org=self.org, sobject=plan.sobject,
-                     records=removed)
+            if removed:
+                log.info("resync_left_to_realtime", org=self.org, sobject=plan.sobject,
+                         records=removed)
         try:
             if spool.rows == 0:
                 self.store.advance(self.org, plan.sobject, next_locator, last, batch.counts)
