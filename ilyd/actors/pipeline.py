@@ -8,6 +8,7 @@ queues back to the inbox.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,7 +53,11 @@ def pipeline_children(config: OrgConfig) -> Sequence[tuple[str, ChildFactory]]:
         assert shared.writer is not None
         return EnricherActor.start(context, shared.get(context), shared.writer)
 
+    # Until the Subscriber exists, an org that could stream is polled too, so no change
+    # goes unseen; with a Subscriber the poller only steps in for orgs without streaming.
+    force = None if importlib.util.find_spec("ilyd.actors.subscriber") else True
+
     def poller(context: OrgContext) -> pykka.ActorRef[Any]:
-        return PollerActor.start(context, shared.get(context))
+        return PollerActor.start(context, shared.get(context), force=force)
 
     return (("writer", writer), ("enricher", enricher), ("poller", poller))
