@@ -9,7 +9,7 @@ import json
 import sys
 
 from ilyd.commands.config import add_config_argument
-from ilyd.commands.orgload import EXIT_USAGE, load_org
+from ilyd.commands.orgload import EXIT_USAGE, load_org, quiet_logging
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,6 +32,7 @@ def check_command(args: argparse.Namespace) -> int:
     from ilyd.salesforce.connect import make_org_rest_client
     from ilyd.store import Database
 
+    quiet_logging()
     loaded = load_org(args.config, args.org, "check")
     if loaded is None:
         return EXIT_USAGE

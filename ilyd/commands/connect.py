@@ -45,7 +45,7 @@ def _open_browser(url: str) -> None:
 
 def connect_command(args: argparse.Namespace) -> int:
     """Run the flow; print who is connected."""
-    from ilyd.commands.orgload import load_org
+    from ilyd.commands.orgload import load_org, quiet_logging
     from ilyd.config.model import SANDBOX_LOGIN_URL
     from ilyd.errors import AuthError, IlydError
     from ilyd.provision.webflow import (
@@ -55,6 +55,7 @@ def connect_command(args: argparse.Namespace) -> int:
         WebServerFlow,
     )
 
+    quiet_logging()
     loaded = load_org(args.config, args.org, "connect")
     if loaded is None:
         return EXIT_USAGE

@@ -34,3 +34,15 @@ def load_org(config_path: str, name: str, command: str) -> tuple[Config, OrgConf
                   file=sys.stderr)
         return None
     return config, org
+
+
+def quiet_logging() -> None:
+    """One-shot commands print their result on stdout: logs go to stderr, warnings only."""
+    import logging
+
+    import structlog
+
+    structlog.configure(
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+    )
