@@ -28,7 +28,7 @@ def main(login_url: str, client_id: str, secret: str, refresh: str, org: str, db
     database = Database(db)
     engine = Resync(org, rest, DatasetProvider(DatasetSettings(path=sample_dataset_path())),
                     store=ResyncStore(database), hashes=RecordHashStore(database),
-                    settings=replace(FAST, max_upload_bytes=12_000),
+                    settings=replace(FAST, page_size=200),
                     integration_user_id=rest.token.user_id, export_metrics=False)
     engine.begin(ResyncRequest(("Account",)))
     engine.run()

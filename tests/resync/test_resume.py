@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ilyd.resync.checkpoint import IngestState, ResyncStore, RunState
 from ilyd.resync.progress import Phase
 
@@ -17,6 +19,7 @@ from .conftest import OrgEnv, wait_until
 TESTS = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_sigkill_mid_sync_then_restart_enriches_every_record_exactly_once(env: OrgEnv) -> None:
     env.admin.seed("Account", 1200)
     # Slow ingest uploads: the kill lands with some batches sent and more to go.
