@@ -1,0 +1,55 @@
+"""Operator docs: the metrics reference matches the code, and the README points at docs/."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+
+from .conftest import ROOT
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location(
+        "gen_metrics_doc", ROOT / "scripts" / "gen_metrics_doc.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_metrics_doc_equals_the_generated_one():
+    committed = (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8")
+    assert committed == _generator().render(), (
+        "docs/metrics.md is stale: run .venv/bin/python scripts/gen_metrics_doc.py"
+    )
+
+
+def test_metrics_doc_lists_every_ilyd_metric_with_its_served_name():
+    from .conftest import exported_names
+
+    text = (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| `([a-z_:]+)`", text, flags=re.MULTILINE))
+    served = {n for n in exported_names() if not n.endswith(("_bucket", "_sum", "_count"))}
+    assert served <= documented | {n.removesuffix("_total") for n in documented}
+    assert "ilyd_records_enriched_total" in documented
+
+
+def test_readme_operating_section_links_to_existing_docs():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Operating ilyd", 1)
+    assert len(section) == 2, "README.md has no 'Operating ilyd' section"
+    body = section[1].split("\n## ", 1)[0]
+    links = set(re.findall(r"\]\(((?:docs|grafana|prometheus)/[^)#]+)", body))
+    assert {"docs/install.md", "docs/runbook.md", "docs/metrics.md"} <= links
+    for link in links:
+        assert (ROOT / link).exists(), f"README links to missing {link}"
+
+
+def test_runbook_has_no_orphan_alert_sections():
+    from .conftest import alert_rules
+
+    text = (ROOT / "docs" / "runbook.md").read_text(encoding="utf-8")
+    sections = set(re.findall(r"^## (Ilyd\w+)", text, flags=re.MULTILINE))
+    assert sections == {rule["alert"] for rule in alert_rules()}
