@@ -59,7 +59,7 @@ class ResyncSettings:
     rest_threshold: int = 2_000  # below this many records: REST + Collections
     chunk: int = 2_000  # rows enriched together (one provider lookup_many)
     max_upload_bytes: int = 64 * 1024 * 1024  # well under Salesforce's 150 MB per job
-    poll: PollPolicy = field(default_factory=lambda: PollPolicy(initial=0.5, max_interval=10.0))
+    poll: PollPolicy = field(default_factory=lambda: PollPolicy(initial=0.2, max_interval=5.0))
     budget_ratio: float = 0.5
     budget_probe_seconds: float = 60.0
     lock_retries: int = 3
