@@ -59,7 +59,7 @@ class OrgPipeline:
         *,
         publish: Callable[..., None] | None = None,
         rest: RestClient | None = None,
-        probe_interval: float = 60.0,
+        probe_interval: float | None = None,
     ) -> None:
         self.config = config
         self.org = str(config.name)
@@ -71,7 +71,9 @@ class OrgPipeline:
         self.provider = provider_for(config.enrich)
         self._publish = publish
         self.budget = ApiBudget(config.api_budget_ratio, lambda: self.rest.api_usage,
-                                self.rest.limits, probe_interval=probe_interval,
+                                self.rest.limits,
+                                # While throttled, look again as often as a poll would.
+                                probe_interval=probe_interval or min(60.0, config.poll_interval),
                                 on_change=self._throttle_changed)
         # Set when rows were put in-process (poller): the enricher looks at once.
         self.wake = threading.Event()

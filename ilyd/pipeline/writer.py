@@ -15,6 +15,7 @@ ENTITY_IS_DELETED / NOT_FOUND / CANNOT_UPDATE_CONVERTED_LEAD → dropped, counte
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ _MAX_ROUNDS = 4
 MAX_ATTEMPTS = 8
 # The field list is read again after this long (an admin may have fixed FLS).
 _DESCRIBE_TTL = 600.0
+# STRING_TOO_LONG's message names the limit: "…: data value too large: … (max length=255)".
+_MAX_LENGTH = re.compile(r"max length=(\d+)")
 
 
 @dataclass
@@ -224,11 +227,15 @@ class Writer:
     def _fix(self, sobject: str, send: _Send, action: Action, error: RecordError,
              writable: Mapping[str, int | None]) -> None:
         if action is Action.TRUNCATE:
+            stated = _MAX_LENGTH.search(error.message)
             for name in error.fields:
                 value = send.values.get(name)
                 if isinstance(value, str):
-                    limit = writable.get(name) or max(1, len(value) // 2)
-                    send.values[name] = value[:limit]
+                    limit = (int(stated.group(1)) if stated else writable.get(name)) or 0
+                    if not 0 < limit < len(value):
+                        # Our described length is stale (the field was shortened).
+                        limit = self._described_length(sobject, name) or len(value) // 2
+                    send.values[name] = value[:max(1, limit)]
         elif action is Action.DROP_FIELDS:
             for name in error.fields:
                 if name in send.values:
@@ -302,7 +309,7 @@ class Writer:
         now = self._clock()
         if cached is not None and now - cached[0] < _DESCRIBE_TTL:
             return cached[1]
-        describe = self.rest.describe(sobject, refresh=cached is not None)
+        describe = self.rest.describe(sobject, refresh=True)
         refused = {u.field for u in self.state.unwritable(self.org) if u.sobject == sobject}
         fields = {
             str(f["name"]): (int(f["length"]) if f.get("length") else None)
@@ -312,6 +319,10 @@ class Writer:
         }
         self._fields[sobject] = (now, fields)
         return fields
+
+    def _described_length(self, sobject: str, name: str) -> int | None:
+        self._fields.pop(sobject, None)
+        return self._writable(sobject).get(name)
 
     def _forget_fields(self, sobject: str) -> None:
         cached = self._fields.get(sobject)
