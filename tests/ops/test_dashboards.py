@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import subprocess
+
+import yaml
 
 from .conftest import (
     DASHBOARDS,
@@ -10,6 +13,7 @@ from .conftest import (
     data_panels,
     load_dashboard,
     per_org_names,
+    promtool,
     selectors,
 )
 
@@ -111,3 +115,22 @@ def test_the_dashboards_link_to_each_other():
                    for m in re.findall(r"/d/([\w-]+)", link.get("url", ""))}
         assert targets, f"{path.name}: no link to the other dashboard"
         assert targets <= uids - {dashboard["uid"]}
+
+
+def test_every_panel_query_is_valid_promql(dashboard, tmp_path):
+    # promtool parses rule expressions: each query becomes a recording rule once Grafana's
+    # variables are replaced the way Grafana would (a regex for multi-value variables).
+    values = {"$__rate_interval": "1m", "$job": ".*", "$org": ".*"}
+    rules = []
+    for number, (where, query) in enumerate(dashboard_exprs(dashboard)):
+        if where.startswith("variable"):
+            continue
+        expr = query
+        for variable, value in values.items():
+            expr = expr.replace(variable, value)
+        rules.append({"record": f"dashboard:query_{number}", "expr": expr})
+    path = tmp_path / "queries.yaml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "queries", "rules": rules}]}))
+    result = subprocess.run([promtool(), "check", "rules", str(path)], capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
