@@ -66,6 +66,7 @@ class OrgPipeline:
         self.rest = rest or make_org_rest_client(config, secrets)
         self.database = database
         self.inbox = Inbox(database)
+        self._reclaim_leases()
         self.state = WriteStateStore(database)
         self.hashes = RecordHashStore(database)
         self.provider = provider_for(config.enrich)
@@ -79,6 +80,14 @@ class OrgPipeline:
         self.wake = threading.Event()
         self._users = 0
         self._lock = threading.Lock()
+
+    def _reclaim_leases(self) -> None:
+        """Rows the org's previous enricher held (a killed daemon, a restarted org) are
+        claimable at once: one enricher per org exists, and it is this one, not yet
+        started — waiting out the dead worker's lease would only delay them."""
+        with self.database.transaction() as tx:
+            tx.execute("UPDATE inbox SET lease_owner = NULL, lease_until = NULL"
+                       " WHERE org = ? AND lease_owner IS NOT NULL", (self.org,))
 
     def _throttle_changed(self, throttled: bool, reason: str | None) -> None:
         if self._publish is not None:
