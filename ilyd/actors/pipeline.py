@@ -60,4 +60,11 @@ def pipeline_children(config: OrgConfig) -> Sequence[tuple[str, ChildFactory]]:
     def poller(context: OrgContext) -> pykka.ActorRef[Any]:
         return PollerActor.start(context, shared.get(context), force=force)
 
-    return (("writer", writer), ("enricher", enricher), ("poller", poller))
+    def subscriber(context: OrgContext) -> pykka.ActorRef[Any]:
+        # Streams only where the poller does not (same streaming_available rule).
+        from ilyd.actors.subscriber import SubscriberActor
+
+        return SubscriberActor.start_for(context, shared.get(context))
+
+    return (("writer", writer), ("enricher", enricher), ("poller", poller),
+            ("subscriber", subscriber))

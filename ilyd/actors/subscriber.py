@@ -1,0 +1,292 @@
+"""The Subscriber: the org's Bayeux stream into the durable inbox.
+
+`SubscriptionLoop` (plain class) owns one `BayeuxClient` (its connect loop runs in the
+client's own thread; events arrive on the client's dispatcher thread, never on the
+connect thread) and writes every batch of events to the inbox together with the
+channel's replay id in ONE transaction. Resubscribing reads the replay ids back from
+the store, so whatever was acknowledged is never asked for again and whatever was not
+is delivered again. When Salesforce no longer holds a stored id, `on_gap` starts the
+SOQL catch-up on SystemModstamp from the object's checkpoint.
+
+`SubscriberActor` is the thin pykka shell: it decides whether the org streams (the same
+rule as the poller, so exactly one of them feeds the inbox), starts the loop, publishes
+connected / reconnecting / backoff with the reason, and runs catch-ups in its mailbox.
+"""
+
+from __future__ import annotations
+
+import threading
+import types
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pykka
+import structlog
+
+from ilyd.actors.org import OrgContext
+from ilyd.errors import IlydError, NeedsReauthError
+from ilyd.salesforce.bayeux import (
+    BackoffPolicy,
+    BayeuxClient,
+    BayeuxEvent,
+    ReplayGap,
+    StreamStatus,
+)
+from ilyd.salesforce.bayeux_messages import replay_key
+from ilyd.store.inbox import Inbox, InboxEntry
+from ilyd.store.replay import ALL_RETAINED
+
+__all__ = ["SubscriberActor", "SubscriptionLoop", "entries_of"]
+
+log = structlog.get_logger(__name__)
+
+_CDC_TYPES = {"CREATE": "created", "UPDATE": "updated", "DELETE": "deleted",
+              "UNDELETE": "undeleted"}
+
+
+def _parse_time(value: object) -> datetime | None:
+    if isinstance(value, int | float):  # CDC commitTimestamp: epoch milliseconds
+        return datetime.fromtimestamp(value / 1000.0, UTC)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+        except ValueError:
+            return None
+    return None
+
+
+def entries_of(event: BayeuxEvent, sobject: str | None) -> list[InboxEntry]:
+    """The inbox entries an event stands for (PushTopic: one; CDC: one per record id).
+
+    Deleted records have nothing left to enrich: they yield no entry (the replay id of
+    their event is still stored).
+    """
+    data = event.data
+    if "sobject" in data and isinstance(data["sobject"], Mapping):
+        meta = data.get("event") or {}
+        kind = str(meta.get("type") or "updated")
+        record = dict(data["sobject"])
+        record_id = str(record.get("Id") or "")
+        if not record_id or not sobject or kind == "deleted":
+            return []
+        return [InboxEntry(sobject, record_id, record, kind, _parse_time(meta.get("createdDate")))]
+    payload = data.get("payload")
+    if isinstance(payload, Mapping) and isinstance(payload.get("ChangeEventHeader"), Mapping):
+        header = payload["ChangeEventHeader"]
+        kind = _CDC_TYPES.get(str(header.get("changeType")), "updated")
+        entity = str(header.get("entityName") or sobject or "")
+        if kind == "deleted" or not entity:
+            return []
+        fields = {k: v for k, v in payload.items() if k != "ChangeEventHeader"}
+        stamp = _parse_time(header.get("commitTimestamp"))
+        return [InboxEntry(entity, str(rid), fields, kind, stamp)
+                for rid in header.get("recordIds") or [] if "*" not in str(rid)]
+    return []
+
+
+class SubscriptionLoop:
+    """One org's Bayeux subscription feeding the inbox (no actor needed to use it).
+
+    `channels` maps each channel to the sObject its events are about. `catch_up(sobject)`
+    runs the SOQL catch-up after a replay gap (default: on a short-lived thread).
+    """
+
+    def __init__(
+        self,
+        org: str,
+        endpoint: str,
+        channels: Mapping[str, str],
+        inbox: Inbox,
+        *,
+        access_token: Callable[[], str],
+        refresh_token: Callable[[], str] | None = None,
+        on_status: Callable[[StreamStatus], None] | None = None,
+        catch_up: Callable[[str], object] | None = None,
+        on_gap: Callable[[ReplayGap, str], None] | None = None,
+        on_stored: Callable[[int], None] | None = None,
+        backoff: BackoffPolicy | None = None,
+        ca_file: str | None = None,
+    ) -> None:
+        self.org = org
+        self.inbox = inbox
+        self.channels = {replay_key(c): s for c, s in channels.items()}
+        self._catch_up = catch_up
+        self._on_gap = on_gap
+        self._on_stored = on_stored
+        self.gaps: list[ReplayGap] = []
+        self.client = BayeuxClient(
+            endpoint, channels=list(channels), on_events=self.store,
+            access_token=access_token, refresh_token=refresh_token,
+            replay_ids=lambda: inbox.replay.all(org), on_status=on_status,
+            # First subscription of a channel (nothing stored yet): everything retained,
+            # so records changed before the daemon first connected are not skipped.
+            default_replay=ALL_RETAINED,
+            on_gap=self._gap, org=org, backoff=backoff, ca_file=ca_file,
+        )
+
+    def start(self) -> None:
+        """Start the client's connect loop and dispatcher threads."""
+        self.client.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the client; events already received are stored first."""
+        self.client.stop(timeout)
+
+    def store(self, events: Sequence[BayeuxEvent]) -> None:
+        """Write a batch: per channel, its entries and its last replay id in one transaction."""
+        by_channel: dict[str, list[BayeuxEvent]] = {}
+        for event in events:
+            by_channel.setdefault(replay_key(event.channel), []).append(event)
+        stored = 0
+        for channel, batch in by_channel.items():
+            sobject = self.channels.get(channel)
+            entries = [e for event in batch for e in entries_of(event, sobject)]
+            replay_ids = [e.replay_id for e in batch if e.replay_id is not None]
+            stored += self.inbox.put(
+                self.org, entries, source=channel, channel=channel,
+                replay_id=replay_ids[-1] if replay_ids else None,
+            )
+        if self._on_stored is not None and stored:
+            self._on_stored(stored)
+
+    def _gap(self, gap: ReplayGap) -> None:
+        self.gaps.append(gap)
+        sobject = self.channels.get(gap.channel, "")
+        if self._on_gap is not None:
+            self._on_gap(gap, sobject)
+        elif self._catch_up is not None and sobject:
+            threading.Thread(target=self.run_catch_up, args=(sobject,), daemon=True,
+                             name=f"catch-up-{self.org}").start()
+
+    def run_catch_up(self, sobject: str) -> None:
+        """Close a replay gap: SOQL on SystemModstamp from the object's checkpoint."""
+        if self._catch_up is None:
+            return
+        since = self.inbox.replay.checkpoint(self.org, sobject)
+        try:
+            found = self._catch_up(sobject)
+        except IlydError as exc:
+            log.error("catch_up_failed", org=self.org, sobject=sobject, error=str(exc))
+            return
+        log.warning("replay gap closed by catch-up", org=self.org, sobject=sobject,
+                    since=since.isoformat() if since else None, found=found)
+
+
+@dataclass(frozen=True)
+class _Decide:
+    """Internal: find out whether this org streams, and start if so."""
+
+
+@dataclass(frozen=True)
+class _CatchUp:
+    """Internal: run the SOQL catch-up for one object after a replay gap."""
+
+    sobject: str
+
+
+class SubscriberActor(pykka.ThreadingActor):
+    """Thin shell: owns one org's `SubscriptionLoop` and reports its connection state."""
+
+    def __init__(self, context: OrgContext, pipeline: Any, *,
+                 backoff: BackoffPolicy | None = None) -> None:
+        super().__init__()
+        self._context = context
+        self._pipeline = pipeline
+        self._backoff = backoff
+        self._loop: SubscriptionLoop | None = None
+        self._poller: Any = None
+
+    @classmethod
+    def start_for(cls, context: OrgContext, pipeline: Any) -> pykka.ActorRef[Any]:
+        """Start the actor for an org (a child factory's body)."""
+        return cls.start(context, pipeline)
+
+    def on_start(self) -> None:
+        """Decide in a message, so the org's start never waits on Salesforce."""
+        self._context.bind_log_context()
+        self.actor_ref.tell(_Decide())
+
+    def on_stop(self) -> None:
+        """Stop the connect loop (a held poll is interrupted) and release the pipeline."""
+        if self._loop is not None:
+            self._loop.stop()
+            self._context.publish(connection=None, connection_reason=None)
+        self._pipeline.release()
+
+    def on_failure(self, exception_type: type[BaseException] | None,
+                   exception_value: BaseException | None,
+                   traceback: types.TracebackType | None) -> None:
+        """A bug in a message handler: stop streaming and have the org restarted."""
+        if self._loop is not None:
+            self._loop.stop()
+        self._pipeline.release()
+        self._context.fail(exception_value or "subscriber crashed")
+
+    def on_receive(self, message: Any) -> Any:
+        """Decide and start, or run a catch-up."""
+        if isinstance(message, _Decide):
+            self._decide()
+        elif isinstance(message, _CatchUp):
+            self._run_catch_up(message.sobject)
+        else:
+            raise TypeError(f"SubscriberActor got an unexpected message: {type(message).__name__}")
+        return None
+
+    def _decide(self) -> None:
+        from ilyd.pipeline.poller import Poller
+        from ilyd.provision.checks import streaming_available
+        from ilyd.provision.facts import gather
+        from ilyd.provision.spec import PUSH_TOPICS
+
+        config = self._context.config
+        rest = self._pipeline.rest
+        try:
+            facts = gather(rest, config.objects)
+        except NeedsReauthError as exc:
+            self._context.publish(needs_reauth=True, reason=str(exc).splitlines()[0])
+            return
+        except IlydError as exc:
+            log.warning("subscriber_cannot_read_org", error=str(exc))
+            self._context.publish(connection="backoff", connection_reason=str(exc)[:200])
+            return
+        if not streaming_available(facts, config.objects):
+            return  # the poller feeds the inbox for this org
+        tokens = rest.http.tokens
+        endpoint = f"{rest.token.instance_url.rstrip('/')}/cometd/{rest.api_version}"
+        channels = {PUSH_TOPICS[o].channel: o for o in config.objects if o in PUSH_TOPICS}
+        self._poller = Poller(self._context.name, rest, self._pipeline.inbox,
+                              self._pipeline.state, config.objects)
+        ref = self.actor_ref
+
+        def on_gap(gap: ReplayGap, sobject: str) -> None:
+            if sobject:
+                ref.tell(_CatchUp(sobject))
+
+        self._loop = SubscriptionLoop(
+            str(self._context.name), endpoint, channels, self._pipeline.inbox,
+            access_token=lambda: tokens.token().access_token,
+            refresh_token=lambda: tokens.refresh(stale=tokens.token()).access_token,
+            on_status=self._status, on_gap=on_gap,
+            catch_up=self._poller.poll_object,
+            on_stored=lambda _n: self._pipeline.wake.set(),
+            backoff=self._backoff,
+            ca_file=str(config.ca_file) if config.ca_file else None,
+        )
+        self._context.publish(streaming=True)
+        self._loop.start()
+
+    def _run_catch_up(self, sobject: str) -> None:
+        if self._loop is not None:
+            self._loop.run_catch_up(sobject)
+            self._pipeline.wake.set()
+
+    def _status(self, status: StreamStatus) -> None:
+        # Called on the client's threads: publishing is a non-blocking tell.
+        self._context.publish(
+            connection=status.state.value,
+            connection_reason=status.reason or None,
+            connection_detail=status.detail[:200] or None,
+            retry_in=round(status.retry_in, 1) if status.retry_in else None,
+        )

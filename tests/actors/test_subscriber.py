@@ -1,0 +1,212 @@
+"""SubscriptionLoop against devorg: events land in the inbox with their replay ids, a
+SIGKILLed subscriber restarts from its stored ids, and an expired replay id is closed by
+the SOQL catch-up."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from ilyd import metrics
+from ilyd.actors.subscriber import SubscriptionLoop
+from ilyd.devorg import DevOrg, OrgInfo
+from ilyd.pipeline.poller import Poller
+from ilyd.salesforce.auth import TokenProvider, make_token_provider
+from ilyd.salesforce.bayeux import BackoffPolicy
+from ilyd.salesforce.rest import RestClient
+from ilyd.store import Database
+from ilyd.store.inbox import Inbox
+from ilyd.store.writes import WriteStateStore
+
+ROOT = Path(__file__).resolve().parents[2]
+TOPIC = "/topic/IlyLeadChanges"
+FAST = BackoffPolicy(base=0.05, cap=0.3, long=0.5)
+
+
+def wait_for(condition: Callable[[], object], what: str, deadline: float = 20.0) -> None:
+    """Poll `condition` until true; fail naming `what` after `deadline` seconds."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def dev() -> Iterator[DevOrg]:
+    with DevOrg(port=0) as server:
+        yield server
+
+
+@pytest.fixture
+def org(dev: DevOrg) -> OrgInfo:
+    info = dev.orgs[0]
+    requests.post(f"{dev.admin}/streaming/{info.name}/settings", json={"hold_seconds": 1},
+                  timeout=10).raise_for_status()
+    return info
+
+
+def provider(org: OrgInfo) -> TokenProvider:
+    return make_token_provider("password", login_url=org.login_url, client_id=org.client_id,
+                               client_secret=org.client_secret, username=org.username,
+                               password=org.password, org=org.name)
+
+
+@pytest.fixture
+def rest(org: OrgInfo) -> Iterator[RestClient]:
+    client = RestClient(org.name, provider(org))
+    client.create("PushTopic", {"Name": "IlyLeadChanges", "ApiVersion": 62.0,
+                                "NotifyForFields": "Referenced",
+                                "Query": "SELECT Id, Email, Company, Website FROM Lead"})
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(tmp_path / "state.db")
+    yield database
+    database.close()
+
+
+def lead(rest: RestClient, n: int) -> str:
+    return rest.create("Lead", {"LastName": f"S{n}", "Company": f"Co{n}",
+                                "Email": f"s{n}@example.com"})
+
+
+def make_loop(dev: DevOrg, org: OrgInfo, inbox: Inbox, **kwargs: object) -> SubscriptionLoop:
+    tp = provider(org)
+    return SubscriptionLoop(
+        org.name, f"{dev.url}/cometd/62.0", {TOPIC: "Lead"}, inbox,
+        access_token=lambda: tp.token().access_token,
+        refresh_token=lambda: tp.refresh(tp.token()).access_token, backoff=FAST,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def pending_ids(inbox: Inbox, org: OrgInfo) -> set[str]:
+    return {item.record_id for item in inbox.pending(org.name)}
+
+
+def test_events_land_in_the_inbox_with_the_channels_replay_id(
+    dev: DevOrg, org: OrgInfo, rest: RestClient, db: Database
+) -> None:
+    inbox = Inbox(db)
+    stored: list[int] = []
+    loop = make_loop(dev, org, inbox, on_stored=stored.append)
+    loop.start()
+    try:
+        wait_for(lambda: loop.client.state == "connected", "connected")
+        ids = {lead(rest, n) for n in range(3)}
+        wait_for(lambda: pending_ids(inbox, org) == ids, "three leads in the inbox")
+        item = inbox.pending(org.name)[0]
+        assert (item.sobject, item.change_type, item.source) == ("Lead", "created", TOPIC)
+        assert item.fields["Email"].endswith("@example.com")
+        wait_for(lambda: inbox.replay.get(org.name, TOPIC) is not None, "a stored replay id")
+        retained = requests.get(f"{dev.admin}/streaming/{org.name}", timeout=10).json()
+        assert inbox.replay.get(org.name, TOPIC) == retained["channels"][TOPIC]["last_replay_id"]
+        assert inbox.replay.checkpoint(org.name, "Lead") is not None
+        assert sum(stored) == 3
+    finally:
+        loop.stop()
+
+
+_CHILD = """
+import sys, time
+import structlog
+structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+from ilyd.actors.subscriber import SubscriptionLoop
+from ilyd.salesforce.auth import make_token_provider
+from ilyd.salesforce.bayeux import BackoffPolicy
+from ilyd.store import Database
+from ilyd.store.inbox import Inbox
+url, db, org, login, cid, secret, user, pw = sys.argv[1:9]
+tp = make_token_provider("password", login_url=login, client_id=cid, client_secret=secret,
+                         username=user, password=pw, org=org)
+inbox = Inbox(Database(db))
+loop = SubscriptionLoop(org, url + "/cometd/62.0", {"/topic/IlyLeadChanges": "Lead"}, inbox,
+                        access_token=lambda: tp.token().access_token,
+                        on_stored=lambda n: print("stored", n, flush=True),
+                        backoff=BackoffPolicy(base=0.05, cap=0.3, long=0.5))
+loop.start()
+while loop.client.state != "connected":
+    time.sleep(0.02)
+print("connected", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_sigkilled_subscriber_restarts_from_its_stored_replay_id(
+    dev: DevOrg, org: OrgInfo, rest: RestClient, tmp_path: Path
+) -> None:
+    path = tmp_path / "state.db"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, dev.url, str(path), org.name, org.login_url,
+         org.client_id, org.client_secret, org.username, org.password],
+        stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.stdout is not None
+    try:
+        assert proc.stdout.readline().strip() == "connected"
+        before = {lead(rest, n) for n in range(3)}
+        stored = 0
+        while stored < 3:
+            stored += int(proc.stdout.readline().split()[1])
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    missed = {lead(rest, n) for n in range(3, 6)}
+
+    db = Database(path)
+    inbox = Inbox(db)
+    assert pending_ids(inbox, org) == before
+    loop = make_loop(dev, org, inbox)
+    loop.start()
+    try:
+        wait_for(lambda: pending_ids(inbox, org) == before | missed, "the missed leads")
+        assert loop.gaps == []
+    finally:
+        loop.stop()
+        db.close()
+
+
+def test_an_expired_replay_id_is_closed_by_the_catch_up(
+    dev: DevOrg, org: OrgInfo, rest: RestClient, db: Database
+) -> None:
+    inbox = Inbox(db)
+    first = make_loop(dev, org, inbox)
+    first.start()
+    try:
+        wait_for(lambda: first.client.state == "connected", "connected")
+        seen = lead(rest, 1)
+        wait_for(lambda: pending_ids(inbox, org) == {seen}, "the first lead")
+    finally:
+        first.stop()
+    missed = {lead(rest, n) for n in range(2, 5)}
+    requests.post(f"{dev.admin}/streaming/{org.name}/expire-events", json={},
+                  timeout=10).raise_for_status()
+
+    before = metrics.REPLAY_FALLBACKS.labels(org=org.name)._value.get()
+    poller = Poller(org.name, rest, inbox, WriteStateStore(db), ("Lead",))
+    second = make_loop(dev, org, inbox, catch_up=poller.poll_object)
+    second.start()
+    try:
+        wait_for(lambda: missed <= pending_ids(inbox, org), "the missed leads via catch-up")
+        assert [g.channel for g in second.gaps] == [TOPIC]
+        assert metrics.REPLAY_FALLBACKS.labels(org=org.name)._value.get() == before + 1
+        after = lead(rest, 9)
+        wait_for(lambda: after in pending_ids(inbox, org), "new events after the gap")
+        assert json.dumps(second.gaps[0].detail).find("you provided was invalid") > 0
+    finally:
+        second.stop()
