@@ -101,10 +101,13 @@ def _wait_for_daemon(daemon: subprocess.Popen[bytes], socket_path: Path) -> bool
         if daemon.poll() is not None:
             return False
         try:
-            ControlClient(socket_path, timeout=5).call("status")
-            return True
+            orgs = json.dumps(ControlClient(socket_path, timeout=5).call("orgs"))
         except (DaemonNotRunningError, OSError):
-            time.sleep(0.1)
+            orgs = ""
+        # Streaming only sees changes made after it subscribed: wait for that (or polling).
+        if '"connected"' in orgs or '"polling"' in orgs:
+            return True
+        time.sleep(0.1)
     return False
 
 
