@@ -35,6 +35,7 @@ class ChangeFeed:
 
     def __init__(self) -> None:
         self._subscribers: list[Callable[[Change], None]] = []
+        self._batch_subscribers: list[Callable[[list[Change]], None]] = []
         self._lock = threading.Lock()
         # Serialises publication so subscribers see changes in commit order.
         self.publish_lock = threading.Lock()
@@ -50,14 +51,37 @@ class ChangeFeed:
 
         return unsubscribe
 
+    def subscribe_batch(self, callback: Callable[[list[Change]], None]) -> Callable[[], None]:
+        """Call `callback` with the changes of each future commit, in commit order, at once.
+
+        For subscribers with per-commit work to share (the CometD endpoint looks its
+        topics up once per commit, not once per record); returns the unsubscribe function.
+        """
+        with self._lock:
+            self._batch_subscribers = [*self._batch_subscribers, callback]
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._batch_subscribers = [s for s in self._batch_subscribers
+                                           if s is not callback]
+
+        return unsubscribe
+
     @property
     def has_subscribers(self) -> bool:
         """Whether anyone listens (writers skip building changes otherwise)."""
-        return bool(self._subscribers)
+        return bool(self._subscribers or self._batch_subscribers)
 
     def publish(self, changes: list[Change]) -> None:
         """Deliver changes to every subscriber; a failing subscriber is logged, not fatal."""
+        for batch_callback in self._batch_subscribers:
+            try:
+                batch_callback(changes)
+            except Exception:  # a subscriber bug must not fail the write
+                log.exception("devorg.change_subscriber_failed", sobject=changes[0].sobject)
         subscribers = self._subscribers
+        if not subscribers:
+            return
         for change in changes:
             for callback in subscribers:
                 try:

@@ -49,6 +49,21 @@ class ChannelLog:
             self._prune_locked()
             return event
 
+    def extend(self, items: list[Any], build: Callable[[Any, int], dict[str, Any]]
+               ) -> list[LoggedEvent]:
+        """Log one event per item (one commit's changes); `build(item, replay_id)` returns
+        its data. As `append` for each, with one lock, clock read and prune for all."""
+        with self._lock:
+            logged_at = time.time()
+            ids = self._ids
+            events = []
+            for item in items:
+                replay_id = next(ids)
+                events.append(LoggedEvent(replay_id, logged_at, build(item, replay_id)))
+            self._events.extend(events)
+            self._prune_locked()
+            return events
+
     def _prune_locked(self) -> None:
         horizon = time.time() - self._retention()
         cap = max(1, self._max_events())

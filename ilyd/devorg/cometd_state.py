@@ -13,6 +13,7 @@ import itertools
 import secrets
 import threading
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -80,7 +81,7 @@ class OrgStreaming:
         self.handshakes = 0
         self._delivered: deque[tuple[float, int]] = deque()
         self._commit_numbers = itertools.count(10_000_000)
-        self.unsubscribe_feed = org.changes.subscribe(self.on_change)
+        self.unsubscribe_feed = org.changes.subscribe_batch(self.on_changes)
 
     # -- channels and events -------------------------------------------------------------
     def channel_log(self, channel: str) -> ChannelLog:
@@ -106,37 +107,67 @@ class OrgStreaming:
         return channel in cdc
 
     def on_change(self, change: Change) -> None:
-        """Change-feed callback (runs in the writer's thread): log and fan out events."""
-        if not self.org.settings.streaming_enabled:
+        """Log and fan out the events of one change (see `on_changes`)."""
+        self.on_changes([change])
+
+    def on_changes(self, changes: list[Change]) -> None:
+        """Change-feed callback for one commit (runs in the writer's thread): log and fan
+        out its events. Topics, channel logs and subscribers are looked up once per commit,
+        not once per record: a Bulk batch commits thousands of records at a time."""
+        if not self.org.settings.streaming_enabled or not changes:
             return
         topics = self.topics.active()
         schema = None
-        for topic in topics:
-            if topic.sobject.lower() != change.sobject.lower():
-                continue
-            if schema is None:
-                from ilyd.devorg.query import OrgSchema
+        events: dict[str, list[dict[str, Any]]] = {}
+        qualifies: dict[tuple[str, frozenset[str]], bool] = {}
+        for change in changes:
+            for topic in topics:
+                if topic.sobject.lower() != change.sobject.lower() or \
+                        change.change_type not in topic.operations:
+                    continue
+                if change.change_type == "updated":
+                    key = (topic.name, change.changed_fields)
+                    ok = qualifies.get(key)
+                    if ok is None:
+                        ok = qualifies[key] = topic.fields_qualify(change.changed_fields)
+                    if not ok:
+                        continue  # the usual case for a write of fields the topic ignores
+                if schema is None:
+                    from ilyd.devorg.query import OrgSchema
 
-                schema = OrgSchema(self.org, self.org.identity.user_id)
-            data = pushtopic_data(self.org, topic, change, schema)
-            if data is not None:
-                self._publish(f"/topic/{topic.name}", data, nested_replay=True)
-        if change.sobject in CDC_OBJECTS:
-            data = cdc_data(change, next(self._commit_numbers))
-            for channel in (f"/data/{change.sobject}ChangeEvent", "/data/ChangeEvents"):
-                self._publish(channel, data, nested_replay=False)
+                    schema = OrgSchema(self.org, self.org.identity.user_id)
+                data = pushtopic_data(self.org, topic, change, schema)
+                if data is not None:
+                    events.setdefault(f"/topic/{topic.name}", []).append(data)
+        cdc = [c for c in changes if c.sobject in CDC_OBJECTS]
+        if cdc:
+            # One transaction per commit: shared key and commit number, numbered changes.
+            commit_number = next(self._commit_numbers)
+            transaction_key = str(uuid.uuid4())
+            names_cache: dict[frozenset[str], list[str]] = {}
+            for sequence, change in enumerate(cdc, 1):
+                data = cdc_data(change, commit_number, transaction_key=transaction_key,
+                                sequence=sequence, names_cache=names_cache)
+                events.setdefault(f"/data/{change.sobject}ChangeEvent", []).append(data)
+                events.setdefault("/data/ChangeEvents", []).append(data)
+        for channel, datas in events.items():
+            self._publish_many(channel, datas, nested_replay=channel.startswith("/topic/"))
 
     def _publish(self, channel: str, data: dict[str, Any], *, nested_replay: bool) -> None:
-        def build(replay_id: int) -> dict[str, Any]:
+        self._publish_many(channel, [data], nested_replay=nested_replay)
+
+    def _publish_many(self, channel: str, datas: list[dict[str, Any]], *,
+                      nested_replay: bool) -> None:
+        def build(data: dict[str, Any], replay_id: int) -> dict[str, Any]:
             if nested_replay:
                 return {**data, "event": {**data["event"], "replayId": replay_id}}
             return {**data, "event": {"replayId": replay_id}}
 
-        event = self.channel_log(channel).append(build)
+        logged = self.channel_log(channel).extend(datas, build)
         with self.cond:
             for client in self.clients.values():
                 if channel in client.subscriptions:
-                    client.queue.append(self.message(channel, event, client))
+                    client.queue.extend(self.message(channel, event, client) for event in logged)
             self.cond.notify_all()
 
     @staticmethod

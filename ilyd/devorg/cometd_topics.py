@@ -162,18 +162,29 @@ def pushtopic_data(org: OrgState, topic: CompiledTopic, change: Change,
             "sobject": sobject}
 
 
-def cdc_data(change: Change, commit_number: int) -> dict[str, Any]:
-    """Change Data Capture event data (CometD JSON shape) minus the replay id."""
+def cdc_data(change: Change, commit_number: int, *, transaction_key: str | None = None,
+             sequence: int = 1, names_cache: dict[frozenset[str], list[str]] | None = None
+             ) -> dict[str, Any]:
+    """Change Data Capture event data (CometD JSON shape) minus the replay id.
+
+    The changes of one transaction share `transaction_key` and `commit_number` and are
+    numbered by `sequence` from 1, as Salesforce's ChangeEventHeader does. `names_cache`
+    (per commit) keeps the changed-field list of records that changed the same fields."""
     kind = _CDC_TYPES[change.change_type]
     record = change.record
     if kind == "DELETE":
         body: dict[str, Any] = {}
         changed: list[str] = []
     elif kind == "UPDATE":
-        names = {f for f in change.changed_fields if f.lower() not in _CDC_SKIPPED}
-        names.add("LastModifiedDate")
-        body = {f: to_json(record.get(f)) for f in sorted(names)}
-        changed = sorted(names)
+        names = names_cache.get(change.changed_fields) if names_cache is not None else None
+        if names is None:
+            wanted = {f for f in change.changed_fields if f.lower() not in _CDC_SKIPPED}
+            wanted.add("LastModifiedDate")
+            names = sorted(wanted)
+            if names_cache is not None:
+                names_cache[change.changed_fields] = names
+        body = {f: to_json(record.get(f)) for f in names}
+        changed = names
     else:
         body = {k: to_json(v) for k, v in record.items()
                 if v is not None and k.lower() not in _CDC_SKIPPED}
@@ -181,7 +192,7 @@ def cdc_data(change: Change, commit_number: int) -> dict[str, Any]:
     header = {
         "entityName": change.sobject, "recordIds": [change.record_id], "changeType": kind,
         "changedFields": changed, "changeOrigin": "com/salesforce/api/rest/62.0;client=devorg",
-        "transactionKey": str(uuid.uuid4()), "sequenceNumber": 1,
+        "transactionKey": transaction_key or str(uuid.uuid4()), "sequenceNumber": sequence,
         "commitTimestamp": int(change.timestamp.timestamp() * 1000),
         "commitNumber": commit_number, "commitUser": change.user_id,
     }

@@ -6,20 +6,30 @@ Every write path (REST sObject, Collections, Bulk 2.0, Tooling, admin) goes thro
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ilyd.devorg import rules
 from ilyd.devorg.changes import Change
-from ilyd.devorg.ids import sobject_of, to18
+from ilyd.devorg.ids import PREFIX_TO_SOBJECT, sobject_of, to18
 from ilyd.devorg.org import PERMISSION_OBJECTS, OrgState, Record
 from ilyd.devorg.schema import FieldDef, ObjectDef
 from ilyd.devorg.security import Access
-from ilyd.devorg.values import FieldValueError, coerce, now, to_json
+from ilyd.devorg.values import FieldValueError, coerce, now
 
 _AUDIT_FIELDS = frozenset({"Id", "IsDeleted", "CreatedDate", "CreatedById", "LastModifiedDate",
                            "LastModifiedById", "SystemModstamp"})
+_UPDATE_AUDIT = ("LastModifiedDate", "LastModifiedById", "SystemModstamp")
+# Objects whose write rules (rules.before_write) may set fields beyond the written ones: their
+# changed fields come from comparing every field. Lead and User only recompute Name.
+_RULE_KEYS: dict[str, tuple[str, ...]] = {"Lead": ("Name",), "User": ("Name",)}
+_FULL_DIFF = frozenset({"PermissionSet", "PermissionSetAssignment", "FieldPermissions",
+                        "ObjectPermissions", "PushTopic", "CustomField"})
+# Field types stored as the text given (after a length check): no conversion needed.
+_CONVERTED_TYPES = frozenset({"complexvalue", "boolean", "int", "double", "currency", "percent",
+                              "date", "datetime", "reference"})
 ROLLED_BACK = ("ALL_OR_NONE_OPERATION_ROLLED_BACK",
                "Record rolled back because not all records were valid and the request was "
                "using AllOrNone header")
@@ -111,15 +121,55 @@ class Writer:
         self.access: Access = org.access(user_id)
         # records created earlier in the same request, for references and upserts
         self.pending: dict[str, tuple[str, Record]] = {}
+        # Per-request lookups: a Bulk batch writes the same object and columns 10,000 times.
+        self._objects: dict[str, ObjectDef | None] = {}
+        self._columns: dict[tuple[str, str, bool], tuple[FieldDef | None, tuple[str, ...]]] = {}
+        self._rights: dict[tuple[str, str], bool] = {}
+        self._changed: dict[frozenset[str], frozenset[str]] = {}
 
     def _object(self, name: str | None) -> ObjectDef:
-        obj = self.org.object_def(name or "", tooling=self.tooling)
+        key = name or ""
+        try:
+            obj = self._objects[key]
+        except KeyError:
+            obj = self._objects[key] = self.org.object_def(key, tooling=self.tooling)
         if obj is None:
             raise RecordError("INVALID_TYPE", f"sObject type '{name}' is not supported.")
         return obj
 
+    def _can(self, obj: ObjectDef, action: str) -> bool:
+        key = (obj.name, action)
+        allowed = self._rights.get(key)
+        if allowed is None:
+            allowed = self._rights[key] = self.access.can(obj, action)
+        return allowed
+
+    def _column(self, obj: ObjectDef, key: str, creating: bool
+                ) -> tuple[FieldDef | None, tuple[str, ...]]:
+        """The writable field behind a written key, or the error (args) writing it gives."""
+        f = obj.field_map.get(key.lower())
+        if f is None or not self.access.field_readable(obj, f):
+            e = no_such_column(key, obj.name)
+            return None, (e.status_code, e.message, *e.fields)
+        allowed = f.createable if creating else f.updateable
+        if not allowed or not self.access.field_editable(obj, f):
+            e = _not_writable(f)
+            return None, (e.status_code, e.message, *e.fields)
+        return f, ()
+
     def _resolve(self, op: WriteOp) -> tuple[str, Record, bool]:
-        rid = to18(op.record_id or "") if op.record_id else None
+        raw = op.record_id
+        if raw and len(raw) == 18:
+            # An exact, canonical id of a pending or live record needs no checksum check.
+            found = self.pending.get(raw)
+            if found is not None:
+                return found[0], found[1], False
+            prefix = raw[:3]
+            table = self.org.tables.get(PREFIX_TO_SOBJECT.get(prefix, ""))
+            rec = table.live.get(raw) if table is not None else None
+            if rec is not None:
+                return PREFIX_TO_SOBJECT[prefix], rec, False
+        rid = to18(raw or "") if raw else None
         if rid is None:
             label = f"{op.sobject} ID" if op.sobject else "Id"
             raise RecordError("MALFORMED_ID",
@@ -127,6 +177,11 @@ class Writer:
         found = self.pending.get(rid)
         if found is not None:
             return found[0], found[1], False
+        table = self.org.tables.get(PREFIX_TO_SOBJECT.get(rid[:3], ""))
+        if table is not None:  # the usual case: the id's key prefix names its table
+            rec = table.live.get(rid)
+            if rec is not None:
+                return PREFIX_TO_SOBJECT[rid[:3]], rec, False
         located = self.org.find(rid)
         if located is None:
             raise RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
@@ -134,17 +189,25 @@ class Writer:
 
     def _values(self, obj: ObjectDef, op: WriteOp, creating: bool) -> Record:
         out: Record = {}
+        columns = self._columns
+        from_csv = op.from_csv
         for key, raw in op.values.items():
             if key == "attributes" or (key.lower() == "id"):
                 continue
-            f = obj.field_map.get(key.lower())
-            if f is None or not self.access.field_readable(obj, f):
-                raise no_such_column(key, obj.name)
-            allowed = f.createable if creating else f.updateable
-            if not allowed or not self.access.field_editable(obj, f):
-                raise _not_writable(f)
+            ckey = (obj.name, key, creating)
+            column = columns.get(ckey)
+            if column is None:
+                column = columns[ckey] = self._column(obj, key, creating)
+            f, error = column
+            if f is None:
+                raise RecordError(error[0], error[1], list(error[2:]))
+            if type(raw) is str and f.type not in _CONVERTED_TYPES and raw and \
+                    (not f.length or len(raw) <= f.length) and \
+                    not (from_csv and raw == "#N/A"):
+                out[f.name] = raw  # text that fits: what coerce() would return
+                continue
             try:
-                value = coerce(f, raw, from_csv=op.from_csv)
+                value = coerce(f, raw, from_csv=from_csv)
             except FieldValueError as exc:
                 raise RecordError(exc.status_code, exc.message, [exc.field]) from None
             if value is None and not f.nillable:
@@ -172,7 +235,7 @@ class Writer:
             op = self._upsert_target(op)
         if op.kind == "create":
             obj = self._object(op.sobject)
-            if not obj.createable or not self.access.can(obj, "Create"):
+            if not obj.createable or not self._can(obj, "Create"):
                 raise _insufficient() if obj.createable else RecordError(
                     "INVALID_TYPE", f"entity type cannot be inserted: {obj.name}")
             values = self._values(obj, op, creating=True)
@@ -211,20 +274,27 @@ class Writer:
             raise RecordError("UNABLE_TO_LOCK_ROW",
                               "unable to obtain exclusive access to this record or 1 records")
         if op.kind == "delete":
-            if not obj.deletable or not self.access.can(obj, "Delete"):
+            if not obj.deletable or not self._can(obj, "Delete"):
                 raise _insufficient()
             rules.before_delete(self.org, obj, old)
             return _Prepared(obj.name, str(old["Id"]), None, old, "deleted", frozenset())
-        if not obj.updateable or not self.access.can(obj, "Edit"):
+        if not obj.updateable or not self._can(obj, "Edit"):
             raise _insufficient()
         values = self._values(obj, op, creating=False)
         if obj.name == "Lead" and old.get("IsConverted"):
             raise RecordError("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")
         rec = dict(old)
         rec.update(values)
-        rec.update(LastModifiedDate=stamp, LastModifiedById=self.user_id, SystemModstamp=stamp)
+        rec["LastModifiedDate"] = rec["SystemModstamp"] = stamp
+        rec["LastModifiedById"] = self.user_id
         rules.before_write(self.org, obj, rec, old, self.pending)
-        changed = frozenset(k for k, v in rec.items() if old.get(k) != v)
+        if obj.name in _FULL_DIFF:
+            changed = frozenset(k for k, v in rec.items() if old.get(k) != v)
+        else:  # only the written, audit and rule-computed fields can differ
+            changed = frozenset(k for k in itertools.chain(
+                values, _UPDATE_AUDIT, _RULE_KEYS.get(obj.name, ())) if old.get(k) != rec[k])
+        # one shared set per distinct change: history and events keep a reference to it
+        changed = self._changed.setdefault(changed, changed)
         return _Prepared(obj.name, str(old["Id"]), rec, old, "updated", changed)
 
     def _upsert_target(self, op: WriteOp) -> WriteOp:
@@ -288,6 +358,22 @@ def save(org: OrgState, user_id: str, ops: list[WriteOp], *, all_or_none: bool =
     return results
 
 
+_HISTORY_NAMES: dict[frozenset[str], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _history_names(changed: frozenset[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A history entry's changed_fields and the names of the values it keeps, sorted;
+    shared by every entry with the same changed fields."""
+    names = _HISTORY_NAMES.get(changed)
+    if names is None:
+        if len(_HISTORY_NAMES) > 4096:  # creates and odd updates: keep the cache small
+            _HISTORY_NAMES.clear()
+        names = _HISTORY_NAMES[changed] = (
+            tuple(sorted(changed - {"SystemModstamp", "LastModifiedDate"})),
+            tuple(k for k in sorted(changed) if k not in _AUDIT_FIELDS))
+    return names
+
+
 def _commit(org: OrgState, user_id: str, prepared: list[_Prepared], stamp: object) -> None:
     """Apply prepared writes; caller holds org.lock."""
     if not prepared:
@@ -296,6 +382,7 @@ def _commit(org: OrgState, user_id: str, prepared: list[_Prepared], stamp: objec
     changes: list[Change] = []
     publish = org.changes.has_subscribers
     perms = False
+    history = org.history
     for p in prepared:
         table = org.tables[p.sobject]
         if p.change_type == "deleted":
@@ -312,12 +399,9 @@ def _commit(org: OrgState, user_id: str, prepared: list[_Prepared], stamp: objec
         perms = perms or p.sobject in PERMISSION_OBJECTS
         after = p.new if p.new is not None else p.old
         assert after is not None
-        org.record_history(p.record_id, {
-            "timestamp": to_json(stamp), "user_id": user_id, "change_type": p.change_type,
-            "changed_fields": sorted(p.changed - {"SystemModstamp", "LastModifiedDate"}),
-            "values": {k: to_json(after.get(k)) for k in sorted(p.changed)
-                       if k not in _AUDIT_FIELDS},
-        })
+        listed, names = _history_names(p.changed)
+        history.append(p.record_id, (stamp, user_id, p.change_type, listed, names,
+                                     tuple([after.get(k) for k in names])))
         if publish:
             changes.append(Change(p.sobject, p.record_id, p.change_type, p.changed, after,
                                   user_id, stamp))  # type: ignore[arg-type]

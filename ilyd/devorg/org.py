@@ -10,6 +10,7 @@ import dataclasses
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from ilyd.devorg.changes import ChangeFeed
 from ilyd.devorg.ids import IdFactory
@@ -22,6 +23,7 @@ from ilyd.devorg.schema import (
     custom_field_def,
 )
 from ilyd.devorg.security import Access, compute_access
+from ilyd.devorg.values import to_json
 
 Record = dict[str, object]
 PERMISSION_OBJECTS = frozenset(
@@ -81,6 +83,52 @@ class Table:
     deleted: dict[str, Record] = field(default_factory=dict)
 
 
+class RecordHistory:
+    """Every record's change history (admin read-back), kept compact: one tuple of plain
+    values per write, rendered as JSON-ready dicts only when read. A Bulk job adds an entry
+    per record; dicts of strings would cost several times the memory and the GC's time."""
+
+    def __init__(self) -> None:
+        # id → entry or list of entries; an entry is (timestamp, user_id, change_type,
+        # changed_fields, value_names, values), or an already rendered dict
+        self._entries: dict[str, Any] = {}
+
+    def append(self, record_id: str, entry: Any) -> None:
+        """Append an entry: a ready dict, or the tuple (timestamp, user_id, change_type,
+        changed_fields, value_names, values) — the name tuples shared between entries."""
+        existing = self._entries.get(record_id)
+        if existing is None:
+            self._entries[record_id] = entry
+        elif type(existing) is list:
+            existing.append(entry)
+        else:
+            self._entries[record_id] = [existing, entry]
+
+    def get(self, record_id: str, default: Any = None) -> Any:
+        """A record's entries as `[{timestamp, user_id, change_type, changed_fields,
+        values}]`, oldest first; `default` when it has none."""
+        existing = self._entries.get(record_id)
+        if existing is None:
+            return default
+        entries = existing if type(existing) is list else [existing]
+        return [_render(e) for e in entries]
+
+    def __contains__(self, record_id: object) -> bool:
+        return record_id in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _render(entry: Any) -> dict[str, object]:
+    if isinstance(entry, dict):
+        return entry
+    stamp, user_id, change_type, changed, names, values = entry
+    return {"timestamp": to_json(stamp), "user_id": user_id, "change_type": change_type,
+            "changed_fields": list(changed),
+            "values": {k: to_json(v) for k, v in zip(names, values, strict=True)}}
+
+
 class OrgState:
     """The state of one org. Records are replaced, never mutated, once committed, so a
     snapshot of `table.live.values()` can be iterated without the lock."""
@@ -94,7 +142,7 @@ class OrgState:
                                          (*STANDARD_OBJECTS, *TOOLING_OBJECTS)}
         self.changes = ChangeFeed()
         self.usage = ApiUsage(lambda: self.settings.api_limit)
-        self.history: dict[str, list[dict[str, object]]] = {}
+        self.history = RecordHistory()
         self.jwt_certificate: bytes | None = None  # PEM, registered through the admin API
         self._custom: dict[str, dict[str, FieldDef]] = {}
         self._objects: dict[str, ObjectDef] = dict(STANDARD_OBJECTS)
@@ -190,4 +238,4 @@ class OrgState:
 
     def record_history(self, record_id: str, entry: dict[str, object]) -> None:
         """Append one entry to a record's change history (admin read-back)."""
-        self.history.setdefault(record_id, []).append(entry)
+        self.history.append(record_id, entry)

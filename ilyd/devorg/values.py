@@ -35,10 +35,21 @@ def now() -> dt.datetime:
     return t.replace(microsecond=t.microsecond // 1000 * 1000)
 
 
+# The last datetime formatted and its text: a commit stamps every record it writes with one
+# timestamp, so history, change events and results format the same value many times over.
+_last_formatted: tuple[dt.datetime | None, str] = (None, "")
+
+
 def format_datetime(value: dt.datetime) -> str:
     """Salesforce's REST datetime format."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + \
+    global _last_formatted
+    last = _last_formatted  # one read: another thread may replace the pair meanwhile
+    if last[0] is not None and last[0] == value:
+        return last[1]
+    text = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + \
         f"{value.microsecond // 1000:03d}+0000"
+    _last_formatted = (value, text)
+    return text
 
 
 def parse_datetime(text: str) -> dt.datetime | None:
