@@ -19,12 +19,10 @@ Every failure mode users of other clients complain about has its answer here
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import structlog
@@ -39,6 +37,7 @@ from ilyd.salesforce.bayeux_messages import (
     failure_text,
     replay_key,
 )
+from ilyd.salesforce.bayeux_state import BackoffPolicy, ReplayGap, StreamState, StreamStatus
 from ilyd.salesforce.bayeux_transport import (
     LongPollingTransport,
     TransportError,
@@ -55,50 +54,6 @@ log = structlog.get_logger(__name__)
 _DEFAULT_HOLD_SECONDS = 110.0
 _META_TIMEOUT_SECONDS = 30.0
 _ALL_RETAINED = -2
-
-
-class StreamState(StrEnum):
-    """Where the connection stands, as an org's status shows it."""
-
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    RECONNECTING = "reconnecting"
-    BACKOFF = "backoff"
-    STOPPED = "stopped"
-
-
-@dataclass(frozen=True)
-class StreamStatus:
-    """A state change: `reason` is a FailureKind value (or "" when healthy), `detail` the
-    server's text, `retry_in` seconds until the next attempt in BACKOFF."""
-
-    state: StreamState
-    reason: str = ""
-    detail: str = ""
-    retry_in: float | None = None
-
-
-@dataclass(frozen=True)
-class ReplayGap:
-    """The server no longer held `rejected` for `channel`; events since may be missing."""
-
-    channel: str
-    rejected: int
-    detail: str
-
-
-@dataclass(frozen=True)
-class BackoffPolicy:
-    """Exponential backoff with full jitter, plus the long wait for limit/permission errors."""
-
-    base: float = 1.0
-    cap: float = 300.0
-    long: float = 600.0
-
-    def delay(self, failures: int) -> float:
-        """Seconds to wait after the `failures`-th consecutive failure (1-based)."""
-        ceiling = min(self.cap, self.base * 2 ** max(0, failures - 1))
-        return random.uniform(ceiling / 2, ceiling)
 
 
 @dataclass

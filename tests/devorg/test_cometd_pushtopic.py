@@ -112,3 +112,19 @@ def test_the_payload_holds_the_select_fields_and_cdc_carries_the_header(
     assert cdc[1]["Email"] == "four@example.com"
     assert cdc[0]["Title"] == "CTO"
     assert "Id" not in cdc[0]
+
+
+def test_push_topic_queries_salesforce_refuses_are_refused_at_create(org: OrgClient) -> None:
+    import requests
+
+    def create(name: str, query: str) -> requests.Response:
+        return org.http.post(
+            f"{org.dev.url}/services/data/v62.0/sobjects/PushTopic", headers=org.auth,
+            json={"Name": name, "Query": query, "ApiVersion": 62.0}, timeout=10)
+
+    long_query = "SELECT Id, Email FROM Lead WHERE Email != '" + "x" * 1300 + "'"
+    assert create("TLong", long_query).status_code == 400
+    refused = create("TLimit", "SELECT Id FROM Lead LIMIT 5")
+    assert refused.status_code == 400
+    assert refused.json()[0]["message"] == "'LIMIT' is not allowed"
+    assert create("TName" + "x" * 25, "SELECT Id, Email FROM Lead").status_code == 400
