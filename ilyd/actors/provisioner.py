@@ -10,6 +10,7 @@ never raised: the org keeps running in whatever mode the facts allow. The contro
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import types
 from dataclasses import dataclass
@@ -88,7 +89,8 @@ class ProvisionerActor(pykka.ThreadingActor):
             rest = make_org_rest_client(config, self._context.secrets, retry=_RETRY)
         except (IlydError, ValueError) as exc:
             # pykka skips on_failure when on_start raises: report it ourselves.
-            self._context.fail(exc)
+            with contextlib.suppress(pykka.ActorDeadError):
+                self._context.fail(exc)
             self.actor_ref.stop(block=False)
             return
         identities = (OrgIdentityStore(self._context.database)
@@ -114,7 +116,8 @@ class ProvisionerActor(pykka.ThreadingActor):
                    traceback: types.TracebackType | None) -> None:
         """A handler crashed (a bug): the org cannot trust its mode; restart it."""
         self.on_stop()
-        self._context.fail(exception_value or "provisioner crashed")
+        with contextlib.suppress(pykka.ActorDeadError):  # the daemon is stopping
+            self._context.fail(exception_value or "provisioner crashed")
 
     def on_receive(self, message: Any) -> Any:
         """Dispatch by message type."""
@@ -139,12 +142,12 @@ class ProvisionerActor(pykka.ThreadingActor):
         try:
             report = self._provisioner.provision(dry_run=dry_run)
         except NeedsReauthError as exc:
-            self._context.publish(needs_reauth=True, provision_error=str(exc))
+            self._tell_up(needs_reauth=True, provision_error=str(exc))
             return
         except IlydError as exc:
             # The org keeps running; `ilyd ctl check` says what is wrong.
             log.warning("provisioning failed", error=str(exc))
-            self._context.publish(provision_error=str(exc).splitlines()[0])
+            self._tell_up(provision_error=str(exc).splitlines()[0])
             return
         self._publish(report)
 
@@ -162,4 +165,9 @@ class ProvisionerActor(pykka.ThreadingActor):
                 f"sandbox refreshed (org id {report.refresh.stored_org_id} ->"
                 f" {report.refresh.current_org_id}); replay ids dropped; run ilyd connect"
                 f" {name} --sandbox, then ilyd ctl restart {name}")
-        self._context.publish(**detail)
+        self._tell_up(**detail)
+
+    def _tell_up(self, **detail: DetailValue) -> None:
+        # A supervisor that stopped meanwhile (daemon shutdown) no longer needs the news.
+        with contextlib.suppress(pykka.ActorDeadError):
+            self._context.publish(**detail)
