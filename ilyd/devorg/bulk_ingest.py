@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from ilyd.devorg.app import DevOrg
 
 BATCH_RECORDS = 10_000
+CHUNK_RECORDS = 200  # divides BATCH_RECORDS
+MAX_UPLOAD = 150 * 1024 * 1024
 OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete")
 J = V + r"/jobs/ingest"
 
@@ -147,7 +149,7 @@ class IngestApi:
                 raise ApiError(409, "INVALIDJOBSTATE",
                                f"Job with ID {job.id} isn't in the Open state")
             job.uploaded = True
-        (job.workdir / "data.csv").write_bytes(request.body)
+        _spool_upload(request, job.workdir / "data.csv")
         return Response(201, b"", content_type=None)
 
     def results(self, request: Request) -> Response:
@@ -166,6 +168,27 @@ class IngestApi:
             body = b"".join(csv_lines([prefix + header], job)) if header or prefix else b""
             return Response(200, body, content_type="text/csv")
         return Response(200, _stream(path), content_type="text/csv")
+
+
+def _spool_upload(request: Request, path: Path) -> None:
+    """Write the request body to `path` as it arrives, never whole in memory (an upload
+    may be 150 MB). Chunked bodies, and bodies already read, go through `request.body`."""
+    handler = request.raw
+    length = request.headers.get("Content-Length")
+    chunked = request.headers.get("Transfer-Encoding", "").lower() == "chunked"
+    if request._body is not None or chunked or handler is None or not length or \
+            int(length) > MAX_UPLOAD:
+        path.write_bytes(request.body)
+        return
+    remaining = int(length)
+    with path.open("wb") as out:
+        while remaining:
+            chunk = handler.rfile.read(min(remaining, 1 << 20))
+            if not chunk:
+                raise ApiError(400, "InvalidBatch", "The upload ended before its length")
+            out.write(chunk)
+            remaining -= len(chunk)
+    request._body = b""  # consumed: the server must not drain it again
 
 
 def _stream(path: Path) -> Any:
@@ -205,30 +228,51 @@ def _write_unprocessed(job: IngestJob, skip: int) -> None:
                     writer.writerows(itertools.islice(rows, skip, None))
 
 
-def _op(job: IngestJob, header: list[str], row: list[str]) -> WriteOp:
-    values: dict[str, object] = {}
-    record_id = None
-    ext_value = None
-    for name, raw in zip(header, row, strict=False):
-        if name.lower() == "id":
-            record_id = raw or None
-        if job.external_id and name.lower() == job.external_id.lower():
-            ext_value = raw
-        if raw == "" or "." in name:  # empty = unchanged; relationship columns unsupported
-            continue
-        values[name] = None if raw == "#N/A" else raw
-    if job.operation == "insert":
-        return WriteOp("create", job.object, values=values, from_csv=True)
-    if job.operation in ("delete", "hardDelete"):
-        return WriteOp("delete", job.object, record_id)
-    if job.operation == "update":
-        return WriteOp("update", job.object, record_id or "", values, from_csv=True)
-    return WriteOp("upsert", job.object, values=values, from_csv=True,
-                   ext_field=job.external_id, ext_value=ext_value)
+class _Columns:
+    """How the header's columns map onto a WriteOp, worked out once per job."""
+
+    def __init__(self, job: IngestJob, header: list[str]) -> None:
+        self.job = job
+        lowered = [name.lower() for name in header]
+        self.id_at = max((i for i, n in enumerate(lowered) if n == "id"), default=None)
+        ext = job.external_id.lower() if job.external_id else None
+        self.ext_at = max((i for i, n in enumerate(lowered) if n == ext), default=None)
+        # relationship columns (Owner.Email) are not written: None skips them
+        self.names = [None if "." in name else name for name in header]
+        self.dotted = any(name is None for name in self.names)
+
+    def op(self, row: list[str]) -> WriteOp:
+        """The write one CSV row asks for: empty = unchanged, #N/A = null."""
+        job = self.job
+        if self.dotted:
+            values = {n: None if r == "#N/A" else r for n, r in zip(self.names, row, strict=False)
+                      if r != "" and n is not None}
+        else:
+            values = {n: None if r == "#N/A" else r for n, r in zip(self.names, row, strict=False)
+                      if r != ""}
+        operation = job.operation
+        if operation == "update":
+            at = self.id_at
+            record_id = row[at] if at is not None and at < len(row) else ""
+            return WriteOp("update", job.object, record_id or "", values, from_csv=True)
+        if operation == "insert":
+            return WriteOp("create", job.object, values=values, from_csv=True)
+        if operation in ("delete", "hardDelete"):
+            at = self.id_at
+            record_id = row[at] if at is not None and at < len(row) else None
+            return WriteOp("delete", job.object, record_id or None)
+        at = self.ext_at
+        ext_value = row[at] if at is not None and at < len(row) else None
+        return WriteOp("upsert", job.object, values=values, from_csv=True,
+                       ext_field=job.external_id, ext_value=ext_value)
 
 
 def process(job: IngestJob) -> None:
-    """Run an uploaded job to completion (worker thread)."""
+    """Run an uploaded job to completion (worker thread).
+
+    Rows are read, written and their results spooled 200 at a time — Salesforce's chunk,
+    each its own transaction — so memory stays flat and the org's lock is never held
+    for long; every 10,000 rows count as one batch of the daily allowance."""
     started = time.monotonic()
     data = job.workdir / "data.csv"
     if not data.exists():
@@ -239,6 +283,7 @@ def process(job: IngestJob) -> None:
     ok_fh, ok = _writer(job, job.workdir / "successfulresults.csv")
     bad_fh, bad = _writer(job, job.workdir / "failedresults.csv")
     done_rows = 0
+    org, user_id = job.org, job.user_id
     with data.open(newline="", encoding="utf-8-sig") as src, ok_fh, bad_fh:
         rows = _reader(job, src)
         header = next(rows, [])
@@ -249,23 +294,32 @@ def process(job: IngestJob) -> None:
             return
         ok.writerow(["sf__Id", "sf__Created", *header])
         bad.writerow(["sf__Id", "sf__Error", *header])
-        while batch := list(itertools.islice(rows, BATCH_RECORDS)):
-            if job.abort.is_set():
+        columns = _Columns(job, header)
+        while True:
+            if done_rows % BATCH_RECORDS == 0:  # a new batch starts (or the job is done)
+                job.processed = done_rows
+                job.processing_ms = int((time.monotonic() - started) * 1000)
+                if job.abort.is_set():
+                    break
+            chunk = list(itertools.islice(rows, CHUNK_RECORDS))
+            if not chunk:
                 break
-            job.org.bulk_batches_used += 1
-            ops = [_op(job, header, row) for row in batch]
-            results = save(job.org, job.user_id, ops)
-            for row, result in zip(batch, results, strict=True):
+            if done_rows % BATCH_RECORDS == 0:
+                org.bulk_batches_used += 1
+            results = save(org, user_id, [columns.op(row) for row in chunk])
+            succeeded = []
+            for row, result in zip(chunk, results, strict=True):
                 if result.success:
-                    ok.writerow([result.id, "true" if result.created else "false", *row])
+                    succeeded.append([result.id, "true" if result.created else "false", *row])
                 else:
                     err = result.errors[0]
                     bad.writerow([result.id or "", f"{err.status_code}:{err.message}:"
                                   f"{','.join(err.fields)} --", *row])
                     job.failed += 1
-            done_rows += len(batch)
-            job.processed = done_rows
-            job.processing_ms = int((time.monotonic() - started) * 1000)
+            ok.writerows(succeeded)
+            done_rows += len(chunk)
+        job.processed = done_rows
+        job.processing_ms = int((time.monotonic() - started) * 1000)
     if job.abort.is_set():
         _write_unprocessed(job, done_rows)
         return

@@ -13,19 +13,33 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["ChannelLog", "LoggedEvent"]
+__all__ = ["RENDERERS", "ChannelLog", "LoggedEvent"]
 
 
-@dataclass(frozen=True)
-class LoggedEvent:
-    """One event as stored: its replay id, when it was logged, the Bayeux `data`."""
+# Renderers of compact events by name (see LoggedEvent): cometd_topics registers "cdc".
+RENDERERS: dict[str, Callable[[Any, int], dict[str, Any]]] = {}
+
+
+class LoggedEvent(NamedTuple):
+    """One event as stored: its replay id, when it was logged, and its Bayeux `data` — or,
+    when `render` names a renderer, the compact tuple of plain values the data is built
+    from on delivery. A Bulk job logs an event per record; kept as dicts, a channel's
+    100,000 retained events would be half a million objects for the garbage collector to
+    walk over and over, and most are never delivered."""
 
     replay_id: int
     logged_at: float
-    data: dict[str, Any] = field(hash=False)
+    payload: Any
+    render: str | None = None
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The event's Bayeux `data`."""
+        if self.render is None:
+            return self.payload  # type: ignore[no-any-return]
+        return RENDERERS[self.render](self.payload, self.replay_id)
 
 
 class ChannelLog:
@@ -49,17 +63,24 @@ class ChannelLog:
             self._prune_locked()
             return event
 
-    def extend(self, items: list[Any], build: Callable[[Any, int], dict[str, Any]]
-               ) -> list[LoggedEvent]:
-        """Log one event per item (one commit's changes); `build(item, replay_id)` returns
-        its data. As `append` for each, with one lock, clock read and prune for all."""
+    def extend(self, items: list[Any], build: Callable[[Any, int], dict[str, Any]] | None = None,
+               *, render: str | None = None) -> list[LoggedEvent]:
+        """Log one event per item (one commit's changes): `build(item, replay_id)` returns
+        its data, or with `render` the item is kept compact and rendered on delivery. As
+        `append` for each, with one lock, clock read and prune for all."""
         with self._lock:
             logged_at = time.time()
             ids = self._ids
-            events = []
-            for item in items:
-                replay_id = next(ids)
-                events.append(LoggedEvent(replay_id, logged_at, build(item, replay_id)))
+            if render is not None:
+                new = tuple.__new__  # NamedTuple's own __new__ is a slow Python lambda
+                events = [new(LoggedEvent, (next(ids), logged_at, item, render))
+                          for item in items]
+            else:
+                assert build is not None
+                events = []
+                for item in items:
+                    replay_id = next(ids)
+                    events.append(LoggedEvent(replay_id, logged_at, build(item, replay_id)))
             self._events.extend(events)
             self._prune_locked()
             return events

@@ -22,7 +22,7 @@ import structlog
 
 from ilyd.devorg.changes import Change
 from ilyd.devorg.cometd_log import ChannelLog, LoggedEvent
-from ilyd.devorg.cometd_topics import CDC_OBJECTS, TopicCache, cdc_data, pushtopic_data
+from ilyd.devorg.cometd_topics import CDC_OBJECTS, TopicCache, cdc_compact, pushtopic_data
 from ilyd.devorg.org import OrgState
 
 __all__ = ["ClientSession", "OrgStreaming", "StreamingSettings", "streaming_of"]
@@ -139,31 +139,37 @@ class OrgStreaming:
                 data = pushtopic_data(self.org, topic, change, schema)
                 if data is not None:
                     events.setdefault(f"/topic/{topic.name}", []).append(data)
+        for channel, datas in events.items():
+            self._publish_many(channel, datas, nested_replay=True)
         cdc = [c for c in changes if c.sobject in CDC_OBJECTS]
         if cdc:
             # One transaction per commit: shared key and commit number, numbered changes.
             commit_number = next(self._commit_numbers)
             transaction_key = str(uuid.uuid4())
-            names_cache: dict[frozenset[str], list[str]] = {}
+            names_cache: dict[frozenset[str], tuple[str, ...]] = {}
+            compact: dict[str, list[tuple[Any, ...]]] = {}
             for sequence, change in enumerate(cdc, 1):
-                data = cdc_data(change, commit_number, transaction_key=transaction_key,
-                                sequence=sequence, names_cache=names_cache)
-                events.setdefault(f"/data/{change.sobject}ChangeEvent", []).append(data)
-                events.setdefault("/data/ChangeEvents", []).append(data)
-        for channel, datas in events.items():
-            self._publish_many(channel, datas, nested_replay=channel.startswith("/topic/"))
+                compact.setdefault(change.sobject, []).append(cdc_compact(
+                    change, commit_number, transaction_key, sequence, names_cache))
+            for sobject, items in compact.items():
+                self._publish_many(f"/data/{sobject}ChangeEvent", items, render="cdc")
+            self._publish_many("/data/ChangeEvents", [i for items in compact.values()
+                                                      for i in items], render="cdc")
 
     def _publish(self, channel: str, data: dict[str, Any], *, nested_replay: bool) -> None:
         self._publish_many(channel, [data], nested_replay=nested_replay)
 
-    def _publish_many(self, channel: str, datas: list[dict[str, Any]], *,
-                      nested_replay: bool) -> None:
+    def _publish_many(self, channel: str, items: list[Any], *, nested_replay: bool = False,
+                      render: str | None = None) -> None:
+        """Log events (data dicts, or compact items with `render`) and queue them for the
+        channel's subscribers."""
         def build(data: dict[str, Any], replay_id: int) -> dict[str, Any]:
             if nested_replay:
                 return {**data, "event": {**data["event"], "replayId": replay_id}}
             return {**data, "event": {"replayId": replay_id}}
 
-        logged = self.channel_log(channel).extend(datas, build)
+        log = self.channel_log(channel)
+        logged = log.extend(items, render=render) if render else log.extend(items, build)
         with self.cond:
             for client in self.clients.values():
                 if channel in client.subscriptions:

@@ -18,11 +18,13 @@ from typing import Any
 
 from ilyd.devorg import soql
 from ilyd.devorg.changes import Change
+from ilyd.devorg.cometd_log import RENDERERS
 from ilyd.devorg.org import OrgState
 from ilyd.devorg.soql import nodes
 from ilyd.devorg.values import to_json
 
-__all__ = ["CDC_OBJECTS", "CompiledTopic", "TopicCache", "cdc_data", "iso_z", "pushtopic_data"]
+__all__ = ["CDC_OBJECTS", "CompiledTopic", "TopicCache", "cdc_compact", "cdc_data", "cdc_render",
+           "iso_z", "pushtopic_data"]
 
 CDC_OBJECTS = ("Account", "Lead")
 _CDC_SKIPPED = frozenset({"id", "isdeleted", "systemmodstamp"})
@@ -162,39 +164,62 @@ def pushtopic_data(org: OrgState, topic: CompiledTopic, change: Change,
             "sobject": sobject}
 
 
-def cdc_data(change: Change, commit_number: int, *, transaction_key: str | None = None,
-             sequence: int = 1, names_cache: dict[frozenset[str], list[str]] | None = None
-             ) -> dict[str, Any]:
-    """Change Data Capture event data (CometD JSON shape) minus the replay id.
+def cdc_compact(change: Change, commit_number: int, transaction_key: str, sequence: int,
+                names_cache: dict[frozenset[str], tuple[str, ...]] | None = None
+                ) -> tuple[Any, ...]:
+    """A Change Data Capture event as a tuple of plain values (see `cdc_render`).
 
     The changes of one transaction share `transaction_key` and `commit_number` and are
     numbered by `sequence` from 1, as Salesforce's ChangeEventHeader does. `names_cache`
-    (per commit) keeps the changed-field list of records that changed the same fields."""
+    (per commit) shares the changed-field names of records that changed the same fields.
+    Values are kept as stored (records are never mutated) and formatted on delivery."""
     kind = _CDC_TYPES[change.change_type]
     record = change.record
     if kind == "DELETE":
-        body: dict[str, Any] = {}
-        changed: list[str] = []
+        changed: tuple[str, ...] = ()
+        names: tuple[str, ...] = ()
     elif kind == "UPDATE":
-        names = names_cache.get(change.changed_fields) if names_cache is not None else None
-        if names is None:
+        cached = names_cache.get(change.changed_fields) if names_cache is not None else None
+        if cached is None:
             wanted = {f for f in change.changed_fields if f.lower() not in _CDC_SKIPPED}
             wanted.add("LastModifiedDate")
-            names = sorted(wanted)
+            cached = tuple(sorted(wanted))
             if names_cache is not None:
-                names_cache[change.changed_fields] = names
-        body = {f: to_json(record.get(f)) for f in names}
-        changed = names
+                names_cache[change.changed_fields] = cached
+        changed = names = cached
     else:
-        body = {k: to_json(v) for k, v in record.items()
-                if v is not None and k.lower() not in _CDC_SKIPPED}
-        changed = []
+        changed = ()
+        names = tuple(k for k, v in record.items()
+                      if v is not None and k.lower() not in _CDC_SKIPPED)
+    return (change.sobject, change.record_id, kind, changed, names,
+            tuple([record.get(f) for f in names]), transaction_key, sequence,
+            int(change.timestamp.timestamp() * 1000), commit_number, change.user_id)
+
+
+def cdc_render(compact: tuple[Any, ...], replay_id: int | None) -> dict[str, Any]:
+    """The CometD `data` of a compact CDC event; without replay id, minus `event`."""
+    (sobject, record_id, kind, changed, names, values, transaction_key, sequence,
+     commit_ts, commit_number, user_id) = compact
     header = {
-        "entityName": change.sobject, "recordIds": [change.record_id], "changeType": kind,
-        "changedFields": changed, "changeOrigin": "com/salesforce/api/rest/62.0;client=devorg",
-        "transactionKey": transaction_key or str(uuid.uuid4()), "sequenceNumber": sequence,
-        "commitTimestamp": int(change.timestamp.timestamp() * 1000),
-        "commitNumber": commit_number, "commitUser": change.user_id,
+        "entityName": sobject, "recordIds": [record_id], "changeType": kind,
+        "changedFields": list(changed),
+        "changeOrigin": "com/salesforce/api/rest/62.0;client=devorg",
+        "transactionKey": transaction_key, "sequenceNumber": sequence,
+        "commitTimestamp": commit_ts, "commitNumber": commit_number, "commitUser": user_id,
     }
-    return {"schema": f"devorg-{change.sobject}-v1",
-            "payload": {"ChangeEventHeader": header, **body}}
+    payload: dict[str, Any] = {"ChangeEventHeader": header}
+    payload.update((f, to_json(v)) for f, v in zip(names, values, strict=True))
+    data: dict[str, Any] = {"schema": f"devorg-{sobject}-v1", "payload": payload}
+    if replay_id is not None:
+        data["event"] = {"replayId": replay_id}
+    return data
+
+
+RENDERERS["cdc"] = cdc_render
+
+
+def cdc_data(change: Change, commit_number: int, *, transaction_key: str | None = None,
+             sequence: int = 1) -> dict[str, Any]:
+    """Change Data Capture event data (CometD JSON shape) minus the replay id."""
+    return cdc_render(cdc_compact(change, commit_number, transaction_key or str(uuid.uuid4()),
+                                  sequence), None)

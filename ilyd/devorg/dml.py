@@ -125,7 +125,7 @@ class Writer:
         self._objects: dict[str, ObjectDef | None] = {}
         self._columns: dict[tuple[str, str, bool], tuple[FieldDef | None, tuple[str, ...]]] = {}
         self._rights: dict[tuple[str, str], bool] = {}
-        self._changed: dict[frozenset[str], frozenset[str]] = {}
+        self._changed: dict[tuple[str, ...], frozenset[str]] = {}
 
     def _object(self, name: str | None) -> ObjectDef:
         key = name or ""
@@ -291,10 +291,12 @@ class Writer:
         if obj.name in _FULL_DIFF:
             changed = frozenset(k for k, v in rec.items() if old.get(k) != v)
         else:  # only the written, audit and rule-computed fields can differ
-            changed = frozenset(k for k in itertools.chain(
-                values, _UPDATE_AUDIT, _RULE_KEYS.get(obj.name, ())) if old.get(k) != rec[k])
-        # one shared set per distinct change: history and events keep a reference to it
-        changed = self._changed.setdefault(changed, changed)
+            names = tuple([k for k in itertools.chain(
+                values, _UPDATE_AUDIT, _RULE_KEYS.get(obj.name, ())) if old.get(k) != rec[k]])
+            # one shared set per distinct change: history and events keep a reference to it
+            changed = self._changed.get(names)  # type: ignore[assignment]
+            if changed is None:
+                changed = self._changed[names] = frozenset(names)
         return _Prepared(obj.name, str(old["Id"]), rec, old, "updated", changed)
 
     def _upsert_target(self, op: WriteOp) -> WriteOp:
