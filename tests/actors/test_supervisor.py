@@ -27,11 +27,16 @@ FAST = RestartPolicy(start_secs=30, start_retries=2, backoff_initial=0.05, backo
 RUNNING, BACKOFF, FATAL = OrgState.RUNNING, OrgState.BACKOFF, OrgState.FATAL
 
 
+def start(config, tmp_path: Path, policy: RestartPolicy):
+    """A supervisor over `config` with its own state database, as the daemon runs it."""
+    return SupervisorActor.start(config, policy=policy, database=Database(tmp_path / "state.db"))
+
+
 def test_failing_org_goes_backoff_then_fatal_while_another_keeps_running(make_config, tmp_path):
     config = make_config("good", "broken")
     # The secret disappears after the config was validated: the org's start reads it.
     (tmp_path / "broken.secret").unlink()
-    supervisor = SupervisorActor.start(config, policy=FAST)
+    supervisor = start(config, tmp_path, FAST)
     wait_for(supervisor, {"good": RUNNING, "broken": FATAL})
     (good, broken) = snapshot(supervisor).orgs
     assert broken.restarts == FAST.start_retries
@@ -46,7 +51,7 @@ def test_backoff_is_visible_with_its_next_start(make_config, tmp_path):
     config = make_config("broken")
     (tmp_path / "broken.secret").unlink()
     slow = RestartPolicy(start_secs=30, start_retries=3, backoff_initial=30, backoff_max=60)
-    supervisor = SupervisorActor.start(config, policy=slow)
+    supervisor = start(config, tmp_path, slow)
     wait_for(supervisor, {"broken": BACKOFF})
     (org,) = snapshot(supervisor).orgs
     assert org.retry_at is not None
@@ -57,7 +62,7 @@ def test_fatal_org_comes_back_on_restart_once_fixed(make_config, tmp_path):
     config = make_config("broken")
     secret = tmp_path / "broken.secret"
     secret.rename(tmp_path / "kept")
-    supervisor = SupervisorActor.start(config, policy=FAST)
+    supervisor = start(config, tmp_path, FAST)
     wait_for(supervisor, {"broken": FATAL})
     (tmp_path / "kept").rename(secret)
     supervisor.ask(RestartOrg("broken"), timeout=ASK_TIMEOUT)
@@ -79,15 +84,15 @@ def test_pause_survives_a_supervisor_restart(make_config, tmp_path):
     wait_for(again, {"a": RUNNING})
 
 
-def test_unknown_org_is_a_control_error(make_config):
-    supervisor = SupervisorActor.start(make_config("a"), policy=FAST)
+def test_unknown_org_is_a_control_error(make_config, tmp_path):
+    supervisor = start(make_config("a"), tmp_path, FAST)
     with pytest.raises(ControlError) as info:
         supervisor.ask(RestartOrg("nope"), timeout=ASK_TIMEOUT)
     assert info.value.code == "unknown_org"
 
 
-def test_apply_config_starts_added_stops_removed_and_restarts_only_changed(make_config):
-    supervisor = SupervisorActor.start(make_config("keep", "change", "drop"), policy=FAST)
+def test_apply_config_starts_added_stops_removed_and_restarts_only_changed(make_config, tmp_path):
+    supervisor = start(make_config("keep", "change", "drop"), tmp_path, FAST)
     wait_for(supervisor, {"keep": RUNNING, "change": RUNNING, "drop": RUNNING})
     new = make_config("keep", "change", "add", extra="")
     changed = new.orgs[1]
@@ -112,7 +117,7 @@ def test_org_with_config_error_and_disabled_org_are_shown_not_started(make_confi
     Path(config.path).write_text(text)
     from ilyd.config import load_config
 
-    supervisor = SupervisorActor.start(load_config(config.path), policy=FAST)
+    supervisor = start(load_config(config.path), tmp_path, FAST)
     current = wait_for(supervisor, {"ok": RUNNING})
     assert current["bad"] is OrgState.CONFIG_ERROR
     assert current["off"] is OrgState.STOPPED
@@ -120,8 +125,8 @@ def test_org_with_config_error_and_disabled_org_are_shown_not_started(make_confi
     assert bad.last_error == "org[1].client_id: must be a string (got an integer)"
 
 
-def test_org_detail_published_by_children_is_merged_into_status(make_config):
-    supervisor = SupervisorActor.start(make_config("a"), policy=FAST)
+def test_org_detail_published_by_children_is_merged_into_status(make_config, tmp_path):
+    supervisor = start(make_config("a"), tmp_path, FAST)
     wait_for(supervisor, {"a": RUNNING})
     supervisor.tell(OrgReport.of("a", 1, mode="polling", connection="reconnecting",
                                  reason="403 Unknown client"))
@@ -132,7 +137,7 @@ def test_org_detail_published_by_children_is_merged_into_status(make_config):
     assert dict(org.detail) == {"mode": "polling", "connection": "connected"}
 
 
-def test_restart_policy_backs_off_exponentially_with_bounded_jitter():
+def test_restart_policy_backs_off_exponentially_with_bounded_jitter(tmp_path):
     policy = RestartPolicy(backoff_initial=1, backoff_max=8, jitter=0.25)
     assert [policy.delay(n, 0.5) for n in (1, 2, 3, 4, 5)] == [1, 2, 4, 8, 8]
     assert policy.delay(1, 0.0) == 0.75
