@@ -9,6 +9,7 @@ so every value is made to fit its field here, or dropped to None (which clears i
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
@@ -125,6 +126,11 @@ def _datetime(value: object) -> str | None:
     return None
 
 
+@functools.cache
+def _max_chars(field: IlyField) -> int | None:
+    return field.max_chars
+
+
 def coerce_value(field: IlyField, value: object) -> object:
     """`value` made to fit `field`'s type and size, or None when it cannot be.
 
@@ -133,6 +139,8 @@ def coerce_value(field: IlyField, value: object) -> object:
     dropped when outside the precision; DateTimes become Salesforce's UTC text form;
     picklist values must be one of the field's values.
     """
+    if value is None:
+        return None  # what every branch below makes of it; most provider values are None
     if field.type is FieldType.PICKLIST:
         text = _text(value)
         return text if text in field.picklist_values else None
@@ -140,7 +148,7 @@ def coerce_value(field: IlyField, value: object) -> object:
         return _number(value, field)
     if field.type is FieldType.DATETIME:
         return _datetime(value)
-    max_chars = field.max_chars
+    max_chars = _max_chars(field)
     if isinstance(value, Iterable) and not isinstance(value, str | bytes | Mapping):
         return _join_fitting(value, max_chars)
     text = _text(value)

@@ -18,6 +18,7 @@ Nothing here raises on a `str`: bad input is a result with a reason.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import threading
@@ -51,6 +52,7 @@ _PLACEHOLDERS = frozenset(
      "no", "nope", "not applicable", "[[unknown]]", "http://", "https://", "www", "www."}
 )
 _LDH_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_LDH_HOST = re.compile(rf"(?:{_LDH_LABEL.pattern}\.)*{_LDH_LABEL.pattern}")
 # Unicode category Cc is exactly C0, DEL and C1.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
@@ -128,8 +130,38 @@ def _fail(reason: DomainReason, detail: str, source: str | None) -> DomainResult
     return DomainResult(domain=None, reason=reason, source=source, detail=detail)
 
 
+# Characters that make urlsplit's host parsing do more than cut and lower-case.
+_NETLOC_SPECIAL = frozenset("@:[]%")
+
+
+def _plain_host(text: str) -> str | bool | None:
+    """urlsplit's host of the common shapes (`https://www.acme.com/x`, `acme.com`) without
+    urlsplit; False when the text needs the full parse."""
+    head = text[:8].lower()
+    if head.startswith("https://"):
+        rest = text[8:]
+    elif head.startswith("http://"):
+        rest = text[7:]
+    elif "://" not in text and not text.startswith("//"):
+        rest = text
+    else:
+        return False
+    end = len(rest)
+    for stop in "/?#":
+        at = rest.find(stop, 0, end)
+        if at >= 0:
+            end = at
+    netloc = rest[:end]
+    if not netloc.isascii() or not _NETLOC_SPECIAL.isdisjoint(netloc):
+        return False
+    return netloc.lower() or None
+
+
 def _host_of(text: str) -> str | None:
     """The host part of a URL-ish string, or None when it has none."""
+    plain = _plain_host(text)
+    if plain is not False:
+        return plain  # type: ignore[return-value]
     if "://" not in text:
         text = "http:" + text if text.startswith("//") else "http://" + text
     try:
@@ -141,6 +173,8 @@ def _host_of(text: str) -> str | None:
 
 def _to_alabels(host: str) -> str | None:
     """Lower-case A-label form of `host`, or None when it is no valid IDNA host name."""
+    if host.isascii() and "--" not in host and _LDH_HOST.fullmatch(host):
+        return host  # the check below in one regex: no label can have "--" at [2:4]
     labels = host.split(".")
     if host.isascii() and all(
         _LDH_LABEL.fullmatch(label) and label[2:4] != "--" for label in labels
@@ -168,6 +202,13 @@ def extract_domain(value: str, *, email: bool = False, source: str | None = None
     Never raises for a `str`; everything that is not a usable public domain comes back
     as a result with a `reason`. `source` is copied into the result.
     """
+    return _extract(value, email, source)
+
+
+# A pure function of its arguments returning a frozen result: cached, because a resync
+# meets the same Website and Email values (and an inbox the same record) again and again.
+@functools.lru_cache(maxsize=65_536)
+def _extract(value: str, email: bool, source: str | None) -> DomainResult:
     text = value.strip()
     if not text:
         return _fail(DomainReason.BLANK, "empty", source)

@@ -17,6 +17,7 @@ Website. Every value is coerced to its field's type and size (`ilyd.enrich.coerc
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -71,8 +72,12 @@ class EnrichmentOutcome:
         return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
+@functools.cache
 def _data_fields(sobject: str) -> tuple[catalogue.IlyField, ...]:
     return tuple(f for f in catalogue.DATA_FIELDS if sobject in f.objects)
+
+
+_DATA_NAMES = frozenset(f.api_name for f in catalogue.DATA_FIELDS)
 
 
 def _meta_values(
@@ -91,7 +96,9 @@ def _data_values(sobject: str, provided: Mapping[str, object]) -> dict[str, obje
     values: dict[str, object] = {}
     for ily_field in _data_fields(sobject):
         values[ily_field.api_name] = coerce_value(ily_field, provided.get(ily_field.api_name))
-    unknown = set(provided) - {f.api_name for f in catalogue.DATA_FIELDS}
+    if not provided:
+        return values
+    unknown = set(provided) - _DATA_NAMES
     if unknown:
         # A mapping naming a field we do not manage is a config slip, not worth failing on.
         log.debug("provider_values_ignored", fields=sorted(unknown))
@@ -196,17 +203,31 @@ def enrich_records(
         except Exception as exc:  # the provider's bug, as in _ask
             log.exception("provider_raised_unexpectedly", provider=provider.name)
             answers = dict.fromkeys(wanted, exc)
+    # An outcome depends only on the domain, its reason and source field (plus the
+    # provider's answer for that domain and `moment`, both fixed here): records sharing
+    # them share one immutable outcome, built once. A resync chunk often holds thousands
+    # of records under a few domains (or none at all).
+    memo: dict[tuple[str | None, object, str | None], EnrichmentOutcome] = {}
     outcomes = []
     for domain in domains:
-        if not domain.ok or domain.domain is None:
-            outcomes.append(_no_domain_outcome(sobject, domain, moment))
-            continue
-        answer = answers.get(domain.domain)
-        if answer is None:
-            answer = ProviderError(
-                f"provider {provider.name!r} returned no answer for {domain.domain}",
-                retryable=True, reason="missing_answer",
-            )
-        outcomes.append(outcome_from_lookup(sobject, domain, answer, moment))
+        key = (domain.domain, domain.reason, domain.source)
+        outcome = memo.get(key)
+        if outcome is None:
+            outcome = memo[key] = _outcome(sobject, domain, answers, provider, moment)
+        outcomes.append(outcome)
     return outcomes
+
+
+def _outcome(sobject: str, domain: DomainResult,
+             answers: Mapping[str, Lookup | ProviderError | Exception], provider: Provider,
+             moment: datetime) -> EnrichmentOutcome:
+    if not domain.ok or domain.domain is None:
+        return _no_domain_outcome(sobject, domain, moment)
+    answer = answers.get(domain.domain)
+    if answer is None:
+        answer = ProviderError(
+            f"provider {provider.name!r} returned no answer for {domain.domain}",
+            retryable=True, reason="missing_answer",
+        )
+    return outcome_from_lookup(sobject, domain, answer, moment)
 

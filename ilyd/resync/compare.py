@@ -7,8 +7,11 @@ field type before comparing. Last Enriched is never compared: it changes on ever
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from ilyd.enrich import fields as catalogue
@@ -16,7 +19,8 @@ from ilyd.enrich.fields import FieldType
 from ilyd.enrich.values import EnrichmentOutcome
 from ilyd.resync.plan import ObjectPlan
 
-__all__ = ["changed_values", "csv_value", "json_value", "normalise"]
+__all__ = ["ChangeDetector", "Prepared", "changed_values", "csv_value", "json_value",
+           "normalise"]
 
 _NUMERIC = (FieldType.NUMBER, FieldType.CURRENCY)
 _CATALOGUE = catalogue.by_api_name()
@@ -77,3 +81,61 @@ def json_value(value: object) -> object:
     if isinstance(value, Decimal):
         return float(value)
     return value
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An outcome made ready to send: its values, fingerprint and CSV cells (the
+    `,cell,…\n` that follows a record's Id in the ingest file)."""
+
+    values: Mapping[str, object]
+    fingerprint: str
+    csv_tail: bytes
+
+
+class ChangeDetector:
+    """`changed_values` for a stream of (row, outcome) pairs, memoised.
+
+    `enrich_records` hands records sharing a domain one shared outcome, and the rows of
+    one outcome mostly hold the same current Ily values (all empty on a first sync, the
+    outcome's own on a second), so each outcome is prepared once and each distinct
+    (outcome, current values) pair compared once. Call `reset()` between chunks: the
+    memo keys on outcome identity and holds the outcomes alive until then.
+    """
+
+    def __init__(self, plan: ObjectPlan, columns: tuple[str, ...]) -> None:
+        self.plan = plan
+        self.columns = columns  # the ingest CSV's Ily columns, in order
+        self._compared = plan.compared_fields
+        self._prepared: dict[int, tuple[EnrichmentOutcome, Prepared]] = {}
+        self._verdicts: dict[tuple[int, tuple[object, ...]], bool] = {}
+
+    def reset(self) -> None:
+        """Forget the memo (the outcomes of the chunk just done)."""
+        self._prepared.clear()
+        self._verdicts.clear()
+
+    def check(self, row: Mapping[str, object], outcome: EnrichmentOutcome) -> Prepared | None:
+        """The prepared values to write for `row`, or None when nothing changes."""
+        key = id(outcome)
+        current = tuple(map(row.get, self._compared))
+        verdict = self._verdicts.get((key, current))
+        if verdict is None:
+            verdict = changed_values(self.plan, row, outcome) is not None
+            self._verdicts[(key, current)] = verdict
+        if not verdict:
+            return None
+        entry = self._prepared.get(key)
+        if entry is None:
+            values = {k: v for k, v in outcome.values.items() if k in self.plan.ily_fields}
+            cells = [csv_value(values, c) for c in self.columns]
+            entry = (outcome, Prepared(values, outcome.fingerprint(), csv_tail(cells)))
+            self._prepared[key] = entry
+        return entry[1]
+
+
+def csv_tail(cells: list[str]) -> bytes:
+    """`,a,b\n` for cells a, b, quoted as the csv module quotes them."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(["", *cells])
+    return buffer.getvalue().encode("utf-8")

@@ -32,7 +32,7 @@ from ilyd.errors import RequestLimitError, SalesforceError, SalesforceUnavailabl
 from ilyd.resync import reader
 from ilyd.resync.budget import Budget, Cancelled
 from ilyd.resync.checkpoint import ObjectCheckpoint, ResyncStore, RunState
-from ilyd.resync.compare import changed_values, json_value
+from ilyd.resync.compare import ChangeDetector, changed_values, json_value
 from ilyd.resync.plan import ObjectPlan, build_plan, parse_since
 from ilyd.resync.progress import Phase, ResyncProgress
 from ilyd.resync.writer import RETRYABLE, BulkWriter, IngestSpool
@@ -279,27 +279,32 @@ class Resync:
         progress = self.progress
         assert progress is not None
         outcomes = enrich_records(plan.sobject, rows, self.provider)
-        batch.counts["read"] += len(rows)
+        counts = batch.counts
+        counts["read"] += len(rows)
         progress.add("read", len(rows))
+        detector, spool, recent = batch.detector, batch.spool, batch.recent
+        skipped = changed = 0
         for row, outcome in zip(rows, outcomes, strict=True):
             if outcome.retryable:
-                batch.counts["skipped"] += 1
-                progress.add("skipped")
+                skipped += 1
                 continue
-            batch.counts["enriched"] += 1
-            values = changed_values(plan, row, outcome)
-            if values is None:
+            prepared = detector.check(row, outcome)
+            if prepared is None:
                 continue
-            batch.counts["changed"] += 1
+            changed += 1
             record_id = row["Id"]
-            batch.spool.add(record_id, values, outcome.fingerprint())
-            modstamp = row.get("SystemModstamp") or ""
-            if recent_floor is not None and modstamp[:19] >= recent_floor:
-                batch.recent[record_id] = modstamp[:23]
-        enriched = sum(1 for o in outcomes if not o.retryable)
-        progress.add("enriched", enriched)
-        progress.add("changed", batch.counts["changed"] - batch.reported_changed)
-        batch.reported_changed = batch.counts["changed"]
+            spool.add_prepared(record_id, prepared)
+            if recent_floor is not None:
+                modstamp = row.get("SystemModstamp") or ""
+                if modstamp[:19] >= recent_floor:
+                    recent[record_id] = modstamp[:23]
+        detector.reset()
+        counts["skipped"] += skipped
+        counts["enriched"] += len(rows) - skipped
+        counts["changed"] += changed
+        progress.add("skipped", skipped)
+        progress.add("enriched", len(rows) - skipped)
+        progress.add("changed", changed)
 
     def _send_batch(self, plan: ObjectPlan, batch: _Batch, next_locator: str | None, *,
                     last: bool, since_sf: Any, read_started: float) -> None:
@@ -425,9 +430,10 @@ class _Batch:
 
     plan: ObjectPlan
     spool: IngestSpool = field(init=False)
+    detector: ChangeDetector = field(init=False)
     counts: Counter[str] = field(default_factory=Counter)
     recent: dict[str, str] = field(default_factory=dict)
-    reported_changed: int = 0
 
     def __post_init__(self) -> None:
         self.spool = IngestSpool(self.plan.ily_fields)
+        self.detector = ChangeDetector(self.plan, self.plan.ily_fields)

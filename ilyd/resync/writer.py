@@ -20,7 +20,7 @@ import structlog
 
 from ilyd.resync.budget import Budget
 from ilyd.resync.checkpoint import IngestRecord, IngestState, ResyncStore
-from ilyd.resync.compare import csv_value
+from ilyd.resync.compare import Prepared, csv_value
 from ilyd.resync.progress import ResyncProgress
 from ilyd.salesforce.bulk import BulkClient, JobState, PollPolicy
 from ilyd.store.record_hashes import RecordHashStore
@@ -59,6 +59,13 @@ class IngestSpool:
         """Append one record's new values."""
         self.data.write(_line([record_id, *(csv_value(values, c) for c in self.columns[1:])]))
         self.hashes.write(f"{record_id}\t{fingerprint}\n")
+        self.rows += 1
+
+    def add_prepared(self, record_id: str, prepared: Prepared) -> None:
+        """Append one record's new values, CSV cells and fingerprint made in advance
+        (a Salesforce Id never needs quoting)."""
+        self.data.write(record_id.encode("ascii") + prepared.csv_tail)
+        self.hashes.write(f"{record_id}\t{prepared.fingerprint}\n")
         self.rows += 1
 
     def add_raw(self, row: Mapping[str, str]) -> None:
