@@ -11,6 +11,7 @@ entry in `child_factories`: a name and a function `OrgContext -> pykka.ActorRef`
 
 from __future__ import annotations
 
+import time
 import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ class OrgSecrets:
     private_key: str | None = field(default=None, repr=False)
     refresh_token: str | None = field(default=None, repr=False)
     password: str | None = field(default=None, repr=False)
+    # The enrichment providers' API keys: (provider name, key) pairs.
+    providers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @classmethod
     def read(cls, config: OrgConfig) -> OrgSecrets:
@@ -51,6 +54,8 @@ class OrgSecrets:
             private_key=value(config.private_key),
             refresh_token=value(refresh),
             password=value(config.password),
+            providers=tuple((p.name, p.secret.read()) for p in config.enrich.providers
+                            if p.secret is not None),
         )
 
 
@@ -66,16 +71,32 @@ class OrgContext:
     supervisor: pykka.ActorRef[Any] = field(repr=False)
 
     def publish(self, **detail: DetailValue) -> None:
-        """Merge detail into the org's status (a None value removes the key); non-blocking."""
-        self.supervisor.tell(OrgReport.of(self.name, self.incarnation, **detail))
+        """Merge detail into the org's status (a None value removes the key); non-blocking.
+
+        A no-op once the supervisor has stopped (daemon shutdown)."""
+        tell_supervisor(self.supervisor, OrgReport.of(self.name, self.incarnation, **detail))
 
     def fail(self, error: BaseException | str) -> None:
         """Report that the org cannot go on; the supervisor restarts it after a backoff."""
-        self.supervisor.tell(OrgFailed(self.name, self.incarnation, _describe(error)))
+        tell_supervisor(self.supervisor, OrgFailed(self.name, self.incarnation, _describe(error)))
 
     def bind_log_context(self) -> None:
         """Bind `org` into the calling thread's log context (call in each child's on_start)."""
         structlog.contextvars.bind_contextvars(org=self.name)
+
+
+def tell_supervisor(supervisor: pykka.ActorRef[Any], message: Any) -> None:
+    """Tell the supervisor, dropping the message if it has stopped.
+
+    At daemon stop the supervisor is marked dead before its `on_stop` stops the orgs, so
+    everything an org and its children say while stopping (status detail, "stopped")
+    would raise ActorDeadError; nobody is left to care, so it is dropped here, the one
+    place every org-to-supervisor message goes through.
+    """
+    try:
+        supervisor.tell(message)
+    except pykka.ActorDeadError:
+        log.debug("supervisor gone, message dropped", message=type(message).__name__)
 
 
 ChildFactory = Callable[[OrgContext], pykka.ActorRef[Any]]
@@ -134,6 +155,7 @@ class Org:
         """Stop the children that were started, last first."""
         while self.children:
             name, ref = self.children.pop()
+            began = time.monotonic()
             try:
                 ref.stop(block=True, timeout=CHILD_STOP_TIMEOUT)
             except pykka.Timeout:
@@ -141,6 +163,9 @@ class Org:
                           timeout_s=CHILD_STOP_TIMEOUT)
             except pykka.ActorDeadError:
                 pass
+            else:
+                log.debug("org child stopped", child=name,
+                          took_s=round(time.monotonic() - began, 3))
 
 
 class OrgActor(pykka.ThreadingActor):
@@ -172,16 +197,17 @@ class OrgActor(pykka.ThreadingActor):
             self._org.start()
         except Exception as exc:
             log.warning("org failed to start", error=_describe(exc))
-            self._supervisor.tell(OrgFailed(self._name, self._org.incarnation, _describe(exc)))
+            tell_supervisor(self._supervisor,
+                            OrgFailed(self._name, self._org.incarnation, _describe(exc)))
             # Stopping runs on_stop, which stops the children that did start.
             self.actor_ref.stop(block=False)
             return
-        self._supervisor.tell(OrgStarted(self._name, self._org.incarnation))
+        tell_supervisor(self._supervisor, OrgStarted(self._name, self._org.incarnation))
 
     def on_stop(self) -> None:
         """Stop the children; confirm to the supervisor."""
         self._org.stop()
-        self._supervisor.tell(OrgStopped(self._name, self._org.incarnation))
+        tell_supervisor(self._supervisor, OrgStopped(self._name, self._org.incarnation))
 
     def on_failure(
         self,
@@ -192,7 +218,7 @@ class OrgActor(pykka.ThreadingActor):
         """A message handler crashed: stop the children and report the failure."""
         self._org.stop()
         error = _describe(exception_value) if exception_value else "org actor crashed"
-        self._supervisor.tell(OrgFailed(self._name, self._org.incarnation, error))
+        tell_supervisor(self._supervisor, OrgFailed(self._name, self._org.incarnation, error))
 
     def on_receive(self, message: Any) -> Any:
         """No messages yet; children and later capabilities add theirs."""

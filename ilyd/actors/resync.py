@@ -130,7 +130,8 @@ class ResyncActor(pykka.ThreadingActor):
         if self._rest is None:
             self._rest = make_org_rest_client(self._context.config, self._context.secrets)
         return Resync(
-            self._context.name, self._rest, provider_for(self._context.config.enrich),
+            self._context.name, self._rest,
+            provider_for(self._context.config.enrich, self._context.secrets, database),
             store=ResyncStore(database), hashes=RecordHashStore(database),
             settings=self._settings, inbox=Inbox(database),
             integration_user_id=self._rest.token.user_id)
@@ -176,6 +177,7 @@ class ResyncActor(pykka.ThreadingActor):
             done.set()
             publisher.join()
             self._publish(engine)
+            engine.provider.close()  # releases the org's share of the providers
 
     def _publish_loop(self, engine: Resync, done: threading.Event) -> None:
         while not done.wait(_PUBLISH_SECONDS):

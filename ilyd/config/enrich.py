@@ -10,8 +10,10 @@ type = "dataset"
 path = "@sample"             # the bundled sample; or a CSV / JSONL / SQLite file
 ```
 
-An `[[org]]` may carry its own `[org.enrich]`, which replaces the defaults' as a whole.
-Relative dataset paths are resolved against the config file's directory by the org spec.
+Providers are `dataset`, `http` (a vendor's API) or `dns` (live technographics); their
+tables are in `ilyd.config.enrich_providers`. An `[[org]]` may carry its own
+`[org.enrich]`, which replaces the defaults' as a whole. Relative dataset and secret file
+paths are resolved against the config file's directory by the org spec.
 """
 
 from __future__ import annotations
@@ -23,14 +25,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from ilyd.config.schema import Field, Problems, Table, number, type_name
+from ilyd.config.enrich_providers import PROVIDER_TYPES, ProviderSpec, parse_provider
+from ilyd.config.schema import Field, NestedProblemsError, Problems, Table, number, type_name
+from ilyd.config.secrets import SecretRef
 from ilyd.enrich.dataset_settings import DatasetSettings
 from ilyd.enrich.fields import by_api_name
-from ilyd.errors import ConfigError
 
-__all__ = ["DEFAULT_ENRICH", "EnrichConfig", "OverwritePolicy", "enrich_settings"]
-
-PROVIDER_TYPES = ("dataset",)
+__all__ = ["DEFAULT_ENRICH", "PROVIDER_TYPES", "EnrichConfig", "OverwritePolicy",
+           "ProviderSpec", "enrich_settings"]
 
 
 class OverwritePolicy(StrEnum):
@@ -48,7 +50,8 @@ class EnrichConfig:
     hashable); fields not named are `always`.
     """
 
-    providers: tuple[DatasetSettings, ...] = (DatasetSettings(path=Path("@sample")),)
+    providers: tuple[ProviderSpec, ...] = (
+        ProviderSpec("dataset", DatasetSettings(path=Path("@sample"))),)
     overwrite: tuple[tuple[str, OverwritePolicy], ...] = ()
     writer_window: float = 0.1
 
@@ -61,21 +64,15 @@ class EnrichConfig:
         return frozenset(n for n, p in self.overwrite if p is OverwritePolicy.IF_BLANK)
 
     def resolved(self, base_dir: Path) -> EnrichConfig:
-        """With the sample resolved and relative dataset paths made absolute."""
-        providers = []
-        for spec in self.providers:
-            path = spec.path
-            if str(path) == "@sample":
-                from ilyd.enrich.dataset_settings import sample_dataset_path
+        """With the sample resolved and relative dataset and secret file paths absolute."""
+        return replace(self, providers=tuple(p.resolved(base_dir) for p in self.providers))
 
-                path = sample_dataset_path()
-            elif not path.is_absolute():
-                path = base_dir / path
-            providers.append(replace(spec, path=path))
-        return replace(self, providers=tuple(providers))
+    def secret_refs(self) -> tuple[SecretRef, ...]:
+        """The secret references of the providers (read when the org starts)."""
+        return tuple(p.secret for p in self.providers if p.secret is not None)
 
     def __str__(self) -> str:
-        names = ", ".join(f"{p.name}:{p.path}" for p in self.providers)
+        names = ", ".join(p.describe() for p in self.providers)
         policy = ", ".join(f"{n}={p}" for n, p in self.overwrite) or "all always"
         return f"providers [{names}]; overwrite {policy}; writer_window {self.writer_window}s"
 
@@ -83,35 +80,27 @@ class EnrichConfig:
 DEFAULT_ENRICH = EnrichConfig()
 
 
-def _providers(raw: Any) -> tuple[DatasetSettings, ...]:
+def _providers(raw: Any) -> tuple[ProviderSpec, ...]:
     if not isinstance(raw, list) or not raw:
         raise ValueError("must be a non-empty array of tables: write each as [[…provider]]")
     problems: list[str] = []
     specs = []
     for index, item in enumerate(raw):
-        key = f"provider[{index}]"
+        key = f"[{index}]"
         if not isinstance(item, Mapping):
             problems.append(f"{key}: must be a table (got {type_name(item)})")
             continue
-        kind = item.get("type", "dataset")
-        if kind not in PROVIDER_TYPES:
-            problems.append(f"{key}.type: must be one of {', '.join(PROVIDER_TYPES)}"
-                            f" (got {kind!r})")
-            continue
-        # Paths stay as written ("@sample" too): the org spec resolves them.
-        unresolved = {**item, "path": "@unresolved"} if "path" in item else item
         try:
-            settings = DatasetSettings.from_config(unresolved, key=key)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            continue
-        specs.append(replace(settings, path=Path(str(item["path"]))))
+            specs.append(parse_provider(item, key))
+        except NestedProblemsError as exc:
+            problems.extend(exc.items)
     names = [s.name for s in specs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        problems.append(f"provider names must be unique (set name): {', '.join(duplicates)}")
+        problems.append(f": names must be unique in a chain (set name = …): "
+                        f"{', '.join(duplicates)}")
     if problems:
-        raise ValueError("; ".join(problems))
+        raise NestedProblemsError(problems)
     return tuple(specs)
 
 
@@ -125,15 +114,15 @@ def _overwrite(raw: Any) -> tuple[tuple[str, OverwritePolicy], ...]:
     for name, value in raw.items():
         if name not in known:
             hint = difflib.get_close_matches(name, known, n=1)
-            problems.append(f"overwrite.{name}: not an Ily field"
+            problems.append(f"{name}: not an Ily field"
                             + (f" (did you mean {hint[0]}?)" if hint else ""))
             continue
         try:
             pairs.append((name, OverwritePolicy(value)))
         except ValueError:
-            problems.append(f"overwrite.{name}: must be \"always\" or \"if_blank\" (got {value!r})")
+            problems.append(f"{name}: must be \"always\" or \"if_blank\" (got {value!r})")
     if problems:
-        raise ValueError("; ".join(problems))
+        raise NestedProblemsError(problems)
     return tuple(sorted(pairs))
 
 
@@ -154,10 +143,12 @@ def enrich_settings() -> Any:
     """Converter of the `enrich` table (every problem in one message, key paths relative)."""
 
     def convert(value: Any) -> EnrichConfig:
+        if not isinstance(value, Mapping):
+            raise ValueError(f"must be a table (got {type_name(value)})")
         problems = Problems()
         built = _TABLE.parse(value, "", problems)
         if built is None:
-            raise ValueError("; ".join(problems.items) or "invalid")
+            raise NestedProblemsError(problems.items or [": invalid"])
         return built
 
     return convert

@@ -105,6 +105,10 @@ def org_table(base_dir: Path, state_dir: Path) -> Table[OrgConfig]:
             problem = ref.problem()
             if problem is not None:
                 problems.add(f"{path}.{ref.key}", problem)
+        for ref in values["enrich"].resolved(base_dir).secret_refs():
+            problem = ref.problem()
+            if problem is not None:
+                problems.add(f"{path}.{ref.key}", problem)
         ca_file = values["ca_file"]
         if ca_file is not None and not ca_file.is_file():
             problems.add(f"{path}.ca_file", f"{ca_file} does not exist or is not a file")

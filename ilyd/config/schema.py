@@ -33,6 +33,15 @@ class _Required:
 REQUIRED: Any = _Required()
 
 
+class NestedProblemsError(ValueError):
+    """Raised by a converter of a nested value (a table, an array of tables) with every
+    problem inside it, each as "relative.key.path: message", so each keeps its full path."""
+
+    def __init__(self, items: Sequence[str]) -> None:
+        super().__init__("; ".join(items))
+        self.items = tuple(items)
+
+
 class Problems:
     """Every problem found in a config file, each prefixed with its key path."""
 
@@ -112,6 +121,10 @@ class Table(Generic[T]):
             if spec.name in raw:
                 try:
                     values[spec.name] = spec.convert(raw[spec.name])
+                except NestedProblemsError as exc:
+                    for item in exc.items:
+                        sep = "" if item.startswith(("[", ":")) else "."
+                        problems.items.append(f"{key_path}{sep}{item}")
                 except ValueError as exc:
                     problems.add(key_path, str(exc))
             elif spec.inherit and base is not None and spec.name in base:

@@ -2,8 +2,9 @@
 the API budget, and a wake-up signal for the enricher.
 
 Built once per org start from its config, secrets and the state database (the actors
-share it; the last one to let go closes it). Dataset providers are shared by every org
-that names the same file, so a hundred orgs on the sample load it once.
+share it; the last one to let go closes it). Providers are shared by every org that
+configures the same one, behind one cache (`ilyd.pipeline.providers`), so a hundred orgs
+on the sample load it once and a vendor is asked about a domain once.
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ from typing import Any
 
 from ilyd.config import OrgConfig
 from ilyd.config.enrich import EnrichConfig
-from ilyd.enrich.chain import ProviderChain
-from ilyd.enrich.dataset import DatasetProvider
-from ilyd.enrich.dataset_settings import DatasetSettings
 from ilyd.enrich.provider import Provider
 from ilyd.pipeline.budget import ApiBudget
+from ilyd.pipeline.providers import chain_for, watch_health
 from ilyd.salesforce.connect import SecretValues, make_org_rest_client
 from ilyd.salesforce.rest import RestClient
 from ilyd.store import Database
@@ -28,24 +27,15 @@ from ilyd.store.writes import WriteStateStore
 
 __all__ = ["OrgPipeline", "provider_for"]
 
-_datasets_lock = threading.Lock()
-_datasets: dict[tuple[object, ...], DatasetProvider] = {}
+def provider_for(enrich: EnrichConfig, secrets: object | None = None,
+                 database: Database | None = None) -> Provider:
+    """The org's provider: its one source, or a chain of them in order of trust, each
+    shared with the other orgs and cached in `database`'s provider cache.
 
-
-def _dataset(settings: DatasetSettings) -> DatasetProvider:
-    key = (str(settings.path), settings.name, settings.format, settings.domain_column,
-           settings.table, tuple(sorted(settings.mapping.items())))
-    with _datasets_lock:
-        provider = _datasets.get(key)
-        if provider is None:
-            provider = _datasets[key] = DatasetProvider(settings)
-        return provider
-
-
-def provider_for(enrich: EnrichConfig) -> Provider:
-    """The org's provider: its one source, or a chain of them in order of trust."""
-    providers = [_dataset(s) for s in enrich.providers]
-    return providers[0] if len(providers) == 1 else ProviderChain(providers)
+    `secrets` is the org's `OrgSecrets` (the provider keys it read at start); without it
+    the keys are read now. Close the result when done: that releases the shared providers.
+    """
+    return chain_for(enrich, secrets, database)
 
 
 class OrgPipeline:
@@ -69,8 +59,8 @@ class OrgPipeline:
         self._reclaim_leases()
         self.state = WriteStateStore(database)
         self.hashes = RecordHashStore(database)
-        self.provider = provider_for(config.enrich)
         self._publish = publish
+        self.provider = watch_health(provider_for(config.enrich, secrets, database), publish)
         self.budget = ApiBudget(config.api_budget_ratio, lambda: self.rest.api_usage,
                                 self.rest.limits,
                                 # While throttled, look again as often as a poll would.
@@ -105,6 +95,7 @@ class OrgPipeline:
             self._users -= 1
             last = self._users <= 0
         if last:
+            self.provider.close()
             self.rest.close()
 
     def status(self) -> dict[str, Any]:
