@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -201,6 +202,22 @@ def _reader(job: IngestJob, fh: IO[str]) -> Any:
     return csv.reader(fh, delimiter=DELIMITERS[job.column_delimiter])
 
 
+def _records(fh: IO[str], delimiter: str) -> Iterator[tuple[list[str], str | None]]:
+    """Parse CSV records: (fields, the line itself) for a plain line — no quotes, so a
+    split is the whole parse and the line can be echoed into the results as is — and
+    (fields, None) for the rest, which the csv module parses (quoted fields may span
+    lines: it reads on from the same file). Blank lines give [] as csv.reader does."""
+    for line in fh:
+        body = line.rstrip("\r\n")
+        if body and '"' not in body:
+            yield body.split(delimiter), body
+            continue
+        row = next(csv.reader(itertools.chain((line,), fh), delimiter=delimiter), None)
+        if row is None:
+            return
+        yield row, None
+
+
 def _header(job: IngestJob) -> list[str]:
     data = job.workdir / "data.csv"
     if not data.exists():
@@ -284,9 +301,11 @@ def process(job: IngestJob) -> None:
     bad_fh, bad = _writer(job, job.workdir / "failedresults.csv")
     done_rows = 0
     org, user_id = job.org, job.user_id
+    delimiter = DELIMITERS[job.column_delimiter]
+    ending = LINE_ENDINGS[job.line_ending]
     with data.open(newline="", encoding="utf-8-sig") as src, ok_fh, bad_fh:
-        rows = _reader(job, src)
-        header = next(rows, [])
+        rows = _records(src, delimiter)
+        header = next(rows, ([], None))[0]
         problem = _check_header(job, header)
         if problem:
             job.error_message = problem
@@ -306,17 +325,24 @@ def process(job: IngestJob) -> None:
                 break
             if done_rows % BATCH_RECORDS == 0:
                 org.bulk_batches_used += 1
-            results = save(org, user_id, [columns.op(row) for row in chunk])
+            results = save(org, user_id, [columns.op(row) for row, _ in chunk])
             succeeded = []
-            for row, result in zip(chunk, results, strict=True):
+            for (row, line), result in zip(chunk, results, strict=True):
                 if result.success:
-                    succeeded.append([result.id, "true" if result.created else "false", *row])
+                    created = "true" if result.created else "false"
+                    if line is not None:  # the row as uploaded is already valid CSV
+                        succeeded.append(f"{result.id}{delimiter}{created}{delimiter}{line}"
+                                         f"{ending}")
+                    else:
+                        ok_fh.write("".join(succeeded))
+                        succeeded.clear()
+                        ok.writerow([result.id, created, *row])
                 else:
                     err = result.errors[0]
                     bad.writerow([result.id or "", f"{err.status_code}:{err.message}:"
                                   f"{','.join(err.fields)} --", *row])
                     job.failed += 1
-            ok.writerows(succeeded)
+            ok_fh.write("".join(succeeded))
             done_rows += len(chunk)
         job.processed = done_rows
         job.processing_ms = int((time.monotonic() - started) * 1000)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import random
 import secrets
 import threading
 import time
@@ -22,7 +23,13 @@ import structlog
 
 from ilyd.devorg.changes import Change
 from ilyd.devorg.cometd_log import ChannelLog, LoggedEvent
-from ilyd.devorg.cometd_topics import CDC_OBJECTS, TopicCache, cdc_compact, pushtopic_data
+from ilyd.devorg.cometd_topics import (
+    CDC_OBJECTS,
+    CompiledTopic,
+    TopicCache,
+    cdc_compact,
+    pushtopic_data,
+)
 from ilyd.devorg.org import OrgState
 
 __all__ = ["ClientSession", "OrgStreaming", "StreamingSettings", "streaming_of"]
@@ -120,10 +127,14 @@ class OrgStreaming:
         schema = None
         events: dict[str, list[dict[str, Any]]] = {}
         qualifies: dict[tuple[str, frozenset[str]], bool] = {}
-        for change in changes:
-            for topic in topics:
-                if topic.sobject.lower() != change.sobject.lower() or \
-                        change.change_type not in topic.operations:
+        by_sobject: dict[str, list[CompiledTopic]] = {}
+        for change in changes if topics else ():
+            candidates = by_sobject.get(change.sobject)
+            if candidates is None:
+                candidates = by_sobject[change.sobject] = [
+                    t for t in topics if t.sobject.lower() == change.sobject.lower()]
+            for topic in candidates:
+                if change.change_type not in topic.operations:
                     continue
                 if change.change_type == "updated":
                     key = (topic.name, change.changed_fields)
@@ -145,7 +156,8 @@ class OrgStreaming:
         if cdc:
             # One transaction per commit: shared key and commit number, numbered changes.
             commit_number = next(self._commit_numbers)
-            transaction_key = str(uuid.uuid4())
+            # a version-4 UUID without os.urandom's system call, once per commit
+            transaction_key = str(uuid.UUID(int=random.getrandbits(128), version=4))
             names_cache: dict[frozenset[str], tuple[str, ...]] = {}
             compact: dict[str, list[tuple[Any, ...]]] = {}
             for sequence, change in enumerate(cdc, 1):

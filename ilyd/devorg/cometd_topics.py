@@ -191,9 +191,25 @@ def cdc_compact(change: Change, commit_number: int, transaction_key: str, sequen
         changed = ()
         names = tuple(k for k, v in record.items()
                       if v is not None and k.lower() not in _CDC_SKIPPED)
+    get = record.get
     return (change.sobject, change.record_id, kind, changed, names,
-            tuple([record.get(f) for f in names]), transaction_key, sequence,
-            int(change.timestamp.timestamp() * 1000), commit_number, change.user_id)
+            tuple([get(f) for f in names]), transaction_key, sequence,
+            _epoch_ms(change.timestamp), commit_number, change.user_id)
+
+
+_last_epoch: tuple[dt.datetime | None, int] = (None, 0)
+
+
+def _epoch_ms(ts: dt.datetime) -> int:
+    """Milliseconds since the epoch (remembered for the last timestamp: a commit's
+    changes share one)."""
+    global _last_epoch
+    last = _last_epoch
+    if last[0] is ts:
+        return last[1]
+    ms = int(ts.timestamp() * 1000)
+    _last_epoch = (ts, ms)
+    return ms
 
 
 def cdc_render(compact: tuple[Any, ...], replay_id: int | None) -> dict[str, Any]:

@@ -6,7 +6,6 @@ Every write path (REST sObject, Collections, Bulk 2.0, Tooling, admin) goes thro
 
 from __future__ import annotations
 
-import itertools
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,7 +20,6 @@ from ilyd.devorg.values import FieldValueError, coerce, now
 
 _AUDIT_FIELDS = frozenset({"Id", "IsDeleted", "CreatedDate", "CreatedById", "LastModifiedDate",
                            "LastModifiedById", "SystemModstamp"})
-_UPDATE_AUDIT = ("LastModifiedDate", "LastModifiedById", "SystemModstamp")
 # Objects whose write rules (rules.before_write) may set fields beyond the written ones: their
 # changed fields come from comparing every field. Lead and User only recompute Name.
 _RULE_KEYS: dict[str, tuple[str, ...]] = {"Lead": ("Name",), "User": ("Name",)}
@@ -30,6 +28,10 @@ _FULL_DIFF = frozenset({"PermissionSet", "PermissionSetAssignment", "FieldPermis
 # Field types stored as the text given (after a length check): no conversion needed.
 _CONVERTED_TYPES = frozenset({"complexvalue", "boolean", "int", "double", "currency", "percent",
                               "date", "datetime", "reference"})
+# How Writer._values takes one written key (see Writer._plan).
+_SKIP, _REFUSE, _TEXT, _CONVERT = "skip", "refuse", "text", "convert"
+_Column = tuple[str, str, FieldDef | None, tuple[str, ...]]
+_NO_LIMIT = 1 << 62
 ROLLED_BACK = ("ALL_OR_NONE_OPERATION_ROLLED_BACK",
                "Record rolled back because not all records were valid and the request was "
                "using AllOrNone header")
@@ -123,7 +125,7 @@ class Writer:
         self.pending: dict[str, tuple[str, Record]] = {}
         # Per-request lookups: a Bulk batch writes the same object and columns 10,000 times.
         self._objects: dict[str, ObjectDef | None] = {}
-        self._columns: dict[tuple[str, str, bool], tuple[FieldDef | None, tuple[str, ...]]] = {}
+        self._plans: dict[tuple[str, bool, tuple[str, ...]], list[_Column]] = {}
         self._rights: dict[tuple[str, str], bool] = {}
         self._changed: dict[tuple[str, ...], frozenset[str]] = {}
 
@@ -187,25 +189,42 @@ class Writer:
             raise RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
         return located
 
+    def _plan(self, obj: ObjectDef, keys: tuple[str, ...], creating: bool) -> list[_Column]:
+        """How to take each written key: skipped, refused, text or converted."""
+        plan: list[_Column] = []
+        for key in keys:
+            if key == "attributes" or key.lower() == "id":
+                plan.append((_SKIP, key, None, ()))
+                continue
+            f, error = self._column(obj, key, creating)
+            if f is None:
+                plan.append((_REFUSE, key, None, error))
+            elif f.type in _CONVERTED_TYPES:
+                plan.append((_CONVERT, f.name, f, ()))
+            else:
+                plan.append((_TEXT, f.name, f, ()))
+        return plan
+
     def _values(self, obj: ObjectDef, op: WriteOp, creating: bool) -> Record:
         out: Record = {}
-        columns = self._columns
+        values = op.values
+        # One plan per object and set of keys: every row of a Bulk job shares one or a few.
+        pkey = (obj.name, creating, tuple(values))
+        plan = self._plans.get(pkey)
+        if plan is None:
+            plan = self._plans[pkey] = self._plan(obj, pkey[2], creating)
         from_csv = op.from_csv
-        for key, raw in op.values.items():
-            if key == "attributes" or (key.lower() == "id"):
+        for (how, name, f, error), raw in zip(plan, values.values(), strict=True):
+            if how is _TEXT:
+                if type(raw) is str and raw and len(raw) <= (f.length or _NO_LIMIT) and \
+                        not (from_csv and raw == "#N/A"):
+                    out[name] = raw  # text that fits: what coerce() would return
+                    continue
+            elif how is _SKIP:
                 continue
-            ckey = (obj.name, key, creating)
-            column = columns.get(ckey)
-            if column is None:
-                column = columns[ckey] = self._column(obj, key, creating)
-            f, error = column
-            if f is None:
+            elif how is _REFUSE:
                 raise RecordError(error[0], error[1], list(error[2:]))
-            if type(raw) is str and f.type not in _CONVERTED_TYPES and raw and \
-                    (not f.length or len(raw) <= f.length) and \
-                    not (from_csv and raw == "#N/A"):
-                out[f.name] = raw  # text that fits: what coerce() would return
-                continue
+            assert f is not None
             try:
                 value = coerce(f, raw, from_csv=from_csv)
             except FieldValueError as exc:
@@ -216,7 +235,7 @@ class Writer:
             if value is not None and f.type == "reference":
                 self._check_reference(f, str(value))
                 value = to18(str(value))
-            out[f.name] = value
+            out[name] = value
         return out
 
     def _check_reference(self, f: FieldDef, value: str) -> None:
@@ -266,7 +285,8 @@ class Writer:
                              frozenset({"IsDeleted"}))
         if is_deleted:
             raise RecordError("ENTITY_IS_DELETED", "entity is deleted")
-        if op.sobject and op.sobject.lower() != obj.name.lower() and op.kind == "update":
+        if op.sobject and op.sobject != obj.name and op.sobject.lower() != obj.name.lower() \
+                and op.kind == "update":
             raise RecordError("INVALID_CROSS_REFERENCE_KEY",
                               f"Provided external ID field does not exist or is not accessible:"
                               f" {op.record_id}")
@@ -291,12 +311,24 @@ class Writer:
         if obj.name in _FULL_DIFF:
             changed = frozenset(k for k, v in rec.items() if old.get(k) != v)
         else:  # only the written, audit and rule-computed fields can differ
-            names = tuple([k for k in itertools.chain(
-                values, _UPDATE_AUDIT, _RULE_KEYS.get(obj.name, ())) if old.get(k) != rec[k]])
+            get = old.get
+            names = [k for k, v in values.items() if get(k) != v]
+            modified = get("LastModifiedDate")
+            if modified is not stamp and modified != stamp:
+                names.append("LastModifiedDate")
+            if get("LastModifiedById") != self.user_id:
+                names.append("LastModifiedById")
+            modstamp = get("SystemModstamp")
+            if modstamp is not stamp and modstamp != stamp:
+                names.append("SystemModstamp")
+            for k in _RULE_KEYS.get(obj.name, ()):
+                if get(k) != rec[k]:
+                    names.append(k)
             # one shared set per distinct change: history and events keep a reference to it
-            changed = self._changed.get(names)  # type: ignore[assignment]
+            key = tuple(names)
+            changed = self._changed.get(key)  # type: ignore[assignment]
             if changed is None:
-                changed = self._changed[names] = frozenset(names)
+                changed = self._changed[key] = frozenset(key)
         return _Prepared(obj.name, str(old["Id"]), rec, old, "updated", changed)
 
     def _upsert_target(self, op: WriteOp) -> WriteOp:
@@ -376,6 +408,19 @@ def _history_names(changed: frozenset[str]) -> tuple[tuple[str, ...], tuple[str,
     return names
 
 
+def _change_of(p: _Prepared, record: Record, user_id: str, stamp: object) -> Change:
+    """Change(...) without the frozen dataclass's field-by-field __init__ (hot: a Bulk
+    job publishes one per record); the result is the same frozen instance."""
+    change = _object_new(Change)
+    vars(change).update(sobject=p.sobject, record_id=p.record_id, change_type=p.change_type,
+                        changed_fields=p.changed, record=record, user_id=user_id,
+                        timestamp=stamp)
+    return change
+
+
+_object_new = object.__new__
+
+
 def _commit(org: OrgState, user_id: str, prepared: list[_Prepared], stamp: object) -> None:
     """Apply prepared writes; caller holds org.lock."""
     if not prepared:
@@ -385,6 +430,7 @@ def _commit(org: OrgState, user_id: str, prepared: list[_Prepared], stamp: objec
     publish = org.changes.has_subscribers
     perms = False
     history = org.history
+    persist = org.persistence is not None
     for p in prepared:
         table = org.tables[p.sobject]
         if p.change_type == "deleted":
@@ -392,22 +438,26 @@ def _commit(org: OrgState, user_id: str, prepared: list[_Prepared], stamp: objec
             table.live.pop(p.record_id, None)
             gone = dict(p.old, IsDeleted=True, SystemModstamp=stamp)
             table.deleted[p.record_id] = gone
-            persist_rows.append((p.sobject, p.record_id, gone, True))
+            if persist:
+                persist_rows.append((p.sobject, p.record_id, gone, True))
         else:
             assert p.new is not None
-            table.deleted.pop(p.record_id, None)
+            if table.deleted:
+                table.deleted.pop(p.record_id, None)
             table.live[p.record_id] = p.new
-            persist_rows.append((p.sobject, p.record_id, p.new, False))
-        perms = perms or p.sobject in PERMISSION_OBJECTS
+            if persist:
+                persist_rows.append((p.sobject, p.record_id, p.new, False))
+        if p.sobject in PERMISSION_OBJECTS:
+            perms = True
         after = p.new if p.new is not None else p.old
         assert after is not None
         listed, names = _history_names(p.changed)
+        get = after.get
         history.append(p.record_id, (stamp, user_id, p.change_type, listed, names,
-                                     tuple([after.get(k) for k in names])))
+                                     tuple([get(k) for k in names])))
         if publish:
-            changes.append(Change(p.sobject, p.record_id, p.change_type, p.changed, after,
-                                  user_id, stamp))  # type: ignore[arg-type]
-    if org.persistence is not None:
+            changes.append(_change_of(p, after, user_id, stamp))
+    if persist:
         org.persistence(persist_rows)
     if perms:
         if any(p.sobject == "CustomField" for p in prepared):
