@@ -91,6 +91,7 @@ def reload(daemon: Daemon, args: Mapping[str, Any], progress: Progress) -> dict[
     )
 
 
+from ilyd.pipeline import cache_verbs  # noqa: E402 (after the helpers, like the others)
 from ilyd.provision import verbs as provision_verbs  # noqa: E402 (needs the helpers above)
 from ilyd.resync import verbs as resync_verbs  # noqa: E402 (needs the helpers above)
 
@@ -108,5 +109,7 @@ VERBS: dict[str, Verb] = {
         Verb("grant", provision_verbs.grant, mutating=True),
         Verb("resync", resync_verbs.resync, mutating=True),
         Verb("cancel", resync_verbs.cancel, mutating=True),
+        # Not audited as mutating: `stats` is read-only; `clear` logs what it removed.
+        Verb("cache", cache_verbs.cache),
     )
 }

@@ -195,6 +195,7 @@ def _reload_arguments(parser: argparse.ArgumentParser) -> None:
                         help="return once changed orgs are running (or failed)")
 
 
+from ilyd.pipeline import cache_render  # noqa: E402 (stdlib only, fast)
 from ilyd.provision import render as provision_render  # noqa: E402 (stdlib only, fast)
 from ilyd.resync import render as resync_render  # noqa: E402 (stdlib only, fast)
 
@@ -224,6 +225,9 @@ CLIENT_VERBS: tuple[ClientVerb, ...] = (
                show_progress=resync_render.show_progress),
     ClientVerb("cancel", "stop the org's running resync", resync_render.render_resync,
                _org_argument, lambda ns: {"org": ns.org}),
+    ClientVerb("cache", "the enrichment providers' cache: stats, or clear [--domain D]",
+               cache_render.render_cache, cache_render.cache_arguments,
+               cache_render.cache_args),
 )
 
 
