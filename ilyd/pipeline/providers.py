@@ -60,9 +60,13 @@ def _canonical(value: Any) -> Any:
 
 def provider_key(spec: ProviderSpec, secret: str | None) -> str:
     """The identity of a provider instance: its settings, TTLs and (a digest of) its secret."""
-    settings = _canonical(replace(spec, secret=None))
     digest = hashlib.sha256(secret.encode()).hexdigest() if secret is not None else None
-    return json.dumps([settings, digest], sort_keys=True, default=str)
+    return json.dumps([settings_key(spec), digest], sort_keys=True)
+
+
+def settings_key(spec: ProviderSpec) -> str:
+    """The provider's settings and TTLs (not its secret) in a canonical form."""
+    return json.dumps(_canonical(replace(spec, secret=None)), sort_keys=True, default=str)
 
 
 def build_provider(spec: ProviderSpec, secret: str | None) -> Provider:
@@ -83,6 +87,7 @@ def build_provider(spec: ProviderSpec, secret: str | None) -> Provider:
 @dataclass
 class _Entry:
     provider: Provider
+    settings: str
     users: int = 0
 
 
@@ -98,12 +103,14 @@ class ProviderRegistry:
     def acquire(self, spec: ProviderSpec, secret: str | None) -> SharedProvider:
         """A handle on the shared instance for `spec`, built on first use."""
         key = provider_key(spec, secret)
+        settings = settings_key(spec)
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
+                self._refuse_name_clash(spec, settings)
                 # Built under the lock: two orgs starting together must not both load a
                 # dataset or open two pools to the same vendor.
-                entry = _Entry(self._wrap(spec, build_provider(spec, secret)))
+                entry = _Entry(self._wrap(spec, build_provider(spec, secret)), settings)
                 self._entries[key] = entry
                 log.info("provider_started", provider=spec.name, type=spec.type)
             entry.users += 1
@@ -121,6 +128,16 @@ class ProviderRegistry:
             del self._entries[key]
         entry.provider.close()
         log.info("provider_closed", provider=entry.provider.name)
+
+    def _refuse_name_clash(self, spec: ProviderSpec, settings: str) -> None:
+        # Cached answers are keyed by provider name (and Source shows it): two different
+        # configurations under one name would read each other's answers.
+        for entry in self._entries.values():
+            if entry.provider.name == spec.name and entry.settings != settings:
+                raise ConfigError(
+                    f"enrichment provider name {spec.name!r} is already used by another org"
+                    " with different settings; cached answers are kept per name, so give"
+                    " this configuration its own name (name = …) or make the settings equal")
 
     def instances(self) -> int:
         """How many provider instances are open."""
