@@ -42,6 +42,9 @@ class LoggedEvent(NamedTuple):
         return RENDERERS[self.render](self.payload, self.replay_id)
 
 
+_event = LoggedEvent._make
+
+
 class ChannelLog:
     """The retained events of one channel, oldest first."""
 
@@ -50,7 +53,8 @@ class ChannelLog:
         self.channel = channel
         self._retention = retention
         self._max_events = max_events
-        self._events: deque[LoggedEvent] = deque()
+        # (replay_id, logged_at, payload, render) as plain tuples; LoggedEvent when read
+        self._events: deque[tuple[int, float, Any, str | None]] = deque()
         self._ids = itertools.count(first_id)
         self._lock = threading.Lock()
 
@@ -58,10 +62,10 @@ class ChannelLog:
         """Log one event; `build(replay_id)` returns its data."""
         with self._lock:
             replay_id = next(self._ids)
-            event = LoggedEvent(replay_id, time.time(), build(replay_id))
-            self._events.append(event)
+            stored = (replay_id, time.time(), build(replay_id), None)
+            self._events.append(stored)
             self._prune_locked()
-            return event
+            return _event(stored)
 
     def extend(self, items: list[Any], build: Callable[[Any, int], dict[str, Any]] | None = None,
                *, render: str | None = None) -> list[LoggedEvent]:
@@ -72,44 +76,44 @@ class ChannelLog:
             logged_at = time.time()
             ids = self._ids
             if render is not None:
-                new = tuple.__new__  # NamedTuple's own __new__ is a slow Python lambda
-                events = [new(LoggedEvent, (next(ids), logged_at, item, render))
-                          for item in items]
+                # Plain tuples in the log: the GC stops tracking a tuple of plain values
+                # (never a NamedTuple), so a full log costs collections nothing.
+                stored = [(next(ids), logged_at, item, render) for item in items]
             else:
                 assert build is not None
-                events = []
+                stored = []
                 for item in items:
                     replay_id = next(ids)
-                    events.append(LoggedEvent(replay_id, logged_at, build(item, replay_id)))
-            self._events.extend(events)
+                    stored.append((replay_id, logged_at, build(item, replay_id), None))
+            self._events.extend(stored)
             self._prune_locked()
-            return events
+            return [_event(e) for e in stored]
 
     def _prune_locked(self) -> None:
         horizon = time.time() - self._retention()
         cap = max(1, self._max_events())
-        while self._events and (self._events[0].logged_at < horizon or len(self._events) > cap):
+        while self._events and (self._events[0][1] < horizon or len(self._events) > cap):
             self._events.popleft()
 
     def retains(self, replay_id: int) -> bool:
         """Whether `replay_id` names an event still retained (a valid replay position)."""
         with self._lock:
             self._prune_locked()
-            return any(e.replay_id == replay_id for e in self._events)
+            return any(e[0] == replay_id for e in self._events)
 
     def after(self, replay_id: int) -> list[LoggedEvent]:
         """Retained events after `replay_id` (-2: all retained)."""
         with self._lock:
             self._prune_locked()
             if replay_id == -2:
-                return list(self._events)
-            return [e for e in self._events if e.replay_id > replay_id]
+                return [_event(e) for e in self._events]
+            return [_event(e) for e in self._events if e[0] > replay_id]
 
     def expire(self, before: float | None = None) -> int:
         """Drop events logged before `before` (all when None); returns how many."""
         with self._lock:
             count = 0
-            while self._events and (before is None or self._events[0].logged_at < before):
+            while self._events and (before is None or self._events[0][1] < before):
                 self._events.popleft()
                 count += 1
             return count

@@ -83,14 +83,17 @@ class Table:
     deleted: dict[str, Record] = field(default_factory=dict)
 
 
+_HISTORY_TUPLE_MAX = 32
+
+
 class RecordHistory:
     """Every record's change history (admin read-back), kept compact: one tuple of plain
     values per write, rendered as JSON-ready dicts only when read. A Bulk job adds an entry
     per record; dicts of strings would cost several times the memory and the GC's time."""
 
     def __init__(self) -> None:
-        # id → entry or list of entries; an entry is (timestamp, user_id, change_type,
-        # changed_fields, value_names, values), or an already rendered dict
+        # id → tuple of entries (a list past _HISTORY_TUPLE_MAX); an entry is (timestamp,
+        # user_id, change_type, changed_fields, value_names, values) or a rendered dict
         self._entries: dict[str, Any] = {}
 
     def append(self, record_id: str, entry: Any) -> None:
@@ -98,11 +101,14 @@ class RecordHistory:
         changed_fields, value_names, values) — the name tuples shared between entries."""
         existing = self._entries.get(record_id)
         if existing is None:
-            self._entries[record_id] = entry
-        elif type(existing) is list:
-            existing.append(entry)
+            self._entries[record_id] = (entry,)
+        elif type(existing) is tuple and len(existing) < _HISTORY_TUPLE_MAX:
+            # a tuple of plain-value tuples is not tracked by the GC; a list would be
+            self._entries[record_id] = (*existing, entry)
+        elif type(existing) is tuple:
+            self._entries[record_id] = [*existing, entry]
         else:
-            self._entries[record_id] = [existing, entry]
+            existing.append(entry)
 
     def get(self, record_id: str, default: Any = None) -> Any:
         """A record's entries as `[{timestamp, user_id, change_type, changed_fields,
@@ -110,8 +116,7 @@ class RecordHistory:
         existing = self._entries.get(record_id)
         if existing is None:
             return default
-        entries = existing if type(existing) is list else [existing]
-        return [_render(e) for e in entries]
+        return [_render(e) for e in existing]
 
     def __contains__(self, record_id: object) -> bool:
         return record_id in self._entries
