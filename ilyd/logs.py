@@ -71,9 +71,37 @@ def _shared_processors() -> list[Any]:
     ]
 
 
-def configure_logging(log_format: str = "auto", level: str = "info") -> None:
-    """Set up structlog and the stdlib root logger (stdout; journald takes it under systemd)."""
-    console = log_format == "console" or (log_format == "auto" and sys.stdout.isatty())
+class _CurrentStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stdout`/`sys.stderr` is when a line is emitted.
+
+    A handler holding the stream object from set-up time writes into a closed file once
+    that stream is swapped (the demo's live view, pytest's capture, a redirected CLI).
+    """
+
+    def __init__(self, stream_name: str) -> None:
+        self._stream_name = stream_name
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return getattr(sys, self._stream_name)
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        """StreamHandler assigns a stream in __init__; ours is looked up at emit time."""
+
+
+def configure_logging(
+    log_format: str = "auto", level: str = "info", *, stream: str = "stdout"
+) -> None:
+    """Set up structlog and the stdlib root logger (stdout; journald takes it under systemd).
+
+    `stream` is "stdout" (the daemon) or "stderr" (one-shot commands whose stdout is
+    their result). Every line, whichever the stream, goes through the redaction step.
+    """
+    console = log_format == "console" or (
+        log_format == "auto" and getattr(sys, stream).isatty()
+    )
     renderer: Any = (
         structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer()
     )
@@ -92,7 +120,7 @@ def configure_logging(log_format: str = "auto", level: str = "info") -> None:
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _CurrentStreamHandler(stream)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     for old in list(root.handlers):

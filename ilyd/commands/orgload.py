@@ -38,11 +38,6 @@ def load_org(config_path: str, name: str, command: str) -> tuple[Config, OrgConf
 
 def quiet_logging() -> None:
     """One-shot commands print their result on stdout: logs go to stderr, warnings only."""
-    import logging
+    from ilyd.logs import configure_logging
 
-    import structlog
-
-    structlog.configure(
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
-    )
+    configure_logging("console", "warning", stream="stderr")
