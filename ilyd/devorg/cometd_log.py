@@ -12,7 +12,7 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 __all__ = ["RENDERERS", "ChannelLog", "LoggedEvent"]
@@ -45,6 +45,25 @@ class LoggedEvent(NamedTuple):
 _event = LoggedEvent._make
 
 
+class _Logged(Sequence[LoggedEvent]):
+    """Events just logged, as LoggedEvent only when looked at: usually nobody is
+    subscribed, and a commit logs thousands."""
+
+    def __init__(self, stored: list[tuple[int, float, Any, str | None]]) -> None:
+        self._stored = stored
+
+    def __len__(self) -> int:
+        return len(self._stored)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [_event(e) for e in self._stored[index]]
+        return _event(self._stored[index])
+
+    def __iter__(self) -> Iterator[LoggedEvent]:
+        return map(_event, self._stored)
+
+
 class ChannelLog:
     """The retained events of one channel, oldest first."""
 
@@ -68,7 +87,7 @@ class ChannelLog:
             return _event(stored)
 
     def extend(self, items: list[Any], build: Callable[[Any, int], dict[str, Any]] | None = None,
-               *, render: str | None = None) -> list[LoggedEvent]:
+               *, render: str | None = None) -> Sequence[LoggedEvent]:
         """Log one event per item (one commit's changes): `build(item, replay_id)` returns
         its data, or with `render` the item is kept compact and rendered on delivery. As
         `append` for each, with one lock, clock read and prune for all."""
@@ -87,13 +106,16 @@ class ChannelLog:
                     stored.append((replay_id, logged_at, build(item, replay_id), None))
             self._events.extend(stored)
             self._prune_locked()
-            return [_event(e) for e in stored]
+            return _Logged(stored)
 
     def _prune_locked(self) -> None:
         horizon = time.time() - self._retention()
         cap = max(1, self._max_events())
-        while self._events and (self._events[0][1] < horizon or len(self._events) > cap):
-            self._events.popleft()
+        events = self._events
+        for _ in range(len(events) - cap):  # over the cap: the oldest go, in one sweep
+            events.popleft()
+        while events and events[0][1] < horizon:
+            events.popleft()
 
     def retains(self, replay_id: int) -> bool:
         """Whether `replay_id` names an event still retained (a valid replay position)."""
