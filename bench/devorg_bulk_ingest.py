@@ -182,6 +182,24 @@ def collections(dev: DevOrg, http: requests.Session, ids: list[str], count: int)
           f"process: {count / cpu:,.0f} records per CPU-second)")
 
 
+def small_patches(dev: DevOrg, http: requests.Session, ids: list[str], requests_n: int,
+                  size: int) -> None:
+    """The real-time writer's shape: many small Collections PATCHes (one client)."""
+    url = dev.url + V + "/composite/sobjects"
+    t0 = time.perf_counter()
+    cpu0 = time.process_time()
+    for n in range(requests_n):
+        batch = [{"attributes": {"type": "Account"}, "Id": rid,
+                  "Ily_Domain__c": f"small{n}.example.com"}
+                 for rid in ids[(n * size) % len(ids):][:size]]
+        answer = http.patch(url, json={"allOrNone": False, "records": batch}, timeout=60)
+        assert answer.status_code == 200, answer.text[:300]
+    elapsed = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    print(f"  Collections PATCHes of {size}: {requests_n / elapsed:,.0f} per s "
+          f"({requests_n / cpu:,.0f} per CPU-second, client included)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=100_000)
@@ -197,6 +215,7 @@ def main() -> None:
         ingest(dev, http, ids, "second")
         if args.collections:
             collections(dev, http, ids, args.collections)
+            small_patches(dev, http, ids, 2000, 5)
 
 
 if __name__ == "__main__":

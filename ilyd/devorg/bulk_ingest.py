@@ -6,9 +6,7 @@ whatever the file size. Results are CSV files served as they are."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import gc
 import itertools
 import shutil
 import tempfile
@@ -28,7 +26,7 @@ from ilyd.devorg.bulk_jobs import (
     csv_lines,
     dialect,
 )
-from ilyd.devorg.dml import SaveResult, WriteOp, save
+from ilyd.devorg.dml import SaveResult, WriteOp, collections_paused, save
 from ilyd.devorg.rest import V, context, parse_json_body, resolve_object
 from ilyd.devorg.web import ApiError, Request, Response, Router, json_response
 
@@ -247,35 +245,6 @@ def _write_unprocessed(job: IngestJob, skip: int) -> None:
                     writer.writerows(itertools.islice(rows, skip, None))
 
 
-_pause_lock = threading.Lock()
-_pauses = 0
-_resume = False
-
-
-@contextlib.contextmanager
-def _collections_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while one chunk is saved.
-
-    A chunk allocates some 15 short-lived container objects per row (ops, results,
-    changes, events), all freed by reference counting within milliseconds; collections
-    triggered meanwhile found nothing to free and cost a fifth of the job's time. Nested
-    and concurrent pauses (two jobs) count, so the last one out turns collection back on
-    — only if it was on before the first one came in."""
-    global _pauses, _resume
-    with _pause_lock:
-        if _pauses == 0:
-            _resume = gc.isenabled()
-            gc.disable()
-        _pauses += 1
-    try:
-        yield
-    finally:
-        with _pause_lock:
-            _pauses -= 1
-            if _pauses == 0 and _resume:
-                gc.enable()
-
-
 _Rows = Iterator[tuple[list[str], str | None]]
 
 
@@ -351,7 +320,7 @@ def process(job: IngestJob) -> None:
                     job.processing_ms = int((time.monotonic() - started) * 1000)
                     if job.abort.is_set():
                         break
-                with _collections_paused():
+                with collections_paused():
                     done = _run_chunk(job, columns, rows, spool)
                 if not done:
                     break

@@ -6,8 +6,11 @@ Every write path (REST sObject, Collections, Bulk 2.0, Tooling, admin) goes thro
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import random
-from collections.abc import Mapping
+import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from ilyd.devorg import rules
@@ -361,6 +364,35 @@ class Writer:
         return WriteOp("update", obj.name, str(matches[0]), values, op.from_csv)
 
 
+_pause_lock = threading.Lock()
+_pauses = 0
+_resume = False
+
+
+@contextlib.contextmanager
+def collections_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while records are written.
+
+    A write allocates some 15 short-lived container objects per record (ops, results,
+    changes, events), all freed by reference counting within milliseconds; collections
+    triggered meanwhile found nothing to free and cost a fifth of a Bulk job's time.
+    Nested and concurrent pauses count, so the last one out turns collection back on —
+    only if it was on before the first one came in."""
+    global _pauses, _resume
+    with _pause_lock:
+        if _pauses == 0:
+            _resume = gc.isenabled()
+            gc.disable()
+        _pauses += 1
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _pauses -= 1
+            if _pauses == 0 and _resume:
+                gc.enable()
+
+
 def save(org: OrgState, user_id: str, ops: list[WriteOp], *, all_or_none: bool = False,
          tooling: bool = False, lock_share: float | None = None) -> list[SaveResult]:
     """Validate and apply `ops` atomically per record (or all-or-none); publish changes."""
@@ -368,7 +400,7 @@ def save(org: OrgState, user_id: str, ops: list[WriteOp], *, all_or_none: bool =
     writer = Writer(org, user_id, tooling=tooling, lock_share=float(share))  # type: ignore[arg-type]
     results: list[SaveResult] = []
     prepared: list[_Prepared | None] = []
-    with org.lock:
+    with org.lock, collections_paused():
         stamp = now()
         for op in ops:
             try:
