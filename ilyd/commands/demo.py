@@ -95,6 +95,7 @@ def _provision(config_path: Path) -> str:
 
 def _wait_for_daemon(daemon: subprocess.Popen[bytes], socket_path: Path) -> bool:
     from ilyd.ctl import ControlClient, DaemonNotRunningError
+    from ilyd.errors import ControlError
 
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -103,6 +104,12 @@ def _wait_for_daemon(daemon: subprocess.Popen[bytes], socket_path: Path) -> bool
         try:
             orgs = json.dumps(ControlClient(socket_path, timeout=5).call("orgs"))
         except (DaemonNotRunningError, OSError):
+            orgs = ""
+        except ControlError as exc:
+            # The socket answers before the supervisor runs ("still starting"), and a
+            # supervisor busy starting orgs may not answer in time: both say "busy".
+            if exc.code != "busy":
+                raise
             orgs = ""
         # Streaming only sees changes made after it subscribed: wait for that (or polling).
         if '"connected"' in orgs or '"polling"' in orgs:
