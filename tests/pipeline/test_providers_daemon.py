@@ -119,6 +119,13 @@ def test_a_created_account_gets_vendor_values_dns_technographics_and_a_cached_se
     assert stats["misses"] == 1
     assert stats["hits"] >= 1
 
+    table = subprocess.run(
+        [sys.executable, "-m", "ilyd", "ctl", "--socket", str(config_path.parent /
+         "control.sock"), "cache", "stats"], capture_output=True, text=True, timeout=60,
+        check=True).stdout.splitlines()
+    assert table[0].split()[:3] == ["PROVIDER", "ENTRIES", "FOUND"]
+    assert any(line.split()[:3] == ["vendor", "1", "1"] for line in table)
+
     cleared = ctl(config_path, "cache", "clear", "--domain", "www.acme.test")
     assert cleared["domain"] == "acme.test"
     assert cleared["removed"] == 2  # vendor's and dns's answers (the dataset is not cached)
