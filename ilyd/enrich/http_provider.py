@@ -11,7 +11,7 @@ which Ily fields. Statuses follow what commercial APIs do (reference/enrichment.
                    caller pauses for the vendor's Retry-After
     5xx, timeouts  retried with exponential backoff, then retryable ProviderError
     401/403/402    not retryable; the provider turns FAILING (see `health`) until the
-                   configuration is fixed and reloaded
+                   credentials are fixed and the org restarted
     other 4xx      not retryable (the vendor rejected this domain)
 """
 
@@ -314,7 +314,8 @@ class HttpProvider:
                        f"refused our credentials (HTTP {status}): check the API key its "
                        "secret reference points to and that the plan allows this endpoint")
             message = (f"enrichment provider {self.name!r} {problem}, then run "
-                       "`ilyd ctl reload`; ilyd stops calling it until then")
+                       "`ilyd ctl restart ORG` for each org using it (a new key file is"
+                       " read at org start); ilyd stops calling it until then")
             with self._health_lock:
                 if self._health.ok:
                     log.error("provider_failing", provider=self.name, status=status)

@@ -1,9 +1,9 @@
 """Provider health: whether a source can be used at all, and what an admin must fix.
 
 A provider whose credentials were refused (HTTP 401/403) or whose credits ran out keeps
-refusing every lookup until the configuration is fixed and reloaded; calling it again
-would only spend requests. The chain skips a failing provider and the org status shows
-its message.
+refusing every lookup until its credentials are fixed and the org restarted;
+calling it again would only spend requests. The chain skips a failing provider and
+the org status shows its message.
 """
 
 from __future__ import annotations

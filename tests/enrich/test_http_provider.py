@@ -234,7 +234,7 @@ def test_401_and_403_mark_the_provider_failing_and_stop_calling(http_stub, provi
     assert err.value.retryable is False
     assert provider.health.state is HealthState.FAILING
     assert f"HTTP {status}" in provider.health.message
-    assert "ilyd ctl reload" in provider.health.message
+    assert "ilyd ctl restart ORG" in provider.health.message
     assert SECRET not in provider.health.message
     with pytest.raises(ProviderError) as again:
         provider.lookup("acme.test")
