@@ -33,8 +33,10 @@ from ilyd.resync import reader
 from ilyd.resync.budget import Budget, Cancelled
 from ilyd.resync.checkpoint import ObjectCheckpoint, ResyncStore, RunState
 from ilyd.resync.compare import ChangeDetector, changed_values, json_value
+from ilyd.resync.pacing import PagePlan
 from ilyd.resync.plan import ObjectPlan, build_plan, parse_since
 from ilyd.resync.progress import Phase, ResyncProgress
+from ilyd.resync.sender import BatchSender
 from ilyd.resync.writer import RETRYABLE, BulkWriter, IngestSpool
 from ilyd.salesforce.bulk import BulkClient, PollPolicy
 from ilyd.salesforce.rest import MAX_COLLECTION_SIZE, RestClient
@@ -55,11 +57,14 @@ _TRANSIENT_ATTEMPTS = 5
 class ResyncSettings:
     """Tunables; the defaults suit production, tests shrink the waits."""
 
-    page_size: int = 250_000  # rows per Bulk result page (maxRecords)
+    page_size: int = 250_000  # most rows per Bulk result page (maxRecords)
+    jobs_per_object: int = 3  # pages (≈ ingest jobs) below 3 × page_size records
     rest_threshold: int = 2_000  # below this many records: REST + Collections
     chunk: int = 2_000  # rows enriched together (one provider lookup_many)
     max_upload_bytes: int = 64 * 1024 * 1024  # well under Salesforce's 150 MB per job
-    poll: PollPolicy = field(default_factory=lambda: PollPolicy(initial=0.2, max_interval=5.0))
+    # Short first polls; later ones timed from the job's progress (ilyd.resync.pacing).
+    poll: PollPolicy = field(default_factory=lambda: PollPolicy(initial=0.2, factor=2.0,
+                                                                max_interval=30.0))
     budget_ratio: float = 0.5
     budget_probe_seconds: float = 60.0
     lock_retries: int = 3
@@ -251,7 +256,7 @@ class Resync:
     def _bulk_object(self, plan: ObjectPlan, checkpoint: ObjectCheckpoint) -> None:
         read_started = checkpoint.read_started or time.time()
         read, created = reader.open_bulk_query(self.bulk, plan, checkpoint.query_job,
-                                               self.settings.poll)
+                                               self.settings.poll, checkpoint.total)
         started_sf = checkpoint.read_started_sf
         if created:
             started_sf = read.created
@@ -261,18 +266,36 @@ class Resync:
         # Rows modified in the second the query started or later: the only ones a
         # later "changed by someone else" check must compare modstamps for.
         recent_floor = since_sf.strftime("%Y-%m-%dT%H:%M:%S") if since_sf else None
+        pages = PagePlan(total=checkpoint.total or 0, max_page=self.settings.page_size,
+                         max_upload_bytes=self.settings.max_upload_bytes,
+                         jobs=self.settings.jobs_per_object,
+                         position=0 if not checkpoint.batch_locator else None)
+        sender: BatchSender[_Batch] = BatchSender(
+            lambda b: self._send_batch(plan, b, since_sf=since_sf, read_started=read_started),
+            lambda b: b.spool.close(), name=f"resync-send-{self.org}")
         batch = _Batch(plan)
-        for page in reader.bulk_pages(self.bulk, read, checkpoint.batch_locator,
-                                      self.settings.page_size):
-            for chunk in _batched(page.rows, self.settings.chunk):
-                self._budget.check_cancel()
-                self._enrich_chunk(plan, chunk, batch, recent_floor)
-            last = page.next_locator is None
-            if last or batch.spool.size >= self.settings.max_upload_bytes:
-                self._send_batch(plan, batch, page.next_locator, last=last, since_sf=since_sf,
-                                 read_started=read_started)
-                batch = _Batch(plan)
-            self._budget.wait()
+        try:
+            for page in reader.bulk_pages(self.bulk, read, checkpoint.batch_locator,
+                                          pages.next_size):
+                read_before, changed_before = batch.counts["read"], batch.counts["changed"]
+                bytes_before = batch.spool.size
+                for chunk in _batched(page.rows, self.settings.chunk):
+                    self._budget.check_cancel()
+                    self._enrich_chunk(plan, chunk, batch, recent_floor)
+                pages.consumed(batch.counts["read"] - read_before,
+                               batch.counts["changed"] - changed_before,
+                               batch.spool.size - bytes_before)
+                batch.next_locator, batch.last = page.next_locator, page.next_locator is None
+                if batch.last or batch.spool.rows >= pages.next_size() // 2 or \
+                        batch.spool.size >= self.settings.max_upload_bytes * 0.5:
+                    sender.put(batch)
+                    batch = _Batch(plan)
+                self._budget.wait()
+        except BaseException:
+            batch.spool.close()
+            sender.abort()
+            raise
+        sender.finish()
 
     def _enrich_chunk(self, plan: ObjectPlan, rows: list[dict[str, str]], batch: _Batch,
                       recent_floor: str | None) -> None:
@@ -306,9 +329,12 @@ class Resync:
         progress.add("enriched", len(rows) - skipped)
         progress.add("changed", changed)
 
-    def _send_batch(self, plan: ObjectPlan, batch: _Batch, next_locator: str | None, *,
-                    last: bool, since_sf: Any, read_started: float) -> None:
+    def _send_batch(self, plan: ObjectPlan, batch: _Batch, *, since_sf: Any,
+                    read_started: float) -> None:
+        """Send one batch (on the sender thread): leave out what the real-time path
+        owns, then one ingest job — or just the checkpoint when nothing changed."""
         assert self.progress is not None
+        next_locator, last = batch.next_locator, batch.last
         spool = batch.spool
         excluded = self._changed_elsewhere(plan, spool.fingerprints(), batch.recent, since_sf,
                                            read_started)
@@ -433,6 +459,8 @@ class _Batch:
     detector: ChangeDetector = field(init=False)
     counts: Counter[str] = field(default_factory=Counter)
     recent: dict[str, str] = field(default_factory=dict)
+    next_locator: str | None = None  # where the page after the batch starts
+    last: bool = False  # the batch ends the object's read
 
     def __post_init__(self) -> None:
         self.spool = IngestSpool(self.plan.ily_fields)

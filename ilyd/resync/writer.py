@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO
 
@@ -21,6 +22,7 @@ import structlog
 from ilyd.resync.budget import Budget
 from ilyd.resync.checkpoint import IngestRecord, IngestState, ResyncStore
 from ilyd.resync.compare import Prepared, csv_value
+from ilyd.resync.pacing import wait_for_job
 from ilyd.resync.progress import ResyncProgress
 from ilyd.salesforce.bulk import BulkClient, JobState, PollPolicy
 from ilyd.store.record_hashes import RecordHashStore
@@ -119,6 +121,7 @@ class BulkWriter:
         self.lock_retries = lock_retries
         self.lock_retry_delay = lock_retry_delay
         self._sleep = sleep  # returns True when cancelled while sleeping
+        self._closed: dict[str, float] = {}  # job id -> when it was closed (monotonic)
 
     def submit(self, sobject: str, spool: IngestSpool, *, next_locator: str | None,
                read_done: bool, counts: Mapping[str, object], parent: str | None = None,
@@ -133,12 +136,17 @@ class BulkWriter:
                                parent=parent, attempt=attempt)
         self.bulk.upload(job.id, spool.data)
         self.bulk.close(job.id)
+        self._closed[job.id] = time.monotonic()
         self.store.job_submitted(self.org, job.id)
         if parent is None:
             self.hashes.put_many(self.org, sobject, spool.fingerprints(), "resync")
         log.info("resync_job_submitted", org=self.org, sobject=sobject, job_id=job.id,
                  rows=spool.rows, retry_of=parent)
         return job.id
+
+    def _poll_sleep(self, seconds: float) -> None:
+        if self._sleep(seconds):
+            self.budget.check_cancel()
 
     def recover(self) -> None:
         """After a restart: complete or drop the jobs a crash left "created"."""
@@ -164,7 +172,8 @@ class BulkWriter:
                 self._settle_one(record)
 
     def _settle_one(self, record: IngestRecord) -> None:
-        info = self.bulk.wait("ingest", record.job_id, self.poll)
+        info = wait_for_job(self.bulk, "ingest", record.job_id, self.poll, rows=record.rows,
+                            started=self._closed.get(record.job_id), sleep=self._poll_sleep)
         failures: dict[str, int] = {}
         retry = IngestSpool(())
         failed_ids: list[str] = []

@@ -153,16 +153,18 @@ def test_the_sync_pauses_at_the_api_budget_and_resumes_when_calls_free_up(env: O
 def test_records_changed_during_the_sync_are_left_to_the_real_time_path(env: OrgEnv) -> None:
     env.admin.seed("Account", 2500)
     ids = [r["Id"] for r in env.all_records("Account", "Name")]
-    # Sending the first batch waits long enough for "someone" to edit two records.
+    # Sending the first batch waits long enough for "someone" to edit a record the
+    # sync has read but not yet sent (the second batch: rows 417-1249 of 2,500).
     env.admin.fault(kind="latency", path_prefix="/services/data/v62.0/jobs/ingest",
-                    method="POST", count=1, delay=1.0)
+                    method="POST", count=1, delay=1.5)
     engine = env.resync()
     engine.begin(ResyncRequest(("Account",)))
     worker = threading.Thread(target=engine.run)
     worker.start()
-    store = ResyncStore(env.db)
-    wait_until(lambda: store.objects(env.info.name)[0].query_job, what="the query job")
-    edited, realtime = ids[5], ids[2400]
+    assert engine.progress is not None
+    wait_until(lambda: engine.progress.count("read") >= 1250,  # type: ignore[union-attr]
+               what="two pages read")
+    edited, realtime = ids[1000], ids[2400]
     env.admin.update_as_user("Account", edited, {"Website": "https://globex.test"})
     # The real-time path enriches it and records what it wrote.
     env.rest.update("Account", realtime, {"Ily_Match_Status__c": "Matched",
