@@ -4,15 +4,16 @@ ADMIN.md. It has no authentication: devorg is a loopback test tool."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any
 
-from ilyd.devorg import bootstrap
+from ilyd.devorg import bootstrap, logins
 from ilyd.devorg.dml import WriteOp, save
 from ilyd.devorg.ids import to18
 from ilyd.devorg.org import OrgState
 from ilyd.devorg.schema import OBJECT_PERMISSIONS, SYSTEM_PERMISSIONS
-from ilyd.devorg.values import now, to_json
+from ilyd.devorg.values import now, parse_datetime, to_json
 from ilyd.devorg.web import Request, Response, Router, json_response
 
 if TYPE_CHECKING:
@@ -225,6 +226,39 @@ class Admin:
         result = save(org, user, [op], lock_share=0.0)[0]
         return json_response(result.as_dict(), 201 if result.success else 400)
 
+    def logins(self, request: Request) -> Response:
+        """GET (every LoginHistory row, newest first) or POST one login: a person using
+        the account in a browser unless the body says otherwise."""
+        org = self._org(request)
+        if request.method == "POST":
+            body = self._json(request)
+            who = str(body.get("user_id") or "integration")
+            user_id = {"integration": org.identity.user_id,
+                       "other": org.identity.other_user_id}.get(who) or to18(who)
+            if user_id is None or org.get("User", user_id) is None:
+                raise _AdminError(400, f"no user {who!r} (integration, other or a User id)")
+            login_type = str(body.get("login_type") or logins.UI)
+            when = body.get("login_time")
+            login_time = parse_datetime(str(when)) if when else now() - dt.timedelta(
+                days=float(body.get("days_ago") or 0))
+            if login_time is None:
+                raise _AdminError(400, f"login_time is not an ISO 8601 date-time: {when}")
+            default_app = "Browser" if login_type == logins.UI else logins.CONNECTED_APP
+            try:
+                rec = logins.record_login(
+                    org, user_id, login_type=login_type,
+                    application=str(body.get("application") or default_app),
+                    status=str(body.get("status") or logins.SUCCESS),
+                    source_ip=str(body.get("source_ip") or "203.0.113.7"),
+                    login_time=login_time,
+                    browser=str(body["browser"]) if body.get("browser") else (
+                        "Chrome 131" if login_type == logins.UI else None))
+            except ValueError as exc:
+                raise _AdminError(400, str(exc)) from None
+            return json_response({k: to_json(v) for k, v in rec.items()}, 201)
+        rows = sorted(org.scan("LoginHistory"), key=lambda r: r["LoginTime"], reverse=True)
+        return json_response([{k: to_json(v) for k, v in r.items()} for r in rows])
+
     def seed(self, request: Request) -> Response:
         """POST /_devorg/orgs/{org}/seed {"sobject": "Account", "count": N}."""
         org = self._org(request)
@@ -288,6 +322,7 @@ def register(router: Router, dev: DevOrg) -> None:
         ("POST", ORG + r"/records/(?P<sobject>[A-Za-z]\w*)", a.write),
         ("PATCH DELETE", ORG + r"/records/(?P<sobject>[A-Za-z]\w*)/(?P<id>\w+)", a.write),
         ("POST", ORG + "/seed", a.seed),
+        ("GET POST", ORG + "/logins", a.logins),
         ("GET POST DELETE", A + "/faults", a.faults),
         ("DELETE", A + r"/faults/(?P<id>\d+)", a.fault),
     ):

@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
+from ilyd.devorg.logins import record_login
 from ilyd.devorg.oauth import OAuthError, TokenEndpoint
 from ilyd.devorg.session import AuthCode
 from ilyd.devorg.web import Request, Response, Router
@@ -89,13 +90,21 @@ class AuthorizePage:
                                             "error_description": "end-user denied authorization",
                                             **state})
         ident = org.identity
-        if form.get("username", "").lower() != ident.username.lower() or \
-                not hmac.compare_digest(form.get("password", ""), ident.password):
+        ip = request.client[0] if request.client else None
+        known = form.get("username", "").lower() == ident.username.lower()
+        if not known or not hmac.compare_digest(form.get("password", ""), ident.password):
+            if known:
+                record_login(org, ident.user_id, status="Invalid Password", source_ip=ip)
             return self._page(ident.name, form, "Please check your username and password. If "
                               "you still can't log in, contact your Salesforce administrator.")
         code = AuthCode("aPrx" + secrets.token_urlsafe(48), org, ident.user_id, ident.client_id,
                         redirect_uri, challenge, time.time() + CODE_TTL)
         self.dev.tokens.codes[code.code] = code
+        # Logging in on the connected app's authorize page is an OAuth 2.0 login ("Remote
+        # Access 2.0", the app's name as Application), not a UI login ("Application"):
+        # connecting ilyd as the integration user must not look like everyday use.
+        record_login(org, ident.user_id, source_ip=ip,
+                     login_url=self.dev.url.split("://", 1)[-1])
         return _redirect(redirect_uri, {"code": code.code, **state})
 
     @staticmethod

@@ -114,6 +114,13 @@ def _insufficient() -> RecordError:
     return RecordError("INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on object id")
 
 
+def _unsupported(obj: ObjectDef, call: str) -> RecordError:
+    """A write to an object whose supported calls lack it (LoginHistory): Salesforce's
+    answer is the same for every user, whatever their permissions."""
+    return RecordError("INVALID_TYPE_FOR_OPERATION",
+                       f"entity type {obj.name} does not support {call}")
+
+
 class Writer:
     """Applies WriteOps for one user of one org."""
 
@@ -257,6 +264,8 @@ class Writer:
             op = self._upsert_target(op)
         if op.kind == "create":
             obj = self._object(op.sobject)
+            if not obj.supports_dml:
+                raise _unsupported(obj, "insert")
             if not obj.createable or not self._can(obj, "Create"):
                 raise _insufficient() if obj.createable else RecordError(
                     "INVALID_TYPE", f"entity type cannot be inserted: {obj.name}")
@@ -279,6 +288,8 @@ class Writer:
             return _Prepared(obj.name, rid, rec, None, "created", changed, created=True)
         sobject, old, is_deleted = self._resolve(op)
         obj = self._object(sobject)
+        if not obj.supports_dml:
+            raise _unsupported(obj, op.kind)
         if op.kind == "undelete":
             if not is_deleted:
                 raise RecordError("UNDELETE_FAILED", "Entity is not in the recycle bin")

@@ -27,6 +27,7 @@ KEY_PREFIXES: dict[str, str] = {
     "ObjectPermissions": "110",
     "PushTopic": "0IF",
     "CustomField": "00N",
+    "LoginHistory": "0Ya",
     "BulkJob": "750",
     "QueryLocator": "01g",
 }

@@ -12,6 +12,7 @@ import hmac
 import time
 from typing import TYPE_CHECKING
 
+from ilyd.devorg.logins import record_login
 from ilyd.devorg.org import OrgState
 from ilyd.devorg.session import Session
 from ilyd.devorg.values import format_datetime
@@ -75,9 +76,14 @@ class TokenEndpoint:
             raise OAuthError("invalid_client", "invalid client credentials")
 
     def token_response(self, org: OrgState, user_id: str, client_id: str, *,
-                       refresh_token: str | None = None, scope: str | None = None
-                       ) -> Response:
-        """A successful token response, with Salesforce's fields and signature."""
+                       refresh_token: str | None = None, scope: str | None = None,
+                       source_ip: str | None = None, record: bool = True) -> Response:
+        """A successful token response, with Salesforce's fields and signature; the login
+        is recorded in LoginHistory as a connected-app (OAuth 2.0) login unless it was
+        already (the authorize page records the user's login, not the code exchange)."""
+        if record:
+            record_login(org, user_id, source_ip=source_ip,
+                         login_url=self.dev.url.split("://", 1)[-1])
         session = self.dev.tokens.issue(org, user_id, client_id, scope or "api refresh_token")
         issued_at = str(int(time.time() * 1000))
         id_url = identity_url(self.dev, org, user_id)
@@ -100,39 +106,42 @@ class TokenEndpoint:
         """Dispatch on grant_type."""
         form = request.form()
         grant = form.get("grant_type")
+        ip = request.client[0] if request.client else None
         try:
             if not grant:
                 raise OAuthError("invalid_request", "grant type is missing")
             if grant == "password":
-                return self._password(form)
+                return self._password(form, ip)
             if grant == "refresh_token":
-                return self._refresh(form)
+                return self._refresh(form, ip)
             if grant == "authorization_code":
-                return self._authorization_code(form)
+                return self._authorization_code(form, ip)
             if grant == "client_credentials":
-                return self._client_credentials(form)
+                return self._client_credentials(form, ip)
             if grant == JWT_GRANT:
                 from ilyd.devorg.jwt_grant import verify_assertion
 
                 org, user_id = verify_assertion(self.dev, form.get("assertion"))
                 return self.token_response(org, user_id, org.identity.client_id,
-                                           scope="api")
+                                           scope="api", source_ip=ip)
             raise OAuthError("unsupported_grant_type", "grant type not supported")
         except OAuthError as exc:
             return exc.response()
 
-    def _password(self, form: dict[str, str]) -> Response:
+    def _password(self, form: dict[str, str], ip: str | None) -> Response:
         org = self.org_for_client(form.get("client_id"))
         self.check_secret(org, form.get("client_secret"), required=True)
         if not org.settings.password_flow_enabled:
             raise OAuthError("invalid_grant", "authentication failure")
         ident = org.identity
-        if form.get("username", "").lower() != ident.username.lower() or not hmac.compare_digest(
-                form.get("password", ""), ident.password):
+        if form.get("username", "").lower() != ident.username.lower():
             raise OAuthError("invalid_grant", "authentication failure")
-        return self.token_response(org, ident.user_id, ident.client_id)
+        if not hmac.compare_digest(form.get("password", ""), ident.password):
+            record_login(org, ident.user_id, status="Invalid Password", source_ip=ip)
+            raise OAuthError("invalid_grant", "authentication failure")
+        return self.token_response(org, ident.user_id, ident.client_id, source_ip=ip)
 
-    def _refresh(self, form: dict[str, str]) -> Response:
+    def _refresh(self, form: dict[str, str], ip: str | None) -> Response:
         org = self.org_for_client(form.get("client_id"))
         self.check_secret(org, form.get("client_secret"), required=False)
         tokens = self.dev.tokens
@@ -145,9 +154,10 @@ class TokenEndpoint:
             new_refresh = tokens.new_refresh(org, grant.user_id, grant.client_id).token
             self.dev.persist_tokens()
         return self.token_response(org, grant.user_id, grant.client_id,
-                                   refresh_token=new_refresh, scope="api refresh_token")
+                                   refresh_token=new_refresh, scope="api refresh_token",
+                                   source_ip=ip)
 
-    def _authorization_code(self, form: dict[str, str]) -> Response:
+    def _authorization_code(self, form: dict[str, str], _ip: str | None) -> Response:
         org = self.org_for_client(form.get("client_id"))
         self.check_secret(org, form.get("client_secret"), required=False)
         code = self.dev.tokens.codes.pop(form.get("code") or "", None)
@@ -165,15 +175,16 @@ class TokenEndpoint:
         refresh = self.dev.tokens.new_refresh(org, code.user_id, code.client_id)
         self.dev.persist_tokens()
         return self.token_response(org, code.user_id, code.client_id,
-                                   refresh_token=refresh.token, scope="api refresh_token id")
+                                   refresh_token=refresh.token, scope="api refresh_token id",
+                                   record=False)
 
-    def _client_credentials(self, form: dict[str, str]) -> Response:
+    def _client_credentials(self, form: dict[str, str], ip: str | None) -> Response:
         org = self.org_for_client(form.get("client_id"))
         self.check_secret(org, form.get("client_secret"), required=True)
         if not org.settings.client_credentials_enabled:
             raise OAuthError("invalid_grant", "no client credentials user enabled")
         return self.token_response(org, org.identity.user_id, org.identity.client_id,
-                                   scope="api")
+                                   scope="api", source_ip=ip)
 
     # -- revoke, userinfo, identity ------------------------------------------------------
     def revoke(self, request: Request) -> Response:

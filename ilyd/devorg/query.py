@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ilyd.devorg.logins import visible
 from ilyd.devorg.org import OrgState
 from ilyd.devorg.rest import V, context
 from ilyd.devorg.values import to_json
@@ -76,13 +77,18 @@ class OrgSchema:
 class OrgSource:
     """`soql.DataSource` over one org's tables."""
 
-    def __init__(self, org: OrgState, *, all_rows: bool = False) -> None:
+    def __init__(self, org: OrgState, *, all_rows: bool = False,
+                 user_id: str | None = None) -> None:
         self.org = org
         self.all_rows = all_rows
+        self.user_id = user_id  # row-level rules (LoginHistory) apply when given
 
     def scan(self, sobject: str) -> Iterable[Mapping[str, object]]:
         """Live records (plus recycle-bin ones for queryAll)."""
-        return self.org.scan(sobject, all_rows=self.all_rows)
+        rows = self.org.scan(sobject, all_rows=self.all_rows)
+        if sobject == "LoginHistory" and self.user_id is not None:
+            return iter(visible(self.org, self.user_id, list(rows)))
+        return rows
 
     def get(self, sobject: str, record_id: str) -> Mapping[str, object] | None:
         """One record by id (parent relationship lookups)."""
@@ -157,7 +163,8 @@ def run_query(request: Request, cursors: Cursors, all_rows: bool, tooling: bool)
     try:
         query = soql.parse(text)
         result = soql.execute(query, OrgSchema(org, user_id, tooling=tooling),
-                              OrgSource(org, all_rows=all_rows), all_rows=all_rows)
+                              OrgSource(org, all_rows=all_rows, user_id=user_id),
+                              all_rows=all_rows)
     except soql.SoqlError as exc:
         raise ApiError(400, exc.error_code, exc.message) from None
     cursor = Cursor(iter(result.records), result.total_size, 0, time.time(), org)

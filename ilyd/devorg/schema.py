@@ -57,6 +57,9 @@ class ObjectDef:
     custom_fields_allowed: bool = False
     # setup objects answer to "View Setup and Configuration", not object permissions
     setup: bool = False
+    # False for read-only log objects (LoginHistory): their supported calls have no
+    # create/update/delete, so a write answers INVALID_TYPE_FOR_OPERATION for everyone
+    supports_dml: bool = True
     field_map: Mapping[str, FieldDef] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -108,6 +111,15 @@ SYSTEM_PERMISSIONS: tuple[str, ...] = (
 OBJECT_PERMISSIONS: tuple[str, ...] = (
     "PermissionsRead", "PermissionsCreate", "PermissionsEdit", "PermissionsDelete",
     "PermissionsViewAllRecords", "PermissionsModifyAllRecords",
+)
+
+
+# LoginHistory.LoginType values: "Application" is a UI (browser) login, "Remote Access 2.0"
+# an OAuth 2.0 login through a connected app, "Other Apex API" a SOAP/API login.
+LOGIN_TYPES: tuple[str, ...] = (
+    "Application", "Chatter Communities External User", "Other Apex API", "Partner Product",
+    "Remote Access 2.0", "Remote Access Client", "SAML Chatter Communities External User SSO",
+    "SAML Idp Initiated SSO", "SAML Sfdc Initiated SSO", "SYNC",
 )
 
 
@@ -244,6 +256,22 @@ STANDARD_OBJECTS: dict[str, ObjectDef] = {o.name: o for o in (
         _b("NotifyForOperationDelete", True), _b("NotifyForOperationUndelete", True),
         _s("Description", 400),
     ), setup=False),
+    # Salesforce records one row per login attempt; no API call may create or change one.
+    _obj("LoginHistory", "Login History", "Login History", (
+        FieldDef("UserId", "reference", length=18, reference_to=("User",), createable=False,
+                 updateable=False),
+        _ro("LoginTime", "datetime", nillable=False),
+        _ro("LoginType", "picklist", length=40, picklist=LOGIN_TYPES),
+        _ro("LoginUrl", "string", length=255),
+        _ro("SourceIp", "string", length=39),
+        _ro("Status", "string", length=128),
+        _ro("Application", "string", length=64),
+        _ro("Browser", "string", length=64),
+        _ro("Platform", "string", length=64),
+        _ro("ApiType", "string", length=64),
+        _ro("ApiVersion", "string", length=32),
+    ), audit=False, createable=False, updateable=False, deletable=False, setup=True,
+        supports_dml=False),
 )}
 
 # Tooling objects live in their own namespace (/tooling/…).

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
-from ilyd.provision.facts import OrgFacts
+from ilyd.provision.facts import INTERACTIVE_WINDOW_DAYS, OrgFacts
 from ilyd.provision.spec import (
     API_ENABLED,
     CUSTOMIZE_APPLICATION,
@@ -258,20 +258,27 @@ def _streaming_checks(facts: OrgFacts, ctx: Context) -> Iterator[CheckResult]:
                               f" {ctx.org}")
 
 
-def _user_check(facts: OrgFacts) -> CheckResult:
+def _user_check(facts: OrgFacts, ctx: Context) -> CheckResult:
     step = "dedicated integration user"
     who = facts.username or facts.user_id
     if facts.interactive_logins:
+        last = (f"; last {facts.last_interactive_login}" if facts.last_interactive_login
+                else "")
         return CheckResult(
-            step, Status.WARN, f"{who} has logged in interactively",
-            "it looks like a person's everyday account: if that person leaves and the"
-            " account is deactivated, enrichment stops",
-            "Setup > Users > New User: a dedicated integration user (API Only User), then"
-            " ilyd connect with it")
+            step, Status.WARN,
+            f"{who} logged in interactively {facts.interactive_logins} time(s) in the last"
+            f" {INTERACTIVE_WINDOW_DAYS} days (browser logins{last})",
+            "it looks like a person's everyday account: when that person changes the"
+            " password, leaves or is deactivated, enrichment stops, and their own edits are"
+            " mixed with ilyd's in the audit fields and the API allowance",
+            "Setup > Users > Users > New User: a dedicated integration user (profile with"
+            " 'API Only User'), give it the permissions above, then log in as it with"
+            f" ilyd connect {ctx.org} --config …")
     if facts.interactive_logins is None:
         return _pass(step, f"{who} (login history not readable; make sure it is not a"
                            " person's everyday account)")
-    return _pass(step, f"{who}, no interactive logins")
+    return _pass(step, f"{who}, no interactive logins in the last"
+                       f" {INTERACTIVE_WINDOW_DAYS} days")
 
 
 def _profiles_check(facts: OrgFacts, ctx: Context) -> CheckResult:
@@ -329,7 +336,7 @@ def run_checks(facts: OrgFacts, ctx: Context) -> list[CheckResult]:
         results[0] = CheckResult("api access", Status.FAIL, "API Enabled is not granted",
                                  "ilyd cannot work", "grant 'API Enabled' to the profile")
     results += _streaming_checks(facts, ctx)
-    results.append(_user_check(facts))
+    results.append(_user_check(facts, ctx))
     results += _system_checks(facts, ctx)
     results += _object_checks(facts, ctx)
     results += _field_checks(facts, ctx)

@@ -60,8 +60,9 @@ class OrgFacts:
     push_topic_error: str | None
     profile_readers: tuple[str, ...]  # profiles whose users can read every Ily field
     api_usage: tuple[int, int] | None  # (used, max) today
-    interactive_logins: int | None  # UI logins seen in LoginHistory (None: unknown)
+    interactive_logins: int | None  # UI logins in the last 30 days (None: unknown)
     unknown: Mapping[str, str] = field(default_factory=dict)  # what could not be read, why
+    last_interactive_login: str | None = None  # "2026-11-28T10:00:00.000+0000 from 1.2.3.4"
 
     def has(self, permission: str) -> bool:
         """Whether the user holds a system permission (PermissionSet field name)."""
@@ -241,15 +242,27 @@ def _profile_readers(rest: RestClient, full_names: list[str], unknown: dict[str,
     return tuple(sorted(str((s.get("Profile") or {}).get("Name")) for s in sets))
 
 
-def _interactive_logins(rest: RestClient, user_id: str, unknown: dict[str, str]) -> int | None:
-    """UI logins of the user ('Application' in LoginHistory): a person's everyday account."""
+INTERACTIVE_WINDOW_DAYS = 30
+_UI_LOGINS = ("SELECT LoginTime, SourceIp FROM LoginHistory WHERE UserId = {}"
+              " AND LoginType = 'Application' AND Status = 'Success' AND LoginTime ="
+              " LAST_N_DAYS:30 ORDER BY LoginTime DESC LIMIT 200")
+
+
+def _interactive_logins(rest: RestClient, user_id: str, unknown: dict[str, str]
+                        ) -> tuple[int | None, str | None]:
+    """Successful UI logins of the user in the last 30 days (LoginType 'Application' in
+    LoginHistory; OAuth logins such as `ilyd connect` are 'Remote Access 2.0') and the
+    latest one's time and address; (None, None) when LoginHistory is not readable."""
     try:
-        rows = rest.query(soql("SELECT Id FROM LoginHistory WHERE UserId = {}"
-                               " AND LoginType = 'Application' LIMIT 1", user_id))
-        return sum(1 for _ in rows)
+        rows = list(rest.query(soql(_UI_LOGINS, user_id)))
     except SalesforceError as exc:
         unknown["login_history"] = exc.message
-        return None
+        return None, None
+    if not rows:
+        return 0, None
+    latest = rows[0]
+    where = f" from {latest['SourceIp']}" if latest.get("SourceIp") else ""
+    return len(rows), f"{latest.get('LoginTime')}{where}"
 
 
 def gather(rest: RestClient, objects: tuple[str, ...]) -> OrgFacts:
@@ -267,6 +280,7 @@ def gather(rest: RestClient, objects: tuple[str, ...]) -> OrgFacts:
     ps_id, grants = _permission_set(rest)
     topics, topic_error = _push_topics(rest, objects)
     existing = [f.full_name for f in fields.values() if f.exists]
+    logins, last_login = _interactive_logins(rest, user_id, unknown)
     usage = None
     try:
         daily = rest.limits().get("DailyApiRequests") or {}
@@ -292,6 +306,7 @@ def gather(rest: RestClient, objects: tuple[str, ...]) -> OrgFacts:
         push_topic_error=topic_error,
         profile_readers=_profile_readers(rest, existing, unknown),
         api_usage=usage,
-        interactive_logins=_interactive_logins(rest, user_id, unknown),
+        interactive_logins=logins,
         unknown=unknown,
+        last_interactive_login=last_login,
     )
