@@ -170,8 +170,22 @@ def _field_checks(facts: OrgFacts, ctx: Context) -> Iterator[CheckResult]:
                   " sf project deploy start --metadata-zip ily-fields.zip")
     for full, f in facts.fields.items():
         step = f"field {full}"
+        sobject = full.split(".")[0]
+        lacking = [a for a in OBJECT_NEEDS.get(sobject, ())
+                   if a not in facts.object_access(sobject)]
         if f.writable:
             yield _pass(step, "present, writable")
+        elif lacking:
+            # Without Read/Edit on the object no field of it is writable, whatever its
+            # field-level security says: granting FLS (or provisioning) would not help.
+            also = " (the field itself is also missing)" if f.exists is False else ""
+            yield CheckResult(step, Status.FAIL,
+                              f"not writable: the integration user lacks"
+                              f" {'/'.join(lacking)} on {sobject} (object permission){also}",
+                              f"ilyd cannot write this value on any {sobject} record",
+                              f"Setup > Users > Profiles > the integration user's profile >"
+                              f" Object Settings > {sobject}: check {', '.join(lacking)}"
+                              + (f"; then {create_fix}" if f.exists is False else ""))
         elif f.exists is False:
             yield CheckResult(step, Status.FAIL, "missing",
                               "ilyd cannot write this value (the org runs in partial mode)",
