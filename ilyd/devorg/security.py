@@ -32,6 +32,12 @@ class Access:
         if obj.setup:
             if action == "Read":
                 return True
+            if obj.name == "CustomField":
+                # Changing metadata: Customize Application plus Modify All Data or Modify
+                # Metadata Through Metadata API Functions, as Salesforce requires.
+                return self.has("PermissionsCustomizeApplication") and (
+                    self.has("PermissionsModifyAllData") or self.has(
+                        "PermissionsModifyMetadata"))
             return self.has("PermissionsModifyAllData") or self.has(
                 "PermissionsManageProfilesPermissionsets") or self.has(
                 "PermissionsCustomizeApplication")
