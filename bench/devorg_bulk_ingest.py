@@ -10,7 +10,12 @@ check and Change Data Capture event logs, record history and the batch accountin
 Prints devorg's processing rate (UploadComplete → JobComplete; also per CPU-second of
 this process, steadier on a shared machine), the end-to-end rate
 (create job → results read back) and RSS: after seeding, peak during the job, after it.
-RSS is sampled in this process, which holds devorg, its records and the client.
+RSS is sampled in this process, which holds devorg, its records and the client. What a job
+leaves behind is the org's new state, not the job: each updated record's new values and one
+record-history entry per write (~450 B a row for four short text fields), the CDC event logs
+(capped at 100,000 events a channel), and — on the first job — glibc's per-thread malloc
+arenas: the new record versions are allocated in the worker thread's arena while the old
+ones are freed into the seeding thread's (MALLOC_ARENA_MAX=1 halves the first job's growth).
 
     .venv/bin/python bench/devorg_bulk_ingest.py [--records 100000] [--collections 20000]
         [--no-streaming]
