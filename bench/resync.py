@@ -36,11 +36,12 @@ from ilyd.store import Database
 from ilyd.store.record_hashes import RecordHashStore
 
 
-def _rest(info: OrgInfo) -> RestClient:
+def _rest(info: OrgInfo, ca_file: Path | None = None) -> RestClient:
     tokens = make_token_provider("refresh_token", login_url=info.login_url,
                                  client_id=info.client_id, client_secret=info.client_secret,
-                                 refresh_token=info.refresh_token, org=info.name)
-    return RestClient(info.name, tokens, export_usage=False)
+                                 refresh_token=info.refresh_token, org=info.name,
+                                 ca_file=ca_file)
+    return RestClient(info.name, tokens, export_usage=False, ca_file=ca_file)
 
 
 def _provider() -> DatasetProvider:
@@ -69,8 +70,9 @@ def child(args: list[str]) -> None:
     print(json.dumps(result))
 
 
-def _calls(dev: DevOrg, info: OrgInfo) -> int:
-    return int(requests.get(f"{dev.admin}/orgs/{info.name}/calls", timeout=30).json()["used"])
+def _calls(dev: DevOrg, info: OrgInfo, http: requests.Session | None = None) -> int:
+    response = (http or requests).get(f"{dev.admin}/orgs/{info.name}/calls", timeout=30)
+    return int(response.json()["used"])
 
 
 def _batches_left(rest: RestClient) -> int:
@@ -101,26 +103,32 @@ def bulk_case(dev: DevOrg, info: OrgInfo, count: int) -> None:
           flush=True)
 
 
-def naive_case(dev: DevOrg, info: OrgInfo, count: int) -> None:
-    """simple-salesforce: query_all, then one PATCH per record."""
+def naive_case(count: int) -> None:
+    """simple-salesforce: query_all, then one PATCH per record (its own TLS devorg:
+    simple-salesforce speaks https only)."""
     from simple_salesforce import Salesforce
 
-    rest = _rest(info)
-    Provisioner(info.name, rest, objects=("Account",), api_version="62.0").provision()
-    requests.post(f"{dev.admin}/orgs/{info.name}/seed",
-                  json={"sobject": "Account", "count": count}, timeout=600).raise_for_status()
-    token = rest.token
-    scheme, _, host = token.instance_url.partition("://")
-    sf = Salesforce(instance=host, session_id=token.access_token, version="62.0",
-                    proto=scheme)
-    provider = _provider()
-    calls = _calls(dev, info)
-    started = time.perf_counter()
-    for record in sf.query_all_iter("SELECT Id, Website FROM Account"):
-        outcome = enrich_record("Account", record, provider)
-        sf.Account.update(record["Id"], {k: json_value(v) for k, v in outcome.values.items()})
-    seconds = time.perf_counter() - started
-    used = _calls(dev, info) - calls
+    with DevOrg(host="127.0.0.1", port=0, orgs=1, sandbox_orgs=0, tls=True) as dev:
+        info = dev.orgs[0]
+        rest = _rest(info, dev.ca_file)
+        Provisioner(info.name, rest, objects=("Account",), api_version="62.0").provision()
+        requests.post(f"{dev.admin}/orgs/{info.name}/seed", json={"sobject": "Account",
+                      "count": count}, timeout=600, verify=str(dev.ca_file)).raise_for_status()
+        session = requests.Session()
+        session.trust_env = False  # REQUESTS_CA_BUNDLE would replace devorg's CA
+        session.verify = str(dev.ca_file)
+        token = rest.token
+        sf = Salesforce(session_id=token.access_token, instance_url=token.instance_url,
+                        session=session, version="62.0")
+        provider = _provider()
+        calls = _calls(dev, info, session)
+        started = time.perf_counter()
+        for record in sf.query_all_iter("SELECT Id, Website FROM Account"):
+            outcome = enrich_record("Account", record, provider)
+            sf.Account.update(record["Id"], {k: json_value(v)
+                                             for k, v in outcome.values.items()})
+        seconds = time.perf_counter() - started
+        used = _calls(dev, info, session) - calls
     print(f"naive  {count:>9,} Accounts (simple-salesforce, PATCH per record): "
           f"{seconds:.1f} s, {count / seconds:,.0f} records/s, {used:,} API calls "
           f"({used * 1_000_000 / count:,.0f} per million), 0 Bulk batches", flush=True)
@@ -135,11 +143,12 @@ def main() -> None:
     parser.add_argument("--counts", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--naive-count", type=int, default=100_000)
     args = parser.parse_args()
-    with DevOrg(host="127.0.0.1", port=0, orgs=len(args.counts) + 1, sandbox_orgs=0) as dev:
-        for info, count in zip(dev.orgs, args.counts, strict=False):
-            bulk_case(dev, info, count)
-        if args.naive_count:
-            naive_case(dev, dev.orgs[len(args.counts)], args.naive_count)
+    for count in args.counts:
+        # A devorg per case: one case's records do not slow the next one down.
+        with DevOrg(host="127.0.0.1", port=0, orgs=1, sandbox_orgs=0) as dev:
+            bulk_case(dev, dev.orgs[0], count)
+    if args.naive_count:
+        naive_case(args.naive_count)
 
 
 if __name__ == "__main__":
