@@ -1,13 +1,18 @@
 """`EnricherActor`: the thin shell around `ilyd.pipeline.enricher.Enricher`.
 
 It runs rounds in messages to itself: claim → enrich on the worker pool → tell the
-writer. With nothing to claim it waits — briefly at first, longer while the inbox stays
-empty (a cheap read each time), or until the poller signals new rows. While the org is
-throttled it claims nothing; work waits in the inbox and the budget is probed.
+writer, and at once another round while rows are claimable. With nothing to claim it
+never blocks its mailbox (a stop is handled at once): it sleeps until the org's `Wake`
+is set — the subscriber, poller or writer put rows — or until the earliest leased or
+delayed row comes due, or at the latest `FALLBACK_SECONDS` (rows put by another
+process), each a call on the shared `TIMERS` thread. While the org is throttled it
+claims nothing; work waits in the inbox and the budget is probed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 import types
 from dataclasses import dataclass
@@ -21,10 +26,13 @@ from ilyd.actors.org import OrgContext
 from ilyd.actors.writer import tell_enriched
 from ilyd.pipeline.enricher import Enricher
 from ilyd.pipeline.runtime import OrgPipeline
+from ilyd.pipeline.wakeup import TIMERS, Timer
 
 log = structlog.get_logger(__name__)
 
-_IDLE_MIN, _IDLE_MAX = 0.01, 0.2
+# An idle org looks at its inbox this often even unwoken (rows put by another process).
+FALLBACK_SECONDS = 5.0
+_THROTTLED_EVERY = 1.0  # a throttled org asks its budget at most this often
 _DEPTH_EVERY = 1.0  # seconds between ilyd_inbox_records updates
 
 
@@ -46,18 +54,24 @@ class EnricherActor(pykka.ThreadingActor):
             lambda items: tell_enriched(writer, items),
             state=pipeline.state, workers=context.config.workers,
         )
-        self._idle = _IDLE_MIN
         self._stopping = False
         self._depth_at = 0.0
+        # A round is queued (or running and not yet past its start): wake-ups coalesce.
+        self._queued = False
+        self._lock = threading.Lock()
+        self._timer: Timer | None = None
 
     def on_start(self) -> None:
-        """Start the round loop."""
+        """Listen for new rows and run the first round."""
         self._context.bind_log_context()
-        self.actor_ref.tell(_Round())
+        self._pipeline.wake.listen(self._kick)
+        self._kick()
 
     def on_stop(self) -> None:
-        """Stop the worker threads."""
+        """Stop listening and the worker threads."""
         self._stopping = True
+        self._pipeline.wake.unlisten(self._kick)
+        self._cancel_timer()
         self._enricher.close()
         self._pipeline.release()
 
@@ -69,27 +83,44 @@ class EnricherActor(pykka.ThreadingActor):
         self._context.fail(exception_value or "enricher crashed")
 
     def on_receive(self, message: Any) -> Any:
-        """One round, then schedule the next."""
+        """One round, then the next at once, or a wake-up scheduled."""
         if not isinstance(message, _Round):
             raise TypeError(f"EnricherActor got an unexpected message: {type(message).__name__}")
+        with self._lock:
+            self._queued = False  # a wake-up from now on queues another round
+        if self._stopping:
+            return None
+        self._cancel_timer()
         self._export_depth()
         budget = self._pipeline.budget
         if budget.throttled and not budget.allow():
-            self._wait(min(1.0, budget.probe_interval))
-        elif self._enricher.has_work() and self._enricher.run_round().claimed:
-            self._idle = _IDLE_MIN
+            self._sleep(min(_THROTTLED_EVERY, budget.probe_interval))
+            return None
+        due = self._enricher.next_due()
+        if due == 0.0 and self._enricher.run_round().claimed:
+            self._kick()
         else:
-            self._wait(self._idle)
-            self._idle = min(_IDLE_MAX, self._idle * 2)
-        if not self._stopping:
-            self.actor_ref.tell(_Round())
+            # Nothing claimable: sleep until woken, the next lease ends, or the fallback.
+            self._sleep(FALLBACK_SECONDS if due is None or due == 0.0
+                        else min(FALLBACK_SECONDS, due + 0.01))
         return None
 
-    def _wait(self, seconds: float) -> None:
-        # Short, so a stop message waits at most this long behind a round.
-        if self._pipeline.wake.wait(seconds):
-            self._pipeline.wake.clear()
-            self._idle = _IDLE_MIN
+    def _kick(self) -> None:
+        """Queue a round unless one is queued already (any thread; never blocks)."""
+        with self._lock:
+            if self._queued or self._stopping:
+                return
+            self._queued = True
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.actor_ref.tell(_Round())
+
+    def _sleep(self, seconds: float) -> None:
+        self._timer = TIMERS.call_later(seconds, self._kick)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _export_depth(self) -> None:
         now = time.monotonic()

@@ -71,6 +71,19 @@ class Enricher:
         ).fetchone()
         return row is not None
 
+    def next_due(self) -> float | None:
+        """Seconds until a row of the org is claimable (0.0: now), None when none waits.
+
+        Rows leased to a worker or put back with a delay count from their lease's end,
+        so an idle enricher knows how long it may sleep without missing a retry.
+        """
+        row = self.inbox.db.connection().execute(
+            "SELECT MIN(COALESCE(lease_until, 0)) FROM inbox WHERE org = ?", (self.org,),
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return max(0.0, float(row[0]) - time.time())
+
     def run_round(self) -> RoundReport:
         """Claim up to `round_size` rows, enrich them, hand the results to the sink."""
         items = self.inbox.claim(self.org, self.round_size, worker=self.worker_id)

@@ -18,6 +18,7 @@ from ilyd.config.enrich import EnrichConfig
 from ilyd.enrich.provider import Provider
 from ilyd.pipeline.budget import ApiBudget
 from ilyd.pipeline.providers import chain_for, watch_health
+from ilyd.pipeline.wakeup import Wake
 from ilyd.salesforce.connect import SecretValues, make_org_rest_client
 from ilyd.salesforce.rest import RestClient
 from ilyd.store import Database
@@ -66,8 +67,9 @@ class OrgPipeline:
                                 # While throttled, look again as often as a poll would.
                                 probe_interval=probe_interval or min(60.0, config.poll_interval),
                                 on_change=self._throttle_changed)
-        # Set when rows were put in-process (poller): the enricher looks at once.
-        self.wake = threading.Event()
+        # Set when rows were put in-process (subscriber, poller, writer): the enricher
+        # looks at once instead of polling.
+        self.wake = Wake()
         self._users = 0
         self._lock = threading.Lock()
 

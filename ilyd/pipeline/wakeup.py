@@ -1,0 +1,134 @@
+"""Waking an org's enricher when work arrives, instead of having it poll.
+
+`Inbox.put` says nothing to anyone, so an enricher that only polled would either spin
+(a thousand idle orgs each reading the inbox every few milliseconds) or be slow to
+notice. Producers in this process (the subscriber, the poller, a catch-up, the writer
+giving rows back) call `Wake.set()` right after they put; the enricher listens and runs a
+round at once. Rows put by another process are found by a fallback look every few
+seconds, scheduled on `TIMERS`: one thread for every org's delayed calls, rather than a
+thread (or a blocked mailbox) per org.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Callable
+
+import structlog
+
+__all__ = ["TIMERS", "Timer", "Timers", "Wake"]
+
+log = structlog.get_logger(__name__)
+
+
+class Wake:
+    """One org's "the inbox has new rows" signal.
+
+    `set()` calls every listener (on the caller's thread: listeners must not block) and
+    also sets a plain flag, so `wait(timeout)` works for code that prefers to block.
+    """
+
+    def __init__(self) -> None:
+        self._flag = threading.Event()
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
+
+    def listen(self, callback: Callable[[], None]) -> None:
+        """Call `callback` on every `set()` until `unlisten`."""
+        with self._lock:
+            self._listeners.append(callback)
+
+    def unlisten(self, callback: Callable[[], None]) -> None:
+        """Stop calling `callback` (no error if it was not listening)."""
+        with self._lock:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
+    def set(self) -> None:
+        """New rows were put: wake the listeners."""
+        self._flag.set()
+        with self._lock:
+            listeners = list(self._listeners)
+        for callback in listeners:
+            callback()
+
+    def is_set(self) -> bool:
+        """Whether `set()` was called since the last `clear()`."""
+        return self._flag.is_set()
+
+    def clear(self) -> None:
+        """Reset the flag."""
+        self._flag.clear()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until `set()` (or the timeout); True if it was set."""
+        return self._flag.wait(timeout)
+
+
+class Timer:
+    """A call scheduled on `Timers`; `cancel()` before it runs and it never does."""
+
+    __slots__ = ("callback", "cancelled", "when")
+
+    def __init__(self, when: float, callback: Callable[[], None]) -> None:
+        self.when = when
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        """Do not run it (harmless once it ran)."""
+        self.cancelled = True
+
+
+class Timers:
+    """Delayed calls for the whole process, run one after another on one daemon thread.
+
+    Callbacks must be quick and must not block (telling an actor is the intended use).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._heap: list[tuple[float, int, Timer]] = []
+        self._order = itertools.count()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
+        """Run `callback` after `delay` seconds, on the timers thread."""
+        timer = Timer(self._clock() + max(0.0, delay), callback)
+        with self._cond:
+            heapq.heappush(self._heap, (timer.when, next(self._order), timer))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="ilyd-timers",
+                                                daemon=True)
+                self._thread.start()
+            if self._heap[0][2] is timer:
+                self._cond.notify()
+        return timer
+
+    def pending(self) -> int:
+        """How many calls wait (cancelled ones included until their time comes)."""
+        with self._cond:
+            return len(self._heap)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    now = self._clock()
+                    if self._heap and self._heap[0][0] <= now:
+                        _, _, timer = heapq.heappop(self._heap)
+                        break
+                    self._cond.wait(self._heap[0][0] - now if self._heap else None)
+            if timer.cancelled:
+                continue
+            try:
+                timer.callback()
+            except Exception:  # one org's bug must not stop every org's wake-ups
+                log.exception("timer callback failed")
+
+
+TIMERS = Timers()

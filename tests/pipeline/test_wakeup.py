@@ -1,0 +1,130 @@
+"""Idle enrichers sleep until work arrives: `Wake`, the shared `Timers`, and the
+EnricherActor woken by a put (or, for rows put by another process, by its fallback look)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pykka
+import pytest
+
+from ilyd.actors import enricher as enricher_actor
+from ilyd.actors.enricher import EnricherActor
+from ilyd.actors.org import OrgContext, OrgSecrets
+from ilyd.actors.writer import WriterActor
+from ilyd.config import OrgConfig
+from ilyd.pipeline.runtime import OrgPipeline
+from ilyd.pipeline.wakeup import Timers, Wake
+from ilyd.store import Database
+from ilyd.store.inbox import InboxEntry
+from tests.pipeline.conftest import SalesforceUser, wait_until
+
+ILY = "Ily_Match_Status__c"
+
+
+def test_timers_run_calls_in_time_order_and_skip_cancelled_ones() -> None:
+    timers = Timers()
+    ran: list[str] = []
+    done = threading.Event()
+    timers.call_later(0.3, lambda: (ran.append("late"), done.set()))
+    cancelled = timers.call_later(0.1, lambda: ran.append("cancelled"))
+    timers.call_later(0.05, lambda: ran.append("early"))
+    cancelled.cancel()
+    assert done.wait(10)
+    assert ran == ["early", "late"]
+
+
+def test_a_failing_timer_callback_does_not_stop_later_ones() -> None:
+    timers = Timers()
+    done = threading.Event()
+    timers.call_later(0.0, lambda: 1 / 0)  # type: ignore[func-returns-value]
+    timers.call_later(0.05, done.set)
+    assert done.wait(10)
+
+
+def test_wake_calls_its_listeners_until_they_unlisten() -> None:
+    wake = Wake()
+    calls: list[int] = []
+    listener = lambda: calls.append(1)  # noqa: E731
+    wake.listen(listener)
+    wake.set()
+    wake.unlisten(listener)
+    wake.set()
+    assert calls == [1]
+    assert wake.wait(0)  # the flag, for code that blocks instead
+
+
+class _Supervisor(pykka.ThreadingActor):
+    """Stands in for the supervisor: takes the org's reports and keeps them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reports: list[Any] = []
+
+    def on_receive(self, message: Any) -> None:
+        self.reports.append(message)
+
+
+@pytest.fixture
+def running(provisioned: OrgConfig, database: Database,
+            pipeline: OrgPipeline) -> Iterator[tuple[OrgPipeline, pykka.ActorRef[Any]]]:
+    """The org's writer and enricher actors on the shared pipeline."""
+    supervisor = _Supervisor.start()
+    context = OrgContext(provisioned.name, provisioned, 1, OrgSecrets.read(provisioned),
+                         database, supervisor)
+    writer = WriterActor.start(context, pipeline.acquire())
+    enricher = EnricherActor.start(context, pipeline.acquire(), writer)
+    try:
+        yield pipeline, enricher
+    finally:
+        for ref in (enricher, writer, supervisor):
+            if ref.is_alive():
+                ref.stop(block=True, timeout=10)
+
+
+def test_an_idle_enricher_is_woken_by_a_put_in_this_process(
+        monkeypatch: pytest.MonkeyPatch, running: tuple[OrgPipeline, pykka.ActorRef[Any]],
+        user: SalesforceUser) -> None:
+    # No fallback look within the test's deadline: only the wake-up can get it written.
+    monkeypatch.setattr(enricher_actor, "FALLBACK_SECONDS", 600.0)
+    pipeline, _ = running
+    record = user.create("Account", Name="A", Website="acme.example")
+    pipeline.inbox.put(pipeline.org, [InboxEntry("Account", record,
+                                                 {"Website": "acme.example"})])
+    pipeline.wake.set()
+    wait_until(lambda: user.record(record)[ILY] == "Matched", timeout=20,
+               what="the woken enricher to enrich the record")
+    wait_until(lambda: pipeline.inbox.depth(pipeline.org) == 0, what="the inbox emptied")
+
+
+def test_rows_put_by_another_process_are_found_by_the_fallback_look(
+        monkeypatch: pytest.MonkeyPatch, provisioned: OrgConfig, database: Database,
+        pipeline: OrgPipeline, user: SalesforceUser) -> None:
+    monkeypatch.setattr(enricher_actor, "FALLBACK_SECONDS", 0.3)
+    supervisor = _Supervisor.start()
+    context = OrgContext(provisioned.name, provisioned, 1, OrgSecrets.read(provisioned),
+                         database, supervisor)
+    writer = WriterActor.start(context, pipeline.acquire())
+    enricher = EnricherActor.start(context, pipeline.acquire(), writer)
+    try:
+        record = user.create("Lead", LastName="L", Company="x", Email="jo@globex.test")
+        # Nobody sets the wake: as if `ilyd` in another process had put the row.
+        pipeline.inbox.put(pipeline.org, [InboxEntry("Lead", record,
+                                                     {"Email": "jo@globex.test"})])
+        wait_until(lambda: user.record(record)[ILY] == "Matched", timeout=20,
+                   what="the fallback look to find the row")
+    finally:
+        for ref in (enricher, writer, supervisor):
+            ref.stop(block=True, timeout=10)
+
+
+def test_an_idle_enricher_stops_at_once_whatever_its_sleep(
+        monkeypatch: pytest.MonkeyPatch,
+        running: tuple[OrgPipeline, pykka.ActorRef[Any]]) -> None:
+    monkeypatch.setattr(enricher_actor, "FALLBACK_SECONDS", 600.0)
+    _, enricher = running
+    # Its mailbox is never blocked by the sleep, so the stop is the next thing it does.
+    enricher.stop(block=True, timeout=5)
+    assert not enricher.is_alive()
