@@ -5,9 +5,10 @@ after a crash (it continues from the checkpoint). Per object:
 
 1. COUNT() decides the path: REST query + sObject Collections below
    `rest_threshold` records, Bulk 2.0 otherwise.
-2. Bulk: one query job; its result pages stream through enrichment in chunks; records
-   whose Ily values differ from what Salesforce holds are spooled; a batch of pages is
-   sent as one ingest job when the spool nears the upload limit or the read ends.
+2. Bulk: one query job; its result pages (sized by `ilyd.resync.pacing`: a handful per
+   object) stream through enrichment in chunks; records whose Ily values differ from
+   what Salesforce holds are spooled; a batch of pages is handed to the sender thread
+   (`ilyd.resync.sender`), which sends it as one ingest job while the next is enriched.
 3. Before a batch is sent, records changed since the read by someone else, written by
    the real-time path since, or waiting in the real-time inbox are left out: the
    real-time path has (or will have) newer values, which the sync must not clobber.
