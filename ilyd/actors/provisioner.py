@@ -3,7 +3,11 @@
 At org start it provisions (with `auto_provision`, else it only looks) in a message to
 itself, so the org's start never waits on Salesforce, then publishes the org's mode and
 field count through `OrgContext.publish`. A provisioning failure is published as detail,
-never raised: the org keeps running in whatever mode the facts allow. The control verbs
+never raised: the org keeps running in whatever mode the facts allow. A transient failure
+(Salesforce unreachable, 5xx, allowance spent) is tried again after an exponential,
+jittered, capped delay, published as `provision_retry_at` (UTC) and `provision_attempts`;
+any other failure (refused grant, missing permission) waits for `ilyd ctl provision` or an
+org restart, since retrying cannot fix it. The control verbs
 (`check`, `provision`, `grant`) reach the running org's provisioner through
 `provisioner_for(org)` and ask with a timeout.
 """
@@ -12,8 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 import types
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pykka
@@ -23,6 +29,7 @@ from ilyd.actors.messages import DetailValue
 from ilyd.actors.org import OrgContext
 from ilyd.errors import IlydError, NeedsReauthError
 from ilyd.provision.identity import OrgIdentityStore
+from ilyd.provision.retry import StartupRetry, is_transient
 from ilyd.provision.service import Provisioner, ProvisionReport
 from ilyd.salesforce.connect import make_org_rest_client
 from ilyd.salesforce.http import RetryPolicy
@@ -31,6 +38,9 @@ log = structlog.get_logger(__name__)
 
 # A daemon retries its own way (restart with backoff); keep one provisioning call short.
 _RETRY = RetryPolicy(attempts=2, base_delay=0.5, max_delay=2.0)
+# Delays between startup provisioning runs after transient failures (seconds).
+STARTUP_RETRY_INITIAL = 5.0
+STARTUP_RETRY_MAX = 240.0
 
 _registry_lock = threading.Lock()
 _registry: dict[str, pykka.ActorRef[Any]] = {}
@@ -46,6 +56,14 @@ def provisioner_for(org: str) -> pykka.ActorRef[Any] | None:
 @dataclass(frozen=True)
 class _Startup:
     """Internal: the first run after the org started."""
+
+
+@dataclass(frozen=True)
+class _Retry:
+    """Internal: the scheduled retry after a transient failure; stale when `generation`
+    no longer matches (an operator ran `ilyd ctl provision` meanwhile)."""
+
+    generation: int
 
 
 @dataclass(frozen=True)
@@ -75,6 +93,9 @@ class ProvisionerActor(pykka.ThreadingActor):
         super().__init__()
         self._context = context
         self._provisioner: Provisioner | None = None
+        self._retry = StartupRetry(initial=STARTUP_RETRY_INITIAL, maximum=STARTUP_RETRY_MAX)
+        self._generation = 0
+        self._timer: threading.Timer | None = None
 
     @classmethod
     def start_for(cls, context: OrgContext) -> pykka.ActorRef[Any]:
@@ -104,7 +125,8 @@ class ProvisionerActor(pykka.ThreadingActor):
         self.actor_ref.tell(_Startup())
 
     def on_stop(self) -> None:
-        """Unregister and close the client."""
+        """Unregister, drop a pending retry and close the client."""
+        self._cancel_retry()
         with _registry_lock:
             if _registry.get(self._context.name) is self.actor_ref:
                 del _registry[self._context.name]
@@ -125,12 +147,25 @@ class ProvisionerActor(pykka.ThreadingActor):
         if isinstance(message, _Startup):
             self._startup()
             return None
+        if isinstance(message, _Retry):
+            if message.generation == self._generation:
+                self._timer = None
+                self._startup()
+            return None
         if isinstance(message, RunCheck):
             return self._provisioner.check().as_dict()
         if isinstance(message, RunProvision):
-            report = self._provisioner.provision(dry_run=message.dry_run)
-            if not message.dry_run:
-                self._publish(report)
+            if message.dry_run:
+                return self._provisioner.provision(dry_run=True).as_dict()
+            # An operator's run replaces any scheduled retry and starts the backoff over.
+            self._cancel_retry()
+            self._retry.reset()
+            try:
+                report = self._provisioner.provision()
+            except IlydError as exc:
+                self._failed(exc)
+                raise
+            self._publish(report)
             return report.as_dict()
         if isinstance(message, RunGrant):
             return self._provisioner.grant(message.profiles, edit=message.edit).as_dict()
@@ -141,15 +176,53 @@ class ProvisionerActor(pykka.ThreadingActor):
         dry_run = not self._context.config.auto_provision
         try:
             report = self._provisioner.provision(dry_run=dry_run)
-        except NeedsReauthError as exc:
-            self._tell_up(needs_reauth=True, provision_error=str(exc))
-            return
         except IlydError as exc:
             # The org keeps running; `ilyd ctl check` says what is wrong.
-            log.warning("provisioning failed", error=str(exc))
-            self._tell_up(provision_error=str(exc).splitlines()[0])
+            self._failed(exc)
             return
         self._publish(report)
+
+    def _failed(self, exc: IlydError) -> None:
+        """Publish a failed run; schedule the next try when the cause is transient."""
+        error = str(exc).splitlines()[0]
+        if isinstance(exc, NeedsReauthError):
+            self._tell_up(needs_reauth=True, provision_error=str(exc),
+                          provision_retry_at=None, provision_attempts=None)
+            return
+        if not is_transient(exc):
+            log.warning("provisioning failed; not retried", error=error)
+            self._tell_up(provision_error=f"{error} (not retried: fix it, then ilyd ctl"
+                                          f" provision {self._context.name})",
+                          provision_retry_at=None, provision_attempts=None)
+            return
+        delay = self._retry.next_delay()
+        at = datetime.fromtimestamp(time.time() + delay, UTC)
+        log.warning("provisioning failed; retrying", error=error,
+                    attempt=self._retry.attempts, retry_in_s=round(delay, 1))
+        self._schedule_retry(delay)
+        self._tell_up(provision_error=error,
+                      provision_retry_at=at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+                      provision_attempts=self._retry.attempts)
+
+    def _schedule_retry(self, delay: float) -> None:
+        self._cancel_retry()
+        generation = self._generation
+        ref = self.actor_ref
+
+        def fire() -> None:
+            with contextlib.suppress(pykka.ActorDeadError):  # the org stopped meanwhile
+                ref.tell(_Retry(generation))
+
+        self._timer = threading.Timer(delay, fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _cancel_retry(self) -> None:
+        # A new generation makes a _Retry already queued (timer fired) a no-op.
+        self._generation += 1
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _publish(self, report: ProvisionReport) -> None:
         detail: dict[str, DetailValue] = {
@@ -157,7 +230,10 @@ class ProvisionerActor(pykka.ThreadingActor):
             "fields": f"{report.fields_writable}/{report.fields_wanted}",
             "provision_error": (f"{len(report.failed)} action(s) failed; see ilyd ctl check"
                                 f" {self._context.name}" if report.failed else None),
+            "provision_retry_at": None,
+            "provision_attempts": None,
         }
+        self._retry.reset()
         if report.sandbox_refreshed and report.refresh is not None:
             name = self._context.name
             detail["needs_reauth"] = True

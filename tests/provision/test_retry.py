@@ -1,0 +1,55 @@
+"""The startup-retry policy: which failures are transient, and the backoff's shape."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from ilyd.errors import (
+    AuthError,
+    NeedsReauthError,
+    ProvisioningError,
+    RequestLimitError,
+    SalesforceError,
+    SalesforceUnavailableError,
+)
+from ilyd.provision.retry import StartupRetry, is_transient
+
+
+@pytest.mark.parametrize(("error", "transient"), [
+    (SalesforceUnavailableError("could not reach Salesforce"), True),
+    (SalesforceError("server error", status=500, error_code="UNKNOWN_EXCEPTION"), True),
+    (RequestLimitError("allowance spent", status=403, error_code="REQUEST_LIMIT_EXCEEDED"),
+     True),
+    (SalesforceError("API off", status=403, error_code="API_DISABLED_FOR_ORG"), False),
+    (SalesforceError("no access", status=400, error_code="INSUFFICIENT_ACCESS_OR_READONLY"),
+     False),
+    (AuthError("bad client", status=400, error_code="invalid_client_id"), False),
+    (AuthError("session refused", status=500), False),
+    (NeedsReauthError("grant revoked", status=400, error_code="invalid_grant"), False),
+    (ProvisioningError("plan failed"), False),
+], ids=lambda v: type(v).__name__ if isinstance(v, Exception) else str(v))
+def test_only_network_5xx_and_limit_failures_are_transient(error: Exception,
+                                                           transient: bool) -> None:
+    assert is_transient(error) is transient
+
+
+def test_delays_double_from_the_initial_one_and_stop_at_the_cap() -> None:
+    retry = StartupRetry(initial=5.0, maximum=240.0, jitter=0.0)
+    assert [retry.next_delay() for _ in range(8)] == [5, 10, 20, 40, 80, 160, 240, 240]
+    assert retry.attempts == 8
+    retry.reset()
+    assert retry.next_delay() == 5
+
+
+def test_jitter_spreads_delays_but_never_past_the_cap() -> None:
+    delays = []
+    for seed in range(50):
+        retry = StartupRetry(initial=4.0, maximum=240.0, jitter=0.25,
+                             rand=random.Random(seed))
+        delays.append(retry.next_delay())
+        capped = [retry.next_delay() for _ in range(10)][-1]
+        assert 180.0 <= capped <= 240.0
+    assert all(3.0 <= d <= 5.0 for d in delays)
+    assert len({round(d, 6) for d in delays}) > 40  # orgs failing together spread out
