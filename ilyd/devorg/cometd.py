@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from ilyd.devorg import cometd_admin
+from ilyd.devorg.cometd_filters import parse_subscription, unknown_fields
 from ilyd.devorg.cometd_state import ClientSession, OrgStreaming, streaming_of
 from ilyd.devorg.web import Request, Response, json_response
 
@@ -102,7 +103,7 @@ class _Endpoint:
                 replies.append(self._subscribe(msg, streaming, client))
             elif channel == "/meta/unsubscribe":
                 with streaming.cond:
-                    client.subscriptions.discard(str(msg.get("subscription") or ""))
+                    client.subscriptions.pop(str(msg.get("subscription") or ""), None)
                 replies.append(self._ok(msg, client, subscription=msg.get("subscription")))
             elif channel == "/meta/disconnect":
                 with streaming.cond:
@@ -241,10 +242,20 @@ class _Endpoint:
         channel = str(channel)
         if not channel.startswith("/"):
             return self._error(msg, "400::Channel subscriptions must start with a leading '/'")
-        key = channel.split("?", 1)[0]
-        if not streaming.channel_exists(key):
+        sub = parse_subscription(channel)
+        key = sub.key
+        topic = (streaming.topics.by_name(key.removeprefix("/topic/"))
+                 if key.startswith("/topic/") else None)
+        # Only PushTopic channels take a filter; on any other channel the query string
+        # makes a channel name that does not exist (Salesforce's exact text UNVERIFIED).
+        if not streaming.channel_exists(key) or (sub.conditions and topic is None):
             return self._error(msg, f"400::The channel you requested to subscribe to doesn't "
                                     f"exist {{{channel}}}", subscription=channel)
+        if topic is not None:
+            unknown = unknown_fields(sub, topic.select_fields)
+            if unknown:
+                return self._error(msg, f"400::Query fields {{{', '.join(unknown)}}} do not "
+                                        f"exist on the topic entity", subscription=channel)
         ext = msg.get("ext") if isinstance(msg.get("ext"), dict) else {}
         replay_map = ext.get("replay") if isinstance(ext.get("replay"), dict) else None
         replay = -1
@@ -267,7 +278,7 @@ class _Endpoint:
                 backlog = log.after(replay)
             else:
                 return self._error(msg, _REPLAY_INVALID.format(replay), subscription=channel)
-            client.subscriptions.add(key)
-            client.queue.extend(streaming.message(key, e, client) for e in backlog)
+            client.subscriptions[channel] = sub
+            client.queue.extend(streaming.messages(sub, backlog, client))
             streaming.cond.notify_all()
         return self._ok(msg, client, subscription=channel)

@@ -16,12 +16,14 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
 from ilyd.devorg.changes import Change
+from ilyd.devorg.cometd_filters import Subscription
 from ilyd.devorg.cometd_log import ChannelLog, LoggedEvent
 from ilyd.devorg.cometd_topics import (
     CDC_OBJECTS,
@@ -66,7 +68,8 @@ class ClientSession:
     client_id: str
     user_id: str
     cookie: str
-    subscriptions: set[str] = field(default_factory=set)
+    # by full channel name (a filtered PushTopic subscription keeps its query string)
+    subscriptions: dict[str, Subscription] = field(default_factory=dict)
     queue: deque[dict[str, Any]] = field(default_factory=deque)
     polling: int = 0  # held connects right now
     poll_generation: int = 0  # a new connect releases an older held one
@@ -184,14 +187,26 @@ class OrgStreaming:
         logged = log.extend(items, render=render) if render else log.extend(items, build)
         with self.cond:
             for client in self.clients.values():
-                if channel in client.subscriptions:
-                    client.queue.extend(self.message(channel, event, client) for event in logged)
+                for sub in client.subscriptions.values():
+                    if sub.key == channel:
+                        client.queue.extend(self.messages(sub, logged, client))
             self.cond.notify_all()
 
     @staticmethod
-    def message(channel: str, event: LoggedEvent, client: ClientSession) -> dict[str, Any]:
-        """The Bayeux message delivering `event` to `client`."""
-        return {"clientId": client.client_id, "channel": channel, "data": event.data}
+    def messages(sub: Subscription, events: Iterable[LoggedEvent], client: ClientSession
+                 ) -> list[dict[str, Any]]:
+        """The messages delivering `events` to `client` through one subscription: only
+        those passing its filter, on the channel name it subscribed to (query string and
+        all, as Salesforce delivers filtered subscriptions)."""
+        if not sub.conditions:
+            return [{"clientId": client.client_id, "channel": sub.name, "data": e.data}
+                    for e in events]
+        out = []
+        for event in events:
+            data = event.data
+            if sub.matches(data):
+                out.append({"clientId": client.client_id, "channel": sub.name, "data": data})
+        return out
 
     # -- clients -------------------------------------------------------------------------
     def sweep(self) -> None:
