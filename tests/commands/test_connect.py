@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import html.parser
+import json
 import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
 import requests
 
+from ilyd.cli import main
 from ilyd.devorg import DevOrg
 
 from .conftest import write_config
@@ -103,3 +107,27 @@ def test_connect_times_out_with_its_own_exit_code(tmp_path: Path, dev: DevOrg) -
     _, err = process.communicate(timeout=30)
     assert process.returncode == 5
     assert "no answer" in err
+
+
+def test_connecting_through_the_authorize_page_is_not_an_interactive_login(
+        tmp_path: Path, dev: DevOrg, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, dev)
+    process = _start(config)
+    _play_browser(_authorize_url(process), dev, "allow")
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    org = dev.orgs[0]
+    logins = requests.get(f"{dev.admin}/orgs/{org.name}/logins", timeout=10).json()
+    assert {(r["LoginType"], r["Application"]) for r in logins} == {("Remote Access 2.0",
+                                                                     "ilyd")}
+
+    def user_line() -> dict[str, Any]:
+        main(["check", "acme", "--config", str(config), "--json"])
+        results = json.loads(capsys.readouterr().out)["results"]
+        return next(r for r in results if r["step"] == "dedicated integration user")
+
+    assert user_line()["status"] == "PASS"
+    # Someone then uses the account in a browser: the same check now warns.
+    requests.post(f"{dev.admin}/orgs/{org.name}/logins", json={"login_type": "Application"},
+                  timeout=10).raise_for_status()
+    assert user_line()["status"] == "WARN"
