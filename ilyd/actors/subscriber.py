@@ -6,7 +6,9 @@ connect thread) and writes every batch of events to the inbox together with the
 channel's replay id in ONE transaction. Resubscribing reads the replay ids back from
 the store, so whatever was acknowledged is never asked for again and whatever was not
 is delivered again. When Salesforce no longer holds a stored id, `on_gap` starts the
-SOQL catch-up on SystemModstamp from the object's checkpoint.
+SOQL catch-up on SystemModstamp from the earliest safe point (`ReplayStore.gap_start`:
+the checkpoint, the stored replay id's event time, or when the channel was first
+subscribed), and the window is logged.
 
 `SubscriberActor` is the thin pykka shell: it decides whether the org streams (the same
 rule as the poller, so exactly one of them feeds the inbox), starts the loop, publishes
@@ -36,9 +38,9 @@ from ilyd.salesforce.bayeux import (
 )
 from ilyd.salesforce.bayeux_messages import replay_key
 from ilyd.store.inbox import Inbox, InboxEntry
-from ilyd.store.replay import ALL_RETAINED
+from ilyd.store.replay import ALL_RETAINED, GapStart
 
-__all__ = ["SubscriberActor", "SubscriptionLoop", "entries_of"]
+__all__ = ["SubscriberActor", "SubscriptionLoop", "entries_of", "event_time"]
 
 log = structlog.get_logger(__name__)
 
@@ -55,6 +57,16 @@ def _parse_time(value: object) -> datetime | None:
         except ValueError:
             return None
     return None
+
+
+def event_time(event: BayeuxEvent) -> datetime | None:
+    """When the change behind an event happened (PushTopic createdDate, CDC commitTimestamp)."""
+    meta = event.data.get("event")
+    if isinstance(meta, Mapping) and meta.get("createdDate") is not None:
+        return _parse_time(meta.get("createdDate"))
+    payload = event.data.get("payload")
+    header = payload.get("ChangeEventHeader") if isinstance(payload, Mapping) else None
+    return _parse_time(header.get("commitTimestamp")) if isinstance(header, Mapping) else None
 
 
 def entries_of(event: BayeuxEvent, sobject: str | None) -> list[InboxEntry]:
@@ -89,8 +101,9 @@ def entries_of(event: BayeuxEvent, sobject: str | None) -> list[InboxEntry]:
 class SubscriptionLoop:
     """One org's Bayeux subscription feeding the inbox (no actor needed to use it).
 
-    `channels` maps each channel to the sObject its events are about. `catch_up(sobject)`
-    runs the SOQL catch-up after a replay gap (default: on a short-lived thread).
+    `channels` maps each channel to the sObject its events are about.
+    `catch_up(sobject, since)` runs the SOQL catch-up after a replay gap (default: on a
+    short-lived thread); `since` is the earliest safe point, or None if none is known.
     """
 
     def __init__(
@@ -103,7 +116,7 @@ class SubscriptionLoop:
         access_token: Callable[[], str],
         refresh_token: Callable[[], str] | None = None,
         on_status: Callable[[StreamStatus], None] | None = None,
-        catch_up: Callable[[str], object] | None = None,
+        catch_up: Callable[[str, datetime | None], object] | None = None,
         on_gap: Callable[[ReplayGap, str], None] | None = None,
         on_stored: Callable[[int], None] | None = None,
         backoff: BackoffPolicy | None = None,
@@ -116,6 +129,10 @@ class SubscriptionLoop:
         self._on_gap = on_gap
         self._on_stored = on_stored
         self.gaps: list[ReplayGap] = []
+        # Catch-up start per object, fixed when the gap is found: by the time the catch-up
+        # runs, events replayed with -2 may already have moved the checkpoint past the gap.
+        self._gap_starts: dict[str, GapStart] = {}
+        self._gap_lock = threading.Lock()
         self.client = BayeuxClient(
             endpoint, channels=list(channels), on_events=self.store,
             access_token=access_token, refresh_token=refresh_token,
@@ -127,7 +144,9 @@ class SubscriptionLoop:
         )
 
     def start(self) -> None:
-        """Start the client's connect loop and dispatcher threads."""
+        """Remember when each channel was first subscribed, then start the client."""
+        for channel in self.channels:
+            self.inbox.replay.mark_subscribed(self.org, channel)
         self.client.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -143,10 +162,11 @@ class SubscriptionLoop:
         for channel, batch in by_channel.items():
             sobject = self.channels.get(channel)
             entries = [e for event in batch for e in entries_of(event, sobject)]
-            replay_ids = [e.replay_id for e in batch if e.replay_id is not None]
+            last = next((e for e in reversed(batch) if e.replay_id is not None), None)
             stored += self.inbox.put(
                 self.org, entries, source=channel, channel=channel,
-                replay_id=replay_ids[-1] if replay_ids else None,
+                replay_id=last.replay_id if last else None,
+                replay_time=event_time(last) if last else None,
             )
         if self._on_stored is not None and stored:
             self._on_stored(stored)
@@ -154,6 +174,14 @@ class SubscriptionLoop:
     def _gap(self, gap: ReplayGap) -> None:
         self.gaps.append(gap)
         sobject = self.channels.get(gap.channel, "")
+        if sobject:
+            start = self.inbox.replay.gap_start(self.org, gap.channel, sobject)
+            with self._gap_lock:
+                pending = self._gap_starts.get(sobject)
+                # Two gaps before one catch-up: the earlier known start covers both.
+                if (pending is None or pending.since is None
+                        or (start.since is not None and start.since < pending.since)):
+                    self._gap_starts[sobject] = start
         if self._on_gap is not None:
             self._on_gap(gap, sobject)
         elif self._catch_up is not None and sobject:
@@ -161,17 +189,28 @@ class SubscriptionLoop:
                              name=f"catch-up-{self.org}").start()
 
     def run_catch_up(self, sobject: str) -> None:
-        """Close a replay gap: SOQL on SystemModstamp from the object's checkpoint."""
+        """Close a replay gap: SOQL on SystemModstamp from the earliest safe point."""
         if self._catch_up is None:
             return
-        since = self.inbox.replay.checkpoint(self.org, sobject)
+        with self._gap_lock:
+            start = self._gap_starts.pop(sobject, None)
+        if start is None:  # called directly, not after a gap: the object's own start
+            channel = next((c for c, s in self.channels.items() if s == sobject), "")
+            start = self.inbox.replay.gap_start(self.org, channel, sobject)
+        since = start.since.isoformat() if start.since else None
+        log.warning("replay gap catch-up", org=self.org, sobject=sobject, since=since,
+                    until=datetime.now(UTC).isoformat(), basis=start.basis)
         try:
-            found = self._catch_up(sobject)
+            found = self._catch_up(sobject, start.since)
         except IlydError as exc:
-            log.error("catch_up_failed", org=self.org, sobject=sobject, error=str(exc))
+            # The start stays pending for the next gap or a retry: nothing moved on.
+            with self._gap_lock:
+                self._gap_starts.setdefault(sobject, start)
+            log.error("catch_up_failed", org=self.org, sobject=sobject, since=since,
+                      error=str(exc))
             return
         log.warning("replay gap closed by catch-up", org=self.org, sobject=sobject,
-                    since=since.isoformat() if since else None, found=found)
+                    since=since, basis=start.basis, found=found)
 
 
 @dataclass(frozen=True)

@@ -110,8 +110,10 @@ class Inbox:
         source: str = "",
         channel: str | None = None,
         replay_id: int | None = None,
+        replay_time: datetime | None = None,
     ) -> int:
-        """Store the changes — and the channel's replay id, if given — in ONE transaction.
+        """Store the changes — and the channel's replay id, if given, with its event's
+        time `replay_time` — in ONE transaction.
 
         Returns how many entries were written. A crash before the commit leaves neither
         the rows nor the replay id, so the event is simply delivered again.
@@ -125,7 +127,7 @@ class Inbox:
                     self.replay.advance_checkpoint(org, entry.sobject, entry.modstamp, conn=tx)
                 count += 1
             if channel is not None and replay_id is not None:
-                self.replay.set(org, channel, replay_id, conn=tx)
+                self.replay.set(org, channel, replay_id, event_time=replay_time, conn=tx)
         return count
 
     @staticmethod

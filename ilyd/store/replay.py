@@ -7,20 +7,24 @@ event up to here is durably in the inbox".
 
 The checkpoint is the newest change time (SystemModstamp, or the event's createdDate)
 durably received for an object. When Salesforce no longer holds the stored replay id,
-the subscriber resubscribes with -2 and a SOQL catch-up on `SystemModstamp >= checkpoint`
-closes whatever the retained events do not cover.
+the subscriber resubscribes with -2 and a SOQL catch-up on `SystemModstamp >= since`
+closes whatever the retained events do not cover. `since` is the earliest safe point
+(`gap_start`): the checkpoint, or the stored replay id's own event time when that is
+earlier or the only one known, else the time the channel was first subscribed (kept
+here too) — never "a few seconds ago", which would skip a whole outage.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import NewType
 
 from ilyd.store.db import Database
 
-__all__ = ["ALL_RETAINED", "NEW_ONLY", "ReplayId", "ReplayStore"]
+__all__ = ["ALL_RETAINED", "NEW_ONLY", "GapStart", "ReplayId", "ReplayStore"]
 
 ReplayId = NewType("ReplayId", int)
 
@@ -35,7 +39,16 @@ _MIGRATIONS = (
     "CREATE TABLE catchup_checkpoints ("
     " org TEXT NOT NULL, sobject TEXT NOT NULL, modstamp TEXT NOT NULL,"
     " PRIMARY KEY (org, sobject))",
+    # The time of the event a replay id belongs to, and when each channel was first
+    # subscribed: where a replay-gap catch-up can safely start without a checkpoint.
+    "ALTER TABLE replay_ids ADD COLUMN event_time TEXT;"
+    "CREATE TABLE subscription_origins ("
+    " org TEXT NOT NULL, channel TEXT NOT NULL, first_at TEXT NOT NULL,"
+    " PRIMARY KEY (org, channel))",
 )
+
+# Our clock against the org's: the first-subscribed time is ours, change stamps are theirs.
+_ORIGIN_SKEW = timedelta(minutes=1)
 
 
 def _iso(ts: datetime) -> str:
@@ -43,6 +56,19 @@ def _iso(ts: datetime) -> str:
         raise ValueError(f"checkpoint time {ts!r} has no time zone; pass an aware UTC datetime")
     # Fixed-width UTC text sorts like the instants it names, so MAX() in SQL works.
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class GapStart:
+    """Where a replay-gap catch-up starts, and why (`checkpoint`, `replay_event`,
+    `first_subscribed`, or `unknown` with `since` None)."""
+
+    since: datetime | None
+    basis: str
 
 
 class ReplayStore:
@@ -69,20 +95,68 @@ class ReplayStore:
         return {row["channel"]: ReplayId(row["replay_id"]) for row in rows}
 
     def set(
-        self, org: str, channel: str, replay_id: int, *, conn: sqlite3.Connection | None = None
+        self, org: str, channel: str, replay_id: int, *, event_time: datetime | None = None,
+        conn: sqlite3.Connection | None = None,
     ) -> None:
-        """Store the channel's replay id; pass `conn` to join an open transaction."""
+        """Store the channel's replay id, with its event's time when known; pass `conn` to
+        join an open transaction."""
         sql = (
-            "INSERT INTO replay_ids(org, channel, replay_id, updated_at) VALUES (?, ?, ?, ?)"
+            "INSERT INTO replay_ids(org, channel, replay_id, updated_at, event_time)"
+            " VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT(org, channel) DO UPDATE SET"
-            " replay_id = excluded.replay_id, updated_at = excluded.updated_at"
+            " replay_id = excluded.replay_id, updated_at = excluded.updated_at,"
+            " event_time = excluded.event_time"
         )
-        params = (org, channel, int(replay_id), time.time())
+        stamp = _iso(event_time) if event_time is not None else None
+        params = (org, channel, int(replay_id), time.time(), stamp)
         if conn is not None:
             conn.execute(sql, params)
             return
         with self.db.transaction() as tx:
             tx.execute(sql, params)
+
+    def event_time(self, org: str, channel: str) -> datetime | None:
+        """When the event of the stored replay id happened, if it was recorded."""
+        row = self.db.connection().execute(
+            "SELECT event_time FROM replay_ids WHERE org = ? AND channel = ?", (org, channel)
+        ).fetchone()
+        return _parse(row["event_time"]) if row and row["event_time"] else None
+
+    def mark_subscribed(self, org: str, channel: str, at: datetime | None = None) -> None:
+        """Remember when the channel was first subscribed (later calls change nothing)."""
+        with self.db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO subscription_origins(org, channel, first_at) VALUES (?, ?, ?)"
+                " ON CONFLICT(org, channel) DO NOTHING",
+                (org, channel, _iso(at or datetime.now(UTC))),
+            )
+
+    def first_subscribed(self, org: str, channel: str) -> datetime | None:
+        """When the channel was first subscribed, or None if never recorded."""
+        row = self.db.connection().execute(
+            "SELECT first_at FROM subscription_origins WHERE org = ? AND channel = ?",
+            (org, channel),
+        ).fetchone()
+        return _parse(row["first_at"]) if row else None
+
+    def gap_start(self, org: str, channel: str, sobject: str) -> GapStart:
+        """The earliest safe start of a catch-up after `channel`'s replay id was rejected.
+
+        The earlier of the object's checkpoint and the replay id's event time (both mean
+        "received up to here"; the checkpoint may have been moved on by another channel
+        or the poller), else the first-subscribed time less a clock-skew margin.
+        """
+        known = [(t, basis) for t, basis in (
+            (self.checkpoint(org, sobject) if sobject else None, "checkpoint"),
+            (self.event_time(org, channel), "replay_event"),
+        ) if t is not None]
+        if known:
+            since, basis = min(known, key=lambda k: k[0])
+            return GapStart(since, basis)
+        origin = self.first_subscribed(org, channel)
+        if origin is not None:
+            return GapStart(origin - _ORIGIN_SKEW, "first_subscribed")
+        return GapStart(None, "unknown")
 
     def clear(self, org: str, channel: str | None = None) -> None:
         """Forget the org's replay ids (one channel, or all), e.g. after an org-id change."""
@@ -102,7 +176,7 @@ class ReplayStore:
         ).fetchone()
         if row is None:
             return None
-        return datetime.strptime(row["modstamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        return _parse(row["modstamp"])
 
     def advance_checkpoint(
         self, org: str, sobject: str, modstamp: datetime, *, conn: sqlite3.Connection | None = None

@@ -1,6 +1,6 @@
 """SubscriptionLoop against devorg: events land in the inbox with their replay ids, a
 SIGKILLed subscriber restarts from its stored ids, and an expired replay id is closed by
-the SOQL catch-up."""
+the SOQL catch-up — from the earliest safe point even when no checkpoint exists yet."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import requests
+from structlog.testing import capture_logs
 
 from ilyd import metrics
 from ilyd.actors.subscriber import SubscriptionLoop
@@ -210,3 +212,87 @@ def test_an_expired_replay_id_is_closed_by_the_catch_up(
         assert json.dumps(second.gaps[0].detail).find("you provided was invalid") > 0
     finally:
         second.stop()
+
+
+def expire(dev: DevOrg, org: OrgInfo) -> None:
+    requests.post(f"{dev.admin}/streaming/{org.name}/expire-events", json={},
+                  timeout=10).raise_for_status()
+
+
+def hour_later_poller(rest: RestClient, inbox: Inbox, db: Database, org: OrgInfo) -> Poller:
+    # The outage lasted an hour as far as the poller's own clock goes: its default first
+    # look-back (a few seconds before "now") would find none of the records it missed.
+    return Poller(org.name, rest, inbox, WriteStateStore(db), ("Lead",),
+                  clock=lambda: datetime.now(UTC) + timedelta(hours=1))
+
+
+def catch_up_logs(logs: list[dict[str, object]]) -> list[dict[str, object]]:
+    return [e for e in logs if e.get("event") == "replay gap catch-up"]
+
+
+def test_a_gap_before_any_checkpoint_is_caught_up_from_the_replay_ids_event_time(
+    dev: DevOrg, org: OrgInfo, rest: RestClient, db: Database
+) -> None:
+    inbox = Inbox(db)
+    doomed = lead(rest, 0)
+    expire(dev, org)  # the first subscription (-2) finds nothing: no entry, no checkpoint
+    first = make_loop(dev, org, inbox)
+    first.start()
+    try:
+        wait_for(lambda: first.client.state == "connected", "connected")
+        rest.delete("Lead", doomed)  # a deleted event: a replay id to store, nothing to enrich
+        wait_for(lambda: inbox.replay.get(org.name, TOPIC) is not None, "a stored replay id")
+    finally:
+        first.stop()
+    assert inbox.replay.checkpoint(org.name, "Lead") is None
+    stored_time = inbox.replay.event_time(org.name, TOPIC)
+    assert stored_time is not None
+    missed = {lead(rest, n) for n in range(1, 6)}
+    expire(dev, org)
+
+    second = make_loop(dev, org, inbox,
+                       catch_up=hour_later_poller(rest, inbox, db, org).poll_object)
+    with capture_logs() as logs:
+        second.start()
+        try:
+            wait_for(lambda: missed <= pending_ids(inbox, org), "every record of the outage")
+            assert [g.channel for g in second.gaps] == [TOPIC]
+        finally:
+            second.stop()
+    window = catch_up_logs(logs)
+    assert [(e["basis"], e["since"]) for e in window] == [
+        ("replay_event", stored_time.isoformat())]
+
+
+def test_without_an_event_time_the_gap_is_caught_up_from_the_first_subscription(
+    dev: DevOrg, org: OrgInfo, rest: RestClient, db: Database
+) -> None:
+    inbox = Inbox(db)
+    first = make_loop(dev, org, inbox)
+    first.start()
+    try:
+        wait_for(lambda: first.client.state == "connected", "connected")
+    finally:
+        first.stop()
+    origin = inbox.replay.first_subscribed(org.name, TOPIC)
+    assert origin is not None
+    missed = {lead(rest, n) for n in range(3)}
+    # A replay id stored without its event's time (a state directory from before event
+    # times were kept), and no checkpoint: only the first-subscribed time is left.
+    last = requests.get(f"{dev.admin}/streaming/{org.name}", timeout=10).json()
+    inbox.replay.set(org.name, TOPIC, last["channels"][TOPIC]["last_replay_id"])
+    assert inbox.replay.checkpoint(org.name, "Lead") is None
+    expire(dev, org)
+
+    second = make_loop(dev, org, inbox,
+                       catch_up=hour_later_poller(rest, inbox, db, org).poll_object)
+    with capture_logs() as logs:
+        second.start()
+        try:
+            wait_for(lambda: missed <= pending_ids(inbox, org), "every record of the outage")
+        finally:
+            second.stop()
+    assert inbox.replay.first_subscribed(org.name, TOPIC) == origin  # kept, not renewed
+    window = catch_up_logs(logs)
+    assert [e["basis"] for e in window] == ["first_subscribed"]
+    assert str(window[0]["since"]) < origin.isoformat()  # less the clock-skew margin
