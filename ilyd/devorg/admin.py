@@ -8,8 +8,8 @@ import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any
 
-from ilyd.devorg import bootstrap, logins
-from ilyd.devorg.dml import WriteOp, save
+from ilyd.devorg import bootstrap, convert, logins
+from ilyd.devorg.dml import RecordError, WriteOp, save
 from ilyd.devorg.ids import to18
 from ilyd.devorg.org import OrgState
 from ilyd.devorg.schema import OBJECT_PERMISSIONS, SYSTEM_PERMISSIONS
@@ -226,6 +226,23 @@ class Admin:
         result = save(org, user, [op], lock_share=0.0)[0]
         return json_response(result.as_dict(), 201 if result.success else 400)
 
+    def convert(self, request: Request) -> Response:
+        """POST …/leads/{id}/convert {"account_id": optional, "converted_status": optional}
+        — Salesforce's convertLead, as the org's second user (`?as=integration`)."""
+        org = self._org(request)
+        user = (org.identity.user_id if request.arg("as") == "integration"
+                else org.identity.other_user_id)
+        body = self._json(request)
+        try:
+            result = convert.convert_lead(
+                org, user, request.params["id"], account_id=body.get("account_id") or None,
+                converted_status=str(body.get("converted_status") or convert.CONVERTED_STATUS))
+        except LookupError as exc:
+            raise _AdminError(404, str(exc)) from None
+        except RecordError as exc:
+            return json_response({"success": False, "errors": [exc.as_dict()]}, 400)
+        return json_response(result.as_dict())
+
     def logins(self, request: Request) -> Response:
         """GET (every LoginHistory row, newest first) or POST one login: a person using
         the account in a browser unless the body says otherwise."""
@@ -321,6 +338,7 @@ def register(router: Router, dev: DevOrg) -> None:
         ("GET", ORG + r"/records/(?P<id>[a-zA-Z0-9]{15,18})/history", a.history),
         ("POST", ORG + r"/records/(?P<sobject>[A-Za-z]\w*)", a.write),
         ("PATCH DELETE", ORG + r"/records/(?P<sobject>[A-Za-z]\w*)/(?P<id>\w+)", a.write),
+        ("POST", ORG + r"/leads/(?P<id>[a-zA-Z0-9]{15,18})/convert", a.convert),
         ("POST", ORG + "/seed", a.seed),
         ("GET POST", ORG + "/logins", a.logins),
         ("GET POST DELETE", A + "/faults", a.faults),

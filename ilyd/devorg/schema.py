@@ -197,7 +197,8 @@ STANDARD_OBJECTS: dict[str, ObjectDef] = {o.name: o for o in (
                  picklist=("Web", "Phone Inquiry", "Partner Referral", "Purchased List",
                            "Other")),
         FieldDef("Description", "textarea", length=32000, filterable=False, sortable=False),
-        # Lead conversion is not emulated as an action; a lead can be created converted.
+        # Set by conversion (convert.py, the admin API), never by an update; a lead can
+        # also be created converted.
         FieldDef("IsConverted", "boolean", nillable=False, default=False, updateable=False),
         FieldDef("ConvertedAccountId", "reference", length=18, reference_to=("Account",),
                  relationship_name="ConvertedAccount", updateable=False),

@@ -98,8 +98,8 @@ def test_deleted_records_are_dropped_with_their_reason(
 
 
 def test_final_errors_drop_and_fixable_ones_are_fixed() -> None:
-    # devorg cannot convert a lead over HTTP, so CANNOT_UPDATE_CONVERTED_LEAD is checked
-    # at the classification the writer acts on.
+    # The classification the writer acts on; each outcome against devorg is in
+    # test_writer_drops.py, test_writer_errors.py and test_writer_truncation.py.
     assert action_for(RecordError("CANNOT_UPDATE_CONVERTED_LEAD", "x")) is Action.DROP
     assert DROP_REASONS["CANNOT_UPDATE_CONVERTED_LEAD"] == "converted_lead"
     assert action_for(RecordError("NOT_FOUND", "x")) is Action.DROP
