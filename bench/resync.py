@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import subprocess
 import sys
 import tempfile
@@ -67,7 +67,20 @@ def child(args: list[str]) -> None:
     assert engine.progress is not None
     result = engine.progress.snapshot()
     result["seconds"] = time.perf_counter() - started
+    result["peak_rss_kib"] = _peak_rss_kib()
+    usage = os.times()
+    result["cpu_seconds"] = usage.user + usage.system
     print(json.dumps(result))
+
+
+def _peak_rss_kib() -> int:
+    """This process's peak RSS since its exec (VmHWM). Not getrusage: its maxrss (and
+    RUSAGE_CHILDREN's) keeps the forked parent's RSS from before the exec — devorg's
+    records — which is not the resync's memory."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
 
 
 def _calls(dev: DevOrg, info: OrgInfo, http: requests.Session | None = None) -> int:
@@ -88,18 +101,17 @@ def bulk_case(dev: DevOrg, info: OrgInfo, count: int) -> None:
     batches = _batches_left(rest)
     calls = _calls(dev, info)
     with tempfile.TemporaryDirectory() as tmp:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         out = subprocess.run([sys.executable, __file__, "--child",
                               json.dumps(info.__dict__), str(Path(tmp) / "state.db")],
                              check=True, capture_output=True, text=True).stdout
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     result = json.loads(out.strip().splitlines()[-1])
     used_calls = _calls(dev, info) - calls
     used_batches = batches - _batches_left(rest)
     print(f"resync {count:>9,} Accounts: {result['phase']}, written {result['written']:,},"
-          f" {result['seconds']:.1f} s, {count / result['seconds']:,.0f} records/s,"
+          f" {result['seconds']:.1f} s ({result['cpu_seconds']:.1f} s CPU in ilyd),"
+          f" {count / result['seconds']:,.0f} records/s,"
           f" {used_calls} API calls ({used_calls * 1_000_000 / count:.0f} per million),"
-          f" {used_batches} Bulk batches, peak RSS {max(peak, before) / 1024:.0f} MiB",
+          f" {used_batches} Bulk batches, peak RSS {result['peak_rss_kib'] / 1024:.0f} MiB",
           flush=True)
 
 
@@ -140,7 +152,7 @@ def main() -> None:
         child(sys.argv[2:])
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--counts", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--counts", type=int, nargs="*", default=[100_000, 1_000_000])
     parser.add_argument("--naive-count", type=int, default=100_000)
     args = parser.parse_args()
     for count in args.counts:

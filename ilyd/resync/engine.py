@@ -58,11 +58,13 @@ _TRANSIENT_ATTEMPTS = 5
 class ResyncSettings:
     """Tunables; the defaults suit production, tests shrink the waits."""
 
-    page_size: int = 250_000  # most rows per Bulk result page (maxRecords)
+    page_size: int = 500_000  # most rows per Bulk result page (maxRecords)
     jobs_per_object: int = 3  # pages (≈ ingest jobs) below 3 × page_size records
     rest_threshold: int = 2_000  # below this many records: REST + Collections
     chunk: int = 2_000  # rows enriched together (one provider lookup_many)
-    max_upload_bytes: int = 64 * 1024 * 1024  # well under Salesforce's 150 MB per job
+    # Salesforce takes 150 MB per job (base64: ~100 MB of CSV); pages are sized so a
+    # job's CSV stays under 3/4 of this.
+    max_upload_bytes: int = 80 * 1024 * 1024
     # Short first polls; later ones timed from the job's progress (ilyd.resync.pacing).
     poll: PollPolicy = field(default_factory=lambda: PollPolicy(initial=0.2, factor=2.0,
                                                                 max_interval=30.0))

@@ -26,7 +26,7 @@ from ilyd.salesforce.bulk import BulkClient, JobInfo, PollPolicy
 __all__ = ["PagePlan", "wait_for_job"]
 
 # A page's changed rows may fill this share of the upload limit (rows vary in size).
-_UPLOAD_HEADROOM = 0.6
+_UPLOAD_HEADROOM = 0.75
 _MIN_PAGE = 100
 # Poll a little after the estimated finish: one poll too late beats one too early.
 _LATE = 1.1
