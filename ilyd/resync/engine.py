@@ -28,19 +28,20 @@ from typing import Any, TypeVar
 import structlog
 
 from ilyd.enrich.provider import Provider
-from ilyd.enrich.values import EnrichmentOutcome, enrich_records
+from ilyd.enrich.values import enrich_records
 from ilyd.errors import RequestLimitError, SalesforceError, SalesforceUnavailableError
 from ilyd.resync import reader
 from ilyd.resync.budget import Budget, Cancelled
 from ilyd.resync.checkpoint import ObjectCheckpoint, ResyncStore, RunState
-from ilyd.resync.compare import ChangeDetector, changed_values, json_value
+from ilyd.resync.compare import ChangeDetector
 from ilyd.resync.pacing import PagePlan
 from ilyd.resync.plan import ObjectPlan, build_plan, parse_since
 from ilyd.resync.progress import Phase, ResyncProgress
+from ilyd.resync.rest_path import RestPath
 from ilyd.resync.sender import BatchSender
-from ilyd.resync.writer import RETRYABLE, BulkWriter, IngestSpool
+from ilyd.resync.writer import BulkWriter, IngestSpool
 from ilyd.salesforce.bulk import BulkClient, PollPolicy
-from ilyd.salesforce.rest import MAX_COLLECTION_SIZE, RestClient
+from ilyd.salesforce.rest import RestClient
 from ilyd.store.inbox import Inbox
 from ilyd.store.record_hashes import RecordHashStore
 
@@ -248,7 +249,10 @@ class Resync:
             progress.mode = checkpoint.mode
             progress.set_phase(Phase.READING)
             if checkpoint.mode == "rest":
-                self._rest_object(plan)
+                RestPath(self.org, self.rest, self.provider, store=self.store,
+                         hashes=self.hashes, inbox=self.inbox, progress=progress,
+                         budget=self._budget, settings=self.settings,
+                         cancelled=self._cancel).run(plan)
             else:
                 self._bulk_object(plan, checkpoint)
         progress.set_phase(Phase.SETTLING)
@@ -377,81 +381,6 @@ class Resync:
             excluded |= {item.record_id for item in self.inbox.pending(self.org)
                          if item.sobject == plan.sobject}
         return excluded
-
-    # --- REST path (small objects) ------------------------------------------------------
-
-    def _rest_object(self, plan: ObjectPlan) -> None:
-        progress = self.progress
-        assert progress is not None
-        counts: Counter[str] = Counter()
-        failures: Counter[str] = Counter()
-        pending: list[tuple[str, dict[str, object], str]] = []
-        for chunk in _batched(self.rest.query(plan.query()), MAX_COLLECTION_SIZE):
-            self._budget.check_cancel()
-            rows: list[dict[str, Any]] = chunk
-            outcomes: list[EnrichmentOutcome] = enrich_records(plan.sobject, rows, self.provider)
-            counts["read"] += len(rows)
-            progress.add("read", len(rows))
-            for row, outcome in zip(rows, outcomes, strict=True):
-                if outcome.retryable:
-                    counts["skipped"] += 1
-                    progress.add("skipped")
-                    continue
-                counts["enriched"] += 1
-                progress.add("enriched")
-                values = changed_values(plan, row, outcome)
-                if values is not None:
-                    counts["changed"] += 1
-                    progress.add("changed")
-                    pending.append((str(row["Id"]), values, outcome.fingerprint()))
-            while len(pending) >= MAX_COLLECTION_SIZE:
-                self._collection_write(plan, pending[:MAX_COLLECTION_SIZE], counts, failures)
-                del pending[:MAX_COLLECTION_SIZE]
-        if pending:
-            self._collection_write(plan, pending, counts, failures)
-        self.store.object_done(self.org, plan.sobject, {**counts})
-        if failures:
-            self.store.add_counts(self.org, {}, dict(failures))
-
-    def _collection_write(self, plan: ObjectPlan, items: list[tuple[str, dict[str, object], str]],
-                          counts: Counter[str], failures: Counter[str]) -> None:
-        progress = self.progress
-        assert progress is not None
-        excluded = self.hashes.written_since(self.org, plan.sobject, "realtime",
-                                             progress.started, [i for i, _, _ in items])
-        if self.inbox is not None:
-            excluded |= {item.record_id for item in self.inbox.pending(self.org)
-                         if item.sobject == plan.sobject}
-        if excluded:
-            kept = [item for item in items if item[0] not in excluded]
-            counts["skipped"] += len(items) - len(kept)
-            progress.add("skipped", len(items) - len(kept))
-            items = kept
-        attempt = 0
-        while items:
-            self._budget.wait()
-            records = [{"Id": rid, **{k: json_value(v) for k, v in values.items()}}
-                       for rid, values, _ in items]
-            results = self.rest.update_collection(plan.sobject, records)
-            retry, written = [], {}
-            for item, result in zip(items, results, strict=True):
-                if result.success:
-                    written[item[0]] = item[2]
-                    continue
-                code = result.errors[0].status_code if result.errors else "UNKNOWN"
-                if code in RETRYABLE and attempt < self.settings.lock_retries:
-                    retry.append(item)
-                else:
-                    failures[code] += 1
-                    progress.add_failures({code: 1})
-            counts["written"] += len(written)
-            counts["failed"] = sum(failures.values())
-            progress.add("written", len(written))
-            self.hashes.put_many(self.org, plan.sobject, written, "resync")
-            items, attempt = retry, attempt + 1
-            if items and self._cancel.wait(self.settings.lock_retry_delay * attempt):
-                raise Cancelled
-
 
 @dataclass
 class _Batch:

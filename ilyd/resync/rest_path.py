@@ -1,0 +1,128 @@
+"""The resync of a small object: REST query, then sObject Collections (≤ 200 a call).
+
+Salesforce's advice below ~2,000 records: a Bulk job's fixed cost (create, upload,
+close, polls) buys nothing there. The object's checkpoint is only "done": a killed run
+reads it again, and the comparison with the values read finds nothing to change in
+what was already written.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
+
+from ilyd.enrich.provider import Provider
+from ilyd.enrich.values import EnrichmentOutcome, enrich_records
+from ilyd.resync.budget import Budget, Cancelled
+from ilyd.resync.checkpoint import ResyncStore
+from ilyd.resync.compare import changed_values, json_value
+from ilyd.resync.plan import ObjectPlan
+from ilyd.resync.progress import ResyncProgress
+from ilyd.resync.writer import RETRYABLE
+from ilyd.salesforce.rest import MAX_COLLECTION_SIZE, RestClient
+from ilyd.store.inbox import Inbox
+from ilyd.store.record_hashes import RecordHashStore
+
+__all__ = ["RestPath"]
+
+T = TypeVar("T")
+
+
+def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+class RestPath:
+    """One object's resync through REST query and sObject Collections."""
+
+    def __init__(self, org: str, rest: RestClient, provider: Provider, *, store: ResyncStore,
+                 hashes: RecordHashStore, inbox: Inbox | None, progress: ResyncProgress,
+                 budget: Budget, settings: Any, cancelled: threading.Event) -> None:
+        self.org = org
+        self.rest = rest
+        self.provider = provider
+        self.store = store
+        self.hashes = hashes
+        self.inbox = inbox
+        self.progress = progress
+        self.budget = budget
+        self.settings = settings  # ResyncSettings (lock_retries, lock_retry_delay)
+        self.cancelled = cancelled
+
+    def run(self, plan: ObjectPlan) -> None:
+        """Read, enrich and write every record of `plan` (checkpointed when done)."""
+        progress = self.progress
+        assert progress is not None
+        counts: Counter[str] = Counter()
+        failures: Counter[str] = Counter()
+        pending: list[tuple[str, dict[str, object], str]] = []
+        for chunk in _batched(self.rest.query(plan.query()), MAX_COLLECTION_SIZE):
+            self.budget.check_cancel()
+            rows: list[dict[str, Any]] = chunk
+            outcomes: list[EnrichmentOutcome] = enrich_records(plan.sobject, rows, self.provider)
+            counts["read"] += len(rows)
+            progress.add("read", len(rows))
+            for row, outcome in zip(rows, outcomes, strict=True):
+                if outcome.retryable:
+                    counts["skipped"] += 1
+                    progress.add("skipped")
+                    continue
+                counts["enriched"] += 1
+                progress.add("enriched")
+                values = changed_values(plan, row, outcome)
+                if values is not None:
+                    counts["changed"] += 1
+                    progress.add("changed")
+                    pending.append((str(row["Id"]), values, outcome.fingerprint()))
+            while len(pending) >= MAX_COLLECTION_SIZE:
+                self._collection_write(plan, pending[:MAX_COLLECTION_SIZE], counts, failures)
+                del pending[:MAX_COLLECTION_SIZE]
+        if pending:
+            self._collection_write(plan, pending, counts, failures)
+        self.store.object_done(self.org, plan.sobject, {**counts})
+        if failures:
+            self.store.add_counts(self.org, {}, dict(failures))
+
+    def _collection_write(self, plan: ObjectPlan, items: list[tuple[str, dict[str, object], str]],
+                          counts: Counter[str], failures: Counter[str]) -> None:
+        progress = self.progress
+        assert progress is not None
+        excluded = self.hashes.written_since(self.org, plan.sobject, "realtime",
+                                             progress.started, [i for i, _, _ in items])
+        if self.inbox is not None:
+            excluded |= {item.record_id for item in self.inbox.pending(self.org)
+                         if item.sobject == plan.sobject}
+        if excluded:
+            kept = [item for item in items if item[0] not in excluded]
+            counts["skipped"] += len(items) - len(kept)
+            progress.add("skipped", len(items) - len(kept))
+            items = kept
+        attempt = 0
+        while items:
+            self.budget.wait()
+            records = [{"Id": rid, **{k: json_value(v) for k, v in values.items()}}
+                       for rid, values, _ in items]
+            results = self.rest.update_collection(plan.sobject, records)
+            retry, written = [], {}
+            for item, result in zip(items, results, strict=True):
+                if result.success:
+                    written[item[0]] = item[2]
+                    continue
+                code = result.errors[0].status_code if result.errors else "UNKNOWN"
+                if code in RETRYABLE and attempt < self.settings.lock_retries:
+                    retry.append(item)
+                else:
+                    failures[code] += 1
+                    progress.add_failures({code: 1})
+            counts["written"] += len(written)
+            counts["failed"] = sum(failures.values())
+            progress.add("written", len(written))
+            self.hashes.put_many(self.org, plan.sobject, written, "resync")
+            items, attempt = retry, attempt + 1
+            if items and self.cancelled.wait(self.settings.lock_retry_delay * attempt):
+                raise Cancelled
