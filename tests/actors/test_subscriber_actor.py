@@ -1,0 +1,212 @@
+"""SubscriberActor in a real org actor tree against devorg: it publishes connected,
+reconnecting (with its reason) after devorg forgets the client, backoff on 503s, and
+writes events into the inbox together with the channel's replay id."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pykka
+import pytest
+import requests
+
+from ilyd.actors.messages import OrgReport, OrgStarted
+from ilyd.actors.org import Org, OrgActor, OrgSecrets
+from ilyd.actors.pipeline import pipeline_children
+from ilyd.config import OrgConfig, load_config
+from ilyd.devorg import DevOrg, OrgInfo
+from ilyd.provision.service import Provisioner
+from ilyd.provision.spec import PUSH_TOPICS
+from ilyd.salesforce.connect import make_org_rest_client
+from ilyd.store import Database
+from ilyd.store.inbox import Inbox
+
+CHANNEL = PUSH_TOPICS["Lead"].channel
+
+
+def wait_for(condition: Callable[[], object], what: str, deadline: float = 20.0) -> Any:
+    """Poll `condition` until truthy and return it; fail naming `what` at the deadline."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class _Supervisor(pykka.ThreadingActor):
+    """Stands in for the supervisor: keeps every report the org sends, in order."""
+
+    def __init__(self, reports: list[Any]) -> None:
+        super().__init__()
+        self.reports = reports
+
+    def on_receive(self, message: Any) -> None:
+        self.reports.append(message)
+
+
+class _FeedingOrgActor(OrgActor):
+    """The real OrgActor with the real poller and subscriber children, wired by
+    `pipeline_children` as in the daemon, but without the enricher and writer: they would
+    empty the inbox this test reads."""
+
+    def __init__(self, config: OrgConfig, supervisor: pykka.ActorRef[Any],
+                 database: Database) -> None:
+        super().__init__(config, 1, supervisor, database)
+        feeders = [(n, f) for n, f in pipeline_children(config) if n in ("poller", "subscriber")]
+        self._org = Org(config, 1, supervisor, database, factories=feeders)
+
+
+@pytest.fixture(autouse=True)
+def _stop_actors() -> Iterator[None]:
+    yield
+    pykka.ActorRegistry.stop_all(block=True, timeout=10)
+
+
+@pytest.fixture
+def dev() -> Iterator[DevOrg]:
+    with DevOrg(host="127.0.0.1", port=0, orgs=1) as server:
+        yield server
+
+
+@pytest.fixture
+def info(dev: DevOrg) -> OrgInfo:
+    org = dev.orgs[0]
+    # Held connects return after a second, so every fault below is met within a second.
+    requests.patch(f"{dev.admin}/streaming/{org.name}/settings", json={"hold_seconds": 1},
+                   timeout=10).raise_for_status()
+    return org
+
+
+@pytest.fixture
+def config(tmp_path: Path, dev: DevOrg, info: OrgInfo) -> OrgConfig:
+    """A password-auth org config pointing at devorg, with ilyd provisioned in the org."""
+    secret, password = tmp_path / "org.secret", tmp_path / "org.pw"
+    secret.write_text(info.client_secret)
+    password.write_text(info.password)
+    secret.chmod(0o600)
+    password.chmod(0o600)
+    path = tmp_path / "ilyd.toml"
+    path.write_text(
+        f'[daemon]\nstate_dir = "{tmp_path}/state"\n'
+        f'[[org]]\nname = "{info.name}"\nenvironment = "{dev.url}"\nauth = "password"\n'
+        f'client_id = "{info.client_id}"\nusername = "{info.username}"\n'
+        f'client_secret_file = "{secret}"\npassword_file = "{password}"\n')
+    loaded = load_config(path)
+    assert not loaded.org_errors, loaded.org_errors
+    org = loaded.orgs[0]
+    rest = make_org_rest_client(org, OrgSecrets.read(org))
+    try:
+        Provisioner(org.name, rest, objects=org.objects,
+                    api_version=org.api_version).provision()
+    finally:
+        rest.close()
+    return org
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Database]:
+    db = Database(tmp_path / "state.db")
+    yield db
+    db.close()
+
+
+class Tree:
+    """A running org tree and what its supervisor heard."""
+
+    def __init__(self, dev: DevOrg, info: OrgInfo, config: OrgConfig, db: Database) -> None:
+        self.dev = dev
+        self.info = info
+        self.reports: list[Any] = []
+        self.supervisor = _Supervisor.start(self.reports)
+        self.org = _FeedingOrgActor.start(config, self.supervisor, db)
+        self.inbox = Inbox(db)
+
+    def connections(self, since: int = 0) -> list[tuple[str | None, str | None, Any]]:
+        """(connection, reason, retry_in) of each connection report after `since` reports."""
+        out = []
+        for report in list(self.reports)[since:]:
+            if isinstance(report, OrgReport):
+                detail = dict(report.detail)
+                if "connection" in detail:
+                    out.append((detail["connection"], detail.get("connection_reason"),
+                                detail.get("retry_in")))
+        return out
+
+    def connected(self, since: int = 0) -> bool:
+        return any(state == "connected" for state, _, _ in self.connections(since))
+
+    def admin(self, action: str, body: dict[str, Any] | None = None) -> Any:
+        response = requests.post(f"{self.dev.admin}/streaming/{self.info.name}/{action}",
+                                 json=body or {}, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def lead(self, n: int) -> str:
+        response = requests.post(f"{self.dev.admin}/orgs/{self.info.name}/records/Lead",
+                                 json={"LastName": f"A{n}", "Company": f"Co{n}",
+                                       "Email": f"a{n}@example.com"}, timeout=10)
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    def pending(self) -> set[str]:
+        return {item.record_id for item in self.inbox.pending(self.info.name)}
+
+
+@pytest.fixture
+def tree(dev: DevOrg, info: OrgInfo, config: OrgConfig, database: Database) -> Tree:
+    running = Tree(dev, info, config, database)
+    wait_for(lambda: any(isinstance(r, OrgStarted) for r in running.reports), "the org started")
+    wait_for(running.connected, "the subscriber to publish connected")
+    return running
+
+
+def test_the_subscriber_publishes_connected_and_stores_events_with_the_replay_id(
+    tree: Tree
+) -> None:
+    streaming = [dict(r.detail).get("streaming") for r in tree.reports
+                 if isinstance(r, OrgReport)]
+    assert True in streaming
+    ids = {tree.lead(n) for n in range(3)}
+    wait_for(lambda: tree.pending() == ids, "three leads in the inbox")
+    items = tree.inbox.pending(tree.info.name)
+    assert {(i.sobject, i.change_type, i.source) for i in items} == {
+        ("Lead", "created", CHANNEL)}
+    last = requests.get(f"{tree.dev.admin}/streaming/{tree.info.name}", timeout=10).json()
+    expected = last["channels"][CHANNEL]["last_replay_id"]
+    wait_for(lambda: tree.inbox.replay.get(tree.info.name, CHANNEL) == expected,
+             "the last event's replay id stored")
+    assert tree.inbox.replay.event_time(tree.info.name, CHANNEL) is not None
+
+
+def test_a_forgotten_client_is_published_as_reconnecting_with_its_reason(tree: Tree) -> None:
+    mark = len(tree.reports)
+    assert tree.admin("forget")["forgotten"] >= 1
+    wait_for(lambda: tree.connected(mark), "connected again after the forget")
+    states = tree.connections(mark)
+    assert states[0][:2] == ("reconnecting", "unknown_client")
+    lead = tree.lead(1)
+    wait_for(lambda: lead in tree.pending(), "an event after the re-handshake")
+
+
+def test_503s_are_published_as_backoff_with_the_wait_then_connected(tree: Tree) -> None:
+    response = requests.post(f"{tree.dev.admin}/faults", json={
+        "kind": "status", "status": 503, "path_prefix": "/cometd/", "count": 2}, timeout=10)
+    response.raise_for_status()
+    mark = len(tree.reports)
+    try:
+        wait_for(lambda: len([s for s in tree.connections(mark) if s[0] == "backoff"]) >= 2,
+                 "two backoff reports")
+        wait_for(lambda: tree.connected(mark), "connected again after the 503s")
+    finally:
+        requests.delete(f"{tree.dev.admin}/faults", timeout=10)
+    backoffs = [s for s in tree.connections(mark) if s[0] == "backoff"]
+    assert all(reason == "server" and retry_in for _, reason, retry_in in backoffs)
+    # exponential: the second wait's range (1-2 s) starts where the first's (0.5-1 s) ends
+    assert backoffs[1][2] >= backoffs[0][2]
+    lead = tree.lead(2)
+    wait_for(lambda: lead in tree.pending(), "events flowing after the backoff")
