@@ -6,7 +6,9 @@ record — or after its failure proved final (record deleted, lead converted). A
 whose inputs and values are what ilyd last wrote is confirmed without a call.
 
 Per-record errors (Collections answers 200 even when records fail):
-STRING_TOO_LONG → cut the named fields to their described length, send again;
+STRING_TOO_LONG → cut the named fields to their described length, send again (text
+longer than the described length is cut before sending: the error then only comes from
+a field shortened since the last describe, whose stated length is remembered);
 INVALID_FIELD_FOR_INSERT_UPDATE → remember the field as unwritable for the org, send
 the others; UNABLE_TO_LOCK_ROW and unknown codes → back to the inbox with a backoff;
 ENTITY_IS_DELETED / NOT_FOUND / CANNOT_UPDATE_CONVERTED_LEAD → dropped, counted.
@@ -45,8 +47,9 @@ _MAX_ROUNDS = 4
 MAX_ATTEMPTS = 8
 # The field list is read again after this long (an admin may have fixed FLS).
 _DESCRIBE_TTL = 600.0
-# STRING_TOO_LONG's message names the limit: "…: data value too large: … (max length=255)".
-_MAX_LENGTH = re.compile(r"max length=(\d+)")
+# STRING_TOO_LONG's message names the limit last: "Label: data value too large: <the value>
+# (max length=255)". Anchored at the end: the value quoted before it is provider data.
+_MAX_LENGTH = re.compile(r"\(max length=(\d+)\)\s*$")
 
 
 @dataclass
@@ -166,6 +169,7 @@ class Writer:
             writable = self._writable(sobject)
             for send in sends:
                 send.values = {k: v for k, v in send.values.items() if k in writable}
+                self._fit(sobject, send, writable)
             self._apply_if_blank(sobject, sends, writable)
         except SalesforceError as exc:
             self._call_failed(exc, sends, report)
@@ -205,11 +209,14 @@ class Writer:
                 done.append(send.work)
                 continue
             metrics.WRITEBACK_FAILURES.labels(org=self.org).inc()
-            actions = {action_for(e): e for e in result.errors}
-            if Action.DROP in actions:
-                self._drop([send], DROP_REASONS[actions[Action.DROP].status_code], report)
-            elif Action.TRUNCATE in actions or Action.DROP_FIELDS in actions:
-                for action, error in actions.items():
+            # Every error counts: a record may fail on several fields at once.
+            actions = [(action_for(e), e) for e in result.errors]
+            kinds = {action for action, _ in actions}
+            if Action.DROP in kinds:
+                first = next(e for action, e in actions if action is Action.DROP)
+                self._drop([send], DROP_REASONS[first.status_code], report)
+            elif Action.TRUNCATE in kinds or Action.DROP_FIELDS in kinds:
+                for action, error in actions:
                     self._fix(sobject, send, action, error, writable)
                 again.append(send)
             else:
@@ -224,6 +231,16 @@ class Writer:
                 e.status_code for r in results for e in r.errors)[:200])
         return again
 
+    def _fit(self, sobject: str, send: _Send, lengths: Mapping[str, int | None]) -> None:
+        """Cut text longer than its field's described length before it is sent: Salesforce
+        would refuse the whole record (STRING_TOO_LONG) for one long value."""
+        for name, value in send.values.items():
+            limit = lengths.get(name)
+            if isinstance(value, str) and limit and len(value) > limit:
+                send.values[name] = value[:limit]
+                log.info("ily_value_truncated", sobject=sobject, record=send.work.record_id,
+                         field=name, length=len(value), max_length=limit)
+
     def _fix(self, sobject: str, send: _Send, action: Action, error: RecordError,
              writable: Mapping[str, int | None]) -> None:
         if action is Action.TRUNCATE:
@@ -235,7 +252,13 @@ class Writer:
                     if not 0 < limit < len(value):
                         # Our described length is stale (the field was shortened).
                         limit = self._described_length(sobject, name) or len(value) // 2
-                    send.values[name] = value[:max(1, limit)]
+                    limit = max(1, limit)
+                    send.values[name] = value[:limit]
+                    # Later records of the org are cut before they are sent.
+                    self._learn_length(sobject, name, limit)
+                    log.info("ily_value_truncated", sobject=sobject,
+                             record=send.work.record_id, field=name, length=len(value),
+                             max_length=limit, error=error.status_code)
         elif action is Action.DROP_FIELDS:
             for name in error.fields:
                 if name in send.values:
@@ -323,6 +346,11 @@ class Writer:
     def _described_length(self, sobject: str, name: str) -> int | None:
         self._fields.pop(sobject, None)
         return self._writable(sobject).get(name)
+
+    def _learn_length(self, sobject: str, name: str, limit: int) -> None:
+        cached = self._fields.get(sobject)
+        if cached is not None and name in cached[1]:
+            self._fields[sobject] = (cached[0], {**cached[1], name: limit})
 
     def _forget_fields(self, sobject: str) -> None:
         cached = self._fields.get(sobject)
