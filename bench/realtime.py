@@ -3,15 +3,20 @@
 Starts devorg with N orgs, installs ilyd into each, runs `ilyd run` as a child process,
 creates records as a user in every org, then reads each record's history back from
 devorg and prints create → written latency (p50 / p99 / max), API calls per event, and
-the daemon's CPU time and RSS.
+the daemon's CPU time and RSS. Traffic starts once every org is subscribed (or polling),
+so the figures are the steady state, not the daemon's start.
 
     .venv/bin/python bench/realtime.py --orgs 1 --rate 50 --seconds 30
+    .venv/bin/python bench/realtime.py --orgs 1 --rate 500 --seconds 20   # batching
     .venv/bin/python bench/realtime.py --orgs 100 --rate 5 --seconds 30
+    .venv/bin/python bench/realtime.py --all                              # the three above
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
 import signal
 import subprocess
@@ -24,7 +29,9 @@ from pathlib import Path
 from ilyd.actors.org import OrgSecrets
 from ilyd.commands.demo_traffic import Observer, Traffic, percentile
 from ilyd.config import load_config
+from ilyd.ctl import ControlClient, DaemonNotRunningError
 from ilyd.devorg import DevOrg
+from ilyd.errors import ControlError
 from ilyd.logs import configure_logging
 from ilyd.provision.service import Provisioner
 from ilyd.salesforce.connect import make_org_rest_client
@@ -62,6 +69,45 @@ def provision(config_path: Path) -> None:
         list(pool.map(one, load_config(config_path).orgs))
 
 
+def wait_ready(daemon: subprocess.Popen[bytes], socket_path: Path, orgs: int,
+               timeout: float) -> float:
+    """Wait until every org is subscribed (or polling); seconds it took. Raises if the
+    daemon exits or the deadline passes."""
+    started = time.monotonic()
+    while True:
+        if daemon.poll() is not None:
+            raise RuntimeError(f"the daemon exited with {daemon.returncode} while starting")
+        try:
+            listed = ControlClient(socket_path, timeout=10).call("orgs")
+        except (DaemonNotRunningError, OSError):
+            listed = []
+        except ControlError as exc:
+            if exc.code != "busy":  # busy: still starting, or too busy starting to answer
+                raise
+            listed = []
+        ready = sum(1 for org in listed
+                    if org["detail"].get("connection") == "connected"
+                    or org["detail"].get("polling"))
+        if ready >= orgs:
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            raise RuntimeError(f"only {ready} of {orgs} org(s) subscribed after {timeout:g} s")
+        time.sleep(0.5)
+
+
+def log_problems(path: Path, limit: int = 5) -> list[str]:
+    """The daemon log's error-level lines (and anything not JSON, e.g. a traceback)."""
+    found = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            level = json.loads(line).get("level")
+        except ValueError:
+            level = "raw"
+        if level in ("error", "critical", "raw"):
+            found.append(line[:300])
+    return found[:limit] + ([f"... {len(found) - limit} more"] if len(found) > limit else [])
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -74,54 +120,95 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+# One traffic thread keeps up with about this many creates per second against devorg.
+_PER_THREAD = 40.0
+
+SCENARIOS = ((1, 50.0, 30.0), (1, 500.0, 20.0), (100, 5.0, 30.0))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orgs", type=int, default=1)
     parser.add_argument("--rate", type=float, default=50.0, help="records/s per org")
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--all", action="store_true",
+                        help="run 1 org x 50/s x 30 s, 1 x 500/s x 20 s, 100 x 5/s x 30 s")
     args = parser.parse_args()
     configure_logging("console", "error")
+    if not args.all:
+        return run(args.orgs, args.rate, args.seconds)
+    status = 0
+    for orgs, rate, seconds in SCENARIOS:
+        status |= run(orgs, rate, seconds)
+        print()
+    return status
+
+
+def run(orgs: int, rate: float, seconds: float) -> int:
+    """One scenario on a fresh devorg and daemon; prints the figures, 0 if all written."""
     root = Path(tempfile.mkdtemp(prefix="ilyd-bench-"))
-    with DevOrg(host="127.0.0.1", port=0, orgs=args.orgs) as dev:
+    with DevOrg(host="127.0.0.1", port=0, orgs=orgs) as dev:
         config = write_config(root, dev)
         started = time.monotonic()
         provision(config)
-        print(f"provisioned {args.orgs} org(s) in {time.monotonic() - started:.1f} s")
-        log = (root / "daemon.log").open("wb")
+        print(f"provisioned {orgs} org(s) in {time.monotonic() - started:.1f} s")
+        log_path = root / "daemon.log"
+        log = log_path.open("wb")
         daemon = subprocess.Popen([sys.executable, "-m", "ilyd", "run", "--config", str(config)],
                                   stdout=log, stderr=subprocess.STDOUT)
+        try:
+            took = wait_ready(daemon, root / "control.sock", orgs, timeout=60 + orgs)
+        except (RuntimeError, ControlError) as exc:
+            print(f"daemon not ready: {exc}; log {log_path}")
+            print("\n".join(log_problems(log_path)))
+            daemon.kill()
+            daemon.wait(timeout=30)
+            return 1
+        print(f"daemon ready (every org subscribed or polling) {took:.1f} s after start")
         observers = [Observer(dev.admin, i.name, i.user_id) for i in dev.orgs]
-        time.sleep(3.0)  # orgs start, pollers decide
         calls_before = sum(o.calls() for o in observers)
         cpu_before = cpu_seconds(daemon.pid)
-        traffic = [Traffic(dev.admin, i.name, rate=args.rate, edits=False).start()
-                   for i in dev.orgs]
-        time.sleep(args.seconds)
+        # Fast rates are spread over several threads per org (seeded apart).
+        threads = max(1, math.ceil(rate / _PER_THREAD))
+        traffic = [Traffic(dev.admin, i.name, rate=rate / threads, edits=False,
+                           seed=n * 1000 + k).start()
+                   for n, i in enumerate(dev.orgs) for k in range(threads)]
+        traffic_started = time.monotonic()
+        time.sleep(seconds)
         for t in traffic:
             t.stop()
+        elapsed = time.monotonic() - traffic_started
+        cpu = cpu_seconds(daemon.pid) - cpu_before  # while the traffic ran
+        rss = rss_mib(daemon.pid)
         created = sum(len(t.stats.created) for t in traffic)
         deadline = time.monotonic() + 60
+        by_org = [[t for t in traffic if t.base == o.base] for o in observers]
+        observers_of = [o for o, ts in zip(observers, by_org, strict=True) for _ in ts]
         while time.monotonic() < deadline:
-            for t, o in zip(traffic, observers, strict=True):
+            for t, o in zip(traffic, observers_of, strict=True):
                 o.check(list(t.stats.created))
             if sum(len(o.latency) for o in observers) >= created:
                 break
             time.sleep(1.0)
-        missing = [(o, r) for t, o in zip(traffic, observers, strict=True)
+        missing = [(o, r) for t, o in zip(traffic, observers_of, strict=True)
                    for r in t.stats.created if r not in o.latency]
+        calls = sum(o.calls() for o in observers) - calls_before  # the drain's included
         for observer, record in missing[:5]:
             values = observer._session.get(f"{observer.base}/records/{record}", timeout=30).json()
             shown = {k: values["record"].get(k) for k in ("Website", "Email", "Company")}
             print(f"not written: {record} {shown} history={len(values['history'])}")
-        cpu = cpu_seconds(daemon.pid) - cpu_before
-        rss = rss_mib(daemon.pid)
-        calls = sum(o.calls() for o in observers) - calls_before
+        alive = daemon.poll() is None
+        stop_began = time.monotonic()
         daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=30)
+        try:
+            code: int | None = daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            code = None
+        stop_took = time.monotonic() - stop_began
     latencies = [v * 1000 for o in observers for v in o.latency.values()]
     written = len(latencies)
-    elapsed = args.seconds
-    print(f"orgs={args.orgs} rate={args.rate:g}/s/org seconds={args.seconds:g}")
+    print(f"orgs={orgs} rate={rate:g}/s/org seconds={seconds:g}")
     print(f"records created {created}, written {written} "
           f"({created / elapsed:.0f} events/s total)")
     if latencies:
@@ -129,9 +216,14 @@ def main() -> int:
               f"p99 {percentile(latencies, 0.99):.0f}  max {max(latencies):.0f}")
     print(f"traffic errors {sum(t.stats.errors for t in traffic)}; daemon log {root}")
     print(f"API calls {calls} = {calls / max(created, 1):.3f} per event")
-    print(f"daemon CPU {cpu:.1f} s over {elapsed + 0:.0f} s"
+    print(f"daemon CPU {cpu:.1f} s over {elapsed:.0f} s of traffic"
           f" ({100 * cpu / elapsed:.0f} % of one core), RSS {rss:.0f} MiB")
-    return 0 if written == created else 1
+    print(f"daemon {'ran throughout' if alive else 'DIED during the run'}; SIGTERM -> exit "
+          f"{code} in {stop_took:.1f} s")
+    problems = log_problems(log_path)
+    if problems:
+        print("daemon log errors:\n  " + "\n  ".join(problems))
+    return 0 if written == created and alive and code == 0 else 1
 
 
 if __name__ == "__main__":

@@ -75,7 +75,7 @@ class Daemon:
             self._install_signals()
             log.info("ilyd started", version=__version__, config=str(self.config.path),
                      control_socket=str(control.path), metrics=self.metrics_url)
-            self.notifier.ready(self.snapshot().summary())
+            self.notifier.ready(self._startup_status())
             self._loop()
         finally:
             self.notifier.stopping()
@@ -96,6 +96,21 @@ class Daemon:
                 database.close()
         log.info("ilyd stopped")
         return 0
+
+    def _startup_status(self) -> str:
+        """The status line for READY=1.
+
+        The supervisor may be too busy starting many orgs (each start takes the GIL for a
+        while) to answer within ASK_TIMEOUT; that is no reason to stop the daemon — it
+        used to raise here and stop ~5 s after start with 100 orgs. The main loop
+        updates the status once the supervisor answers.
+        """
+        try:
+            return self.snapshot().summary()
+        except pykka.Timeout:
+            log.warning("supervisor still starting the orgs; ready without a status",
+                        orgs=len(self.config.orgs))
+            return f"starting {len(self.config.orgs)} org(s)"
 
     def _install_signals(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: self._events.put("stop"))
