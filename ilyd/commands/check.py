@@ -31,6 +31,7 @@ def check_command(args: argparse.Namespace) -> int:
     from ilyd.provision.service import Provisioner
     from ilyd.salesforce.connect import make_org_rest_client
     from ilyd.store import Database
+    from ilyd.store.writes import WriteStateStore
 
     quiet_logging()
     loaded = load_org(args.config, args.org, "check")
@@ -47,12 +48,15 @@ def check_command(args: argparse.Namespace) -> int:
     try:
         database = Database(config.daemon.state_dir / "ilyd.db")
         identities: OrgIdentityStore | None = OrgIdentityStore(database)
+        writes: WriteStateStore | None = WriteStateStore(database)
     except IlydError:
         identities = None  # the sandbox-refresh line then says "first seen"
+        writes = None  # no line for fields the writer found unwritable
     try:
         report = Provisioner(org.name, rest, objects=org.objects, api_version=org.api_version,
                              api_budget_ratio=org.api_budget_ratio,
-                             poll_interval=org.poll_interval, identities=identities).check()
+                             poll_interval=org.poll_interval, identities=identities,
+                             writes=writes).check()
     finally:
         rest.close()
         if database is not None:

@@ -338,8 +338,13 @@ class Writer:
             str(f["name"]): (int(f["length"]) if f.get("length") else None)
             for f in describe.get("fields", ())
             if str(f.get("name", "")).startswith("Ily_") and f.get("updateable")
-            and f["name"] not in refused
         }
+        # A refusal comes from a describe gone stale (Edit taken away since). A fresh
+        # describe offering the field again means an admin granted it back: write it again
+        # (a field still refused is flagged again by the next write).
+        for name in sorted(refused & fields.keys()):
+            self.state.clear_unwritable(self.org, sobject, name)
+            log.info("ily_field_writable_again", sobject=sobject, field=name)
         self._fields[sobject] = (now, fields)
         return fields
 

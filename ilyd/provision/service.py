@@ -25,7 +25,9 @@ from ilyd.provision.facts import OrgFacts, gather
 from ilyd.provision.grant import GrantReport, grant_profiles
 from ilyd.provision.identity import OrgIdentityStore
 from ilyd.provision.plan import Action, Plan, apply, make_plan
+from ilyd.provision.unwritable import unwritable_check
 from ilyd.salesforce.rest import RestClient
+from ilyd.store.writes import WriteStateStore
 
 log = structlog.get_logger(__name__)
 
@@ -98,8 +100,11 @@ class Provisioner:
         api_budget_ratio: float = 0.5,
         poll_interval: float = 30.0,
         identities: OrgIdentityStore | None = None,
+        writes: WriteStateStore | None = None,
     ) -> None:
         self.org = org
+        # The writer's record of fields Salesforce refused: `check` shows them.
+        self.writes = writes
         self.rest = rest
         self.objects = objects
         self.api_version = api_version
@@ -125,6 +130,9 @@ class Provisioner:
         refresh = (self.identities.compare(self.org, facts.org_id)
                    if self.identities is not None else None)
         results = run_checks(facts, self._context(refresh))
+        if self.writes is not None:
+            refused = unwritable_check(self.org, self.writes.unwritable(self.org))
+            results += [refused] if refused is not None else []
         return CheckReport(self.org, tuple(results), decide_mode(facts, self.objects))
 
     def plan(self) -> Plan:

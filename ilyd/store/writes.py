@@ -8,7 +8,8 @@ work. (The hash of the values written, for skip-if-unchanged writes, is
 
 `unwritable_fields` remembers fields Salesforce refused with
 INVALID_FIELD_FOR_INSERT_UPDATE (or INVALID_FIELD) so they are left out of later writes
-until an admin fixes field-level security and the flag is cleared (`check` shows them).
+until an admin fixes field-level security; the writer clears the flag when a fresh
+describe shows the field editable again (`check` shows the flagged fields).
 """
 
 from __future__ import annotations
@@ -103,12 +104,17 @@ class WriteStateStore:
                 " VALUES (?, ?, ?, ?, ?)", (org, sobject, field, reason, time.time()),
             )
 
-    def clear_unwritable(self, org: str, sobject: str | None = None) -> int:
-        """Forget the org's unwritable fields (after an admin fixed them); returns how many."""
+    def clear_unwritable(self, org: str, sobject: str | None = None,
+                         field: str | None = None) -> int:
+        """Forget the org's unwritable fields (after an admin fixed them) — all, one
+        object's, or one field's; returns how many."""
         with self.db.transaction() as tx:
             if sobject is None:
                 cur = tx.execute("DELETE FROM unwritable_fields WHERE org = ?", (org,))
-            else:
+            elif field is None:
                 cur = tx.execute("DELETE FROM unwritable_fields WHERE org = ? AND sobject = ?",
                                  (org, sobject))
+            else:
+                cur = tx.execute("DELETE FROM unwritable_fields WHERE org = ? AND sobject = ?"
+                                 " AND field = ?", (org, sobject, field))
         return cur.rowcount
