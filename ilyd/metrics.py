@@ -125,6 +125,15 @@ ORG_UP = Gauge(
     ["org"],
     registry=REGISTRY,
 )
+# One series per org, not one per org and state: the child of the state left is removed
+# (set_org_state), so 1000 orgs cost 1000 series rather than 7000.
+ORG_STATE = Gauge(
+    "ilyd_org_state",
+    "Always 1, labelled with the org's current supervisor state (starting, running, "
+    "backoff, fatal, paused, stopped, config_error); one series per org.",
+    ["org", "state"],
+    registry=REGISTRY,
+)
 ORG_RESTARTS = Counter(
     "ilyd_org_restarts_total",
     "Times the supervisor started an org again (after a failure, a restart or a reload).",
@@ -268,3 +277,17 @@ def forget_org(org: str) -> None:
     for value in list(globals().values()):
         if isinstance(value, Counter | Gauge | Histogram) and "org" in value._labelnames:
             value.remove_by_labels({"org": org})
+
+
+def set_org_state(org: str, state: str) -> None:
+    """Export `org`'s supervisor state as `ilyd_org_state{org, state} 1`, the only child.
+
+    The new child is set before the others of the org are removed, so a scrape in between
+    sees the org in two states for an instant rather than in none.
+    """
+    state = str(state)
+    ORG_STATE.labels(org=org, state=state).set(1)
+    for family in ORG_STATE.collect():
+        for sample in family.samples:
+            if sample.labels["org"] == org and sample.labels["state"] != state:
+                ORG_STATE.remove(org, sample.labels["state"])

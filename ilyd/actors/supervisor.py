@@ -321,6 +321,7 @@ class SupervisorActor(pykka.ThreadingActor):
         slot.state, slot.since = state, time.time()
         metrics.ORG_TRANSITIONS.labels(state=state).inc()
         metrics.ORG_UP.labels(org=slot.name).set(1 if state is OrgState.RUNNING else 0)
+        metrics.set_org_state(slot.name, state)
         self._count_states()
         level = log.warning if state in (OrgState.BACKOFF, OrgState.FATAL) else log.info
         level("org state", org=slot.name, state=str(state), previous=str(previous), **fields)

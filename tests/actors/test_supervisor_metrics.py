@@ -1,0 +1,73 @@
+"""The supervisor's per-org series: state, pre-created children, API budget, needs_reauth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ilyd import metrics
+from ilyd.actors.messages import ApplyConfig, OrgState, PauseOrg, ResumeOrg
+from ilyd.actors.restart import RestartPolicy
+from ilyd.actors.supervisor import SupervisorActor
+from ilyd.config import load_config
+from ilyd.store import Database
+
+from .conftest import ASK_TIMEOUT, wait_for
+
+FAST = RestartPolicy(start_secs=30, start_retries=2, backoff_initial=0.05, backoff_max=0.2)
+RUNNING, PAUSED = OrgState.RUNNING, OrgState.PAUSED
+
+
+def start(config, tmp_path: Path) -> object:
+    return SupervisorActor.start(config, policy=FAST, database=Database(tmp_path / "state.db"))
+
+
+def org_states(org: str) -> dict[str, float]:
+    """Every ilyd_org_state child of `org`: {state: value}."""
+    return {
+        sample.labels["state"]: sample.value
+        for family in metrics.ORG_STATE.collect()
+        for sample in family.samples
+        if sample.labels["org"] == org
+    }
+
+
+def test_set_org_state_keeps_one_child_per_org_and_leaves_other_orgs_alone():
+    metrics.set_org_state("m-one", "running")
+    metrics.set_org_state("m-two", "backoff")
+    metrics.set_org_state("m-one", "paused")
+    assert org_states("m-one") == {"paused": 1.0}
+    assert org_states("m-two") == {"backoff": 1.0}
+    metrics.set_org_state("m-one", "paused")  # the same state again changes nothing
+    assert org_states("m-one") == {"paused": 1.0}
+    metrics.forget_org("m-one")
+    metrics.forget_org("m-two")
+    assert org_states("m-one") == {}
+
+
+def test_each_org_exports_its_current_state_paused_stopped_and_config_error_included(
+    make_config, tmp_path
+):
+    config = make_config("st-run", "st-pause")
+    text = Path(config.path).read_text()
+    text += '[[org]]\nname = "st-bad"\nclient_id = 3\n'
+    text += '[[org]]\nname = "st-off"\nclient_id = "x"\nenabled = false\n'
+    Path(config.path).write_text(text)
+    supervisor = start(load_config(config.path), tmp_path)
+    wait_for(supervisor, {"st-run": RUNNING, "st-pause": RUNNING})
+    supervisor.ask(PauseOrg("st-pause"), timeout=ASK_TIMEOUT)
+    assert org_states("st-run") == {"running": 1.0}
+    assert org_states("st-pause") == {"paused": 1.0}
+    assert org_states("st-bad") == {"config_error": 1.0}
+    assert org_states("st-off") == {"stopped": 1.0}
+
+    supervisor.ask(ResumeOrg("st-pause"), timeout=ASK_TIMEOUT)
+    wait_for(supervisor, {"st-pause": RUNNING})
+    assert org_states("st-pause") == {"running": 1.0}
+
+
+def test_an_org_removed_from_the_config_leaves_no_state_series(make_config, tmp_path):
+    supervisor = start(make_config("st-keep", "st-drop"), tmp_path)
+    wait_for(supervisor, {"st-keep": RUNNING, "st-drop": RUNNING})
+    supervisor.ask(ApplyConfig(make_config("st-keep"), 2), timeout=ASK_TIMEOUT)
+    assert org_states("st-drop") == {}
+    assert org_states("st-keep") == {"running": 1.0}
