@@ -12,7 +12,8 @@ Every failure mode users of other clients complain about has its answer here
   backoff in state `backoff` with reason `auth`;
 - limit and not-enabled errors: long backoff, Bayeux state cleared;
 - network errors and 5xx: exponential backoff with jitter;
-- a rejected replay id: `on_gap` is called, the channel is resubscribed with -2;
+- a rejected replay id: `on_gap` is called, the channel is resubscribed with -2
+  (the replay-id rules live in ilyd/salesforce/bayeux_subscriptions.py);
 - events are handed to `on_events` on a dispatcher thread, never on the connect loop's,
   so the next /meta/connect always goes out within Salesforce's 40-second deadline.
 """
@@ -38,6 +39,7 @@ from ilyd.salesforce.bayeux_messages import (
     replay_key,
 )
 from ilyd.salesforce.bayeux_state import BackoffPolicy, ReplayGap, StreamState, StreamStatus
+from ilyd.salesforce.bayeux_subscriptions import Subscriptions
 from ilyd.salesforce.bayeux_transport import (
     LongPollingTransport,
     TransportError,
@@ -53,7 +55,6 @@ log = structlog.get_logger(__name__)
 # Salesforce holds a connect up to 110 s; read a little longer before calling it dead.
 _DEFAULT_HOLD_SECONDS = 110.0
 _META_TIMEOUT_SECONDS = 30.0
-_ALL_RETAINED = -2
 
 
 @dataclass
@@ -92,23 +93,18 @@ class BayeuxClient:
         timeout_margin: float = 15.0,
     ) -> None:
         self.endpoint = endpoint
-        self.channels = list(dict.fromkeys(channels))
+        self.subscriptions = Subscriptions(channels, replay_ids=replay_ids,
+                                           default_replay=default_replay, on_gap=on_gap, org=org)
+        self.channels = self.subscriptions.channels
         self.org = org
         self.allow_websocket = allow_websocket
         self.backoff = backoff or BackoffPolicy()
         self._ca_file = ca_file
         self._access_token = access_token
         self._refresh_token = refresh_token
-        self._stored_replay_ids = replay_ids
-        self._default_replay = default_replay
         self._on_events = on_events
         self._on_status = on_status
-        self._on_gap = on_gap
         self._margin = timeout_margin
-        self._cursor: dict[str, int] = {}
-        self._cursor_lock = threading.Lock()
-        self._rejected: dict[str, int] = {}
-        self._subscribed: set[str] = set()
         self._http = LongPollingTransport(endpoint, ca_file=ca_file)
         self._transport: LongPollingTransport | WebSocketTransport = self._http
         self._client_id: str | None = None
@@ -149,8 +145,7 @@ class BayeuxClient:
 
     def cursor(self) -> dict[str, int]:
         """The in-memory replay id per channel of events already handed to `on_events`."""
-        with self._cursor_lock:
-            return dict(self._cursor)
+        return self.subscriptions.cursor()
 
     def run(self) -> None:
         """The connect loop; returns when `stop()` is called."""
@@ -235,49 +230,22 @@ class BayeuxClient:
             return
         self._transport = ws
 
-    def _replay_for(self, channel: str) -> int:
-        key = replay_key(channel)
-        stored = self._stored_replay_ids() if self._stored_replay_ids else self.cursor()
-        if key not in stored and key in self._subscribed:
-            # Subscribed before with -1 but no event stored since: -1 again would skip
-            # whatever was published while the session was down. -2 may repeat events;
-            # processing is idempotent, losing them is not.
-            return _ALL_RETAINED
-        replay = int(stored.get(key, self._default_replay))
-        # Until an event moves the stored id past the rejected one, asking for it again
-        # would only be rejected again.
-        if self._rejected.get(key) == replay:
-            return _ALL_RETAINED
-        return replay
-
     def _subscribe_all(self) -> None:
         for channel in self.channels:
-            replay = self._replay_for(channel)
+            replay = self.subscriptions.replay_for(channel)
             reply = self._send({
                 "channel": "/meta/subscribe", "clientId": self._client_id,
                 "subscription": channel, "ext": {"replay": {replay_key(channel): replay}},
             }, _META_TIMEOUT_SECONDS)
             if reply.get("successful"):
-                self._subscribed.add(replay_key(channel))
+                self.subscriptions.subscribed(channel)
                 continue
             kind = classify(reply)
             if kind is FailureKind.REPLAY_INVALID:
-                self._replay_gap(channel, replay, failure_text(reply))
+                self.subscriptions.gap(channel, replay, failure_text(reply))
                 raise _Action(kind, failure_text(reply))
             raise _Action(kind, f"subscribe {channel}: {failure_text(reply)}",
                           advice=reply.get("advice") or {})
-
-    def _replay_gap(self, channel: str, rejected: int, detail: str) -> None:
-        key = replay_key(channel)
-        self._rejected[key] = rejected
-        metrics.REPLAY_FALLBACKS.labels(org=self.org).inc()
-        log.warning("bayeux replay id no longer retained; resubscribing with -2 and catching up",
-                    org=self.org, channel=key, rejected=rejected, detail=detail)
-        if self._on_gap is not None:
-            try:
-                self._on_gap(ReplayGap(channel=key, rejected=rejected, detail=detail))
-            except Exception:
-                log.exception("bayeux gap callback failed", org=self.org, channel=key)
 
     def _connect(self) -> None:
         reply = self._send({
@@ -416,7 +384,4 @@ class BayeuxClient:
                           org=self.org, count=len(events))
             self._redeliver.set()
             return
-        with self._cursor_lock:
-            for event in events:
-                if event.replay_id is not None:
-                    self._cursor[replay_key(event.channel)] = event.replay_id
+        self.subscriptions.advance(events)
