@@ -126,6 +126,10 @@ def naive_case(count: int) -> None:
         Provisioner(info.name, rest, objects=("Account",), api_version="62.0").provision()
         requests.post(f"{dev.admin}/orgs/{info.name}/seed", json={"sobject": "Account",
                       "count": count}, timeout=600, verify=str(dev.ca_file)).raise_for_status()
+        # One call per record: a real org's daily allowance (15,000 here) would stop it.
+        requests.patch(f"{dev.admin}/orgs/{info.name}/settings",
+                       json={"api_limit": 10 * count + 15_000}, timeout=30,
+                       verify=str(dev.ca_file)).raise_for_status()
         session = requests.Session()
         session.trust_env = False  # REQUESTS_CA_BUNDLE would replace devorg's CA
         session.verify = str(dev.ca_file)

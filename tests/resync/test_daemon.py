@@ -80,14 +80,20 @@ def test_resync_wait_json_streams_progress_and_leaves_a_created_record_to_real_t
     env: OrgEnv, daemon: Daemon,
 ) -> None:
     env.admin.seed("Account", 2500)
-    # Slow ingest: the sync is still sending when the record below is created.
+    # Slow ingest: the sync is still sending when the record below is created, after
+    # the sync read everything (so whether it read the new record is not left to timing).
     env.admin.fault(kind="latency", path_prefix="/services/data/v62.0/jobs/ingest",
-                    method="POST", delay=1.0)
+                    method="POST", delay=2.0)
     waiter = subprocess.Popen([*ILYD, "ctl", "--socket", str(daemon.socket), "--json",
                                "resync", env.info.name, "--object", "Account", "--wait"],
                               stdout=subprocess.PIPE, text=True)
-    wait_until(lambda: (daemon.status().get("resyncs") or {}).get(env.info.name),
-               what="the resync in ctl status")
+
+    def read_everything() -> bool:
+        line = str((daemon.status().get("resyncs") or {}).get(env.info.name, ""))
+        return "100%" in line or line.startswith(("settling", "done"))
+
+    wait_until(read_everything, timeout=60, what="the resync to read every record")
+    assert waiter.poll() is None, "the resync ended before the record was created"
     created = _sample_account(env, "Created During Sync")
     wait_until(lambda: env.rest.get("Account", created, ["Ily_Match_Status__c"])
                ["Ily_Match_Status__c"] == "Matched", what="real-time enrichment")
