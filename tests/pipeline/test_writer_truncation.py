@@ -22,28 +22,31 @@ from tests.pipeline.test_writer import make_writer
 LONG_NAME = "Consolidated Interplanetary Widget Manufacturing Holdings of the Outer Rim Ltd"
 # Provider data that looks like the end of Salesforce's message must not be taken for it.
 TRICKY_NAME = "Initech (max length=3) Strategic Synergy Partners International"
+LONG_INDUSTRY = "Industrial Machinery and Precision Equipment Manufacturing"
 
 
 @pytest.fixture
 def config_path(tmp_path: Path, dev: DevOrg, info: OrgInfo) -> Path:
     """Overrides the pipeline conftest's: a dataset whose company names are long."""
     dataset = tmp_path / "companies.csv"
-    dataset.write_text("domain,name\nshort.example,Shorty Inc\n"
-                       f"long.example,{LONG_NAME}\ntricky.example,{TRICKY_NAME}\n")
+    dataset.write_text("domain,name,industry\nshort.example,Shorty Inc,Retail\n"
+                       f"long.example,{LONG_NAME},{LONG_INDUSTRY}\n"
+                       f"tricky.example,{TRICKY_NAME},Consulting\n")
     provider = f"""
 [[org.enrich.provider]]
 type = "dataset"
 path = "{dataset}"
 domain_column = "domain"
-mapping = {{ name = "Ily_Company_Name__c" }}
+mapping = {{ name = "Ily_Company_Name__c", industry = "Ily_Industry__c" }}
 """
     return write_config(tmp_path, dev, [info], org_extra=provider)
 
 
-def shorten_company_name(pipeline: OrgPipeline, length: int) -> None:
+def shorten_company_name(pipeline: OrgPipeline, length: int,
+                         name: str = "Ily_Company_Name") -> None:
     """What an admin does in Setup: the Account field's length, via the Tooling API."""
     rows = list(pipeline.rest.tooling_query(
-        "SELECT Id FROM CustomField WHERE DeveloperName = 'Ily_Company_Name'"
+        f"SELECT Id FROM CustomField WHERE DeveloperName = '{name}'"  # noqa: S608
         " AND TableEnumOrId = 'Account'"))
     assert len(rows) == 1
     field_id = str(rows[0]["Id"])
@@ -51,7 +54,7 @@ def shorten_company_name(pipeline: OrgPipeline, length: int) -> None:
     pipeline.rest.tooling_update("CustomField", field_id, {"Metadata": {**metadata,
                                                                          "length": length}})
     described = {f["name"]: f for f in pipeline.rest.describe("Account", refresh=True)["fields"]}
-    assert described["Ily_Company_Name__c"]["length"] == length
+    assert described[f"{name}__c"]["length"] == length
 
 
 def write(pipeline: OrgPipeline, writer: Writer, entries: Sequence[InboxEntry]) -> FlushReport:
@@ -143,3 +146,20 @@ def test_devorg_refuses_a_long_value_in_collections_with_salesforces_message(
                              "(max length=40)")
     assert results[1].success
     assert user.record(record)["Ily_Company_Name__c"] is None
+
+
+def test_two_fields_shortened_after_describe_are_both_cut_within_one_flush(
+        pipeline: OrgPipeline, user: SalesforceUser) -> None:
+    writer = make_writer(pipeline)
+    warm = user.create("Account", Name="Warm", Website="short.example")
+    write(pipeline, writer, [InboxEntry("Account", warm, {"Website": "short.example"})])
+    shorten_company_name(pipeline, 25)
+    shorten_company_name(pipeline, 15, name="Ily_Industry")
+    long = user.create("Account", Name="Long", Website="long.example")
+    report = write(pipeline, writer, [InboxEntry("Account", long,
+                                                 {"Website": "long.example"})])
+    # devorg names the first failing field of a record per answer: one resend each.
+    assert (report.written, report.calls, report.retried) == (1, 3, 0)
+    record = user.record(long)
+    assert record["Ily_Company_Name__c"] == LONG_NAME[:25]
+    assert record["Ily_Industry__c"] == LONG_INDUSTRY[:15]
