@@ -4,7 +4,8 @@ Behaves as Salesforce's does for every fact in ../shared/reference/streaming.md:
 only, API 37.0+, JSON-array bodies up to 32,768 bytes, `Authorization: Bearer|OAuth`,
 the BAYEUX_BROWSER cookie, replay ext (-1, -2, a retained id; exact error texts), the
 110-second hold with Salesforce's advice, the 40-second reconnect deadline, the daily
-delivery and concurrent-client allocations, and handshake denial with its reason.
+delivery and concurrent-client allocations, handshake denial with its reason, and
+filtered PushTopic subscriptions (ilyd/devorg/cometd_filters.py).
 Test controls live under `/_devorg/streaming/` (ilyd/devorg/cometd_admin.py).
 """
 

@@ -178,3 +178,34 @@ def test_a_client_restarted_from_stored_replay_ids_gets_what_it_missed(
         assert second.count == 3
     finally:
         again.stop()
+
+
+def test_a_filtered_channel_is_keyed_without_its_query_and_survives_a_rehandshake(
+    dev: DevOrg, streaming: Streaming, topic: str, rest: RestClient,
+    provider_for: Callable[..., TokenProvider],
+) -> None:
+    tp = provider_for("refresh_token")
+    received = Received()
+    filtered = f"{topic}?Company=Acme&Email='x@example.com'"
+    client = make_client(dev, tp, filtered, received)
+    client.start()
+    try:
+        wait_for(lambda: client.state == "connected", "connected")
+        acme = rest.create("Lead", {"LastName": "A", "Company": "Acme"})
+        rest.create("Lead", {"LastName": "B", "Company": "Other"})
+        by_email = rest.create("Lead", {"LastName": "C", "Company": "Other",
+                                        "Email": "x@example.com"})
+        wait_for(lambda: received.ids == {acme, by_email}, "the two matching leads")
+        wait_for(lambda: topic in client.cursor(), "the cursor under the plain channel")
+        assert list(client.cursor()) == [topic]
+        # Resubscribing after "Unknown client" sends the replay map keyed without the
+        # query: devorg would refuse any other key with the replay-map error.
+        streaming("forget")
+        wait_for(lambda: any(s.reason == "unknown_client" for s in received.statuses),
+                 "the forget noticed")
+        later = rest.create("Lead", {"LastName": "D", "Company": "Acme"})
+        wait_for(lambda: later in received.ids, "a matching lead after the re-handshake")
+        assert received.count == 3  # resumed from the cursor: nothing delivered twice
+        assert not any(s.reason == "subscribe" for s in received.statuses)
+    finally:
+        client.stop()
