@@ -27,6 +27,13 @@ SF_API_USAGE_RATIO = Gauge(
     ["org"],
     registry=REGISTRY,
 )
+SF_API_BUDGET_RATIO = Gauge(
+    "ilyd_sf_api_budget_ratio",
+    "Share of the org's daily API allowance ilyd may use (the org's api_budget_ratio), "
+    "set when the org starts; compare with ilyd_sf_api_usage_ratio.",
+    ["org"],
+    registry=REGISTRY,
+)
 SF_REQUESTS = Counter(
     "ilyd_sf_requests_total",
     "HTTP requests sent to Salesforce, by operation (retries and token calls included).",

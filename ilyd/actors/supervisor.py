@@ -275,6 +275,8 @@ class SupervisorActor(pykka.ThreadingActor):
         slot.incarnation += 1
         slot.detail.clear()
         slot.retry_at = None
+        if slot.config is not None:  # the budget its pipeline and resync will keep to
+            metrics.SF_API_BUDGET_RATIO.labels(org=slot.name).set(slot.config.api_budget_ratio)
         if restart:
             slot.restarts += 1
             metrics.ORG_RESTARTS.labels(org=slot.name).inc()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from ilyd import metrics
@@ -71,3 +72,24 @@ def test_an_org_removed_from_the_config_leaves_no_state_series(make_config, tmp_
     supervisor.ask(ApplyConfig(make_config("st-keep"), 2), timeout=ASK_TIMEOUT)
     assert org_states("st-drop") == {}
     assert org_states("st-keep") == {"running": 1.0}
+
+
+def budget(org: str) -> float | None:
+    return metrics.REGISTRY.get_sample_value("ilyd_sf_api_budget_ratio", {"org": org})
+
+
+def test_each_org_exports_its_own_api_budget_and_a_reload_updates_it(make_config, tmp_path):
+    config = make_config("bu-low", "bu-high")
+    low, high = config.orgs
+    config = replace(config, orgs=(replace(low, api_budget_ratio=0.3),
+                                   replace(high, api_budget_ratio=0.8)))
+    supervisor = start(config, tmp_path)
+    wait_for(supervisor, {"bu-low": RUNNING, "bu-high": RUNNING})
+    assert budget("bu-low") == 0.3
+    assert budget("bu-high") == 0.8
+
+    raised = replace(config, orgs=(replace(config.orgs[0], api_budget_ratio=0.6), config.orgs[1]))
+    supervisor.ask(ApplyConfig(raised, 2), timeout=ASK_TIMEOUT)
+    wait_for(supervisor, {"bu-low": RUNNING})
+    assert budget("bu-low") == 0.6
+    assert budget("bu-high") == 0.8
