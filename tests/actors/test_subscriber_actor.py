@@ -1,6 +1,7 @@
 """SubscriberActor in a real org actor tree against devorg: it publishes connected,
 reconnecting (with its reason) after devorg forgets the client, backoff on 503s, and
-writes events into the inbox together with the channel's replay id."""
+writes events into the inbox together with the channel's replay id; a replay id that
+expired during an outage is caught up through the actor's own catch-up message."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import pykka
 import pytest
 import requests
+from structlog.testing import capture_logs
 
 from ilyd.actors.messages import OrgReport, OrgStarted
 from ilyd.actors.org import Org, OrgActor, OrgSecrets
@@ -210,3 +212,24 @@ def test_503s_are_published_as_backoff_with_the_wait_then_connected(tree: Tree) 
     assert backoffs[1][2] >= backoffs[0][2]
     lead = tree.lead(2)
     wait_for(lambda: lead in tree.pending(), "events flowing after the backoff")
+
+
+def test_an_expired_replay_id_is_caught_up_through_the_actors_catch_up_message(
+    dev: DevOrg, info: OrgInfo, config: OrgConfig, database: Database
+) -> None:
+    first = Tree(dev, info, config, database)
+    wait_for(first.connected, "the first tree connected")
+    seen = first.lead(0)
+    wait_for(lambda: seen in first.pending(), "the first lead")
+    stored_time = first.inbox.replay.event_time(info.name, CHANNEL)
+    assert stored_time is not None
+    first.org.stop(block=True, timeout=10)
+    missed = {first.lead(n) for n in range(1, 5)}
+    first.admin("expire-events")
+
+    with capture_logs() as logs:
+        second = Tree(dev, info, config, database)
+        wait_for(lambda: missed <= second.pending(), "every lead of the outage in the inbox")
+    assert ("reconnecting", "replay_invalid") in [s[:2] for s in second.connections()]
+    window = [e for e in logs if e.get("event") == "replay gap catch-up"]
+    assert [e["since"] for e in window] == [stored_time.isoformat()]
