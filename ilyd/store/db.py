@@ -27,6 +27,12 @@ class Database:
         self.path = Path(path)
         self._local = threading.local()
         self._lock = threading.Lock()
+        # Writers of this process queue here rather than in SQLite's busy handler, which
+        # polls with sleeps and is unfair: with a hundred orgs' threads writing, a writer
+        # could lose every retry for the whole busy timeout ("database is locked") while
+        # the lock was free most of the time. Re-entrant, so a nested transaction still
+        # gets SQLite's own error rather than a deadlock.
+        self._write_lock = threading.RLock()
         self._connections: list[sqlite3.Connection] = []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,17 +70,23 @@ class Database:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """Run the block in one IMMEDIATE transaction; commit on success, roll back on error."""
         conn = self.connection()
+        if not self._write_lock.acquire(timeout=_BUSY_TIMEOUT_SECONDS):
+            raise StoreError(f"cannot start a transaction on {self.path}: another thread held"
+                             f" the write lock for {_BUSY_TIMEOUT_SECONDS:g} s")
         try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot start a transaction on {self.path}: {exc}") from exc
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        else:
-            conn.execute("COMMIT")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot start a transaction on {self.path}: {exc}") from exc
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
+        finally:
+            self._write_lock.release()
 
     def migrate(self, component: str, steps: Sequence[str]) -> None:
         """Apply the component's schema steps not applied yet (step i brings version i+1).
