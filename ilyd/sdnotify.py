@@ -15,6 +15,8 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
+_SEND_TIMEOUT_SECONDS = 0.5
+
 
 class Notifier:
     """Sends READY/STATUS/RELOADING/STOPPING/WATCHDOG to the service manager."""
@@ -41,8 +43,15 @@ class Notifier:
             return False
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+                # A listener that stops reading fills the datagram queue (10 messages on
+                # Linux by default); the daemon must never hang on it, so wait briefly
+                # and drop the message instead.
+                sock.settimeout(_SEND_TIMEOUT_SECONDS)
                 sock.connect(self._address)
                 sock.sendall("\n".join(lines).encode())
+        except TimeoutError:
+            log.warning("sd_notify dropped: the service manager is not reading", lines=lines)
+            return False
         except OSError as exc:
             log.warning("sd_notify failed", error=str(exc))
             return False

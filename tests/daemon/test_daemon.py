@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import signal
 import stat
 import subprocess
+import threading
 
 import requests
 
@@ -128,10 +131,19 @@ def test_sd_notify_reports_ready_status_watchdog_reloading_and_stopping(
     env = {"NOTIFY_SOCKET": str(workdir / "notify.sock"), "WATCHDOG_USEC": "400000"}
     daemon = start_daemon(write_config("alpha"), env=env, wait=False)
     seen: list[str] = []
+    arrived: queue.Queue[list[str]] = queue.Queue()
+
+    def drain() -> None:
+        # Read all the time, as systemd does: a full datagram queue would stall the daemon.
+        with contextlib.suppress(OSError):
+            while True:
+                arrived.put(notify_socket.recv(4096).decode().splitlines())
+
+    threading.Thread(target=drain, daemon=True).start()
 
     def receive_until(prefix: str) -> str:
         while True:
-            lines = notify_socket.recv(4096).decode().splitlines()
+            lines = arrived.get(timeout=30)
             seen.extend(lines)
             for line in lines:
                 if line.startswith(prefix):
