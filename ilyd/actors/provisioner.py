@@ -33,6 +33,7 @@ from ilyd.provision.retry import StartupRetry, is_transient
 from ilyd.provision.service import Provisioner, ProvisionReport
 from ilyd.salesforce.connect import make_org_rest_client
 from ilyd.salesforce.http import RetryPolicy
+from ilyd.store.writes import WriteStateStore
 
 log = structlog.get_logger(__name__)
 
@@ -114,12 +115,13 @@ class ProvisionerActor(pykka.ThreadingActor):
                 self._context.fail(exc)
             self.actor_ref.stop(block=False)
             return
-        identities = (OrgIdentityStore(self._context.database)
-                      if self._context.database is not None else None)
+        database = self._context.database
         self._provisioner = Provisioner(
             config.name, rest, objects=config.objects, api_version=config.api_version,
             api_budget_ratio=config.api_budget_ratio, poll_interval=config.poll_interval,
-            identities=identities)
+            identities=OrgIdentityStore(database) if database is not None else None,
+            # `ilyd ctl check` lists the fields the writer found unwritable, as `ilyd check` does.
+            writes=WriteStateStore(database) if database is not None else None)
         with _registry_lock:
             _registry[config.name] = self.actor_ref
         self.actor_ref.tell(_Startup())

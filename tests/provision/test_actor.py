@@ -15,7 +15,9 @@ from ilyd.actors.messages import GetSnapshot, OrgState, OrgStatus
 from ilyd.actors.provisioner import RunCheck, RunProvision, provisioner_for
 from ilyd.actors.supervisor import SupervisorActor
 from ilyd.config import load_config
+from ilyd.provision.unwritable import STEP as UNWRITABLE_STEP
 from ilyd.store import Database
+from ilyd.store.writes import WriteStateStore
 
 from .conftest import Env
 
@@ -67,5 +69,22 @@ def test_an_org_without_streaming_runs_in_polling_mode_and_keeps_running(
     assert check["mode"] == "polling"
     again = ref.ask(RunProvision(dry_run=True), timeout=30)
     assert again["plan"] == []
+    supervisor.stop()
+    database.close()
+
+
+def test_ctl_check_lists_the_fields_the_writer_found_unwritable(
+        tmp_path: Path, env: Env) -> None:
+    database = Database(tmp_path / "state" / "ilyd.db")
+    WriteStateStore(database).mark_unwritable(
+        "acme", "Lead", "Ily_Industry__c", "INVALID_FIELD_FOR_INSERT_UPDATE")
+    supervisor = SupervisorActor.start(_config(tmp_path, env), database=database)
+    _wait_for_mode(supervisor)
+    ref = provisioner_for("acme")
+    assert ref is not None
+    check = ref.ask(RunCheck(), timeout=30)
+    (line,) = [r for r in check["results"] if r["step"] == UNWRITABLE_STEP]
+    assert line["status"] == "WARN"
+    assert "Ily_Industry__c" in line["summary"]
     supervisor.stop()
     database.close()
