@@ -373,8 +373,8 @@ class Resync:
                 stamp = str(record.get("SystemModstamp") or "")[:23]
                 if recent.get(str(record["Id"])) != stamp:
                     excluded.add(str(record["Id"]))
-        ids = [record_id for record_id, _ in rows]
-        for chunk in _batched(ids, 5000):
+        # Streamed in chunks: a batch holds up to half a million ids.
+        for chunk in _batched((record_id for record_id, _ in rows), 5000):
             excluded |= self.hashes.written_since(self.org, plan.sobject, "realtime",
                                                   read_started, chunk)
         if self.inbox is not None:

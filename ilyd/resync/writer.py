@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -34,6 +35,7 @@ log = structlog.get_logger(__name__)
 # Per-row failures worth another job: another writer held the record for a moment.
 RETRYABLE = frozenset({"UNABLE_TO_LOCK_ROW"})
 _SPOOL_IN_MEMORY = 4 * 1024 * 1024
+_HASH_CHUNK = 20_000
 
 
 def _line(values: Sequence[str]) -> bytes:
@@ -139,7 +141,12 @@ class BulkWriter:
         self._closed[job.id] = time.monotonic()
         self.store.job_submitted(self.org, job.id)
         if parent is None:
-            self.hashes.put_many(self.org, sobject, spool.fingerprints(), "resync")
+            # In chunks (a transaction each): put_many lists its rows, and a job holds
+            # up to half a million. A hash lost to a crash here only costs a later
+            # real-time write that could have been skipped.
+            fingerprints = spool.fingerprints()
+            while chunk := list(itertools.islice(fingerprints, _HASH_CHUNK)):
+                self.hashes.put_many(self.org, sobject, chunk, "resync")
         log.info("resync_job_submitted", org=self.org, sobject=sobject, job_id=job.id,
                  rows=spool.rows, retry_of=parent)
         return job.id
