@@ -147,6 +147,13 @@ ORG_RESTARTS = Counter(
     ["org"],
     registry=REGISTRY,
 )
+ORG_NEEDS_REAUTH = Gauge(
+    "ilyd_org_needs_reauth",
+    "1 while the org's status says it needs re-authorisation (Salesforce refused the token "
+    "grant, or the sandbox was refreshed), else 0; cleared when the org is started again.",
+    ["org"],
+    registry=REGISTRY,
+)
 ORG_TRANSITIONS = Counter(
     "ilyd_org_transitions_total",
     "Org state changes, by the state entered.",
@@ -298,3 +305,26 @@ def set_org_state(org: str, state: str) -> None:
         for sample in family.samples:
             if sample.labels["org"] == org and sample.labels["state"] != state:
                 ORG_STATE.remove(org, sample.labels["state"])
+
+
+# Values of ilyd_resync_records_total's `stage` (ilyd.resync.progress.STAGES, which imports
+# this module; a test keeps the two equal).
+RESYNC_STAGES = ("read", "enriched", "changed", "written", "failed", "skipped")
+
+
+def prepare_org(org: str) -> None:
+    """Create `org`'s per-org counter children, and the gauges whose 0 is true, at 0.
+
+    Called when the supervisor first sees the org. A labelled child otherwise appears on
+    its first increment, and increase() needs an earlier sample to count that first event
+    (a first replay fallback would go unnoticed). Gauges whose 0 would be a false reading
+    (last event time, API usage, inbox depth, mode) appear with their first real value.
+    `forget_org` removes them all again.
+    """
+    for counter in (EVENTS_RECEIVED, REPLAY_FALLBACKS, ORG_RESTARTS, RECORDS_ENRICHED,
+                    WRITEBACK_FAILURES):
+        counter.labels(org=org)
+    for stage in RESYNC_STAGES:
+        RESYNC_RECORDS.labels(org=org, stage=stage)
+    for gauge in (ORG_UP, ORG_NEEDS_REAUTH, RESYNC_RUNNING):
+        gauge.labels(org=org)

@@ -160,6 +160,8 @@ class SupervisorActor(pykka.ThreadingActor):
                 slot.detail.pop(key, None)
             else:
                 slot.detail[key] = value
+        metrics.ORG_NEEDS_REAUTH.labels(org=slot.name).set(
+            1 if slot.detail.get("needs_reauth") else 0)
         log.info("org detail", org=slot.name, **dict(msg.detail))
 
     def _on_retry(self, msg: RetryOrg) -> None:
@@ -245,8 +247,7 @@ class SupervisorActor(pykka.ThreadingActor):
             slot = self._slots.get(name)
             if slot is None:
                 slot = OrgSlot(name=name, config=org_config, problems=problems, since=time.time())
-                metrics.ORG_UP.labels(org=name).set(0)
-                metrics.ORG_RESTARTS.labels(org=name)
+                metrics.prepare_org(name)
                 self._slots[name] = slot
                 self._settle(slot)
             elif (slot.config, slot.problems) != (org_config, problems) or (
@@ -274,6 +275,7 @@ class SupervisorActor(pykka.ThreadingActor):
         self._cancel_timer(slot.name)
         slot.incarnation += 1
         slot.detail.clear()
+        metrics.ORG_NEEDS_REAUTH.labels(org=slot.name).set(0)  # the new start finds out again
         slot.retry_at = None
         if slot.config is not None:  # the budget its pipeline and resync will keep to
             metrics.SF_API_BUDGET_RATIO.labels(org=slot.name).set(slot.config.api_budget_ratio)

@@ -6,7 +6,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from ilyd import metrics
-from ilyd.actors.messages import ApplyConfig, OrgState, PauseOrg, ResumeOrg
+from ilyd.actors.messages import (
+    ApplyConfig,
+    OrgReport,
+    OrgState,
+    PauseOrg,
+    Ping,
+    RestartOrg,
+    ResumeOrg,
+)
 from ilyd.actors.restart import RestartPolicy
 from ilyd.actors.supervisor import SupervisorActor
 from ilyd.config import load_config
@@ -93,3 +101,41 @@ def test_each_org_exports_its_own_api_budget_and_a_reload_updates_it(make_config
     wait_for(supervisor, {"bu-low": RUNNING})
     assert budget("bu-low") == 0.6
     assert budget("bu-high") == 0.8
+
+
+def value(name: str, org: str) -> float | None:
+    return metrics.REGISTRY.get_sample_value(name, {"org": org})
+
+
+def test_a_configured_org_exports_its_counters_at_zero_before_any_event(make_config, tmp_path):
+    config = make_config("pre-run", "pre-pause")
+    supervisor = start(config, tmp_path)
+    supervisor.ask(PauseOrg("pre-pause"), timeout=ASK_TIMEOUT)
+    wait_for(supervisor, {"pre-run": RUNNING, "pre-pause": PAUSED})
+    for org in ("pre-run", "pre-pause"):
+        assert value("ilyd_replay_fallbacks_total", org) == 0
+        assert value("ilyd_writeback_failures_total", org) == 0
+        assert value("ilyd_org_needs_reauth", org) == 0
+        assert metrics.REGISTRY.get_sample_value(
+            "ilyd_resync_records_total", {"org": org, "stage": "failed"}) == 0
+    supervisor.ask(ApplyConfig(make_config("pre-run"), 2), timeout=ASK_TIMEOUT)
+    assert value("ilyd_replay_fallbacks_total", "pre-pause") is None
+
+
+def test_needs_reauth_follows_the_org_detail_and_clears_when_the_org_starts_again(
+    make_config, tmp_path
+):
+    supervisor = start(make_config("ra"), tmp_path)
+    wait_for(supervisor, {"ra": RUNNING})
+    assert value("ilyd_org_needs_reauth", "ra") == 0
+    supervisor.tell(OrgReport.of("ra", 1, needs_reauth=True, reason="invalid_grant"))
+    supervisor.tell(OrgReport.of("ra", 1, mode="polling"))  # other detail leaves it set
+    assert supervisor.ask(Ping(), timeout=ASK_TIMEOUT) is True
+    assert value("ilyd_org_needs_reauth", "ra") == 1
+    supervisor.tell(OrgReport.of("ra", 0, needs_reauth=None))  # a replaced instance: ignored
+    assert supervisor.ask(Ping(), timeout=ASK_TIMEOUT) is True
+    assert value("ilyd_org_needs_reauth", "ra") == 1
+
+    supervisor.ask(RestartOrg("ra"), timeout=ASK_TIMEOUT)  # after `ilyd connect`
+    wait_for(supervisor, {"ra": RUNNING})
+    assert value("ilyd_org_needs_reauth", "ra") == 0

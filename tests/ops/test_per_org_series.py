@@ -1,0 +1,64 @@
+"""Per-org children created at 0 when an org is configured, and removed when it leaves."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+from ilyd import metrics
+
+
+def _samples(org: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of ilyd.metrics.REGISTRY labelled with `org`: {(name, labels): value}."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in metrics.REGISTRY.collect()
+        for sample in family.samples
+        if sample.labels.get("org") == org
+    }
+
+
+def test_prepare_org_creates_every_per_org_counter_at_zero():
+    metrics.prepare_org("po-new")
+    try:
+        names = {name for name, _ in _samples("po-new")}
+        for value in vars(metrics).values():
+            if isinstance(value, Counter) and "org" in value._labelnames:
+                assert f"{value._name}_total" in names, f"{value._name} not pre-created"
+        assert {"ilyd_org_up", "ilyd_org_needs_reauth", "ilyd_resync_running"} <= names
+        assert all(v == 0 for v in _samples("po-new").values())
+    finally:
+        metrics.forget_org("po-new")
+
+
+def test_prepare_org_creates_one_resync_child_per_stage_the_resync_counts():
+    from ilyd.resync.progress import STAGES
+
+    assert metrics.RESYNC_STAGES == STAGES
+    metrics.prepare_org("po-stages")
+    try:
+        stages = {dict(labels)["stage"] for name, labels in _samples("po-stages")
+                  if name == "ilyd_resync_records_total"}
+        assert stages == set(STAGES)
+    finally:
+        metrics.forget_org("po-stages")
+
+
+def test_prepare_org_leaves_gauges_whose_zero_would_be_false_to_their_first_value():
+    metrics.prepare_org("po-gauges")
+    try:
+        names = {name for name, _ in _samples("po-gauges")}
+        # 0 would read "last event in 1970", "no API used" and "inbox empty".
+        assert not names & {"ilyd_last_event_timestamp_seconds", "ilyd_sf_api_usage_ratio",
+                            "ilyd_inbox_records", "ilyd_org_mode"}
+    finally:
+        metrics.forget_org("po-gauges")
+
+
+def test_prepare_org_keeps_counts_already_made_and_forget_org_removes_everything():
+    metrics.prepare_org("po-keep")
+    metrics.REPLAY_FALLBACKS.labels(org="po-keep").inc()
+    metrics.prepare_org("po-keep")  # a second call (a reload) does not reset anything
+    assert metrics.REGISTRY.get_sample_value("ilyd_replay_fallbacks_total",
+                                             {"org": "po-keep"}) == 1
+    metrics.forget_org("po-keep")
+    assert _samples("po-keep") == {}
