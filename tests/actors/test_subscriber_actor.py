@@ -63,12 +63,6 @@ class _FeedingOrgActor(OrgActor):
         self._org = Org(config, 1, supervisor, database, factories=feeders)
 
 
-@pytest.fixture(autouse=True)
-def _stop_actors() -> Iterator[None]:
-    yield
-    pykka.ActorRegistry.stop_all(block=True, timeout=10)
-
-
 @pytest.fixture
 def dev() -> Iterator[DevOrg]:
     with DevOrg(host="127.0.0.1", port=0, orgs=1) as server:
