@@ -293,8 +293,7 @@ class Resync:
                                batch.counts["changed"] - changed_before,
                                batch.spool.size - bytes_before)
                 batch.next_locator, batch.last = page.next_locator, page.next_locator is None
-                if batch.last or batch.spool.rows >= pages.next_size() // 2 or \
-                        batch.spool.size >= self.settings.max_upload_bytes * 0.5:
+                if batch.last or pages.send_now(batch.spool.rows, batch.spool.size):
                     sender.put(batch)
                     batch = _Batch(plan)
                 self._budget.wait()

@@ -28,6 +28,8 @@ __all__ = ["PagePlan", "wait_for_job"]
 # A page's changed rows may fill this share of the upload limit (rows vary in size).
 _UPLOAD_HEADROOM = 0.75
 _MIN_PAGE = 100
+# Bytes per changed row assumed before any was seen: rows with long company data.
+_PRIOR_BYTES = 1024
 # Poll a little after the estimated finish: one poll too late beats one too early.
 _LATE = 1.1
 
@@ -45,16 +47,34 @@ class PagePlan:
     bytes_per_row: float | None = None
 
     def next_size(self) -> int:
-        """maxRecords for the next page."""
-        pages = max(self.jobs, math.ceil(self.total / self.max_page)) if self.total else 1
-        unit = self.total / max(1, pages - 1)  # first and last count half
+        """maxRecords for the next page: up to the next batch boundary (the first at
+        half a unit, then every unit), no more rows than fit the upload target."""
+        # Enough pages that a unit is at most max_page (first and last count half).
+        pages = max(self.jobs, math.ceil(self.total / self.max_page) + 1) if self.total else 1
+        unit = self.total / max(1, pages - 1)
         size = unit
-        if self.position is not None and self.total and (
-                self.position < unit / 2 or self.position >= self.total - unit):
-            size = unit / 2
-        if self.bytes_per_row:
-            size = min(size, self.max_upload_bytes * _UPLOAD_HEADROOM / self.bytes_per_row)
-        return max(_MIN_PAGE, min(self.max_page, math.ceil(size)))
+        if self.position is not None and self.total and unit:
+            boundary = unit / 2 + unit * math.floor((self.position + 1 - unit / 2) / unit + 1) \
+                if self.position + 1 > unit / 2 else unit / 2
+            size = min(boundary, self.total) - self.position
+        fitting = self.fitting_rows()
+        if self.bytes_per_row is not None and fitting < unit:
+            size = fitting  # the upload limit binds: full pages, boundaries ignored
+        return max(_MIN_PAGE, min(self.max_page, math.ceil(min(size, fitting))))
+
+    def fitting_rows(self) -> float:
+        """Changed rows that fit the upload target at the bytes per row seen so far (a
+        pessimistic guess before the first page: the first job must not be too big)."""
+        return self.max_upload_bytes * _UPLOAD_HEADROOM / (self.bytes_per_row or _PRIOR_BYTES)
+
+    def send_now(self, rows: int, size: int) -> bool:
+        """Whether a batch of `rows` changed rows / `size` bytes goes now rather than
+        with the next page: when the next page might not fit beside it, or when it is
+        a fair share of a job already."""
+        following = min(self.next_size(), self.fitting_rows())
+        return rows >= 0.4 * following or \
+            size + following * (self.bytes_per_row or _PRIOR_BYTES) > \
+            self.max_upload_bytes * _UPLOAD_HEADROOM
 
     def consumed(self, rows: int, changed: int, spool_bytes: int) -> None:
         """A page was read: `rows` rows, of which `changed` took `spool_bytes` of CSV."""
