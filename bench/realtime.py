@@ -19,12 +19,15 @@ import json
 import math
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import requests
 
 from ilyd.actors.org import OrgSecrets
 from ilyd.commands.demo_traffic import Observer, Traffic, percentile
@@ -37,9 +40,16 @@ from ilyd.provision.service import Provisioner
 from ilyd.salesforce.connect import make_org_rest_client
 
 
-def write_config(root: Path, dev: DevOrg) -> Path:
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_config(root: Path, dev: DevOrg, metrics_port: int) -> Path:
     text = (f'[daemon]\nstate_dir = "{root}/state"\ncontrol_socket = "{root}/control.sock"\n'
-            'log_format = "json"\nlog_level = "info"\n[metrics]\nlisten = ""\n'
+            'log_format = "json"\nlog_level = "info"\n'
+            f'[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n'
             '[defaults]\npoll_interval = 5\nworkers = 2\n')
     for info in dev.orgs:
         secret, password = root / f"{info.name}.secret", root / f"{info.name}.pw"
@@ -108,6 +118,24 @@ def log_problems(path: Path, limit: int = 5) -> list[str]:
     return found[:limit] + ([f"... {len(found) - limit} more"] if len(found) > limit else [])
 
 
+def inbox_to_write(metrics_port: int) -> tuple[float | None, float | None]:
+    """p50 and p99 (bucket upper bounds) of ilyd_event_to_write_seconds: inbox -> written,
+    the daemon's own share of the latency."""
+    text = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=30).text
+    buckets = []
+    for line in text.splitlines():
+        if line.startswith("ilyd_event_to_write_seconds_bucket"):
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((math.inf if bound == "+Inf" else float(bound),
+                            float(line.rsplit(" ", 1)[1])))
+    total = buckets[-1][1] if buckets else 0.0
+
+    def quantile(share: float) -> float | None:
+        return next((b for b, n in buckets if n >= share * total), None) if total else None
+
+    return quantile(0.5), quantile(0.99)
+
+
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -148,7 +176,8 @@ def run(orgs: int, rate: float, seconds: float) -> int:
     """One scenario on a fresh devorg and daemon; prints the figures, 0 if all written."""
     root = Path(tempfile.mkdtemp(prefix="ilyd-bench-"))
     with DevOrg(host="127.0.0.1", port=0, orgs=orgs) as dev:
-        config = write_config(root, dev)
+        metrics_port = free_port()
+        config = write_config(root, dev, metrics_port)
         started = time.monotonic()
         provision(config)
         print(f"provisioned {orgs} org(s) in {time.monotonic() - started:.1f} s")
@@ -168,6 +197,7 @@ def run(orgs: int, rate: float, seconds: float) -> int:
         observers = [Observer(dev.admin, i.name, i.user_id) for i in dev.orgs]
         calls_before = sum(o.calls() for o in observers)
         cpu_before = cpu_seconds(daemon.pid)
+        own_before = cpu_seconds(os.getpid())
         # Fast rates are spread over several threads per org (seeded apart).
         threads = max(1, math.ceil(rate / _PER_THREAD))
         traffic = [Traffic(dev.admin, i.name, rate=rate / threads, edits=False,
@@ -179,6 +209,9 @@ def run(orgs: int, rate: float, seconds: float) -> int:
             t.stop()
         elapsed = time.monotonic() - traffic_started
         cpu = cpu_seconds(daemon.pid) - cpu_before  # while the traffic ran
+        # devorg and the traffic share this process (and its GIL): when it is near 100 %,
+        # devorg is as much the bottleneck as the daemon.
+        own = cpu_seconds(os.getpid()) - own_before
         rss = rss_mib(daemon.pid)
         created = sum(len(t.stats.created) for t in traffic)
         deadline = time.monotonic() + 60
@@ -198,6 +231,7 @@ def run(orgs: int, rate: float, seconds: float) -> int:
             shown = {k: values["record"].get(k) for k in ("Website", "Email", "Company")}
             print(f"not written: {record} {shown} history={len(values['history'])}")
         alive = daemon.poll() is None
+        own_p50, own_p99 = inbox_to_write(metrics_port) if alive else (None, None)
         stop_began = time.monotonic()
         daemon.send_signal(signal.SIGTERM)
         try:
@@ -214,10 +248,17 @@ def run(orgs: int, rate: float, seconds: float) -> int:
     if latencies:
         print(f"create->written latency ms: p50 {percentile(latencies, 0.5):.0f}  "
               f"p99 {percentile(latencies, 0.99):.0f}  max {max(latencies):.0f}")
+    def ms(value: float | None) -> str:
+        return "?" if value is None else f"{value * 1000:.0f}"
+
+    print(f"of which inbox->written (the daemon's share, histogram bucket bounds): "
+          f"p50 <= {ms(own_p50)} ms, p99 <= {ms(own_p99)} ms")
     print(f"traffic errors {sum(t.stats.errors for t in traffic)}; daemon log {root}")
     print(f"API calls {calls} = {calls / max(created, 1):.3f} per event")
     print(f"daemon CPU {cpu:.1f} s over {elapsed:.0f} s of traffic"
-          f" ({100 * cpu / elapsed:.0f} % of one core), RSS {rss:.0f} MiB")
+          f" ({100 * cpu / elapsed:.0f} % of one core), RSS {rss:.0f} MiB; devorg + traffic"
+          f" (this process) {100 * own / elapsed:.0f} %; load average"
+          f" {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"daemon {'ran throughout' if alive else 'DIED during the run'}; SIGTERM -> exit "
           f"{code} in {stop_took:.1f} s")
     problems = log_problems(log_path)
