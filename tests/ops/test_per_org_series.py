@@ -62,3 +62,17 @@ def test_prepare_org_keeps_counts_already_made_and_forget_org_removes_everything
                                              {"org": "po-keep"}) == 1
     metrics.forget_org("po-keep")
     assert _samples("po-keep") == {}
+
+
+def test_every_per_org_counter_an_alert_reads_exists_from_the_org_start():
+    from .conftest import alert_rules, metric_names, per_org_names
+
+    metrics.prepare_org("po-rules")
+    try:
+        created = {name for name, _ in _samples("po-rules")}
+        for rule in alert_rules():
+            for name in metric_names(rule["expr"]) & per_org_names():
+                if name.endswith("_total"):
+                    assert name in created, f"{rule['alert']} reads {name}, not pre-created"
+    finally:
+        metrics.forget_org("po-rules")
