@@ -30,6 +30,7 @@ _UPLOAD_HEADROOM = 0.75
 _MIN_PAGE = 100
 # Bytes per changed row assumed before any was seen: rows with long company data.
 _PRIOR_BYTES = 1024
+_PROBE_ROWS = 2_000
 # Poll a little after the estimated finish: one poll too late beats one too early.
 _LATE = 1.1
 
@@ -57,6 +58,10 @@ class PagePlan:
             boundary = unit / 2 + unit * math.floor((self.position + 1 - unit / 2) / unit + 1) \
                 if self.position + 1 > unit / 2 else unit / 2
             size = min(boundary, self.total) - self.position
+        if self.position == 0 and self.bytes_per_row is None:
+            # A short first page measures the rows: a page is one job at most, so the
+            # guess must not be wrong by a page of long rows.
+            size = min(size, _PROBE_ROWS)
         fitting = self.fitting_rows()
         if self.bytes_per_row is not None and fitting < unit:
             size = fitting  # the upload limit binds: full pages, boundaries ignored
