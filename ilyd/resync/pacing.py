@@ -5,8 +5,11 @@ create + upload + close + a "changed elsewhere" query + at least one status poll
 every result page one GET. So an object is read in a handful of pages, each becoming
 one job. The first and last are half-size: the first so Salesforce starts processing
 early while the rest is enriched, the last so little is left to wait for once the read
-ends. A page is also kept small enough that its changed rows fit the upload limit,
-judged by the bytes per row seen so far.
+ends. A page is also kept small enough that its changed rows fit 3/4 of the upload
+limit, judged by the bytes per row seen so far — measured first on a 2,000-row probe
+page, since a page cannot be split between jobs (the checkpoint's unit is the page).
+Long rows therefore mean more, smaller jobs: ≤ 30 calls per million holds for rows of
+up to ~200 bytes of changed CSV (an unknown company's), not for rows of long data.
 
 Polling a job estimates its finish from the rows Salesforce reports processed, so a
 large job costs a few polls, not one every few seconds.
