@@ -1,13 +1,14 @@
 """`WriterActor`: the thin shell around `ilyd.pipeline.writer.Writer`.
 
 Enriched records arrive as `Enriched` messages; a timer tells `_Flush` when the oldest
-queued record has waited `writer_window`, and a full batch is sent at once.
+queued record has waited `writer_window`, and a full batch is sent at once. The timer is
+a call on the shared `TIMERS` thread: a thread started per window cost more than the
+write itself at a few events per second per org.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
 import types
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import structlog
 from ilyd.actors.org import OrgContext
 from ilyd.errors import AuthError
 from ilyd.pipeline.runtime import OrgPipeline
+from ilyd.pipeline.wakeup import TIMERS, Timer
 from ilyd.pipeline.work import WorkItem
 from ilyd.pipeline.writer import Writer
 
@@ -47,7 +49,7 @@ class WriterActor(pykka.ThreadingActor):
         self._writer = Writer(context.name, pipeline.rest, pipeline.inbox, pipeline.state,
                               pipeline.hashes, enrich=context.config.enrich,
                               budget=pipeline.budget)
-        self._timer: threading.Timer | None = None
+        self._timer: Timer | None = None
 
     def on_start(self) -> None:
         """Bind the org into the log context."""
@@ -83,9 +85,7 @@ class WriterActor(pykka.ThreadingActor):
             return
         if due > 0:
             if self._timer is None:
-                self._timer = threading.Timer(due, self._tell_flush)
-                self._timer.daemon = True
-                self._timer.start()
+                self._timer = TIMERS.call_later(due, self._tell_flush)
             return
         self._cancel_timer()
         try:

@@ -97,7 +97,9 @@ class Enricher:
                 for item in deleted:
                     self.state.forget(self.org, item.sobject, [item.record_id])
         live = [i for i in items if i.change_type != "deleted"]
-        outcomes = list(self._pool.map(self._enrich, live))
+        # One record (the usual case at a few events per second): no hand-off to a worker.
+        outcomes = ([self._enrich(live[0])] if len(live) == 1
+                    else list(self._pool.map(self._enrich, live)))
         ready: list[WorkItem] = []
         retrying = 0
         for item, outcome in zip(live, outcomes, strict=True):
