@@ -291,6 +291,11 @@ def forget_org(org: str) -> None:
     for value in list(globals().values()):
         if isinstance(value, Counter | Gauge | Histogram) and "org" in value._labelnames:
             value.remove_by_labels({"org": org})
+    _ORG_STATES.pop(org, None)
+
+
+# org -> the state its ilyd_org_state child carries (the supervisor's thread writes it).
+_ORG_STATES: dict[str, str] = {}
 
 
 def set_org_state(org: str, state: str) -> None:
@@ -301,10 +306,10 @@ def set_org_state(org: str, state: str) -> None:
     """
     state = str(state)
     ORG_STATE.labels(org=org, state=state).set(1)
-    for family in ORG_STATE.collect():
-        for sample in family.samples:
-            if sample.labels["org"] == org and sample.labels["state"] != state:
-                ORG_STATE.remove(org, sample.labels["state"])
+    previous = _ORG_STATES.get(org)
+    _ORG_STATES[org] = state
+    if previous is not None and previous != state:
+        ORG_STATE.remove(org, previous)
 
 
 # Values of ilyd_resync_records_total's `stage` (ilyd.resync.progress.STAGES, which imports

@@ -139,3 +139,15 @@ def test_needs_reauth_follows_the_org_detail_and_clears_when_the_org_starts_agai
     supervisor.ask(RestartOrg("ra"), timeout=ASK_TIMEOUT)  # after `ilyd connect`
     wait_for(supervisor, {"ra": RUNNING})
     assert value("ilyd_org_needs_reauth", "ra") == 0
+
+
+def test_a_new_supervisor_in_the_same_process_leaves_no_stale_state_child(make_config, tmp_path):
+    config = make_config("rs-a")
+    database = Database(tmp_path / "state.db")
+    first = SupervisorActor.start(config, policy=FAST, database=database)
+    wait_for(first, {"rs-a": RUNNING})
+    first.stop(block=True, timeout=10)  # the daemon's stop does not touch the series
+
+    again = SupervisorActor.start(config, policy=FAST, database=database)
+    again.ask(PauseOrg("rs-a"), timeout=ASK_TIMEOUT)
+    assert org_states("rs-a") == {"paused": 1.0}
