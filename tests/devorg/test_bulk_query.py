@@ -1,0 +1,98 @@
+"""Bulk API 2.0 query jobs: the result is the snapshot taken when the job ran, paged by
+locator from its spooled file."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+
+from .conftest import Client
+
+
+def _wait_state(client: Client, path: str, states: set[str]) -> dict:
+    deadline = time.monotonic() + 30
+    info: dict = {}
+    while time.monotonic() < deadline:
+        info = client.get(path).json()
+        if info["state"] in states:
+            return info
+        time.sleep(0.05)
+    raise AssertionError(f"job never reached {states}: {info}")
+
+
+def _csv(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text, newline="")))
+
+
+def _query_job(client: Client, soql: str) -> dict:
+    job = client.post("/jobs/query", json={"operation": "query", "query": soql})
+    assert job.status_code == 200, job.text
+    return _wait_state(client, f"/jobs/query/{job.json()['id']}", {"JobComplete"})
+
+
+def _pages(client: Client, job_id: str, size: int) -> list[list[str]]:
+    rows: list[list[str]] = []
+    locator = None
+    while locator != "null":
+        params = {"maxRecords": size, **({"locator": locator} if locator else {})}
+        page = client.get(f"/jobs/query/{job_id}/results", params=params)
+        assert page.status_code == 200, page.text
+        parsed = _csv(page.text)
+        assert int(page.headers["Sforce-NumberOfRecords"]) == len(parsed) - 1
+        rows += parsed[1:]
+        locator = page.headers["Sforce-Locator"]
+    return rows
+
+
+def _insert_accounts(client: Client, names: list[str]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["Name", "Industry"])
+    writer.writerows([name, "Tech"] for name in names)
+    job = client.post("/jobs/ingest", json={"object": "Account", "operation": "insert"}).json()
+    client.http.put(client.base + f"/jobs/ingest/{job['id']}/batches",
+                    data=buffer.getvalue().encode(), headers={"Content-Type": "text/csv"})
+    client.patch(f"/jobs/ingest/{job['id']}", json={"state": "UploadComplete"})
+    info = _wait_state(client, f"/jobs/ingest/{job['id']}", {"JobComplete", "Failed"})
+    assert info["numberRecordsFailed"] == 0, info
+
+
+def test_records_created_after_job_complete_are_not_in_its_results(client: Client) -> None:
+    info = _query_job(client, "SELECT Id, Name FROM Account")
+    before = info["numberRecordsProcessed"]
+    created = client.post("/sobjects/Account", json={"Name": "Late Arrival"})
+    assert created.status_code == 201, created.text
+    rows = _pages(client, info["id"], 7)
+    assert len(rows) == before
+    assert created.json()["id"] not in {row[0] for row in rows}
+    assert "Late Arrival" not in {row[1] for row in rows}
+    again = _query_job(client, "SELECT Id, Name FROM Account")
+    assert again["numberRecordsProcessed"] == before + 1
+
+
+def test_pages_of_any_size_give_every_row_once_even_with_quotes_and_newlines(
+        client: Client) -> None:
+    names = [f'Acme "{n}", Inc\nline two' if n % 3 == 0 else f"Plain {n}" for n in range(2_500)]
+    _insert_accounts(client, names)
+    info = _query_job(client, "SELECT Id, Name, Industry FROM Account WHERE Industry = 'Tech'")
+    assert info["numberRecordsProcessed"] == 2_500
+    whole = _pages(client, info["id"], 100_000)
+    assert sorted(row[1] for row in whole) == sorted(names)
+    for size in (999, 1_000, 1_313):
+        assert _pages(client, info["id"], size) == whole
+    # a locator may be fetched again, and out of order: it names a row, not a stream
+    first = client.get(f"/jobs/query/{info['id']}/results", params={"maxRecords": 1_200})
+    locator = first.headers["Sforce-Locator"]
+    later = client.get(f"/jobs/query/{info['id']}/results",
+                       params={"maxRecords": 1_200, "locator": locator})
+    repeat = client.get(f"/jobs/query/{info['id']}/results",
+                        params={"maxRecords": 1_200, "locator": locator})
+    assert _csv(later.text) == _csv(repeat.text)
+    assert _csv(later.text)[1:] == whole[1_200:2_400]
+
+
+def test_deleted_query_job_is_gone(client: Client) -> None:
+    info = _query_job(client, "SELECT Id FROM Account")
+    assert client.delete(f"/jobs/query/{info['id']}").status_code == 204
+    assert client.get(f"/jobs/query/{info['id']}/results").status_code == 404
