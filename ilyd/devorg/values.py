@@ -87,8 +87,7 @@ def to_csv(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dt.datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + \
-            f"{value.microsecond // 1000:03d}Z"
+        return format_datetime(value)[:-5] + "Z"
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, float) and value.is_integer():
@@ -109,8 +108,31 @@ def _json_type_error(f: FieldDef, value: object) -> FieldValueError:
     )
 
 
+# Texts parsed to immutable values, by field type: a Bulk job sends the same datetime (one
+# enrichment stamp) or number on row after row, and parsing one costs more than the rest of
+# the row's field. Only successes are kept (errors name the field); bounded by clearing.
+_PARSED: dict[str, dict[str, object]] = {t: {} for t in ("datetime", "date", *_NUMERIC)}
+_PARSED_MAX = 4096
+
+
 def coerce(f: FieldDef, value: object, *, from_csv: bool = False) -> object:
     """Convert an incoming value for field `f`; raises FieldValueError with Salesforce's code."""
+    if type(value) is str:
+        parsed = _PARSED.get(f.type)
+        if parsed is not None and value not in ("", "#N/A"):
+            try:
+                return parsed[value]
+            except KeyError:
+                pass
+            result = _coerce(f, value, from_csv=from_csv)
+            if len(parsed) >= _PARSED_MAX:
+                parsed.clear()
+            parsed[value] = result
+            return result
+    return _coerce(f, value, from_csv=from_csv)
+
+
+def _coerce(f: FieldDef, value: object, *, from_csv: bool = False) -> object:
     if value is None or (from_csv and value == ""):
         return None
     if from_csv and value == "#N/A":
