@@ -16,8 +16,11 @@ from pathlib import Path
 
 from ilyd.errors import StoreError
 
-# A writer waits this long for another thread's transaction before giving up.
+# A writer waits this long for another process's transaction (SQLite's busy handler).
 _BUSY_TIMEOUT_SECONDS = 30.0
+# ...and this long for another thread of this process: queueing here is fair, so a long
+# wait means a transaction is stuck, not that the writer was unlucky.
+_WRITE_LOCK_TIMEOUT_SECONDS = 120.0
 
 
 class Database:
@@ -70,9 +73,9 @@ class Database:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """Run the block in one IMMEDIATE transaction; commit on success, roll back on error."""
         conn = self.connection()
-        if not self._write_lock.acquire(timeout=_BUSY_TIMEOUT_SECONDS):
+        if not self._write_lock.acquire(timeout=_WRITE_LOCK_TIMEOUT_SECONDS):
             raise StoreError(f"cannot start a transaction on {self.path}: another thread held"
-                             f" the write lock for {_BUSY_TIMEOUT_SECONDS:g} s")
+                             f" the write lock for {_WRITE_LOCK_TIMEOUT_SECONDS:g} s")
         try:
             try:
                 conn.execute("BEGIN IMMEDIATE")
