@@ -33,7 +33,7 @@ _CONVERTED_TYPES = frozenset({"complexvalue", "boolean", "int", "double", "curre
                               "date", "datetime", "reference"})
 # How Writer._values takes one written key (see Writer._plan).
 _SKIP, _REFUSE, _TEXT, _CONVERT = "skip", "refuse", "text", "convert"
-_Column = tuple[str, str, FieldDef | None, tuple[str, ...]]
+_Column = tuple[str, str, FieldDef | None, tuple[str, ...], int]
 _NO_LIMIT = 1 << 62
 ROLLED_BACK = ("ALL_OR_NONE_OPERATION_ROLLED_BACK",
                "Record rolled back because not all records were valid and the request was "
@@ -54,7 +54,7 @@ class RecordError(Exception):
         return {"statusCode": self.status_code, "message": self.message, "fields": self.fields}
 
 
-@dataclass
+@dataclass(slots=True)  # one per written row: a Bulk job makes millions
 class WriteOp:
     """One requested write. For upsert, `ext_field`/`ext_value` find the target."""
 
@@ -67,7 +67,7 @@ class WriteOp:
     ext_value: object = None
 
 
-@dataclass
+@dataclass(slots=True)  # one per written row: a Bulk job makes millions
 class SaveResult:
     """The outcome of one WriteOp."""
 
@@ -84,7 +84,7 @@ class SaveResult:
         return out
 
 
-@dataclass
+@dataclass(slots=True)
 class _Prepared:
     sobject: str
     record_id: str
@@ -204,15 +204,15 @@ class Writer:
         plan: list[_Column] = []
         for key in keys:
             if key == "attributes" or key.lower() == "id":
-                plan.append((_SKIP, key, None, ()))
+                plan.append((_SKIP, key, None, (), 0))
                 continue
             f, error = self._column(obj, key, creating)
             if f is None:
-                plan.append((_REFUSE, key, None, error))
+                plan.append((_REFUSE, key, None, error, 0))
             elif f.type in _CONVERTED_TYPES:
-                plan.append((_CONVERT, f.name, f, ()))
-            else:
-                plan.append((_TEXT, f.name, f, ()))
+                plan.append((_CONVERT, f.name, f, (), 0))
+            else:  # the length limit resolved once, not per row
+                plan.append((_TEXT, f.name, f, (), f.length or _NO_LIMIT))
         return plan
 
     def _values(self, obj: ObjectDef, op: WriteOp, creating: bool) -> Record:
@@ -224,9 +224,9 @@ class Writer:
         if plan is None:
             plan = self._plans[pkey] = self._plan(obj, pkey[2], creating)
         from_csv = op.from_csv
-        for (how, name, f, error), raw in zip(plan, values.values(), strict=True):
+        for (how, name, f, error, limit), raw in zip(plan, values.values(), strict=True):
             if how is _TEXT:
-                if type(raw) is str and raw and len(raw) <= (f.length or _NO_LIMIT) and \
+                if type(raw) is str and raw and len(raw) <= limit and \
                         not (from_csv and raw == "#N/A"):
                     out[name] = raw  # text that fits: what coerce() would return
                     continue
