@@ -19,7 +19,7 @@ from ilyd.devorg.ids import PREFIX_TO_SOBJECT, sobject_of, to18
 from ilyd.devorg.org import PERMISSION_OBJECTS, OrgState, Record
 from ilyd.devorg.schema import FieldDef, ObjectDef
 from ilyd.devorg.security import Access
-from ilyd.devorg.values import FieldValueError, coerce, now
+from ilyd.devorg.values import FieldValueError, coerce, now, parsed_cache
 
 _AUDIT_FIELDS = frozenset({"Id", "IsDeleted", "CreatedDate", "CreatedById", "LastModifiedDate",
                            "LastModifiedById", "SystemModstamp"})
@@ -33,7 +33,8 @@ _CONVERTED_TYPES = frozenset({"complexvalue", "boolean", "int", "double", "curre
                               "date", "datetime", "reference"})
 # How Writer._values takes one written key (see Writer._plan).
 _SKIP, _REFUSE, _TEXT, _CONVERT = "skip", "refuse", "text", "convert"
-_Column = tuple[str, str, FieldDef | None, tuple[str, ...], int]
+# (how, field name, field, error args, text length limit, parsed-text cache of its type)
+_Column = tuple[str, str, FieldDef | None, tuple[str, ...], int, dict[str, object] | None]
 _NO_LIMIT = 1 << 62
 ROLLED_BACK = ("ALL_OR_NONE_OPERATION_ROLLED_BACK",
                "Record rolled back because not all records were valid and the request was "
@@ -204,15 +205,15 @@ class Writer:
         plan: list[_Column] = []
         for key in keys:
             if key == "attributes" or key.lower() == "id":
-                plan.append((_SKIP, key, None, (), 0))
+                plan.append((_SKIP, key, None, (), 0, None))
                 continue
             f, error = self._column(obj, key, creating)
             if f is None:
-                plan.append((_REFUSE, key, None, error, 0))
+                plan.append((_REFUSE, key, None, error, 0, None))
             elif f.type in _CONVERTED_TYPES:
-                plan.append((_CONVERT, f.name, f, (), 0))
+                plan.append((_CONVERT, f.name, f, (), 0, parsed_cache(f.type)))
             else:  # the length limit resolved once, not per row
-                plan.append((_TEXT, f.name, f, (), f.length or _NO_LIMIT))
+                plan.append((_TEXT, f.name, f, (), f.length or _NO_LIMIT, None))
         return plan
 
     def _values(self, obj: ObjectDef, op: WriteOp, creating: bool) -> Record:
@@ -224,7 +225,7 @@ class Writer:
         if plan is None:
             plan = self._plans[pkey] = self._plan(obj, pkey[2], creating)
         from_csv = op.from_csv
-        for (how, name, f, error, limit), raw in zip(plan, values.values(), strict=True):
+        for (how, name, f, error, limit, parsed), raw in zip(plan, values.values(), strict=True):
             if how is _TEXT:
                 if type(raw) is str and raw and len(raw) <= limit and \
                         not (from_csv and raw == "#N/A"):
@@ -232,6 +233,11 @@ class Writer:
                     continue
             elif how is _SKIP:
                 continue
+            elif parsed is not None and type(raw) is str:
+                hit = parsed.get(raw)  # a datetime or number text seen before: never None
+                if hit is not None:
+                    out[name] = hit
+                    continue
             elif how is _REFUSE:
                 raise RecordError(error[0], error[1], list(error[2:]))
             assert f is not None

@@ -115,6 +115,12 @@ _PARSED: dict[str, dict[str, object]] = {t: {} for t in ("datetime", "date", *_N
 _PARSED_MAX = 4096
 
 
+def parsed_cache(field_type: str) -> dict[str, object] | None:
+    """The texts already parsed for a field type (text -> value; never None values), or
+    None for a type whose texts are not cached. Read-only for callers: `coerce` fills it."""
+    return _PARSED.get(field_type)
+
+
 def coerce(f: FieldDef, value: object, *, from_csv: bool = False) -> object:
     """Convert an incoming value for field `f`; raises FieldValueError with Salesforce's code."""
     if type(value) is str:
