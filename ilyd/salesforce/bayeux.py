@@ -221,7 +221,7 @@ class BayeuxClient:
 
     def _use_websocket(self) -> None:
         ws = WebSocketTransport(self.endpoint, ca_file=self._ca_file)
-        cookies = "; ".join(f"{c.name}={c.value}" for c in self._http.session.cookies)
+        cookies = self._http.cookie_header()
         try:
             ws.open(self._headers(), cookies or None, _META_TIMEOUT_SECONDS)
         except TransportError as exc:

@@ -1,4 +1,4 @@
-"""Bayeux transports: long polling over one `requests.Session`, WebSocket via websocket-client.
+"""Bayeux transports: long polling over one kept HTTP connection, WebSocket via websocket-client.
 
 A transport sends one JSON array of messages and returns the /meta replies to it;
 events that arrive meanwhile (in the same array for long polling, as separate frames
@@ -10,6 +10,7 @@ that stopping a subscriber does not wait out a 110-second poll.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import socket
@@ -22,6 +23,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from ilyd.errors import BayeuxError
+from ilyd.salesforce.bayeux_http import KeepAliveConnection
 from ilyd.salesforce.bayeux_messages import FailureKind, Message, split_replies
 
 __all__ = ["LongPollingTransport", "TransportError", "WebSocketTransport"]
@@ -71,7 +73,8 @@ def _tracking_adapter(sockets: weakref.WeakSet[socket.socket]) -> HTTPAdapter:
 
 
 class LongPollingTransport:
-    """POSTs JSON arrays to the endpoint on one Session (cookies such as BAYEUX_BROWSER kept)."""
+    """POSTs JSON arrays to the endpoint on one kept connection (cookies such as
+    BAYEUX_BROWSER kept): `KeepAliveConnection` when no proxy applies, else a Session."""
 
     name = "long-polling"
 
@@ -89,12 +92,61 @@ class LongPollingTransport:
         adapter = _tracking_adapter(self._sockets)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        # No proxy in the way: POST on one kept connection through http.client rather
+        # than requests (whose per-request work was most of the long poll's CPU).
+        scheme = url.split(":", 1)[0].lower()
+        proxied = self.session.proxies.get(scheme) or self.session.proxies.get("all")
+        self._direct = (None if proxied else
+                        KeepAliveConnection(url, verify=self.session.verify))
+
+    def cookie_header(self) -> str:
+        """The server's cookies as a Cookie header value (for the WebSocket upgrade)."""
+        if self._direct is not None:
+            return "; ".join(f"{k}={v}" for k, v in self._direct.cookies.items())
+        return "; ".join(f"{c.name}={c.value}" for c in self.session.cookies)
 
     def exchange(
         self, messages: Sequence[Message], *, headers: Mapping[str, str], timeout: float,
         on_events: EventSink,
     ) -> list[Message]:
         """Send the messages; deliver any events; return the /meta replies."""
+        if self._direct is None:
+            status, body, text = self._post_requests(messages, headers, timeout)
+        else:
+            status, body, text = self._post_direct(messages, headers, timeout)
+        if isinstance(body, dict):
+            body = [body]
+        if status >= 500:
+            raise TransportError(f"POST {self.url} answered HTTP {status}", FailureKind.SERVER)
+        if not isinstance(body, list):
+            kind = FailureKind.AUTH if status == 401 else FailureKind.PROTOCOL
+            raise TransportError(
+                f"POST {self.url} answered HTTP {status} without Bayeux"
+                f" messages: {text()[:200]!r}", kind,
+            )
+        replies, events = split_replies(body)
+        if events:
+            on_events(events)
+        return replies
+
+    def _post_direct(self, messages: Sequence[Message], headers: Mapping[str, str],
+                     timeout: float) -> tuple[int, Any, Callable[[], str]]:
+        assert self._direct is not None
+        try:
+            status, data = self._direct.post(json.dumps(list(messages)).encode(), headers,
+                                             timeout)
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            raise TransportError(
+                f"POST {self.url} failed: {type(exc).__name__}: {exc}", FailureKind.NETWORK
+            ) from exc
+        try:
+            body = json.loads(data)
+        except ValueError:
+            body = None
+        return status, body, lambda: data.decode("utf-8", "replace")
+
+    def _post_requests(self, messages: Sequence[Message], headers: Mapping[str, str],
+                       timeout: float) -> tuple[int, Any, Callable[[], str]]:
         try:
             response = self.session.post(
                 self.url, data=json.dumps(list(messages)), timeout=(10.0, timeout),
@@ -108,31 +160,20 @@ class LongPollingTransport:
             body = response.json()
         except ValueError:
             body = None
-        if isinstance(body, dict):
-            body = [body]
-        if response.status_code >= 500:
-            raise TransportError(
-                f"POST {self.url} answered HTTP {response.status_code}", FailureKind.SERVER
-            )
-        if not isinstance(body, list):
-            kind = FailureKind.AUTH if response.status_code == 401 else FailureKind.PROTOCOL
-            raise TransportError(
-                f"POST {self.url} answered HTTP {response.status_code} without Bayeux"
-                f" messages: {response.text[:200]!r}", kind,
-            )
-        replies, events = split_replies(body)
-        if events:
-            on_events(events)
-        return replies
+        return response.status_code, body, lambda: response.text
 
     def abort(self) -> None:
         """Shut every socket of this transport down (callable from any thread)."""
+        if self._direct is not None:
+            self._direct.abort()
         for sock in list(self._sockets):
             with contextlib.suppress(OSError):  # already closed: nothing to interrupt
                 sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         """Release the session's connections."""
+        if self._direct is not None:
+            self._direct.close()
         self.session.close()
 
 

@@ -1,0 +1,168 @@
+"""One keep-alive HTTP(S) connection for the Bayeux long poll, on `http.client`.
+
+Profiling the daemon at 100 orgs x 5 events/s showed the long poll through `requests`
+as the largest single cost: every POST rebuilt a PreparedRequest, merged session
+settings, walked the cookie jar, re-checked the CA path on disk and ran urllib3's pool
+bookkeeping — a few times the cost of the HTTP exchange itself. The long poll always
+talks to one URL on one connection, so none of that is needed: this class keeps the
+connection, the TLS context, the fixed headers and the server's cookies (such as
+BAYEUX_BROWSER, which Salesforce uses to route the session) ready between POSTs.
+
+It is used only when no proxy applies to the endpoint (the requests path still serves
+proxied set-ups). TLS verification is always on: the configured CA file (or
+REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE), else certifi's bundle, as requests would use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import http.client
+import os
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from http.cookies import CookieError, SimpleCookie
+from urllib.parse import urlsplit
+
+__all__ = ["KeepAliveConnection"]
+
+# Errors that mean "the server had closed the idle keep-alive connection": the request
+# never reached it, so sending it again on a fresh connection is safe.
+_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
+          ConnectionAbortedError)
+
+
+def _ssl_context(verify: str | bool) -> ssl.SSLContext:
+    if isinstance(verify, str):
+        if os.path.isdir(verify):
+            return ssl.create_default_context(capath=verify)
+        return ssl.create_default_context(cafile=verify)
+    try:
+        import certifi  # requests' own CA bundle: the same trust as the requests path
+    except ImportError:  # pragma: no cover - certifi comes with requests
+        return ssl.create_default_context()
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+class KeepAliveConnection:
+    """POSTs bodies to one URL over one persistent connection (not thread-safe, except
+    `abort`, which may be called from any thread)."""
+
+    def __init__(self, url: str, *, verify: str | bool = True,
+                 connect_timeout: float = 10.0, user_agent: str = "ilyd") -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {url!r}")
+        self.url = url
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port
+        self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        # Built at the first connection: a missing CA file then fails that POST (and is
+        # retried with backoff) instead of the client's construction.
+        self._verify = verify
+        self._context: ssl.SSLContext | None = None
+        self._connect_timeout = connect_timeout
+        self._conn: http.client.HTTPConnection | None = None
+        self._sock: socket.socket | None = None
+        self._aborts = 0
+        self._lock = threading.Lock()
+        self.cookies: dict[str, str] = {}
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json",
+                         "Accept-Encoding": "gzip", "User-Agent": user_agent,
+                         "Connection": "keep-alive"}
+
+    def post(self, body: bytes, headers: Mapping[str, str],
+             timeout: float) -> tuple[int, bytes]:
+        """POST `body`; return the status and the (decoded) response body.
+
+        Raises OSError or http.client.HTTPException when the exchange fails.
+        """
+        sent = {**self._headers, **headers}
+        if self.cookies:
+            sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        aborts = self._aborts
+        for attempt in (0, 1):
+            reused = self._conn is not None
+            conn = self._conn or self._open()
+            try:
+                conn.sock.settimeout(timeout)  # type: ignore[union-attr]
+                conn.request("POST", self._path, body, sent)
+                response = conn.getresponse()
+                data = response.read()
+            except _STALE:
+                self.close()
+                # Only a reused connection may have gone stale; never retry past an abort
+                # (a stopping client must not start a new long poll).
+                if attempt or not reused or aborts != self._aborts:
+                    raise
+                continue
+            except BaseException:
+                self.close()
+                raise
+            self._take_cookies(response.msg.get_all("Set-Cookie") or ())
+            if response.will_close:
+                self.close()
+            if response.getheader("Content-Encoding", "").lower() == "gzip":
+                data = gzip.decompress(data)
+            return response.status, data
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _open(self) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection
+        if self._https:
+            if self._context is None:
+                self._context = _ssl_context(self._verify)
+            conn = http.client.HTTPSConnection(self._host, self._port,
+                                               timeout=self._connect_timeout,
+                                               context=self._context)
+        else:
+            conn = http.client.HTTPConnection(self._host, self._port,
+                                              timeout=self._connect_timeout)
+        conn.connect()
+        with self._lock:
+            self._conn, self._sock = conn, conn.sock
+        return conn
+
+    def _take_cookies(self, headers: object) -> None:
+        for header in headers:  # type: ignore[attr-defined]
+            jar: SimpleCookie = SimpleCookie()
+            try:
+                jar.load(str(header))
+            except CookieError:
+                continue  # a cookie we cannot parse is one we cannot send back either
+            for name, morsel in jar.items():
+                if self._expired(morsel["max-age"], morsel["expires"]):
+                    self.cookies.pop(name, None)
+                else:
+                    self.cookies[name] = morsel.value
+
+    @staticmethod
+    def _expired(max_age: str, expires: str) -> bool:
+        if max_age:
+            with contextlib.suppress(ValueError):
+                return int(max_age) <= 0
+        if expires:
+            with contextlib.suppress(TypeError, ValueError):
+                return parsedate_to_datetime(expires).timestamp() <= time.time()
+        return False
+
+    def abort(self) -> None:
+        """Shut the connection's socket down, so a held POST returns at once."""
+        with self._lock:
+            self._aborts += 1
+            sock = self._sock
+        if sock is not None:
+            with contextlib.suppress(OSError):  # already closed: nothing to interrupt
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        """Drop the connection (the next POST opens a new one)."""
+        with self._lock:
+            conn, self._conn, self._sock = self._conn, None, None
+        if conn is not None:
+            conn.close()
