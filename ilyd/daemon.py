@@ -89,7 +89,11 @@ class Daemon:
             leftovers = pykka.ActorRegistry.get_all()
             if leftovers:
                 log.error("actors still running at exit, probably a bug", count=len(leftovers))
-                pykka.ActorRegistry.stop_all(block=True, timeout=1)
+                try:
+                    pykka.ActorRegistry.stop_all(block=True, timeout=1)
+                except pykka.Timeout:
+                    # Their threads are daemon threads: the process exits without them.
+                    log.error("actors did not stop; exiting without them")
             if metrics_server is not None:
                 metrics_server.stop()
             if database is not None:

@@ -44,6 +44,10 @@ class _Round:
 class EnricherActor(pykka.ThreadingActor):
     """Enriches one org's pending records with `workers` threads."""
 
+    # Network I/O in flight (a retried token request, a held poll) must never keep a
+    # stopping daemon alive; the durable inbox means nothing is lost by leaving it.
+    use_daemon_thread = True
+
     def __init__(self, context: OrgContext, pipeline: OrgPipeline,
                  writer: pykka.ActorRef[Any]) -> None:
         super().__init__()

@@ -40,6 +40,10 @@ class _Poll:
 class PollerActor(pykka.ThreadingActor):
     """Polls one org for changed records when it has no streaming."""
 
+    # Network I/O in flight (a retried token request, a held poll) must never keep a
+    # stopping daemon alive; the durable inbox means nothing is lost by leaving it.
+    use_daemon_thread = True
+
     def __init__(self, context: OrgContext, pipeline: OrgPipeline, *,
                  force: bool | None = None) -> None:
         super().__init__()

@@ -90,6 +90,10 @@ class RunGrant:
 class ProvisionerActor(pykka.ThreadingActor):
     """Checks and provisions one org; publishes mode, fields and needs_reauth."""
 
+    # Network I/O in flight (a retried token request, a held poll) must never keep a
+    # stopping daemon alive; the durable inbox means nothing is lost by leaving it.
+    use_daemon_thread = True
+
     def __init__(self, context: OrgContext) -> None:
         super().__init__()
         self._context = context

@@ -63,6 +63,10 @@ def resync_actor(org: str) -> pykka.ActorRef[Any] | None:
 class ResyncActor(pykka.ThreadingActor):
     """Owns the org's Resync engine; the long work runs in a thread of its own."""
 
+    # Network I/O in flight (a retried token request, a held poll) must never keep a
+    # stopping daemon alive; the durable inbox means nothing is lost by leaving it.
+    use_daemon_thread = True
+
     def __init__(self, context: OrgContext, settings: ResyncSettings | None = None) -> None:
         super().__init__()
         self._context = context

@@ -17,6 +17,7 @@ connected / reconnecting / backoff with the reason, and runs catch-ups in its ma
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import types
 from collections.abc import Callable, Mapping, Sequence
@@ -29,6 +30,7 @@ import structlog
 
 from ilyd.actors.org import OrgContext
 from ilyd.errors import IlydError, NeedsReauthError
+from ilyd.pipeline.wakeup import TIMERS
 from ilyd.salesforce.bayeux import (
     BackoffPolicy,
     BayeuxClient,
@@ -213,6 +215,12 @@ class SubscriptionLoop:
                     since=since, basis=start.basis, found=found)
 
 
+def _tell_quietly(ref: pykka.ActorRef[Any], message: Any) -> None:
+    """Tell, unless the actor stopped meanwhile (a timer may fire after the org stopped)."""
+    with contextlib.suppress(pykka.ActorDeadError):
+        ref.tell(message)
+
+
 @dataclass(frozen=True)
 class _Decide:
     """Internal: find out whether this org streams, and start if so."""
@@ -228,6 +236,10 @@ class _CatchUp:
 class SubscriberActor(pykka.ThreadingActor):
     """Thin shell: owns one org's `SubscriptionLoop` and reports its connection state."""
 
+    # Network I/O in flight (a retried token request, a held poll) must never keep a
+    # stopping daemon alive; the durable inbox means nothing is lost by leaving it.
+    use_daemon_thread = True
+
     def __init__(self, context: OrgContext, pipeline: Any, *,
                  backoff: BackoffPolicy | None = None) -> None:
         super().__init__()
@@ -236,6 +248,8 @@ class SubscriberActor(pykka.ThreadingActor):
         self._backoff = backoff
         self._loop: SubscriptionLoop | None = None
         self._poller: Any = None
+        self._decide_failures = 0
+        self._retry: Any = None  # the pending timer of a retried _Decide
 
     @classmethod
     def start_for(cls, context: OrgContext, pipeline: Any) -> pykka.ActorRef[Any]:
@@ -249,6 +263,8 @@ class SubscriberActor(pykka.ThreadingActor):
 
     def on_stop(self) -> None:
         """Stop the connect loop (a held poll is interrupted) and release the pipeline."""
+        if self._retry is not None:
+            self._retry.cancel()
         if self._loop is not None:
             self._loop.stop()
             self._context.publish(connection=None, connection_reason=None)
@@ -287,9 +303,17 @@ class SubscriberActor(pykka.ThreadingActor):
             self._context.publish(needs_reauth=True, reason=str(exc).splitlines()[0])
             return
         except IlydError as exc:
-            log.warning("subscriber_cannot_read_org", error=str(exc))
-            self._context.publish(connection="backoff", connection_reason=str(exc)[:200])
+            # Salesforce unreachable or failing for now: try again later, never give up
+            # (the org would otherwise stay without streaming until restarted).
+            self._decide_failures += 1
+            delay = (self._backoff or BackoffPolicy()).delay(self._decide_failures)
+            log.warning("subscriber_cannot_read_org", error=str(exc), retry_in_s=round(delay, 1))
+            self._context.publish(connection="backoff", connection_reason=str(exc)[:200],
+                                  retry_in=round(delay, 1))
+            ref = self.actor_ref
+            self._retry = TIMERS.call_later(delay, lambda: _tell_quietly(ref, _Decide()))
             return
+        self._decide_failures = 0
         if not streaming_available(facts, config.objects):
             return  # the poller feeds the inbox for this org
         tokens = rest.http.tokens

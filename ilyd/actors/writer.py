@@ -42,6 +42,10 @@ class _Flush:
 class WriterActor(pykka.ThreadingActor):
     """Writes one org's enriched records back to Salesforce."""
 
+    # Network I/O in flight (a retried token request, a held poll) must never keep a
+    # stopping daemon alive; the durable inbox means nothing is lost by leaving it.
+    use_daemon_thread = True
+
     def __init__(self, context: OrgContext, pipeline: OrgPipeline) -> None:
         super().__init__()
         self._context = context

@@ -227,3 +227,23 @@ def test_an_expired_replay_id_is_caught_up_through_the_actors_catch_up_message(
     assert ("reconnecting", "replay_invalid") in [s[:2] for s in second.connections()]
     window = [e for e in logs if e.get("event") == "replay gap catch-up"]
     assert [e["since"] for e in window] == [stored_time.isoformat()]
+
+
+def test_an_org_unreachable_at_start_is_retried_until_streaming_connects(
+    dev: DevOrg, info: OrgInfo, config: OrgConfig, database: Database
+) -> None:
+    response = requests.post(f"{dev.admin}/faults", json={
+        "kind": "status", "status": 403, "error_code": "REQUEST_LIMIT_EXCEEDED",
+        "message": "TotalRequests Limit exceeded.", "path_prefix": "/services/data/"},
+        timeout=10)
+    response.raise_for_status()
+    tree = Tree(dev, info, config, database)
+    try:
+        wait_for(lambda: [s for s in tree.connections() if s[0] == "backoff" and s[2]],
+                 "a backoff report with the next attempt's wait")
+        assert not tree.connected()
+    finally:
+        requests.delete(f"{dev.admin}/faults", timeout=10).raise_for_status()
+    wait_for(tree.connected, "connected once Salesforce answers again")
+    lead = tree.lead(7)
+    wait_for(lambda: lead in tree.pending(), "events flowing after the retried start")

@@ -74,6 +74,10 @@ class DaemonProcess:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         out, err = self.process.communicate(timeout=timeout)
+        if self.process.returncode != 0:
+            # Shown by pytest with a failing assertion on the status: why it did not exit 0.
+            print(f"daemon exited {self.process.returncode}; stderr tail:\n{err[-4000:]}"
+                  f"\nstdout tail:\n{out[-4000:]}")
         return self.process.returncode, out, err
 
 
