@@ -157,14 +157,16 @@ class QueryApi:
             raise ApiError(400, "INVALIDPARAMETER", "maxRecords must be greater than 0")
         with job.lock:
             end = min(offset + size, job.processed)
-            with job.result_path.open("rb") as fh:
-                start_at = _seek_row(job, fh, offset)
-                end_at = job.size if end >= job.processed else _find_row(job, fh, start_at,
-                                                                         offset, end)
+            # opened here, not when the body is sent: a DELETE meanwhile cannot cut it short
+            fh = job.result_path.open("rb")
+            start_at = _seek_row(job, fh, offset)
+            end_at = job.size if end >= job.processed else _find_row(job, fh, start_at,
+                                                                     offset, end)
             job.cursor = (end, end_at)
         headers = {"Sforce-NumberOfRecords": str(end - offset),
                    "Sforce-Locator": _b36(end) if end < job.processed else "null"}
-        return Response(200, _page(job, start_at, end_at), headers, content_type="text/csv")
+        return Response(200, _page(job, fh, start_at, end_at), headers,
+                        content_type="text/csv")
 
 
 def _seek_row(job: QueryJob, fh: IO[bytes], row: int) -> int:
@@ -202,13 +204,13 @@ def _skip(fh: IO[bytes], at: int, rows: int) -> int:
     return fh.tell()
 
 
-def _page(job: QueryJob, start: int, end: int) -> Iterator[bytes]:
-    """The header line, then the bytes [start, end) of the result file."""
+def _page(job: QueryJob, fh: IO[bytes], start: int, end: int) -> Iterator[bytes]:
+    """The header line, then the bytes [start, end) of the result file (closed after)."""
     buffer = io.StringIO()
     csv.writer(buffer, delimiter=DELIMITERS[job.column_delimiter],
                lineterminator=LINE_ENDINGS[job.line_ending]).writerow(job.columns)
     yield buffer.getvalue().encode()
-    with job.result_path.open("rb") as fh:
+    with fh:
         fh.seek(start)
         left = end - start
         while left > 0:
