@@ -98,8 +98,10 @@ class WriterActor(pykka.ThreadingActor):
             self._context.publish(needs_reauth=True, reason=str(exc).splitlines()[0])
             raise
         # Rows given back (a retry later, a newer version arrived meanwhile) change when
-        # the enricher should look next; a woken enricher finds out in one read.
-        self._pipeline.wake.set()
+        # the enricher should look next; a woken enricher finds out in one read. Rows
+        # confirmed change nothing for it: no wake-up (a round's read) per flush then.
+        if report.released:
+            self._pipeline.wake.set()
         if report.calls or report.skipped or report.dropped:
             log.debug("writer_flushed", calls=report.calls, written=report.written,
                       skipped=report.skipped, retried=report.retried, dropped=report.dropped)

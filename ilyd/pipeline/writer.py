@@ -16,8 +16,10 @@ ENTITY_IS_DELETED / NOT_FOUND / CANNOT_UPDATE_CONVERTED_LEAD → dropped, counte
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,7 +35,7 @@ from ilyd.pipeline.outcomes import DROP_REASONS, Action, action_for
 from ilyd.pipeline.work import WorkItem
 from ilyd.salesforce.rest import MAX_COLLECTION_SIZE, RecordError, RestClient, SaveResult
 from ilyd.salesforce.soql import identifier, soql
-from ilyd.store.inbox import Inbox
+from ilyd.store.inbox import Inbox, InboxItem
 from ilyd.store.record_hashes import RecordHashStore
 from ilyd.store.writes import WriteStateStore
 
@@ -62,6 +64,9 @@ class FlushReport:
     retried: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
     throttled: bool = False
+    # Rows given back to the inbox (a retry later, or a newer version arrived meanwhile):
+    # the enricher must look again.
+    released: int = 0
 
     def drop(self, reason: str) -> None:
         """Count one dropped record."""
@@ -109,6 +114,7 @@ class Writer:
         self._pending: dict[str, dict[str, WorkItem]] = {}
         self._first_at: float | None = None
         self._fields: dict[str, tuple[float, dict[str, int | None]]] = {}
+        self._given_back = 0
 
     # -- batching -----------------------------------------------------------------------
 
@@ -135,11 +141,13 @@ class Writer:
     def flush(self) -> FlushReport:
         """Send everything queued, in calls of up to `batch_size` records per sObject."""
         report = FlushReport()
+        given_back = self._given_back
         pending, self._pending, self._first_at = self._pending, {}, None
         for sobject, batch in pending.items():
             works = list(batch.values())
             for start in range(0, len(works), self.batch_size):
                 self._write_chunk(sobject, works[start:start + self.batch_size], report)
+        report.released = self._given_back - given_back
         return report
 
     def release_all(self, delay: float = 0.0, error: str | None = None) -> int:
@@ -160,7 +168,7 @@ class Writer:
             if last is not None and last.hash == work.outcome.fingerprint():
                 report.skipped += 1
                 metrics.WRITES_SKIPPED_UNCHANGED.inc()
-                self.inbox.confirm([work.item])
+                self._confirm_rows([work.item])
                 continue
             sends.append(_Send(work, dict(work.outcome.values)))
         if not sends:
@@ -178,7 +186,7 @@ class Writer:
         if empty:
             # Nothing the org lets us write (fields missing or refused): done with it.
             report.skipped += len(empty)
-            self.inbox.confirm([s.work.item for s in empty])
+            self._confirm_rows([s.work.item for s in empty])
             sends = [s for s in sends if s.values]
         for _ in range(_MAX_ROUNDS):
             if not sends:
@@ -275,15 +283,27 @@ class Writer:
         by_object: dict[str, dict[str, str]] = {}
         for work in works:
             by_object.setdefault(work.sobject, {})[work.record_id] = work.outcome.fingerprint()
-        for sobject, hashes in by_object.items():
-            self.hashes.put_many(self.org, sobject, hashes, source="realtime")
-        self.state.remember(self.org, [(w.sobject, w.record_id, w.inputs_hash) for w in works])
-        self.inbox.confirm([w.item for w in works])
+        db = self.inbox.db
+        # One transaction for the hashes, the inputs and the inbox rows (when the stores
+        # share the database, as in the daemon): a third of the commits, and the three
+        # can no longer disagree after a crash between them.
+        shared = self.hashes.db is db and self.state.db is db
+        with db.transaction() if shared else contextlib.nullcontext() as tx:
+            for sobject, hashes in by_object.items():
+                self.hashes.put_many(self.org, sobject, hashes, source="realtime", conn=tx)
+            self.state.remember(self.org, [(w.sobject, w.record_id, w.inputs_hash)
+                                           for w in works], conn=tx)
+            self._confirm_rows([w.item for w in works], conn=tx)
         now = self._clock()
         report.written += len(works)
         metrics.RECORDS_ENRICHED.labels(org=self.org).inc(len(works))
         for work in works:
             metrics.EVENT_TO_WRITE_SECONDS.observe(max(0.0, now - work.item.received_at))
+
+    def _confirm_rows(self, items: list[InboxItem],
+                      conn: sqlite3.Connection | None = None) -> None:
+        # A row replaced by a newer change meanwhile is released, not deleted.
+        self._given_back += len(items) - self.inbox.confirm(items, conn=conn)
 
     def _drop(self, sends: list[_Send], reason: str, report: FlushReport) -> None:
         for send in sends:
@@ -291,7 +311,7 @@ class Writer:
             metrics.RECORDS_DROPPED.labels(reason=reason).inc()
             log.info("writeback_record_dropped", sobject=send.work.sobject,
                      record=send.work.record_id, reason=reason)
-        self.inbox.confirm([s.work.item for s in sends])
+        self._confirm_rows([s.work.item for s in sends])
         for send in sends:
             self.state.forget(self.org, send.work.sobject, [send.work.record_id])
 
@@ -304,10 +324,12 @@ class Writer:
                 keep.append(send)
         for send in keep:
             report.retried += 1
+            self._given_back += 1
             self.inbox.release([send.work.item], delay=backoff(send.work.item.attempts),
                                error=error)
 
     def _release(self, sends: list[_Send], delay: float, error: str) -> None:
+        self._given_back += len(sends)
         self.inbox.release([s.work.item for s in sends], delay=delay, error=error)
 
     def _call_failed(self, exc: SalesforceError, sends: list[_Send], report: FlushReport) -> None:

@@ -91,6 +91,16 @@ class Database:
         finally:
             self._write_lock.release()
 
+    @contextmanager
+    def joined(self, conn: sqlite3.Connection | None) -> Iterator[sqlite3.Connection]:
+        """`conn` when given (the caller's open transaction, which this block joins), else
+        a transaction of its own: lets a caller commit several stores' writes at once."""
+        if conn is not None:
+            yield conn
+            return
+        with self.transaction() as tx:
+            yield tx
+
     def migrate(self, component: str, steps: Sequence[str]) -> None:
         """Apply the component's schema steps not applied yet (step i brings version i+1).
 

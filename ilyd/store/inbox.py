@@ -175,14 +175,15 @@ class Inbox:
             ).fetchall()
         return sorted((_item(r) for r in rows), key=lambda i: i.seq)
 
-    def confirm(self, items: Iterable[InboxItem]) -> int:
+    def confirm(self, items: Iterable[InboxItem], *,
+                conn: sqlite3.Connection | None = None) -> int:
         """Delete the rows these items were claimed as; returns how many were deleted.
 
         A row replaced by a newer change since the claim is not deleted but released, so
-        the newer change gets processed.
+        the newer change gets processed. `conn`: an open transaction to join.
         """
         deleted = 0
-        with self.db.transaction() as tx:
+        with self.db.joined(conn) as tx:
             for item in items:
                 cur = tx.execute("DELETE FROM inbox WHERE seq = ?", (item.seq,))
                 if cur.rowcount:

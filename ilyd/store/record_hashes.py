@@ -13,6 +13,7 @@ path (`source`: "realtime" or "resync"), at `written_at` (Unix time).
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ class RecordHashStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self.db = db
         db.migrate("record_hashes", _MIGRATIONS)
 
     def get_many(self, org: str, sobject: str,
@@ -78,13 +80,15 @@ class RecordHashStore:
 
     def put_many(self, org: str, sobject: str,
                  hashes: Mapping[str, str] | Iterable[tuple[str, str]], source: str,
-                 written_at: float | None = None) -> int:
-        """Record `record_id -> hash` pairs as written by `source`; return how many."""
+                 written_at: float | None = None, *,
+                 conn: sqlite3.Connection | None = None) -> int:
+        """Record `record_id -> hash` pairs as written by `source`; return how many.
+        `conn`: an open transaction to join."""
         when = time.time() if written_at is None else written_at
         pairs = hashes.items() if isinstance(hashes, Mapping) else hashes
         rows = [(org, sobject, rid, h, source, when) for rid, h in pairs]
-        with self._db.transaction() as conn:
-            conn.executemany(
+        with self._db.joined(conn) as tx:
+            tx.executemany(
                 "INSERT INTO record_hashes(org, sobject, record_id, hash, source, written_at)"
                 " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(org, sobject, record_id) DO UPDATE"
                 " SET hash = excluded.hash, source = excluded.source,"

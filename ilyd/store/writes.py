@@ -14,6 +14,7 @@ describe shows the field editable again (`check` shows the flagged fields).
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -68,9 +69,11 @@ class WriteStateStore:
             found.update((row["record_id"], row["inputs_hash"]) for row in rows)
         return found
 
-    def remember(self, org: str, rows: Iterable[tuple[str, str, str]]) -> None:
-        """Store (sobject, record id, inputs hash) of records Salesforce confirmed."""
-        with self.db.transaction() as tx:
+    def remember(self, org: str, rows: Iterable[tuple[str, str, str]], *,
+                 conn: sqlite3.Connection | None = None) -> None:
+        """Store (sobject, record id, inputs hash) of records Salesforce confirmed.
+        `conn`: an open transaction to join."""
+        with self.db.joined(conn) as tx:
             tx.executemany(
                 "INSERT INTO record_inputs(org, sobject, record_id, inputs_hash)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT(org, sobject, record_id)"

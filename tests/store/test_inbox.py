@@ -125,3 +125,28 @@ def test_release_with_delay_makes_the_row_claimable_later(db: Database) -> None:
     [item] = inbox.claim("acme", 1)
     assert item.last_error == "provider timed out"
     assert inbox.oldest_age("acme") == 61
+
+
+def test_a_confirm_joined_to_a_failed_transaction_deletes_nothing(db: Database) -> None:
+    from ilyd.store.record_hashes import RecordHashStore
+
+    inbox = Inbox(db)
+    hashes = RecordHashStore(db)
+    inbox.put("acme", [lead(1)])
+    items = inbox.claim("acme", 10)
+
+    def confirm_then_fail() -> None:
+        with db.transaction() as tx:
+            hashes.put_many("acme", "Lead", {items[0].record_id: "h1"}, "realtime", conn=tx)
+            assert inbox.confirm(items, conn=tx) == 1
+            raise RuntimeError("crash before the commit")
+
+    with pytest.raises(RuntimeError):
+        confirm_then_fail()
+    assert inbox.depth("acme") == 1
+    assert hashes.get_many("acme", "Lead", [items[0].record_id]) == {}
+    with db.transaction() as tx:
+        hashes.put_many("acme", "Lead", {items[0].record_id: "h1"}, "realtime", conn=tx)
+        inbox.confirm(items, conn=tx)
+    assert inbox.depth("acme") == 0
+    assert hashes.get_many("acme", "Lead", [items[0].record_id])[items[0].record_id].hash == "h1"
