@@ -45,6 +45,11 @@ log = structlog.get_logger(__name__)
 
 # Resends within one flush for fixable errors (truncation, unwritable fields).
 _MAX_ROUNDS = 4
+# An org's Collections calls are at least this far apart unless a batch is full. At a
+# few events per second per org the window alone sent one call per event or two, and a
+# call is the writer's largest cost (CPU and API budget); an idle org's first record is
+# not held back (its last call was long ago), and a busy org fills batches anyway.
+MIN_CALL_INTERVAL = 0.5
 # A record failing with an unknown error is given up after this many claims.
 MAX_ATTEMPTS = 8
 # The field list is read again after this long (an admin may have fixed FLS).
@@ -100,6 +105,7 @@ class Writer:
         enrich: EnrichConfig,
         budget: ApiBudget | None = None,
         batch_size: int = MAX_COLLECTION_SIZE,
+        min_interval: float = MIN_CALL_INTERVAL,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.org = org
@@ -115,6 +121,8 @@ class Writer:
         self._first_at: float | None = None
         self._fields: dict[str, tuple[float, dict[str, int | None]]] = {}
         self._given_back = 0
+        self.min_interval = min_interval
+        self._last_flush = float("-inf")
 
     # -- batching -----------------------------------------------------------------------
 
@@ -136,12 +144,15 @@ class Writer:
             return None
         if any(len(batch) >= self.batch_size for batch in self._pending.values()):
             return 0.0
-        return max(0.0, self._first_at + self.enrich.writer_window - self._clock())
+        due = max(self._first_at + self.enrich.writer_window,
+                  self._last_flush + self.min_interval)
+        return max(0.0, due - self._clock())
 
     def flush(self) -> FlushReport:
         """Send everything queued, in calls of up to `batch_size` records per sObject."""
         report = FlushReport()
         given_back = self._given_back
+        self._last_flush = self._clock()
         pending, self._pending, self._first_at = self._pending, {}, None
         for sobject, batch in pending.items():
             works = list(batch.values())
