@@ -149,8 +149,9 @@ class DevOrg:
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the state file."""
+        """Stop serving, delete the Bulk jobs' spool files and close the state file."""
         self._server.stop()
+        self.bulk_jobs.close()
         if self._persistence is not None:
             self._persistence.save_tokens(self.tokens)
             self._persistence.close()

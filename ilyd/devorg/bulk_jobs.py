@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -81,6 +82,16 @@ class JobRegistry:
         """Forget a job."""
         with self._lock:
             self._jobs.pop(job_id, None)
+
+    def close(self) -> None:
+        """Delete every job's spool files (uploads, results); devorg is stopping."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+            self._jobs.clear()
+        for job in jobs:
+            workdir = getattr(job, "workdir", None)
+            if workdir is not None:
+                shutil.rmtree(workdir, ignore_errors=True)
 
     def list(self, org: OrgState, kind: type[Job]) -> list[Job]:
         """This org's jobs of one kind, oldest first."""
