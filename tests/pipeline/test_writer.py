@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
+
 from ilyd.pipeline.enricher import Enricher
 from ilyd.pipeline.outcomes import DROP_REASONS, Action, action_for
 from ilyd.pipeline.runtime import OrgPipeline
@@ -107,3 +109,31 @@ def test_final_errors_drop_and_fixable_ones_are_fixed() -> None:
     assert action_for(RecordError("INVALID_FIELD_FOR_INSERT_UPDATE", "x", ("F",))) \
         is Action.DROP_FIELDS
     assert action_for(RecordError("UNABLE_TO_LOCK_ROW", "x")) is Action.RETRY_LATER
+
+
+def test_a_busy_org_calls_at_most_once_per_interval_and_an_idle_one_at_once(
+        pipeline: OrgPipeline, user: SalesforceUser) -> None:
+    now = [1_000.0]
+    writer = Writer(pipeline.org, pipeline.rest, pipeline.inbox, pipeline.state,
+                    pipeline.hashes, enrich=pipeline.config.enrich, budget=pipeline.budget,
+                    min_interval=0.5, clock=lambda: now[0])
+    window = pipeline.config.enrich.writer_window
+    enricher = Enricher(pipeline.org, pipeline.inbox, pipeline.provider, writer.add,
+                        state=pipeline.state, workers=1)
+    try:
+        first = user.create("Account", Name="Acme", Website="acme.example")
+        pipeline.inbox.put(pipeline.org, [entry("Account", first, Website="acme.example")])
+        enricher.run_round()
+        assert writer.due_in() == pytest.approx(window)  # idle: only the window
+        now[0] += window
+        assert writer.flush().written == 1
+        second = user.create("Account", Name="Globex", Website="globex.example")
+        pipeline.inbox.put(pipeline.org, [entry("Account", second, Website="globex.example")])
+        enricher.run_round()
+        assert writer.due_in() == pytest.approx(0.5)  # after a call: the interval
+        now[0] += 0.5
+        assert writer.due_in() == 0.0
+        assert writer.flush().written == 1
+    finally:
+        enricher.close()
+    assert pipeline.inbox.depth(pipeline.org) == 0
