@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ilyd.enrich.provider import Lookup, Provider
+from ilyd.enrich.provider import Lookup, Provider, lookup_each
 from ilyd.enrich.provider_health import HEALTHY, HealthState, ProviderHealth
 from ilyd.errors import ConfigError, ProviderError
 
@@ -93,13 +93,7 @@ class ProviderChain:
 
     def lookup_many(self, domains: Iterable[str]) -> Mapping[str, Lookup | ProviderError]:
         """Look each domain up through the chain."""
-        results: dict[str, Lookup | ProviderError] = {}
-        for domain in dict.fromkeys(domains):
-            try:
-                results[domain] = self.lookup(domain)
-            except ProviderError as exc:
-                results[domain] = exc
-        return results
+        return lookup_each(self.lookup, domains)
 
     def close(self) -> None:
         """Close every provider."""

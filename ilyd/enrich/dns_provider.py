@@ -18,7 +18,7 @@ import dns.resolver
 import structlog
 
 from ilyd.enrich.dns_records import DomainMissingError, DomainRecords, RecordCollector
-from ilyd.enrich.provider import Lookup
+from ilyd.enrich.provider import Lookup, lookup_each
 from ilyd.enrich.provider_health import HEALTHY, ProviderHealth
 from ilyd.enrich.signatures import (
     CATEGORY_FIELDS,
@@ -113,13 +113,7 @@ class DnsProvider:
 
     def lookup_many(self, domains: Iterable[str]) -> Mapping[str, Lookup | ProviderError]:
         """Look each domain up (DNS has no batch form)."""
-        results: dict[str, Lookup | ProviderError] = {}
-        for domain in dict.fromkeys(domains):
-            try:
-                results[domain] = self.lookup(domain)
-            except ProviderError as exc:
-                results[domain] = exc
-        return results
+        return lookup_each(self.lookup, domains)
 
     def close(self) -> None:
         """Nothing to release: dnspython opens a socket per query."""

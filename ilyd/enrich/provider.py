@@ -9,14 +9,14 @@ reason.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from ilyd.errors import ProviderError
 
-__all__ = ["Lookup", "MatchStatus", "Provider", "ProviderError"]
+__all__ = ["Lookup", "MatchStatus", "Provider", "ProviderError", "lookup_each"]
 
 
 class MatchStatus(StrEnum):
@@ -64,3 +64,17 @@ class Provider(Protocol):
     def close(self) -> None:
         """Release sockets, files and threads."""
         ...
+
+
+def lookup_each(
+    lookup: Callable[[str], Lookup], domains: Iterable[str]
+) -> dict[str, Lookup | ProviderError]:
+    """`lookup_many` for a source without a batch form: one `lookup` per distinct domain,
+    each failure kept as that domain's answer."""
+    results: dict[str, Lookup | ProviderError] = {}
+    for domain in dict.fromkeys(domains):
+        try:
+            results[domain] = lookup(domain)
+        except ProviderError as exc:
+            results[domain] = exc
+    return results
