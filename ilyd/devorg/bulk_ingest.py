@@ -84,9 +84,7 @@ class IngestApi:
         """POST creates a job; GET lists this org's jobs."""
         org, user_id, _ = context(request)
         if request.method == "GET":
-            return json_response({"done": True, "records": [
-                j.info() for j in self.jobs.list(org, IngestJob)],  # type: ignore[attr-defined]
-                "nextRecordsUrl": None})
+            return json_response(self.jobs.listing(org, IngestJob))
         body = parse_json_body(request)
         operation = str(body.get("operation") or "")
         if operation not in OPERATIONS:

@@ -93,6 +93,11 @@ class JobRegistry:
             if workdir is not None:
                 shutil.rmtree(workdir, ignore_errors=True)
 
+    def listing(self, org: OrgState, kind: type[Job]) -> dict[str, Any]:
+        """The body of `GET /jobs/ingest` or `/jobs/query`: this org's jobs of one kind."""
+        return {"done": True, "records": [j.info() for j in self.list(org, kind)],  # type: ignore[attr-defined]
+                "nextRecordsUrl": None}
+
     def list(self, org: OrgState, kind: type[Job]) -> list[Job]:
         """This org's jobs of one kind, oldest first."""
         with self._lock:

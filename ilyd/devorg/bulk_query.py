@@ -96,9 +96,7 @@ class QueryApi:
         """POST creates (and starts) a job; GET lists this org's jobs."""
         org, user_id, _ = context(request)
         if request.method == "GET":
-            return json_response({"done": True, "records": [
-                j.info() for j in self.jobs.list(org, QueryJob)],  # type: ignore[attr-defined]
-                "nextRecordsUrl": None})
+            return json_response(self.jobs.listing(org, QueryJob))
         body = parse_json_body(request)
         operation = str(body.get("operation") or "query")
         if operation not in ("query", "queryAll"):
