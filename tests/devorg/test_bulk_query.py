@@ -96,3 +96,14 @@ def test_deleted_query_job_is_gone(client: Client) -> None:
     info = _query_job(client, "SELECT Id FROM Account")
     assert client.delete(f"/jobs/query/{info['id']}").status_code == 204
     assert client.get(f"/jobs/query/{info['id']}/results").status_code == 404
+
+
+def test_job_listings_show_only_this_orgs_jobs_of_each_kind(client: Client) -> None:
+    _insert_accounts(client, ["Listed 1"])
+    query = _query_job(client, "SELECT Id FROM Account WHERE Name = 'Listed 1'")
+    ingest = client.get("/jobs/ingest").json()
+    queries = client.get("/jobs/query").json()
+    assert (ingest["done"], ingest["nextRecordsUrl"]) == (True, None)
+    assert [j["jobType"] for j in ingest["records"]] == ["V2Ingest"]
+    assert [j["id"] for j in queries["records"]] == [query["id"]]
+    assert queries["records"][0]["jobType"] == "V2Query"
