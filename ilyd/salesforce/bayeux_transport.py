@@ -23,8 +23,8 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from ilyd.errors import BayeuxError
-from ilyd.salesforce.bayeux_http import KeepAliveConnection
 from ilyd.salesforce.bayeux_messages import FailureKind, Message, split_replies
+from ilyd.salesforce.keepalive import KeepAliveConnection
 
 __all__ = ["LongPollingTransport", "TransportError", "WebSocketTransport"]
 

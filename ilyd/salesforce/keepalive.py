@@ -1,12 +1,12 @@
-"""One keep-alive HTTP(S) connection for the Bayeux long poll, on `http.client`.
+"""One keep-alive HTTP(S) connection on `http.client`, for the daemon's hot paths.
 
-Profiling the daemon at 100 orgs x 5 events/s showed the long poll through `requests`
-as the largest single cost: every POST rebuilt a PreparedRequest, merged session
-settings, walked the cookie jar, re-checked the CA path on disk and ran urllib3's pool
-bookkeeping — a few times the cost of the HTTP exchange itself. The long poll always
-talks to one URL on one connection, so none of that is needed: this class keeps the
-connection, the TLS context, the fixed headers and the server's cookies (such as
-BAYEUX_BROWSER, which Salesforce uses to route the session) ready between POSTs.
+Profiling the daemon at 100 orgs x 5 events/s showed `requests` as the largest single
+cost of the two calls it makes per event burst — the Bayeux long poll and the sObject
+Collections write: every request rebuilt a PreparedRequest, merged session settings,
+walked the cookie jar, re-checked the CA path on disk and ran urllib3's pool bookkeeping,
+a few times the cost of the HTTP exchange itself. This class keeps the connection, the
+TLS context, the fixed headers and the server's cookies (such as BAYEUX_BROWSER, which
+Salesforce uses to route a streaming session) ready between requests.
 
 It is used only when no proxy applies to the endpoint (the requests path still serves
 proxied set-ups). TLS verification is always on: the configured CA file (or
@@ -19,16 +19,19 @@ import contextlib
 import gzip
 import http.client
 import os
+import select
 import socket
 import ssl
 import threading
 import time
+import zlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import urlsplit
 
-__all__ = ["KeepAliveConnection"]
+__all__ = ["KeepAliveConnection", "Reply", "ssl_context"]
 
 # Errors that mean "the server had closed the idle keep-alive connection": the request
 # never reached it, so sending it again on a fresh connection is safe.
@@ -36,7 +39,9 @@ _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
           ConnectionAbortedError)
 
 
-def _ssl_context(verify: str | bool) -> ssl.SSLContext:
+def ssl_context(verify: str | bool) -> ssl.SSLContext:
+    """A verifying TLS context: against `verify` (a CA file or directory) when it is a
+    path, else certifi's bundle — the trust requests would give the same setting."""
     if isinstance(verify, str):
         if os.path.isdir(verify):
             return ssl.create_default_context(capath=verify)
@@ -48,12 +53,23 @@ def _ssl_context(verify: str | bool) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
+@dataclass(frozen=True)
+class Reply:
+    """One HTTP response, read whole (body decoded from gzip/deflate)."""
+
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
 class KeepAliveConnection:
-    """POSTs bodies to one URL over one persistent connection (not thread-safe, except
+    """Requests to one origin over one persistent connection (not thread-safe, except
     `abort`, which may be called from any thread)."""
 
     def __init__(self, url: str, *, verify: str | bool = True,
-                 connect_timeout: float = 10.0, user_agent: str = "ilyd") -> None:
+                 connect_timeout: float = 10.0, user_agent: str = "ilyd",
+                 context: ssl.SSLContext | None = None) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {url!r}")
@@ -62,10 +78,10 @@ class KeepAliveConnection:
         self._host = parts.hostname
         self._port = parts.port
         self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        # Built at the first connection: a missing CA file then fails that POST (and is
-        # retried with backoff) instead of the client's construction.
+        # Built at the first connection unless shared: a missing CA file then fails that
+        # request (and is retried with backoff) instead of the client's construction.
         self._verify = verify
-        self._context: ssl.SSLContext | None = None
+        self._context = context
         self._connect_timeout = connect_timeout
         self._conn: http.client.HTTPConnection | None = None
         self._sock: socket.socket | None = None
@@ -78,11 +94,26 @@ class KeepAliveConnection:
 
     def post(self, body: bytes, headers: Mapping[str, str],
              timeout: float) -> tuple[int, bytes]:
-        """POST `body`; return the status and the (decoded) response body.
+        """POST `body` to the connection's URL; return the status and the (decoded) body.
 
+        A reused connection the server had closed is replaced and the POST sent again
+        (the Bayeux messages it carries may be repeated). Raises OSError or
+        http.client.HTTPException when the exchange fails.
+        """
+        reply = self.request("POST", self._path, body, {**self._headers, **headers},
+                             timeout, resend_stale=True)
+        return reply.status, reply.body
+
+    def request(self, method: str, target: str, body: bytes | None,
+                headers: Mapping[str, str], timeout: float, *,
+                resend_stale: bool) -> Reply:
+        """Send one request with exactly `headers` (plus the server's cookies).
+
+        `resend_stale`: when a reused connection turns out closed by the server, send
+        again on a fresh one — only for requests whose repetition does no harm.
         Raises OSError or http.client.HTTPException when the exchange fails.
         """
-        sent = {**self._headers, **headers}
+        sent = dict(headers)
         if self.cookies:
             sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         aborts = self._aborts
@@ -91,14 +122,14 @@ class KeepAliveConnection:
             conn = self._conn or self._open()
             try:
                 conn.sock.settimeout(timeout)  # type: ignore[union-attr]
-                conn.request("POST", self._path, body, sent)
+                conn.request(method, target, body, sent)
                 response = conn.getresponse()
                 data = response.read()
             except _STALE:
                 self.close()
                 # Only a reused connection may have gone stale; never retry past an abort
-                # (a stopping client must not start a new long poll).
-                if attempt or not reused or aborts != self._aborts:
+                # (a stopping client must not start a new request).
+                if attempt or not reused or not resend_stale or aborts != self._aborts:
                     raise
                 continue
             except BaseException:
@@ -107,16 +138,32 @@ class KeepAliveConnection:
             self._take_cookies(response.msg.get_all("Set-Cookie") or ())
             if response.will_close:
                 self.close()
-            if response.getheader("Content-Encoding", "").lower() == "gzip":
+            encoding = (response.getheader("Content-Encoding") or "").lower()
+            if encoding == "gzip":
                 data = gzip.decompress(data)
-            return response.status, data
+            elif encoding == "deflate":
+                data = zlib.decompress(data)
+            return Reply(response.status, response.reason, response.getheaders(), data)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def stale(self) -> bool:
+        """True when the idle connection has been closed (or written to) by the server:
+        a request on it would fail, so the caller should open another. One poll(2)."""
+        sock = self._sock
+        if sock is None:
+            return False
+        poller = select.poll()
+        try:
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
+        except (OSError, ValueError):
+            return True
 
     def _open(self) -> http.client.HTTPConnection:
         conn: http.client.HTTPConnection
         if self._https:
             if self._context is None:
-                self._context = _ssl_context(self._verify)
+                self._context = ssl_context(self._verify)
             conn = http.client.HTTPSConnection(self._host, self._port,
                                                timeout=self._connect_timeout,
                                                context=self._context)
@@ -152,7 +199,7 @@ class KeepAliveConnection:
         return False
 
     def abort(self) -> None:
-        """Shut the connection's socket down, so a held POST returns at once."""
+        """Shut the connection's socket down, so a held request returns at once."""
         with self._lock:
             self._aborts += 1
             sock = self._sock
@@ -161,7 +208,7 @@ class KeepAliveConnection:
                 sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
-        """Drop the connection (the next POST opens a new one)."""
+        """Drop the connection (the next request opens a new one)."""
         with self._lock:
             conn, self._conn, self._sock = self._conn, None, None
         if conn is not None:

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ilyd.salesforce.bayeux_http import KeepAliveConnection
+from ilyd.salesforce.keepalive import KeepAliveConnection
 
 
 class _Server(ThreadingHTTPServer):
