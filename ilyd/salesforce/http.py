@@ -26,6 +26,7 @@ from ilyd.errors import (
     SalesforceError,
     SalesforceUnavailableError,
 )
+from ilyd.salesforce.direct import DirectSession
 from ilyd.salesforce.limits import ApiUsage
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ def error_from_response(response: requests.Response, what: str) -> SalesforceErr
 
 
 def send_with_retry(
-    session: requests.Session,
+    session: requests.Session | DirectSession,
     method: str,
     url: str,
     *,
@@ -204,7 +205,8 @@ class OrgHttp:
     """Authenticated, retrying, translating HTTP access to one org's instance.
 
     Shared by RestClient and BulkClient of the same org; thread-safe (requests.Session
-    is safe for concurrent requests through its connection pool).
+    is safe for concurrent requests through its connection pool, DirectSession pools
+    its kept connections).
     """
 
     def __init__(
@@ -225,7 +227,13 @@ class OrgHttp:
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self.session = session or make_session(ca_file)
+        # Plain calls (the Collections writes above all) skip requests' per-call work.
+        self._sender = DirectSession(self.session)
         self.usage = ApiUsage(org, export=export_usage)
+
+    def close(self) -> None:
+        """Close the org's connections."""
+        self._sender.close()
 
     def url(self, path: str, instance_url: str) -> str:
         """Absolute URL for a full URL, an absolute path, or a path under the data API."""
@@ -260,7 +268,7 @@ class OrgHttp:
         while True:
             all_headers = {"Authorization": f"Bearer {token.access_token}", **(headers or {})}
             response = send_with_retry(
-                self.session, method, self.url(path, token.instance_url),
+                self._sender, method, self.url(path, token.instance_url),
                 op=op, retry=self.retry, retry_safe=safe, timeout=self.timeout,
                 headers=all_headers, **kwargs,
             )

@@ -132,7 +132,7 @@ class RestClient:
 
     def close(self) -> None:
         """Close the session's connections and drop the org's usage series."""
-        self.http.session.close()
+        self.http.close()
         self.http.usage.forget()
 
     # --- query -------------------------------------------------------------------------

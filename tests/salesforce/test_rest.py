@@ -235,6 +235,13 @@ def test_tls_with_the_private_ca_verifies_and_without_it_fails() -> None:
         with pytest.raises(SalesforceError, match="ca_file") as caught:
             untrusted.token()
         assert not isinstance(caught.value, SalesforceUnavailableError)
+        # The data calls (kept connections, not requests) verify the same way.
+        unverified = RestClient(info.name, trusted, retry=FAST_RETRY)
+        with pytest.raises(SalesforceError, match="ca_file") as refused:
+            unverified.update_collection("Account", [{"Id": info.org_id, "Name": "x"}])
+        assert not isinstance(refused.value, SalesforceUnavailableError)
+        client.close()
+        unverified.close()
 
 
 def test_new_custom_field_is_invisible_until_field_level_security_is_granted(

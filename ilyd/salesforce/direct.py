@@ -1,0 +1,214 @@
+"""`DirectSession`: the org's requests made on kept `http.client` connections.
+
+`OrgHttp` sends every Salesforce call through `session.request(...)`. At real-time load
+the sObject Collections writes made `requests` the daemon's largest CPU cost (see
+`ilyd.salesforce.keepalive`), so this class answers the plain requests — a JSON, bytes or
+empty body, no streaming, no proxy — itself, on a small pool of kept connections per
+origin, and hands everything else (streamed Bulk results, form bodies, proxied
+instances, redirects) to the wrapped `requests.Session` unchanged. Both paths return a
+`requests.Response` and raise `requests` exceptions, so callers cannot tell them apart.
+
+The environment is read once per origin: proxy variables (HTTPS_PROXY, NO_PROXY, ...) at
+the first request to that origin, and REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE at
+construction — the same settings requests would apply, without re-reading them (and
+`~/.netrc`) on every call.
+"""
+
+from __future__ import annotations
+
+import datetime
+import http.client
+import json as jsonlib
+import os
+import ssl
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import requests
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_encoding_from_headers, get_environ_proxies
+
+from ilyd.salesforce.keepalive import KeepAliveConnection, Reply, ssl_context
+
+__all__ = ["DirectSession"]
+
+# Requests whose repetition leaves Salesforce in the same state: on a kept connection the
+# server had closed, they are sent again on a fresh one (a POST is not).
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Idle connections kept per origin (requests keeps 10 per host, too).
+_MAX_IDLE = 10
+# Keyword arguments the direct path understands; any other goes to requests.
+_DIRECT_KWARGS = frozenset({"params", "json", "data", "headers", "timeout", "verify"})
+
+
+class DirectSession:
+    """Sends plain requests on kept connections, the rest through `session`; thread-safe.
+
+    Exposes what `send_with_retry` uses of a session: `request`, `verify`, `close`.
+    """
+
+    def __init__(self, session: requests.Session) -> None:
+        self.session = session
+        env_ca = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        self._env_ca = env_ca if session.trust_env else None
+        self._lock = threading.Lock()
+        self._idle: dict[str, list[KeepAliveConnection]] = {}
+        self._proxied: dict[str, bool] = {}
+        self._contexts: dict[str | bool, ssl.SSLContext] = {}
+        self._closed = False
+
+    @property
+    def verify(self) -> str | bool:
+        """The session's TLS setting (True, or a CA file / directory)."""
+        return self.session.verify  # type: ignore[return-value]
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """`requests.Session.request`, answered on a kept connection when it is plain."""
+        origin = _origin(url)
+        if (origin is None or kwargs.get("stream") or not _DIRECT_KWARGS.issuperset(kwargs)
+                or not _plain_body(kwargs.get("data")) or self._through_proxy(origin, url)):
+            return self.session.request(method, url, **kwargs)
+        method = method.upper()
+        if kwargs.get("json") is not None:
+            # As requests encodes it (NaN refused: it is not JSON).
+            body: bytes | None = jsonlib.dumps(kwargs["json"], allow_nan=False).encode()
+            content_type: str | None = "application/json"
+        else:
+            data = kwargs.get("data")
+            body, content_type = (data or None), None
+        params = kwargs.get("params")
+        target = _target(url, params)
+        given = kwargs.get("headers") or {}
+        # Only encodings this path decodes (requests may offer br/zstd when installed).
+        headers = {**self.session.headers, "Accept-Encoding": "gzip, deflate", **given}
+        if content_type and not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = content_type
+        if body is None and method in ("POST", "PUT", "PATCH"):
+            headers["Content-Length"] = "0"
+        connect_timeout, read_timeout = _timeouts(kwargs.get("timeout"))
+        verify = self._trust(kwargs.get("verify", self.session.verify))
+        started = time.monotonic()
+        conn = self._take(origin, verify, connect_timeout)
+        try:
+            reply = conn.request(method, target, body,
+                                 {k: str(v) for k, v in headers.items() if v is not None},
+                                 read_timeout, resend_stale=method in _IDEMPOTENT)
+        except ssl.SSLError as exc:
+            raise requests.exceptions.SSLError(str(exc)) from exc
+        except TimeoutError as exc:
+            raise requests.exceptions.ReadTimeout(f"{origin}: {exc}") from exc
+        except (OSError, http.client.HTTPException) as exc:
+            raise requests.exceptions.ConnectionError(
+                f"{origin}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            self._give_back(origin, conn)
+        if reply.status in _REDIRECTS:
+            # Salesforce does not redirect API calls; should a server do so, requests
+            # follows it with its own rules.
+            return self.session.request(method, url, **kwargs)
+        return _response(reply, url, time.monotonic() - started)
+
+    def close(self) -> None:
+        """Close the kept connections and the wrapped session."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, {}
+        for conns in idle.values():
+            for conn in conns:
+                conn.close()
+        self.session.close()
+
+    # -- the pool -----------------------------------------------------------------------
+
+    def _take(self, origin: str, verify: str | bool, timeout: float) -> KeepAliveConnection:
+        with self._lock:
+            pool = self._idle.get(origin) or []
+            while pool:
+                conn = pool.pop()
+                if not conn.stale():
+                    return conn
+                conn.close()
+            context = self._contexts.get(verify)
+        if context is None and origin.startswith("https:"):
+            context = ssl_context(verify)  # loading a CA bundle is slow: once per setting
+            with self._lock:
+                self._contexts.setdefault(verify, context)
+        return KeepAliveConnection(origin, verify=verify, connect_timeout=timeout,
+                                   context=context)
+
+    def _give_back(self, origin: str, conn: KeepAliveConnection) -> None:
+        with self._lock:
+            pool = self._idle.setdefault(origin, [])
+            if not self._closed and len(pool) < _MAX_IDLE:
+                pool.append(conn)
+                return
+        conn.close()
+
+    def _through_proxy(self, origin: str, url: str) -> bool:
+        proxied = self._proxied.get(origin)
+        if proxied is None:
+            proxies = dict(self.session.proxies)
+            if self.session.trust_env:
+                proxies.update(get_environ_proxies(url, no_proxy=proxies.get("no_proxy")))
+            scheme = origin.split(":", 1)[0]
+            proxied = bool(proxies.get(scheme) or proxies.get("all"))
+            self._proxied[origin] = proxied
+        return proxied
+
+    def _trust(self, verify: str | bool | None) -> str | bool:
+        if verify is False:
+            # Never switched off (make_session sets True or a CA file); refuse loudly.
+            raise requests.exceptions.SSLError("TLS verification cannot be turned off")
+        if verify is None or verify is True:
+            return self._env_ca or True
+        return verify
+
+
+def _origin(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username:
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _target(url: str, params: Mapping[str, Any] | None) -> str:
+    parts = urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    if params:
+        query = urlencode({k: v for k, v in params.items() if v is not None}, doseq=True)
+        if query:
+            target += ("&" if parts.query else "?") + query
+    return target
+
+
+def _plain_body(data: object) -> bool:
+    return data is None or isinstance(data, bytes)
+
+
+def _timeouts(timeout: object) -> tuple[float, float]:
+    if isinstance(timeout, tuple):
+        connect, read = timeout
+        return float(connect or 120.0), float(read or 120.0)
+    value = float(timeout) if isinstance(timeout, int | float) else 120.0
+    return value, value
+
+
+def _response(reply: Reply, url: str, elapsed: float) -> requests.Response:
+    response = requests.Response()
+    response.status_code = reply.status
+    response.reason = reply.reason
+    headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
+    for name, value in reply.headers:
+        # Repeated headers folded as urllib3 folds them for requests.
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    response.headers = headers
+    response._content = reply.body
+    response._content_consumed = True
+    response.url = url
+    response.encoding = get_encoding_from_headers(headers)
+    response.elapsed = datetime.timedelta(seconds=elapsed)
+    return response
