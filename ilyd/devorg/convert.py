@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ilyd.devorg.dml import RecordError, WriteOp, Writer, _commit, _Prepared, collections_paused
+from ilyd.devorg.dml import RecordError, WriteOp, _commit, collections_paused
+from ilyd.devorg.dml_prepare import Writer, _Prepared
 from ilyd.devorg.ids import to18
 from ilyd.devorg.org import OrgState, Record
 from ilyd.devorg.values import now
