@@ -68,41 +68,37 @@ def unexpected(text: str, offset: int, token: str) -> SoqlError:
     return located("MALFORMED_QUERY", text, offset, f"unexpected token: '{token}'", len(token))
 
 
-def no_such_column(text: str, offset: int, name: str, sobject: str) -> SoqlError:
-    """INVALID_FIELD for a field the object lacks or the user cannot read."""
+def _unknown_name(code: str, text: str, offset: int, name: str, problem: str, *,
+                  custom: str, suffix: str, after: str) -> SoqlError:
+    """A name Salesforce does not know, with the advice it appends to each such error:
+    check the custom `suffix` (``__c``, ``__r``) and the WSDL / describe names."""
     return located(
-        "INVALID_FIELD",
+        code,
         text,
         offset,
-        f"No such column '{name}' on entity '{sobject}'. If you are attempting to use a "
-        "custom field, be sure to append the '__c' after the custom field name. Please "
-        "reference your WSDL or the describe call for the appropriate names.",
+        f"{problem}. If you are attempting to use a custom {custom}, be sure to append the "
+        f"'{suffix}' after the {after}. Please reference your WSDL or the describe call for "
+        "the appropriate names.",
         len(name),
     )
+
+
+def no_such_column(text: str, offset: int, name: str, sobject: str) -> SoqlError:
+    """INVALID_FIELD for a field the object lacks or the user cannot read."""
+    return _unknown_name("INVALID_FIELD", text, offset, name,
+                         f"No such column '{name}' on entity '{sobject}'",
+                         custom="field", suffix="__c", after="custom field name")
 
 
 def bad_relationship(text: str, offset: int, name: str) -> SoqlError:
     """INVALID_FIELD for an unknown parent relationship in a field path."""
-    return located(
-        "INVALID_FIELD",
-        text,
-        offset,
-        f"Didn't understand relationship '{name}' in field path. If you are attempting to "
-        "use a custom relationship, be sure to append the '__r' after the custom "
-        "relationship name. Please reference your WSDL or the describe call for the "
-        "appropriate names.",
-        len(name),
-    )
+    return _unknown_name("INVALID_FIELD", text, offset, name,
+                         f"Didn't understand relationship '{name}' in field path",
+                         custom="relationship", suffix="__r", after="custom relationship name")
 
 
 def unsupported_sobject(text: str, offset: int, name: str) -> SoqlError:
     """INVALID_TYPE for an unknown (or invisible) object in FROM."""
-    return located(
-        "INVALID_TYPE",
-        text,
-        offset,
-        f"sObject type '{name}' is not supported. If you are attempting to use a custom "
-        "object, be sure to append the '__c' after the entity name. Please reference your "
-        "WSDL or the describe call for the appropriate names.",
-        len(name),
-    )
+    return _unknown_name("INVALID_TYPE", text, offset, name,
+                         f"sObject type '{name}' is not supported",
+                         custom="object", suffix="__c", after="entity name")
