@@ -80,19 +80,54 @@ def _data_fields(sobject: str) -> tuple[catalogue.IlyField, ...]:
 _DATA_NAMES = frozenset(f.api_name for f in catalogue.DATA_FIELDS)
 
 
+# Coerced values by their inputs. The real-time stream asks about the same companies
+# again and again (and most records of a resync chunk share a few), and coercing a
+# company's dozen-odd fields was most of a record's enrichment CPU. Plain dicts, emptied
+# when full (no LRU bookkeeping per hit); the values in them are never mutated.
+_MEMO_SIZE = 4096
+_data_memo: dict[tuple[object, ...], Mapping[str, object]] = {}
+_meta_memo: dict[tuple[object, ...], Mapping[str, object]] = {}
+
+
+def _remember(memo: dict[tuple[object, ...], Mapping[str, object]], key: tuple[object, ...],
+              values: Mapping[str, object]) -> Mapping[str, object]:
+    if len(memo) >= _MEMO_SIZE:
+        memo.clear()
+    memo[key] = values
+    return values
+
+
 def _meta_values(
     sobject: str, status: MatchStatus, domain: str | None, source: str | None, now: datetime
 ) -> dict[str, object]:
-    raw = {
-        catalogue.DOMAIN: domain,
-        catalogue.MATCH_STATUS: status.value,
-        catalogue.LAST_ENRICHED: now,
-        catalogue.SOURCE: source,
-    }
-    return {f.api_name: coerce_value(f, v) for f, v in raw.items() if sobject in f.objects}
+    key = (sobject, status, domain, source)
+    fixed = _meta_memo.get(key)
+    if fixed is None:
+        raw = {catalogue.DOMAIN: domain, catalogue.MATCH_STATUS: status.value,
+               catalogue.SOURCE: source}
+        fixed = _remember(_meta_memo, key, {f.api_name: coerce_value(f, v)
+                                            for f, v in raw.items() if sobject in f.objects})
+    values = dict(fixed)
+    if sobject in catalogue.LAST_ENRICHED.objects:
+        values[catalogue.LAST_ENRICHED.api_name] = coerce_value(catalogue.LAST_ENRICHED, now)
+    return values
 
 
-def _data_values(sobject: str, provided: Mapping[str, object]) -> dict[str, object]:
+def _data_values(sobject: str, provided: Mapping[str, object]) -> Mapping[str, object]:
+    """Every data field of `sobject`, coerced from `provided` (the same mapping for the
+    same inputs: callers only read it)."""
+    # With each value's type: 1, 1.0 and True are equal keys but coerce differently.
+    key: tuple[object, ...] = (sobject, *((k, type(v), v) for k, v in provided.items()))
+    try:
+        values = _data_memo.get(key)
+    except TypeError:  # an unhashable value (a list of products): coerce it every time
+        return _coerce_data(sobject, provided)
+    if values is None:
+        values = _remember(_data_memo, key, _coerce_data(sobject, provided))
+    return values
+
+
+def _coerce_data(sobject: str, provided: Mapping[str, object]) -> dict[str, object]:
     values: dict[str, object] = {}
     for ily_field in _data_fields(sobject):
         values[ily_field.api_name] = coerce_value(ily_field, provided.get(ily_field.api_name))
