@@ -18,6 +18,7 @@ connected / reconnecting / backoff with the reason, and runs catch-ups in its ma
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import types
 from collections.abc import Callable, Mapping, Sequence
@@ -51,14 +52,20 @@ _CDC_TYPES = {"CREATE": "created", "UPDATE": "updated", "DELETE": "deleted",
 
 
 def _parse_time(value: object) -> datetime | None:
+    if isinstance(value, str):
+        return _parse_text_time(value)
     if isinstance(value, int | float):  # CDC commitTimestamp: epoch milliseconds
         return datetime.fromtimestamp(value / 1000.0, UTC)
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-        except ValueError:
-            return None
     return None
+
+
+# An event's time is read for its entries and again for its replay id: parse it once.
+@functools.lru_cache(maxsize=64)
+def _parse_text_time(value: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return None
 
 
 def event_time(event: BayeuxEvent) -> datetime | None:
@@ -157,18 +164,24 @@ class SubscriptionLoop:
 
     def store(self, events: Sequence[BayeuxEvent]) -> None:
         """Write a batch: per channel, its entries and its last replay id in one transaction."""
-        by_channel: dict[str, list[BayeuxEvent]] = {}
+        entries: dict[str, list[InboxEntry]] = {}
+        last: dict[str, BayeuxEvent] = {}  # per channel, its last event with a replay id
         for event in events:
-            by_channel.setdefault(replay_key(event.channel), []).append(event)
+            channel = replay_key(event.channel)
+            found = entries_of(event, self.channels.get(channel))
+            if channel in entries:
+                entries[channel].extend(found)
+            else:
+                entries[channel] = found
+            if event.replay_id is not None:
+                last[channel] = event
         stored = 0
-        for channel, batch in by_channel.items():
-            sobject = self.channels.get(channel)
-            entries = [e for event in batch for e in entries_of(event, sobject)]
-            last = next((e for e in reversed(batch) if e.replay_id is not None), None)
+        for channel, batch in entries.items():
+            event = last.get(channel)
             stored += self.inbox.put(
-                self.org, entries, source=channel, channel=channel,
-                replay_id=last.replay_id if last else None,
-                replay_time=event_time(last) if last else None,
+                self.org, batch, source=channel, channel=channel,
+                replay_id=event.replay_id if event else None,
+                replay_time=event_time(event) if event else None,
             )
         if self._on_stored is not None and stored:
             self._on_stored(stored)

@@ -18,9 +18,10 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from ilyd.store.db import Database
 from ilyd.store.replay import ReplayStore
@@ -40,6 +41,27 @@ _MIGRATIONS = (
 
 # How long a claimed row stays with its worker unless confirmed or released.
 DEFAULT_LEASE_SECONDS = 120.0
+
+# Record ids per SELECT of pending rows; SQLite allows 32,766 bound parameters per
+# statement (999 before 3.32), so the largest stays well under.
+_SELECT_SIZES = (1, 8, 64, 500)
+_SELECT_PENDING = {
+    size: "SELECT seq, record_id, fields, lease_owner, lease_until FROM inbox"  # noqa: S608 - placeholders only
+          f" WHERE org = ? AND sobject = ? AND record_id IN ({','.join('?' * size)})"
+    for size in _SELECT_SIZES
+}
+
+# One encoder for every row: json.dumps(default=...) builds a new one per call.
+_dumps = json.JSONEncoder(default=str).encode
+
+
+class _Row(NamedTuple):
+    """A record's changes in one batch, folded: `over_pending` when its fields still
+    merge over those of a row already pending for it."""
+
+    change_type: str
+    fields: dict[str, object]
+    over_pending: bool
 
 
 @dataclass(frozen=True)
@@ -118,42 +140,83 @@ class Inbox:
         Returns how many entries were written. A crash before the commit leaves neither
         the rows nor the replay id, so the event is simply delivered again.
         """
+        batch = entries if isinstance(entries, list | tuple) else list(entries)
+        newest: dict[str, datetime] = {}
+        for entry in batch:
+            stamp = entry.modstamp
+            if stamp is None:
+                continue
+            if stamp.tzinfo is None:
+                raise ValueError(f"checkpoint time {stamp!r} has no time zone; pass an aware"
+                                 " UTC datetime")
+            # The checkpoint only moves forward: the batch's newest time per object is the
+            # one statement that has the effect of advancing it entry by entry.
+            known = newest.get(entry.sobject)
+            if known is None or stamp > known:
+                newest[entry.sobject] = stamp
         now = self._clock()
-        count = 0
         with self.db.transaction() as tx:
-            for entry in entries:
-                self._upsert(tx, org, entry, source or channel or "", now)
-                if entry.modstamp is not None:
-                    self.replay.advance_checkpoint(org, entry.sobject, entry.modstamp, conn=tx)
-                count += 1
+            if batch:
+                self._upsert(tx, org, batch, source or channel or "", now)
+            for sobject, stamp in newest.items():
+                self.replay.advance_checkpoint(org, sobject, stamp, conn=tx)
             if channel is not None and replay_id is not None:
                 self.replay.set(org, channel, replay_id, event_time=replay_time, conn=tx)
-        return count
+        return len(batch)
 
     @staticmethod
     def _upsert(
-        tx: sqlite3.Connection, org: str, entry: InboxEntry, source: str, now: float
+        tx: sqlite3.Connection, org: str, entries: Sequence[InboxEntry], source: str, now: float
     ) -> None:
-        old = tx.execute(
-            "SELECT seq, fields, lease_owner, lease_until FROM inbox"
-            " WHERE org = ? AND sobject = ? AND record_id = ?",
-            (org, entry.sobject, entry.record_id),
-        ).fetchone()
-        fields = dict(entry.fields)
-        lease_owner = lease_until = None
-        if old is not None:
-            if entry.change_type != "deleted":
-                fields = {**json.loads(old["fields"]), **fields}
-            # A worker may be processing the older version right now: it keeps its lease,
-            # so the new version is not processed concurrently; its confirm then sees a new
-            # seq and releases the row instead of deleting it.
-            lease_owner, lease_until = old["lease_owner"], old["lease_until"]
-            tx.execute("DELETE FROM inbox WHERE seq = ?", (old["seq"],))
-        tx.execute(
+        """Write a batch's rows with one SELECT of the pending rows it touches and one
+        INSERT per row (statements, not Python, are most of an event's cost)."""
+        # The batch's changes folded per record first, exactly as one upsert per change
+        # would have left the row: a deletion replaces the fields, anything else merges
+        # over them (and over the pending row's, unless a deletion came in between).
+        rows: dict[tuple[str, str], _Row] = {}
+        for entry in entries:
+            key = (entry.sobject, entry.record_id)
+            row = rows.pop(key, None)  # re-added last: rows go in by their latest change
+            fields = entry.fields if type(entry.fields) is dict else dict(entry.fields)
+            if entry.change_type == "deleted":
+                rows[key] = _Row(entry.change_type, fields, over_pending=False)
+            elif row is None:
+                rows[key] = _Row(entry.change_type, fields, over_pending=True)
+            else:
+                rows[key] = _Row(entry.change_type, {**row.fields, **fields}, row.over_pending)
+        ids_of: dict[str, list[str]] = {}
+        for sobject, record_id in rows:
+            ids_of.setdefault(sobject, []).append(record_id)
+        old: dict[tuple[str, str], sqlite3.Row] = {}
+        for sobject, ids in ids_of.items():
+            for at in range(0, len(ids), _SELECT_SIZES[-1]):
+                chunk = ids[at:at + _SELECT_SIZES[-1]]
+                # Padded (with a repeated id) to one of a few sizes, so a handful of
+                # statements stay in the connection's statement cache.
+                size = next(n for n in _SELECT_SIZES if n >= len(chunk))
+                chunk += chunk[:1] * (size - len(chunk))
+                for found in tx.execute(_SELECT_PENDING[size], (org, sobject, *chunk)):
+                    old[(sobject, found["record_id"])] = found
+        if old:
+            tx.executemany("DELETE FROM inbox WHERE seq = ?", [(r["seq"],) for r in old.values()])
+        values = []
+        for key, row in rows.items():
+            fields = row.fields
+            lease_owner = lease_until = None
+            pending = old.get(key)
+            if pending is not None:
+                if row.over_pending:
+                    fields = {**json.loads(pending["fields"]), **fields}
+                # A worker may be processing the older version right now: it keeps its
+                # lease, so the new version is not processed concurrently; its confirm then
+                # sees a new seq and releases the row instead of deleting it.
+                lease_owner, lease_until = pending["lease_owner"], pending["lease_until"]
+            values.append((org, key[0], key[1], row.change_type, _dumps(fields), source, now,
+                           lease_owner, lease_until))
+        tx.executemany(
             "INSERT INTO inbox(org, sobject, record_id, change_type, fields, source,"
             " received_at, lease_owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (org, entry.sobject, entry.record_id, entry.change_type,
-             json.dumps(fields, default=str), source, now, lease_owner, lease_until),
+            values,
         )
 
     # -- workers ------------------------------------------------------------------------

@@ -52,10 +52,14 @@ _ORIGIN_SKEW = timedelta(minutes=1)
 
 
 def _iso(ts: datetime) -> str:
-    if ts.tzinfo is None:
-        raise ValueError(f"checkpoint time {ts!r} has no time zone; pass an aware UTC datetime")
+    if ts.tzinfo is not UTC:
+        if ts.tzinfo is None:
+            raise ValueError(f"checkpoint time {ts!r} has no time zone; pass an aware UTC"
+                             " datetime")
+        ts = ts.astimezone(UTC)
     # Fixed-width UTC text sorts like the instants it names, so MAX() in SQL works.
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat ends in "+00:00" here; it is several times cheaper than strftime.
+    return ts.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def _parse(text: str) -> datetime:
