@@ -53,10 +53,14 @@ class BayeuxEvent:
             data = {"payload": data}
         event = data.get("event")
         replay = event.get("replayId") if isinstance(event, Mapping) else None
-        if not (isinstance(replay, int | str) and str(replay).lstrip("-").isdigit()):
-            replay = None
+        if type(replay) is not int:  # Salesforce sends an int; others may send text
+            if isinstance(replay, str) and replay.lstrip("-").isdigit():
+                replay = int(replay)
+            elif not isinstance(replay, int) or isinstance(replay, bool):
+                replay = None
+        channel = message.get("channel", "")
         return cls(
-            channel=str(message.get("channel", "")),
+            channel=channel if type(channel) is str else str(channel),
             data=data,
             replay_id=None if replay is None else int(replay),
         )
@@ -114,8 +118,10 @@ def split_replies(messages: Sequence[Mapping[str, Any]]) -> tuple[list[Message],
     for message in messages:
         if not isinstance(message, Mapping):
             continue
-        if is_event(message):
-            events.append(dict(message))
-        elif str(message.get("channel", "")).startswith("/meta/"):
-            replies.append(dict(message))
+        channel = str(message.get("channel", ""))
+        # Decoded JSON objects are fresh dicts already: copied only when they are not.
+        if channel.startswith("/meta/"):
+            replies.append(message if type(message) is dict else dict(message))
+        elif "data" in message:
+            events.append(message if type(message) is dict else dict(message))
     return replies, events
