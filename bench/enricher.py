@@ -1,9 +1,10 @@
 """Enricher benchmark: the EnricherActor's CPU per record and wake-ups per record.
 
 Starts devorg (only for the orgs' configs and clients: nothing is written to it), puts
-Lead rows into a real SQLite inbox as the subscriber does (one `put` + `wake.set()` per
-event, paced at --rate events/s per org, or --burst rows per put) and lets each org's
-EnricherActor drain them into a sink actor that confirms the rows as the writer would.
+Lead rows into a real SQLite inbox as the subscriber does (one `put` + `wake.set()`, or
+`wake.stored(n)` with --stored, per event, paced at --rate events/s per org, or --burst
+rows per put) and lets each org's EnricherActor drain them into a sink actor that
+confirms the rows as the writer would.
 Prints, for the enricher's threads only (actor thread, its worker pool, the shared
 timers thread): CPU µs per record, rounds and SQL statements per record.
 
@@ -32,6 +33,7 @@ from ilyd.actors.writer import Enriched
 from ilyd.commands.demo_traffic import sample_domains
 from ilyd.config import load_config
 from ilyd.devorg import DevOrg
+from ilyd.enrich.values import enrich_record
 from ilyd.logs import configure_logging
 from ilyd.pipeline.runtime import OrgPipeline
 from ilyd.store import Database
@@ -149,6 +151,10 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=1, help="rows per put")
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--cold", action="store_true",
+                        help="no warm-up: every company is new to the provider and enricher")
+    parser.add_argument("--stored", action="store_true",
+                        help="wake with Wake.stored(n) (rows put) instead of Wake.set()")
     parser.add_argument("--profile", action="store_true",
                         help="print the actors' hottest functions (thread CPU time)")
     args = parser.parse_args()
@@ -169,6 +175,13 @@ def main() -> None:
             parts.append((pipeline, sink, enricher))
 
         domains = sample_domains()
+        if not args.cold:
+            # A running daemon has seen its companies before (realtime.py's 500 within
+            # seconds): the provider's and the enricher's per-company work is warm.
+            warm = parts[0][0]
+            for n in range(4 * len(domains)):
+                change = entry(n, domains)
+                enrich_record(change.sobject, change.fields, warm.provider)
         sent = 0
         interval = 1.0 / args.rate
         time.sleep(0.5)  # the actors' first (empty) rounds are not part of the figures
@@ -180,8 +193,11 @@ def main() -> None:
         while time.monotonic() - start < args.seconds:
             for pipeline, _, _ in parts:
                 entries = [entry(sent + i, domains) for i in range(args.burst)]
-                pipeline.inbox.put(pipeline.org, entries)
-                pipeline.wake.set()
+                stored = pipeline.inbox.put(pipeline.org, entries)
+                if args.stored:
+                    pipeline.wake.stored(stored)
+                else:
+                    pipeline.wake.set()
                 sent += args.burst
             tick += 1
             time.sleep(max(0.0, start + tick * interval - time.monotonic()))
@@ -199,7 +215,8 @@ def main() -> None:
         database.close()
 
     print(f"orgs={args.orgs} rate={args.rate}/s/org burst={args.burst} "
-          f"seconds={args.seconds} workers={args.workers}")
+          f"seconds={args.seconds} workers={args.workers} "
+          f"wake={'stored' if args.stored else 'set'}{' cold' if args.cold else ''}")
     print(f"records sent {sent}, enriched {done}")
     print(f"enricher CPU {cpu * 1e6 / max(done, 1):.0f} µs/record "
           f"({cpu:.2f} s total, {100 * cpu / args.seconds:.1f} % of a core)")

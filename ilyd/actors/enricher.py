@@ -1,12 +1,14 @@
 """`EnricherActor`: the thin shell around `ilyd.pipeline.enricher.Enricher`.
 
-It runs rounds in messages to itself: claim → enrich on the worker pool → tell the
-writer, and at once another round while rows are claimable. With nothing to claim it
-never blocks its mailbox (a stop is handled at once): it sleeps until the org's `Wake`
-is set — the subscriber, poller or writer put rows — or until the earliest leased or
-delayed row comes due, or at the latest `FALLBACK_SECONDS` (rows put by another
-process), each a call on the shared `TIMERS` thread. While the org is throttled it
-claims nothing; work waits in the inbox and the budget is probed.
+It runs rounds in messages to itself: claim → enrich → tell the writer, and at once
+another round while a full claim may have left rows. With nothing to claim it never
+blocks its mailbox (a stop is handled at once): it sleeps until the org's `Wake` fires —
+the subscriber, poller or writer put rows — or until the earliest leased or delayed row
+comes due, or at the latest `FALLBACK_SECONDS` (rows put by another process), each a
+call on the shared `TIMERS` thread. Wake-ups that arrive while a round is queued join
+it, so a burst costs one round, and a booked timer is kept rather than re-booked per
+round. While the org is throttled it claims nothing; work waits in the inbox and the
+budget is probed.
 """
 
 from __future__ import annotations
@@ -60,21 +62,26 @@ class EnricherActor(pykka.ThreadingActor):
         )
         self._stopping = False
         self._depth_at = 0.0
+        self._depth = metrics.INBOX_RECORDS.labels(org=context.name)
         # A round is queued (or running and not yet past its start): wake-ups coalesce.
+        # What the wake-ups since the last round's start said, taken by the next round:
+        # new rows were stored (`_stored`), or anything else changed (`_changed`).
         self._queued = False
+        self._stored = False
+        self._changed = True  # the first round reads the inbox
         self._lock = threading.Lock()
         self._timer: Timer | None = None
 
     def on_start(self) -> None:
         """Listen for new rows and run the first round."""
         self._context.bind_log_context()
-        self._pipeline.wake.listen(self._kick)
+        self._pipeline.wake.listen(self._on_wake)
         self._kick()
 
     def on_stop(self) -> None:
         """Stop listening and the worker threads."""
         self._stopping = True
-        self._pipeline.wake.unlisten(self._kick)
+        self._pipeline.wake.unlisten(self._on_wake)
         self._cancel_timer()
         self._enricher.close()
         self._pipeline.release()
@@ -92,22 +99,42 @@ class EnricherActor(pykka.ThreadingActor):
             raise TypeError(f"EnricherActor got an unexpected message: {type(message).__name__}")
         with self._lock:
             self._queued = False  # a wake-up from now on queues another round
+            stored, self._stored = self._stored, False
+            changed, self._changed = self._changed, False
         if self._stopping:
             return None
-        self._cancel_timer()
+        if changed:
+            self._enricher.rows_changed()
+        if stored:
+            self._enricher.rows_stored()
         self._export_depth()
         budget = self._pipeline.budget
         if budget.throttled and not budget.allow():
+            # The wake-up's news stays with the enricher for the round after the throttle.
             self._sleep(min(_THROTTLED_EVERY, budget.probe_interval))
             return None
         due = self._enricher.next_due()
-        if due == 0.0 and self._enricher.run_round().claimed:
-            self._kick()
-        else:
-            # Nothing claimable: sleep until woken, the next lease ends, or the fallback.
-            self._sleep(FALLBACK_SECONDS if due is None or due == 0.0
-                        else min(FALLBACK_SECONDS, due + 0.01))
+        if due == 0.0 and self._enricher.run_round().claimed >= self._enricher.round_size:
+            self._kick()  # a full claim may have left rows
+            return None
+        # Nothing more claimable: sleep until woken, the next lease ends, or the fallback.
+        due = self._enricher.next_due()
+        self._sleep(FALLBACK_SECONDS if due is None else min(FALLBACK_SECONDS, due + 0.01))
         return None
+
+    def _on_wake(self, stored: int | None = None) -> None:
+        """The org's `Wake`: `stored` new rows (claimable now), or None: something else
+        changed (rows given back, leases), so the round reads the inbox again."""
+        with self._lock:
+            if stored is None:
+                self._changed = True
+            else:
+                self._stored = True
+        self._kick()
+
+    def _on_timer(self) -> None:
+        # A lease or delay ended, or the fallback look: either way, read the inbox.
+        self._on_wake(None)
 
     def _kick(self) -> None:
         """Queue a round unless one is queued already (any thread; never blocks)."""
@@ -119,7 +146,15 @@ class EnricherActor(pykka.ThreadingActor):
             self.actor_ref.tell(_Round())
 
     def _sleep(self, seconds: float) -> None:
-        self._timer = TIMERS.call_later(seconds, self._kick)
+        """Look again in `seconds` at the latest: a booked look that comes first is
+        kept (an early look costs a cheap read; re-booking per round costs the timers
+        thread a wake-up for every cancelled call)."""
+        now = time.monotonic()
+        timer = self._timer
+        if timer is not None and not timer.cancelled and now < timer.when <= now + seconds:
+            return
+        self._cancel_timer()
+        self._timer = TIMERS.call_later(seconds, self._on_timer)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -130,5 +165,4 @@ class EnricherActor(pykka.ThreadingActor):
         now = time.monotonic()
         if now - self._depth_at >= _DEPTH_EVERY:
             self._depth_at = now
-            metrics.INBOX_RECORDS.labels(org=self._context.name).set(
-                self._pipeline.inbox.depth(self._context.name))
+            self._depth.set(self._pipeline.inbox.depth(self._context.name))

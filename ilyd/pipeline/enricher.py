@@ -1,8 +1,15 @@
 """The enricher: claims inbox rows, computes each record's Ily values, hands them on.
 
-Provider lookups may block (HTTP, DNS), so a round's records are enriched on a small
-thread pool (`workers` from config). A retryable provider failure puts the row back
-in the inbox with a delay; nothing is written for it meanwhile.
+Provider lookups may block (HTTP, DNS), so once a round's records prove slow the rest
+are enriched on a small thread pool (`workers` from config); fast ones (the dataset, a
+cache hit) are enriched inline, with no hand-off. A retryable provider failure puts the
+row back in the inbox with a delay; nothing is written for it meanwhile.
+
+A claim is a write transaction, the costliest step of a record's way through, so the
+enricher claims only when it knows rows are claimable: told so (`rows_stored`), or read
+so in one cheap query, which also tells when the earliest leased or delayed row comes
+due. It keeps that time up to date with its own claims and retries, so the query is
+needed again only when someone else changed leases (`rows_changed`) or the time came.
 """
 
 from __future__ import annotations
@@ -26,6 +33,9 @@ log = structlog.get_logger(__name__)
 
 # Rows claimed per round: a Collections call's worth.
 ROUND_SIZE = 200
+# A round's records are enriched inline while they take less than this on average;
+# past it the source is waiting on the network and the rest go to the worker pool.
+INLINE_SECONDS = 0.001
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,22 @@ class Enricher:
         self.worker_id = worker_id or f"enricher-{org}-{id(self):x}"
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers),
                                         thread_name_prefix=f"enrich-{org}")
+        # What this enricher knows of the org's inbox without reading it: rows claimable
+        # now (`_ready`); the earliest time (time.time()) a leased or delayed row comes
+        # due (`_due_at`, None: none waits); `_fresh`: nobody else changed leases since
+        # both were read, so they can be trusted without a query.
+        self._ready = False
+        self._due_at: float | None = None
+        self._fresh = False
+
+    def rows_stored(self) -> None:
+        """New rows were put (claimable now): the next round claims without a look."""
+        self._ready = True
+
+    def rows_changed(self) -> None:
+        """Rows were given back, put by another process, or leases may have run out: the
+        next `next_due` reads the inbox again."""
+        self._fresh = False
 
     def has_work(self) -> bool:
         """Cheap read: is any row of the org claimable now?"""
@@ -75,20 +101,42 @@ class Enricher:
         """Seconds until a row of the org is claimable (0.0: now), None when none waits.
 
         Rows leased to a worker or put back with a delay count from their lease's end,
-        so an idle enricher knows how long it may sleep without missing a retry.
+        so an idle enricher knows how long it may sleep without missing a retry. Reads
+        the inbox only when what the enricher knows may be out of date.
         """
+        if self._ready:
+            return 0.0
+        now = time.time()
+        if not self._fresh or (self._due_at is not None and self._due_at <= now):
+            self._read_due(now)
+            if self._ready:
+                return 0.0
+        return None if self._due_at is None else max(0.0, self._due_at - now)
+
+    def _read_due(self, now: float) -> None:
         row = self.inbox.db.connection().execute(
-            "SELECT MIN(COALESCE(lease_until, 0)) FROM inbox WHERE org = ?", (self.org,),
+            "SELECT MIN(CASE WHEN lease_until IS NULL OR lease_until <= ?1 THEN 1 END),"
+            " MIN(CASE WHEN lease_until > ?1 THEN lease_until END)"
+            " FROM inbox WHERE org = ?2", (now, self.org),
         ).fetchone()
-        if row is None or row[0] is None:
-            return None
-        return max(0.0, float(row[0]) - time.time())
+        self._ready = row[0] is not None
+        self._due_at = None if row[1] is None else float(row[1])
+        self._fresh = True
+
+    def _due_by(self, when: float) -> None:
+        """A row of the org becomes claimable at `when` (a lease or a retry delay ends)."""
+        if self._due_at is None or when < self._due_at:
+            self._due_at = when
 
     def run_round(self) -> RoundReport:
         """Claim up to `round_size` rows, enrich them, hand the results to the sink."""
+        lease_end = time.time() + self.inbox.lease_seconds
         items = self.inbox.claim(self.org, self.round_size, worker=self.worker_id)
+        # A short claim took every claimable row; a full one may have left some.
+        self._ready = len(items) >= self.round_size
         if not items:
             return RoundReport()
+        self._due_by(lease_end)  # unless confirmed before, the rows come back then
         deleted = [i for i in items if i.change_type == "deleted"]
         if deleted:
             # A deleted record needs no values; its pending row is simply done.
@@ -97,9 +145,7 @@ class Enricher:
                 for item in deleted:
                     self.state.forget(self.org, item.sobject, [item.record_id])
         live = [i for i in items if i.change_type != "deleted"]
-        # One record (the usual case at a few events per second): no hand-off to a worker.
-        outcomes = ([self._enrich(live[0])] if len(live) == 1
-                    else list(self._pool.map(self._enrich, live)))
+        outcomes = self._enrich_all(live)
         ready: list[WorkItem] = []
         retrying = 0
         for item, outcome in zip(live, outcomes, strict=True):
@@ -109,11 +155,24 @@ class Enricher:
                 log.info("enrichment_deferred", sobject=item.sobject, record=item.record_id,
                          reason=outcome.error_reason, retry_in_s=round(delay, 1))
                 self.inbox.release([item], delay=delay, error=outcome.error)
+                self._due_by(time.time() + delay)
                 continue
             ready.append(WorkItem(item, outcome, inputs_hash(item.sobject, item.fields)))
         if ready:
             self.sink(ready)
         return RoundReport(len(items), len(ready), retrying, len(deleted))
+
+    def _enrich_all(self, items: list[InboxItem]) -> list[EnrichmentOutcome]:
+        """Inline while the records are quick (no hand-off to a thread, the usual case
+        with the dataset or cached answers); the rest on the pool once they are not."""
+        outcomes: list[EnrichmentOutcome] = []
+        started = time.perf_counter()
+        for index, item in enumerate(items):
+            if index and time.perf_counter() - started > INLINE_SECONDS * index:
+                outcomes.extend(self._pool.map(self._enrich, items[index:]))
+                break
+            outcomes.append(self._enrich(item))
+        return outcomes
 
     def _enrich(self, item: InboxItem) -> EnrichmentOutcome:
         return enrich_record(item.sobject, item.fields, self.provider)

@@ -2,11 +2,12 @@
 
 `Inbox.put` says nothing to anyone, so an enricher that only polled would either spin
 (a thousand idle orgs each reading the inbox every few milliseconds) or be slow to
-notice. Producers in this process (the subscriber, the poller, a catch-up, the writer
-giving rows back) call `Wake.set()` right after they put; the enricher listens and runs a
-round at once. Rows put by another process are found by a fallback look every few
-seconds, scheduled on `TIMERS`: one thread for every org's delayed calls, rather than a
-thread (or a blocked mailbox) per org.
+notice. Producers in this process call `Wake.stored(n)` right after they put n new rows
+(the subscriber, the poller, a catch-up), or `Wake.set()` after any other change (the
+writer giving rows back, maybe with a delay); the enricher listens and runs a round at
+once — after `stored` without first reading the inbox. Rows put by another process are
+found by a fallback look every few seconds, scheduled on `TIMERS`: one thread for every
+org's delayed calls, rather than a thread (or a blocked mailbox) per org.
 """
 
 from __future__ import annotations
@@ -19,41 +20,56 @@ from collections.abc import Callable
 
 import structlog
 
-__all__ = ["TIMERS", "Timer", "Timers", "Wake"]
+__all__ = ["TIMERS", "Listener", "Timer", "Timers", "Wake"]
 
 log = structlog.get_logger(__name__)
+
+
+Listener = Callable[[int | None], None]
+"""Told how many new rows were stored, or None for any other change."""
 
 
 class Wake:
     """One org's "the inbox has new rows" signal.
 
-    `set()` calls every listener (on the caller's thread: listeners must not block) and
-    also sets a plain flag, so `wait(timeout)` works for code that prefers to block.
+    `stored(n)` and `set()` call every listener (on the caller's thread: listeners must
+    not block) and also set a plain flag, so `wait(timeout)` works for code that prefers
+    to block.
     """
 
     def __init__(self) -> None:
         self._flag = threading.Event()
         self._lock = threading.Lock()
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: list[Listener] = []
 
-    def listen(self, callback: Callable[[], None]) -> None:
-        """Call `callback` on every `set()` until `unlisten`."""
+    def listen(self, callback: Listener) -> None:
+        """Call `callback` on every `stored(n)` (with n) and `set()` (with None) until
+        `unlisten`."""
         with self._lock:
             self._listeners.append(callback)
 
-    def unlisten(self, callback: Callable[[], None]) -> None:
+    def unlisten(self, callback: Listener) -> None:
         """Stop calling `callback` (no error if it was not listening)."""
         with self._lock:
             if callback in self._listeners:
                 self._listeners.remove(callback)
 
+    def stored(self, count: int) -> None:
+        """`count` new rows were put, claimable now: wake the listeners (none if 0)."""
+        if count > 0:
+            self._notify(count)
+
     def set(self) -> None:
-        """New rows were put: wake the listeners."""
+        """Rows were put or given back, or leases changed: wake the listeners, which
+        read the inbox to find out when rows come due."""
+        self._notify(None)
+
+    def _notify(self, stored: int | None) -> None:
         self._flag.set()
         with self._lock:
             listeners = list(self._listeners)
         for callback in listeners:
-            callback()
+            callback(stored)
 
     def is_set(self) -> bool:
         """Whether `set()` was called since the last `clear()`."""
@@ -110,7 +126,7 @@ class Timers:
         return timer
 
     def pending(self) -> int:
-        """How many calls wait (cancelled ones included until their time comes)."""
+        """How many calls wait (cancelled ones included until they are dropped)."""
         with self._cond:
             return len(self._heap)
 
@@ -118,6 +134,9 @@ class Timers:
         while True:
             with self._cond:
                 while True:
+                    # A cancelled call is dropped at once rather than woken for at its time.
+                    while self._heap and self._heap[0][2].cancelled:
+                        heapq.heappop(self._heap)
                     now = self._clock()
                     if self._heap and self._heap[0][0] <= now:
                         _, _, timer = heapq.heappop(self._heap)

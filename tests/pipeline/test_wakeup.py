@@ -46,13 +46,15 @@ def test_a_failing_timer_callback_does_not_stop_later_ones() -> None:
 
 def test_wake_calls_its_listeners_until_they_unlisten() -> None:
     wake = Wake()
-    calls: list[int] = []
-    listener = lambda: calls.append(1)  # noqa: E731
+    calls: list[int | None] = []
+    listener = calls.append
     wake.listen(listener)
+    wake.stored(3)
+    wake.stored(0)  # nothing stored: nobody woken
     wake.set()
     wake.unlisten(listener)
     wake.set()
-    assert calls == [1]
+    assert calls == [3, None]
     assert wake.wait(0)  # the flag, for code that blocks instead
 
 
