@@ -9,8 +9,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,39 +22,24 @@ from ilyd.actors.subscriber import SubscriptionLoop
 from ilyd.devorg import DevOrg, OrgInfo
 from ilyd.pipeline.poller import Poller
 from ilyd.salesforce.auth import TokenProvider, make_token_provider
-from ilyd.salesforce.bayeux import BackoffPolicy
 from ilyd.salesforce.rest import RestClient
 from ilyd.store import Database
 from ilyd.store.inbox import Inbox
 from ilyd.store.writes import WriteStateStore
+from tests.helpers import ROOT
+from tests.helpers.orgs import devorg_fixture
+from tests.helpers.streaming import FAST_BACKOFF, hold_connects
+from tests.helpers.waiting import wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
 TOPIC = "/topic/IlyLeadChanges"
-FAST = BackoffPolicy(base=0.05, cap=0.3, long=0.5)
 
 
-def wait_for(condition: Callable[[], object], what: str, deadline: float = 20.0) -> None:
-    """Poll `condition` until true; fail naming `what` after `deadline` seconds."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture
-def dev() -> Iterator[DevOrg]:
-    with DevOrg(port=0) as server:
-        yield server
+dev = devorg_fixture()
 
 
 @pytest.fixture
 def org(dev: DevOrg) -> OrgInfo:
-    info = dev.orgs[0]
-    requests.post(f"{dev.admin}/streaming/{info.name}/settings", json={"hold_seconds": 1},
-                  timeout=10).raise_for_status()
-    return info
+    return hold_connects(dev, dev.orgs[0])
 
 
 def provider(org: OrgInfo) -> TokenProvider:
@@ -91,7 +75,7 @@ def make_loop(dev: DevOrg, org: OrgInfo, inbox: Inbox, **kwargs: object) -> Subs
     return SubscriptionLoop(
         org.name, f"{dev.url}/cometd/62.0", {TOPIC: "Lead"}, inbox,
         access_token=lambda: tp.token().access_token,
-        refresh_token=lambda: tp.refresh(tp.token()).access_token, backoff=FAST,
+        refresh_token=lambda: tp.refresh(tp.token()).access_token, backoff=FAST_BACKOFF,
         **kwargs,  # type: ignore[arg-type]
     )
 

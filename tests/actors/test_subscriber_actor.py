@@ -5,8 +5,7 @@ expired during an outage is caught up through the actor's own catch-up message."
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,28 +15,18 @@ import requests
 from structlog.testing import capture_logs
 
 from ilyd.actors.messages import OrgReport, OrgStarted
-from ilyd.actors.org import Org, OrgActor, OrgSecrets
+from ilyd.actors.org import Org, OrgActor
 from ilyd.actors.pipeline import pipeline_children
 from ilyd.config import OrgConfig, load_config
 from ilyd.devorg import DevOrg, OrgInfo
-from ilyd.provision.service import Provisioner
 from ilyd.provision.spec import PUSH_TOPICS
-from ilyd.salesforce.connect import make_org_rest_client
 from ilyd.store import Database
 from ilyd.store.inbox import Inbox
+from tests.helpers.orgs import devorg_fixture, password_org_toml, provision
+from tests.helpers.streaming import hold_connects
+from tests.helpers.waiting import wait_for
 
 CHANNEL = PUSH_TOPICS["Lead"].channel
-
-
-def wait_for(condition: Callable[[], object], what: str, deadline: float = 20.0) -> Any:
-    """Poll `condition` until truthy and return it; fail naming `what` at the deadline."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class _Supervisor(pykka.ThreadingActor):
@@ -63,45 +52,23 @@ class _FeedingOrgActor(OrgActor):
         self._org = Org(config, 1, supervisor, database, factories=feeders)
 
 
-@pytest.fixture
-def dev() -> Iterator[DevOrg]:
-    with DevOrg(host="127.0.0.1", port=0, orgs=1) as server:
-        yield server
+dev = devorg_fixture()
 
 
 @pytest.fixture
 def info(dev: DevOrg) -> OrgInfo:
-    org = dev.orgs[0]
-    # Held connects return after a second, so every fault below is met within a second.
-    requests.patch(f"{dev.admin}/streaming/{org.name}/settings", json={"hold_seconds": 1},
-                   timeout=10).raise_for_status()
-    return org
+    return hold_connects(dev, dev.orgs[0])
 
 
 @pytest.fixture
 def config(tmp_path: Path, dev: DevOrg, info: OrgInfo) -> OrgConfig:
     """A password-auth org config pointing at devorg, with ilyd provisioned in the org."""
-    secret, password = tmp_path / "org.secret", tmp_path / "org.pw"
-    secret.write_text(info.client_secret)
-    password.write_text(info.password)
-    secret.chmod(0o600)
-    password.chmod(0o600)
     path = tmp_path / "ilyd.toml"
-    path.write_text(
-        f'[daemon]\nstate_dir = "{tmp_path}/state"\n'
-        f'[[org]]\nname = "{info.name}"\nenvironment = "{dev.url}"\nauth = "password"\n'
-        f'client_id = "{info.client_id}"\nusername = "{info.username}"\n'
-        f'client_secret_file = "{secret}"\npassword_file = "{password}"\n')
+    path.write_text(f'[daemon]\nstate_dir = "{tmp_path}/state"\n'
+                    + password_org_toml(tmp_path, dev, info))
     loaded = load_config(path)
     assert not loaded.org_errors, loaded.org_errors
-    org = loaded.orgs[0]
-    rest = make_org_rest_client(org, OrgSecrets.read(org))
-    try:
-        Provisioner(org.name, rest, objects=org.objects,
-                    api_version=org.api_version).provision()
-    finally:
-        rest.close()
-    return org
+    return provision(loaded.orgs[0])
 
 
 @pytest.fixture

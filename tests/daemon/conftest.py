@@ -10,13 +10,14 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.helpers.waiting import wait_until
 
 BIN = Path(sys.executable).parent / "ilyd"
 ILYD = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "ilyd"]
@@ -25,18 +26,6 @@ SECRETS = {
     "beta": "beta-secret-0b1e2d",
     "gamma": "gamma-secret-99aa",
 }
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    """Poll `condition` until it returns something truthy; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def org_toml(name: str, secret_dir: Path) -> str:

@@ -4,8 +4,7 @@ API (so records are created and edited by someone other than ilyd)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,9 @@ from ilyd.actors.org import OrgSecrets
 from ilyd.config import OrgConfig, load_config
 from ilyd.devorg import DevOrg, OrgInfo
 from ilyd.pipeline.runtime import OrgPipeline
-from ilyd.provision.service import Provisioner
-from ilyd.salesforce.connect import make_org_rest_client
 from ilyd.store import Database
+from tests.helpers.orgs import devorg_fixture, password_org_toml, provision
+from tests.helpers.waiting import wait_until  # noqa: F401 - the pipeline tests import it here
 
 
 def write_config(tmp_path: Path, dev: DevOrg, infos: list[OrgInfo], extra: str = "",
@@ -29,15 +28,7 @@ def write_config(tmp_path: Path, dev: DevOrg, infos: list[OrgInfo], extra: str =
             f'control_socket = "{tmp_path}/control.sock"\nlog_format = "json"\n'
             f'[metrics]\nlisten = "127.0.0.1:0"\n' + extra)
     for info in infos:
-        secret, password = tmp_path / f"{info.name}.secret", tmp_path / f"{info.name}.pw"
-        secret.write_text(info.client_secret)
-        password.write_text(info.password)
-        secret.chmod(0o600)
-        password.chmod(0o600)
-        text += (f'[[org]]\nname = "{info.name}"\nenvironment = "{dev.url}"\n'
-                 f'auth = "password"\nclient_id = "{info.client_id}"\n'
-                 f'username = "{info.username}"\nclient_secret_file = "{secret}"\n'
-                 f'password_file = "{password}"\npoll_interval = 5\n' + org_extra)
+        text += password_org_toml(tmp_path, dev, info, "poll_interval = 5\n" + org_extra)
     path = tmp_path / "ilyd.toml"
     path.write_text(text)
     return path
@@ -85,28 +76,13 @@ class SalesforceUser:
         response.raise_for_status()
 
 
-def wait_until(condition: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
-    """Poll `condition` until it returns something truthy; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what or condition}")
-        time.sleep(0.05)
-
-
 @pytest.fixture(autouse=True)
 def _stop_all_actors() -> Iterator[None]:
     yield
     pykka.ActorRegistry.stop_all(block=True, timeout=10)
 
 
-@pytest.fixture
-def dev() -> Iterator[DevOrg]:
-    with DevOrg(host="127.0.0.1", port=0, orgs=1) as server:
-        yield server
+dev = devorg_fixture()
 
 
 @pytest.fixture
@@ -134,13 +110,7 @@ def org_config(config_path: Path) -> OrgConfig:
 @pytest.fixture
 def provisioned(org_config: OrgConfig) -> OrgConfig:
     """The org with its Ily fields, permission set and PushTopics in place."""
-    rest = make_org_rest_client(org_config, OrgSecrets.read(org_config))
-    try:
-        Provisioner(org_config.name, rest, objects=org_config.objects,
-                    api_version=org_config.api_version).provision()
-    finally:
-        rest.close()
-    return org_config
+    return provision(org_config)
 
 
 @pytest.fixture

@@ -6,8 +6,7 @@ devorg is driven only over HTTP (Salesforce API and its admin API)."""
 from __future__ import annotations
 
 import itertools
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,18 +35,6 @@ FAST = ResyncSettings(page_size=700, rest_threshold=200, chunk=250,
                       budget_probe_seconds=0.05, lock_retry_delay=0.02, transient_delay=0.02)
 ORGS_PER_MODULE = 8
 SAMPLE_DOMAINS = ("acme.example", "globex.test")
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 20.0, what: str = "it") -> Any:
-    """Poll `condition` until truthy; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 class Admin:

@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.waiting import wait_until
 from tests.pipeline.conftest import write_config
 
-from .conftest import SAMPLE_DOMAINS, OrgEnv, wait_until
+from .conftest import SAMPLE_DOMAINS, OrgEnv
 
 ILYD = (sys.executable, "-m", "ilyd")
 

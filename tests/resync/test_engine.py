@@ -11,8 +11,9 @@ from ilyd.resync.checkpoint import ResyncStore, RunState
 from ilyd.resync.engine import ResyncRequest
 from ilyd.resync.progress import Phase
 from ilyd.store.record_hashes import RecordHashStore
+from tests.helpers.waiting import wait_until
 
-from .conftest import FAST, OrgEnv, wait_until
+from .conftest import FAST, OrgEnv
 
 BOTH = ResyncRequest(("Account", "Lead"))
 

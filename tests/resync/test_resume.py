@@ -13,8 +13,9 @@ import pytest
 
 from ilyd.resync.checkpoint import IngestState, ResyncStore, RunState
 from ilyd.resync.progress import Phase
+from tests.helpers.waiting import wait_until
 
-from .conftest import OrgEnv, wait_until
+from .conftest import OrgEnv
 
 TESTS = Path(__file__).resolve().parent.parent
 
