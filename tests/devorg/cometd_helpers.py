@@ -1,26 +1,17 @@
-"""Helpers for the CometD tests: a logged-in org over HTTP and a raw Bayeux session."""
+"""Helpers for the CometD tests: a logged-in org over HTTP, a raw Bayeux session, and the
+`dev` and `org` fixtures each test module builds from them."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
+import pytest
 import requests
 
 from ilyd.devorg import DevOrg
+from tests.helpers.orgs import devorg_fixture
 
 API = "62.0"
-
-
-def wait_for(condition: Callable[[], object], what: str, deadline: float = 15.0) -> None:
-    """Poll `condition` until true; fail naming `what` after `deadline` seconds."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class OrgClient:
@@ -120,3 +111,21 @@ class RawBayeux:
     def connect(self) -> list[dict[str, Any]]:
         return self.post({"channel": "/meta/connect", "clientId": self.client_id,
                           "connectionType": "long-polling"}).json()
+
+
+def streaming_fixtures(hold_seconds: int, topics: dict[str, str] | None = None,
+                       scope: str = "function") -> tuple[Any, Any]:
+    """The `dev` and `org` fixtures of a CometD test module, to assign as
+    `dev, org = streaming_fixtures(...)`: a devorg on a free port, and an `OrgClient` for
+    its first org whose held connects return after `hold_seconds`, with a PushTopic per
+    `topics` entry (name: query)."""
+
+    @pytest.fixture(scope=scope)
+    def org(dev: DevOrg) -> OrgClient:
+        client = OrgClient(dev)
+        client.streaming("settings", {"hold_seconds": hold_seconds})
+        for name, query in (topics or {}).items():
+            client.push_topic(name, query)
+        return client
+
+    return devorg_fixture(scope), org

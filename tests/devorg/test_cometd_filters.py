@@ -5,30 +5,16 @@ string."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
 from ilyd.devorg import DevOrg
-from tests.devorg.cometd_helpers import OrgClient, RawBayeux
+from tests.devorg.cometd_helpers import OrgClient, RawBayeux, streaming_fixtures
 
 QUERY = "SELECT Id, LastName, Company, Phone FROM Lead"
 FILTERED = "/topic/IlyFiltered?Company=Acme&Phone=(415) 555-1212"
 
 
-@pytest.fixture
-def dev() -> Iterator[DevOrg]:
-    with DevOrg(port=0) as server:
-        yield server
-
-
-@pytest.fixture
-def org(dev: DevOrg) -> OrgClient:
-    client = OrgClient(dev)
-    client.streaming("settings", {"hold_seconds": 1})
-    client.push_topic("IlyFiltered", QUERY)
-    return client
+dev, org = streaming_fixtures(hold_seconds=1, topics={"IlyFiltered": QUERY})
 
 
 def events(bayeux: RawBayeux) -> list[dict[str, Any]]:

@@ -5,30 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import IO, Any
 
-import pytest
-
 from ilyd.devorg import DevOrg
-from tests.devorg.cometd_helpers import OrgClient
+from tests.devorg.cometd_helpers import OrgClient, streaming_fixtures
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def dev() -> Iterator[DevOrg]:
-    with DevOrg(port=0) as server:
-        yield server
-
-
-@pytest.fixture
-def org(dev: DevOrg) -> OrgClient:
-    client = OrgClient(dev)
-    client.streaming("settings", {"hold_seconds": 1})
-    client.push_topic("IlyLeads", "SELECT Id, Email, Company FROM Lead")
-    return client
+dev, org = streaming_fixtures(hold_seconds=1,
+                              topics={"IlyLeads": "SELECT Id, Email, Company FROM Lead"})
 
 
 class Lines:

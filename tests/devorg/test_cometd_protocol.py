@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from ilyd.devorg import DevOrg
-from tests.devorg.cometd_helpers import API, OrgClient, RawBayeux, wait_for
+from tests.devorg.cometd_helpers import API, OrgClient, RawBayeux, streaming_fixtures
+from tests.helpers.waiting import wait_for
 
-
-@pytest.fixture
-def dev() -> Iterator[DevOrg]:
-    with DevOrg(port=0) as server:
-        yield server
-
-
-@pytest.fixture
-def org(dev: DevOrg) -> OrgClient:
-    client = OrgClient(dev)
-    client.streaming("settings", {"hold_seconds": 2})
-    return client
+dev, org = streaming_fixtures(hold_seconds=2)
 
 
 def test_handshake_answers_like_salesforce_and_sets_the_cookie(dev: DevOrg, org: OrgClient) -> None:

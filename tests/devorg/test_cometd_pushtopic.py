@@ -4,29 +4,19 @@ setting, the payload's fields, and Change Data Capture events from the same writ
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from ilyd.devorg import DevOrg
-from tests.devorg.cometd_helpers import OrgClient, RawBayeux
+from tests.devorg.cometd_helpers import OrgClient, RawBayeux, streaming_fixtures
 
 QUERY = "SELECT Id, Email FROM Lead WHERE Company != 'skip'"
 _names = itertools.count(1)
 
 
-@pytest.fixture(scope="module")
-def dev() -> Iterator[DevOrg]:
-    with DevOrg(port=0) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def org(dev: DevOrg) -> OrgClient:
-    client = OrgClient(dev)
-    client.streaming("settings", {"hold_seconds": 1})
-    return client
+# One devorg for the module: each test makes its own PushTopics and records.
+dev, org = streaming_fixtures(hold_seconds=1, scope="module")
 
 
 def retained(org: OrgClient, channel: str) -> int:

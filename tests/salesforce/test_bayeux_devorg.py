@@ -14,20 +14,16 @@ import requests
 
 from ilyd.devorg import DevOrg, OrgInfo
 from ilyd.salesforce.auth import TokenProvider
-from ilyd.salesforce.bayeux import BackoffPolicy, BayeuxClient, BayeuxEvent, StreamStatus
+from ilyd.salesforce.bayeux import BayeuxClient, BayeuxEvent, StreamStatus
 from ilyd.salesforce.rest import RestClient
-
-FAST = BackoffPolicy(base=0.05, cap=0.3, long=0.5)
+from tests.helpers import waiting
+from tests.helpers.streaming import FAST_BACKOFF
 
 
 def wait_for(condition: Callable[[], object], what: str, deadline: float = 30.0) -> None:
-    """Poll `condition` until true; fail naming `what` after `deadline` seconds."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+    """The shared wait with a longer default deadline: recovering from devorg's injected
+    faults while records are being created takes longer than the usual 20 seconds."""
+    waiting.wait_for(condition, what, deadline)
 
 
 class Streaming:
@@ -108,7 +104,7 @@ def make_client(dev: DevOrg, tp: TokenProvider, topic: str, received: Received) 
         f"{dev.url}/cometd/62.0", channels=[topic], on_events=received,
         access_token=lambda: tp.token().access_token,
         refresh_token=lambda: tp.refresh(tp.token()).access_token,
-        on_status=received.statuses.append, org="faults", backoff=FAST,
+        on_status=received.statuses.append, org="faults", backoff=FAST_BACKOFF,
     )
 
 
@@ -170,7 +166,7 @@ def test_a_client_restarted_from_stored_replay_ids_gets_what_it_missed(
     again = BayeuxClient(
         f"{dev.url}/cometd/62.0", channels=[topic], on_events=second,
         access_token=lambda: tp.token().access_token, replay_ids=lambda: stored,
-        org="faults", backoff=FAST,
+        org="faults", backoff=FAST_BACKOFF,
     )
     again.start()
     try:

@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -27,20 +25,11 @@ from ilyd.salesforce.bayeux import (
     StreamState,
     StreamStatus,
 )
+from tests.helpers import ROOT
+from tests.helpers.waiting import wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
 CHANNEL = "/topic/IlyLeads"
 FAST = BackoffPolicy(base=0.05, cap=0.2, long=0.3)
-
-
-def wait_for(condition: Callable[[], object], what: str, deadline: float = 15.0) -> None:
-    """Poll `condition` until true; fail naming `what` after `deadline` seconds."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Faye:
