@@ -11,9 +11,15 @@ import pykka
 import pytest
 
 from ilyd.actors.messages import GetSnapshot, OrgState, SupervisorSnapshot
+from ilyd.actors.restart import RestartPolicy
+from ilyd.actors.supervisor import SupervisorActor
 from ilyd.config import Config, load_config
+from ilyd.store import Database
 
 ASK_TIMEOUT = 5.0
+# Quick restarts: an org that fails to start twice is FATAL within a second.
+FAST_RESTART = RestartPolicy(start_secs=30, start_retries=2, backoff_initial=0.05,
+                             backoff_max=0.2)
 
 
 @pytest.fixture(autouse=True)
@@ -42,6 +48,12 @@ def make_config(tmp_path: Path) -> Callable[..., Config]:
         return load_config(path)
 
     return make
+
+
+def start_supervisor(config: Config, tmp_path: Path,
+                     policy: RestartPolicy = FAST_RESTART) -> pykka.ActorRef[Any]:
+    """A supervisor over `config` with its own state database, as the daemon runs it."""
+    return SupervisorActor.start(config, policy=policy, database=Database(tmp_path / "state.db"))
 
 
 def snapshot(supervisor: pykka.ActorRef[Any]) -> SupervisorSnapshot:

@@ -21,25 +21,19 @@ from ilyd.actors.supervisor import SupervisorActor
 from ilyd.errors import ControlError
 from ilyd.store import Database
 
-from .conftest import ASK_TIMEOUT, snapshot, states, wait_for
+from .conftest import ASK_TIMEOUT, FAST_RESTART, snapshot, start_supervisor, states, wait_for
 
-FAST = RestartPolicy(start_secs=30, start_retries=2, backoff_initial=0.05, backoff_max=0.2)
 RUNNING, BACKOFF, FATAL = OrgState.RUNNING, OrgState.BACKOFF, OrgState.FATAL
-
-
-def start(config, tmp_path: Path, policy: RestartPolicy):
-    """A supervisor over `config` with its own state database, as the daemon runs it."""
-    return SupervisorActor.start(config, policy=policy, database=Database(tmp_path / "state.db"))
 
 
 def test_failing_org_goes_backoff_then_fatal_while_another_keeps_running(make_config, tmp_path):
     config = make_config("good", "broken")
     # The secret disappears after the config was validated: the org's start reads it.
     (tmp_path / "broken.secret").unlink()
-    supervisor = start(config, tmp_path, FAST)
+    supervisor = start_supervisor(config, tmp_path)
     wait_for(supervisor, {"good": RUNNING, "broken": FATAL})
     (good, broken) = snapshot(supervisor).orgs
-    assert broken.restarts == FAST.start_retries
+    assert broken.restarts == FAST_RESTART.start_retries
     assert "broken.secret does not exist" in (broken.last_error or "")
     assert good.restarts == 0
     assert metrics.REGISTRY.get_sample_value("ilyd_org_up", {"org": "good"}) == 1
@@ -51,7 +45,7 @@ def test_backoff_is_visible_with_its_next_start(make_config, tmp_path):
     config = make_config("broken")
     (tmp_path / "broken.secret").unlink()
     slow = RestartPolicy(start_secs=30, start_retries=3, backoff_initial=30, backoff_max=60)
-    supervisor = start(config, tmp_path, slow)
+    supervisor = start_supervisor(config, tmp_path, slow)
     wait_for(supervisor, {"broken": BACKOFF})
     (org,) = snapshot(supervisor).orgs
     assert org.retry_at is not None
@@ -62,7 +56,7 @@ def test_fatal_org_comes_back_on_restart_once_fixed(make_config, tmp_path):
     config = make_config("broken")
     secret = tmp_path / "broken.secret"
     secret.rename(tmp_path / "kept")
-    supervisor = start(config, tmp_path, FAST)
+    supervisor = start_supervisor(config, tmp_path)
     wait_for(supervisor, {"broken": FATAL})
     (tmp_path / "kept").rename(secret)
     supervisor.ask(RestartOrg("broken"), timeout=ASK_TIMEOUT)
@@ -72,27 +66,27 @@ def test_fatal_org_comes_back_on_restart_once_fixed(make_config, tmp_path):
 def test_pause_survives_a_supervisor_restart(make_config, tmp_path):
     config = make_config("a", "b")
     database = Database(tmp_path / "state.db")
-    supervisor = SupervisorActor.start(config, policy=FAST, database=database)
+    supervisor = SupervisorActor.start(config, policy=FAST_RESTART, database=database)
     wait_for(supervisor, {"a": RUNNING, "b": RUNNING})
     supervisor.ask(PauseOrg("a"), timeout=ASK_TIMEOUT)
     assert states(supervisor)["a"] is OrgState.PAUSED
     supervisor.stop(block=True, timeout=10)
 
-    again = SupervisorActor.start(config, policy=FAST, database=database)
+    again = SupervisorActor.start(config, policy=FAST_RESTART, database=database)
     wait_for(again, {"a": OrgState.PAUSED, "b": RUNNING})
     again.ask(ResumeOrg("a"), timeout=ASK_TIMEOUT)
     wait_for(again, {"a": RUNNING})
 
 
 def test_unknown_org_is_a_control_error(make_config, tmp_path):
-    supervisor = start(make_config("a"), tmp_path, FAST)
+    supervisor = start_supervisor(make_config("a"), tmp_path)
     with pytest.raises(ControlError) as info:
         supervisor.ask(RestartOrg("nope"), timeout=ASK_TIMEOUT)
     assert info.value.code == "unknown_org"
 
 
 def test_apply_config_starts_added_stops_removed_and_restarts_only_changed(make_config, tmp_path):
-    supervisor = start(make_config("keep", "change", "drop"), tmp_path, FAST)
+    supervisor = start_supervisor(make_config("keep", "change", "drop"), tmp_path)
     wait_for(supervisor, {"keep": RUNNING, "change": RUNNING, "drop": RUNNING})
     new = make_config("keep", "change", "add", extra="")
     changed = new.orgs[1]
@@ -117,7 +111,7 @@ def test_org_with_config_error_and_disabled_org_are_shown_not_started(make_confi
     Path(config.path).write_text(text)
     from ilyd.config import load_config
 
-    supervisor = start(load_config(config.path), tmp_path, FAST)
+    supervisor = start_supervisor(load_config(config.path), tmp_path)
     current = wait_for(supervisor, {"ok": RUNNING})
     assert current["bad"] is OrgState.CONFIG_ERROR
     assert current["off"] is OrgState.STOPPED
@@ -126,7 +120,7 @@ def test_org_with_config_error_and_disabled_org_are_shown_not_started(make_confi
 
 
 def test_org_detail_published_by_children_is_merged_into_status(make_config, tmp_path):
-    supervisor = start(make_config("a"), tmp_path, FAST)
+    supervisor = start_supervisor(make_config("a"), tmp_path)
     wait_for(supervisor, {"a": RUNNING})
     supervisor.tell(OrgReport.of("a", 1, mode="polling", connection="reconnecting",
                                  reason="403 Unknown client"))

@@ -15,19 +15,13 @@ from ilyd.actors.messages import (
     RestartOrg,
     ResumeOrg,
 )
-from ilyd.actors.restart import RestartPolicy
 from ilyd.actors.supervisor import SupervisorActor
 from ilyd.config import load_config
 from ilyd.store import Database
 
-from .conftest import ASK_TIMEOUT, wait_for
+from .conftest import ASK_TIMEOUT, FAST_RESTART, start_supervisor, wait_for
 
-FAST = RestartPolicy(start_secs=30, start_retries=2, backoff_initial=0.05, backoff_max=0.2)
 RUNNING, PAUSED = OrgState.RUNNING, OrgState.PAUSED
-
-
-def start(config, tmp_path: Path) -> object:
-    return SupervisorActor.start(config, policy=FAST, database=Database(tmp_path / "state.db"))
 
 
 def org_states(org: str) -> dict[str, float]:
@@ -61,7 +55,7 @@ def test_each_org_exports_its_current_state_paused_stopped_and_config_error_incl
     text += '[[org]]\nname = "st-bad"\nclient_id = 3\n'
     text += '[[org]]\nname = "st-off"\nclient_id = "x"\nenabled = false\n'
     Path(config.path).write_text(text)
-    supervisor = start(load_config(config.path), tmp_path)
+    supervisor = start_supervisor(load_config(config.path), tmp_path)
     wait_for(supervisor, {"st-run": RUNNING, "st-pause": RUNNING})
     supervisor.ask(PauseOrg("st-pause"), timeout=ASK_TIMEOUT)
     assert org_states("st-run") == {"running": 1.0}
@@ -75,7 +69,7 @@ def test_each_org_exports_its_current_state_paused_stopped_and_config_error_incl
 
 
 def test_an_org_removed_from_the_config_leaves_no_state_series(make_config, tmp_path):
-    supervisor = start(make_config("st-keep", "st-drop"), tmp_path)
+    supervisor = start_supervisor(make_config("st-keep", "st-drop"), tmp_path)
     wait_for(supervisor, {"st-keep": RUNNING, "st-drop": RUNNING})
     supervisor.ask(ApplyConfig(make_config("st-keep"), 2), timeout=ASK_TIMEOUT)
     assert org_states("st-drop") == {}
@@ -91,7 +85,7 @@ def test_each_org_exports_its_own_api_budget_and_a_reload_updates_it(make_config
     low, high = config.orgs
     config = replace(config, orgs=(replace(low, api_budget_ratio=0.3),
                                    replace(high, api_budget_ratio=0.8)))
-    supervisor = start(config, tmp_path)
+    supervisor = start_supervisor(config, tmp_path)
     wait_for(supervisor, {"bu-low": RUNNING, "bu-high": RUNNING})
     assert budget("bu-low") == 0.3
     assert budget("bu-high") == 0.8
@@ -109,7 +103,7 @@ def value(name: str, org: str) -> float | None:
 
 def test_a_configured_org_exports_its_counters_at_zero_before_any_event(make_config, tmp_path):
     config = make_config("pre-run", "pre-pause")
-    supervisor = start(config, tmp_path)
+    supervisor = start_supervisor(config, tmp_path)
     supervisor.ask(PauseOrg("pre-pause"), timeout=ASK_TIMEOUT)
     wait_for(supervisor, {"pre-run": RUNNING, "pre-pause": PAUSED})
     for org in ("pre-run", "pre-pause"):
@@ -125,7 +119,7 @@ def test_a_configured_org_exports_its_counters_at_zero_before_any_event(make_con
 def test_needs_reauth_follows_the_org_detail_and_clears_when_the_org_starts_again(
     make_config, tmp_path
 ):
-    supervisor = start(make_config("ra"), tmp_path)
+    supervisor = start_supervisor(make_config("ra"), tmp_path)
     wait_for(supervisor, {"ra": RUNNING})
     assert value("ilyd_org_needs_reauth", "ra") == 0
     supervisor.tell(OrgReport.of("ra", 1, needs_reauth=True, reason="invalid_grant"))
@@ -144,10 +138,10 @@ def test_needs_reauth_follows_the_org_detail_and_clears_when_the_org_starts_agai
 def test_a_new_supervisor_in_the_same_process_leaves_no_stale_state_child(make_config, tmp_path):
     config = make_config("rs-a")
     database = Database(tmp_path / "state.db")
-    first = SupervisorActor.start(config, policy=FAST, database=database)
+    first = SupervisorActor.start(config, policy=FAST_RESTART, database=database)
     wait_for(first, {"rs-a": RUNNING})
     first.stop(block=True, timeout=10)  # the daemon's stop does not touch the series
 
-    again = SupervisorActor.start(config, policy=FAST, database=database)
+    again = SupervisorActor.start(config, policy=FAST_RESTART, database=database)
     again.ask(PauseOrg("rs-a"), timeout=ASK_TIMEOUT)
     assert org_states("rs-a") == {"paused": 1.0}
