@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import pytest
@@ -151,8 +151,20 @@ def test_entries_are_kept_per_provider(cache, table):
     assert len(other.calls) == 1
 
 
-def test_many_concurrent_callers_share_one_lookup(cached, table):
+def ask_while_held(table: TableProvider, ask: Callable[[], None], callers: int) -> None:
+    """Run `ask` on `callers` threads while the provider holds the first lookup, then let
+    it answer and wait for every caller."""
     table.release.clear()
+    threads = [threading.Thread(target=ask) for _ in range(callers)]
+    for t in threads:
+        t.start()
+    assert table.started.wait(10)
+    table.release.set()
+    for t in threads:
+        t.join(10)
+
+
+def test_many_concurrent_callers_share_one_lookup(cached, table):
     results: list[Lookup] = []
     lock = threading.Lock()
 
@@ -161,20 +173,13 @@ def test_many_concurrent_callers_share_one_lookup(cached, table):
         with lock:
             results.append(answer)
 
-    threads = [threading.Thread(target=ask) for _ in range(20)]
-    for t in threads:
-        t.start()
-    assert table.started.wait(10)
-    table.release.set()
-    for t in threads:
-        t.join(10)
+    ask_while_held(table, ask, 20)
     assert len(results) == 20
     assert all(r.values == ACME for r in results)
     assert table.calls == ["acme.test"]
 
 
 def test_concurrent_callers_all_see_the_in_flight_error(cached, table):
-    table.release.clear()
     table.fail_with = ProviderError("vendor down", retryable=True, reason="server")
     errors: list[BaseException] = []
 
@@ -184,13 +189,7 @@ def test_concurrent_callers_all_see_the_in_flight_error(cached, table):
         except ProviderError as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=ask) for _ in range(5)]
-    for t in threads:
-        t.start()
-    assert table.started.wait(10)
-    table.release.set()
-    for t in threads:
-        t.join(10)
+    ask_while_held(table, ask, 5)
     assert len(errors) == 5
     assert len(table.calls) <= 5  # late arrivals may ask again: errors are not cached
     assert all(str(e) == "vendor down" for e in errors)
