@@ -1,0 +1,106 @@
+"""The EnricherActor on its wake-ups: rows announced by `Wake.stored` are handed on
+without the fallback look, and a row given back with a delay (`Wake.set`) is picked up
+when due."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pykka
+import pytest
+
+from ilyd.actors import enricher as enricher_actor
+from ilyd.actors.enricher import EnricherActor
+from ilyd.actors.org import OrgContext, OrgSecrets
+from ilyd.actors.writer import Enriched
+from ilyd.config import OrgConfig
+from ilyd.pipeline.runtime import OrgPipeline
+from ilyd.store import Database
+from ilyd.store.inbox import InboxEntry
+from tests.pipeline.conftest import wait_until
+
+
+class _Supervisor(pykka.ThreadingActor):
+    def on_receive(self, message: Any) -> None:
+        return None
+
+
+class _Writer(pykka.ThreadingActor):
+    """Stands in for the writer: confirms what it gets, except that the first time it
+    sees `refuse` it gives that row back for a retry in `delay` seconds, as the writer
+    does with a locked row, and says so on the wake."""
+
+    def __init__(self, pipeline: OrgPipeline, refuse: str | None = None,
+                 delay: float = 0.5) -> None:
+        super().__init__()
+        self.pipeline = pipeline
+        self.refuse = refuse
+        self.delay = delay
+        self.seen: list[str] = []
+        self.lock = threading.Lock()
+
+    def on_receive(self, message: Any) -> Any:
+        if not isinstance(message, Enriched):
+            return None
+        confirm = []
+        for work in message.items:
+            with self.lock:
+                first = work.record_id not in self.seen
+                self.seen.append(work.record_id)
+            if work.record_id == self.refuse and first:
+                self.pipeline.inbox.release([work.item], delay=self.delay,
+                                            error="UNABLE_TO_LOCK_ROW")
+                self.pipeline.wake.set()
+            else:
+                confirm.append(work.item)
+        self.pipeline.inbox.confirm(confirm)
+        return None
+
+    def count(self, record_id: str) -> int:
+        with self.lock:
+            return self.seen.count(record_id)
+
+
+def _start(provisioned: OrgConfig, database: Database, pipeline: OrgPipeline,
+           writer: pykka.ActorRef[Any]) -> pykka.ActorRef[Any]:
+    supervisor = _Supervisor.start()
+    context = OrgContext(provisioned.name, provisioned, 1, OrgSecrets.read(provisioned),
+                         database, supervisor)
+    return EnricherActor.start(context, pipeline.acquire(), writer)
+
+
+def _put(pipeline: OrgPipeline, record_id: str) -> None:
+    stored = pipeline.inbox.put(pipeline.org, [InboxEntry(
+        "Account", record_id, {"Website": "https://acme.example"})])
+    pipeline.wake.stored(stored)
+
+
+def test_rows_announced_as_stored_are_handed_on_without_the_fallback_look(
+        monkeypatch: pytest.MonkeyPatch, provisioned: OrgConfig, database: Database,
+        pipeline: OrgPipeline) -> None:
+    monkeypatch.setattr(enricher_actor, "FALLBACK_SECONDS", 600.0)
+    writer = _Writer.start(pipeline)
+    _start(provisioned, database, pipeline, writer)
+    proxy = writer.proxy()
+    for n in range(5):
+        _put(pipeline, f"001{n:015d}")
+    wait_until(lambda: all(proxy.count(f"001{n:015d}").get(timeout=5) == 1 for n in range(5)),
+               what="the stored rows handed on")
+    wait_until(lambda: pipeline.inbox.depth(pipeline.org) == 0, what="the inbox emptied")
+
+
+def test_a_row_given_back_with_a_delay_is_picked_up_when_due_with_nothing_else_going_on(
+        monkeypatch: pytest.MonkeyPatch, provisioned: OrgConfig, database: Database,
+        pipeline: OrgPipeline) -> None:
+    # No fallback look and no new rows whose claim would take it along: only knowing
+    # when the given-back row comes due can find it.
+    monkeypatch.setattr(enricher_actor, "FALLBACK_SECONDS", 600.0)
+    locked = "001LOCKED000000000"
+    writer = _Writer.start(pipeline, refuse=locked, delay=0.5)
+    _start(provisioned, database, pipeline, writer)
+    proxy = writer.proxy()
+    _put(pipeline, locked)
+    wait_until(lambda: proxy.count(locked).get(timeout=5) == 2,
+               what="the row given back picked up again")
+    wait_until(lambda: pipeline.inbox.depth(pipeline.org) == 0, what="the inbox emptied")
