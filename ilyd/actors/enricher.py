@@ -114,11 +114,15 @@ class EnricherActor(pykka.ThreadingActor):
             self._sleep(min(_THROTTLED_EVERY, budget.probe_interval))
             return None
         due = self._enricher.next_due()
-        if due == 0.0 and self._enricher.run_round().claimed >= self._enricher.round_size:
-            self._kick()  # a full claim may have left rows
-            return None
+        if due == 0.0:
+            claimed = self._enricher.run_round().claimed
+            due = self._enricher.next_due()
+            if due == 0.0:
+                if claimed:  # a full claim may have left rows, or a retry came due meanwhile
+                    self._kick()
+                    return None
+                due = None  # claimable by the read yet not by the claim: no spinning on it
         # Nothing more claimable: sleep until woken, the next lease ends, or the fallback.
-        due = self._enricher.next_due()
         self._sleep(FALLBACK_SECONDS if due is None else min(FALLBACK_SECONDS, due + 0.01))
         return None
 
