@@ -92,11 +92,14 @@ class DirectSession:
         connect_timeout, read_timeout = _timeouts(kwargs.get("timeout"))
         verify = self._trust(kwargs.get("verify", self.session.verify))
         started = time.monotonic()
-        conn = self._take(origin, verify, connect_timeout)
+        idempotent = method in _IDEMPOTENT
+        # A request that may be resent needs no look at the idle socket first (a poll(2),
+        # and a GIL hand-off on a busy daemon); one that may not be resent gets it.
+        conn = self._take(origin, verify, connect_timeout, check_stale=not idempotent)
         try:
             reply = conn.request(method, target, body,
                                  {k: str(v) for k, v in headers.items() if v is not None},
-                                 read_timeout, resend_stale=method in _IDEMPOTENT)
+                                 read_timeout, resend_stale=idempotent)
         except ssl.SSLError as exc:
             raise requests.exceptions.SSLError(str(exc)) from exc
         except TimeoutError as exc:
@@ -124,12 +127,13 @@ class DirectSession:
 
     # -- the pool -----------------------------------------------------------------------
 
-    def _take(self, origin: str, verify: str | bool, timeout: float) -> KeepAliveConnection:
+    def _take(self, origin: str, verify: str | bool, timeout: float, *,
+              check_stale: bool) -> KeepAliveConnection:
         with self._lock:
             pool = self._idle.get(origin) or []
             while pool:
                 conn = pool.pop()
-                if not conn.stale():
+                if not (check_stale and conn.stale()):
                     return conn
                 conn.close()
             context = self._contexts.get(verify)
