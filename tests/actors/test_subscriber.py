@@ -28,7 +28,7 @@ from ilyd.store.inbox import Inbox
 from ilyd.store.writes import WriteStateStore
 from tests.helpers import ROOT
 from tests.helpers.orgs import devorg_fixture
-from tests.helpers.streaming import FAST_BACKOFF, hold_connects
+from tests.helpers.streaming import FAST_BACKOFF, connected, hold_connects
 from tests.helpers.waiting import wait_for
 
 TOPIC = "/topic/IlyLeadChanges"
@@ -89,10 +89,7 @@ def test_events_land_in_the_inbox_with_the_channels_replay_id(
 ) -> None:
     inbox = Inbox(db)
     stored: list[int] = []
-    loop = make_loop(dev, org, inbox, on_stored=stored.append)
-    loop.start()
-    try:
-        wait_for(lambda: loop.client.state == "connected", "connected")
+    with connected(make_loop(dev, org, inbox, on_stored=stored.append)):
         ids = {lead(rest, n) for n in range(3)}
         wait_for(lambda: pending_ids(inbox, org) == ids, "three leads in the inbox")
         item = inbox.pending(org.name)[0]
@@ -103,8 +100,6 @@ def test_events_land_in_the_inbox_with_the_channels_replay_id(
         assert inbox.replay.get(org.name, TOPIC) == retained["channels"][TOPIC]["last_replay_id"]
         assert inbox.replay.checkpoint(org.name, "Lead") is not None
         assert sum(stored) == 3
-    finally:
-        loop.stop()
 
 
 _CHILD = """
@@ -171,14 +166,9 @@ def test_an_expired_replay_id_is_closed_by_the_catch_up(
     dev: DevOrg, org: OrgInfo, rest: RestClient, db: Database
 ) -> None:
     inbox = Inbox(db)
-    first = make_loop(dev, org, inbox)
-    first.start()
-    try:
-        wait_for(lambda: first.client.state == "connected", "connected")
+    with connected(make_loop(dev, org, inbox)):
         seen = lead(rest, 1)
         wait_for(lambda: pending_ids(inbox, org) == {seen}, "the first lead")
-    finally:
-        first.stop()
     missed = {lead(rest, n) for n in range(2, 5)}
     requests.post(f"{dev.admin}/streaming/{org.name}/expire-events", json={},
                   timeout=10).raise_for_status()
@@ -210,8 +200,19 @@ def hour_later_poller(rest: RestClient, inbox: Inbox, db: Database, org: OrgInfo
                   clock=lambda: datetime.now(UTC) + timedelta(hours=1))
 
 
-def catch_up_logs(logs: list[dict[str, object]]) -> list[dict[str, object]]:
-    return [e for e in logs if e.get("event") == "replay gap catch-up"]
+def catch_up_after_outage(
+    dev: DevOrg, org: OrgInfo, rest: RestClient, inbox: Inbox, db: Database, missed: set[str]
+) -> tuple[SubscriptionLoop, list[dict[str, object]]]:
+    """Run a loop whose catch-up polls an hour later until every `missed` record is in the
+    inbox; return the stopped loop and its catch-up log entries."""
+    loop = make_loop(dev, org, inbox, catch_up=hour_later_poller(rest, inbox, db, org).poll_object)
+    with capture_logs() as logs:
+        loop.start()
+        try:
+            wait_for(lambda: missed <= pending_ids(inbox, org), "every record of the outage")
+        finally:
+            loop.stop()
+    return loop, [e for e in logs if e.get("event") == "replay gap catch-up"]
 
 
 def test_a_gap_before_any_checkpoint_is_caught_up_from_the_replay_ids_event_time(
@@ -220,30 +221,17 @@ def test_a_gap_before_any_checkpoint_is_caught_up_from_the_replay_ids_event_time
     inbox = Inbox(db)
     doomed = lead(rest, 0)
     expire(dev, org)  # the first subscription (-2) finds nothing: no entry, no checkpoint
-    first = make_loop(dev, org, inbox)
-    first.start()
-    try:
-        wait_for(lambda: first.client.state == "connected", "connected")
+    with connected(make_loop(dev, org, inbox)):
         rest.delete("Lead", doomed)  # a deleted event: a replay id to store, nothing to enrich
         wait_for(lambda: inbox.replay.get(org.name, TOPIC) is not None, "a stored replay id")
-    finally:
-        first.stop()
     assert inbox.replay.checkpoint(org.name, "Lead") is None
     stored_time = inbox.replay.event_time(org.name, TOPIC)
     assert stored_time is not None
     missed = {lead(rest, n) for n in range(1, 6)}
     expire(dev, org)
 
-    second = make_loop(dev, org, inbox,
-                       catch_up=hour_later_poller(rest, inbox, db, org).poll_object)
-    with capture_logs() as logs:
-        second.start()
-        try:
-            wait_for(lambda: missed <= pending_ids(inbox, org), "every record of the outage")
-            assert [g.channel for g in second.gaps] == [TOPIC]
-        finally:
-            second.stop()
-    window = catch_up_logs(logs)
+    second, window = catch_up_after_outage(dev, org, rest, inbox, db, missed)
+    assert [g.channel for g in second.gaps] == [TOPIC]
     assert [(e["basis"], e["since"]) for e in window] == [
         ("replay_event", stored_time.isoformat())]
 
@@ -252,12 +240,8 @@ def test_without_an_event_time_the_gap_is_caught_up_from_the_first_subscription(
     dev: DevOrg, org: OrgInfo, rest: RestClient, db: Database
 ) -> None:
     inbox = Inbox(db)
-    first = make_loop(dev, org, inbox)
-    first.start()
-    try:
-        wait_for(lambda: first.client.state == "connected", "connected")
-    finally:
-        first.stop()
+    with connected(make_loop(dev, org, inbox)):
+        pass  # the first subscription stores the channel's first-subscribed time
     origin = inbox.replay.first_subscribed(org.name, TOPIC)
     assert origin is not None
     missed = {lead(rest, n) for n in range(3)}
@@ -268,15 +252,7 @@ def test_without_an_event_time_the_gap_is_caught_up_from_the_first_subscription(
     assert inbox.replay.checkpoint(org.name, "Lead") is None
     expire(dev, org)
 
-    second = make_loop(dev, org, inbox,
-                       catch_up=hour_later_poller(rest, inbox, db, org).poll_object)
-    with capture_logs() as logs:
-        second.start()
-        try:
-            wait_for(lambda: missed <= pending_ids(inbox, org), "every record of the outage")
-        finally:
-            second.stop()
+    _, window = catch_up_after_outage(dev, org, rest, inbox, db, missed)
     assert inbox.replay.first_subscribed(org.name, TOPIC) == origin  # kept, not renewed
-    window = catch_up_logs(logs)
     assert [e["basis"] for e in window] == ["first_subscribed"]
     assert str(window[0]["since"]) < origin.isoformat()  # less the clock-skew margin

@@ -17,7 +17,7 @@ from ilyd.salesforce.auth import TokenProvider
 from ilyd.salesforce.bayeux import BayeuxClient, BayeuxEvent, StreamStatus
 from ilyd.salesforce.rest import RestClient
 from tests.helpers import waiting
-from tests.helpers.streaming import FAST_BACKOFF
+from tests.helpers.streaming import FAST_BACKOFF, connected
 
 
 def wait_for(condition: Callable[[], object], what: str, deadline: float = 30.0) -> None:
@@ -153,13 +153,10 @@ def test_a_client_restarted_from_stored_replay_ids_gets_what_it_missed(
 ) -> None:
     tp = provider_for("refresh_token")
     first = Received()
-    client = make_client(dev, tp, topic, first)
-    client.start()
-    wait_for(lambda: client.state == "connected", "connected")
-    rest.create("Lead", {"LastName": "A", "Company": "X"})
-    wait_for(lambda: first.count == 1, "the first event")
-    stored = client.cursor()
-    client.stop()
+    with connected(make_client(dev, tp, topic, first)) as client:
+        rest.create("Lead", {"LastName": "A", "Company": "X"})
+        wait_for(lambda: first.count == 1, "the first event")
+        stored = client.cursor()
 
     missed = [rest.create("Lead", {"LastName": f"M{n}", "Company": "X"}) for n in range(3)]
     second = Received()
@@ -184,9 +181,7 @@ def test_a_filtered_channel_is_keyed_without_its_query_and_survives_a_rehandshak
     received = Received()
     filtered = f"{topic}?Company=Acme&Email='x@example.com'"
     client = make_client(dev, tp, filtered, received)
-    client.start()
-    try:
-        wait_for(lambda: client.state == "connected", "connected")
+    with connected(client):
         acme = rest.create("Lead", {"LastName": "A", "Company": "Acme"})
         rest.create("Lead", {"LastName": "B", "Company": "Other"})
         by_email = rest.create("Lead", {"LastName": "C", "Company": "Other",
@@ -203,5 +198,3 @@ def test_a_filtered_channel_is_keyed_without_its_query_and_survives_a_rehandshak
         wait_for(lambda: later in received.ids, "a matching lead after the re-handshake")
         assert received.count == 3  # resumed from the cursor: nothing delivered twice
         assert not any(s.reason == "subscribe" for s in received.statuses)
-    finally:
-        client.stop()

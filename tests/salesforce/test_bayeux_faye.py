@@ -26,6 +26,7 @@ from ilyd.salesforce.bayeux import (
     StreamStatus,
 )
 from tests.helpers import ROOT
+from tests.helpers.streaming import connected
 from tests.helpers.waiting import wait_for
 
 CHANNEL = "/topic/IlyLeads"
@@ -123,9 +124,7 @@ def test_published_events_reach_the_handler_off_the_connect_thread(
     faye: Faye, rec: Recorder, transport: str
 ) -> None:
     client = make_client(faye, rec, websocket=transport == "websocket")
-    client.start()
-    try:
-        wait_for(lambda: client.state is StreamState.CONNECTED, "connected")
+    with connected(client):
         wait_for(lambda: faye.stats()["subscribes"], "subscribed")
         for n in range(1, 6):
             faye.publish(n, f"00Q{n}")
@@ -136,8 +135,6 @@ def test_published_events_reach_the_handler_off_the_connect_thread(
         assert all(name.startswith("bayeux-dispatch") for name in rec.threads)
         wait_for(lambda: client.cursor() == {CHANNEL: 5}, "cursor at replay id 5")
         assert faye.stats()["tokens"] == ["Bearer token-1"]
-    finally:
-        client.stop()
 
 
 def test_fayes_unknown_client_is_followed_by_handshake_and_resubscribe_from_the_cursor(
@@ -175,9 +172,7 @@ def test_authentication_invalid_refreshes_the_token_once_and_reconnects(
     faye: Faye, rec: Recorder
 ) -> None:
     client = make_client(faye, rec)
-    client.start()
-    try:
-        wait_for(lambda: client.state is StreamState.CONNECTED, "connected")
+    with connected(client):
         faye.control("reject-auth", {"count": 1})
         wait_for(lambda: "Bearer token-2" in faye.stats()["tokens"], "the refreshed token used")
         wait_for(lambda: faye.stats()["handshakes"] == 2, "a new handshake")
@@ -185,17 +180,13 @@ def test_authentication_invalid_refreshes_the_token_once_and_reconnects(
         faye.publish(1, "00Q1")
         wait_for(lambda: rec.ids() == {"00Q1"}, "an event after the refresh")
         assert rec.refreshes == 1
-    finally:
-        client.stop()
 
 
 def test_authentication_failing_after_a_refresh_backs_off_without_refreshing_again(
     faye: Faye, rec: Recorder
 ) -> None:
     client = make_client(faye, rec)
-    client.start()
-    try:
-        wait_for(lambda: client.state is StreamState.CONNECTED, "connected")
+    with connected(client):
         faye.control("reject-auth", {"count": 1000})
         wait_for(
             lambda: sum(s.state is StreamState.BACKOFF and s.reason == "auth"
@@ -203,8 +194,6 @@ def test_authentication_failing_after_a_refresh_backs_off_without_refreshing_aga
             "two auth backoffs",
         )
         assert rec.refreshes == 1
-    finally:
-        client.stop()
 
 
 def test_a_rejected_replay_id_resubscribes_with_minus_two_and_reports_the_gap(
@@ -217,16 +206,12 @@ def test_a_rejected_replay_id_resubscribes_with_minus_two_and_reports_the_gap(
         faye.endpoint, channels=[CHANNEL], on_events=rec.on_events, access_token=rec.token,
         replay_ids=lambda: {CHANNEL: 42}, on_gap=gaps.append, org="faye", backoff=FAST,
     )
-    client.start()
-    try:
-        wait_for(lambda: client.state is StreamState.CONNECTED, "connected")
+    with connected(client):
         exts = [s["ext"] for s in faye.stats()["subscribes"]]
         assert exts == [{"replay": {CHANNEL: 42}}, {"replay": {CHANNEL: -2}}]
         assert [(g.channel, g.rejected) for g in gaps] == [(CHANNEL, 42)]
         assert "you provided was invalid" in gaps[0].detail
         assert metrics.REPLAY_FALLBACKS.labels(org="faye")._value.get() == before + 1
-    finally:
-        client.stop()
 
 
 def test_an_unreachable_server_gives_network_backoff_states(rec: Recorder) -> None:
