@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +28,11 @@ class _Server(ThreadingHTTPServer):
         self.close_after_reply = False
         self.gzip_replies = False
         self.stall = threading.Event()
+        self.closed = 0
+
+    def shutdown_request(self, request: object) -> None:
+        super().shutdown_request(request)  # type: ignore[arg-type]
+        self.closed += 1
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -124,9 +130,12 @@ def test_a_connection_the_server_closed_while_idle_is_replaced_without_a_failure
         server: _Server, session: DirectSession, method: str) -> None:
     # POST: the idle socket is looked at before use; PATCH: sent, found closed, resent.
     server.close_after_reply = True
-    for _ in range(3):
+    for n in range(3):
         response = session.request(method, f"{_base(server)}/create", json={}, timeout=10)
         assert response.status_code == 200
+        deadline = time.monotonic() + 10
+        while server.closed <= n and time.monotonic() < deadline:  # closed, now idle
+            time.sleep(0.01)
     assert len(server.seen) == 3  # each call reached the server exactly once
     assert len(server.ports) == 3
 
