@@ -52,6 +52,7 @@ class Daemon:
         self.metrics_url: str | None = None
         self._events: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._reload_lock = threading.Lock()
+        self._last_answer = time.monotonic()  # the supervisor's last liveness answer
 
     # ----------------------------------------------------------------- main loop
 
@@ -150,14 +151,25 @@ class Daemon:
                     last_status = summary
 
     def _liveness(self) -> str | None:
-        """The status summary if the supervisor answered in time, else None (no watchdog)."""
+        """The status summary if the supervisor answered in time, else None (no watchdog).
+
+        One late answer is normal while a hundred orgs start on a busy machine: it is a
+        warning. It becomes an error once the supervisor has been silent for half the
+        watchdog period (or 30 s without a watchdog) — systemd kills at the full period.
+        """
         assert self.supervisor is not None
         try:
             self.supervisor.ask(Ping(), timeout=LIVENESS_TIMEOUT)
-            return self.snapshot(timeout=LIVENESS_TIMEOUT).summary()
-        except (pykka.Timeout, pykka.ActorDeadError):
-            log.error("supervisor did not answer the liveness check")
+            summary: str = self.snapshot(timeout=LIVENESS_TIMEOUT).summary()
+        except (pykka.Timeout, pykka.ActorDeadError) as exc:
+            silent = time.monotonic() - self._last_answer
+            limit = self.notifier.watchdog_interval or 30.0  # already half the period
+            report = log.error if silent >= limit or isinstance(exc, pykka.ActorDeadError) \
+                else log.warning
+            report("supervisor did not answer the liveness check", silent_s=round(silent, 1))
             return None
+        self._last_answer = time.monotonic()
+        return summary
 
     # ---------------------------------------------------------------- operations
 
