@@ -4,6 +4,7 @@ EnricherActor woken by a put (or, for rows put by another process, by its fallba
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,6 +35,18 @@ def test_timers_run_calls_in_time_order_and_skip_cancelled_ones() -> None:
     cancelled.cancel()
     assert done.wait(10)
     assert ran == ["early", "late"]
+
+
+def test_a_cancelled_call_is_dropped_without_waiting_for_its_time() -> None:
+    timers = Timers()
+    ran = threading.Event()
+    timers.call_later(600.0, lambda: None).cancel()
+    timers.call_later(0.0, ran.set)
+    assert ran.wait(10)
+    deadline = time.monotonic() + 10
+    while timers.pending():
+        assert time.monotonic() < deadline, "the cancelled call is still kept"
+        time.sleep(0.01)
 
 
 def test_a_failing_timer_callback_does_not_stop_later_ones() -> None:
