@@ -24,7 +24,8 @@ from datetime import datetime
 from typing import NamedTuple
 
 from ilyd.store.db import Database
-from ilyd.store.replay import ReplayStore
+from ilyd.store.group_commit import GroupCommit
+from ilyd.store.replay import ReplayStore, execute
 
 __all__ = ["Inbox", "InboxEntry", "InboxItem"]
 
@@ -42,12 +43,15 @@ _MIGRATIONS = (
 # How long a claimed row stays with its worker unless confirmed or released.
 DEFAULT_LEASE_SECONDS = 120.0
 
-# Record ids per SELECT of pending rows; SQLite allows 32,766 bound parameters per
-# statement (999 before 3.32), so the largest stays well under.
-_SELECT_SIZES = (1, 8, 64, 500)
+# Keys per SELECT of pending rows, padded to one of these sizes so a handful of
+# statements stay in the connection's statement cache; 3 parameters a key stays under
+# SQLite's 999 (before 3.32). The keys drive the join, so each is one index search.
+_SELECT_SIZES = (1, 8, 64, 256)
 _SELECT_PENDING = {
-    size: "SELECT seq, record_id, fields, lease_owner, lease_until FROM inbox"  # noqa: S608 - placeholders only
-          f" WHERE org = ? AND sobject = ? AND record_id IN ({','.join('?' * size)})"
+    size: "SELECT i.seq, i.org, i.sobject, i.record_id, i.fields, i.lease_owner,"  # noqa: S608 - placeholders only
+          f" i.lease_until FROM (VALUES {','.join(['(?, ?, ?)'] * size)}) AS k"
+          " CROSS JOIN inbox AS i ON i.org = k.column1 AND i.sobject = k.column2"
+          " AND i.record_id = k.column3"
     for size in _SELECT_SIZES
 }
 
@@ -55,13 +59,28 @@ _SELECT_PENDING = {
 _dumps = json.JSONEncoder(default=str).encode
 
 
+class _Put(NamedTuple):
+    """One `put` call, waiting for its (group's) transaction."""
+
+    org: str
+    entries: Sequence[InboxEntry]
+    source: str
+    newest: dict[str, datetime]  # the checkpoint advance per object
+    channel: str | None
+    replay_id: int | None
+    replay_time: datetime | None
+    now: float
+
+
 class _Row(NamedTuple):
-    """A record's changes in one batch, folded: `over_pending` when its fields still
-    merge over those of a row already pending for it."""
+    """A record's changes in one transaction, folded: `over_pending` when its fields
+    still merge over those of a row already pending for it."""
 
     change_type: str
     fields: dict[str, object]
     over_pending: bool
+    source: str
+    now: float
 
 
 @dataclass(frozen=True)
@@ -120,6 +139,7 @@ class Inbox:
         self.replay = replay if replay is not None else ReplayStore(db)
         self.lease_seconds = lease_seconds
         self._clock = clock
+        self._group = GroupCommit(self._write)
         db.migrate("inbox", _MIGRATIONS)
 
     # -- producers ----------------------------------------------------------------------
@@ -154,51 +174,61 @@ class Inbox:
             known = newest.get(entry.sobject)
             if known is None or stamp > known:
                 newest[entry.sobject] = stamp
-        now = self._clock()
-        with self.db.transaction() as tx:
-            if batch:
-                self._upsert(tx, org, batch, source or channel or "", now)
-            for sobject, stamp in newest.items():
-                self.replay.advance_checkpoint(org, sobject, stamp, conn=tx)
-            if channel is not None and replay_id is not None:
-                self.replay.set(org, channel, replay_id, event_time=replay_time, conn=tx)
+        request = _Put(org, batch, source or channel or "", newest, channel, replay_id,
+                       replay_time, self._clock())
+        self._group.submit(request)
         return len(batch)
 
+    def _write(self, requests: Sequence[_Put]) -> None:
+        """Write the requests in ONE transaction (the group commit's body), with a fixed
+        number of statements however many requests and entries: under load, statements
+        (each a GIL handoff) and commits are most of an event's cost."""
+        with self.db.transaction() as tx:
+            self._upsert(tx, requests)
+            checkpoints = [(r.org, sobject, stamp) for r in requests
+                           for sobject, stamp in r.newest.items()]
+            if checkpoints:
+                self.replay.advance_checkpoints(checkpoints, conn=tx)
+            replay_ids = [(r.org, r.channel, r.replay_id, r.replay_time) for r in requests
+                          if r.channel is not None and r.replay_id is not None]
+            if replay_ids:
+                self.replay.set_many(replay_ids, conn=tx)
+
     @staticmethod
-    def _upsert(
-        tx: sqlite3.Connection, org: str, entries: Sequence[InboxEntry], source: str, now: float
-    ) -> None:
-        """Write a batch's rows with one SELECT of the pending rows it touches and one
-        INSERT per row (statements, not Python, are most of an event's cost)."""
-        # The batch's changes folded per record first, exactly as one upsert per change
-        # would have left the row: a deletion replaces the fields, anything else merges
+    def _upsert(tx: sqlite3.Connection, requests: Sequence[_Put]) -> None:
+        """Insert the requests' rows, merged over pending ones, as one put per entry
+        would have left them: one SELECT of the pending rows touched, one INSERT."""
+        # Folded per record first: a deletion replaces the fields, anything else merges
         # over them (and over the pending row's, unless a deletion came in between).
-        rows: dict[tuple[str, str], _Row] = {}
-        for entry in entries:
-            key = (entry.sobject, entry.record_id)
-            row = rows.pop(key, None)  # re-added last: rows go in by their latest change
-            fields = entry.fields if type(entry.fields) is dict else dict(entry.fields)
-            if entry.change_type == "deleted":
-                rows[key] = _Row(entry.change_type, fields, over_pending=False)
-            elif row is None:
-                rows[key] = _Row(entry.change_type, fields, over_pending=True)
-            else:
-                rows[key] = _Row(entry.change_type, {**row.fields, **fields}, row.over_pending)
-        ids_of: dict[str, list[str]] = {}
-        for sobject, record_id in rows:
-            ids_of.setdefault(sobject, []).append(record_id)
-        old: dict[tuple[str, str], sqlite3.Row] = {}
-        for sobject, ids in ids_of.items():
-            for at in range(0, len(ids), _SELECT_SIZES[-1]):
-                chunk = ids[at:at + _SELECT_SIZES[-1]]
-                # Padded (with a repeated id) to one of a few sizes, so a handful of
-                # statements stay in the connection's statement cache.
-                size = next(n for n in _SELECT_SIZES if n >= len(chunk))
-                chunk += chunk[:1] * (size - len(chunk))
-                for found in tx.execute(_SELECT_PENDING[size], (org, sobject, *chunk)):
-                    old[(sobject, found["record_id"])] = found
-        if old:
-            tx.executemany("DELETE FROM inbox WHERE seq = ?", [(r["seq"],) for r in old.values()])
+        rows: dict[tuple[str, str, str], _Row] = {}
+        for r in requests:
+            for entry in r.entries:
+                key = (r.org, entry.sobject, entry.record_id)
+                row = rows.pop(key, None)  # re-added last: rows go in by their latest change
+                fields = entry.fields if type(entry.fields) is dict else dict(entry.fields)
+                if entry.change_type == "deleted":
+                    row = _Row(entry.change_type, fields, False, r.source, r.now)
+                elif row is None:
+                    row = _Row(entry.change_type, fields, True, r.source, r.now)
+                else:
+                    row = _Row(entry.change_type, {**row.fields, **fields}, row.over_pending,
+                               r.source, r.now)
+                rows[key] = row
+        if not rows:
+            return
+        old: dict[tuple[str, str, str], sqlite3.Row] = {}
+        keys = list(rows)
+        largest = _SELECT_SIZES[-1]
+        for at in range(0, len(keys), largest):
+            chunk = keys[at:at + largest]
+            for size in _SELECT_SIZES:  # the first that fits
+                if size >= len(chunk):
+                    break
+            chunk += chunk[:1] * (size - len(chunk))  # a repeated key finds nothing new
+            params = [value for key in chunk for value in key]
+            for found in tx.execute(_SELECT_PENDING[size], params):
+                old[(found["org"], found["sobject"], found["record_id"])] = found
+        execute(tx, "DELETE FROM inbox WHERE seq = ?", [(r["seq"],) for r in old.values()])
         values = []
         for key, row in rows.items():
             fields = row.fields
@@ -211,13 +241,11 @@ class Inbox:
                 # lease, so the new version is not processed concurrently; its confirm then
                 # sees a new seq and releases the row instead of deleting it.
                 lease_owner, lease_until = pending["lease_owner"], pending["lease_until"]
-            values.append((org, key[0], key[1], row.change_type, _dumps(fields), source, now,
+            values.append((*key, row.change_type, _dumps(fields), row.source, row.now,
                            lease_owner, lease_until))
-        tx.executemany(
-            "INSERT INTO inbox(org, sobject, record_id, change_type, fields, source,"
-            " received_at, lease_owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            values,
-        )
+        execute(tx, "INSERT INTO inbox(org, sobject, record_id, change_type, fields, source,"
+                " received_at, lease_owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                values)
 
     # -- workers ------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NewType
@@ -47,6 +48,19 @@ _MIGRATIONS = (
     " PRIMARY KEY (org, channel))",
 )
 
+_SET_REPLAY_ID = (
+    "INSERT INTO replay_ids(org, channel, replay_id, updated_at, event_time)"
+    " VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT(org, channel) DO UPDATE SET"
+    " replay_id = excluded.replay_id, updated_at = excluded.updated_at,"
+    " event_time = excluded.event_time"
+)
+_ADVANCE_CHECKPOINT = (
+    "INSERT INTO catchup_checkpoints(org, sobject, modstamp) VALUES (?, ?, ?)"
+    " ON CONFLICT(org, sobject) DO UPDATE SET modstamp = excluded.modstamp"
+    " WHERE excluded.modstamp > catchup_checkpoints.modstamp"
+)
+
 # Our clock against the org's: the first-subscribed time is ours, change stamps are theirs.
 _ORIGIN_SKEW = timedelta(minutes=1)
 
@@ -60,6 +74,14 @@ def _iso(ts: datetime) -> str:
     # Fixed-width UTC text sorts like the instants it names, so MAX() in SQL works.
     # isoformat ends in "+00:00" here; it is several times cheaper than strftime.
     return ts.isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+def execute(conn: sqlite3.Connection, sql: str, params: list[tuple[object, ...]]) -> None:
+    """Run `sql` once per parameter tuple (`execute` for one: cheaper than `executemany`)."""
+    if len(params) == 1:
+        conn.execute(sql, params[0])
+    elif params:
+        conn.executemany(sql, params)
 
 
 def _parse(text: str) -> datetime:
@@ -104,20 +126,18 @@ class ReplayStore:
     ) -> None:
         """Store the channel's replay id, with its event's time when known; pass `conn` to
         join an open transaction."""
-        sql = (
-            "INSERT INTO replay_ids(org, channel, replay_id, updated_at, event_time)"
-            " VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT(org, channel) DO UPDATE SET"
-            " replay_id = excluded.replay_id, updated_at = excluded.updated_at,"
-            " event_time = excluded.event_time"
-        )
-        stamp = _iso(event_time) if event_time is not None else None
-        params = (org, channel, int(replay_id), time.time(), stamp)
-        if conn is not None:
-            conn.execute(sql, params)
-            return
-        with self.db.transaction() as tx:
-            tx.execute(sql, params)
+        self.set_many([(org, channel, replay_id, event_time)], conn=conn)
+
+    def set_many(
+        self, replay_ids: Iterable[tuple[str, str, int, datetime | None]], *,
+        conn: sqlite3.Connection | None = None,
+    ) -> None:
+        """`set` for several (org, channel, replay id, event time), in one statement; for
+        one channel the last one wins."""
+        now = time.time()
+        params = [(org, channel, int(replay_id), now, None if at is None else _iso(at))
+                  for org, channel, replay_id, at in replay_ids]
+        self._write(_SET_REPLAY_ID, params, conn)
 
     def event_time(self, org: str, channel: str) -> datetime | None:
         """When the event of the stored replay id happened, if it was recorded."""
@@ -190,14 +210,20 @@ class ReplayStore:
         Only forward: events replayed after a fallback carry older times and must not
         pull the checkpoint back (the catch-up window would grow for nothing).
         """
-        sql = (
-            "INSERT INTO catchup_checkpoints(org, sobject, modstamp) VALUES (?, ?, ?)"
-            " ON CONFLICT(org, sobject) DO UPDATE SET modstamp = excluded.modstamp"
-            " WHERE excluded.modstamp > catchup_checkpoints.modstamp"
-        )
-        params = (org, sobject, _iso(modstamp))
-        if conn is not None:
-            conn.execute(sql, params)
-            return
-        with self.db.transaction() as tx:
-            tx.execute(sql, params)
+        self.advance_checkpoints([(org, sobject, modstamp)], conn=conn)
+
+    def advance_checkpoints(
+        self, checkpoints: Iterable[tuple[str, str, datetime]], *,
+        conn: sqlite3.Connection | None = None,
+    ) -> None:
+        """`advance_checkpoint` for several (org, object, time), in one statement."""
+        params = [(org, sobject, _iso(at)) for org, sobject, at in checkpoints]
+        self._write(_ADVANCE_CHECKPOINT, params, conn)
+
+    def _write(self, sql: str, params: list[tuple[object, ...]],
+               conn: sqlite3.Connection | None) -> None:
+        if conn is None:
+            with self.db.transaction() as tx:
+                execute(tx, sql, params)
+        else:
+            execute(conn, sql, params)
