@@ -77,12 +77,82 @@ def bench_store(root: Path, events: int, batch: int) -> float:
     return cpu / events * 1e6
 
 
+def bench_orgs(root: Path, orgs: int, rate: float, seconds: float,
+               busy: int) -> tuple[float, int, str]:
+    """`orgs` threads, each storing one event per 1/`rate` s through its own
+    SubscriptionLoop into one shared inbox, beside `busy` threads that keep the GIL busy
+    (the daemon's other actors). Returns (CPU µs per event of the storing threads,
+    events, the inbox's transactions per put if it groups them)."""
+    db = Database(root / "orgs.db")
+    inbox = Inbox(db)
+    stop = threading.Event()
+    cpu: list[float] = []
+    counts: list[int] = []
+    lock = threading.Lock()
+
+    def org(k: int) -> None:
+        loop = SubscriptionLoop(f"org{k}", "http://127.0.0.1:9/cometd/62.0", {TOPIC: "Lead"},
+                                inbox, access_token=lambda: "t")
+        interval = 1.0 / rate
+        next_at = time.monotonic() + interval * k / orgs
+        spent, n = 0.0, 0
+        while not stop.is_set():
+            if stop.wait(max(0.0, next_at - time.monotonic())):
+                break
+            next_at += interval
+            event = BayeuxEvent.from_message(lead_message(k * 1_000_000 + n, n + 1))
+            t = time.thread_time()
+            loop.store([event])
+            spent += time.thread_time() - t
+            n += 1
+        with lock:
+            cpu.append(spent)
+            counts.append(n)
+
+    def spin() -> None:
+        while not stop.is_set():
+            sum(i * i for i in range(2000))
+
+    threads = [threading.Thread(target=org, args=(k,)) for k in range(orgs)]
+    threads += [threading.Thread(target=spin) for _ in range(busy)]
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    db.close()
+    group = getattr(inbox, "_group", None)
+    grouping = f", {group.requests / max(1, group.groups):.2f} puts per transaction" \
+        if group is not None else ""
+    events = sum(counts)
+    return sum(cpu) / max(1, events) * 1e6, events, grouping
+
+
 # -- the canned Bayeux server (child process) -----------------------------------------------
 
-def serve(per_connect: int, total: int, pace: float) -> None:
-    """Answer handshake/subscribe, then every connect with `per_connect` new events."""
-    state = {"next": 0}
+def serve(per_connect: int, total: int, pace: float, rate: float) -> None:
+    """Answer handshake/subscribe, then every connect with `per_connect` new events —
+    or, with `rate`, with every event due by then (event i is due i/rate s after the
+    first connect), holding the connect until one is."""
+    state = {"next": 0, "t0": 0.0}
     lock = threading.Lock()
+
+    def due() -> tuple[int, int]:
+        with lock:
+            if not state["t0"]:
+                state["t0"] = time.monotonic()
+            first = state["next"]
+            if rate:
+                wait = state["t0"] + first / rate - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                n = int((time.monotonic() - state["t0"]) * rate) + 1 - first
+            else:
+                n = per_connect
+            n = max(0, min(n, total - first))
+            state["next"] = first + n
+            return first, n
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -102,10 +172,7 @@ def serve(per_connect: int, total: int, pace: float) -> None:
                                 "advice": {"reconnect": "retry", "interval": 0,
                                            "timeout": 110000}})
                 elif ch == "/meta/connect":
-                    with lock:
-                        first = state["next"]
-                        n = max(0, min(per_connect, total - first))
-                        state["next"] = first + n
+                    first, n = due()
                     # A quiet org: the event arrives a while after the connect went out.
                     time.sleep(1.0 if n == 0 else pace)
                     out.extend(lead_message(i, i + 1) for i in range(first, first + n))
@@ -132,11 +199,12 @@ def _thread_cpu(name: str) -> float:
     raise LookupError(name)
 
 
-def bench_stream(root: Path, events: int, per_connect: int,
-                 pace: float) -> tuple[float, float, float]:
+def bench_stream(root: Path, events: int, per_connect: int, pace: float = 0.0,
+                 rate: float = 0.0) -> tuple[float, float, float]:
     """(connect thread, dispatch thread, wall s) per event through a live SubscriptionLoop."""
     child = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(per_connect), str(events), str(pace)],
+        [sys.executable, __file__, "--serve", str(per_connect), str(events), str(pace),
+         str(rate)],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()},
     )
     try:
@@ -174,24 +242,40 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--per-connect", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--stream-only", action="store_true")
+    parser.add_argument("--orgs", type=int, default=0,
+                        help="instead of the stream: this many orgs' threads storing events")
+    parser.add_argument("--org-rate", type=float, default=3.0, help="events/s per org")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--busy", type=int, default=2,
+                        help="threads keeping the GIL busy beside the orgs'")
     parser.add_argument("--pace-ms", type=float, default=0.0,
                         help="hold each connect this long before its events (a quiet org)")
-    parser.add_argument("--serve", nargs=3, type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="events/s of one org (a connect returns every event due)")
+    parser.add_argument("--serve", nargs=4, type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(int(args.serve[0]), int(args.serve[1]), args.serve[2])
+        serve(int(args.serve[0]), int(args.serve[1]), args.serve[2], args.serve[3])
         return
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        for batch in (1, 20):
+        for batch in () if args.stream_only else (1, 20):
             # The machine is shared: the least of a few runs is the code's own cost.
             us = min(bench_store(root / str(r), args.events, batch) for r in range(args.rounds))
             print(f"store   batch {batch:3d}: {us:7.1f} µs CPU/event  (SubscriptionLoop.store,"
                   f" least of {args.rounds})")
+        if args.orgs:
+            us, n, grouping = bench_orgs(root, args.orgs, args.org_rate, args.seconds,
+                                         args.busy)
+            print(f"orgs    {args.orgs} x {args.org_rate:g}/s, {args.busy} busy threads:"
+                  f" {us:7.1f} µs CPU/event in store ({n} events{grouping})")
+            return
         conn, disp, wall = bench_stream(root, args.events, args.per_connect,
-                                         args.pace_ms / 1000.0)
-        print(f"stream  {args.per_connect:3d}/connect: connect thread {conn:7.1f} µs/event,"
+                                         args.pace_ms / 1000.0, args.rate)
+        shape = f"{args.rate:g} events/s" if args.rate else f"{args.per_connect}/connect"
+        print(f"stream  {shape}: connect thread {conn:7.1f} µs/event,"
               f" dispatch thread {disp:7.1f} µs/event, total {conn + disp:7.1f}"
               f"  ({args.events / wall:,.0f} events/s)")
 
