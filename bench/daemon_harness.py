@@ -1,0 +1,157 @@
+"""Shared helpers for benchmarks that run the whole daemon (`ilyd run`) against devorg.
+
+Writing the config (one `[[org]]` block per devorg org, secrets in 0600 files),
+provisioning every org, waiting until every org is subscribed, and reading a child
+process's CPU time, RSS and thread count from /proc. Used by bench/realtime.py and
+bench/daemon_idle.py (run as scripts, so `bench/` is on sys.path).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Protocol
+
+from ilyd.actors.org import OrgSecrets
+from ilyd.config import load_config
+from ilyd.ctl import ControlClient, DaemonNotRunningError
+from ilyd.errors import ControlError
+from ilyd.provision.service import Provisioner
+from ilyd.salesforce.connect import make_org_rest_client
+
+
+class OrgCredentials(Protocol):
+    """What write_config needs of one devorg org (a devorg OrgInfo fits)."""
+
+    name: str
+    client_id: str
+    client_secret: str
+    username: str
+    password: str
+
+
+class DevOrgLike(Protocol):
+    """A devorg's URL and orgs: an in-process DevOrg or one read from --credentials-out."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def orgs(self) -> Sequence[OrgCredentials]: ...
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def write_config(root: Path, dev: DevOrgLike, metrics_port: int,
+                 defaults: str = "poll_interval = 5\nworkers = 2\n") -> Path:
+    """An ilyd config under `root` for every org of `dev` (password auth); its path.
+
+    `defaults` is the body of the [defaults] table ("" keeps the daemon's own)."""
+    text = (f'[daemon]\nstate_dir = "{root}/state"\ncontrol_socket = "{root}/control.sock"\n'
+            'log_format = "json"\nlog_level = "info"\n'
+            f'[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n'
+            f'[defaults]\n{defaults}')
+    for info in dev.orgs:
+        secret, password = root / f"{info.name}.secret", root / f"{info.name}.pw"
+        secret.write_text(info.client_secret)
+        password.write_text(info.password)
+        secret.chmod(0o600)
+        password.chmod(0o600)
+        text += (f'[[org]]\nname = "{info.name}"\nenvironment = "{dev.url}"\n'
+                 f'auth = "password"\nclient_id = "{info.client_id}"\n'
+                 f'username = "{info.username}"\nclient_secret_file = "{secret}"\n'
+                 f'password_file = "{password}"\n')
+    path = root / "ilyd.toml"
+    path.write_text(text)
+    return path
+
+
+def provision(config_path: Path, threads: int = 8) -> None:
+    """Install ilyd into every org of the config (fields, permission set, PushTopics)."""
+    def one(org: object) -> None:
+        rest = make_org_rest_client(org, OrgSecrets.read(org))  # type: ignore[arg-type]
+        try:
+            Provisioner(org.name, rest, objects=org.objects,  # type: ignore[attr-defined]
+                        api_version=org.api_version).provision()  # type: ignore[attr-defined]
+        finally:
+            rest.close()
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, load_config(config_path).orgs))
+
+
+def wait_ready(daemon: subprocess.Popen[bytes], socket_path: Path, orgs: int,
+               timeout: float) -> float:
+    """Wait until every org is subscribed (or polling); seconds it took. Raises if the
+    daemon exits or the deadline passes."""
+    started = time.monotonic()
+    while True:
+        if daemon.poll() is not None:
+            raise RuntimeError(f"the daemon exited with {daemon.returncode} while starting")
+        try:
+            listed = ControlClient(socket_path, timeout=10).call("orgs")
+        except (DaemonNotRunningError, OSError):
+            listed = []
+        except ControlError as exc:
+            if exc.code != "busy":  # busy: still starting, or too busy starting to answer
+                raise
+            listed = []
+        ready = sum(1 for org in listed
+                    if org["detail"].get("connection") == "connected"
+                    or org["detail"].get("polling"))
+        if ready >= orgs:
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            raise RuntimeError(f"only {ready} of {orgs} org(s) subscribed after {timeout:g} s")
+        time.sleep(0.5)
+
+
+def log_problems(path: Path, limit: int = 5) -> list[str]:
+    """The daemon log's error-level lines (and anything not JSON, e.g. a traceback)."""
+    found = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            level = json.loads(line).get("level")
+        except ValueError:
+            level = "raw"
+        if level in ("error", "critical", "raw"):
+            found.append(line[:300])
+    return found[:limit] + ([f"... {len(found) - limit} more"] if len(found) > limit else [])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads), from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _status(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1])
+    return 0
+
+
+def rss_mib(pid: int) -> float:
+    """VmRSS of a process in MiB."""
+    return _status(pid, "VmRSS") / 1024
+
+
+def thread_count(pid: int) -> int:
+    """Threads of a process."""
+    return _status(pid, "Threads")
+
+
+def fd_count(pid: int) -> int:
+    """Open file descriptors of a process."""
+    return len(os.listdir(f"/proc/{pid}/fd"))
