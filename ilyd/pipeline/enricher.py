@@ -147,19 +147,23 @@ class Enricher:
         live = [i for i in items if i.change_type != "deleted"]
         outcomes = self._enrich_all(live)
         ready: list[WorkItem] = []
-        retrying = 0
+        # Retries by (delay, error): a source that is down fails a whole round alike, and
+        # gets it back in one transaction rather than one per record.
+        retries: dict[tuple[float, str | None], list[InboxItem]] = {}
         for item, outcome in zip(live, outcomes, strict=True):
             if outcome.retryable:
-                retrying += 1
                 delay = outcome.retry_after or min(300.0, 5.0 * 2 ** max(0, item.attempts - 1))
                 log.info("enrichment_deferred", sobject=item.sobject, record=item.record_id,
                          reason=outcome.error_reason, retry_in_s=round(delay, 1))
-                self.inbox.release([item], delay=delay, error=outcome.error)
-                self._due_by(time.time() + delay)
+                retries.setdefault((delay, outcome.error), []).append(item)
                 continue
             ready.append(WorkItem(item, outcome, inputs_hash(item.sobject, item.fields)))
+        for (delay, error), batch in retries.items():
+            self.inbox.release(batch, delay=delay, error=error)
+            self._due_by(time.time() + delay)
         if ready:
             self.sink(ready)
+        retrying = sum(len(batch) for batch in retries.values())
         return RoundReport(len(items), len(ready), retrying, len(deleted))
 
     def _enrich_all(self, items: list[InboxItem]) -> list[EnrichmentOutcome]:

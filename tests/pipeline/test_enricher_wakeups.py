@@ -43,7 +43,7 @@ class _Companies:
         if self.delay:
             time.sleep(self.delay)  # a source across the network
         if self.busy:
-            raise ProviderError(f"{domain}: busy", retryable=True, reason="rate_limited",
+            raise ProviderError("too many requests", retryable=True, reason="rate_limited",
                                 retry_after=self.retry_after)
         return Lookup(provider=self.name, domain=domain, found=True,
                       values={"Ily_Company_Name__c": domain.split(".", maxsplit=1)[0].title()})
@@ -221,3 +221,20 @@ def test_quick_records_are_enriched_inline_and_slow_ones_on_the_pool(
     assert slow.threads[0] == threading.current_thread().name
     assert all(name.startswith(f"enrich-{ORG}") for name in slow.threads[1:])
     assert len(sink.items) == 26
+
+
+def test_a_round_failed_alike_is_given_back_in_one_transaction(database: Database) -> None:
+    inbox, sink = Inbox(database), _Sink()
+    provider = _Companies(busy=True, retry_after=30.0)
+    for enricher in _enricher(inbox, provider, sink):
+        _put(inbox, *(f"001R{i}" for i in range(5)))
+        enricher.rows_stored()
+        seen = _statements(database)
+        assert enricher.run_round().retrying == 5
+        # The claim's transaction and the one giving the five back.
+        assert sum(s.strip().upper().startswith("BEGIN") for s in seen) == 2
+        due = enricher.next_due()
+        assert due is not None
+        assert 0 < due <= 30.0
+    pending = inbox.pending(ORG)
+    assert [(p.lease_owner, p.last_error) for p in pending] == [(None, "too many requests")] * 5
