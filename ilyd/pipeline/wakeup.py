@@ -2,10 +2,11 @@
 
 `Inbox.put` says nothing to anyone, so an enricher that only polled would either spin
 (a thousand idle orgs each reading the inbox every few milliseconds) or be slow to
-notice. Producers in this process call `Wake.stored(n)` right after they put n new rows
-(the subscriber, the poller, a catch-up), or `Wake.set()` after any other change (the
-writer giving rows back, maybe with a delay); the enricher listens and runs a round at
-once — after `stored` without first reading the inbox. Rows put by another process are
+notice. Producers in this process call `Wake.set()` right after they changed the org's
+rows (the writer giving rows back, maybe with a delay; always correct: the enricher then
+reads the inbox), or better `Wake.stored(n)` right after they put n new rows (the
+subscriber, the poller, a catch-up): the enricher listens and runs a round at once, after
+`stored` without first reading the inbox. Rows put by another process are
 found by a fallback look every few seconds, scheduled on `TIMERS`: one thread for every
 org's delayed calls, rather than a thread (or a blocked mailbox) per org.
 """
