@@ -12,6 +12,8 @@ import json
 import os
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +23,7 @@ from typing import Protocol
 from ilyd.actors.org import OrgSecrets
 from ilyd.config import load_config
 from ilyd.ctl import ControlClient, DaemonNotRunningError
+from ilyd.devorg import OrgInfo
 from ilyd.errors import ControlError
 from ilyd.provision.service import Provisioner
 from ilyd.salesforce.connect import make_org_rest_client
@@ -44,6 +47,61 @@ class DevOrgLike(Protocol):
 
     @property
     def orgs(self) -> Sequence[OrgCredentials]: ...
+
+
+class DevOrgProcess:
+    """`ilyd devorg` in a child process, with DevOrg's `url`, `admin` and `orgs`.
+
+    By default devorg runs apart from this process: the traffic threads here would
+    otherwise share devorg's interpreter lock, and devorg's own delays (an event's
+    delivery, a write's answer) would count as the daemon's latency. (Salesforce is on
+    other machines; here devorg still shares the 2 cores with the daemon.)
+    """
+
+    def __init__(self, orgs: int, start_timeout: float = 120.0) -> None:
+        self._orgs = orgs
+        self._start_timeout = start_timeout
+        self._dir = tempfile.TemporaryDirectory(prefix="ilyd-bench-devorg-")
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.url = self.admin = ""
+        self.orgs: list[OrgInfo] = []
+
+    def __enter__(self) -> DevOrgProcess:
+        creds = Path(self._dir.name) / "creds.json"
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "ilyd", "devorg", "--listen", "127.0.0.1:0", "--orgs",
+             str(self._orgs), "--credentials-out", str(creds)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + self._start_timeout
+        while not (creds.exists() and creds.read_text().strip().endswith("}")):
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                self.__exit__()
+                raise RuntimeError("devorg did not start")
+            time.sleep(0.1)
+        info = json.loads(creds.read_text())
+        self.url, self.admin = info["url"], info["admin"]
+        self.orgs = [OrgInfo(**org) for org in info["orgs"]]
+        return self
+
+    @property
+    def pid(self) -> int:
+        """devorg's process id."""
+        assert self._proc is not None
+        return self._proc.pid
+
+    def cpu_seconds(self) -> float:
+        """CPU time devorg has used."""
+        return cpu_seconds(self.pid)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(timeout=30)
+        self._dir.cleanup()
 
 
 def free_port() -> int:

@@ -14,18 +14,16 @@ over that window) and devorg's, apart.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 from daemon_harness import (
+    DevOrgProcess,
     cpu_seconds,
     fd_count,
     free_port,
@@ -39,31 +37,6 @@ from daemon_harness import (
 
 from ilyd.errors import ControlError
 from ilyd.logs import configure_logging
-
-
-@dataclass(frozen=True)
-class DevOrgProcess:
-    """devorg's URL and orgs as written by `ilyd devorg --credentials-out`."""
-
-    url: str
-    orgs: list[SimpleNamespace]
-
-
-def start_devorg(orgs: int, root: Path, timeout: float) -> tuple[subprocess.Popen[bytes],
-                                                                 DevOrgProcess]:
-    creds_path = root / "devorg.json"
-    dev = subprocess.Popen(
-        [sys.executable, "-m", "ilyd", "devorg", "--listen", "127.0.0.1:0", "--orgs",
-         str(orgs), "--credentials-out", str(creds_path)],
-        stdout=subprocess.DEVNULL, stderr=(root / "devorg.log").open("wb"))
-    deadline = time.monotonic() + timeout
-    while not creds_path.exists() or not creds_path.read_text().strip().endswith("}"):
-        if dev.poll() is not None or time.monotonic() > deadline:
-            dev.kill()
-            raise RuntimeError(f"devorg did not start; see {root / 'devorg.log'}")
-        time.sleep(0.1)
-    creds = json.loads(creds_path.read_text())
-    return dev, DevOrgProcess(creds["url"], [SimpleNamespace(**o) for o in creds["orgs"]])
 
 
 def window(pids: dict[str, int], seconds: float) -> dict[str, float]:
@@ -86,10 +59,14 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="ilyd-idle-"))
     print(f"{args.orgs} orgs, {args.idle:g} s idle, {os.cpu_count()} cores; files in {root}")
     started = time.monotonic()
-    dev, devorg = start_devorg(args.orgs, root, timeout=120 + args.orgs)
-    print(f"devorg up in {time.monotonic() - started:.1f} s")
+    with DevOrgProcess(args.orgs, start_timeout=120 + args.orgs) as devorg:
+        print(f"devorg up in {time.monotonic() - started:.1f} s")
+        return measure(args, root, devorg)
+
+
+def measure(args: argparse.Namespace, root: Path, devorg: DevOrgProcess) -> int:
+    """Provision, start the daemon, wait for all-subscribed, measure the idle window."""
     daemon = None
-    status = 1
     try:
         config = write_config(root, devorg, free_port(), defaults="")
         started = time.monotonic()
@@ -99,7 +76,7 @@ def main() -> int:
         daemon = subprocess.Popen(
             [sys.executable, "-m", "ilyd", "run", "--config", str(config)],
             stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
-        dev_cpu0 = cpu_seconds(dev.pid)
+        dev_cpu0 = cpu_seconds(devorg.pid)
         try:
             took = wait_ready(daemon, root / "control.sock", args.orgs,
                               timeout=args.timeout or 120 + args.orgs)
@@ -110,12 +87,12 @@ def main() -> int:
                       f"{thread_count(daemon.pid)} threads, {fd_count(daemon.pid)} fds")
             print("\n".join(log_problems(log_path)))
             return 1
-        start_cpu = cpu_seconds(daemon.pid)
+        start_cpu, dev_cpu = cpu_seconds(daemon.pid), cpu_seconds(devorg.pid) - dev_cpu0
         print(f"all {args.orgs} subscribed {took:.1f} s after `ilyd run` started "
-              f"(daemon CPU {start_cpu:.1f} s, devorg CPU {cpu_seconds(dev.pid) - dev_cpu0:.1f} s"
+              f"(daemon CPU {start_cpu:.1f} s, devorg CPU {dev_cpu:.1f} s"
               f" meanwhile); RSS {rss_mib(daemon.pid):.0f} MiB, "
               f"{thread_count(daemon.pid)} threads")
-        pids = {"daemon": daemon.pid, "devorg": dev.pid}
+        pids = {"daemon": daemon.pid, "devorg": devorg.pid}
         half = args.idle / 2
         first, second = window(pids, half), window(pids, args.idle - half)
         cpu = {name: (first[name] + second[name]) / 2 for name in pids}
@@ -125,8 +102,8 @@ def main() -> int:
               f" per org), {threads} threads, {fds} fds, CPU {cpu['daemon'] * 100:.2f} % of one"
               f" core (first half {first['daemon'] * 100:.2f} %, second"
               f" {second['daemon'] * 100:.2f} %)")
-        print(f"devorg idle:  RSS {rss_mib(dev.pid):.0f} MiB, {thread_count(dev.pid)} threads,"
-              f" CPU {cpu['devorg'] * 100:.2f} % of one core")
+        print(f"devorg idle:  RSS {rss_mib(devorg.pid):.0f} MiB,"
+              f" {thread_count(devorg.pid)} threads, CPU {cpu['devorg'] * 100:.2f} % of one core")
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         stop_began = time.monotonic()
         daemon.send_signal(signal.SIGTERM)
@@ -139,18 +116,11 @@ def main() -> int:
         problems = log_problems(log_path)
         if problems:
             print("daemon log errors:\n  " + "\n  ".join(problems))
-        status = 0 if alive and code == 0 else 1
+        return 0 if alive and code == 0 else 1
     finally:
         if daemon is not None and daemon.poll() is None:
             daemon.kill()
             daemon.wait(timeout=30)
-        dev.terminate()
-        try:
-            dev.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            dev.kill()
-            dev.wait(timeout=30)
-    return status
 
 
 if __name__ == "__main__":

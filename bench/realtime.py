@@ -15,151 +15,31 @@ so the figures are the steady state, not the daemon's start.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
+from daemon_harness import (
+    DevOrgProcess,
+    cpu_seconds,
+    free_port,
+    log_problems,
+    provision,
+    rss_mib,
+    wait_ready,
+    write_config,
+)
 
-from ilyd.actors.org import OrgSecrets
 from ilyd.commands.demo_traffic import Observer, Traffic, percentile
-from ilyd.config import load_config
-from ilyd.ctl import ControlClient, DaemonNotRunningError
-from ilyd.devorg import DevOrg, OrgInfo
+from ilyd.devorg import DevOrg
 from ilyd.errors import ControlError
 from ilyd.logs import configure_logging
-from ilyd.provision.service import Provisioner
-from ilyd.salesforce.connect import make_org_rest_client
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class DevOrgProcess:
-    """`ilyd devorg` in a child process, with DevOrg's `url`, `admin` and `orgs`.
-
-    By default devorg runs apart from this process: the traffic threads here would
-    otherwise share devorg's interpreter lock, and devorg's own delays (an event's
-    delivery, a write's answer) would count as the daemon's latency. (Salesforce is on
-    other machines; here devorg still shares the 2 cores with the daemon.)
-    """
-
-    def __init__(self, orgs: int) -> None:
-        self._orgs = orgs
-        self._dir = tempfile.TemporaryDirectory(prefix="ilyd-bench-devorg-")
-        self._proc: subprocess.Popen[bytes] | None = None
-        self.url = self.admin = ""
-        self.orgs: list[OrgInfo] = []
-
-    def __enter__(self) -> DevOrgProcess:
-        creds = Path(self._dir.name) / "creds.json"
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "ilyd", "devorg", "--listen", "127.0.0.1:0", "--orgs",
-             str(self._orgs), "--credentials-out", str(creds)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while not (creds.exists() and creds.read_text().strip().endswith("}")):
-            if self._proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("devorg did not start")
-            time.sleep(0.1)
-        info = json.loads(creds.read_text())
-        self.url, self.admin = info["url"], info["admin"]
-        self.orgs = [OrgInfo(**org) for org in info["orgs"]]
-        return self
-
-    def cpu_seconds(self) -> float:
-        """CPU time devorg has used."""
-        assert self._proc is not None
-        return cpu_seconds(self._proc.pid)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._proc is not None:
-            self._proc.terminate()
-            self._proc.wait(timeout=30)
-        self._dir.cleanup()
-
-
-def write_config(root: Path, dev: DevOrg | DevOrgProcess, metrics_port: int) -> Path:
-    text = (f'[daemon]\nstate_dir = "{root}/state"\ncontrol_socket = "{root}/control.sock"\n'
-            'log_format = "json"\nlog_level = "info"\n'
-            f'[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n'
-            '[defaults]\npoll_interval = 5\nworkers = 2\n')
-    for info in dev.orgs:
-        secret, password = root / f"{info.name}.secret", root / f"{info.name}.pw"
-        secret.write_text(info.client_secret)
-        password.write_text(info.password)
-        secret.chmod(0o600)
-        password.chmod(0o600)
-        text += (f'[[org]]\nname = "{info.name}"\nenvironment = "{dev.url}"\n'
-                 f'auth = "password"\nclient_id = "{info.client_id}"\n'
-                 f'username = "{info.username}"\nclient_secret_file = "{secret}"\n'
-                 f'password_file = "{password}"\n')
-    path = root / "ilyd.toml"
-    path.write_text(text)
-    return path
-
-
-def provision(config_path: Path) -> None:
-    def one(org: object) -> None:
-        rest = make_org_rest_client(org, OrgSecrets.read(org))  # type: ignore[arg-type]
-        try:
-            Provisioner(org.name, rest, objects=org.objects,  # type: ignore[attr-defined]
-                        api_version=org.api_version).provision()  # type: ignore[attr-defined]
-        finally:
-            rest.close()
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(one, load_config(config_path).orgs))
-
-
-def wait_ready(daemon: subprocess.Popen[bytes], socket_path: Path, orgs: int,
-               timeout: float) -> float:
-    """Wait until every org is subscribed (or polling); seconds it took. Raises if the
-    daemon exits or the deadline passes."""
-    started = time.monotonic()
-    while True:
-        if daemon.poll() is not None:
-            raise RuntimeError(f"the daemon exited with {daemon.returncode} while starting")
-        try:
-            listed = ControlClient(socket_path, timeout=10).call("orgs")
-        except (DaemonNotRunningError, OSError):
-            listed = []
-        except ControlError as exc:
-            if exc.code != "busy":  # busy: still starting, or too busy starting to answer
-                raise
-            listed = []
-        ready = sum(1 for org in listed
-                    if org["detail"].get("connection") == "connected"
-                    or org["detail"].get("polling"))
-        if ready >= orgs:
-            return time.monotonic() - started
-        if time.monotonic() - started > timeout:
-            raise RuntimeError(f"only {ready} of {orgs} org(s) subscribed after {timeout:g} s")
-        time.sleep(0.5)
-
-
-def log_problems(path: Path, limit: int = 5) -> list[str]:
-    """The daemon log's error-level lines (and anything not JSON, e.g. a traceback)."""
-    found = []
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            level = json.loads(line).get("level")
-        except ValueError:
-            level = "raw"
-        if level in ("error", "critical", "raw"):
-            found.append(line[:300])
-    return found[:limit] + ([f"... {len(found) - limit} more"] if len(found) > limit else [])
 
 
 def inbox_to_write(metrics_port: int) -> tuple[float | None, float | None]:
@@ -178,18 +58,6 @@ def inbox_to_write(metrics_port: int) -> tuple[float | None, float | None]:
         return next((b for b, n in buckets if n >= share * total), None) if total else None
 
     return quantile(0.5), quantile(0.99)
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 # One traffic thread keeps up with about this many creates per second against devorg.
