@@ -84,7 +84,7 @@ def bench_orgs(root: Path, orgs: int, rate: float, seconds: float,
     (the daemon's other actors). Returns (CPU µs per event of the storing threads,
     events, the inbox's transactions per put if it groups them)."""
     db = Database(root / "orgs.db")
-    inbox = Inbox(db)
+    inbox = Inbox(db)  # each org has its own Inbox on the one database, as in the daemon
     stop = threading.Event()
     cpu: list[float] = []
     counts: list[int] = []
@@ -92,7 +92,7 @@ def bench_orgs(root: Path, orgs: int, rate: float, seconds: float,
 
     def org(k: int) -> None:
         loop = SubscriptionLoop(f"org{k}", "http://127.0.0.1:9/cometd/62.0", {TOPIC: "Lead"},
-                                inbox, access_token=lambda: "t")
+                                Inbox(db), access_token=lambda: "t")
         interval = 1.0 / rate
         next_at = time.monotonic() + interval * k / orgs
         spent, n = 0.0, 0

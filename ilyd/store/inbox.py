@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -62,6 +64,7 @@ _dumps = json.JSONEncoder(default=str).encode
 class _Put(NamedTuple):
     """One `put` call, waiting for its (group's) transaction."""
 
+    inbox: Inbox
     org: str
     entries: Sequence[InboxEntry]
     source: str
@@ -139,7 +142,7 @@ class Inbox:
         self.replay = replay if replay is not None else ReplayStore(db)
         self.lease_seconds = lease_seconds
         self._clock = clock
-        self._group = GroupCommit(self._write)
+        self._group = _group_commit(db)
         db.migrate("inbox", _MIGRATIONS)
 
     # -- producers ----------------------------------------------------------------------
@@ -158,7 +161,11 @@ class Inbox:
         time `replay_time` — in ONE transaction.
 
         Returns how many entries were written. A crash before the commit leaves neither
-        the rows nor the replay id, so the event is simply delivered again.
+        the rows nor the replay id, so the event is simply delivered again. Puts that
+        arrive while another's transaction runs (any org's, on the same database) are
+        committed together in the next one; so never call `put` inside an open
+        transaction of this database (the put would wait for the group, and the group
+        for that transaction).
         """
         batch = entries if isinstance(entries, list | tuple) else list(entries)
         newest: dict[str, datetime] = {}
@@ -174,25 +181,10 @@ class Inbox:
             known = newest.get(entry.sobject)
             if known is None or stamp > known:
                 newest[entry.sobject] = stamp
-        request = _Put(org, batch, source or channel or "", newest, channel, replay_id,
+        request = _Put(self, org, batch, source or channel or "", newest, channel, replay_id,
                        replay_time, self._clock())
         self._group.submit(request)
         return len(batch)
-
-    def _write(self, requests: Sequence[_Put]) -> None:
-        """Write the requests in ONE transaction (the group commit's body), with a fixed
-        number of statements however many requests and entries: under load, statements
-        (each a GIL handoff) and commits are most of an event's cost."""
-        with self.db.transaction() as tx:
-            self._upsert(tx, requests)
-            checkpoints = [(r.org, sobject, stamp) for r in requests
-                           for sobject, stamp in r.newest.items()]
-            if checkpoints:
-                self.replay.advance_checkpoints(checkpoints, conn=tx)
-            replay_ids = [(r.org, r.channel, r.replay_id, r.replay_time) for r in requests
-                          if r.channel is not None and r.replay_id is not None]
-            if replay_ids:
-                self.replay.set_many(replay_ids, conn=tx)
 
     @staticmethod
     def _upsert(tx: sqlite3.Connection, requests: Sequence[_Put]) -> None:
@@ -323,3 +315,34 @@ class Inbox:
             "SELECT MIN(received_at) AS t FROM inbox WHERE org = ?", (org,)
         ).fetchone()
         return None if row["t"] is None else max(0.0, self._clock() - row["t"])
+
+
+def _write(requests: Sequence[_Put]) -> None:
+    """Write the requests (of any orgs' inboxes on one database) in ONE transaction, with
+    a fixed number of statements however many requests and entries: under load,
+    statements (each a GIL handoff) and commits are most of an event's cost."""
+    inbox = requests[0].inbox
+    with inbox.db.transaction() as tx:
+        Inbox._upsert(tx, requests)
+        checkpoints = [(r.org, sobject, stamp) for r in requests
+                       for sobject, stamp in r.newest.items()]
+        if checkpoints:
+            inbox.replay.advance_checkpoints(checkpoints, conn=tx)
+        replay_ids = [(r.org, r.channel, r.replay_id, r.replay_time) for r in requests
+                      if r.channel is not None and r.replay_id is not None]
+        if replay_ids:
+            inbox.replay.set_many(replay_ids, conn=tx)
+
+
+# One group commit per database, shared by the Inbox of every org on it: it is the
+# orgs' puts that queue up together.
+_GROUPS: weakref.WeakKeyDictionary[Database, GroupCommit[_Put]] = weakref.WeakKeyDictionary()
+_GROUPS_LOCK = threading.Lock()
+
+
+def _group_commit(db: Database) -> GroupCommit[_Put]:
+    with _GROUPS_LOCK:
+        group = _GROUPS.get(db)
+        if group is None:
+            group = _GROUPS[db] = GroupCommit(_write)
+        return group
