@@ -10,6 +10,10 @@ Every row carries a version (`seq`, from an AUTOINCREMENT key that a replacement
 renews). Confirming a row deletes it only if it is still the version the worker
 claimed; if a newer change arrived meanwhile, the row is released and processed again.
 A worker that dies keeps its rows only until its lease runs out.
+
+Puts from many threads (every streaming org has its own) share transactions when they
+queue up behind one another (ilyd/store/group_commit.py), and a transaction writes
+any number of entries with a fixed handful of statements.
 """
 
 from __future__ import annotations
