@@ -8,9 +8,15 @@ Two figures, each as CPU microseconds per event of the threads that do the work:
 - `stream`: a `SubscriptionLoop` connected to a canned Bayeux server (a child process,
   so its CPU is not ours) that answers every /meta/connect at once with `--per-connect`
   new PushTopic events; the CPU of the client's connect thread (`bayeux-…`) and its
-  dispatcher thread (`bayeux-dispatch-…`) is read per thread.
+  dispatcher thread (`bayeux-dispatch-…`) is read per thread. `--pace-ms` holds each
+  connect that long first (a quiet org: cold caches, as in the daemon); `--rate` makes
+  events due at that rate instead, a connect returning all that are due.
+- `orgs` (instead of `stream`, with `--orgs N`): N threads, one per org with its own
+  SubscriptionLoop and Inbox on one database, each storing an event every 1/`--org-rate`
+  s beside `--busy` threads that keep the GIL busy — the daemon's contention.
 
-    .venv/bin/python bench/intake.py [--events 5000] [--per-connect 1]
+    .venv/bin/python bench/intake.py [--events 5000] [--per-connect 1] [--pace-ms 20]
+    .venv/bin/python bench/intake.py --stream-only --orgs 100 --org-rate 3 --busy 1
 """
 
 from __future__ import annotations
