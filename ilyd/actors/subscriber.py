@@ -346,7 +346,7 @@ class SubscriberActor(pykka.ThreadingActor):
             refresh_token=lambda: tokens.refresh(stale=tokens.token()).access_token,
             on_status=self._status, on_gap=on_gap,
             catch_up=self._poller.poll_object,
-            on_stored=lambda _n: self._pipeline.wake.set(),
+            on_stored=self._pipeline.wake.stored,  # the enricher claims without a read first
             backoff=self._backoff,
             ca_file=str(config.ca_file) if config.ca_file else None,
         )
