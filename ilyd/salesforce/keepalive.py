@@ -1,4 +1,4 @@
-"""One keep-alive HTTP(S) connection on `http.client`, for the daemon's hot paths.
+"""One keep-alive HTTP(S) connection, for the daemon's hot paths.
 
 Profiling the daemon at 100 orgs x 5 events/s showed `requests` as the largest single
 cost of the two calls it makes per event burst — the Bayeux long poll and the sObject
@@ -6,7 +6,8 @@ Collections write: every request rebuilt a PreparedRequest, merged session setti
 walked the cookie jar, re-checked the CA path on disk and ran urllib3's pool bookkeeping,
 a few times the cost of the HTTP exchange itself. This class keeps the connection, the
 TLS context, the fixed headers and the server's cookies (such as BAYEUX_BROWSER, which
-Salesforce uses to route a streaming session) ready between requests.
+Salesforce uses to route a streaming session) ready between requests; the exchange itself
+is `ilyd.salesforce.http11` (lighter than http.client's).
 
 It is used only when no proxy applies to the endpoint (the requests path still serves
 proxied set-ups). TLS verification is always on: the configured CA file (or
@@ -31,12 +32,14 @@ from email.utils import parsedate_to_datetime
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import urlsplit
 
+from ilyd.salesforce import http11
+
 __all__ = ["KeepAliveConnection", "Reply", "ssl_context"]
 
 # Errors that mean "the server had closed the idle keep-alive connection": the request
 # never reached it, so sending it again on a fresh connection is safe.
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
-          ConnectionAbortedError)
+          ConnectionAbortedError, ssl.SSLZeroReturnError, ssl.SSLEOFError)
 
 
 def ssl_context(verify: str | bool) -> ssl.SSLContext:
@@ -76,14 +79,14 @@ class KeepAliveConnection:
         self.url = url
         self._https = parts.scheme == "https"
         self._host = parts.hostname
-        self._port = parts.port
+        self._port = parts.port or (443 if self._https else 80)
+        self._host_header = parts.netloc.rpartition("@")[2]
         self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         # Built at the first connection unless shared: a missing CA file then fails that
         # request (and is retried with backoff) instead of the client's construction.
         self._verify = verify
         self._context = context
         self._connect_timeout = connect_timeout
-        self._conn: http.client.HTTPConnection | None = None
         self._sock: socket.socket | None = None
         self._aborts = 0
         self._lock = threading.Lock()
@@ -118,13 +121,13 @@ class KeepAliveConnection:
             sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         aborts = self._aborts
         for attempt in (0, 1):
-            reused = self._conn is not None
-            conn = self._conn or self._open()
+            reused = self._sock is not None
+            sock = self._sock or self._open()
             try:
-                conn.sock.settimeout(timeout)  # type: ignore[union-attr]
-                conn.request(method, target, body, sent)
-                response = conn.getresponse()
-                data = response.read()
+                sock.settimeout(timeout)
+                http11.write_request(sock, method, target, self._host_header, headers=sent,
+                                     body=body)
+                response = http11.read_response(sock, method)
             except _STALE:
                 self.close()
                 # Only a reused connection may have gone stale; never retry past an abort
@@ -135,15 +138,16 @@ class KeepAliveConnection:
             except BaseException:
                 self.close()
                 raise
-            self._take_cookies(response.msg.get_all("Set-Cookie") or ())
+            self._take_cookies(response.all("Set-Cookie"))
             if response.will_close:
                 self.close()
-            encoding = (response.getheader("Content-Encoding") or "").lower()
+            data = response.body
+            encoding = (response.header("Content-Encoding") or "").lower()
             if encoding == "gzip":
                 data = gzip.decompress(data)
             elif encoding == "deflate":
                 data = zlib.decompress(data)
-            return Reply(response.status, response.reason, response.getheaders(), data)
+            return Reply(response.status, response.reason, response.headers, data)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def stale(self) -> bool:
@@ -159,21 +163,21 @@ class KeepAliveConnection:
         except (OSError, ValueError):
             return True
 
-    def _open(self) -> http.client.HTTPConnection:
-        conn: http.client.HTTPConnection
-        if self._https:
-            if self._context is None:
-                self._context = ssl_context(self._verify)
-            conn = http.client.HTTPSConnection(self._host, self._port,
-                                               timeout=self._connect_timeout,
-                                               context=self._context)
-        else:
-            conn = http.client.HTTPConnection(self._host, self._port,
-                                              timeout=self._connect_timeout)
-        conn.connect()
+    def _open(self) -> socket.socket:
+        sock = socket.create_connection((self._host, self._port), timeout=self._connect_timeout)
+        try:
+            # Each request goes out in one send; no reason to wait for the peer's ACK.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._https:
+                if self._context is None:
+                    self._context = ssl_context(self._verify)
+                sock = self._context.wrap_socket(sock, server_hostname=self._host)
+        except BaseException:
+            sock.close()
+            raise
         with self._lock:
-            self._conn, self._sock = conn, conn.sock
-        return conn
+            self._sock = sock
+        return sock
 
     def _take_cookies(self, headers: object) -> None:
         for header in headers:  # type: ignore[attr-defined]
@@ -210,6 +214,6 @@ class KeepAliveConnection:
     def close(self) -> None:
         """Drop the connection (the next request opens a new one)."""
         with self._lock:
-            conn, self._conn, self._sock = self._conn, None, None
-        if conn is not None:
-            conn.close()
+            sock, self._sock = self._sock, None
+        if sock is not None:
+            sock.close()

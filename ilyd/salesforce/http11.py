@@ -1,0 +1,194 @@
+"""The HTTP/1.1 exchange of `KeepAliveConnection`: one request written in one send, one
+response read from a buffered socket.
+
+`http.client` builds a request header by header and parses the response headers through
+the `email` package; on the daemon's two per-event exchanges (the Bayeux long poll and
+the Collections write) that was most of the connection's CPU (~0.5 ms per exchange on a
+2-core VM). This module does only what those exchanges need — a status line, headers, a
+body framed by Content-Length, chunked transfer coding, or the connection's end — and
+raises `http.client`'s own exceptions, so callers handle failures as before.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+from collections.abc import Mapping
+
+__all__ = ["Response", "read_response", "write_request"]
+
+_MAX_HEAD = 64 * 1024  # status line + headers; Salesforce's are a few hundred bytes
+_MAX_LINE = 8 * 1024  # one chunk-size line
+_NO_BODY = frozenset({204, 304})
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+class Response:
+    """A response read whole: status, reason, headers (in order, repeats kept), body."""
+
+    __slots__ = ("body", "headers", "reason", "status", "will_close")
+
+    def __init__(self, status: int, reason: str, headers: list[tuple[str, str]],
+                 body: bytes, will_close: bool) -> None:
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+        self.will_close = will_close
+
+    def header(self, name: str) -> str | None:
+        """The first value of header `name` (case-insensitive), or None."""
+        wanted = name.lower()
+        return next((v for k, v in self.headers if k.lower() == wanted), None)
+
+    def all(self, name: str) -> list[str]:
+        """Every value of header `name`, in order."""
+        wanted = name.lower()
+        return [v for k, v in self.headers if k.lower() == wanted]
+
+
+def write_request(sock: socket.socket, method: str, target: str, host: str, *,
+                  headers: Mapping[str, str], body: bytes | None) -> None:
+    """Send the request line, headers and body in one `sendall`.
+
+    Raises ValueError for a header name or value that would split the request (CR, LF).
+    """
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}"]
+    for name, value in headers.items():
+        if "\r" in name or "\n" in name or "\r" in value or "\n" in value or ":" in name:
+            raise ValueError(f"invalid HTTP header {name!r}")
+        lines.append(f"{name}: {value}")
+    if body is not None or method in _BODY_METHODS:
+        lines.append(f"Content-Length: {len(body or b'')}")
+    if "\r" in target or "\n" in target or " " in target:
+        raise ValueError(f"invalid request target {target!r}")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    sock.sendall(head + body if body else head)
+
+
+class _Reader:
+    """Buffered reads from a socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._buf = bytearray()
+        self.started = False  # any byte received
+
+    def _fill(self) -> bool:
+        data = self._sock.recv(65536)
+        if not data:
+            return False
+        self.started = True
+        self._buf += data
+        return True
+
+    def until(self, marker: bytes, limit: int) -> bytes:
+        """Bytes up to and excluding `marker` (consumed too)."""
+        start = 0
+        while True:
+            end = self._buf.find(marker, start)
+            if end >= 0:
+                data = bytes(self._buf[:end])
+                del self._buf[:end + len(marker)]
+                return data
+            if len(self._buf) > limit:
+                raise http.client.LineTooLong("response header")
+            start = max(0, len(self._buf) - len(marker) + 1)
+            if not self._fill():
+                if not self.started:
+                    raise http.client.RemoteDisconnected(
+                        "Remote end closed connection without response")
+                raise http.client.IncompleteRead(bytes(self._buf))
+
+    def exactly(self, count: int) -> bytes:
+        while len(self._buf) < count:
+            if not self._fill():
+                raise http.client.IncompleteRead(bytes(self._buf), count - len(self._buf))
+        data = bytes(self._buf[:count])
+        del self._buf[:count]
+        return data
+
+    def rest(self) -> bytes:
+        while self._fill():
+            pass
+        data = bytes(self._buf)
+        self._buf.clear()
+        return data
+
+    @property
+    def leftover(self) -> bool:
+        return bool(self._buf)
+
+
+def read_response(sock: socket.socket, method: str) -> Response:
+    """Read one final response (1xx interim responses skipped).
+
+    Raises http.client.RemoteDisconnected when the server closed the connection before
+    answering (a stale kept connection), other http.client.HTTPException subclasses for
+    malformed or cut-off responses, OSError for socket errors and timeouts.
+    """
+    reader = _Reader(sock)
+    while True:
+        head = reader.until(b"\r\n\r\n", _MAX_HEAD).decode("latin-1")
+        status_line, _, rest = head.partition("\r\n")
+        version, _, status_reason = status_line.partition(" ")
+        code, _, reason = status_reason.partition(" ")
+        if not version.startswith("HTTP/1.") or not code.isdigit() or len(code) != 3:
+            raise http.client.BadStatusLine(status_line)
+        status = int(code)
+        if 100 <= status < 200 and status != 101:
+            continue  # 100 Continue and friends: the real answer follows
+        break
+    headers = _parse_headers(rest)
+    connection = (next((v for k, v in headers if k.lower() == "connection"), "")).lower()
+    will_close = "close" in connection or (version == "HTTP/1.0" and "keep-alive" not in connection)
+    if method == "HEAD" or status in _NO_BODY:
+        body = b""
+    else:
+        encoding = next((v for k, v in headers if k.lower() == "transfer-encoding"), "")
+        length = next((v for k, v in headers if k.lower() == "content-length"), None)
+        if "chunked" in encoding.lower():
+            body = _chunked(reader)
+        elif length is not None:
+            if not length.strip().isdigit():
+                raise http.client.HTTPException(f"bad Content-Length {length!r}")
+            body = reader.exactly(int(length))
+        else:
+            body, will_close = reader.rest(), True
+    # Bytes after the response (none are expected: requests are not pipelined) mean the
+    # framing cannot be trusted for the next exchange.
+    return Response(status, reason, headers, body, will_close or reader.leftover)
+
+
+def _parse_headers(text: str) -> list[tuple[str, str]]:
+    headers: list[tuple[str, str]] = []
+    for line in text.split("\r\n"):
+        if not line:
+            continue
+        if line[0] in " \t" and headers:  # obsolete line folding
+            name, value = headers[-1]
+            headers[-1] = (name, f"{value} {line.strip()}")
+            continue
+        name, sep, value = line.partition(":")
+        if not sep:
+            raise http.client.HTTPException(f"malformed response header {line[:100]!r}")
+        headers.append((name.strip(), value.strip()))
+    return headers
+
+
+def _chunked(reader: _Reader) -> bytes:
+    parts = []
+    while True:
+        size_line = reader.until(b"\r\n", _MAX_LINE).split(b";", 1)[0].strip()
+        try:
+            size = int(size_line, 16)
+        except ValueError:
+            raise http.client.HTTPException(f"bad chunk size {size_line[:20]!r}") from None
+        if size == 0:
+            # Trailers (if any) end with an empty line.
+            while reader.until(b"\r\n", _MAX_HEAD):
+                pass
+            return b"".join(parts)
+        parts.append(reader.exactly(size))
+        if reader.exactly(2) != b"\r\n":
+            raise http.client.HTTPException("chunk not followed by CRLF")
