@@ -39,6 +39,19 @@ from ilyd.errors import ControlError
 from ilyd.logs import configure_logging
 
 
+def daemon_command(config: Path, nofile: str | None) -> list[str]:
+    """`python -m ilyd run --config CONFIG`, under RLIMIT_NOFILE SOFT[:HARD] if given."""
+    args = ["run", "--config", str(config)]
+    if not nofile:
+        return [sys.executable, "-m", "ilyd", *args]
+    soft, _, hard = nofile.partition(":")
+    limits = (int(soft), int(hard or soft))
+    # Set in the child itself before ilyd starts (preexec_fn is unsafe with threads here).
+    code = (f"import resource, runpy, sys; resource.setrlimit(resource.RLIMIT_NOFILE, {limits});"
+            f" sys.argv = ['ilyd', *{args!r}]; runpy.run_module('ilyd', run_name='__main__')")
+    return [sys.executable, "-c", code]
+
+
 def window(pids: dict[str, int], seconds: float) -> dict[str, float]:
     """Each process's CPU, as a share of one core, over the next `seconds`."""
     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
@@ -52,6 +65,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orgs", type=int, default=1000)
     parser.add_argument("--idle", type=float, default=60.0, help="seconds idle (default 60)")
+    parser.add_argument("--nofile", metavar="SOFT[:HARD]",
+                        help="the daemon's RLIMIT_NOFILE (e.g. 1024:524288, systemd's default)")
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds allowed to reach all-subscribed (default 120 + orgs)")
     args = parser.parse_args()
@@ -73,9 +88,8 @@ def measure(args: argparse.Namespace, root: Path, devorg: DevOrgProcess) -> int:
         provision(config)
         print(f"provisioned {args.orgs} org(s) in {time.monotonic() - started:.1f} s")
         log_path = root / "daemon.log"
-        daemon = subprocess.Popen(
-            [sys.executable, "-m", "ilyd", "run", "--config", str(config)],
-            stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
+        daemon = subprocess.Popen(daemon_command(config, args.nofile),
+                                  stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
         dev_cpu0 = cpu_seconds(devorg.pid)
         try:
             took = wait_ready(daemon, root / "control.sock", args.orgs,

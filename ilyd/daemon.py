@@ -9,6 +9,7 @@ sent only when the supervisor answered a liveness ask in time.
 from __future__ import annotations
 
 import queue
+import resource
 import signal
 import threading
 import time
@@ -38,6 +39,8 @@ LIVENESS_TIMEOUT = 2.0
 STOP_TIMEOUT = 8.0  # within systemd's and the issue's 10 s
 RELOAD_WAIT_TIMEOUT = 60.0
 _TICK = 1.0
+# Open descriptors one org holds (measured by bench/daemon_idle.py).
+FDS_PER_ORG = 18
 
 
 class Daemon:
@@ -259,12 +262,37 @@ def _keep_restart_only(old: Config, new: Config) -> Config:
     return replace(new, daemon=daemon, metrics=old.metrics)
 
 
+def raise_open_files_limit() -> tuple[int, int]:
+    """Raise the soft RLIMIT_NOFILE to the hard limit; the (soft, hard) now in force.
+
+    Each org holds about 18 descriptors (two per SQLite connection — one per thread that
+    touches the store — and its HTTP and Bayeux sockets): 1,000 orgs need ~18,000, while
+    shells and systemd give a soft limit of 1024 (EMFILE from ~55 orgs on). The soft
+    limit exists for programs using select(2); ilyd polls with poll(2) only, so it may
+    take the whole hard limit. systemd/ilyd.service sets LimitNOFILE= as well.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft in (hard, resource.RLIM_INFINITY):
+        return soft, hard
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError) as exc:  # e.g. a seccomp filter refusing setrlimit
+        log.warning("could not raise the open-files limit; about 18 are needed per org",
+                    soft=soft, hard=hard, error=str(exc))
+        return soft, hard
+    return hard, hard
+
+
 def run_daemon(config_path: Path) -> int:
     """Load the config and run the daemon (the body of `ilyd run`); ConfigError if invalid."""
     config = load_config(config_path)
     from ilyd.logs import configure_logging
 
     configure_logging(config.daemon.log_format, config.daemon.log_level)
+    soft, _hard = raise_open_files_limit()
+    if soft != resource.RLIM_INFINITY and soft < FDS_PER_ORG * len(config.orgs) + 100:
+        log.warning("the open-files limit is low for this many orgs (about 18 per org)",
+                    limit=soft, orgs=len(config.orgs))
     for problem in config.problems():
         log.error("org disabled by a config error", problem=problem)
     return Daemon(config).run()
