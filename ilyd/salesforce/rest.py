@@ -165,17 +165,22 @@ class RestClient:
 
     def describe(self, sobject: str, *, refresh: bool = False) -> dict[str, Any]:
         """The sObject's describe, cached. Describe is FLS-filtered: after granting field
-        access, pass `refresh=True` (or call `forget_describe`) to see the new fields."""
+        access, pass `refresh=True` (or call `forget_describe`) to see the new fields.
+
+        A refreshed describe replaces a cached one but is not kept otherwise: callers that
+        always refresh keep what they need themselves, and a full describe is a few
+        hundred KiB per object per org (1,000 orgs: hundreds of MiB) — bench/daemon_idle.py.
+        """
         key = sobject.lower()
-        if not refresh:
-            with self._describe_lock:
-                cached = self._describes.get(key)
-            if cached is not None:
-                return cached
+        with self._describe_lock:
+            cached = self._describes.get(key)
+        if cached is not None and not refresh:
+            return cached
         body = self.http.json("describe", "GET", f"sobjects/{urlquote(sobject)}/describe/",
                               what=f"describe of {sobject}")
-        with self._describe_lock:
-            self._describes[key] = body
+        if cached is not None or not refresh:
+            with self._describe_lock:
+                self._describes[key] = body
         return body
 
     def forget_describe(self, sobject: str | None = None) -> None:

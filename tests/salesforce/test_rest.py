@@ -152,8 +152,18 @@ def test_describe_is_cached_until_refreshed(rest: RestClient) -> None:
     assert rest.describe("account") is first
     assert _count("ilyd_sf_requests_total", op="describe") - before == 1
     assert {"Id", "Name", "Website"} <= {f["name"] for f in first["fields"]}
-    rest.describe("Account", refresh=True)
+    refreshed = rest.describe("Account", refresh=True)
     assert _count("ilyd_sf_requests_total", op="describe") - before == 2
+    assert rest.describe("Account") is refreshed  # a refresh replaces the cached one
+
+
+def test_a_describe_only_ever_refreshed_is_not_kept(rest: RestClient) -> None:
+    before = _count("ilyd_sf_requests_total", op="describe")
+    rest.describe("Lead", refresh=True)
+    rest.describe("Lead", refresh=True)
+    rest.describe("Lead")  # nothing cached: fetched (and kept from now on)
+    rest.describe("Lead")
+    assert _count("ilyd_sf_requests_total", op="describe") - before == 3
 
 
 def test_api_usage_is_read_from_every_response_and_exported(
