@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pykka
+from daemon_harness import free_port, write_config
 
 from ilyd.actors.enricher import EnricherActor
 from ilyd.actors.org import OrgContext, OrgSecrets
@@ -126,24 +127,6 @@ def enricher_cpu() -> float:
     return total
 
 
-def write_config(root: Path, dev: DevOrg, workers: int) -> Path:
-    text = (f'[daemon]\nstate_dir = "{root}/state"\ncontrol_socket = "{root}/c.sock"\n'
-            f'log_format = "json"\nlog_level = "warning"\n[defaults]\nworkers = {workers}\n')
-    for info in dev.orgs:
-        secret, password = root / f"{info.name}.secret", root / f"{info.name}.pw"
-        secret.write_text(info.client_secret)
-        password.write_text(info.password)
-        secret.chmod(0o600)
-        password.chmod(0o600)
-        text += (f'[[org]]\nname = "{info.name}"\nenvironment = "{dev.url}"\n'
-                 f'auth = "password"\nclient_id = "{info.client_id}"\n'
-                 f'username = "{info.username}"\nclient_secret_file = "{secret}"\n'
-                 f'password_file = "{password}"\n')
-    path = root / "ilyd.toml"
-    path.write_text(text)
-    return path
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orgs", type=int, default=4)
@@ -163,7 +146,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, \
             DevOrg(host="127.0.0.1", port=0, orgs=args.orgs) as dev:
         root = Path(tmp)
-        config = load_config(write_config(root, dev, args.workers))
+        config = load_config(write_config(root, dev, free_port(),
+                                           defaults=f"workers = {args.workers}\n"))
         database = Database(root / "state" / "ilyd.db")
         supervisor = _Supervisor.start()
         parts: list[tuple[OrgPipeline, pykka.ActorRef[Any], pykka.ActorRef[Any]]] = []

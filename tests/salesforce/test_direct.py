@@ -16,6 +16,7 @@ import requests
 
 from ilyd.salesforce.direct import DirectSession
 from ilyd.salesforce.http import make_session
+from tests.helpers.serving import serving
 
 
 class _Server(ThreadingHTTPServer):
@@ -74,13 +75,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[_Server]:
-    srv = _Server()
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.stall.set()
-    srv.shutdown()
-    srv.server_close()
+    with serving(_Server()) as srv:
+        yield srv
+        srv.stall.set()  # handlers held by a test return before the shutdown
 
 
 @pytest.fixture

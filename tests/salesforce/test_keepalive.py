@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from ilyd.salesforce.keepalive import KeepAliveConnection
+from tests.helpers.serving import serving
 
 
 class _Server(ThreadingHTTPServer):
@@ -54,13 +55,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[_Server]:
-    srv = _Server()
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    yield srv
-    srv.hold.set()
-    srv.shutdown()
-    srv.server_close()
+    with serving(_Server()) as srv:
+        yield srv
+        srv.hold.set()  # handlers held by a test return before the shutdown
 
 
 def _url(server: _Server) -> str:
