@@ -60,16 +60,23 @@ def submit_all(
     return outcome, threads
 
 
-def test_requests_queued_behind_a_write_are_written_together_next() -> None:
-    log = Log()
+def behind_a_held_write(log: Log, requests: list[str]) -> tuple[
+        GroupCommit[str], dict[str, BaseException | None]]:
+    """Submit "a" and hold its write; queue `requests` behind it; release; wait for all."""
     gc: GroupCommit[str] = GroupCommit(log)
     first = threading.Thread(target=gc.submit, args=("a",))
     first.start()
     assert log.held.wait(10)
-    outcome, threads = submit_all(gc, ["b", "c", "d"])
+    outcome, threads = submit_all(gc, requests)
     log.hold.set()
     for t in [first, *threads]:
         t.join(10)
+    return gc, outcome
+
+
+def test_requests_queued_behind_a_write_are_written_together_next() -> None:
+    log = Log()
+    gc, outcome = behind_a_held_write(log, ["b", "c", "d"])
     assert outcome == {"b": None, "c": None, "d": None}
     assert log.committed[0] == ["a"]
     assert sorted(log.committed[1]) == ["b", "c", "d"]
@@ -78,14 +85,7 @@ def test_requests_queued_behind_a_write_are_written_together_next() -> None:
 
 def test_a_bad_request_in_a_shared_write_fails_only_its_caller() -> None:
     log = Log()
-    gc: GroupCommit[str] = GroupCommit(log)
-    first = threading.Thread(target=gc.submit, args=("a",))
-    first.start()
-    assert log.held.wait(10)
-    outcome, threads = submit_all(gc, ["b", "bad", "d"])
-    log.hold.set()
-    for t in [first, *threads]:
-        t.join(10)
+    _, outcome = behind_a_held_write(log, ["b", "bad", "d"])
     assert outcome["b"] is None
     assert outcome["d"] is None
     assert isinstance(outcome["bad"], ValueError)
