@@ -100,6 +100,10 @@ class DirectSession:
             reply = conn.request(method, target, body,
                                  {k: str(v) for k, v in headers.items() if v is not None},
                                  read_timeout, resend_stale=idempotent)
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as exc:
+            # The peer closed the TLS session: a dropped connection, not a trust problem
+            # (send_with_retry reports an SSLError as one and never retries it).
+            raise requests.exceptions.ConnectionError(f"{origin}: {exc}") from exc
         except ssl.SSLError as exc:
             raise requests.exceptions.SSLError(str(exc)) from exc
         except TimeoutError as exc:
@@ -109,11 +113,29 @@ class DirectSession:
                 f"{origin}: {type(exc).__name__}: {exc}") from exc
         finally:
             self._give_back(origin, conn)
-        if reply.status in _REDIRECTS:
-            # Salesforce does not redirect API calls; should a server do so, requests
-            # follows it with its own rules.
-            return self.session.request(method, url, **kwargs)
-        return _response(reply, url, time.monotonic() - started)
+        response = _response(reply, url, time.monotonic() - started)
+        if reply.status in _REDIRECTS and "location" in response.headers:
+            return self._follow(response, method, url, kwargs)
+        return response
+
+    def _follow(self, response: requests.Response, method: str, url: str,
+                kwargs: dict[str, Any]) -> requests.Response:
+        """Follow a redirect with requests' own rules (a POST answered 303 becomes a GET,
+        Authorization is dropped for another host, at most 30 hops) — from this answer,
+        so the request already sent is not sent again. Salesforce does not redirect API
+        calls; this is for servers that do."""
+        prepared = self.session.prepare_request(requests.Request(
+            method, url, headers=kwargs.get("headers"), params=kwargs.get("params"),
+            json=kwargs.get("json"), data=kwargs.get("data")))
+        response.request = prepared
+        hops = list(self.session.resolve_redirects(
+            response, prepared, timeout=kwargs.get("timeout"),
+            verify=kwargs.get("verify", self.session.verify)))
+        if not hops:
+            return response
+        # As Session.send does: every response before the last is its history.
+        hops[-1].history = [response, *hops[:-1]]
+        return hops[-1]
 
     def close(self) -> None:
         """Close the kept connections and the wrapped session."""

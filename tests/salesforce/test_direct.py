@@ -49,6 +49,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.ports.add(self.client_address[1])
         self.server.seen.append({"method": self.command, "line": self.requestline,
                                  "headers": dict(self.headers), "body": body})
+        if self.path.startswith("/create-then-see"):
+            self.send_response(303)
+            self.send_header("Location", "/services/data/v62.0/sobjects/Account/001")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path.startswith("/moved"):
             self.send_response(307)
             self.send_header("Location", "/services/data/v62.0/limits")
@@ -148,6 +154,16 @@ def test_a_redirect_is_followed_as_requests_follows_it(
         server: _Server, session: DirectSession) -> None:
     response = session.request("GET", f"{_base(server)}/moved", timeout=10)
     assert response.json()["path"] == "/services/data/v62.0/limits"
+
+
+def test_a_post_answered_303_is_not_sent_again_and_the_redirect_is_a_get(
+        server: _Server, session: DirectSession) -> None:
+    response = session.request("POST", f"{_base(server)}/create-then-see", json={"a": 1},
+                               headers={"Authorization": "Bearer tok"}, timeout=10)
+    assert response.json() == {"path": "/services/data/v62.0/sobjects/Account/001",
+                               "method": "GET"}
+    assert [seen["method"] for seen in server.seen] == ["POST", "GET"]
+    assert [r.status_code for r in response.history] == [303]
 
 
 def test_a_streamed_request_goes_through_requests_and_streams(
