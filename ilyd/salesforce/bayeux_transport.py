@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import os
 import socket
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -24,7 +23,7 @@ from requests.adapters import HTTPAdapter
 
 from ilyd.errors import BayeuxError
 from ilyd.salesforce.bayeux_messages import FailureKind, Message, split_replies
-from ilyd.salesforce.keepalive import KeepAliveConnection
+from ilyd.salesforce.keepalive import KeepAliveConnection, env_ca_bundle, proxied
 
 __all__ = ["LongPollingTransport", "TransportError", "WebSocketTransport"]
 
@@ -85,8 +84,7 @@ class LongPollingTransport:
         # here for the one URL this transport talks to, not by requests on every POST:
         # that re-reading was a quarter of the daemon's CPU per event at 50 events/s.
         self.session.proxies.update(requests.utils.get_environ_proxies(url))
-        env_ca = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        self.session.verify = ca_file or env_ca or True
+        self.session.verify = ca_file or env_ca_bundle() or True
         self.session.trust_env = False
         self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
         adapter = _tracking_adapter(self._sockets)
@@ -94,9 +92,7 @@ class LongPollingTransport:
         self.session.mount("https://", adapter)
         # No proxy in the way: POST on one kept connection through http.client rather
         # than requests (whose per-request work was most of the long poll's CPU).
-        scheme = url.split(":", 1)[0].lower()
-        proxied = self.session.proxies.get(scheme) or self.session.proxies.get("all")
-        self._direct = (None if proxied else
+        self._direct = (None if proxied(self.session.proxies, url) else
                         KeepAliveConnection(url, verify=self.session.verify))
 
     def cookie_header(self) -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime
 import http.client
 import json as jsonlib
-import os
 import ssl
 import threading
 import time
@@ -31,7 +30,13 @@ import requests
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers, get_environ_proxies
 
-from ilyd.salesforce.keepalive import KeepAliveConnection, Reply, ssl_context
+from ilyd.salesforce.keepalive import (
+    KeepAliveConnection,
+    Reply,
+    env_ca_bundle,
+    proxied,
+    ssl_context,
+)
 
 __all__ = ["DirectSession"]
 
@@ -53,8 +58,7 @@ class DirectSession:
 
     def __init__(self, session: requests.Session) -> None:
         self.session = session
-        env_ca = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        self._env_ca = env_ca if session.trust_env else None
+        self._env_ca = env_ca_bundle() if session.trust_env else None
         self._lock = threading.Lock()
         self._idle: dict[str, list[KeepAliveConnection]] = {}
         self._proxied: dict[str, bool] = {}
@@ -175,15 +179,13 @@ class DirectSession:
         conn.close()
 
     def _through_proxy(self, origin: str, url: str) -> bool:
-        proxied = self._proxied.get(origin)
-        if proxied is None:
+        through = self._proxied.get(origin)
+        if through is None:
             proxies = dict(self.session.proxies)
             if self.session.trust_env:
                 proxies.update(get_environ_proxies(url, no_proxy=proxies.get("no_proxy")))
-            scheme = origin.split(":", 1)[0]
-            proxied = bool(proxies.get(scheme) or proxies.get("all"))
-            self._proxied[origin] = proxied
-        return proxied
+            through = self._proxied[origin] = proxied(proxies, url)
+        return through
 
     def _trust(self, verify: str | bool | None) -> str | bool:
         if verify is False:

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 from ilyd.salesforce import http11
 
-__all__ = ["KeepAliveConnection", "Reply", "ssl_context"]
+__all__ = ["KeepAliveConnection", "Reply", "env_ca_bundle", "proxied", "ssl_context"]
 
 # Errors that mean "the server had closed the idle keep-alive connection": the request
 # never reached it, so sending it again on a fresh connection is safe.
@@ -54,6 +54,18 @@ def ssl_context(verify: str | bool) -> ssl.SSLContext:
     except ImportError:  # pragma: no cover - certifi comes with requests
         return ssl.create_default_context()
     return ssl.create_default_context(cafile=certifi.where())
+
+
+def env_ca_bundle() -> str | None:
+    """The CA bundle requests takes from the environment (REQUESTS_CA_BUNDLE, else
+    CURL_CA_BUNDLE) in place of its default, read once by the callers that keep it."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+
+
+def proxied(proxies: Mapping[str, str], url: str) -> bool:
+    """Whether a requests-style proxy map sends `url` through a proxy."""
+    scheme = url.split(":", 1)[0].lower()
+    return bool(proxies.get(scheme) or proxies.get("all"))
 
 
 @dataclass(frozen=True)
