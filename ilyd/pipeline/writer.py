@@ -33,6 +33,7 @@ from ilyd.errors import AuthError, RequestLimitError, SalesforceError
 from ilyd.pipeline.budget import ApiBudget
 from ilyd.pipeline.outcomes import DROP_REASONS, Action, action_for
 from ilyd.pipeline.work import WorkItem
+from ilyd.pipeline.writable import WritableFields
 from ilyd.salesforce.rest import MAX_COLLECTION_SIZE, RecordError, RestClient, SaveResult
 from ilyd.salesforce.soql import identifier, soql
 from ilyd.store.inbox import Inbox, InboxItem
@@ -52,8 +53,6 @@ _MAX_ROUNDS = 4
 MIN_CALL_INTERVAL = 0.5
 # A record failing with an unknown error is given up after this many claims.
 MAX_ATTEMPTS = 8
-# The field list is read again after this long (an admin may have fixed FLS).
-_DESCRIBE_TTL = 600.0
 # STRING_TOO_LONG's message names the limit last: "Label: data value too large: <the value>
 # (max length=255)". Anchored at the end: the value quoted before it is provider data.
 _MAX_LENGTH = re.compile(r"\(max length=(\d+)\)\s*$")
@@ -119,7 +118,7 @@ class Writer:
         self._clock = clock
         self._pending: dict[str, dict[str, WorkItem]] = {}
         self._first_at: float | None = None
-        self._fields: dict[str, tuple[float, dict[str, int | None]]] = {}
+        self.fields = WritableFields(org, rest, state, clock=clock)
         self._given_back = 0
         self.min_interval = min_interval
         self._last_flush = float("-inf")
@@ -185,7 +184,7 @@ class Writer:
         if not sends:
             return
         try:
-            writable = self._writable(sobject)
+            writable = self.fields.of(sobject)
             for send in sends:
                 send.values = {k: v for k, v in send.values.items() if k in writable}
                 self._fit(sobject, send, writable)
@@ -270,11 +269,11 @@ class Writer:
                     limit = (int(stated.group(1)) if stated else writable.get(name)) or 0
                     if not 0 < limit < len(value):
                         # Our described length is stale (the field was shortened).
-                        limit = self._described_length(sobject, name) or len(value) // 2
+                        limit = self.fields.described_length(sobject, name) or len(value) // 2
                     limit = max(1, limit)
                     send.values[name] = value[:limit]
                     # Later records of the org are cut before they are sent.
-                    self._learn_length(sobject, name, limit)
+                    self.fields.learn_length(sobject, name, limit)
                     log.info("ily_value_truncated", sobject=sobject,
                              record=send.work.record_id, field=name, length=len(value),
                              max_length=limit, error=error.status_code)
@@ -285,7 +284,7 @@ class Writer:
                                 error=error.message)
                     self.state.mark_unwritable(self.org, sobject, name,
                                                f"{error.status_code}: {error.message}")
-                    self._forget_fields(sobject)
+                    self.fields.forget_refused(sobject)
                     send.values.pop(name, None)
 
     # -- outcomes -----------------------------------------------------------------------
@@ -358,44 +357,6 @@ class Writer:
             raise exc
 
     # -- fields -------------------------------------------------------------------------
-
-    def _writable(self, sobject: str) -> dict[str, int | None]:
-        """Ily fields of `sobject` the org lets ilyd update, with their described length."""
-        cached = self._fields.get(sobject)
-        now = self._clock()
-        if cached is not None and now - cached[0] < _DESCRIBE_TTL:
-            return cached[1]
-        describe = self.rest.describe(sobject, refresh=True)
-        refused = {u.field for u in self.state.unwritable(self.org) if u.sobject == sobject}
-        fields = {
-            str(f["name"]): (int(f["length"]) if f.get("length") else None)
-            for f in describe.get("fields", ())
-            if str(f.get("name", "")).startswith("Ily_") and f.get("updateable")
-        }
-        # A refusal comes from a describe gone stale (Edit taken away since). A fresh
-        # describe offering the field again means an admin granted it back: write it again
-        # (a field still refused is flagged again by the next write).
-        for name in sorted(refused & fields.keys()):
-            self.state.clear_unwritable(self.org, sobject, name)
-            log.info("ily_field_writable_again", sobject=sobject, field=name)
-        self._fields[sobject] = (now, fields)
-        return fields
-
-    def _described_length(self, sobject: str, name: str) -> int | None:
-        self._fields.pop(sobject, None)
-        return self._writable(sobject).get(name)
-
-    def _learn_length(self, sobject: str, name: str, limit: int) -> None:
-        cached = self._fields.get(sobject)
-        if cached is not None and name in cached[1]:
-            self._fields[sobject] = (cached[0], {**cached[1], name: limit})
-
-    def _forget_fields(self, sobject: str) -> None:
-        cached = self._fields.get(sobject)
-        if cached is not None:
-            refused = {u.field for u in self.state.unwritable(self.org) if u.sobject == sobject}
-            self._fields[sobject] = (cached[0], {k: v for k, v in cached[1].items()
-                                                 if k not in refused})
 
     def _apply_if_blank(self, sobject: str, sends: list[_Send],
                         writable: Mapping[str, int | None]) -> None:
