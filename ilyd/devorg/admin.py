@@ -226,6 +226,27 @@ class Admin:
         result = save(org, user, [op], lock_share=0.0)[0]
         return json_response(result.as_dict(), 201 if result.success else 400)
 
+    def creates(self, request: Request) -> Response:
+        """POST /_devorg/creates {"creates": [{"org", "sobject", "values"}, …]}: many creates
+        over any orgs in one request, each its own record-level save (and change event) as
+        that org's second user, as if each came from a separate request. For load
+        generators: one HTTP exchange per tick instead of one per record."""
+        body = self._json(request)
+        creates = body.get("creates") if isinstance(body, dict) else None
+        if not isinstance(creates, list):
+            raise _AdminError(400, 'body must be {"creates": [{"org", "sobject", "values"}]}')
+        results: list[dict[str, object]] = []
+        for item in creates:
+            if not isinstance(item, dict) or not isinstance(item.get("values"), dict):
+                raise _AdminError(400, "each create needs org, sobject and a values object")
+            org = self.dev.org_by_name(str(item.get("org")))
+            if org is None:
+                raise _AdminError(404, f"no org named {item.get('org')!r}")
+            op = WriteOp("create", str(item.get("sobject")), values=item["values"])
+            results.append(save(org, org.identity.other_user_id, [op],
+                                lock_share=0.0)[0].as_dict())
+        return json_response({"results": results})
+
     def convert(self, request: Request) -> Response:
         """POST …/leads/{id}/convert {"account_id": optional, "converted_status": optional}
         — Salesforce's convertLead, as the org's second user (`?as=integration`)."""
@@ -340,6 +361,7 @@ def register(router: Router, dev: DevOrg) -> None:
         ("PATCH DELETE", ORG + r"/records/(?P<sobject>[A-Za-z]\w*)/(?P<id>\w+)", a.write),
         ("POST", ORG + r"/leads/(?P<id>[a-zA-Z0-9]{15,18})/convert", a.convert),
         ("POST", ORG + "/seed", a.seed),
+        ("POST", A + "/creates", a.creates),
         ("GET POST", ORG + "/logins", a.logins),
         ("GET POST DELETE", A + "/faults", a.faults),
         ("DELETE", A + r"/faults/(?P<id>\d+)", a.fault),

@@ -66,6 +66,26 @@ def test_record_history_has_timestamps_users_and_values(client: Client) -> None:
     assert history[1]["timestamp"].endswith("+0000")
 
 
+def test_many_creates_in_one_request_are_separate_records_and_events(client: Client) -> None:
+    answer = client.admin("POST", "/creates", json={"creates": [
+        {"org": "org0", "sobject": "Lead", "values": {"LastName": "One", "Company": "A"}},
+        {"org": "org0", "sobject": "Account", "values": {"Name": "Two"}},
+        {"org": "org0", "sobject": "Lead", "values": {"Company": "no last name"}},
+    ]})
+    assert answer.status_code == 200
+    results = answer.json()["results"]
+    assert [r["success"] for r in results] == [True, True, False]
+    assert results[2]["errors"][0]["statusCode"] == "REQUIRED_FIELD_MISSING"
+    other = client.admin("GET", "/orgs/org0").json()["other_user_id"]
+    for result in results[:2]:
+        history = client.admin("GET", f"/orgs/org0/records/{result['id']}/history").json()
+        assert [(h["change_type"], h["user_id"]) for h in history] == [("created", other)]
+    unknown = client.admin("POST", "/creates", json={"creates": [
+        {"org": "nowhere", "sobject": "Lead", "values": {}}]})
+    assert unknown.status_code == 404
+    assert client.admin("POST", "/creates", json={"creates": "x"}).status_code == 400
+
+
 def test_state_survives_a_restart_with_data(tmp_path: Path) -> None:
     data = tmp_path / "devorg.sqlite"
     with DevOrg(data=data, seed_records=5) as first:
