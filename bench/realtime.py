@@ -10,6 +10,12 @@ so the figures are the steady state, not the daemon's start.
     .venv/bin/python bench/realtime.py --orgs 1 --rate 500 --seconds 20   # batching
     .venv/bin/python bench/realtime.py --orgs 100 --rate 5 --seconds 30
     .venv/bin/python bench/realtime.py --all                              # the three above
+
+Records are created inside devorg (bench/server_traffic.py: one admin request per tick
+for every org, each record still its own save and change event); `--client-traffic`
+creates each with its own request, as `ilyd demo` does (costs the bench as much CPU as
+devorg). `--pin` runs the daemon on CPU 0 and devorg and the traffic on CPU 1: the
+daemon alone on one core, as on a VM where Salesforce is elsewhere.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from daemon_harness import (
     wait_ready,
     write_config,
 )
+from server_traffic import OrgFeed, ServerTraffic
 
 from ilyd.commands.demo_traffic import Observer, Traffic, percentile
 from ilyd.devorg import DevOrg
@@ -75,18 +82,27 @@ def main() -> int:
                         help="run 1 org x 50/s x 30 s, 1 x 500/s x 20 s, 100 x 5/s x 30 s")
     parser.add_argument("--devorg-in-process", action="store_true",
                         help="run devorg in this process with the traffic (the old set-up)")
+    parser.add_argument("--client-traffic", action="store_true",
+                        help="create each record with its own request (as ilyd demo does)")
+    parser.add_argument("--pin", action="store_true",
+                        help="daemon on CPU 0; devorg and this process on CPU 1")
     args = parser.parse_args()
     configure_logging("console", "error")
+    options = {"devorg_in_process": args.devorg_in_process,
+               "client_traffic": args.client_traffic, "pin": args.pin}
+    if args.pin:
+        os.sched_setaffinity(0, {1})  # devorg, started from here, inherits it
     if not args.all:
-        return run(args.orgs, args.rate, args.seconds, args.devorg_in_process)
+        return run(args.orgs, args.rate, args.seconds, **options)
     status = 0
     for orgs, rate, seconds in SCENARIOS:
-        status |= run(orgs, rate, seconds, args.devorg_in_process)
+        status |= run(orgs, rate, seconds, **options)
         print()
     return status
 
 
-def run(orgs: int, rate: float, seconds: float, devorg_in_process: bool = False) -> int:
+def run(orgs: int, rate: float, seconds: float, devorg_in_process: bool = False,
+        client_traffic: bool = False, pin: bool = False) -> int:
     """One scenario on a fresh devorg and daemon; prints the figures, 0 if all written."""
     root = Path(tempfile.mkdtemp(prefix="ilyd-bench-"))
     server: DevOrg | DevOrgProcess = (DevOrg(host="127.0.0.1", port=0, orgs=orgs)
@@ -99,7 +115,9 @@ def run(orgs: int, rate: float, seconds: float, devorg_in_process: bool = False)
         print(f"provisioned {orgs} org(s) in {time.monotonic() - started:.1f} s")
         log_path = root / "daemon.log"
         log = log_path.open("wb")
-        daemon = subprocess.Popen([sys.executable, "-m", "ilyd", "run", "--config", str(config)],
+        # Under --pin the daemon starts on CPU 0 (its threads inherit it from the start).
+        daemon = subprocess.Popen([*(["taskset", "-c", "0"] if pin else []), sys.executable,
+                                   "-m", "ilyd", "run", "--config", str(config)],
                                   stdout=log, stderr=subprocess.STDOUT)
         try:
             took = wait_ready(daemon, root / "control.sock", orgs, timeout=60 + orgs)
@@ -115,15 +133,24 @@ def run(orgs: int, rate: float, seconds: float, devorg_in_process: bool = False)
         cpu_before = cpu_seconds(daemon.pid)
         own_before = cpu_seconds(os.getpid())
         dev_before = dev.cpu_seconds() if isinstance(dev, DevOrgProcess) else 0.0
-        # Fast rates are spread over several threads per org (seeded apart).
-        threads = max(1, math.ceil(rate / _PER_THREAD))
-        traffic = [Traffic(dev.admin, i.name, rate=rate / threads, edits=False,
-                           seed=n * 1000 + k).start()
-                   for n, i in enumerate(dev.orgs) for k in range(threads)]
+        traffic: list[Traffic] | list[OrgFeed]
+        generator: ServerTraffic | None = None
+        if client_traffic:
+            # Fast rates are spread over several threads per org (seeded apart).
+            threads = max(1, math.ceil(rate / _PER_THREAD))
+            traffic = [Traffic(dev.admin, i.name, rate=rate / threads, edits=False,
+                               seed=n * 1000 + k).start()
+                       for n, i in enumerate(dev.orgs) for k in range(threads)]
+        else:
+            generator = ServerTraffic(dev.admin, [i.name for i in dev.orgs], rate=rate).start()
+            traffic = generator.feeds
         traffic_started = time.monotonic()
         time.sleep(seconds)
+        if generator is not None:
+            generator.stop()
         for t in traffic:
-            t.stop()
+            if isinstance(t, Traffic):
+                t.stop()
         elapsed = time.monotonic() - traffic_started
         cpu = cpu_seconds(daemon.pid) - cpu_before  # while the traffic ran
         # devorg and the traffic share this process (and its GIL): when it is near 100 %,
@@ -182,6 +209,8 @@ def run(orgs: int, rate: float, seconds: float, devorg_in_process: bool = False)
           f" ({100 * cpu / elapsed:.0f} % of one core, {1000 * cpu / max(created, 1):.2f} ms"
           f" per event), RSS {rss:.0f} MiB; {others}; load average"
           f" {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    if generator is not None and generator.behind:
+        print(f"traffic ticks late {generator.behind} (creates sent in bursts to keep the rate)")
     print(f"daemon {'ran throughout' if alive else 'DIED during the run'}; SIGTERM -> exit "
           f"{code} in {stop_took:.1f} s")
     problems = log_problems(log_path)

@@ -120,6 +120,15 @@ class Traffic:
             self._patch(sobject, record, {"Phone": f"+1 555 {n:07d}"})
             self.stats.phone_edits.append(record)
             return
+        sobject, values, kind = self.new_record(n)
+        record = self._create(sobject, values)
+        with self._lock:
+            self.stats.created[record] = time.time()
+            self.stats.kinds[kind] = self.stats.kinds.get(kind, 0) + 1
+
+    def new_record(self, n: int | None = None) -> tuple[str, dict[str, Any], str]:
+        """The next record to create: (sObject, field values, kind of website/email)."""
+        n = next(self._counter) if n is None else n
         kind = self._random.choices(["known", "free_mail", "junk", "unknown"],
                                     weights=[55, 15, 12, 18])[0]
         lead = self._random.random() < 0.5
@@ -139,10 +148,7 @@ class Traffic:
             values.update(LastName=f"Person {n}", Company=f"Company {n}")
         else:
             values.update(Name=f"Company {n}")
-        record = self._create("Lead" if lead else "Account", values)
-        with self._lock:
-            self.stats.created[record] = time.time()
-            self.stats.kinds[kind] = self.stats.kinds.get(kind, 0) + 1
+        return ("Lead" if lead else "Account"), values, kind
 
     def _create(self, sobject: str, values: dict[str, Any]) -> str:
         response = self._session.post(f"{self.base}/records/{sobject}", json=values, timeout=30)
