@@ -31,6 +31,13 @@ from daemon_harness import DevOrgProcess, cpu_seconds, free_port, provision, wri
 
 from ilyd.logs import configure_logging
 
+
+def user_system(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
 API = "v62.0"
 
 
@@ -164,6 +171,7 @@ def main() -> int:
         per_tick = args.rate * tick
         owed = 0.0
         before = cpu_seconds(dev.pid)
+        split_before = user_system(dev.pid)
         own_before = cpu_seconds(os.getpid())
         started = time.monotonic()
         created = refused = 0
@@ -194,6 +202,7 @@ def main() -> int:
             time.sleep(0.2)
         elapsed = time.monotonic() - started
         cpu = cpu_seconds(dev.pid) - before
+        user, system = (a - b for a, b in zip(user_system(dev.pid), split_before, strict=True))
         own = cpu_seconds(os.getpid()) - own_before
         stop.set()
         if spy is not None:
@@ -203,7 +212,8 @@ def main() -> int:
     print(f"orgs={args.orgs} rate={args.rate:g}/s/org seconds={args.seconds:g}: created "
           f"{created} (refused {refused}), events delivered {events}, written back {written}")
     print(f"devorg CPU {cpu:.2f} s over {elapsed:.1f} s ({100 * cpu / elapsed:.0f} % of one "
-          f"core): {1000 * cpu / max(created, 1):.3f} ms per event; this driver "
+          f"core): {1000 * cpu / max(created, 1):.3f} ms per event (user {user:.2f} s, system "
+          f"{system:.2f} s); this driver "
           f"{100 * own / elapsed:.0f} %; load average {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} cores")
     return 0 if written >= created else 1
