@@ -155,9 +155,10 @@ def test_records_changed_during_the_sync_are_left_to_the_real_time_path(env: Org
     env.admin.seed("Account", 2500)
     ids = [r["Id"] for r in env.all_records("Account", "Name")]
     # Sending the first batch waits long enough for "someone" to edit a record the
-    # sync has read but not yet sent (the second batch: rows 417-1249 of 2,500).
+    # sync has read but not yet sent (the second batch: rows 417-1249 of 2,500). 1.5 s
+    # was too short on a loaded machine (the edit came after the batch was sent).
     env.admin.fault(kind="latency", path_prefix="/services/data/v62.0/jobs/ingest",
-                    method="POST", count=1, delay=1.5)
+                    method="POST", count=1, delay=4.0)
     engine = env.resync()
     engine.begin(ResyncRequest(("Account",)))
     worker = threading.Thread(target=engine.run)
