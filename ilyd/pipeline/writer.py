@@ -1,9 +1,11 @@
 """The writer: enriched records → sObject Collections updates → confirmed inbox rows.
 
-Results are batched per sObject, up to 200 per call (Salesforce's Collections limit,
-one API call per request). A row leaves the inbox only after Salesforce confirmed its
-record — or after its failure proved final (record deleted, lead converted). A record
-whose inputs and values are what ilyd last wrote is confirmed without a call.
+Results are batched, up to 200 per call (Salesforce's Collections limit, one API call
+per request), an org's Leads and Accounts in the same call (grouped by type: Salesforce
+processes a mixed list in chunks, one per run of a type). A row leaves the inbox only
+after Salesforce confirmed its record — or after its failure proved final (record
+deleted, lead converted). A record whose inputs and values are what ilyd last wrote is
+confirmed without a call.
 
 Per-record errors (Collections answers 200 even when records fail):
 STRING_TOO_LONG → cut the named fields to their described length, send again (text
@@ -141,22 +143,25 @@ class Writer:
         """Seconds until the next flush is due (0: now), None when nothing is queued."""
         if not self.pending or self._first_at is None:
             return None
-        if any(len(batch) >= self.batch_size for batch in self._pending.values()):
+        if self.pending >= self.batch_size:
             return 0.0
         due = max(self._first_at + self.enrich.writer_window,
                   self._last_flush + self.min_interval)
         return max(0.0, due - self._clock())
 
     def flush(self) -> FlushReport:
-        """Send everything queued, in calls of up to `batch_size` records per sObject."""
+        """Send everything queued, in calls of up to `batch_size` records of any sObjects
+        (one call for an org's Leads and Accounts together, grouped by type)."""
         report = FlushReport()
         given_back = self._given_back
         self._last_flush = self._clock()
         pending, self._pending, self._first_at = self._pending, {}, None
+        sends: list[_Send] = []
+        writables: dict[str, Mapping[str, int | None]] = {}
         for sobject, batch in pending.items():
-            works = list(batch.values())
-            for start in range(0, len(works), self.batch_size):
-                self._write_chunk(sobject, works[start:start + self.batch_size], report)
+            sends.extend(self._prepare(sobject, list(batch.values()), writables, report))
+        for start in range(0, len(sends), self.batch_size):
+            self._send(sends[start:start + self.batch_size], writables, report)
         report.released = self._given_back - given_back
         return report
 
@@ -170,7 +175,11 @@ class Writer:
 
     # -- one Collections call (and its resends) ------------------------------------------
 
-    def _write_chunk(self, sobject: str, works: list[WorkItem], report: FlushReport) -> None:
+    def _prepare(self, sobject: str, works: list[WorkItem],
+                 writables: dict[str, Mapping[str, int | None]],
+                 report: FlushReport) -> list[_Send]:
+        """The records of one sObject that need a call, with the values to send: unchanged
+        ones are confirmed here, values cut to their fields and limited to writable ones."""
         stored = self.hashes.get_many(self.org, sobject, [w.record_id for w in works])
         sends: list[_Send] = []
         for work in works:
@@ -182,22 +191,26 @@ class Writer:
                 continue
             sends.append(_Send(work, dict(work.outcome.values)))
         if not sends:
-            return
+            return []
         try:
-            writable = self.fields.of(sobject)
+            writable = writables[sobject] = self.fields.of(sobject)
             for send in sends:
                 send.values = {k: v for k, v in send.values.items() if k in writable}
                 self._fit(sobject, send, writable)
             self._apply_if_blank(sobject, sends, writable)
         except SalesforceError as exc:
             self._call_failed(exc, sends, report)
-            return
+            return []
         empty = [s for s in sends if not s.values]
         if empty:
             # Nothing the org lets us write (fields missing or refused): done with it.
             report.skipped += len(empty)
             self._confirm_rows([s.work.item for s in empty])
-            sends = [s for s in sends if s.values]
+        return [s for s in sends if s.values]
+
+    def _send(self, sends: list[_Send], writables: Mapping[str, Mapping[str, int | None]],
+              report: FlushReport) -> None:
+        """One Collections call for `sends` (grouped by type), and its resends."""
         for _ in range(_MAX_ROUNDS):
             if not sends:
                 return
@@ -206,19 +219,20 @@ class Writer:
                 self._release(sends, self.budget.probe_interval, "throttled: API budget")
                 return
             try:
-                results = self.rest.update_collection(
-                    sobject, [{"Id": s.work.record_id, **s.values} for s in sends])
+                results = self.rest.update_mixed(
+                    [(s.work.sobject, {"Id": s.work.record_id, **s.values}) for s in sends])
             except SalesforceError as exc:
                 report.calls += 1
                 self._call_failed(exc, sends, report)
                 return
             report.calls += 1
-            sends = self._handle_results(sobject, sends, results, writable, report)
+            sends = self._handle_results(sends, results, writables, report)
         if sends:  # still failing after every fix: try again later
             self._retry_later(sends, report, "unresolved after resends")
 
-    def _handle_results(self, sobject: str, sends: list[_Send], results: list[SaveResult],
-                        writable: Mapping[str, int | None], report: FlushReport) -> list[_Send]:
+    def _handle_results(self, sends: list[_Send], results: list[SaveResult],
+                        writables: Mapping[str, Mapping[str, int | None]],
+                        report: FlushReport) -> list[_Send]:
         done: list[WorkItem] = []
         again: list[_Send] = []
         later: list[_Send] = []
@@ -226,6 +240,7 @@ class Writer:
             if result.success:
                 done.append(send.work)
                 continue
+            sobject = send.work.sobject
             metrics.WRITEBACK_FAILURES.labels(org=self.org).inc()
             # Every error counts: a record may fail on several fields at once.
             actions = [(action_for(e), e) for e in result.errors]
@@ -235,7 +250,7 @@ class Writer:
                 self._drop([send], DROP_REASONS[first.status_code], report)
             elif Action.TRUNCATE in kinds or Action.DROP_FIELDS in kinds:
                 for action, error in actions:
-                    self._fix(sobject, send, action, error, writable)
+                    self._fix(sobject, send, action, error, writables[sobject])
                 again.append(send)
             else:
                 first = result.errors[0] if result.errors else RecordError("UNKNOWN", "")

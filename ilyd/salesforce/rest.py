@@ -23,6 +23,9 @@ __all__ = ["MAX_COLLECTION_SIZE", "RecordError", "RecordIterator", "RestClient",
 
 # sObject Collections accept at most 200 records per request.
 MAX_COLLECTION_SIZE = 200
+# A mixed-type Collections request is processed in chunks, one per run of one type;
+# Salesforce refuses more than this many in one request.
+MAX_COLLECTION_CHUNKS = 10
 
 
 @dataclass(frozen=True)
@@ -238,6 +241,27 @@ class RestClient:
                 "records": [self._collection_record(sobject, r, need_id=True) for r in records]}
         headers = {} if assignment_rules else {"Sforce-Auto-Assign": "FALSE"}
         return self._collection("collections_update", "PATCH", body, sobject, headers)
+
+    def update_mixed(self, records: Sequence[tuple[str, Mapping[str, Any]]], *,
+                     assignment_rules: bool = False) -> list[SaveResult]:
+        """Update up to 200 records of several sObjects in one call: (sObject, record) pairs,
+        one SaveResult per record, in order (allOrNone false).
+
+        Salesforce processes a mixed list in chunks, a new chunk wherever the type changes,
+        and refuses more than 10 chunks: the records are sent as given, so callers group
+        them by type (`MAX_COLLECTION_CHUNKS` runs at most).
+        """
+        runs = sum(1 for i, (sobject, _) in enumerate(records)
+                   if i == 0 or records[i - 1][0] != sobject)
+        if runs > MAX_COLLECTION_CHUNKS:
+            raise ValueError(f"a Collections call takes at most {MAX_COLLECTION_CHUNKS} runs of"
+                             f" one sObject type, got {runs}: group the records by type")
+        body = {"allOrNone": False,
+                "records": [self._collection_record(sobject, r, need_id=True)
+                            for sobject, r in records]}
+        headers = {} if assignment_rules else {"Sforce-Auto-Assign": "FALSE"}
+        kinds = "+".join(dict.fromkeys(sobject for sobject, _ in records))
+        return self._collection("collections_update", "PATCH", body, kinds, headers)
 
     def create_collection(self, sobject: str, records: Sequence[Mapping[str, Any]],
                           all_or_none: bool = False) -> list[SaveResult]:

@@ -49,7 +49,7 @@ def test_created_lead_and_account_get_their_values_in_one_call(
                                     entry("Account", account,
                                           Website="https://www.globex.test/about")])
     assert report.written == 2
-    assert report.calls == 2  # one Collections call per sObject
+    assert report.calls == 1  # the Lead and the Account in one Collections call
     lead_rec, account_rec = user.record(lead), user.record(account)
     assert lead_rec["Ily_Company_Name__c"] == "Acme Corporation"
     assert lead_rec["Ily_Match_Status__c"] == "Matched"

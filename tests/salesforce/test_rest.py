@@ -139,6 +139,29 @@ def test_all_or_none_collection_update_rolls_back_every_record(rest: RestClient)
     assert rest.get("Account", good, ["Website"])["Website"] != "https://changed.example"
 
 
+def test_one_collection_update_writes_records_of_several_types_in_order(
+        rest: RestClient) -> None:
+    account, = _create_accounts(rest, _tag(), 1)
+    lead = rest.create("Lead", {"LastName": "Mixed", "Company": "Mixed Co"})
+    results = rest.update_mixed([
+        ("Account", {"Id": account, "Website": "https://mixed-account.example"}),
+        ("Lead", {"Id": lead, "Website": "https://mixed-lead.example"}),
+        ("Lead", {"Id": lead, "Website": "x" * 300}),
+    ])
+    assert [r.success for r in results] == [True, True, False]
+    assert results[1].id == lead
+    assert results[2].errors[0].status_code == "STRING_TOO_LONG"
+    assert rest.get("Account", account, ["Website"])["Website"] == "https://mixed-account.example"
+    assert rest.get("Lead", lead, ["Website"])["Website"] == "https://mixed-lead.example"
+
+
+def test_a_mixed_collection_update_with_more_than_ten_type_runs_is_refused_before_calling(
+        rest: RestClient) -> None:
+    records = [("Account" if i % 2 else "Lead", {"Id": f"00Q{i:015d}"}) for i in range(11)]
+    with pytest.raises(ValueError, match="group the records by type"):
+        rest.update_mixed(records)
+
+
 def test_collections_refuse_more_than_200_records_before_calling(rest: RestClient) -> None:
     with pytest.raises(ValueError, match="200"):
         rest.update_collection("Account", [{"Id": f"001{i:015d}"} for i in range(201)])
