@@ -90,6 +90,11 @@ class OrgStreaming:
         self.topics = TopicCache(org)
         self.handshakes = 0
         self._delivered: deque[tuple[float, int]] = deque()
+        self._delivered_total = 0  # the sum over _delivered, kept as entries come and go
+        # OrgSchema of the org's own user for PushTopic queries, with the permission
+        # version it was built at: building one reads every field's FLS, once per commit
+        # otherwise (see schema_for_topics).
+        self._topic_schema: tuple[int, Any] | None = None
         self._commit_numbers = itertools.count(10_000_000)
         self.unsubscribe_feed = org.changes.subscribe_batch(self.on_changes)
 
@@ -147,14 +152,13 @@ class OrgStreaming:
                     if not ok:
                         continue  # the usual case for a write of fields the topic ignores
                 if schema is None:
-                    from ilyd.devorg.query import OrgSchema
-
-                    schema = OrgSchema(self.org, self.org.identity.user_id)
+                    schema = self.schema_for_topics()
                 data = pushtopic_data(self.org, topic, change, schema)
                 if data is not None:
                     events.setdefault(f"/topic/{topic.name}", []).append(data)
+        queued = False
         for channel, datas in events.items():
-            self._publish_many(channel, datas, nested_replay=True)
+            queued |= self._publish_many(channel, datas, nested_replay=True)
         cdc = [c for c in changes if c.sobject in CDC_OBJECTS]
         if cdc:
             # One transaction per commit: shared key and commit number, numbered changes.
@@ -167,17 +171,37 @@ class OrgStreaming:
                 compact.setdefault(change.sobject, []).append(cdc_compact(
                     change, commit_number, transaction_key, sequence, names_cache))
             for sobject, items in compact.items():
-                self._publish_many(f"/data/{sobject}ChangeEvent", items, render="cdc")
-            self._publish_many("/data/ChangeEvents", [i for items in compact.values()
-                                                      for i in items], render="cdc")
+                queued |= self._publish_many(f"/data/{sobject}ChangeEvent", items, render="cdc")
+            queued |= self._publish_many("/data/ChangeEvents", [i for items in compact.values()
+                                                                for i in items], render="cdc")
+        if queued:
+            # Once per commit and only when a client got something: each notify wakes
+            # every held connect of the org, which otherwise wakes just to wait again.
+            with self.cond:
+                self.cond.notify_all()
+
+    def schema_for_topics(self) -> Any:
+        """The `OrgSchema` PushTopic queries bind to (the org's own user), reused until
+        the org's permissions or custom fields change (both bump its permissions
+        version): its field maps are the same until then."""
+        version = self.org.permissions_version
+        cached = self._topic_schema
+        if cached is None or cached[0] != version:
+            from ilyd.devorg.query import OrgSchema
+
+            cached = self._topic_schema = (version,
+                                           OrgSchema(self.org, self.org.identity.user_id))
+        return cached[1]
 
     def _publish(self, channel: str, data: dict[str, Any], *, nested_replay: bool) -> None:
-        self._publish_many(channel, [data], nested_replay=nested_replay)
+        if self._publish_many(channel, [data], nested_replay=nested_replay):
+            with self.cond:
+                self.cond.notify_all()
 
     def _publish_many(self, channel: str, items: list[Any], *, nested_replay: bool = False,
-                      render: str | None = None) -> None:
+                      render: str | None = None) -> bool:
         """Log events (data dicts, or compact items with `render`) and queue them for the
-        channel's subscribers."""
+        channel's subscribers; whether any client's queue grew (the caller notifies)."""
         def build(data: dict[str, Any], replay_id: int) -> dict[str, Any]:
             if nested_replay:
                 return {**data, "event": {**data["event"], "replayId": replay_id}}
@@ -185,12 +209,16 @@ class OrgStreaming:
 
         log = self.channel_log(channel)
         logged = log.extend(items, render=render) if render else log.extend(items, build)
+        queued = False
         with self.cond:
             for client in self.clients.values():
                 for sub in client.subscriptions.values():
                     if sub.key == channel:
-                        client.queue.extend(self.messages(sub, logged, client))
-            self.cond.notify_all()
+                        messages = self.messages(sub, logged, client)
+                        if messages:
+                            client.queue.extend(messages)
+                            queued = True
+        return queued
 
     @staticmethod
     def messages(sub: Subscription, events: Iterable[LoggedEvent], client: ClientSession
@@ -241,14 +269,16 @@ class OrgStreaming:
     def delivered_today(self) -> int:
         """Events delivered in the last 24 hours."""
         horizon = time.time() - _DAY
-        while self._delivered and self._delivered[0][0] < horizon:
-            self._delivered.popleft()
-        return sum(n for _, n in self._delivered)
+        delivered = self._delivered
+        while delivered and delivered[0][0] < horizon:
+            self._delivered_total -= delivered.popleft()[1]
+        return self._delivered_total
 
     def count_delivered(self, n: int) -> None:
         """Record `n` delivered events."""
         if n:
             self._delivered.append((time.time(), n))
+            self._delivered_total += n
 
 
 def streaming_of(org: OrgState) -> OrgStreaming:

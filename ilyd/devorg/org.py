@@ -191,6 +191,13 @@ class OrgState:
         """Invalidate cached Access after any permission-bearing write."""
         self._perm_version += 1
 
+    @property
+    def permissions_version(self) -> int:
+        """Bumped by every permission-bearing write and custom-field rebuild: what was
+        computed from permissions or object definitions at one version holds until the
+        next."""
+        return self._perm_version
+
     def access(self, user_id: str) -> Access:
         """Effective permissions of a user (cached until permissions change)."""
         cached = self._access_cache.get(user_id)
