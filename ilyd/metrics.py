@@ -40,6 +40,14 @@ SF_REQUESTS = Counter(
     ["op"],
     registry=REGISTRY,
 )
+SF_REQUEST_DURATION = Histogram(
+    "ilyd_sf_request_duration_seconds",
+    "Time from sending a request to Salesforce to its answer's headers, per attempt, by"
+    " operation (the Bayeux long poll is not counted: it waits on purpose).",
+    ["op"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0),
+    registry=REGISTRY,
+)
 SF_REQUEST_FAILURES = Counter(
     "ilyd_sf_request_failures_total",
     "Salesforce requests that failed, by operation and reason "

@@ -154,7 +154,8 @@ def send_with_retry(
     """Send one request, retrying connection errors and 5xx answers when `retry_safe`.
 
     Returns the last response (any status); raises SalesforceUnavailableError when the
-    connection keeps failing. Counts `ilyd_sf_requests_total{op}` per attempt.
+    connection keeps failing. Counts `ilyd_sf_requests_total{op}` per attempt and times
+    each answered attempt (`ilyd_sf_request_duration_seconds{op}`).
     """
     # requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override `session.verify`
     # (psf/requests#3829); passing it per request keeps a configured ca_file in force.
@@ -162,6 +163,7 @@ def send_with_retry(
     attempt = 0
     while True:
         metrics.SF_REQUESTS.labels(op=op).inc()
+        sent = time.monotonic()
         try:
             response = session.request(method, url, timeout=timeout, **kwargs)
         except requests.exceptions.SSLError as exc:
@@ -184,6 +186,7 @@ def send_with_retry(
                 f"{op}: could not reach Salesforce at {_origin(url)} ({exc}); "
                 "check the network and the instance URL, ilyd retries later"
             ) from exc
+        metrics.SF_REQUEST_DURATION.labels(op=op).observe(time.monotonic() - sent)
         if response.status_code >= 500 and retry_safe and attempt + 1 < retry.attempts:
             wait = retry.delay(attempt, response.headers.get("Retry-After"))
             log.info("sf_request_retry", op=op, status=response.status_code, wait_s=round(wait, 3))

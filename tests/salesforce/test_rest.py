@@ -141,6 +141,7 @@ def test_all_or_none_collection_update_rolls_back_every_record(rest: RestClient)
 
 def test_one_collection_update_writes_records_of_several_types_in_order(
         rest: RestClient) -> None:
+    timed = _count("ilyd_sf_request_duration_seconds_count", op="collections_update")
     account, = _create_accounts(rest, _tag(), 1)
     lead = rest.create("Lead", {"LastName": "Mixed", "Company": "Mixed Co"})
     results = rest.update_mixed([
@@ -153,6 +154,8 @@ def test_one_collection_update_writes_records_of_several_types_in_order(
     assert results[2].errors[0].status_code == "STRING_TOO_LONG"
     assert rest.get("Account", account, ["Website"])["Website"] == "https://mixed-account.example"
     assert rest.get("Lead", lead, ["Website"])["Website"] == "https://mixed-lead.example"
+    # Every answered call is timed, per operation.
+    assert _count("ilyd_sf_request_duration_seconds_count", op="collections_update") == timed + 1
 
 
 def test_a_mixed_collection_update_with_more_than_ten_type_runs_is_refused_before_calling(
