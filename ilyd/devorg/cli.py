@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import signal
@@ -74,6 +75,19 @@ def write_config(path: Path, dev: Any) -> None:
     path.write_text("\n".join(lines))
 
 
+def _tune_collector() -> None:
+    """Fewer cyclic-GC passes in the devorg process (its own process only: an in-process
+    DevOrg leaves its host's collector alone). Every write keeps container objects (records,
+    history, events) that each young collection walks again until they reach the old
+    generation; at 700 allocations a pass, a real-time load of a few hundred events/s spent
+    ~7 % of devorg's CPU in the collector. What exists at start is frozen out of it."""
+    gc.freeze()
+    gc.set_threshold(_GC_YOUNG, 20, 20)
+
+
+_GC_YOUNG = 20_000
+
+
 def run(args: argparse.Namespace) -> int:
     """Start devorg, print the credentials, serve until SIGINT/SIGTERM."""
     from ilyd.devorg import DevOrg
@@ -88,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with dev:
+        _tune_collector()
         info = {"url": dev.url, "admin": dev.admin,
                 "ca_file": str(dev.ca_file) if dev.ca_file else None,
                 "orgs": [org.__dict__ for org in dev.orgs]}

@@ -35,10 +35,21 @@ _OPERATION_FIELD = {"created": "NotifyForOperationCreate", "updated": "NotifyFor
                     "undeleted": "NotifyForOperationUndelete"}
 
 
+_TOPIC_KEYS = ("Name", "Query", "NotifyForFields", "IsActive", *_OPERATION_FIELD.values())
+_last_iso: tuple[dt.datetime | None, str] = (None, "")
+
+
 def iso_z(ts: dt.datetime) -> str:
-    """Streaming API time format (API 37.0+): milliseconds and a trailing Z."""
-    ts = ts.astimezone(dt.UTC)
-    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+    """Streaming API time format (API 37.0+): milliseconds and a trailing Z (remembered
+    for the last timestamp: a commit's events share one)."""
+    global _last_iso
+    last = _last_iso
+    if last[0] is ts:
+        return last[1]
+    utc = ts.astimezone(dt.UTC)
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    _last_iso = (ts, text)
+    return text
 
 
 def _where_fields(cond: nodes.Condition | None) -> Iterator[str]:
@@ -100,7 +111,9 @@ class TopicCache:
     def __init__(self, org: OrgState) -> None:
         self._org = org
         self._lock = threading.Lock()
-        self._compiled: dict[str, tuple[tuple[object, ...], CompiledTopic | None]] = {}
+        # by record id: (the row compiled, its key fields, the compiled topic)
+        self._compiled: dict[str, tuple[Mapping[str, object], tuple[object, ...],
+                                        CompiledTopic | None]] = {}
 
     def active(self) -> list[CompiledTopic]:
         """Every active PushTopic whose query compiles."""
@@ -111,14 +124,18 @@ class TopicCache:
             for row in rows:
                 rid = str(row["Id"])
                 seen.add(rid)
-                key = tuple(row.get(k) for k in ("Name", "Query", "NotifyForFields", "IsActive",
-                                                 *_OPERATION_FIELD.values()))
                 cached = self._compiled.get(rid)
-                if cached is None or cached[0] != key:
-                    cached = (key, _compile(row))
+                # Committed records are replaced, never mutated (OrgState): the same row
+                # object (kept alive here, so its identity is not reused) is unchanged.
+                if cached is None or cached[0] is not row:
+                    key = tuple(row.get(k) for k in _TOPIC_KEYS)
+                    if cached is None or cached[1] != key:
+                        cached = (row, key, _compile(row))
+                    else:
+                        cached = (row, key, cached[2])
                     self._compiled[rid] = cached
-                if cached[1] is not None and row.get("IsActive", True):
-                    topics.append(cached[1])
+                if cached[2] is not None and row.get("IsActive", True):
+                    topics.append(cached[2])
             for rid in set(self._compiled) - seen:
                 del self._compiled[rid]
         return topics
