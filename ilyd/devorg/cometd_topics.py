@@ -21,6 +21,7 @@ from ilyd.devorg.changes import Change
 from ilyd.devorg.cometd_log import RENDERERS
 from ilyd.devorg.org import OrgState
 from ilyd.devorg.soql import nodes
+from ilyd.devorg.soql.binder import Binder
 from ilyd.devorg.values import to_json
 
 __all__ = ["CDC_OBJECTS", "CompiledTopic", "TopicCache", "cdc_compact", "cdc_data", "cdc_render",
@@ -168,17 +169,59 @@ def pushtopic_data(org: OrgState, topic: CompiledTopic, change: Change,
         return None
     if change.change_type == "updated" and not topic.fields_qualify(change.changed_fields):
         return None
-    try:
-        result = soql.execute(topic.query, schema, _OneRecord(change.sobject, change.record),
-                              all_rows=True)
-        rows = list(result.records)
-    except soql.SoqlError:
-        return None
-    if not rows:
-        return None  # the record does not match WHERE
-    sobject = {k: to_json(v) for k, v in rows[0].items() if k != "attributes"}
+    names = _projection(topic, schema)
+    if names is _UNBOUND:
+        return None  # the query does not bind for this user (as execute would raise)
+    if names is not None:
+        get = change.record.get
+        sobject = {name: to_json(get(name)) for name in names}
+    else:
+        try:
+            result = soql.execute(topic.query, schema,
+                                  _OneRecord(change.sobject, change.record), all_rows=True)
+            rows = list(result.records)
+        except soql.SoqlError:
+            return None
+        if not rows:
+            return None  # the record does not match WHERE
+        sobject = {k: to_json(v) for k, v in rows[0].items() if k != "attributes"}
     return {"event": {"createdDate": iso_z(change.timestamp), "type": change.change_type},
             "sobject": sobject}
+
+
+_UNBOUND: tuple[str, ...] = ("<the query does not bind>",)  # a marker, compared by identity
+
+
+def _projection(topic: CompiledTopic, schema: soql.Schema) -> tuple[str, ...] | None:
+    """For a topic whose query is a plain `SELECT f1, f2 … FROM X` (no WHERE, ORDER BY,
+    LIMIT, OFFSET, relationship or aggregate), the field names execute would output for
+    the one changed record, in order — remembered per schema (an OrgSchema is one user's
+    view at one permissions version), so an event costs no binding. `_UNBOUND` when
+    binding fails (execute would raise); None when the query needs the engine."""
+    memo = getattr(schema, "memo", None)
+    if memo is None:
+        return None
+    cached = memo.get(id(topic))
+    if cached is not None and cached[0] is topic:
+        return cached[1]  # type: ignore[no-any-return]
+    query = topic.query
+    names: tuple[str, ...] | None = None
+    if (query.where is None and not query.order_by and query.limit is None
+            and query.offset is None
+            and all(isinstance(item, nodes.FieldPath) for item in query.select)):
+        binder = Binder(schema, query.text, query.alias)
+        try:
+            bound = binder.sobject(query.sobject, query.sobject_pos)
+            resolved = [binder.resolve(bound, item) for item in query.select]
+        except soql.SoqlError:
+            names = _UNBOUND
+        else:
+            keys = [r.canonical.lower() for r in resolved]
+            if not any(r.hops for r in resolved) and len(set(keys)) == len(keys):
+                names = tuple(r.info.name for r in resolved)
+            # else: relationships or a duplicate (execute's error) — the engine's work
+    memo[id(topic)] = (topic, names)  # the topic kept, so its id is not reused
+    return names
 
 
 def cdc_compact(change: Change, commit_number: int, transaction_key: str, sequence: int,

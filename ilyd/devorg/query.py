@@ -44,6 +44,9 @@ class OrgSchema:
         self.access = org.access(user_id)
         self.tooling = tooling
         self._cache: dict[str, Mapping[str, object]] = {}
+        # What callers derive from this schema and may keep as long as it (the CometD
+        # endpoint's PushTopic projections); keyed as they like.
+        self.memo: dict[object, object] = {}
 
     def sobject(self, name: str) -> str | None:
         """Canonical name of a readable object, case-insensitive."""

@@ -118,3 +118,38 @@ def test_push_topic_queries_salesforce_refuses_are_refused_at_create(org: OrgCli
     assert refused.status_code == 400
     assert refused.json()[0]["message"] == "'LIMIT' is not allowed"
     assert create("TName" + "x" * 25, "SELECT Id, Email FROM Lead").status_code == 400
+
+
+def test_a_topic_is_silent_while_its_object_is_unreadable_and_notifies_again_after(
+    dev: DevOrg, org: OrgClient
+) -> None:
+    # The topic's query binds as the org's user; what it may read is looked up again
+    # whenever the org's permissions change, not kept from before.
+    org.push_topic("TReadable", "SELECT Id, Email FROM Lead", "Referenced")
+    channel = "/topic/TReadable"
+    permissions = f"{dev.admin}/orgs/{org.info.name}/permissions"
+    records = f"{dev.admin}/orgs/{org.info.name}/records/Lead"
+
+    def create(n: int) -> None:
+        response = org.http.post(records, json={"LastName": f"R{n}", "Company": f"R{n}"},
+                                 timeout=10)
+        assert response.status_code == 201, response.text
+
+    create(1)
+    assert retained(org, channel) == 1
+    before = org.http.get(permissions, timeout=10).json()
+    lead_before = before["objects"].get("Lead", {})
+    revoke = {"system": {"PermissionsModifyAllData": False, "PermissionsViewAllData": False},
+              "objects": {"Lead": {"PermissionsRead": False, "PermissionsViewAllRecords": False,
+                                   "PermissionsModifyAllRecords": False}}}
+    assert org.http.patch(permissions, json=revoke, timeout=10).status_code == 200
+    try:
+        create(2)
+        assert retained(org, channel) == 1
+    finally:
+        restore = {"system": {k: before["system"][k] for k in revoke["system"]},
+                   "objects": {"Lead": {k: lead_before.get(k, True)
+                                        for k in revoke["objects"]["Lead"]}}}
+        assert org.http.patch(permissions, json=restore, timeout=10).status_code == 200
+    create(3)
+    assert retained(org, channel) == 2
