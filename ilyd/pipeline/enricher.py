@@ -89,14 +89,6 @@ class Enricher:
         next `next_due` reads the inbox again."""
         self._fresh = False
 
-    def has_work(self) -> bool:
-        """Cheap read: is any row of the org claimable now?"""
-        row = self.inbox.db.connection().execute(
-            "SELECT 1 FROM inbox WHERE org = ? AND (lease_until IS NULL OR lease_until <= ?)"
-            " LIMIT 1", (self.org, time.time()),
-        ).fetchone()
-        return row is not None
-
     def next_due(self) -> float | None:
         """Seconds until a row of the org is claimable (0.0: now), None when none waits.
 
@@ -108,19 +100,13 @@ class Enricher:
             return 0.0
         now = time.time()
         if not self._fresh or (self._due_at is not None and self._due_at <= now):
-            self._read_due(now)
+            self._read_due()
             if self._ready:
                 return 0.0
         return None if self._due_at is None else max(0.0, self._due_at - now)
 
-    def _read_due(self, now: float) -> None:
-        row = self.inbox.db.connection().execute(
-            "SELECT MIN(CASE WHEN lease_until IS NULL OR lease_until <= ?1 THEN 1 END),"
-            " MIN(CASE WHEN lease_until > ?1 THEN lease_until END)"
-            " FROM inbox WHERE org = ?2", (now, self.org),
-        ).fetchone()
-        self._ready = row[0] is not None
-        self._due_at = None if row[1] is None else float(row[1])
+    def _read_due(self) -> None:
+        self._ready, self._due_at = self.inbox.due(self.org)
         self._fresh = True
 
     def _due_by(self, when: float) -> None:

@@ -11,6 +11,13 @@ renews). Confirming a row deletes it only if it is still the version the worker
 claimed; if a newer change arrived meanwhile, the row is released and processed again.
 A worker that dies keeps its rows only until its lease runs out.
 
+Leases live in memory, in the Inbox that the org's pipeline owns (one daemon process
+owns the state database, and a restarted daemon or org starts with no lease): a claim is
+a read, not a write transaction — under load from a hundred orgs, claims queued behind
+one another for the database's single write lock and were half of all transactions.
+What a lease must survive is written when it matters: a release with a retry delay or an
+error stores the delay, the error and the claim count (`attempts`).
+
 Puts from many threads (every streaming org has its own) share transactions when they
 queue up behind one another (ilyd/store/group_commit.py), and a transaction writes
 any number of entries with a fixed handful of statements.
@@ -25,7 +32,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import NamedTuple
 
@@ -77,6 +84,15 @@ class _Put(NamedTuple):
     replay_id: int | None
     replay_time: datetime | None
     now: float
+
+
+@dataclass
+class _Lease:
+    """A record held by a worker until `until`; `attempts` counts its claims."""
+
+    owner: str
+    until: float
+    attempts: int
 
 
 class _Row(NamedTuple):
@@ -147,6 +163,10 @@ class Inbox:
         self.lease_seconds = lease_seconds
         self._clock = clock
         self._group = _group_commit(db)
+        # org -> (sobject, record id) -> lease; a key stays leased while its row is
+        # replaced by newer changes, so no two workers process one record at once.
+        self._leases: dict[str, dict[tuple[str, str], _Lease]] = {}
+        self._leases_lock = threading.Lock()
         db.migrate("inbox", _MIGRATIONS)
 
     # -- producers ----------------------------------------------------------------------
@@ -248,19 +268,67 @@ class Inbox:
     def claim(
         self, org: str, limit: int, *, worker: str | None = None, lease_seconds: float | None = None
     ) -> list[InboxItem]:
-        """Lease up to `limit` unleased (or lease-expired) rows of the org, oldest first."""
+        """Lease up to `limit` unleased (or lease-expired) rows of the org, oldest first.
+
+        A read of the database: the lease is kept in this Inbox (see the module's notes).
+        Rows put back with a delay are claimable once it has passed.
+        """
         owner = worker or uuid.uuid4().hex
         now = self._clock()
         until = now + (self.lease_seconds if lease_seconds is None else lease_seconds)
-        with self.db.transaction() as tx:
-            rows = tx.execute(
-                "UPDATE inbox SET lease_owner = ?, lease_until = ?, attempts = attempts + 1"
-                " WHERE seq IN (SELECT seq FROM inbox WHERE org = ?"
-                " AND (lease_until IS NULL OR lease_until <= ?) ORDER BY seq LIMIT ?)"
-                " RETURNING *",
-                (owner, until, org, now, limit),
+        items: list[InboxItem] = []
+        with self._leases_lock:
+            held = self._leases.setdefault(org, {})
+            busy = sum(1 for lease in held.values() if lease.until > now)
+            rows = self.db.connection().execute(
+                "SELECT * FROM inbox WHERE org = ? AND (lease_until IS NULL OR lease_until <= ?)"
+                " ORDER BY seq LIMIT ?", (org, now, limit + busy),
             ).fetchall()
-        return sorted((_item(r) for r in rows), key=lambda i: i.seq)
+            for row in rows:
+                key = (row["sobject"], row["record_id"])
+                lease = held.get(key)
+                if lease is not None and lease.until > now:
+                    continue  # in a worker's hands (perhaps an older version of it)
+                attempts = max(row["attempts"], lease.attempts if lease else 0) + 1
+                held[key] = _Lease(owner, until, attempts)
+                items.append(replace(_item(row), attempts=attempts, lease_owner=owner))
+                if len(items) >= limit:
+                    break
+        return items
+
+    def due(self, org: str) -> tuple[bool, float | None]:
+        """(Is a row of the org claimable now?, the earliest time one that is not becomes
+        claimable: a retry delay's or a lease's end, None if none)."""
+        now = self._clock()
+        with self._leases_lock:
+            held = self._leases.get(org, {})
+            leased = {key: lease.until for key, lease in held.items() if lease.until > now}
+        conn = self.db.connection()
+        rows = conn.execute(
+            "SELECT sobject, record_id FROM inbox WHERE org = ?"
+            " AND (lease_until IS NULL OR lease_until <= ?) ORDER BY seq LIMIT ?",
+            (org, now, len(leased) + 1),
+        ).fetchall()
+        ready = any((r["sobject"], r["record_id"]) not in leased for r in rows)
+        later = conn.execute("SELECT MIN(lease_until) FROM inbox WHERE org = ? AND lease_until > ?",
+                             (org, now)).fetchone()[0]
+        ends = [until for key, until in leased.items()]
+        if later is not None:
+            ends.append(float(later))
+        return ready, min(ends) if ends else None
+
+    def _drop_leases(self, items: Iterable[InboxItem]) -> list[InboxItem]:
+        """End the items' leases still held by their workers; returns those items (a
+        lease that ran out and went to another worker is that worker's)."""
+        ended: list[InboxItem] = []
+        with self._leases_lock:
+            for item in items:
+                held = self._leases.get(item.org)
+                lease = held.get((item.sobject, item.record_id)) if held else None
+                if lease is not None and lease.owner == item.lease_owner:
+                    del held[(item.sobject, item.record_id)]  # type: ignore[union-attr]
+                    ended.append(item)
+        return ended
 
     def confirm(self, items: Iterable[InboxItem], *,
                 conn: sqlite3.Connection | None = None) -> int:
@@ -269,32 +337,34 @@ class Inbox:
         A row replaced by a newer change since the claim is not deleted but released, so
         the newer change gets processed. `conn`: an open transaction to join.
         """
+        items = list(items)
         deleted = 0
         with self.db.joined(conn) as tx:
             for item in items:
-                cur = tx.execute("DELETE FROM inbox WHERE seq = ?", (item.seq,))
-                if cur.rowcount:
+                if tx.execute("DELETE FROM inbox WHERE seq = ?", (item.seq,)).rowcount:
                     deleted += 1
-                    continue
-                tx.execute(
-                    "UPDATE inbox SET lease_owner = NULL, lease_until = NULL"
-                    " WHERE org = ? AND sobject = ? AND record_id = ? AND lease_owner IS ?",
-                    (item.org, item.sobject, item.record_id, item.lease_owner),
-                )
+        self._drop_leases(items)
         return deleted
 
     def release(
         self, items: Iterable[InboxItem], *, delay: float = 0.0, error: str | None = None
     ) -> None:
-        """Give claimed rows back, claimable again after `delay` seconds (a retry later)."""
+        """Give claimed rows back, claimable again after `delay` seconds (a retry later).
+
+        A delay or an error is stored with the row, and so is its claim count; a plain
+        give-back (stopping) only ends the leases.
+        """
         until = self._clock() + delay if delay > 0 else None
+        mine = self._drop_leases(items)
+        if not mine or (until is None and error is None):
+            return
         with self.db.transaction() as tx:
-            for item in items:
+            for item in mine:
                 tx.execute(
-                    "UPDATE inbox SET lease_owner = NULL, lease_until = ?,"
-                    " last_error = COALESCE(?, last_error)"
-                    " WHERE org = ? AND sobject = ? AND record_id = ? AND lease_owner IS ?",
-                    (until, error, item.org, item.sobject, item.record_id, item.lease_owner),
+                    "UPDATE inbox SET lease_until = ?, last_error = COALESCE(?, last_error),"
+                    " attempts = MAX(attempts, ?)"
+                    " WHERE org = ? AND sobject = ? AND record_id = ?",
+                    (until, error, item.attempts, item.org, item.sobject, item.record_id),
                 )
 
     # -- read-back ----------------------------------------------------------------------
@@ -307,11 +377,22 @@ class Inbox:
         return int(conn.execute("SELECT COUNT(*) FROM inbox WHERE org = ?", (org,)).fetchone()[0])
 
     def pending(self, org: str) -> list[InboxItem]:
-        """Every row of the org, oldest first (for ctl status and tests)."""
+        """Every row of the org, oldest first, with the worker holding it if any (for ctl
+        status and tests)."""
         rows = self.db.connection().execute(
             "SELECT * FROM inbox WHERE org = ? ORDER BY seq", (org,)
         ).fetchall()
-        return [_item(r) for r in rows]
+        now = self._clock()
+        with self._leases_lock:
+            held = dict(self._leases.get(org, {}))
+        items = []
+        for row in rows:
+            item = _item(row)
+            lease = held.get((item.sobject, item.record_id))
+            if lease is not None and lease.until > now:
+                item = replace(item, lease_owner=lease.owner, attempts=lease.attempts)
+            items.append(item)
+        return items
 
     def oldest_age(self, org: str) -> float | None:
         """Seconds the oldest waiting row of the org has waited, or None when empty."""

@@ -150,3 +150,60 @@ def test_a_confirm_joined_to_a_failed_transaction_deletes_nothing(db: Database) 
         inbox.confirm(items, conn=tx)
     assert inbox.depth("acme") == 0
     assert hashes.get_many("acme", "Lead", [items[0].record_id])[items[0].record_id].hash == "h1"
+
+
+def test_a_claim_is_a_read_and_does_not_wait_for_another_writer(db: Database) -> None:
+    inbox = Inbox(db)
+    inbox.put("acme", [lead(1)])
+    holding, done = threading.Event(), threading.Event()
+
+    def hold_the_write_lock() -> None:
+        with db.transaction():
+            holding.set()
+            done.wait(30)
+
+    writer = threading.Thread(target=hold_the_write_lock)
+    writer.start()
+    try:
+        assert holding.wait(30)
+        claimed: list[str] = []
+        claimer = threading.Thread(
+            target=lambda: claimed.extend(i.record_id for i in inbox.claim("acme", 5)))
+        claimer.start()
+        claimer.join(10)
+        assert not claimer.is_alive(), "claim waited for the write transaction"
+        assert claimed == [lead(1).record_id]
+    finally:
+        done.set()
+        writer.join(30)
+
+
+def test_due_counts_rows_in_a_workers_hands_from_their_lease_end(db: Database) -> None:
+    clock = Clock()
+    inbox = Inbox(db, lease_seconds=30, clock=clock)
+    inbox.put("acme", [lead(1)])
+    assert inbox.due("acme") == (True, None)
+    [item] = inbox.claim("acme", 5)
+    assert inbox.due("acme") == (False, clock.now + 30)
+    inbox.release([item], delay=10, error="provider down")
+    assert inbox.due("acme") == (False, clock.now + 10)
+    clock.now += 11
+    assert inbox.due("acme") == (True, None)
+
+
+def test_a_retry_keeps_its_claim_count_and_error_across_a_restart(db: Database) -> None:
+    clock = Clock()
+    first = Inbox(db, clock=clock)
+    first.put("acme", [lead(1)])
+    [item] = first.claim("acme", 5)
+    first.release([item], delay=5, error="UNABLE_TO_LOCK_ROW")
+    clock.now += 6
+    restarted = Inbox(db, clock=clock)  # a restarted daemon's inbox
+    [again] = restarted.claim("acme", 5)
+    assert (again.attempts, again.last_error) == (2, "UNABLE_TO_LOCK_ROW")
+    assert restarted.confirm([again]) == 1
+    # A worker's rows are free for the restarted daemon at once (its leases died with it).
+    first.put("acme", [lead(2)])
+    [held] = first.claim("acme", 5)
+    [taken] = Inbox(db, clock=clock).claim("acme", 5)
+    assert taken.record_id == held.record_id
