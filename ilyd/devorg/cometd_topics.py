@@ -48,7 +48,11 @@ def iso_z(ts: dt.datetime) -> str:
     if last[0] is ts:
         return last[1]
     utc = ts.astimezone(dt.UTC)
-    text = utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    if utc.year >= 1000:  # isoformat pads years to 4 digits, strftime's %Y does not
+        # "…T12:34:56.789+00:00" -> "…T12:34:56.789Z"; isoformat is several times faster
+        text = utc.isoformat(timespec="milliseconds")[:-6] + "Z"
+    else:
+        text = utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
     _last_iso = (ts, text)
     return text
 

@@ -226,11 +226,11 @@ class Writer:
                 raise _insufficient() if obj.createable else RecordError(
                     "INVALID_TYPE", f"entity type cannot be inserted: {obj.name}")
             values = self._values(obj, op, creating=True)
-            rec: Record = {f.name: f.default for f in obj.fields}
+            rec: Record = dict(obj.defaults)
             rec.update(values)
             if "ownerid" in obj.field_map and rec.get("OwnerId") is None:
                 rec["OwnerId"] = self.user_id
-            missing = [f.name for f in obj.fields if f.required and rec.get(f.name) in (None, "")]
+            missing = [name for name in obj.required_names if rec.get(name) in (None, "")]
             if missing:
                 raise RecordError("REQUIRED_FIELD_MISSING",
                                   f"Required fields are missing: [{', '.join(missing)}]", missing)

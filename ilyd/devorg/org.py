@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,6 +134,15 @@ def _render(entry: Any) -> dict[str, object]:
             "values": {k: to_json(v) for k, v in zip(names, values, strict=True)}}
 
 
+def _by_lower_name(objects: Mapping[str, ObjectDef]) -> dict[str, ObjectDef]:
+    """Definitions by lower-case name; the first of names equal but for case wins, as a
+    scan in order would find it."""
+    return {key.lower(): obj for key, obj in reversed(list(objects.items()))}
+
+
+_TOOLING_LOWER = _by_lower_name(TOOLING_OBJECTS)
+
+
 class OrgState:
     """The state of one org. Records are replaced, never mutated, once committed, so a
     snapshot of `table.live.values()` can be iterated without the lock."""
@@ -151,6 +160,7 @@ class OrgState:
         self.jwt_certificate: bytes | None = None  # PEM, registered through the admin API
         self._custom: dict[str, dict[str, FieldDef]] = {}
         self._objects: dict[str, ObjectDef] = dict(STANDARD_OBJECTS)
+        self._objects_lower = _by_lower_name(self._objects)
         self._perm_version = 0
         self._access_cache: dict[str, tuple[int, Access]] = {}
         self.bulk_batches_used = 0
@@ -161,11 +171,8 @@ class OrgState:
     # -- schema --------------------------------------------------------------------------
     def object_def(self, name: str, *, tooling: bool = False) -> ObjectDef | None:
         """The sObject definition (custom fields included), case-insensitive name."""
-        catalogue = TOOLING_OBJECTS if tooling else self._objects
-        for key, obj in catalogue.items():
-            if key.lower() == name.lower():
-                return obj
-        return None
+        catalogue = _TOOLING_LOWER if tooling else self._objects_lower
+        return catalogue.get(name.lower())
 
     def object_names(self) -> list[str]:
         """Every sObject name served by the data API."""
@@ -183,6 +190,7 @@ class OrgState:
         for sobject, fields in custom.items():
             base = STANDARD_OBJECTS[sobject]
             objects[sobject] = dataclasses.replace(base, fields=(*base.fields, *fields.values()))
+        self._objects_lower = _by_lower_name(objects)
         self._objects = objects
         self.permissions_changed()
 

@@ -61,9 +61,16 @@ class ObjectDef:
     # create/update/delete, so a write answers INVALID_TYPE_FOR_OPERATION for everyone
     supports_dml: bool = True
     field_map: Mapping[str, FieldDef] = field(init=False, repr=False)
+    # A new record's starting values ({name: default} in field order) and the names of the
+    # fields required on create: derived once per definition, not on every create.
+    defaults: Mapping[str, object] = field(init=False, repr=False, compare=False)
+    required_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "field_map", {f.lower: f for f in self.fields})
+        object.__setattr__(self, "defaults", {f.name: f.default for f in self.fields})
+        object.__setattr__(self, "required_names",
+                           tuple(f.name for f in self.fields if f.required))
 
 
 def _ro(name: str, ftype: str, **kw: object) -> FieldDef:
