@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import threading
+
 from ilyd.devorg.org import OrgState
 from ilyd.devorg.schema import FieldDef, ObjectDef
 from ilyd.devorg.security import Access
@@ -124,4 +127,29 @@ def describe(org: OrgState, obj: ObjectDef, access: Access, version: str,
         supportedScopes=[{"label": "All accounts", "name": "everything"}]
         if obj.name == "Account" else [],
     )
+    return body
+
+
+# Encoded describe bodies by (definition, access, version, tooling), the definition and
+# access kept so their ids stay theirs: both are replaced, never changed, when fields or
+# permissions change, so a kept body is what describe would build again. A client that
+# describes before each write (hundreds of KiB of JSON for a big object) reads it here.
+_BODIES: dict[tuple[int, int, str, bool], tuple[ObjectDef, Access, bytes]] = {}
+_BODIES_MAX = 256
+_bodies_lock = threading.Lock()
+
+
+def describe_json(org: OrgState, obj: ObjectDef, access: Access, version: str,
+                  tooling: bool = False) -> bytes:
+    """`describe` encoded as devorg answers JSON (`web.json_response`'s encoding)."""
+    key = (id(obj), id(access), version, tooling)
+    kept = _BODIES.get(key)
+    if kept is not None and kept[0] is obj and kept[1] is access:
+        return kept[2]
+    body = json.dumps(describe(org, obj, access, version, tooling), separators=(",", ":"),
+                      ensure_ascii=False).encode()
+    with _bodies_lock:
+        if len(_BODIES) >= _BODIES_MAX:
+            _BODIES.clear()
+        _BODIES[key] = (obj, access, body)
     return body

@@ -163,7 +163,7 @@ def describe_object(request: Request) -> Response:
     """GET /sobjects/X/describe."""
     org, _, access = context(request)
     obj = resolve_object(request, request.params["sobject"])
-    return json_response(describing.describe(org, obj, access, request.params["version"]))
+    return Response(200, describing.describe_json(org, obj, access, request.params["version"]))
 
 
 def sobject_root(request: Request) -> Response:

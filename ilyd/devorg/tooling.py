@@ -50,8 +50,8 @@ def describe_object(request: Request) -> Response:
     """GET /tooling/sobjects/X/describe."""
     org, _, access = context(request)
     obj = resolve_object(request, request.params["sobject"], tooling=True)
-    return json_response(describing.describe(org, obj, access, request.params["version"],
-                                             tooling=True))
+    return Response(200, describing.describe_json(org, obj, access, request.params["version"],
+                                                  tooling=True))
 
 
 def create(request: Request) -> Response:
