@@ -18,10 +18,8 @@ ENTITY_IS_DELETED / NOT_FOUND / CANNOT_UPDATE_CONVERTED_LEAD → dropped, counte
 
 from __future__ import annotations
 
-import contextlib
 import random
 import re
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +36,7 @@ from ilyd.pipeline.work import WorkItem
 from ilyd.pipeline.writable import WritableFields
 from ilyd.salesforce.rest import MAX_COLLECTION_SIZE, RecordError, RestClient, SaveResult
 from ilyd.salesforce.soql import identifier, soql
+from ilyd.store.confirmations import Confirmation, confirm
 from ilyd.store.inbox import Inbox, InboxItem
 from ilyd.store.record_hashes import RecordHashStore
 from ilyd.store.writes import WriteStateStore
@@ -305,30 +304,39 @@ class Writer:
     # -- outcomes -----------------------------------------------------------------------
 
     def _confirm(self, works: list[WorkItem], report: FlushReport) -> None:
-        by_object: dict[str, dict[str, str]] = {}
-        for work in works:
-            by_object.setdefault(work.sobject, {})[work.record_id] = work.outcome.fingerprint()
         db = self.inbox.db
-        # One transaction for the hashes, the inputs and the inbox rows (when the stores
-        # share the database, as in the daemon): a third of the commits, and the three
-        # can no longer disagree after a crash between them.
-        shared = self.hashes.db is db and self.state.db is db
-        with db.transaction() if shared else contextlib.nullcontext() as tx:
+        if self.hashes.db is db and self.state.db is db:
+            # One transaction for the hashes, the inputs and the inbox rows (the three
+            # cannot disagree after a crash), shared with the other orgs' confirmations
+            # queued meanwhile.
+            confirmation = Confirmation(
+                self.inbox, self.org, [w.item for w in works],
+                hashes=[(w.sobject, w.record_id, w.outcome.fingerprint()) for w in works],
+                inputs=[(w.sobject, w.record_id, w.inputs_hash) for w in works],
+                source="realtime", written_at=time.time())
+            self._given_back += len(works) - confirm(confirmation)
+        else:
+            by_object: dict[str, dict[str, str]] = {}
+            for work in works:
+                by_object.setdefault(work.sobject, {})[work.record_id] = (
+                    work.outcome.fingerprint())
             for sobject, hashes in by_object.items():
-                self.hashes.put_many(self.org, sobject, hashes, source="realtime", conn=tx)
+                self.hashes.put_many(self.org, sobject, hashes, source="realtime")
             self.state.remember(self.org, [(w.sobject, w.record_id, w.inputs_hash)
-                                           for w in works], conn=tx)
-            self._confirm_rows([w.item for w in works], conn=tx)
+                                           for w in works])
+            self._confirm_rows([w.item for w in works])
         now = self._clock()
         report.written += len(works)
         metrics.RECORDS_ENRICHED.labels(org=self.org).inc(len(works))
         for work in works:
             metrics.EVENT_TO_WRITE_SECONDS.observe(max(0.0, now - work.item.received_at))
 
-    def _confirm_rows(self, items: list[InboxItem],
-                      conn: sqlite3.Connection | None = None) -> None:
+    def _confirm_rows(self, items: list[InboxItem]) -> None:
         # A row replaced by a newer change meanwhile is released, not deleted.
-        self._given_back += len(items) - self.inbox.confirm(items, conn=conn)
+        if not items:
+            return
+        deleted = confirm(Confirmation(self.inbox, self.org, items))
+        self._given_back += len(items) - deleted
 
     def _drop(self, sends: list[_Send], reason: str, report: FlushReport) -> None:
         for send in sends:

@@ -53,6 +53,12 @@ class GroupCommit(Generic[T]):
         with self._cond:
             return len(self._queue)
 
+    @property
+    def writing(self) -> bool:
+        """Whether a write is in progress (its requests taken off the queue)."""
+        with self._cond:
+            return self._writing
+
     def submit(self, request: T) -> None:
         """Write `request` (alone or with others); returns once it is committed."""
         ticket = _Ticket(request)

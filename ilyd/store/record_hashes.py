@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ilyd.store.db import Database
+from ilyd.store.db import Database, execute_values
 
 __all__ = ["RecordHash", "RecordHashStore"]
 
@@ -88,14 +88,18 @@ class RecordHashStore:
         pairs = hashes.items() if isinstance(hashes, Mapping) else hashes
         rows = [(org, sobject, rid, h, source, when) for rid, h in pairs]
         with self._db.joined(conn) as tx:
-            tx.executemany(
-                "INSERT INTO record_hashes(org, sobject, record_id, hash, source, written_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(org, sobject, record_id) DO UPDATE"
-                " SET hash = excluded.hash, source = excluded.source,"
-                " written_at = excluded.written_at",
-                rows,
-            )
+            self.put_rows(tx, rows)
         return len(rows)
+
+    @staticmethod
+    def put_rows(tx: sqlite3.Connection,
+                 rows: Sequence[tuple[str, str, str, str, str, float]]) -> None:
+        """Record (org, sobject, record id, hash, source, written at) rows, any orgs, in
+        the open transaction `tx`, a few statements for any number."""
+        execute_values(
+            tx, "INSERT INTO record_hashes(org, sobject, record_id, hash, source, written_at)",
+            rows, "ON CONFLICT(org, sobject, record_id) DO UPDATE SET hash = excluded.hash,"
+            " source = excluded.source, written_at = excluded.written_at")
 
     def written_since(self, org: str, sobject: str, source: str, since: float,
                       record_ids: Sequence[str]) -> set[str]:

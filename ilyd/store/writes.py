@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ilyd.store.db import Database
+from ilyd.store.db import Database, execute_values
 
 __all__ = ["UnwritableField", "WriteStateStore"]
 
@@ -74,12 +74,15 @@ class WriteStateStore:
         """Store (sobject, record id, inputs hash) of records Salesforce confirmed.
         `conn`: an open transaction to join."""
         with self.db.joined(conn) as tx:
-            tx.executemany(
-                "INSERT INTO record_inputs(org, sobject, record_id, inputs_hash)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT(org, sobject, record_id)"
-                " DO UPDATE SET inputs_hash = excluded.inputs_hash",
-                [(org, s, r, h) for s, r, h in rows],
-            )
+            self.remember_rows(tx, [(org, s, r, h) for s, r, h in rows])
+
+    @staticmethod
+    def remember_rows(tx: sqlite3.Connection, rows: Sequence[tuple[str, str, str, str]]) -> None:
+        """Store (org, sobject, record id, inputs hash) rows, any orgs, in the open
+        transaction `tx`, a few statements for any number."""
+        execute_values(tx, "INSERT INTO record_inputs(org, sobject, record_id, inputs_hash)",
+                       rows, "ON CONFLICT(org, sobject, record_id)"
+                       " DO UPDATE SET inputs_hash = excluded.inputs_hash")
 
     def forget(self, org: str, sobject: str, record_ids: Iterable[str]) -> None:
         """Drop the input hashes of records that are gone (deleted, converted)."""
