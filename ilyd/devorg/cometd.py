@@ -54,6 +54,25 @@ def _text(status: int, message: str) -> Response:
     return Response(status, message.encode(), content_type="text/plain;charset=UTF-8")
 
 
+_COOKIES: dict[str, str | None] = {}  # Cookie header -> its BAYEUX_BROWSER value
+_COOKIES_MAX = 4096
+
+
+def _browser_cookie(header: str) -> str | None:
+    """The BAYEUX_BROWSER value of a Cookie header (None without one), as SimpleCookie
+    parses it — remembered per header text: a client sends the same one every connect."""
+    try:
+        return _COOKIES[header]
+    except KeyError:
+        pass
+    cookie = SimpleCookie(header)
+    value = cookie[_COOKIE].value if _COOKIE in cookie else None
+    if len(_COOKIES) >= _COOKIES_MAX:
+        _COOKIES.clear()
+    _COOKIES[header] = value
+    return value
+
+
 class _Endpoint:
     def __init__(self, dev: DevOrg) -> None:
         self.dev = dev
@@ -182,8 +201,7 @@ class _Endpoint:
         if client is None:
             return self._error(msg, _UNKNOWN_CLIENT, advice={"reconnect": "handshake",
                                                              "interval": 0})
-        cookie = SimpleCookie(request.headers.get("Cookie", ""))
-        if _COOKIE not in cookie or cookie[_COOKIE].value != client.cookie:
+        if _browser_cookie(request.headers.get("Cookie", "")) != client.cookie:
             return self._error(msg, f"400::Client {client_id} has established a session, but no "
                                     f"{_COOKIE} cookie present")
         if not session.org.settings.streaming_enabled:

@@ -101,6 +101,9 @@ class OrgStreaming:
     # -- channels and events -------------------------------------------------------------
     def channel_log(self, channel: str) -> ChannelLog:
         """The log of a channel, created on first use."""
+        existing = self.logs.get(channel)  # logs are never removed: no lock to find one
+        if existing is not None:
+            return existing
         with self.cond:
             existing = self.logs.get(channel)
             if existing is None:

@@ -253,12 +253,23 @@ def cdc_compact(change: Change, commit_number: int, transaction_key: str, sequen
         changed = names = cached
     else:
         changed = ()
-        names = tuple(k for k, v in record.items()
-                      if v is not None and k.lower() not in _CDC_SKIPPED)
+        kept = _CDC_KEPT
+        names = tuple([k for k, v in record.items() if v is not None and (
+            kept[k] if k in kept else _cdc_kept(k))])
     get = record.get
     return (change.sobject, change.record_id, kind, changed, names,
             tuple([get(f) for f in names]), transaction_key, sequence,
             _epoch_ms(change.timestamp), commit_number, change.user_id)
+
+
+# Field name -> whether a CDC payload carries it (not Id, IsDeleted, SystemModstamp),
+# decided once per name instead of lower-casing every field of every created record.
+_CDC_KEPT: dict[str, bool] = {}
+
+
+def _cdc_kept(name: str) -> bool:
+    kept = _CDC_KEPT[name] = name.lower() not in _CDC_SKIPPED
+    return kept
 
 
 _last_epoch: tuple[dt.datetime | None, int] = (None, 0)

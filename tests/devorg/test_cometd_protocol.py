@@ -79,6 +79,22 @@ def test_a_session_without_the_bayeux_browser_cookie_is_refused(
                               "but no BAYEUX_BROWSER cookie present")
 
 
+def test_a_session_with_another_clients_bayeux_browser_cookie_is_refused(
+    dev: DevOrg, org: OrgClient
+) -> None:
+    first, second = RawBayeux(dev, org.token), RawBayeux(dev, org.token)
+    first.handshake()
+    second.handshake()
+    [ok] = first.connect()  # its own cookie opens its session
+    assert ok["successful"] is True
+    theirs = second.http.cookies["BAYEUX_BROWSER"]
+    first.http.cookies.clear()
+    first.http.cookies.set("BAYEUX_BROWSER", theirs, path="/cometd/")
+    [reply] = first.connect()
+    assert reply["error"] == (f"400::Client {first.client_id} has established a session, "
+                              "but no BAYEUX_BROWSER cookie present")
+
+
 def test_unknown_channels_and_mismatched_replay_maps_get_salesforce_errors(
     dev: DevOrg, org: OrgClient
 ) -> None:
