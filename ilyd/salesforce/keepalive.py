@@ -136,7 +136,10 @@ class KeepAliveConnection:
             reused = self._sock is not None
             sock = self._sock or self._open()
             try:
-                sock.settimeout(timeout)
+                # settimeout is a system call (and a hand-off of the interpreter lock)
+                # even when the timeout is unchanged, as it is on nearly every request.
+                if sock.gettimeout() != timeout:
+                    sock.settimeout(timeout)
                 http11.write_request(sock, method, target, self._host_header, headers=sent,
                                      body=body)
                 response = http11.read_response(sock, method)

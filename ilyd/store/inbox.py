@@ -138,12 +138,17 @@ class InboxItem:
     last_error: str | None
 
 
-def _item(row: sqlite3.Row) -> InboxItem:
+def _item(row: sqlite3.Row, *, attempts: int | None = None,
+          lease_owner: str | None = None) -> InboxItem:
+    """The row as an item; a claim passes its own count and owner (leases are kept in
+    memory, see the module's notes)."""
     return InboxItem(
         org=row["org"], sobject=row["sobject"], record_id=row["record_id"],
         change_type=row["change_type"], fields=json.loads(row["fields"]), source=row["source"],
-        seq=row["seq"], received_at=row["received_at"], attempts=row["attempts"],
-        lease_owner=row["lease_owner"], last_error=row["last_error"],
+        seq=row["seq"], received_at=row["received_at"],
+        attempts=row["attempts"] if attempts is None else attempts,
+        lease_owner=row["lease_owner"] if lease_owner is None else lease_owner,
+        last_error=row["last_error"],
     )
 
 
@@ -291,7 +296,7 @@ class Inbox:
                     continue  # in a worker's hands (perhaps an older version of it)
                 attempts = max(row["attempts"], lease.attempts if lease else 0) + 1
                 held[key] = _Lease(owner, until, attempts)
-                items.append(replace(_item(row), attempts=attempts, lease_owner=owner))
+                items.append(_item(row, attempts=attempts, lease_owner=owner))
                 if len(items) >= limit:
                     break
         return items
