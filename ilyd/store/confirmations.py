@@ -7,19 +7,18 @@ meanwhile. With a hundred orgs each writer did that in a transaction of its own,
 statement per record and table; the transactions queued for the database's one write
 lock, and each held it through a dozen hand-offs of the interpreter lock (every SQLite
 step gives it up). Here the confirmations that queue up while one transaction runs are
-committed together in the next (ilyd/store/group_commit.py), in four statements
-however many orgs and records they carry.
+committed together in the next — with the inbox's puts queued meanwhile
+(ilyd/store/group_commit.py `shared`) — in four statements however many orgs and
+records they carry.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ilyd.store.db import Database
-from ilyd.store.group_commit import GroupCommit
+from ilyd.store.group_commit import register, shared
 from ilyd.store.inbox import Inbox, InboxItem
 from ilyd.store.record_hashes import RecordHashStore
 from ilyd.store.writes import WriteStateStore
@@ -46,31 +45,19 @@ def confirm(confirmation: Confirmation) -> int:
     """Commit the confirmation (with others queued meanwhile); returns how many inbox
     rows were deleted — the others were replaced by newer changes and are claimable
     again. The rows' leases end once it is committed."""
-    _group(confirmation.inbox.db).submit(confirmation)
+    shared(confirmation.inbox.db).submit(confirmation)
     confirmation.inbox.end_leases(confirmation.items)
     return len(confirmation.deleted)
 
 
-def _write(requests: Sequence[Confirmation]) -> None:
-    db = requests[0].inbox.db
-    with db.transaction() as tx:
-        present = Inbox.delete_versions(tx, [i.seq for r in requests for i in r.items])
-        RecordHashStore.put_rows(tx, [(r.org, sobject, record, value, r.source, r.written_at)
-                                      for r in requests for sobject, record, value in r.hashes])
-        WriteStateStore.remember_rows(tx, [(r.org, sobject, record, value) for r in requests
-                                           for sobject, record, value in r.inputs])
-    for r in requests:
+def _write(tx: sqlite3.Connection, requests: Sequence[Confirmation]) -> None:
+    present = Inbox.delete_versions(tx, [i.seq for r in requests for i in r.items])
+    RecordHashStore.put_rows(tx, [(r.org, sobject, record, value, r.source, r.written_at)
+                                  for r in requests for sobject, record, value in r.hashes])
+    WriteStateStore.remember_rows(tx, [(r.org, sobject, record, value) for r in requests
+                                       for sobject, record, value in r.inputs])
+    for r in requests:  # a failed transaction is retried request by request: set again
         r.deleted = {i.seq for i in r.items if i.seq in present}
 
 
-_GROUPS: weakref.WeakKeyDictionary[Database, GroupCommit[Confirmation]] = (
-    weakref.WeakKeyDictionary())
-_GROUPS_LOCK = threading.Lock()
-
-
-def _group(db: Database) -> GroupCommit[Confirmation]:
-    with _GROUPS_LOCK:
-        group = _GROUPS.get(db)
-        if group is None:
-            group = _GROUPS[db] = GroupCommit(_write)
-        return group
+register(Confirmation, _write, lambda confirmation: confirmation.inbox.db)

@@ -15,11 +15,15 @@ alone, by its own thread.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-__all__ = ["GroupCommit"]
+from ilyd.store.db import Database
+
+__all__ = ["GroupCommit", "register", "shared"]
 
 T = TypeVar("T")
 
@@ -108,3 +112,43 @@ class GroupCommit(Generic[T]):
                 self._write([t.request])
             except Exception as exc:
                 t.error = exc
+
+
+# -- one group commit per database, shared by every kind of request ---------------------
+#
+# The inbox's puts and the writers' confirmations are the daemon's frequent small
+# transactions. Queued together, they share one transaction (a kind's statements once
+# per group, not once per kind): under a busy interpreter, each statement of a
+# transaction holding the write lock waits for the interpreter lock again, so fewer
+# transactions hold the write lock for less time in all.
+
+_Writer = Callable[[sqlite3.Connection, Sequence[Any]], None]
+_KINDS: dict[type, tuple[_Writer, Callable[[Any], Database]]] = {}
+_SHARED: weakref.WeakKeyDictionary[Database, GroupCommit[Any]] = weakref.WeakKeyDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+def register(kind: type[T], write: Callable[[sqlite3.Connection, Sequence[T]], None],
+             database_of: Callable[[T], Database]) -> None:
+    """Let requests of `kind` go through `shared` group commits: `write(tx, requests)`
+    writes them in the open transaction `tx` of `database_of(request)`."""
+    _KINDS[kind] = (write, database_of)
+
+
+def shared(db: Database) -> GroupCommit[Any]:
+    """The group commit of `db` for every registered kind of request."""
+    with _SHARED_LOCK:
+        group = _SHARED.get(db)
+        if group is None:
+            group = _SHARED[db] = GroupCommit(_write_kinds)
+        return group
+
+
+def _write_kinds(requests: Sequence[Any]) -> None:
+    by_kind: dict[type, list[Any]] = {}
+    for request in requests:  # kinds in the order they first came
+        by_kind.setdefault(type(request), []).append(request)
+    db = _KINDS[type(requests[0])][1](requests[0])
+    with db.transaction() as tx:
+        for kind, batch in by_kind.items():
+            _KINDS[kind][0](tx, batch)

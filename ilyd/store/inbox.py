@@ -30,14 +30,13 @@ import sqlite3
 import threading
 import time
 import uuid
-import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import NamedTuple
 
 from ilyd.store.db import Database
-from ilyd.store.group_commit import GroupCommit
+from ilyd.store.group_commit import register, shared
 from ilyd.store.replay import ReplayStore, execute
 
 __all__ = ["Inbox", "InboxEntry", "InboxItem"]
@@ -167,7 +166,7 @@ class Inbox:
         self.replay = replay if replay is not None else ReplayStore(db)
         self.lease_seconds = lease_seconds
         self._clock = clock
-        self._group = _group_commit(db)
+        self._group = shared(db)
         # org -> (sobject, record id) -> lease; a key stays leased while its row is
         # replaced by newer changes, so no two workers process one record at once.
         self._leases: dict[str, dict[tuple[str, str], _Lease]] = {}
@@ -425,32 +424,22 @@ class Inbox:
         return None if row["t"] is None else max(0.0, self._clock() - row["t"])
 
 
-def _write(requests: Sequence[_Put]) -> None:
-    """Write the requests (of any orgs' inboxes on one database) in ONE transaction, with
-    a fixed number of statements however many requests and entries: under load,
-    statements (each a GIL handoff) and commits are most of an event's cost."""
-    inbox = requests[0].inbox
-    with inbox.db.transaction() as tx:
-        Inbox._upsert(tx, requests)
-        checkpoints = [(r.org, sobject, stamp) for r in requests
-                       for sobject, stamp in r.newest.items()]
-        if checkpoints:
-            inbox.replay.advance_checkpoints(checkpoints, conn=tx)
-        replay_ids = [(r.org, r.channel, r.replay_id, r.replay_time) for r in requests
-                      if r.channel is not None and r.replay_id is not None]
-        if replay_ids:
-            inbox.replay.set_many(replay_ids, conn=tx)
+def _write(tx: sqlite3.Connection, requests: Sequence[_Put]) -> None:
+    """Write the requests (of any orgs' inboxes on one database) in the open transaction
+    `tx`, with a fixed number of statements however many requests and entries: under
+    load, statements (each a GIL handoff) and commits are most of an event's cost."""
+    replay = requests[0].inbox.replay
+    Inbox._upsert(tx, requests)
+    checkpoints = [(r.org, sobject, stamp) for r in requests
+                   for sobject, stamp in r.newest.items()]
+    if checkpoints:
+        replay.advance_checkpoints(checkpoints, conn=tx)
+    replay_ids = [(r.org, r.channel, r.replay_id, r.replay_time) for r in requests
+                  if r.channel is not None and r.replay_id is not None]
+    if replay_ids:
+        replay.set_many(replay_ids, conn=tx)
 
 
-# One group commit per database, shared by the Inbox of every org on it: it is the
-# orgs' puts that queue up together.
-_GROUPS: weakref.WeakKeyDictionary[Database, GroupCommit[_Put]] = weakref.WeakKeyDictionary()
-_GROUPS_LOCK = threading.Lock()
-
-
-def _group_commit(db: Database) -> GroupCommit[_Put]:
-    with _GROUPS_LOCK:
-        group = _GROUPS.get(db)
-        if group is None:
-            group = _GROUPS[db] = GroupCommit(_write)
-        return group
+# Every org's Inbox on a database shares its group commit (with the writers'
+# confirmations): it is the orgs' puts that queue up together.
+register(_Put, _write, lambda put: put.inbox.db)

@@ -7,7 +7,8 @@ import time
 from collections.abc import Callable
 
 from ilyd.store import Database
-from ilyd.store.confirmations import Confirmation, _group, confirm
+from ilyd.store.confirmations import Confirmation, confirm
+from ilyd.store.group_commit import shared
 from ilyd.store.inbox import Inbox, InboxEntry
 from ilyd.store.record_hashes import RecordHashStore
 from ilyd.store.writes import WriteStateStore
@@ -44,7 +45,7 @@ def test_confirmations_queued_behind_a_transaction_are_committed_together(
     for n, (org, inbox) in enumerate(inboxes.items()):
         inbox.put(org, [_lead(n * 10 + k) for k in range(3)])
     pending = {org: _written(inbox, org) for org, inbox in inboxes.items()}
-    group = _group(db)
+    group = shared(db)
     before = (group.groups, group.requests)
     counts: dict[str, int] = {}
     holding, go = threading.Event(), threading.Event()
@@ -102,3 +103,36 @@ def test_thousands_of_hashes_are_stored_in_a_few_statements(db: Database) -> Non
     stored = hashes.get_many("acme", "Account", ids)
     assert len(stored) == 2_000
     assert stored[ids[-1]].hash == f"h{ids[-1]}"
+
+
+def test_a_put_and_a_confirmation_queued_together_share_a_transaction(db: Database) -> None:
+    _stores(db)
+    inbox = Inbox(db)
+    inbox.put("a", [_lead(1)])
+    inbox.put("c", [_lead(3)])
+    leader, confirmation = _written(inbox, "a"), _written(inbox, "c")
+    group = shared(db)
+    before = (group.groups, group.requests)
+    holding, go = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with db.transaction():
+            holding.set()
+            go.wait(30)
+
+    threads = [threading.Thread(target=hold)]
+    threads[0].start()
+    assert holding.wait(30)
+    threads.append(threading.Thread(target=confirm, args=(leader,)))
+    threads[-1].start()
+    _wait_for(lambda: group.writing)
+    threads.append(threading.Thread(target=inbox.put, args=("b", [_lead(2)])))
+    threads.append(threading.Thread(target=confirm, args=(confirmation,)))
+    for t in threads[2:]:
+        t.start()
+    _wait_for(lambda: group.waiting == 2)
+    go.set()
+    for t in threads:
+        t.join(30)
+    assert (group.groups - before[0], group.requests - before[1]) == (2, 3)
+    assert (inbox.depth("a"), inbox.depth("b"), inbox.depth("c")) == (0, 1, 0)
