@@ -35,9 +35,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import NamedTuple
 
-from ilyd.store.db import Database
+from ilyd.store.db import Database, execute_values
 from ilyd.store.group_commit import register, shared
-from ilyd.store.replay import ReplayStore, execute
+from ilyd.store.replay import ReplayStore
 
 __all__ = ["Inbox", "InboxEntry", "InboxItem"]
 
@@ -248,7 +248,7 @@ class Inbox:
             params = [value for key in chunk for value in key]
             for found in tx.execute(_SELECT_PENDING[size], params):
                 old[(found["org"], found["sobject"], found["record_id"])] = found
-        execute(tx, "DELETE FROM inbox WHERE seq = ?", [(r["seq"],) for r in old.values()])
+        Inbox.delete_versions(tx, [r["seq"] for r in old.values()])
         values = []
         for key, row in rows.items():
             fields = row.fields
@@ -263,9 +263,8 @@ class Inbox:
                 lease_owner, lease_until = pending["lease_owner"], pending["lease_until"]
             values.append((*key, row.change_type, _dumps(fields), row.source, row.now,
                            lease_owner, lease_until))
-        execute(tx, "INSERT INTO inbox(org, sobject, record_id, change_type, fields, source,"
-                " received_at, lease_owner, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                values)
+        execute_values(tx, "INSERT INTO inbox(org, sobject, record_id, change_type, fields,"
+                       " source, received_at, lease_owner, lease_until)", values)
 
     # -- workers ------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NewType
 
-from ilyd.store.db import Database
+from ilyd.store.db import Database, execute_values
 
 __all__ = ["ALL_RETAINED", "NEW_ONLY", "GapStart", "ReplayId", "ReplayStore"]
 
@@ -48,17 +48,18 @@ _MIGRATIONS = (
     " PRIMARY KEY (org, channel))",
 )
 
+# Upserts written with execute_values (one statement for many rows; within it, rows are
+# applied in order: for one channel the last replay id wins, the newest checkpoint wins).
 _SET_REPLAY_ID = (
-    "INSERT INTO replay_ids(org, channel, replay_id, updated_at, event_time)"
-    " VALUES (?, ?, ?, ?, ?)"
-    " ON CONFLICT(org, channel) DO UPDATE SET"
+    "INSERT INTO replay_ids(org, channel, replay_id, updated_at, event_time)",
+    "ON CONFLICT(org, channel) DO UPDATE SET"
     " replay_id = excluded.replay_id, updated_at = excluded.updated_at,"
-    " event_time = excluded.event_time"
+    " event_time = excluded.event_time",
 )
 _ADVANCE_CHECKPOINT = (
-    "INSERT INTO catchup_checkpoints(org, sobject, modstamp) VALUES (?, ?, ?)"
-    " ON CONFLICT(org, sobject) DO UPDATE SET modstamp = excluded.modstamp"
-    " WHERE excluded.modstamp > catchup_checkpoints.modstamp"
+    "INSERT INTO catchup_checkpoints(org, sobject, modstamp)",
+    "ON CONFLICT(org, sobject) DO UPDATE SET modstamp = excluded.modstamp"
+    " WHERE excluded.modstamp > catchup_checkpoints.modstamp",
 )
 
 # Our clock against the org's: the first-subscribed time is ours, change stamps are theirs.
@@ -74,14 +75,6 @@ def _iso(ts: datetime) -> str:
     # Fixed-width UTC text sorts like the instants it names, so MAX() in SQL works.
     # isoformat ends in "+00:00" here; it is several times cheaper than strftime.
     return ts.isoformat(timespec="microseconds")[:-6] + "Z"
-
-
-def execute(conn: sqlite3.Connection, sql: str, params: list[tuple[object, ...]]) -> None:
-    """Run `sql` once per parameter tuple (`execute` for one: cheaper than `executemany`)."""
-    if len(params) == 1:
-        conn.execute(sql, params[0])
-    elif params:
-        conn.executemany(sql, params)
 
 
 def _parse(text: str) -> datetime:
@@ -220,10 +213,8 @@ class ReplayStore:
         params = [(org, sobject, _iso(at)) for org, sobject, at in checkpoints]
         self._write(_ADVANCE_CHECKPOINT, params, conn)
 
-    def _write(self, sql: str, params: list[tuple[object, ...]],
+    def _write(self, sql: tuple[str, str], params: list[tuple[object, ...]],
                conn: sqlite3.Connection | None) -> None:
-        if conn is None:
-            with self.db.transaction() as tx:
-                execute(tx, sql, params)
-        else:
-            execute(conn, sql, params)
+        head, tail = sql
+        with self.db.joined(conn) as tx:
+            execute_values(tx, head, params, tail)
