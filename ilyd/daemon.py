@@ -68,6 +68,7 @@ class Daemon:
         database = metrics_server = None
         try:
             database = Database(self.config.daemon.state_dir / "ilyd.db")
+            database.checkpoint_in_background()
             listen = self.config.metrics.listen
             if listen is not None:
                 metrics_server = MetricsServer(*listen, per_org=self.config.metrics.per_org)

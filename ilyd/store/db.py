@@ -14,13 +14,20 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import structlog
+
 from ilyd.errors import StoreError
+
+log = structlog.get_logger(__name__)
 
 # A writer waits this long for another process's transaction (SQLite's busy handler).
 _BUSY_TIMEOUT_SECONDS = 30.0
 # ...and this long for another thread of this process: queueing here is fair, so a long
 # wait means a transaction is stuck, not that the writer was unlucky.
 _WRITE_LOCK_TIMEOUT_SECONDS = 120.0
+# With background checkpoints, a commit still checkpoints itself past this many WAL pages
+# (~40 MiB): only if the checkpointer falls that far behind.
+_FALLBACK_AUTOCHECKPOINT_PAGES = 10_000
 
 
 class Database:
@@ -37,6 +44,9 @@ class Database:
         # gets SQLite's own error rather than a deadlock.
         self._write_lock = threading.RLock()
         self._connections: list[sqlite3.Connection] = []
+        self._checkpointer: threading.Thread | None = None
+        self._stop_checkpoints = threading.Event()
+        self.checkpoints = 0  # background checkpoints run (for tests and benchmarks)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = self.connection()
@@ -64,6 +74,8 @@ class Database:
             # crash can lose the last transactions.
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
+            if self._checkpointer is not None:
+                conn.execute(f"PRAGMA wal_autocheckpoint={_FALLBACK_AUTOCHECKPOINT_PAGES}")
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
@@ -121,8 +133,33 @@ class Database:
                     (component, len(steps)),
                 )
 
+    def checkpoint_in_background(self, interval: float = 1.0) -> None:
+        """Copy the WAL into the database file from a thread of its own every `interval`
+        seconds, instead of in whichever commit crossed SQLite's threshold: that commit
+        held the write lock through the checkpoint's fsync (hundreds of milliseconds on
+        a busy disk) while every other writer waited. Call before other threads use the
+        database; `close` stops it."""
+        if self._checkpointer is not None:
+            return
+        self._checkpointer = threading.Thread(target=self._checkpoint_loop, args=(interval,),
+                                              name="ilyd-checkpoint", daemon=True)
+        self.connection().execute(f"PRAGMA wal_autocheckpoint={_FALLBACK_AUTOCHECKPOINT_PAGES}")
+        self._checkpointer.start()
+
+    def _checkpoint_loop(self, interval: float) -> None:
+        while not self._stop_checkpoints.wait(interval):
+            try:
+                # PASSIVE: copies what it can without waiting for readers or writers.
+                self.connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                self.checkpoints += 1
+            except sqlite3.Error as exc:
+                log.warning("state_checkpoint_failed", path=str(self.path), error=str(exc))
+
     def close(self) -> None:
         """Close every connection opened by any thread."""
+        self._stop_checkpoints.set()
+        if self._checkpointer is not None and self._checkpointer is not threading.current_thread():
+            self._checkpointer.join(timeout=10)
         with self._lock:
             for conn in self._connections:
                 conn.close()
