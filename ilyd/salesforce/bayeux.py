@@ -55,6 +55,9 @@ log = structlog.get_logger(__name__)
 # Salesforce holds a connect up to 110 s; read a little longer before calling it dead.
 _DEFAULT_HOLD_SECONDS = 110.0
 _META_TIMEOUT_SECONDS = 30.0
+# After a reply with events, the next /meta/connect waits for the handler to store them,
+# at most this long: far inside the 40 s within which Salesforce expects it.
+_GATHER_MAX_SECONDS = 2.0
 
 
 @dataclass
@@ -91,6 +94,7 @@ class BayeuxClient:
         ca_file: str | None = None,
         backoff: BackoffPolicy | None = None,
         timeout_margin: float = 15.0,
+        gather_max: float = _GATHER_MAX_SECONDS,
     ) -> None:
         self.endpoint = endpoint
         self.subscriptions = Subscriptions(channels, replay_ids=replay_ids,
@@ -105,11 +109,13 @@ class BayeuxClient:
         self._on_events = on_events
         self._on_status = on_status
         self._margin = timeout_margin
+        self._gather_max = gather_max
         self._http = LongPollingTransport(endpoint, ca_file=ca_file)
         self._transport: LongPollingTransport | WebSocketTransport = self._http
         self._client_id: str | None = None
         self._hold = _DEFAULT_HOLD_SECONDS
         self._interval = 0.0
+        self._got_events = False  # the last exchange delivered events
         self._next_id = 0
         self._failures = 0
         self._refreshed = False
@@ -267,6 +273,11 @@ class BayeuxClient:
             raise _Action(FailureKind.PROTOCOL, "server advised handshake", advice=advice)
         if advice.get("reconnect") == "none":
             raise _Action(FailureKind.PROTOCOL, "server advised reconnect none", advice=advice)
+        if self._got_events:
+            # Back to the server once these events are stored (or after a short while):
+            # what arrives meanwhile comes in one reply, not an exchange per event.
+            self._got_events = False
+            self._dispatcher.wait_idle(self._gather_max)
         if self._redeliver.is_set():
             self._redeliver.clear()
             self._client_id = None
@@ -376,6 +387,7 @@ class BayeuxClient:
         events = [BayeuxEvent.from_message(m) for m in messages]
         self._events_received.inc(len(events))
         self._last_event_time.set(time.time())
+        self._got_events = True
         self._dispatcher.submit(events)
 
     def _deliver(self, events: Sequence[BayeuxEvent]) -> None:

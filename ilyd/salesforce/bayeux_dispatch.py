@@ -2,7 +2,10 @@
 
 The connect loop must re-issue /meta/connect within 40 seconds of every reply
 (Salesforce forgets the client otherwise), so it never runs application code: it
-queues each batch here and goes straight back to the server.
+queues each batch here and goes back to the server — after a reply with events, once
+the handler is done with them or a short while has passed (`wait_idle`): events that
+come meanwhile wait on the server and arrive together in the next reply, where they
+would otherwise have waited here, one exchange each, for the busy handler.
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ class Dispatcher:
         self._queue: queue.SimpleQueue[Sequence[Any] | None] = queue.SimpleQueue()
         self._room = threading.Semaphore(_MAX_QUEUED_BATCHES)
         self._thread: threading.Thread | None = None
+        # Set while nothing is queued or being handled. A race may set it with a batch
+        # just queued: a connect then goes out early, which costs only the batching.
+        self._idle = threading.Event()
+        self._idle.set()
 
     @property
     def running(self) -> bool:
@@ -52,13 +59,20 @@ class Dispatcher:
     def submit(self, batch: Sequence[Any]) -> None:
         """Queue a batch for the handler (waits while the queue is full)."""
         self._room.acquire()
+        self._idle.clear()
         self._queue.put(batch)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until every submitted batch has been handled, at most `timeout` seconds;
+        returns whether it was."""
+        return self._idle.wait(timeout)
 
     def stop(self, timeout: float) -> None:
         """Deliver what is queued, then end the thread."""
         if self._thread is None:
             return
         self._queue.put(None)
+        self._idle.set()  # nobody waits for a stopping dispatcher
         if self._thread is not threading.current_thread():
             self._thread.join(timeout)
         self._thread = None
@@ -81,6 +95,10 @@ class Dispatcher:
                     room.release()
                     merged.extend(more)
                 batch = merged
-            self._handler(batch)
+            try:
+                self._handler(batch)
+            finally:
+                if self._queue.empty():
+                    self._idle.set()
             if end:
                 return

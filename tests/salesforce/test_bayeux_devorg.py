@@ -198,3 +198,48 @@ def test_a_filtered_channel_is_keyed_without_its_query_and_survives_a_rehandshak
         wait_for(lambda: later in received.ids, "a matching lead after the re-handshake")
         assert received.count == 3  # resumed from the cursor: nothing delivered twice
         assert not any(s.reason == "subscribe" for s in received.statuses)
+
+
+def test_events_that_come_while_the_handler_stores_a_batch_arrive_in_one_reply(
+    dev: DevOrg, streaming: Streaming, topic: str, rest: RestClient,
+    provider_for: Callable[..., TokenProvider],
+) -> None:
+    received, busy, release = Received(), threading.Event(), threading.Event()
+    batches: list[int] = []
+
+    def slow_store(events: Sequence[BayeuxEvent]) -> None:
+        batches.append(len(events))
+        if len(batches) == 1:
+            busy.set()
+            release.wait(30)
+        received(events)
+
+    tp = provider_for("refresh_token")
+    client = BayeuxClient(
+        f"{dev.url}/cometd/62.0", channels=[topic], on_events=slow_store,
+        access_token=lambda: tp.token().access_token,
+        refresh_token=lambda: tp.refresh(tp.token()).access_token, org="gather",
+        backoff=FAST_BACKOFF, gather_max=30.0)  # the daemon's 2 s, made long for the test
+    client.start()
+    try:
+        wait_for(lambda: client.state == "connected", "connected")
+        first = rest.create("Lead", {"LastName": "First", "Company": "Gather"})
+        assert busy.wait(30)
+        connects = streaming_connects(streaming)
+        later = [rest.create("Lead", {"LastName": f"L{n}", "Company": "Gather"})
+                 for n in range(5)]
+        # While the first is being stored the client stays away from the server, so the
+        # five wait there, not one exchange each.
+        assert streaming_connects(streaming) == connects
+        release.set()
+        wait_for(lambda: {first, *later} <= received.ids, "all six leads")
+        assert batches == [1, 5]
+    finally:
+        release.set()
+        client.stop()
+
+
+def streaming_connects(streaming: Streaming) -> int:
+    """/meta/connect requests devorg has received from the org's clients."""
+    status = requests.get(streaming.base, timeout=10).json()
+    return sum(int(c["connects"]) for c in status["clients"])

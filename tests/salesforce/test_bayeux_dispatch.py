@@ -51,3 +51,21 @@ def test_stop_delivers_what_is_queued_and_ends_the_thread() -> None:
     dispatcher.stop(10)
     assert [n for call in handler.calls for n in call] == [0, 1, 2, 3, 4]
     assert not dispatcher.running
+
+
+def test_wait_idle_returns_once_every_batch_is_handled() -> None:
+    handler = Handler()
+    dispatcher = Dispatcher(handler, name="dispatch-test")
+    dispatcher.start()
+    try:
+        assert dispatcher.wait_idle(0)  # nothing submitted
+        dispatcher.submit([1])
+        assert handler.busy.wait(10)
+        dispatcher.submit([2])
+        assert not dispatcher.wait_idle(0.05)  # the handler still holds the first batch
+        handler.release.set()
+        assert dispatcher.wait_idle(10)
+        assert handler.calls == [[1], [2]]
+    finally:
+        handler.release.set()
+        dispatcher.stop(10)
