@@ -66,10 +66,19 @@ class EnrichmentOutcome:
         return self.status is None
 
     def fingerprint(self) -> str:
-        """A stable hash of the values except Last Enriched, for skip-if-unchanged."""
-        stable = {k: v for k, v in self.values.items() if k != catalogue.LAST_ENRICHED.api_name}
-        encoded = json.dumps(stable, sort_keys=True, default=str, separators=(",", ":"))
-        return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+        """A stable hash of the values except Last Enriched, for skip-if-unchanged.
+
+        Kept once computed (the writer asks before sending and again when confirming;
+        outcomes are shared by the records of one domain): the values never change.
+        """
+        known: str | None = self.__dict__.get("_fingerprint")
+        if known is None:
+            stable = {k: v for k, v in self.values.items()
+                      if k != catalogue.LAST_ENRICHED.api_name}
+            encoded = json.dumps(stable, sort_keys=True, default=str, separators=(",", ":"))
+            known = hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+            object.__setattr__(self, "_fingerprint", known)  # frozen: not a field
+        return known
 
 
 @functools.cache
