@@ -12,6 +12,7 @@ from ilyd.store.group_commit import shared
 from ilyd.store.inbox import Inbox, InboxEntry
 from ilyd.store.record_hashes import RecordHashStore
 from ilyd.store.writes import WriteStateStore
+from tests.helpers.store import write_lock_held
 
 
 def _lead(n: int, email: str = "a@example.com") -> InboxEntry:
@@ -48,27 +49,17 @@ def test_confirmations_queued_behind_a_transaction_are_committed_together(
     group = shared(db)
     before = (group.groups, group.requests)
     counts: dict[str, int] = {}
-    holding, go = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with db.transaction():
-            holding.set()
-            go.wait(30)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert holding.wait(30)
     first = threading.Thread(target=lambda: counts.__setitem__("a", confirm(pending["a"])))
-    first.start()
-    # "a" leads and waits for the write lock; "b" and "c" queue behind it.
-    _wait_for(lambda: group.writing)
     others = [threading.Thread(target=lambda o=o: counts.__setitem__(o, confirm(pending[o])))
               for o in ("b", "c")]
-    for t in others:
-        t.start()
-    _wait_for(lambda: group.waiting == 2)
-    go.set()
-    for t in (holder, first, *others):
+    with write_lock_held(db):
+        first.start()
+        # "a" leads and waits for the write lock; "b" and "c" queue behind it.
+        _wait_for(lambda: group.writing)
+        for t in others:
+            t.start()
+        _wait_for(lambda: group.waiting == 2)
+    for t in (first, *others):
         t.join(30)
     assert counts == {"a": 3, "b": 3, "c": 3}
     assert (group.groups - before[0], group.requests - before[1]) == (2, 3)
@@ -113,25 +104,15 @@ def test_a_put_and_a_confirmation_queued_together_share_a_transaction(db: Databa
     leader, confirmation = _written(inbox, "a"), _written(inbox, "c")
     group = shared(db)
     before = (group.groups, group.requests)
-    holding, go = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with db.transaction():
-            holding.set()
-            go.wait(30)
-
-    threads = [threading.Thread(target=hold)]
-    threads[0].start()
-    assert holding.wait(30)
-    threads.append(threading.Thread(target=confirm, args=(leader,)))
-    threads[-1].start()
-    _wait_for(lambda: group.writing)
-    threads.append(threading.Thread(target=inbox.put, args=("b", [_lead(2)])))
-    threads.append(threading.Thread(target=confirm, args=(confirmation,)))
-    for t in threads[2:]:
-        t.start()
-    _wait_for(lambda: group.waiting == 2)
-    go.set()
+    threads = [threading.Thread(target=confirm, args=(leader,)),
+               threading.Thread(target=inbox.put, args=("b", [_lead(2)])),
+               threading.Thread(target=confirm, args=(confirmation,))]
+    with write_lock_held(db):
+        threads[0].start()
+        _wait_for(lambda: group.writing)
+        for t in threads[1:]:
+            t.start()
+        _wait_for(lambda: group.waiting == 2)
     for t in threads:
         t.join(30)
     assert (group.groups - before[0], group.requests - before[1]) == (2, 3)

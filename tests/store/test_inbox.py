@@ -10,6 +10,7 @@ import pytest
 from ilyd.store import Database
 from ilyd.store.inbox import Inbox, InboxEntry
 from ilyd.store.replay import ReplayStore
+from tests.helpers.store import write_lock_held
 
 
 class Clock:
@@ -155,27 +156,14 @@ def test_a_confirm_joined_to_a_failed_transaction_deletes_nothing(db: Database) 
 def test_a_claim_is_a_read_and_does_not_wait_for_another_writer(db: Database) -> None:
     inbox = Inbox(db)
     inbox.put("acme", [lead(1)])
-    holding, done = threading.Event(), threading.Event()
-
-    def hold_the_write_lock() -> None:
-        with db.transaction():
-            holding.set()
-            done.wait(30)
-
-    writer = threading.Thread(target=hold_the_write_lock)
-    writer.start()
-    try:
-        assert holding.wait(30)
-        claimed: list[str] = []
+    claimed: list[str] = []
+    with write_lock_held(db):
         claimer = threading.Thread(
             target=lambda: claimed.extend(i.record_id for i in inbox.claim("acme", 5)))
         claimer.start()
         claimer.join(10)
         assert not claimer.is_alive(), "claim waited for the write transaction"
-        assert claimed == [lead(1).record_id]
-    finally:
-        done.set()
-        writer.join(30)
+    assert claimed == [lead(1).record_id]
 
 
 def test_due_counts_rows_in_a_workers_hands_from_their_lease_end(db: Database) -> None:
