@@ -144,6 +144,7 @@ class BayeuxClient:
         self._stop.set()
         self._transport.abort()
         self._http.abort()
+        self._dispatcher.stop_waiting()  # a connect loop waiting for the handler goes on
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
         self._dispatcher.stop(timeout)

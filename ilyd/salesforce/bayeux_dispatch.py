@@ -64,8 +64,12 @@ class Dispatcher:
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until every submitted batch has been handled, at most `timeout` seconds;
-        returns whether it was."""
+        returns whether it was (or `stop_waiting` was called)."""
         return self._idle.wait(timeout)
+
+    def stop_waiting(self) -> None:
+        """End every `wait_idle` now (the client is stopping)."""
+        self._idle.set()
 
     def stop(self, timeout: float) -> None:
         """Deliver what is queued, then end the thread."""

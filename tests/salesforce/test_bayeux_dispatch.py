@@ -69,3 +69,21 @@ def test_wait_idle_returns_once_every_batch_is_handled() -> None:
     finally:
         handler.release.set()
         dispatcher.stop(10)
+
+
+def test_stop_waiting_ends_a_wait_for_a_busy_handler() -> None:
+    handler = Handler()
+    dispatcher = Dispatcher(handler, name="dispatch-test")
+    dispatcher.start()
+    try:
+        dispatcher.submit([1])
+        assert handler.busy.wait(10)
+        waited: list[bool] = []
+        waiter = threading.Thread(target=lambda: waited.append(dispatcher.wait_idle(30)))
+        waiter.start()
+        dispatcher.stop_waiting()
+        waiter.join(10)
+        assert waited == [True]
+    finally:
+        handler.release.set()
+        dispatcher.stop(10)
