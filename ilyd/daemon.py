@@ -31,6 +31,7 @@ from ilyd.logs import set_level
 from ilyd.metrics_server import MetricsServer
 from ilyd.sdnotify import Notifier
 from ilyd.store import Database
+from ilyd.store.db import lock_state_dir
 
 log = structlog.get_logger(__name__)
 
@@ -65,8 +66,9 @@ class Daemon:
 
         control = ControlServer(self.config.daemon.control_socket, VERBS, self)
         control.start()  # first: a second daemon must stop here, before touching anything
-        database = metrics_server = None
+        database = metrics_server = state_lock = None
         try:
+            state_lock = lock_state_dir(self.config.daemon.state_dir)
             database = Database(self.config.daemon.state_dir / "ilyd.db")
             database.checkpoint_in_background()
             listen = self.config.metrics.listen
@@ -103,6 +105,8 @@ class Daemon:
                 metrics_server.stop()
             if database is not None:
                 database.close()
+            if state_lock is not None:
+                state_lock.close()
         log.info("ilyd stopped")
         return 0
 

@@ -8,11 +8,14 @@ once.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import structlog
 
@@ -189,3 +192,29 @@ def execute_values(conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[
         chunk = rows[at:at + per]
         conn.execute(f"{head} VALUES {', '.join([group] * len(chunk))} {tail}",
                      [value for row in chunk for value in row])
+
+
+def lock_state_dir(state_dir: Path) -> IO[str]:
+    """Hold the state directory for this daemon until the returned file is closed (or the
+    process ends): a second daemon on the same directory — with another control socket —
+    stops here. The inbox's leases live in the daemon's memory, so two daemons would
+    claim the same rows. Commands such as `ilyd check` do not take it."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "ilyd.lock"
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        handle.close()
+        raise StoreError(f"another ilyd daemon (pid {holder}) uses the state directory"
+                         f" {state_dir}; stop it, or give this one its own state_dir") from None
+    except OSError as exc:
+        handle.close()
+        raise StoreError(f"cannot lock the state directory {state_dir}: {exc}") from exc
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle

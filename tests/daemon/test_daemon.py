@@ -48,6 +48,24 @@ def test_second_daemon_on_the_same_socket_refuses_to_start(write_config, start_d
     assert first.stop()[0] == 0
 
 
+def test_second_daemon_on_the_same_state_directory_refuses_to_start(write_config,
+                                                                    start_daemon):
+    config = write_config("alpha")
+    first = start_daemon(config)
+    # Another control socket, the same state directory: the inbox's leases are in the
+    # first daemon's memory, so a second one must not run on its database.
+    other = config.with_name("other.toml")
+    other.write_text(config.read_text().replace("ctl.sock", "other.sock"))
+    second = subprocess.run([*ILYD, "run", "--config", str(other)], capture_output=True,
+                            text=True, timeout=30, check=False)
+    assert second.returncode == 1
+    assert f"another ilyd daemon (pid {first.process.pid}) uses the state directory" in (
+        second.stderr)
+    assert not config.with_name("other.sock").exists()
+    assert first.ctl("status").returncode == 0
+    assert first.stop()[0] == 0
+
+
 def test_stale_socket_file_is_replaced(write_config, start_daemon):
     config = write_config("alpha")
     first = start_daemon(config)
