@@ -50,6 +50,7 @@ class Database:
         self._checkpointer: threading.Thread | None = None
         self._stop_checkpoints = threading.Event()
         self.checkpoints = 0  # background checkpoints run (for tests and benchmarks)
+        self._commits = 0  # transactions committed: no checkpoint while it stays put
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = self.connection()
@@ -103,6 +104,7 @@ class Database:
                 raise
             else:
                 conn.execute("COMMIT")
+                self._commits += 1  # under the write lock
         finally:
             self._write_lock.release()
 
@@ -150,7 +152,11 @@ class Database:
         self._checkpointer.start()
 
     def _checkpoint_loop(self, interval: float) -> None:
+        seen = -1
         while not self._stop_checkpoints.wait(interval):
+            if self._commits == seen:
+                continue  # nothing written since the last one (an idle daemon)
+            seen = self._commits
             try:
                 # PASSIVE: copies what it can without waiting for readers or writers.
                 self.connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
