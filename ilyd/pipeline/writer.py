@@ -21,7 +21,7 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,6 +108,10 @@ class Writer:
         min_interval: float = MIN_CALL_INTERVAL,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if hashes.db is not inbox.db or state.db is not inbox.db:
+            # A confirmation writes all three in one transaction of the inbox's database.
+            raise ValueError("the writer's hash and write-state stores must be on the"
+                             " inbox's database")
         self.org = org
         self.rest = rest
         self.inbox = inbox
@@ -304,38 +308,28 @@ class Writer:
     # -- outcomes -----------------------------------------------------------------------
 
     def _confirm(self, works: list[WorkItem], report: FlushReport) -> None:
-        db = self.inbox.db
-        if self.hashes.db is db and self.state.db is db:
-            # One transaction for the hashes, the inputs and the inbox rows (the three
-            # cannot disagree after a crash), shared with the other orgs' confirmations
-            # queued meanwhile.
-            confirmation = Confirmation(
-                self.inbox, self.org, [w.item for w in works],
-                hashes=[(w.sobject, w.record_id, w.outcome.fingerprint()) for w in works],
-                inputs=[(w.sobject, w.record_id, w.inputs_hash) for w in works],
-                source="realtime", written_at=time.time())
-            self._given_back += len(works) - confirm(confirmation)
-        else:
-            by_object: dict[str, dict[str, str]] = {}
-            for work in works:
-                by_object.setdefault(work.sobject, {})[work.record_id] = (
-                    work.outcome.fingerprint())
-            for sobject, hashes in by_object.items():
-                self.hashes.put_many(self.org, sobject, hashes, source="realtime")
-            self.state.remember(self.org, [(w.sobject, w.record_id, w.inputs_hash)
-                                           for w in works])
-            self._confirm_rows([w.item for w in works])
+        # The hashes, the inputs and the inbox rows in one transaction: the three cannot
+        # disagree after a crash.
+        self._confirm_rows(
+            [w.item for w in works],
+            hashes=[(w.sobject, w.record_id, w.outcome.fingerprint()) for w in works],
+            inputs=[(w.sobject, w.record_id, w.inputs_hash) for w in works])
         now = self._clock()
         report.written += len(works)
         metrics.RECORDS_ENRICHED.labels(org=self.org).inc(len(works))
         for work in works:
             metrics.EVENT_TO_WRITE_SECONDS.observe(max(0.0, now - work.item.received_at))
 
-    def _confirm_rows(self, items: list[InboxItem]) -> None:
-        # A row replaced by a newer change meanwhile is released, not deleted.
+    def _confirm_rows(self, items: list[InboxItem], *,
+                      hashes: Sequence[tuple[str, str, str]] = (),
+                      inputs: Sequence[tuple[str, str, str]] = ()) -> None:
+        """Confirm the rows (with the other orgs' confirmations queued meanwhile); a row
+        replaced by a newer change meanwhile is released, not deleted."""
         if not items:
             return
-        deleted = confirm(Confirmation(self.inbox, self.org, items))
+        deleted = confirm(Confirmation(self.inbox, self.org, items, hashes=hashes,
+                                       inputs=inputs, source="realtime",
+                                       written_at=time.time()))
         self._given_back += len(items) - deleted
 
     def _drop(self, sends: list[_Send], reason: str, report: FlushReport) -> None:

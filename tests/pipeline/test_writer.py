@@ -4,6 +4,7 @@ are skipped, and inbox rows go only once Salesforce confirmed."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +14,9 @@ from ilyd.pipeline.runtime import OrgPipeline
 from ilyd.pipeline.work import WorkItem
 from ilyd.pipeline.writer import Writer
 from ilyd.salesforce.rest import RecordError
+from ilyd.store import Database
 from ilyd.store.inbox import InboxEntry
+from ilyd.store.record_hashes import RecordHashStore
 from tests.pipeline.conftest import SalesforceUser
 
 
@@ -137,3 +140,14 @@ def test_a_busy_org_calls_at_most_once_per_interval_and_an_idle_one_at_once(
     finally:
         enricher.close()
     assert pipeline.inbox.depth(pipeline.org) == 0
+
+
+def test_a_writer_refuses_stores_on_another_database_than_its_inbox(
+        pipeline: OrgPipeline, tmp_path: Path) -> None:
+    other = Database(tmp_path / "other.db")
+    try:
+        with pytest.raises(ValueError, match="inbox's database"):
+            Writer(pipeline.org, pipeline.rest, pipeline.inbox, pipeline.state,
+                   RecordHashStore(other), enrich=pipeline.config.enrich)
+    finally:
+        other.close()
