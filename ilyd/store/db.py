@@ -176,9 +176,10 @@ class Database:
         self._local = threading.local()
 
 
-# Parameters per statement of `execute_values`: far under SQLite's limit (32,766 since
-# 3.32, 999 before), and a statement per few hundred rows is already cheap.
-_VALUES_PARAMETERS = 900
+# Parameters per statement of `execute_values` (and other many-row statements): far under
+# SQLite's limit (32,766 since 3.32, 999 before), and a statement per few hundred rows is
+# already cheap.
+MAX_PARAMETERS = 900
 
 
 def execute_values(conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[object]],
@@ -192,7 +193,7 @@ def execute_values(conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[
     if not rows:
         return
     width = len(rows[0])
-    per = max(1, _VALUES_PARAMETERS // width)
+    per = max(1, MAX_PARAMETERS // width)
     group = "(" + ", ".join(["?"] * width) + ")"
     for at in range(0, len(rows), per):
         chunk = rows[at:at + per]

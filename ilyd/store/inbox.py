@@ -11,12 +11,9 @@ renews). Confirming a row deletes it only if it is still the version the worker
 claimed; if a newer change arrived meanwhile, the row is released and processed again.
 A worker that dies keeps its rows only until its lease runs out.
 
-Leases live in memory, in the Inbox that the org's pipeline owns (one daemon process
-owns the state database, and a restarted daemon or org starts with no lease): a claim is
-a read, not a write transaction — under load from a hundred orgs, claims queued behind
-one another for the database's single write lock and were half of all transactions.
-What a lease must survive is written when it matters: a release with a retry delay or an
-error stores the delay, the error and the claim count (`attempts`).
+Leases are kept in memory (ilyd/store/leases.py), so a claim is a read: under load from a
+hundred orgs, claims written as leases had been half of all write transactions. A
+release with a retry delay or an error stores the delay, the error and the claim count.
 
 Puts from many threads (every streaming org has its own) share transactions when they
 queue up behind one another (ilyd/store/group_commit.py), and a transaction writes
@@ -27,7 +24,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,8 +31,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import NamedTuple
 
-from ilyd.store.db import Database, execute_values
+from ilyd.store.db import MAX_PARAMETERS, Database, execute_values
 from ilyd.store.group_commit import register, shared
+from ilyd.store.leases import Leases
 from ilyd.store.replay import ReplayStore
 
 __all__ = ["Inbox", "InboxEntry", "InboxItem"]
@@ -83,15 +80,6 @@ class _Put(NamedTuple):
     replay_id: int | None
     replay_time: datetime | None
     now: float
-
-
-@dataclass
-class _Lease:
-    """A record held by a worker until `until`; `attempts` counts its claims."""
-
-    owner: str
-    until: float
-    attempts: int
 
 
 class _Row(NamedTuple):
@@ -167,10 +155,7 @@ class Inbox:
         self.lease_seconds = lease_seconds
         self._clock = clock
         self._group = shared(db)
-        # org -> (sobject, record id) -> lease; a key stays leased while its row is
-        # replaced by newer changes, so no two workers process one record at once.
-        self._leases: dict[str, dict[tuple[str, str], _Lease]] = {}
-        self._leases_lock = threading.Lock()
+        self._leases = Leases()
         db.migrate("inbox", _MIGRATIONS)
 
     # -- producers ----------------------------------------------------------------------
@@ -279,33 +264,23 @@ class Inbox:
         owner = worker or uuid.uuid4().hex
         now = self._clock()
         until = now + (self.lease_seconds if lease_seconds is None else lease_seconds)
-        items: list[InboxItem] = []
-        with self._leases_lock:
-            held = self._leases.setdefault(org, {})
-            busy = sum(1 for lease in held.values() if lease.until > now)
-            rows = self.db.connection().execute(
+        conn = self.db.connection()
+
+        def read(n: int) -> list[sqlite3.Row]:
+            return conn.execute(
                 "SELECT * FROM inbox WHERE org = ? AND (lease_until IS NULL OR lease_until <= ?)"
-                " ORDER BY seq LIMIT ?", (org, now, limit + busy),
+                " ORDER BY seq LIMIT ?", (org, now, n),
             ).fetchall()
-            for row in rows:
-                key = (row["sobject"], row["record_id"])
-                lease = held.get(key)
-                if lease is not None and lease.until > now:
-                    continue  # in a worker's hands (perhaps an older version of it)
-                attempts = max(row["attempts"], lease.attempts if lease else 0) + 1
-                held[key] = _Lease(owner, until, attempts)
-                items.append(_item(row, attempts=attempts, lease_owner=owner))
-                if len(items) >= limit:
-                    break
-        return items
+
+        taken = self._leases.claim(org, read, owner=owner, now=now, until=until, limit=limit)
+        return [_item(row, attempts=attempts, lease_owner=owner)  # type: ignore[arg-type]
+                for row, attempts in taken]
 
     def due(self, org: str) -> tuple[bool, float | None]:
         """(Is a row of the org claimable now?, the earliest time one that is not becomes
         claimable: a retry delay's or a lease's end, None if none)."""
         now = self._clock()
-        with self._leases_lock:
-            held = self._leases.get(org, {})
-            leased = {key: lease.until for key, lease in held.items() if lease.until > now}
+        leased = {key: lease.until for key, lease in self._leases.live(org, now).items()}
         conn = self.db.connection()
         rows = conn.execute(
             "SELECT sobject, record_id FROM inbox WHERE org = ?"
@@ -315,23 +290,10 @@ class Inbox:
         ready = any((r["sobject"], r["record_id"]) not in leased for r in rows)
         later = conn.execute("SELECT MIN(lease_until) FROM inbox WHERE org = ? AND lease_until > ?",
                              (org, now)).fetchone()[0]
-        ends = [until for key, until in leased.items()]
+        ends = list(leased.values())
         if later is not None:
             ends.append(float(later))
         return ready, min(ends) if ends else None
-
-    def _drop_leases(self, items: Iterable[InboxItem]) -> list[InboxItem]:
-        """End the items' leases still held by their workers; returns those items (a
-        lease that ran out and went to another worker is that worker's)."""
-        ended: list[InboxItem] = []
-        with self._leases_lock:
-            for item in items:
-                held = self._leases.get(item.org)
-                lease = held.get((item.sobject, item.record_id)) if held else None
-                if lease is not None and lease.owner == item.lease_owner:
-                    del held[(item.sobject, item.record_id)]  # type: ignore[union-attr]
-                    ended.append(item)
-        return ended
 
     def confirm(self, items: Iterable[InboxItem], *,
                 conn: sqlite3.Connection | None = None) -> int:
@@ -343,7 +305,7 @@ class Inbox:
         items = list(items)
         with self.db.joined(conn) as tx:
             deleted = len(self.delete_versions(tx, [item.seq for item in items]))
-        self._drop_leases(items)
+        self._leases.end(items)
         return deleted
 
     @staticmethod
@@ -352,9 +314,8 @@ class Inbox:
         returns the versions deleted (the others were replaced by newer changes). Two
         statements for any number."""
         present: set[int] = set()
-        largest = 900
-        for at in range(0, len(seqs), largest):
-            chunk = list(seqs[at:at + largest])
+        for at in range(0, len(seqs), MAX_PARAMETERS):
+            chunk = list(seqs[at:at + MAX_PARAMETERS])
             marks = ", ".join(["?"] * len(chunk))
             found = tx.execute(f"SELECT group_concat(seq) FROM inbox WHERE seq IN ({marks})",  # noqa: S608 - placeholders only
                                chunk).fetchone()[0]
@@ -363,9 +324,10 @@ class Inbox:
                 tx.execute(f"DELETE FROM inbox WHERE seq IN ({marks})", chunk)  # noqa: S608
         return present
 
-    def end_leases(self, items: Iterable[InboxItem]) -> None:
-        """End the leases of items confirmed in a transaction of the caller's."""
-        self._drop_leases(items)
+    def end_leases(self, items: Iterable[InboxItem]) -> list[InboxItem]:
+        """End the items' leases still held by their workers (rows confirmed in a
+        transaction of the caller's, or given back); returns those items."""
+        return self._leases.end(items)  # type: ignore[return-value]
 
     def release(
         self, items: Iterable[InboxItem], *, delay: float = 0.0, error: str | None = None
@@ -376,7 +338,7 @@ class Inbox:
         give-back (stopping) only ends the leases.
         """
         until = self._clock() + delay if delay > 0 else None
-        mine = self._drop_leases(items)
+        mine = self.end_leases(items)
         if not mine or (until is None and error is None):
             return
         with self.db.transaction() as tx:
@@ -403,14 +365,12 @@ class Inbox:
         rows = self.db.connection().execute(
             "SELECT * FROM inbox WHERE org = ? ORDER BY seq", (org,)
         ).fetchall()
-        now = self._clock()
-        with self._leases_lock:
-            held = dict(self._leases.get(org, {}))
+        held = self._leases.live(org, self._clock())
         items = []
         for row in rows:
             item = _item(row)
             lease = held.get((item.sobject, item.record_id))
-            if lease is not None and lease.until > now:
+            if lease is not None:
                 item = replace(item, lease_owner=lease.owner, attempts=lease.attempts)
             items.append(item)
         return items
