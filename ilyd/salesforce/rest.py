@@ -237,15 +237,14 @@ class RestClient:
         the records as written once. Lead/Case assignment rules stay off unless
         `assignment_rules` (an enrichment write must not reassign a lead).
         """
-        body = {"allOrNone": all_or_none,
-                "records": [self._collection_record(sobject, r, need_id=True) for r in records]}
-        headers = {} if assignment_rules else {"Sforce-Auto-Assign": "FALSE"}
-        return self._collection("collections_update", "PATCH", body, sobject, headers)
+        return self.update_mixed([(sobject, r) for r in records], all_or_none=all_or_none,
+                                 assignment_rules=assignment_rules)
 
     def update_mixed(self, records: Sequence[tuple[str, Mapping[str, Any]]], *,
+                     all_or_none: bool = False,
                      assignment_rules: bool = False) -> list[SaveResult]:
-        """Update up to 200 records of several sObjects in one call: (sObject, record) pairs,
-        one SaveResult per record, in order (allOrNone false).
+        """`update_collection` for records of several sObjects in one call: (sObject,
+        record) pairs, one SaveResult per record, in order.
 
         Salesforce processes a mixed list in chunks, a new chunk wherever the type changes,
         and refuses more than 10 chunks: the records are sent as given, so callers group
@@ -256,7 +255,7 @@ class RestClient:
         if runs > MAX_COLLECTION_CHUNKS:
             raise ValueError(f"a Collections call takes at most {MAX_COLLECTION_CHUNKS} runs of"
                              f" one sObject type, got {runs}: group the records by type")
-        body = {"allOrNone": False,
+        body = {"allOrNone": all_or_none,
                 "records": [self._collection_record(sobject, r, need_id=True)
                             for sobject, r in records]}
         headers = {} if assignment_rules else {"Sforce-Auto-Assign": "FALSE"}
