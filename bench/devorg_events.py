@@ -149,7 +149,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--profile", metavar="FILE",
                         help="record devorg with py-spy (raw collapsed stacks) while it runs")
-    parser.add_argument("--py-spy", default="/tmp/pyspy/bin/py-spy")
+    parser.add_argument("--py-spy", default="py-spy", help="the py-spy to run (on PATH)")
     args = parser.parse_args()
     configure_logging("console", "error")
     root = Path(tempfile.mkdtemp(prefix="ilyd-bench-devorg-events-"))
