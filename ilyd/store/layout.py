@@ -74,7 +74,7 @@ def arrange(state_dir: Path, count: int) -> list[str]:
         for index, target in enumerate(targets):
             for source, rows in _build(_partial(target), schemas, sources, index, count).items():
                 moved[source] += rows
-    except sqlite3.Error as exc:
+    except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot move the state in {state_dir} to {count} process files:"
                          f" {exc}; the old files are untouched — fix the cause and restart"
                          ) from exc
@@ -83,7 +83,7 @@ def arrange(state_dir: Path, count: int) -> list[str]:
     tmp = state_dir / f"{_MARKER}.tmp"
     _write_private(tmp, json.dumps(plan).encode())
     os.replace(tmp, marker)
-    _fsync_dir(state_dir)
+    _fsync(state_dir)
     _finish(state_dir, plan)
     into = ", ".join(t.name for t in targets)
     for source in sources:
@@ -110,14 +110,10 @@ def _prepare(source: Path) -> dict[str, tuple[str, str, list[str]]]:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         rows = conn.execute("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL"
                             " AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'").fetchall()
-        return {name: (kind, sql, _columns(conn, "main", name) if kind == "table" else [])
+        return {name: (kind, sql, [c[1] for c in conn.execute(f'PRAGMA table_info("{name}")')])
                 for kind, name, sql in rows}
     finally:
         conn.close()
-
-
-def _columns(conn: sqlite3.Connection, schema: str, table: str) -> list[str]:
-    return [row[1] for row in conn.execute(f'PRAGMA "{schema}".table_info("{table}")')]
 
 
 def _build(partial: Path, schemas: dict[Path, dict[str, tuple[str, str, list[str]]]],
@@ -154,11 +150,7 @@ def _build(partial: Path, schemas: dict[Path, dict[str, tuple[str, str, list[str
             conn.execute("DETACH DATABASE src")
     finally:
         conn.close()
-    fd = os.open(partial, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _fsync(partial)
     return moved
 
 
@@ -166,23 +158,21 @@ def _copy(conn: sqlite3.Connection, table: str, source_columns: list[str], sourc
           index: int) -> int:
     """Copy the source table's rows that belong in this file; return how many rows of an
     org table were copied."""
-    info = conn.execute(f'PRAGMA main.table_info("{table}")').fetchall()
-    keys = [row for row in info if row[5]]
-    target_sql = conn.execute("SELECT sql FROM main.sqlite_master WHERE name = ?",
-                              (table,)).fetchone()[0]
-    # A rowid alias (inbox.seq) is renumbered: rows of several sources would collide.
-    alias = (keys[0][1] if len(keys) == 1 and keys[0][2].upper() == "INTEGER"
-             and "WITHOUT ROWID" not in target_sql.upper() else None)
-    names = [row[1] for row in info if row[1] in source_columns and row[1] != alias]
-    cols = ", ".join(f'"{c}"' for c in names)
-    order = "" if "WITHOUT ROWID" in source_sql.upper() else " ORDER BY rowid"
     if table == "schema_versions":
         conn.execute("INSERT INTO main.schema_versions(component, version)"
                      " SELECT component, version FROM src.schema_versions WHERE true"
                      " ON CONFLICT(component) DO UPDATE"
                      " SET version = max(version, excluded.version)")
         return 0
-    if "org" in names:
+    info = conn.execute(f'PRAGMA main.table_info("{table}")').fetchall()
+    keys = [row for row in info if row[5]]
+    rowid = "WITHOUT ROWID" not in source_sql.upper()
+    # A rowid alias (inbox.seq) is renumbered: rows of several sources would collide.
+    alias = keys[0][1] if rowid and len(keys) == 1 and keys[0][2].upper() == "INTEGER" else None
+    cols = ", ".join(f'"{row[1]}"' for row in info
+                     if row[1] in source_columns and row[1] != alias)
+    order = " ORDER BY rowid" if rowid else ""
+    if "org" in source_columns:
         cur = conn.execute(f'INSERT OR IGNORE INTO main."{table}" ({cols}) SELECT {cols}'  # noqa: S608 - names from sqlite_master
                            f' FROM src."{table}" WHERE ilyd_shard(org) = ?{order}', (index,))
         return cur.rowcount
@@ -211,12 +201,12 @@ def _finish(state_dir: Path, plan: dict[str, list]) -> str:
             for sidecar in _SIDECARS:  # a stale WAL would be replayed over the new file
                 (state_dir / (final + sidecar)).unlink(missing_ok=True)
             os.replace(state_dir / partial, state_dir / final)
-    _fsync_dir(state_dir)
+    _fsync(state_dir)
     for name in plan["delete"]:
         for sidecar in ("", *_SIDECARS):
             (state_dir / (name + sidecar)).unlink(missing_ok=True)
     (state_dir / _MARKER).unlink()
-    _fsync_dir(state_dir)
+    _fsync(state_dir)
     finals = ", ".join(final for _, final in plan["rename"])
     log.info("state_move_finished", into=finals)
     return f"finished an interrupted move into {finals}"
@@ -235,7 +225,8 @@ def _write_private(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync(path: Path) -> None:
+    """Make a file's data, or a directory's entries, durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

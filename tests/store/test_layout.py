@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import stat
 from collections.abc import Callable, Iterator
@@ -18,6 +19,8 @@ from ilyd.store.cache import ProviderCache
 from ilyd.store.inbox import Inbox, InboxEntry
 from ilyd.store.layout import arrange, database_path, org_database
 from ilyd.store.org_flags import OrgFlagStore
+from ilyd.store.replay import _MIGRATIONS as REPLAY_STEPS
+from ilyd.store.replay import ReplayStore
 
 ORGS = [f"org{n}" for n in range(1, 13)]
 CHANNEL = "/data/AccountChangeEvent"
@@ -27,23 +30,28 @@ Snapshot = dict[str, list[tuple[object, ...]]]
 
 
 def populate(path: Path) -> None:
-    """Real state of twelve orgs through the stores: inbox rows, replay ids and
-    checkpoints, pause flags, and provider cache entries (which belong to no org)."""
+    """The state of twelve orgs in a file (closed: its WAL merged)."""
     db = Database(path)
     try:
-        inbox = Inbox(db)
-        flags = OrgFlagStore(db)
-        cache = ProviderCache(db)
-        for n, org in enumerate(ORGS, start=1):
-            entries = [InboxEntry("Account", f"001{n:03d}{i:012d}", {"Website": f"{org}-{i}.com"},
-                                  modstamp=datetime(2026, 1, n, tzinfo=UTC)) for i in range(3)]
-            inbox.put(org, entries, channel=CHANNEL, replay_id=1000 + n)
-            if n % 3 == 0:
-                flags.set_paused(org, True, now=float(n))
-        for domain in ("acme.com", "example.org"):
-            cache.put(Lookup("dns", domain, True, {"Ily_Domain__c": domain}), ttl_seconds=3600)
+        fill(db)
     finally:
         db.close()
+
+
+def fill(db: Database) -> None:
+    """Real state of twelve orgs through the stores: inbox rows, replay ids and
+    checkpoints, pause flags, and provider cache entries (which belong to no org)."""
+    inbox = Inbox(db)
+    flags = OrgFlagStore(db)
+    cache = ProviderCache(db)
+    for n, org in enumerate(ORGS, start=1):
+        entries = [InboxEntry("Account", f"001{n:03d}{i:012d}", {"Website": f"{org}-{i}.com"},
+                              modstamp=datetime(2026, 1, n, tzinfo=UTC)) for i in range(3)]
+        inbox.put(org, entries, channel=CHANNEL, replay_id=1000 + n)
+        if n % 3 == 0:
+            flags.set_paused(org, True, now=float(n))
+    for domain in ("acme.com", "example.org"):
+        cache.put(Lookup("dns", domain, True, {"Ily_Domain__c": domain}), ttl_seconds=3600)
 
 
 def snapshot(path: Path) -> Snapshot:
@@ -79,7 +87,22 @@ def merged(paths: list[Path]) -> Snapshot:
 
 
 def files(state_dir: Path) -> list[str]:
-    return sorted(p.name for p in state_dir.iterdir() if p.name != "ilyd.lock")
+    return sorted(p.name for p in state_dir.iterdir() if p.is_file())
+
+
+def stale_wal(workdir: Path) -> Path:
+    """A copy of a WAL with committed, uncheckpointed transactions, and its database file,
+    as a daemon killed with SIGKILL leaves them: returns the WAL."""
+    workdir.mkdir()
+    db = Database(workdir / "live.db")
+    try:
+        fill(db)
+        for name in ("live.db", "live.db-wal"):
+            shutil.copy(workdir / name, workdir / f"crashed{name[4:]}")
+    finally:
+        db.close()
+    assert (workdir / "crashed.db-wal").stat().st_size > 0
+    return workdir / "crashed.db-wal"
 
 
 @pytest.fixture
@@ -158,6 +181,22 @@ def test_moved_inbox_rows_are_claimed_and_confirmed_through_the_inbox(state_dir:
             db.close()
 
 
+def test_rows_still_in_the_wal_of_a_killed_daemon_are_moved(tmp_path: Path) -> None:
+    wal = stale_wal(tmp_path / "crash")
+    probe, state_dir = tmp_path / "probe", tmp_path / "state"
+    for directory in (probe, state_dir):
+        directory.mkdir()
+        shutil.copy(wal.with_name("crashed.db"), directory / "ilyd.db")
+        shutil.copy(wal, directory / "ilyd.db-wal")
+    with_wal = merged([probe / "ilyd.db"])  # read through the WAL
+    assert len(with_wal["inbox"]) == 3 * len(ORGS)
+
+    arrange(state_dir, 2)
+
+    assert files(state_dir) == ["ilyd.0-of-2.db", "ilyd.1-of-2.db"]
+    assert merged([database_path(state_dir, i, 2) for i in range(2)]) == with_wal
+
+
 def test_files_are_private_whatever_the_umask(state_dir: Path) -> None:
     old = os.umask(0o002)
     try:
@@ -229,6 +268,37 @@ def test_tables_missing_from_some_sources_are_created_from_the_others(tmp_path: 
         db.close()
 
 
+@pytest.mark.parametrize("older_schema_is_newer_file", [True, False])
+def test_files_at_different_schema_versions_merge_at_the_newest(
+        tmp_path: Path, older_schema_is_newer_file: bool) -> None:
+    old_org, new_org = (next(o for o in ORGS if shard_of(o, 2) == i) for i in range(2))
+    old, new = Database(database_path(tmp_path, 0, 2)), Database(database_path(tmp_path, 1, 2))
+    try:
+        old.migrate("replay", REPLAY_STEPS[:1])  # a daemon from before the event time
+        with old.transaction() as tx:
+            tx.execute("INSERT INTO replay_ids VALUES (?, ?, 7, 1.0)", (old_org, CHANNEL))
+        ReplayStore(new).set(new_org, CHANNEL, 9, event_time=datetime(2026, 2, 1, tzinfo=UTC))
+    finally:
+        old.close()
+        new.close()
+    stamps = (1_000_000, 2_000_000) if older_schema_is_newer_file else (2_000_000, 1_000_000)
+    for path, stamp in zip((old.path, new.path), stamps, strict=True):
+        os.utime(path, (stamp, stamp))
+
+    arrange(tmp_path, 1)
+
+    db = Database(tmp_path / "ilyd.db")
+    try:
+        replay = ReplayStore(db)
+        assert (replay.get(old_org, CHANNEL), replay.event_time(old_org, CHANNEL)) == (7, None)
+        assert replay.get(new_org, CHANNEL) == 9
+        assert replay.event_time(new_org, CHANNEL) == datetime(2026, 2, 1, tzinfo=UTC)
+        versions = dict(db.connection().execute("SELECT component, version FROM schema_versions"))
+        assert versions == {"replay": len(REPLAY_STEPS)}
+    finally:
+        db.close()
+
+
 def test_a_build_killed_before_the_move_was_committed_is_discarded(
         state_dir: Path, before: Snapshot, kill_at: Callable[[Callable[[str], bool]], None],
 ) -> None:
@@ -255,6 +325,9 @@ def test_a_move_killed_during_the_renames_is_finished_at_the_next_start(
         arrange(state_dir, 3)
     assert files(state_dir) == ["ilyd.0-of-3.db", "ilyd.1-of-3.db.partial",
                                 "ilyd.2-of-3.db.partial", "ilyd.db", "relayout.json"]
+    # A WAL left beside a final name (by an older file of that name) must not be replayed
+    # over the new file.
+    shutil.copy(stale_wal(state_dir / "old"), state_dir / "ilyd.1-of-3.db-wal")
 
     lines = arrange(state_dir, count)
 
