@@ -293,6 +293,20 @@ THREADS = Gauge(
 )
 THREADS.set_function(threading.active_count)
 
+# --- worker processes ([daemon] processes > 1; the front process reports them) ---
+WORKER_UP = Gauge(
+    "ilyd_worker_up",
+    "1 while the worker process answers the front, else 0 (starting, exited, restarting).",
+    ["worker"],
+    registry=REGISTRY,
+)
+WORKER_RESTARTS = Counter(
+    "ilyd_worker_restarts_total",
+    "Worker processes started again after they exited or stopped answering.",
+    ["worker"],
+    registry=REGISTRY,
+)
+
 
 def forget_org(org: str) -> None:
     """Drop every per-org series of `org` (called when an org leaves the config)."""
