@@ -38,13 +38,14 @@ def populate(path: Path) -> None:
         db.close()
 
 
-def fill(db: Database) -> None:
+def fill(db: Database, orgs: list[str] = ORGS) -> None:
     """Real state of twelve orgs through the stores: inbox rows, replay ids and
     checkpoints, pause flags, and provider cache entries (which belong to no org)."""
     inbox = Inbox(db)
     flags = OrgFlagStore(db)
     cache = ProviderCache(db)
-    for n, org in enumerate(ORGS, start=1):
+    for org in orgs:
+        n = int(org[3:])
         entries = [InboxEntry("Account", f"001{n:03d}{i:012d}", {"Website": f"{org}-{i}.com"},
                               modstamp=datetime(2026, 1, n, tzinfo=UTC)) for i in range(3)]
         inbox.put(org, entries, channel=CHANNEL, replay_id=1000 + n)
@@ -245,6 +246,27 @@ def test_files_of_the_target_layout_beside_another_layout_are_rebuilt(state_dir:
     assert files(state_dir) == ["ilyd.0-of-2.db", "ilyd.1-of-2.db"]
     # Every row once (by the tables' keys), as in the newest file.
     assert merged([database_path(state_dir, i, 2) for i in range(2)]) == newest
+
+
+def test_inbox_rows_numbered_apart_in_each_file_all_survive_the_merge(tmp_path: Path) -> None:
+    for index in range(2):
+        db = Database(database_path(tmp_path, index, 2))
+        try:
+            fill(db, [org for org in ORGS if shard_of(org, 2) == index])
+        finally:
+            db.close()
+
+    arrange(tmp_path, 1)
+
+    db = Database(tmp_path / "ilyd.db")
+    try:
+        inbox = Inbox(db)
+        assert inbox.depth() == 3 * len(ORGS)
+        for n, org in enumerate(ORGS, start=1):
+            assert [i.record_id for i in inbox.pending(org)] == [
+                f"001{n:03d}{i:012d}" for i in range(3)]
+    finally:
+        db.close()
 
 
 def test_tables_missing_from_some_sources_are_created_from_the_others(tmp_path: Path) -> None:
