@@ -28,8 +28,9 @@ from ilyd.shards import shard_of
 log = structlog.get_logger(__name__)
 
 _MARKER = "relayout.json"
-_SHARD_FILE = re.compile(r"ilyd\.(\d+)-of-(\d+)\.db")
+_SHARD_FILE = re.compile(r"ilyd\.(\d+)-of-([1-9]\d*)\.db")
 _SIDECARS = ("-wal", "-shm", "-journal")
+_PARTIAL = ".partial"
 
 
 def database_path(state_dir: Path, index: int | None = None, count: int = 1) -> Path:
@@ -72,13 +73,13 @@ def arrange(state_dir: Path, count: int) -> list[str]:
         sources = sorted(existing, key=lambda p: p.stat().st_mtime, reverse=True)
         moved = dict.fromkeys(sources, 0)
         for index, target in enumerate(targets):
-            for source, rows in _build(_partial(target), schemas, sources, index, count).items():
+            for source, rows in _build(target, schemas, sources, index, count).items():
                 moved[source] += rows
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot move the state in {state_dir} to {count} process files:"
                          f" {exc}; the old files are untouched — fix the cause and restart"
                          ) from exc
-    plan = {"rename": [[_partial(t).name, t.name] for t in targets],
+    plan = {"rename": [[t.name + _PARTIAL, t.name] for t in targets],
             "delete": [s.name for s in sources if s not in targets]}
     tmp = state_dir / f"{_MARKER}.tmp"
     _write_private(tmp, json.dumps(plan).encode())
@@ -98,10 +99,6 @@ def _existing(state_dir: Path) -> list[Path]:
                   if p.name == "ilyd.db" or _SHARD_FILE.fullmatch(p.name))
 
 
-def _partial(target: Path) -> Path:
-    return target.with_name(target.name + ".partial")
-
-
 def _prepare(source: Path) -> dict[str, tuple[str, str, list[str]]]:
     """Empty the source's WAL into it (the copy reads the file alone) and return its
     schema: name -> (type, sql, columns of a table)."""
@@ -116,10 +113,11 @@ def _prepare(source: Path) -> dict[str, tuple[str, str, list[str]]]:
         conn.close()
 
 
-def _build(partial: Path, schemas: dict[Path, dict[str, tuple[str, str, list[str]]]],
+def _build(target: Path, schemas: dict[Path, dict[str, tuple[str, str, list[str]]]],
            sources: list[Path], index: int, count: int) -> dict[Path, int]:
-    """Write the file of worker `index` as `partial` (durably); return the org rows taken
-    from each source."""
+    """Write the file of worker `index` as `target`.partial (durably); return the org rows
+    taken from each source."""
+    partial = target.with_name(target.name + _PARTIAL)
     _write_private(partial, b"")
     conn = sqlite3.connect(partial, isolation_level=None)
     moved: dict[Path, int] = {}
@@ -185,12 +183,11 @@ def _read_marker(marker: Path) -> dict[str, list]:
     try:
         plan = json.loads(marker.read_text(encoding="utf-8"))
         names = [*plan["delete"], *(n for pair in plan["rename"] for n in pair)]
+        if not all(re.fullmatch(r"ilyd\.(\d+-of-\d+\.)?db(\.partial)?", str(n)) for n in names):
+            raise ValueError("it names files that are not state files")
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise StoreError(f"cannot read the unfinished state move {marker}: {exc}; restore"
+        raise StoreError(f"cannot finish the state move recorded in {marker}: {exc}; restore"
                          " the state directory from a backup") from exc
-    if not all(re.fullmatch(r"ilyd\.(\d+-of-\d+\.)?db(\.partial)?", str(n)) for n in names):
-        raise StoreError(f"{marker} names files that are not state files; restore the"
-                         " state directory from a backup")
     return plan
 
 

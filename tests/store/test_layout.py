@@ -6,7 +6,7 @@ import os
 import shutil
 import sqlite3
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -123,7 +123,7 @@ class Killed(BaseException):
 
 
 @pytest.fixture
-def kill_at(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Callable[[str], bool]], None]]:
+def kill_at(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[str], bool]], None]:
     """`kill_at(when)`: the next os.replace whose source name satisfies `when` dies instead."""
     real = os.replace
 
@@ -135,8 +135,7 @@ def kill_at(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Callable[[str
             real(src, dst)
         monkeypatch.setattr(os, "replace", replace)
 
-    yield arm
-    monkeypatch.setattr(os, "replace", real)
+    return arm
 
 
 def test_database_path_names_one_file_or_one_per_worker(tmp_path: Path) -> None:
