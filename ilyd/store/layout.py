@@ -170,13 +170,11 @@ def _copy(conn: sqlite3.Connection, table: str, source_columns: list[str], sourc
     cols = ", ".join(f'"{row[1]}"' for row in info
                      if row[1] in source_columns and row[1] != alias)
     order = " ORDER BY rowid" if rowid else ""
-    if "org" in source_columns:
-        cur = conn.execute(f'INSERT OR IGNORE INTO main."{table}" ({cols}) SELECT {cols}'  # noqa: S608 - names from sqlite_master
-                           f' FROM src."{table}" WHERE ilyd_shard(org) = ?{order}', (index,))
-        return cur.rowcount
-    conn.execute(f'INSERT OR IGNORE INTO main."{table}" ({cols})'  # noqa: S608 - names from sqlite_master
-                 f' SELECT {cols} FROM src."{table}"{order}')
-    return 0
+    org = "org" in source_columns
+    where, params = (" WHERE ilyd_shard(org) = ?", (index,)) if org else ("", ())
+    cur = conn.execute(f'INSERT OR IGNORE INTO main."{table}" ({cols}) SELECT {cols}'  # noqa: S608 - names from sqlite_master
+                       f' FROM src."{table}"{where}{order}', params)
+    return cur.rowcount if org else 0
 
 
 def _read_marker(marker: Path) -> dict[str, list]:
