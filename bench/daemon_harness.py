@@ -187,29 +187,55 @@ def log_problems(path: Path, limit: int = 5) -> list[str]:
     return found[:limit] + ([f"... {len(found) - limit} more"] if len(found) > limit else [])
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process (all its threads), from /proc/PID/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def family(pid: int) -> list[int]:
+    """`pid` and its child processes (the daemon's worker processes, [daemon] processes)."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue  # gone meanwhile
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(entry))
+    return [pid, *sorted(children)]
+
+
+def cpu_seconds(pid: int, children: bool = True) -> float:
+    """User + system CPU seconds of a process and (unless told not to) its children."""
+    total = 0.0
+    for member in family(pid) if children else [pid]:
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def _status(pid: int, key: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{key}:"):
-            return int(line.split()[1])
-    return 0
+    """A /proc/PID/status figure, summed over the process and its children."""
+    total = 0
+    for member in family(pid):
+        try:
+            lines = Path(f"/proc/{member}/status").read_text().splitlines()
+        except OSError:
+            continue
+        total += next((int(line.split()[1]) for line in lines if line.startswith(f"{key}:")),
+                      0)
+    return total
 
 
 def rss_mib(pid: int) -> float:
-    """VmRSS of a process in MiB."""
+    """VmRSS of a process and its children, in MiB."""
     return _status(pid, "VmRSS") / 1024
 
 
 def thread_count(pid: int) -> int:
-    """Threads of a process."""
+    """Threads of a process and its children."""
     return _status(pid, "Threads")
 
 
 def fd_count(pid: int) -> int:
-    """Open file descriptors of a process."""
-    return len(os.listdir(f"/proc/{pid}/fd"))
+    """Open file descriptors of a process and its children."""
+    return sum(len(os.listdir(f"/proc/{member}/fd")) for member in family(pid))

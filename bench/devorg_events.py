@@ -177,7 +177,7 @@ def main() -> int:
         owed = 0.0
         before = cpu_seconds(dev.pid)
         split_before = user_system(dev.pid)
-        own_before = cpu_seconds(os.getpid())
+        own_before = cpu_seconds(os.getpid(), children=False)
         started = time.monotonic()
         created = refused = 0
         next_at = started
@@ -208,7 +208,7 @@ def main() -> int:
         elapsed = time.monotonic() - started
         cpu = cpu_seconds(dev.pid) - before
         user, system = (a - b for a, b in zip(user_system(dev.pid), split_before, strict=True))
-        own = cpu_seconds(os.getpid()) - own_before
+        own = cpu_seconds(os.getpid(), children=False) - own_before
         stop.set()
         if spy is not None:
             spy.wait(timeout=60)

@@ -132,7 +132,7 @@ def run(orgs: int, rate: float, seconds: float, devorg_in_process: bool = False,
         observers = [Observer(dev.admin, i.name, i.user_id) for i in dev.orgs]
         calls_before = sum(o.calls() for o in observers)
         cpu_before = cpu_seconds(daemon.pid)
-        own_before = cpu_seconds(os.getpid())
+        own_before = cpu_seconds(os.getpid(), children=False)
         dev_before = dev.cpu_seconds() if isinstance(dev, DevOrgProcess) else 0.0
         traffic: list[Traffic] | list[OrgFeed]
         generator: ServerTraffic | None = None
@@ -156,7 +156,7 @@ def run(orgs: int, rate: float, seconds: float, devorg_in_process: bool = False,
         cpu = cpu_seconds(daemon.pid) - cpu_before  # while the traffic ran
         # devorg and the traffic share this process (and its GIL): when it is near 100 %,
         # devorg is as much the bottleneck as the daemon.
-        own = cpu_seconds(os.getpid()) - own_before
+        own = cpu_seconds(os.getpid(), children=False) - own_before
         dev_cpu = dev.cpu_seconds() - dev_before if isinstance(dev, DevOrgProcess) else None
         rss = rss_mib(daemon.pid)
         created = sum(len(t.stats.created) for t in traffic)

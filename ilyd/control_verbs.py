@@ -113,3 +113,16 @@ VERBS: dict[str, Verb] = {
         Verb("cache", cache_verbs.cache),
     )
 }
+
+
+def metrics_text(_daemon: Daemon, _args: Mapping[str, Any], _progress: Progress) -> str:
+    """This process's Prometheus exposition (a worker's, for the front to merge)."""
+    import prometheus_client
+
+    from ilyd.metrics import REGISTRY
+
+    return prometheus_client.generate_latest(REGISTRY).decode()
+
+
+# A worker process answers the front on its own socket: the same verbs, and its metrics.
+WORKER_VERBS: dict[str, Verb] = {**VERBS, "metrics": Verb("metrics", metrics_text)}

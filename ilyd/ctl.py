@@ -123,6 +123,10 @@ def render_status(result: Mapping[str, Any]) -> str:
     ]
     if result.get("metrics_url"):
         lines.append(f"metrics: {result['metrics_url']}")
+    lines += [f"worker {w['worker']}: {w['state']}, pid {w['pid']}, {w['orgs']} orgs,"
+              f" {w['restarts']} restarts" + (f" (last exit {w['last_exit']})"
+                                             if w["last_exit"] is not None else "")
+              for w in result.get("workers") or ()]
     lines += [f"resync {org}: {state}" for org, state in (result.get("resyncs") or {}).items()]
     return "\n".join(lines)
 

@@ -4,13 +4,20 @@ Start order: logging, control socket (refuses if another daemon owns it), state 
 metrics endpoint, supervisor (which starts the orgs), READY=1. Stop order is the
 reverse. The main thread only waits for signals and runs the watchdog: WATCHDOG=1 is
 sent only when the supervisor answered a liveness ask in time.
+
+With more than one process (`[daemon] processes`, ilyd.shards) this same Daemon runs in
+each worker process for its share of the orgs, under the front process (ilyd.front):
+on its own control socket, without the metrics endpoint (the front serves the workers'
+metrics), without systemd notifications, and it stops when the front goes away.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import resource
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -30,8 +37,10 @@ from ilyd.errors import ConfigError, ControlError
 from ilyd.logs import set_level
 from ilyd.metrics_server import MetricsServer
 from ilyd.sdnotify import Notifier
+from ilyd.shards import WorkerRole, own_orgs, process_count, receive_config, worker_socket
 from ilyd.store import Database
 from ilyd.store.db import lock_state_dir
+from ilyd.store.layout import arrange, database_path
 
 log = structlog.get_logger(__name__)
 
@@ -47,13 +56,20 @@ FDS_PER_ORG = 18
 class Daemon:
     """One running ilyd: owns the supervisor, the control server and the metrics server."""
 
-    def __init__(self, config: Config, notifier: Notifier | None = None) -> None:
-        self.config = config
+    def __init__(self, config: Config, notifier: Notifier | None = None,
+                 role: WorkerRole | None = None) -> None:
+        self.role = role
+        self._parent = os.getppid()
+        self.config = own_orgs(config, role) if role is not None else config
         self.generation = 1
         self.started = time.time()
-        self.notifier = notifier or Notifier()
+        # A worker never talks to systemd: the front is the service's main process.
+        self.notifier = notifier or Notifier({} if role is not None else None)
         self.supervisor: pykka.ActorRef[Any] | None = None
         self.metrics_url: str | None = None
+        self.database_path = (database_path(self.config.daemon.state_dir) if role is None else
+                              database_path(self.config.daemon.state_dir, role.index,
+                                            role.count))
         self._events: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._reload_lock = threading.Lock()
         self._last_answer = time.monotonic()  # the supervisor's last liveness answer
@@ -62,26 +78,33 @@ class Daemon:
 
     def run(self) -> int:
         """Run until SIGTERM/SIGINT; return the exit status."""
-        from ilyd.control_verbs import VERBS
+        from ilyd.control_verbs import VERBS, WORKER_VERBS
 
-        control = ControlServer(self.config.daemon.control_socket, VERBS, self)
+        socket_path = self.config.daemon.control_socket
+        if self.role is not None:
+            socket_path = worker_socket(socket_path, self.role.index)
+        control = ControlServer(socket_path, VERBS if self.role is None else WORKER_VERBS, self)
         control.start()  # first: a second daemon must stop here, before touching anything
         database = metrics_server = state_lock = None
         try:
-            state_lock = lock_state_dir(self.config.daemon.state_dir)
-            database = Database(self.config.daemon.state_dir / "ilyd.db")
+            if self.role is None:  # a worker's front holds the state directory
+                state_lock = lock_state_dir(self.config.daemon.state_dir)
+                log_moves(arrange(self.config.daemon.state_dir, 1))
+            database = Database(self.database_path)
             database.checkpoint_in_background()
             listen = self.config.metrics.listen
-            if listen is not None:
+            if listen is not None and self.role is None:
                 metrics_server = MetricsServer(*listen, per_org=self.config.metrics.per_org)
                 self.metrics_url = metrics_server.url
             metrics.BUILD_INFO.info({"version": __version__})
-            self._mark_reload(ok=True)
+            mark_reload(self.generation, ok=True)
             self.supervisor = SupervisorActor.start(self.config, generation=self.generation,
                                                     database=database)
             self._install_signals()
-            log.info("ilyd started", version=__version__, config=str(self.config.path),
-                     control_socket=str(control.path), metrics=self.metrics_url)
+            log.info("ilyd started" if self.role is None else "ilyd worker started",
+                     version=__version__, config=str(self.config.path),
+                     control_socket=str(control.path), metrics=self.metrics_url,
+                     orgs=len(self.config.orgs))
             self.notifier.ready(self._startup_status())
             self._loop()
         finally:
@@ -127,8 +150,14 @@ class Daemon:
 
     def _install_signals(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: self._events.put("stop"))
-        signal.signal(signal.SIGINT, lambda *_: self._events.put("stop"))
-        signal.signal(signal.SIGHUP, lambda *_: self._events.put("reload"))
+        if self.role is not None:
+            # Ctrl-C reaches the whole process group, SIGHUP may too: the front stops the
+            # workers (SIGTERM) and forwards reloads itself, each once.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        else:
+            signal.signal(signal.SIGINT, lambda *_: self._events.put("stop"))
+            signal.signal(signal.SIGHUP, lambda *_: self._events.put("reload"))
         signal.signal(signal.SIGUSR1, pykka.debug.log_thread_tracebacks)
 
     def request_stop(self) -> None:
@@ -145,6 +174,10 @@ class Daemon:
             except queue.Empty:
                 event = "tick"
             if event == "stop":
+                return
+            if self.role is not None and os.getppid() != self._parent:
+                log.error("the front process went away; this worker stops",
+                          worker=str(self.role), front_pid=self._parent)
                 return
             if event == "reload":
                 try:
@@ -200,9 +233,11 @@ class Daemon:
                 self.notifier.reloading()
             try:
                 new = load_config(self.config.path)
+                if self.role is not None:
+                    new = own_orgs(new, self.role)
             except ConfigError as exc:
                 if not dry_run:
-                    self._mark_reload(ok=False)
+                    mark_reload(self.generation, ok=False)
                     self.notifier.ready(self.snapshot().summary())
                 log.error("config reload refused; keeping the running config",
                           generation=self.generation, problems=exc.problems)
@@ -217,12 +252,12 @@ class Daemon:
             if dry_run:
                 return {**result, "generation": self.generation, "dry_run": True}
             # Settings that need a restart stay as they are; the rest is applied.
-            new = _keep_restart_only(self.config, new)
+            new = keep_restart_only(self.config, new)
             self.generation += 1
             self.config = new
             set_level(new.daemon.log_level)
             self.ask(ApplyConfig(new, self.generation))
-            self._mark_reload(ok=True)
+            mark_reload(self.generation, ok=True)
             log.info("config reloaded", generation=self.generation, **diff.as_dict())
             if wait:
                 self._wait_settled(set(diff.added) | set(diff.changed), progress)
@@ -251,19 +286,29 @@ class Daemon:
                                    "ilyd ctl orgs")
             time.sleep(0.05)
 
-    def _mark_reload(self, *, ok: bool) -> None:
-        metrics.CONFIG_LAST_RELOAD_SUCCESSFUL.set(1 if ok else 0)
-        if ok:
-            metrics.CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP.set(time.time())
-            metrics.CONFIG_GENERATION.set(self.generation)
 
 
-def _keep_restart_only(old: Config, new: Config) -> Config:
+def log_moves(moves: list[str]) -> None:
+    """Log the state files `arrange` moved to a new process layout."""
+    for move in moves:
+        log.info("state database moved to the process layout", move=move)
+
+
+def mark_reload(generation: int, *, ok: bool) -> None:
+    """The config (re)load metrics: whether the last one succeeded, and when."""
+    metrics.CONFIG_LAST_RELOAD_SUCCESSFUL.set(1 if ok else 0)
+    if ok:
+        metrics.CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP.set(time.time())
+        metrics.CONFIG_GENERATION.set(generation)
+
+
+def keep_restart_only(old: Config, new: Config) -> Config:
+    """`new`, with the settings a running daemon cannot switch (config.diff) as in `old`."""
     from dataclasses import replace
 
     daemon = replace(new.daemon, state_dir=old.daemon.state_dir,
                      control_socket=old.daemon.control_socket,
-                     log_format=old.daemon.log_format)
+                     log_format=old.daemon.log_format, processes=old.daemon.processes)
     return replace(new, daemon=daemon, metrics=old.metrics)
 
 
@@ -288,16 +333,29 @@ def raise_open_files_limit() -> tuple[int, int]:
     return hard, hard
 
 
-def run_daemon(config_path: Path) -> int:
-    """Load the config and run the daemon (the body of `ilyd run`); ConfigError if invalid."""
-    config = load_config(config_path)
+def run_daemon(config_path: Path, worker: WorkerRole | None = None) -> int:
+    """Load the config and run the daemon (the body of `ilyd run`); ConfigError if invalid.
+
+    With more than one process, this process is the front over its workers (ilyd.front);
+    `worker` is set in a worker process, which the front starts."""
+    # A worker runs the config its front validated (on its stdin), not the file as it is
+    # now: the two may differ when it is started again after a crash.
+    config = receive_config(sys.stdin.buffer) if worker is not None else load_config(config_path)
     from ilyd.logs import configure_logging
 
-    configure_logging(config.daemon.log_format, config.daemon.log_level)
+    configure_logging(config.daemon.log_format, config.daemon.log_level,
+                      fields={"worker": worker.index} if worker is not None else None)
     soft, _hard = raise_open_files_limit()
     if soft != resource.RLIM_INFINITY and soft < FDS_PER_ORG * len(config.orgs) + 100:
         log.warning("the open-files limit is low for this many orgs (about 18 per org)",
                     limit=soft, orgs=len(config.orgs))
+    if worker is not None:
+        return Daemon(config, role=worker).run()
     for problem in config.problems():
         log.error("org disabled by a config error", problem=problem)
+    processes = process_count(config)
+    if processes > 1:
+        from ilyd.front import Front
+
+        return Front(config, processes).run()
     return Daemon(config).run()

@@ -58,8 +58,12 @@ def redact(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, 
     return _redact(event_dict)
 
 
-def _shared_processors() -> list[Any]:
+def _shared_processors(fields: Mapping[str, Any]) -> list[Any]:
+    def add_fields(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+        return {**fields, **event_dict}
+
     return [
+        *([add_fields] if fields else []),
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
@@ -92,12 +96,14 @@ class _CurrentStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def configure_logging(
-    log_format: str = "auto", level: str = "info", *, stream: str = "stdout"
+    log_format: str = "auto", level: str = "info", *, stream: str = "stdout",
+    fields: Mapping[str, Any] | None = None,
 ) -> None:
     """Set up structlog and the stdlib root logger (stdout; journald takes it under systemd).
 
     `stream` is "stdout" (the daemon) or "stderr" (one-shot commands whose stdout is
     their result). Every line, whichever the stream, goes through the redaction step.
+    `fields` go into every line (a worker process's `worker` index).
     """
     console = log_format == "console" or (
         log_format == "auto" and getattr(sys, stream).isatty()
@@ -105,7 +111,7 @@ def configure_logging(
     renderer: Any = (
         structlog.dev.ConsoleRenderer() if console else structlog.processors.JSONRenderer()
     )
-    shared = _shared_processors()
+    shared = _shared_processors(fields or {})
     structlog.configure(
         processors=[
             structlog.stdlib.filter_by_level,

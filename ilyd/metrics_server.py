@@ -36,8 +36,10 @@ class WithoutOrgLabel(Collector):
 class MetricsServer:
     """The /metrics HTTP server thread; `url` is where it answers (port 0 resolved)."""
 
-    def __init__(self, host: str, port: int, *, per_org: bool = True) -> None:
-        registry = REGISTRY if per_org else WithoutOrgLabel(REGISTRY)
+    def __init__(self, host: str, port: int, *, per_org: bool = True,
+                 registry: Any = REGISTRY) -> None:
+        """Serve `registry` (the daemon's own by default; the front passes its merge)."""
+        registry = registry if per_org else WithoutOrgLabel(registry)
         try:
             self._server, self._thread = prometheus_client.start_http_server(
                 port, addr=host, registry=registry

@@ -31,6 +31,7 @@ def check_command(args: argparse.Namespace) -> int:
     from ilyd.provision.service import Provisioner
     from ilyd.salesforce.connect import make_org_rest_client
     from ilyd.store import Database
+    from ilyd.store.layout import org_database
     from ilyd.store.writes import WriteStateStore
 
     quiet_logging()
@@ -46,7 +47,7 @@ def check_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     database = None
     try:
-        database = Database(config.daemon.state_dir / "ilyd.db")
+        database = Database(org_database(config.daemon.state_dir, org.name))
         identities: OrgIdentityStore | None = OrgIdentityStore(database)
         writes: WriteStateStore | None = WriteStateStore(database)
     except IlydError:

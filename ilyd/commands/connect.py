@@ -125,9 +125,10 @@ def _acknowledge(state_dir: Path, org: str, org_id: str) -> None:
     from ilyd.errors import IlydError
     from ilyd.provision.identity import OrgIdentityStore
     from ilyd.store import Database
+    from ilyd.store.layout import org_database
 
     try:
-        database = Database(state_dir / "ilyd.db")
+        database = Database(org_database(state_dir, org))
     except IlydError:
         return  # the daemon records it at its next start
     try:

@@ -12,6 +12,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `run`."""
     parser = subparsers.add_parser("run", help="run the daemon in the foreground")
     add_config_argument(parser)
+    # Set by the front process on the worker processes it starts ([daemon] processes).
+    parser.add_argument("--worker", metavar="I/N", help=argparse.SUPPRESS)
     parser.set_defaults(func=run_command)
 
 
@@ -21,9 +23,15 @@ def run_command(args: argparse.Namespace) -> int:
 
     from ilyd.daemon import run_daemon
     from ilyd.errors import ConfigError, IlydError
+    from ilyd.shards import WorkerRole
 
     try:
-        return run_daemon(Path(args.config))
+        worker = WorkerRole.parse(args.worker) if args.worker else None
+    except ValueError as exc:
+        print(f"ilyd: --worker: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return run_daemon(Path(args.config), worker)
     except ConfigError as exc:
         print(f"ilyd: {args.config} is invalid; not starting:", file=sys.stderr)
         for problem in exc.problems:

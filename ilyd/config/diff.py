@@ -11,6 +11,7 @@ _RESTART_ONLY = (
     ("daemon", "state_dir"),
     ("daemon", "control_socket"),
     ("daemon", "log_format"),
+    ("daemon", "processes"),
     ("metrics", "listen"),
     ("metrics", "per_org"),
 )

@@ -27,6 +27,7 @@ class DaemonConfig:
     control_socket: Path
     log_format: str  # auto | json | console
     log_level: str  # debug | info | warning | error
+    processes: int | None = None  # worker processes; None: auto (see ilyd.shards)
 
 
 @dataclass(frozen=True)

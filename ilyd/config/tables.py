@@ -53,6 +53,20 @@ def path_field(base_dir: Path) -> Any:
     return convert
 
 
+def _processes() -> Any:
+    """"auto" (None: one per usable CPU, at most one per org) or a count from 1 to 64."""
+    count = integer(1, 64)
+
+    def convert(value: Any) -> int | None:
+        if value == "auto":
+            return None
+        if isinstance(value, str):
+            raise ValueError(f'must be "auto" or a number of processes (got {value!r})')
+        return count(value)
+
+    return convert
+
+
 def daemon_table(base_dir: Path) -> Table[DaemonConfig]:
     """The `[daemon]` spec."""
     return Table(
@@ -63,6 +77,8 @@ def daemon_table(base_dir: Path) -> Table[DaemonConfig]:
                   "unix socket `ilyd ctl` talks to"),
             Field("log_format", choice("auto", "json", "console"), "auto"),
             Field("log_level", choice("debug", "info", "warning", "error"), "info"),
+            Field("processes", _processes(), None,
+                  'worker processes the orgs are shared over; "auto": one per CPU'),
         ),
         build=lambda state_dir, control_socket, **rest: DaemonConfig(
             state_dir=state_dir or default_state_dir(),

@@ -31,7 +31,7 @@ ACTIONS = ("stats", "clear")
 
 @contextmanager
 def _cache(daemon: Daemon) -> Iterator[ProviderCache]:
-    path = daemon.config.daemon.state_dir / "ilyd.db"
+    path = daemon.database_path
     registry = find_registry(path)
     if registry is not None and registry.cache is not None:
         yield registry.cache

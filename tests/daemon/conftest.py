@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ SECRETS = {
     "alpha": "alpha-secret-7f3a9c",
     "beta": "beta-secret-0b1e2d",
     "gamma": "gamma-secret-99aa",
+    "delta": "delta-secret-4c8e51",
 }
 
 
@@ -44,6 +46,26 @@ class DaemonProcess:
     socket: Path
     process: subprocess.Popen[str]
     env: dict[str, str] = field(default_factory=dict)
+    # Output is read all along, as journald does: a full pipe would block the daemon's
+    # (and its workers') log writes, and with them the daemon.
+    _out: list[str] = field(default_factory=list)
+    _err: list[str] = field(default_factory=list)
+    _readers: list[threading.Thread] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for stream, into in ((self.process.stdout, self._out), (self.process.stderr, self._err)):
+            if stream is not None:
+                reader = threading.Thread(target=lambda s=stream, i=into: i.extend(s),
+                                          daemon=True)
+                reader.start()
+                self._readers.append(reader)
+
+    def wait(self, timeout: float) -> tuple[str, str]:
+        """Wait for the exit and the end of its output; (stdout, stderr)."""
+        self.process.wait(timeout=timeout)
+        for reader in self._readers:
+            reader.join(timeout=timeout)
+        return "".join(self._out), "".join(self._err)
 
     def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*ILYD, "ctl", "--socket", str(self.socket), *args],
@@ -62,7 +84,7 @@ class DaemonProcess:
         """SIGTERM and wait; return (exit status, stdout, stderr)."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        out, err = self.process.communicate(timeout=timeout)
+        out, err = self.wait(timeout)
         if self.process.returncode != 0:
             # Shown by pytest with a failing assertion on the status: why it did not exit 0.
             print(f"daemon exited {self.process.returncode}; stderr tail:\n{err[-4000:]}"
@@ -112,14 +134,14 @@ def start_daemon(workdir: Path) -> Iterator[Callable[..., DaemonProcess]]:
         if wait:
             wait_until(lambda: process.poll() is not None or daemon.ctl("status").returncode == 0,
                        what="the daemon to answer ctl status")
-            assert process.poll() is None, process.communicate()[1]
+            assert process.poll() is None, daemon.wait(30)[1]
         return daemon
 
     yield start
     for daemon in started:
         if daemon.process.poll() is None:
             daemon.process.kill()
-            daemon.process.communicate()
+            daemon.wait(30)
 
 
 @pytest.fixture

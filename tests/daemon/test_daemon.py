@@ -70,7 +70,7 @@ def test_stale_socket_file_is_replaced(write_config, start_daemon):
     config = write_config("alpha")
     first = start_daemon(config)
     first.process.kill()  # leaves the socket file behind
-    first.process.communicate()
+    first.wait(30)
     assert first.socket.exists()
     second = start_daemon(config)
     assert second.ctl_json("status")["generation"] == 1

@@ -1,0 +1,517 @@
+"""The front process: the daemon as systemd and operators see it, over worker processes.
+
+With `[daemon] processes` above one (ilyd.shards), `ilyd run` holds the control socket,
+the state directory's lock, the metrics endpoint and the systemd protocol (READY,
+STATUS, WATCHDOG, RELOADING, STOPPING), and starts one worker process per share of the
+orgs. A worker is a whole daemon (ilyd.daemon.Daemon) for its orgs, on a private control
+socket that the front talks to with the ordinary protocol:
+
+- `ilyd ctl` verbs about one org go to that org's worker as they are, progress included;
+- status and orgs gather every worker's answer; reload re-reads the config here, then
+  in each worker; the metrics endpoint merges every worker's series (ilyd.front_metrics);
+- a worker that exits, or stops answering for HUNG_AFTER seconds, is started again after
+  a pause (1 s, doubled up to 60 s while it keeps failing within a minute of its start);
+  meanwhile its orgs show as backoff, with the reason, and nothing of theirs is lost —
+  their inbox is in the state database.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pykka.debug
+import structlog
+from prometheus_client import CollectorRegistry
+
+from ilyd import __version__, metrics
+from ilyd.actors.messages import OrgState, OrgStatus, SupervisorSnapshot
+from ilyd.config import Config, load_config
+from ilyd.config.diff import diff_configs
+from ilyd.control import ControlServer, Progress, Verb
+from ilyd.ctl import ControlClient, DaemonNotRunningError
+from ilyd.errors import ConfigError, ControlError
+from ilyd.front_metrics import MergedMetrics
+from ilyd.logs import set_level
+from ilyd.metrics_server import MetricsServer
+from ilyd.sdnotify import Notifier
+from ilyd.shards import WorkerRole, own_orgs, send_config, shard_of, worker_socket
+from ilyd.store.db import lock_state_dir
+from ilyd.store.layout import arrange
+
+log = structlog.get_logger(__name__)
+
+ASK_TIMEOUT = 5.0  # front -> worker, for status and orgs
+LIVENESS_TIMEOUT = 2.0
+PROXY_TIMEOUT = 150.0  # an org verb's longest silence (check, provision: ilyd ctl's own)
+RELOAD_TIMEOUT = 90.0  # a worker's `reload --wait` (ilyd ctl reload waits 90 s)
+READY_TIMEOUT = 30.0  # every worker answering, before READY=1 (TimeoutStartSec=60s)
+STOP_TIMEOUT = 25.0  # SIGTERM -> every worker gone (the unit's TimeoutStopSec is 30 s)
+HUNG_AFTER = 120.0  # a live worker silent this long is killed (WatchdogSec= of one process)
+FIRST_PAUSE, LONGEST_PAUSE, STABLE_AFTER = 1.0, 60.0, 60.0
+_TICK = 1.0
+# What a worker must not inherit: systemd's notify socket and watchdog are the front's.
+_FRONT_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+
+
+class Worker:
+    """One worker process: started, watched, started again, stopped."""
+
+    def __init__(self, config: Config, role: WorkerRole) -> None:
+        self.role = role
+        self.socket = worker_socket(config.daemon.control_socket, role.index)
+        self._config_path = config.path
+        self.process: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+        self.answered_at: float | None = None  # last answer from this incarnation
+        self.down_since: float | None = None
+        self.next_start = 0.0
+        self.pause = FIRST_PAUSE
+        self.restarts = 0
+        self.last_exit: int | None = None
+        # At 0 from the start: increase() would miss the first restart of a new series.
+        metrics.WORKER_RESTARTS.labels(worker=str(role.index))
+
+    def start(self, config: Config) -> None:
+        """Start the process with the front's `config` (its output goes where the front's
+        goes: the journal)."""
+        env = {k: v for k, v in os.environ.items() if k not in _FRONT_ENV}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ilyd", "run", "--config", str(self._config_path),
+             "--worker", str(self.role)],
+            env=env, stdin=subprocess.PIPE,
+        )
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(send_config(config))
+            self.process.stdin.close()
+        except BrokenPipeError:
+            pass  # it died at once: watch() sees the exit
+        self.started_at = time.monotonic()
+        self.answered_at = None
+        self.down_since = None
+        metrics.WORKER_UP.labels(worker=str(self.role.index)).set(0)
+        log.info("worker process started", worker=self.role.index, pid=self.process.pid)
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def call(self, verb: str, args: Mapping[str, Any] | None = None,
+             progress: Progress | None = None, timeout: float = ASK_TIMEOUT,
+             *, wait_start: bool = False) -> Any:
+        """One request to the worker; ControlError (busy when it does not answer).
+
+        `wait_start`: a worker still starting is waited for (up to READY_TIMEOUT), as
+        `ilyd ctl pause ORG` right after `ilyd run` expects. A refused connection or a
+        "still starting" answer did nothing, so sending the request again is safe."""
+        if not self.alive:
+            raise ControlError("busy", f"worker process {self.role.index} is restarting",
+                               "retry in a moment; ilyd ctl status")
+        while True:
+            try:
+                result = ControlClient(self.socket, timeout=timeout).call(verb, args, progress)
+                break
+            except DaemonNotRunningError as exc:
+                if self._starting(wait_start):
+                    time.sleep(0.1)
+                    continue
+                problem: Exception = exc
+            except ControlError as exc:
+                # "busy: still starting" comes before its orgs do.
+                if exc.code == "busy" and self._starting(wait_start):
+                    time.sleep(0.1)
+                    continue
+                raise
+            except OSError as exc:
+                problem = exc
+            metrics.WORKER_UP.labels(worker=str(self.role.index)).set(0)
+            raise ControlError("busy", f"worker process {self.role.index} did not answer"
+                               f" ({problem})", "retry in a moment; ilyd ctl status") from problem
+        self.answered_at = time.monotonic()
+        metrics.WORKER_UP.labels(worker=str(self.role.index)).set(1)
+        return result
+
+    def _starting(self, wait_start: bool) -> bool:
+        """Whether to wait: asked to, and the process runs but never answered yet."""
+        return (wait_start and self.alive and self.answered_at is None
+                and time.monotonic() - self.started_at < READY_TIMEOUT)
+
+    def watch(self, stopping: bool, config: Config) -> None:
+        """Notice an exit or a hang; start the process again once its pause is over."""
+        now = time.monotonic()
+        if self.process is None or stopping:
+            return
+        code = self.process.poll()
+        if code is None and self.down_since is None:
+            silent_since = self.answered_at or self.started_at
+            if now - silent_since > HUNG_AFTER:
+                log.error("worker process stopped answering; killing it", worker=self.role.index,
+                          pid=self.process.pid, silent_s=round(now - silent_since))
+                self.process.kill()
+                code = self.process.wait()
+        if code is not None and self.down_since is None:
+            self.last_exit = code
+            self.down_since = now
+            ran = now - self.started_at
+            self.pause = FIRST_PAUSE if ran > STABLE_AFTER else min(self.pause * 2,
+                                                                    LONGEST_PAUSE)
+            self.next_start = now + self.pause
+            metrics.WORKER_UP.labels(worker=str(self.role.index)).set(0)
+            log.error("worker process exited; its orgs are down until it is started again",
+                      worker=self.role.index, exit_code=code, ran_s=round(ran, 1),
+                      restart_in_s=self.pause)
+        if self.down_since is not None and now >= self.next_start:
+            self.restarts += 1
+            metrics.WORKER_RESTARTS.labels(worker=str(self.role.index)).inc()
+            self.start(config)
+
+    def stop(self) -> None:
+        """SIGTERM (the worker stops its orgs and exits)."""
+        if self.alive:
+            assert self.process is not None
+            self.process.terminate()
+
+    def reap(self, deadline: float) -> None:
+        """Wait for the exit until `deadline` (monotonic), then SIGKILL."""
+        if self.process is None:
+            return
+        try:
+            self.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.error("worker process did not stop in time; killing it",
+                      worker=self.role.index, pid=self.process.pid)
+            self.process.kill()
+            self.process.wait()
+
+    def state(self) -> str:
+        """starting | running | restarting | stopped, as `ilyd ctl status` shows it."""
+        if self.down_since is not None:
+            return "restarting"
+        if not self.alive:
+            return "stopped"
+        return "running" if self.answered_at is not None else "starting"
+
+    def as_json(self, orgs: int) -> dict[str, Any]:
+        return {"worker": self.role.index, "pid": self.pid, "state": self.state(),
+                "orgs": orgs, "restarts": self.restarts, "last_exit": self.last_exit}
+
+
+class Front:
+    """The daemon over worker processes; the same surface as ilyd.daemon.Daemon for verbs."""
+
+    def __init__(self, config: Config, processes: int,
+                 notifier: Notifier | None = None) -> None:
+        self.config = config
+        self.generation = 1
+        self.started = time.time()
+        self.notifier = notifier or Notifier()
+        self.metrics_url: str | None = None
+        self.workers = [Worker(config, WorkerRole(i, processes)) for i in range(processes)]
+        self._events: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._reload_lock = threading.Lock()
+        self._stopping = False
+
+    # ----------------------------------------------------------------- main loop
+
+    def run(self) -> int:
+        """Run until SIGTERM/SIGINT; return the exit status."""
+        from ilyd.daemon import log_moves, mark_reload
+
+        control = ControlServer(self.config.daemon.control_socket, FRONT_VERBS, self)
+        control.start()  # first: a second daemon must stop here, before touching anything
+        metrics_server = state_lock = None
+        try:
+            state_lock = lock_state_dir(self.config.daemon.state_dir)
+            # One state file per worker (a shared one's cross-process write lock doubled
+            # p99 at 500 events/s); rows move to their org's file when the count changes.
+            log_moves(arrange(self.config.daemon.state_dir, len(self.workers)))
+            listen = self.config.metrics.listen
+            if listen is not None:
+                registry = CollectorRegistry(auto_describe=False)
+                registry.register(MergedMetrics(metrics.REGISTRY, self._expositions))
+                metrics_server = MetricsServer(*listen, per_org=self.config.metrics.per_org,
+                                               registry=registry)
+                self.metrics_url = metrics_server.url
+            metrics.BUILD_INFO.info({"version": __version__})
+            mark_reload(self.generation, ok=True)
+            for worker in self.workers:
+                worker.start(self.config)
+            self._install_signals()
+            log.info("ilyd started", version=__version__, config=str(self.config.path),
+                     control_socket=str(control.path), metrics=self.metrics_url,
+                     processes=len(self.workers))
+            self.notifier.ready(self._startup_status())
+            self._loop()
+        finally:
+            self._stopping = True
+            self.notifier.stopping()
+            log.info("ilyd stopping")
+            control.stop()
+            self._stop_workers()
+            if metrics_server is not None:
+                metrics_server.stop()
+            if state_lock is not None:
+                state_lock.close()
+        log.info("ilyd stopped")
+        return 0
+
+    def _startup_status(self) -> str:
+        """READY=1's status, once every worker answers (or READY_TIMEOUT passed)."""
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            snapshot = self.snapshot(timeout=LIVENESS_TIMEOUT)
+            if all(w.answered_at is not None for w in self.workers):
+                return snapshot.summary()
+            if time.monotonic() > deadline or not self._events.empty():
+                log.warning("worker processes still starting; ready without them",
+                            starting=[w.role.index for w in self.workers
+                                      if w.answered_at is None])
+                return snapshot.summary()
+            for worker in self.workers:
+                worker.watch(self._stopping, self.config)
+            time.sleep(0.2)
+
+    def _stop_workers(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for worker in self.workers:
+            worker.reap(deadline)
+            metrics.WORKER_UP.labels(worker=str(worker.role.index)).set(0)
+
+    def _install_signals(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self._events.put("stop"))
+        signal.signal(signal.SIGINT, lambda *_: self._events.put("stop"))
+        signal.signal(signal.SIGHUP, lambda *_: self._events.put("reload"))
+        # `systemctl kill -s USR1` reaches every process of the unit: each logs its stacks.
+        signal.signal(signal.SIGUSR1, pykka.debug.log_thread_tracebacks)
+
+    def request_stop(self) -> None:
+        """Ask the main loop to stop (same as SIGTERM)."""
+        self._events.put("stop")
+
+    def _loop(self) -> None:
+        interval = self.notifier.watchdog_interval
+        tick = min(_TICK, interval) if interval else _TICK
+        last_status = ""
+        while True:
+            try:
+                event = self._events.get(timeout=tick)
+            except queue.Empty:
+                event = "tick"
+            if event == "stop":
+                return
+            if event == "reload":
+                try:
+                    self.reload()
+                except ControlError as exc:
+                    log.error("reload on SIGHUP refused", problem=exc.message)
+            for worker in self.workers:
+                worker.watch(self._stopping, self.config)
+            # The front is alive while it runs this loop: a worker that hangs is killed
+            # and started again above, so the watchdog does not restart the whole service.
+            self.notifier.watchdog()
+            summary = self.snapshot(timeout=LIVENESS_TIMEOUT).summary()
+            if summary != last_status:
+                self.notifier.status(summary)
+                last_status = summary
+
+    # ---------------------------------------------------------------- operations
+
+    def owner(self, org: str) -> Worker:
+        """The worker that runs `org`; ControlError unknown_org if the config has none."""
+        if org not in self.config.org_names():
+            raise ControlError("unknown_org", f"no org named {org!r}", "ilyd ctl orgs")
+        return self.workers[shard_of(org, len(self.workers))]
+
+    def _gather(self, verb: str, args: Mapping[str, Any] | None = None,
+                timeout: float = ASK_TIMEOUT) -> list[Any]:
+        """Every worker's answer to `verb` (a ControlError where it failed), concurrently."""
+        def one(worker: Worker) -> Any:
+            try:
+                return worker.call(verb, args, timeout=timeout)
+            except ControlError as exc:
+                return exc
+
+        with ThreadPoolExecutor(len(self.workers), thread_name_prefix="front-ask") as pool:
+            return list(pool.map(one, self.workers))
+
+    def _expositions(self) -> list[str]:
+        return [text for text in self._gather("metrics") if isinstance(text, str)]
+
+    def snapshot(self, timeout: float = ASK_TIMEOUT) -> SupervisorSnapshot:
+        """Every org's status, from its worker, in config order; a worker that does not
+        answer shows its orgs as starting (process up) or backoff (process gone)."""
+        found: dict[str, OrgStatus] = {}
+        for worker, answer in zip(self.workers, self._gather("orgs", timeout=timeout),
+                                  strict=True):
+            if isinstance(answer, list):
+                for org in answer:
+                    found[org["name"]] = _org_status(org, worker.role.index)
+                continue
+            for name in own_orgs(self.config, worker.role).org_names():
+                found[name] = self._absent(name, worker, answer)
+        return SupervisorSnapshot(self.generation,
+                                  tuple(found[n] for n in self.config.org_names() if n in found))
+
+    def _absent(self, name: str, worker: Worker, problem: ControlError) -> OrgStatus:
+        now_wall, now = time.time(), time.monotonic()
+        down = worker.down_since is not None or not worker.alive
+        if worker.down_since is not None:
+            reason = (f"worker process {worker.role.index} exited with code"
+                      f" {worker.last_exit}; starting it again")
+        else:
+            reason = problem.message
+        return OrgStatus(
+            name=name, state=OrgState.BACKOFF if down else OrgState.STARTING,
+            since=now_wall - (now - (worker.down_since or worker.started_at)),
+            last_error=reason if down or worker.answered_at is not None else None,
+            restarts=worker.restarts, detail=(("worker", worker.role.index),),
+            retry_at=now_wall + max(0.0, worker.next_start - now) if down else None,
+        )
+
+    def worker_states(self) -> list[dict[str, Any]]:
+        """Each worker process as `ilyd ctl status` shows it."""
+        return [w.as_json(len(own_orgs(self.config, w.role).org_names())) for w in self.workers]
+
+    def reload(
+        self, *, dry_run: bool = False, wait: bool = False, progress: Progress | None = None
+    ) -> dict[str, Any]:
+        """Validate the config file, then have every worker apply its share of it."""
+        from ilyd.daemon import keep_restart_only, mark_reload
+
+        with self._reload_lock:
+            if not dry_run:
+                self.notifier.reloading()
+            try:
+                new = load_config(self.config.path)
+            except ConfigError as exc:
+                if not dry_run:
+                    mark_reload(self.generation, ok=False)
+                    self.notifier.ready(self.snapshot().summary())
+                log.error("config reload refused; keeping the running config",
+                          generation=self.generation, problems=exc.problems)
+                raise ControlError(
+                    "config_invalid",
+                    f"{self.config.path} is invalid; still running generation"
+                    f" {self.generation}:\n" + "\n".join(exc.problems),
+                    f"ilyd config check --config {self.config.path}",
+                ) from exc
+            diff = diff_configs(self.config, new)
+            result: dict[str, Any] = {**diff.as_dict(), "problems": list(new.problems())}
+            if dry_run:
+                return {**result, "generation": self.generation, "dry_run": True}
+            self.generation += 1
+            self.config = keep_restart_only(self.config, new)
+            set_level(new.daemon.log_level)
+            failed = self._reload_workers(wait, progress)
+            mark_reload(self.generation, ok=not failed)
+            log.info("config reloaded", generation=self.generation, **diff.as_dict())
+            snapshot = self.snapshot()
+            self.notifier.ready(snapshot.summary())
+            if failed:
+                raise ControlError("internal", "the config was reloaded, but not by worker"
+                                   " process(es): " + "; ".join(failed), "see the daemon log")
+            return {**result, "generation": self.generation, "orgs": snapshot.counts()}
+
+    def _reload_workers(self, wait: bool, progress: Progress | None) -> list[str]:
+        """Each worker re-reads the config for its orgs; what failed, one line each. A
+        worker that is down reads the new config when it starts again."""
+        lock = threading.Lock()
+
+        def relay(update: Mapping[str, Any]) -> None:
+            if progress is not None:
+                with lock:  # one client connection, several workers
+                    progress(update)
+
+        def one(worker: Worker) -> str | None:
+            if worker.down_since is not None:
+                return None
+            try:
+                worker.call("reload", {"wait": wait}, relay, timeout=RELOAD_TIMEOUT)
+            except ControlError as exc:
+                log.error("a worker process did not apply the reload", worker=worker.role.index,
+                          problem=exc.message)
+                return f"{worker.role.index}: {exc.message}"
+            return None
+
+        with ThreadPoolExecutor(len(self.workers), thread_name_prefix="front-reload") as pool:
+            return [f for f in pool.map(one, self.workers) if f is not None]
+
+
+def _org_status(org: Mapping[str, Any], worker: int) -> OrgStatus:
+    return OrgStatus(
+        name=org["name"], state=OrgState(org["state"]), since=org["since"],
+        last_error=org["last_error"], restarts=org["restarts"],
+        detail=(*org["detail"].items(), ("worker", worker)), retry_at=org.get("retry_at"),
+    )
+
+
+# ------------------------------------------------------------------- the verbs
+
+
+def _status(front: Front, args: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
+    """The daemon's status (ilyd.control_verbs.status) and each worker process."""
+    from ilyd.control_verbs import status
+
+    return {**status(front, args, progress), "workers": front.worker_states()}
+
+
+def _to_owner(verb: str) -> Any:
+    def handler(front: Front, args: Mapping[str, Any], progress: Progress) -> Any:
+        from ilyd.control_verbs import org_arg
+
+        return front.owner(org_arg(args)).call(verb, args, progress, timeout=PROXY_TIMEOUT,
+                                               wait_start=True)
+
+    handler.__doc__ = f"`{verb}`, answered by the worker process that runs the org."
+    return handler
+
+
+def _cache(front: Front, args: Mapping[str, Any], _progress: Progress) -> dict[str, Any]:
+    """The cache is one table, shared by the workers; hits and misses (and what each
+    worker keeps in memory) are per process: clear reaches all, stats adds them up."""
+    answers = front._gather("cache", args, timeout=PROXY_TIMEOUT)
+    problem = next((a for a in answers if isinstance(a, ControlError)), None)
+    if problem is not None:
+        raise problem
+    first = answers[0]
+    if first["action"] == "clear":
+        return {**first, "removed": sum(a["removed"] for a in answers)}
+    by_name: dict[str, dict[str, Any]] = {}
+    for answer in answers:
+        for provider in answer["providers"]:
+            known = by_name.setdefault(provider["provider"], {**provider, "hits": 0,
+                                                              "misses": 0})
+            known["hits"] += provider["hits"]
+            known["misses"] += provider["misses"]
+    return {**first, "hits": sum(a["hits"] for a in answers),
+            "misses": sum(a["misses"] for a in answers),
+            "providers": [by_name[n] for n in sorted(by_name)]}
+
+
+def _front_verbs() -> dict[str, Verb]:
+    from ilyd.control_verbs import VERBS, orgs, reload
+
+    local = {"status": Verb("status", _status), "orgs": Verb("orgs", orgs),
+             "reload": Verb("reload", reload, mutating=True),
+             "cache": Verb("cache", _cache)}
+    # Every other verb names an org: its worker answers (and audits a mutating one too).
+    return {name: local.get(name) or Verb(name, _to_owner(name), verb.mutating)
+            for name, verb in VERBS.items()}
+
+
+FRONT_VERBS = _front_verbs()

@@ -1,0 +1,167 @@
+"""The daemon over worker processes ([daemon] processes = 2): one control socket, one
+metrics endpoint and one systemd unit in front of two processes that share the orgs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+import requests
+
+from ilyd.shards import shard_of
+
+from .conftest import ILYD, wait_until
+
+TWO = "processes = 2\n"
+ORGS = ("alpha", "beta", "gamma", "delta")
+
+
+def worker_pids(daemon) -> dict[int, int]:
+    return {w["worker"]: w["pid"] for w in daemon.ctl_json("status")["workers"]}
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by its parent) is gone for our purpose.
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_orgs_are_shared_over_the_workers_and_status_shows_each(write_config, start_daemon,
+                                                                 workdir):
+    daemon = start_daemon(write_config(*ORGS, extra=TWO))
+    wait_until(lambda: set(daemon.org_states().values()) == {"running"}, what="all running")
+    status = daemon.ctl_json("status")
+    assert status["orgs"] == {"running": 4}
+    workers = status["workers"]
+    assert [w["worker"] for w in workers] == [0, 1]
+    assert all(w["state"] == "running" and w["pid"] != daemon.process.pid for w in workers)
+    assert sum(w["orgs"] for w in workers) == 4
+    for org in daemon.ctl_json("orgs"):
+        assert org["detail"]["worker"] == shard_of(org["name"], 2)
+    # One state file per worker process; none shared.
+    assert sorted(p.name for p in (workdir / "state").glob("ilyd*.db")) == [
+        "ilyd.0-of-2.db", "ilyd.1-of-2.db"]
+    human = daemon.ctl("status").stdout
+    assert "worker 0: running" in human
+    assert "worker 1: running" in human
+    assert daemon.stop()[0] == 0
+
+
+def test_org_verbs_reach_the_org_s_worker_and_unknown_orgs_are_refused(write_config,
+                                                                        start_daemon):
+    daemon = start_daemon(write_config(*ORGS, extra=TWO))
+    wait_until(lambda: set(daemon.org_states().values()) == {"running"}, what="all running")
+    for org in ORGS:  # both workers answer, whichever owns the org
+        assert daemon.ctl_json("pause", org)["state"] == "paused"
+    assert set(daemon.org_states().values()) == {"paused"}
+    assert daemon.ctl_json("resume", "gamma")["state"] in ("starting", "running")
+    unknown = daemon.ctl("restart", "nope")
+    assert unknown.returncode == 1
+    assert "no org named 'nope'" in unknown.stderr
+    assert daemon.stop()[0] == 0
+
+
+def test_a_killed_worker_is_started_again_and_its_orgs_come_back(write_config, start_daemon):
+    daemon = start_daemon(write_config(*ORGS, extra=TWO))
+    wait_until(lambda: set(daemon.org_states().values()) == {"running"}, what="all running")
+    victim = worker_pids(daemon)[1]
+    os.kill(victim, signal.SIGKILL)
+    mine = [o for o in ORGS if shard_of(o, 2) == 1]
+    assert mine, "the test needs an org on worker 1"
+
+    def restarted() -> bool:
+        workers = daemon.ctl_json("status")["workers"]
+        return workers[1]["restarts"] == 1 and workers[1]["pid"] != victim
+
+    wait_until(restarted, what="worker 1 started again")
+    assert daemon.ctl_json("status")["workers"][1]["last_exit"] == -signal.SIGKILL
+    wait_until(lambda: set(daemon.org_states().values()) == {"running"},
+               what="worker 1's orgs running again")
+    metrics = requests.get(daemon.ctl_json("status")["metrics_url"], timeout=10).text
+    assert 'ilyd_worker_restarts_total{worker="1"} 1.0' in metrics
+    assert 'ilyd_worker_up{worker="1"} 1.0' in metrics
+    assert daemon.stop()[0] == 0
+
+
+def test_a_worker_that_is_down_shows_its_orgs_in_backoff_with_the_reason(write_config,
+                                                                         start_daemon):
+    daemon = start_daemon(write_config(*ORGS, extra=TWO))
+    wait_until(lambda: set(daemon.org_states().values()) == {"running"}, what="all running")
+    victim = worker_pids(daemon)[0]
+    # Stopped, not killed: the front sees a live process that no longer answers.
+    os.kill(victim, signal.SIGSTOP)
+    try:
+        mine = [o for o in ORGS if shard_of(o, 2) == 0]
+        wait_until(lambda: all(daemon.org_states()[o] == "starting" for o in mine),
+                   what="worker 0's orgs shown as not answering")
+        orgs = {o["name"]: o for o in daemon.ctl_json("orgs")}
+        assert all("did not answer" in orgs[o]["last_error"] for o in mine)
+        assert all(orgs[o]["state"] == "running" for o in ORGS if o not in mine)
+    finally:
+        os.kill(victim, signal.SIGCONT)
+    wait_until(lambda: set(daemon.org_states().values()) == {"running"}, what="answering again")
+    assert daemon.stop()[0] == 0
+
+
+def test_metrics_merge_every_worker_and_count_the_build_once(write_config, start_daemon):
+    daemon = start_daemon(write_config(*ORGS, extra=TWO))
+    wait_until(lambda: set(daemon.org_states().values()) == {"running"}, what="all running")
+    body = requests.get(daemon.ctl_json("status")["metrics_url"], timeout=10).text
+    lines = body.splitlines()
+    for org in ORGS:  # per-org series of both workers
+        assert f'ilyd_org_up{{org="{org}"}} 1.0' in lines
+    assert 'ilyd_orgs{state="running"} 4.0' in lines  # added up over the workers
+    assert sum(1 for line in lines if line.startswith("ilyd_build_info{")) == 1
+    assert sum(1 for line in lines if line.startswith("# TYPE ilyd_orgs ")) == 1
+    threads = next(float(line.split()[1]) for line in lines if line.startswith("ilyd_threads "))
+    assert threads > 20  # the workers' threads, not only the front's few
+    assert daemon.stop()[0] == 0
+
+
+def test_sigterm_stops_the_workers_and_sighup_reaches_them(write_config, start_daemon):
+    config = write_config(*ORGS, extra=TWO)
+    daemon = start_daemon(config)
+    wait_until(lambda: set(daemon.org_states().values()) == {"running"}, what="all running")
+    pids = worker_pids(daemon).values()
+    write_config("alpha", "beta", "gamma", extra=TWO)
+    daemon.process.send_signal(signal.SIGHUP)
+    wait_until(lambda: daemon.org_states() == {"alpha": "running", "beta": "running",
+                                               "gamma": "running"},
+               what="the reload applied in both workers")
+    assert daemon.ctl_json("status")["generation"] == 2
+    status, out, _err = daemon.stop(timeout=30)
+    assert status == 0
+    assert not [pid for pid in pids if alive(pid)]
+    assert out.count('"event": "ilyd worker started"') == 2
+    assert '"worker": 1' in out  # a worker's lines say which worker wrote them
+
+
+def test_a_changed_process_count_moves_the_state_with_the_orgs(write_config, start_daemon,
+                                                                workdir):
+    config = write_config(*ORGS, extra=TWO)
+    daemon = start_daemon(config)
+    wait_until(lambda: set(daemon.org_states().values()) == {"running"}, what="all running")
+    for org in ("alpha", "gamma"):
+        assert daemon.ctl_json("pause", org)["state"] == "paused"
+    assert daemon.stop()[0] == 0
+    single = start_daemon(write_config(*ORGS, extra="processes = 1\n"))
+    wait_until(lambda: single.org_states() == {"alpha": "paused", "beta": "running",
+                                               "gamma": "paused", "delta": "running"},
+               what="the paused orgs still paused in one process")
+    assert "workers" not in single.ctl_json("status") or not single.ctl_json("status")["workers"]
+    assert single.stop()[0] == 0
+    assert [p.name for p in (workdir / "state").glob("ilyd*.db")] == ["ilyd.db"]
+
+
+def test_a_bad_process_count_is_a_config_error_with_its_key(write_config, workdir):
+    config = write_config("alpha", extra='processes = "many"\n')
+    done = subprocess.run([*ILYD, "run", "--config", str(config)], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert "daemon.processes" in done.stderr
+    assert '"auto" or a number of processes' in done.stderr
