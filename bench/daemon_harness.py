@@ -111,13 +111,16 @@ def free_port() -> int:
 
 
 def write_config(root: Path, dev: DevOrgLike, metrics_port: int,
-                 defaults: str = "poll_interval = 5\nworkers = 2\n") -> Path:
+                 defaults: str = "poll_interval = 5\nworkers = 2\n",
+                 processes: int | None = None) -> Path:
     """An ilyd config under `root` for every org of `dev` (password auth); its path.
 
-    `defaults` is the body of the [defaults] table ("" keeps the daemon's own)."""
+    `defaults` is the body of the [defaults] table ("" keeps the daemon's own);
+    `processes` sets [daemon] processes (None: the daemon's "auto")."""
     text = (f'[daemon]\nstate_dir = "{root}/state"\ncontrol_socket = "{root}/control.sock"\n'
             'log_format = "json"\nlog_level = "info"\n'
-            f'[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n'
+            + (f"processes = {processes}\n" if processes is not None else "")
+            + f'[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n'
             f'[defaults]\n{defaults}')
     for info in dev.orgs:
         secret, password = root / f"{info.name}.secret", root / f"{info.name}.pw"

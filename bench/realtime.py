@@ -87,10 +87,13 @@ def main() -> int:
                         help="create each record with its own request (as ilyd demo does)")
     parser.add_argument("--pin", action="store_true",
                         help="daemon on CPU 0; devorg and this process on CPU 1")
+    parser.add_argument("--processes", type=int, default=None,
+                        help='the daemon\'s [daemon] processes (default: its own "auto")')
     args = parser.parse_args()
     configure_logging("console", "error")
     options = {"devorg_in_process": args.devorg_in_process,
-               "client_traffic": args.client_traffic, "pin": args.pin}
+               "client_traffic": args.client_traffic, "pin": args.pin,
+               "processes": args.processes}
     if args.pin:
         os.sched_setaffinity(0, {1})  # devorg, started from here, inherits it
     if not args.all:
@@ -103,14 +106,14 @@ def main() -> int:
 
 
 def run(orgs: int, rate: float, seconds: float, devorg_in_process: bool = False,
-        client_traffic: bool = False, pin: bool = False) -> int:
+        client_traffic: bool = False, pin: bool = False, processes: int | None = None) -> int:
     """One scenario on a fresh devorg and daemon; prints the figures, 0 if all written."""
     root = Path(tempfile.mkdtemp(prefix="ilyd-bench-"))
     server: DevOrg | DevOrgProcess = (DevOrg(host="127.0.0.1", port=0, orgs=orgs)
                                       if devorg_in_process else DevOrgProcess(orgs))
     with server as dev:
         metrics_port = free_port()
-        config = write_config(root, dev, metrics_port)
+        config = write_config(root, dev, metrics_port, processes=processes)
         started = time.monotonic()
         provision(config)
         print(f"provisioned {orgs} org(s) in {time.monotonic() - started:.1f} s")

@@ -54,7 +54,7 @@ def path_field(base_dir: Path) -> Any:
 
 
 def _processes() -> Any:
-    """"auto" (None: one per usable CPU, at most one per org) or a count from 1 to 64."""
+    """"auto" (None: worked out by ilyd.shards.process_count) or a count from 1 to 64."""
     count = integer(1, 64)
 
     def convert(value: Any) -> int | None:
@@ -78,7 +78,7 @@ def daemon_table(base_dir: Path) -> Table[DaemonConfig]:
             Field("log_format", choice("auto", "json", "console"), "auto"),
             Field("log_level", choice("debug", "info", "warning", "error"), "info"),
             Field("processes", _processes(), None,
-                  'worker processes the orgs are shared over; "auto": one per CPU'),
+                  'worker processes the orgs are shared over; "auto": by orgs and CPUs'),
         ),
         build=lambda state_dir, control_socket, **rest: DaemonConfig(
             state_dir=state_dir or default_state_dir(),
