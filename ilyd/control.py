@@ -211,10 +211,11 @@ class ControlServer:
                     )
                 self._handle(request, peer, wfile)
             except ControlError as exc:
-                self._reply_error(wfile, request_id, exc)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self._reply_error(wfile, request_id, exc)  # unless the client left
             except json.JSONDecodeError:
                 self._reply_error(wfile, None, ControlError("invalid_args", "not JSON"))
-            except BrokenPipeError:
+            except (BrokenPipeError, ConnectionResetError):
                 return
 
     def _handle(self, request: dict[str, Any], peer: Peer, wfile: Any) -> None:

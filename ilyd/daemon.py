@@ -47,6 +47,7 @@ log = structlog.get_logger(__name__)
 ASK_TIMEOUT = 5.0  # control thread -> supervisor
 LIVENESS_TIMEOUT = 2.0
 STOP_TIMEOUT = 8.0  # within systemd's and the 10 s
+WORKER_LOCK_WAIT = 15.0  # a worker whose front died stops within a few seconds
 RELOAD_WAIT_TIMEOUT = 60.0
 _TICK = 1.0
 # Open descriptors one org holds (measured by bench/daemon_idle.py).
@@ -90,6 +91,10 @@ class Daemon:
             if self.role is None:  # a worker's front holds the state directory
                 state_lock = lock_state_dir(self.config.daemon.state_dir)
                 log_moves(arrange(self.config.daemon.state_dir, 1))
+            else:  # and the worker its file: a killed front's worker may linger a moment
+                state_lock = lock_state_dir(self.config.daemon.state_dir,
+                                            f"{self.database_path.name}.lock",
+                                            wait=WORKER_LOCK_WAIT)
             database = Database(self.database_path)
             database.checkpoint_in_background()
             listen = self.config.metrics.listen
@@ -184,6 +189,8 @@ class Daemon:
                     self.reload()
                 except ControlError as exc:
                     log.error("reload on SIGHUP refused", problem=exc.message)
+            if self.role is not None:
+                continue  # the front checks its workers (ilyd.front); no systemd here
             summary = self._liveness()
             if summary is not None:
                 self.notifier.watchdog()

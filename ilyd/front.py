@@ -33,7 +33,7 @@ import structlog
 from prometheus_client import CollectorRegistry
 
 from ilyd import __version__, metrics
-from ilyd.actors.messages import OrgState, OrgStatus, SupervisorSnapshot
+from ilyd.actors.messages import OrgState, OrgStatus, SupervisorSnapshot, summarize
 from ilyd.config import Config, load_config
 from ilyd.config.diff import diff_configs
 from ilyd.control import ControlServer, Progress, Verb
@@ -324,7 +324,7 @@ class Front:
             # The front is alive while it runs this loop: a worker that hangs is killed
             # and started again above, so the watchdog does not restart the whole service.
             self.notifier.watchdog()
-            summary = self.snapshot(timeout=LIVENESS_TIMEOUT).summary()
+            summary = self._summary()
             if summary != last_status:
                 self.notifier.status(summary)
                 last_status = summary
@@ -348,6 +348,22 @@ class Front:
 
         with ThreadPoolExecutor(len(self.workers), thread_name_prefix="front-ask") as pool:
             return list(pool.map(one, self.workers))
+
+    def _summary(self) -> str:
+        """The STATUS= line, from each worker's counts (its orgs as "starting" when it does
+        not answer) — the cheap liveness check the main loop runs every second."""
+        total: dict[str, int] = {}
+        for worker, answer in zip(self.workers, self._gather("counts",
+                                                              timeout=LIVENESS_TIMEOUT),
+                                  strict=True):
+            counts = answer
+            if isinstance(answer, ControlError):
+                down = worker.down_since is not None or not worker.alive
+                counts = {str(OrgState.BACKOFF if down else OrgState.STARTING):
+                          len(own_orgs(self.config, worker.role).org_names())}
+            for state, count in counts.items():
+                total[state] = total.get(state, 0) + count
+        return summarize(total)
 
     def _expositions(self) -> list[str]:
         return [text for text in self._gather("metrics") if isinstance(text, str)]

@@ -172,5 +172,10 @@ class SupervisorSnapshot:
 
     def summary(self) -> str:
         """One line, e.g. ``3 orgs: 2 running, 1 backoff`` (systemd STATUS=)."""
-        parts = ", ".join(f"{n} {state}" for state, n in sorted(self.counts().items()))
-        return f"{len(self.orgs)} orgs" + (f": {parts}" if parts else "")
+        return summarize(self.counts())
+
+
+def summarize(counts: dict[str, int]) -> str:
+    """``3 orgs: 2 running, 1 backoff`` from orgs by state."""
+    parts = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()) if n)
+    return f"{sum(counts.values())} orgs" + (f": {parts}" if parts else "")

@@ -12,6 +12,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -201,16 +202,27 @@ def execute_values(conn: sqlite3.Connection, head: str, rows: Sequence[Sequence[
                      [value for row in chunk for value in row])
 
 
-def lock_state_dir(state_dir: Path) -> IO[str]:
+def lock_state_dir(state_dir: Path, name: str = "ilyd.lock", wait: float = 0.0) -> IO[str]:
     """Hold the state directory for this daemon until the returned file is closed (or the
     process ends): a second daemon on the same directory — with another control socket —
     stops here. The inbox's leases live in the daemon's memory, so two daemons would
-    claim the same rows. Commands such as `ilyd check` do not take it."""
+    claim the same rows. Commands such as `ilyd check` do not take it.
+
+    A worker process holds its own state file's lock (`name`) the same way, `wait`ing
+    for the previous one — of a front killed a moment ago — to have gone."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    path = state_dir / "ilyd.lock"
+    path = state_dir / name
     handle = path.open("a+", encoding="utf-8")
+    deadline = time.monotonic() + wait
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.1)
     except BlockingIOError:
         handle.seek(0)
         holder = handle.read().strip() or "?"

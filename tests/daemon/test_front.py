@@ -134,6 +134,11 @@ def test_sigterm_stops_the_workers_and_sighup_reaches_them(write_config, start_d
                                                "gamma": "running"},
                what="the reload applied in both workers")
     assert daemon.ctl_json("status")["generation"] == 2
+    write_config(*ORGS, extra=TWO)
+    done = daemon.ctl("reload", "--wait")  # each worker's progress comes through the front
+    assert done.returncode == 0, done.stderr
+    assert "org=delta state=running" in done.stdout
+    assert "config generation 3: applied" in done.stdout
     status, out, _err = daemon.stop(timeout=30)
     assert status == 0
     assert not [pid for pid in pids if alive(pid)]

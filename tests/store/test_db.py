@@ -43,3 +43,21 @@ def _wait_for(condition: Callable[[], bool]) -> None:
     while not condition():
         assert time.monotonic() < deadline, "no background checkpoint ran"
         time.sleep(0.02)
+
+
+def test_a_held_state_lock_is_refused_at_once_or_waited_for(tmp_path: Path) -> None:
+    import pytest
+
+    from ilyd.errors import StoreError
+    from ilyd.store.db import lock_state_dir
+
+    first = lock_state_dir(tmp_path, "ilyd.0-of-2.db.lock")
+    # flock is per open file: another open of the same path contends as another process.
+    with pytest.raises(StoreError, match=r"another ilyd daemon \(pid \d+\)"):
+        lock_state_dir(tmp_path, "ilyd.0-of-2.db.lock")
+    other = lock_state_dir(tmp_path, "ilyd.1-of-2.db.lock")  # another name: its own lock
+    threading.Timer(0.3, first.close).start()
+    second = lock_state_dir(tmp_path, "ilyd.0-of-2.db.lock", wait=20)  # once `first` goes
+    assert first.closed
+    second.close()
+    other.close()
