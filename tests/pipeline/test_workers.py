@@ -1,0 +1,111 @@
+"""The pipeline in worker processes ([daemon] processes = 3) against devorg: records of
+every org are enriched, and killing a worker — or the whole daemon — loses none."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ilyd.config import load_config
+from ilyd.ctl import ControlClient
+from ilyd.devorg import DevOrg
+from ilyd.shards import shard_of
+from tests.helpers.orgs import devorg_fixture, provision
+from tests.pipeline.conftest import SalesforceUser, wait_until, write_config
+
+ILY = "Ily_Match_Status__c"
+
+dev = devorg_fixture(orgs=4)
+
+
+class Daemon:
+    """`ilyd run` in a session of its own: the test can kill the front and its workers."""
+
+    def __init__(self, config: Path) -> None:
+        self.config = config
+        self.socket = config.parent / "control.sock"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = (self.config.parent / "daemon.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ilyd", "run", "--config", str(self.config)],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def workers(self) -> list[dict]:
+        return list(ControlClient(self.socket, timeout=10).call("status")["workers"])
+
+    def kill_all(self) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def users(dev: DevOrg) -> list[SalesforceUser]:
+    return [SalesforceUser(dev, info) for info in dev.orgs]
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, dev: DevOrg) -> Iterator[Daemon]:
+    config = write_config(tmp_path, dev, list(dev.orgs))
+    config.write_text(config.read_text().replace('log_format = "json"\n',
+                                                 'log_format = "json"\nprocesses = 3\n', 1))
+    for org in load_config(config).orgs:
+        provision(org)
+    running = Daemon(config)
+    running.start()
+    yield running
+    running.stop()
+
+
+def create_everywhere(users: list[SalesforceUser], tag: str, count: int) -> list[tuple]:
+    return [(user, user.create("Account", Name=f"{tag}{i}", Website="globex.test"))
+            for user in users for i in range(count)]
+
+
+def all_enriched(records: list[tuple]) -> bool:
+    return all(user.record(record)[ILY] for user, record in records)
+
+
+@pytest.mark.slow
+def test_every_org_is_enriched_and_a_killed_worker_loses_nothing(
+        daemon: Daemon, users: list[SalesforceUser], dev: DevOrg) -> None:
+    # org0..org3 fall on workers 2, 1, 1, 0: every worker has orgs, worker 1 two.
+    assert [shard_of(info.name, 3) for info in dev.orgs] == [2, 1, 1, 0]
+    records = create_everywhere(users, "warm", 1)
+    wait_until(lambda: all_enriched(records), timeout=60, what="every org enriched")
+    victim = daemon.workers()[1]["pid"]
+    records += create_everywhere(users, "before", 10)
+    os.kill(victim, signal.SIGKILL)
+    records += create_everywhere(users, "during", 5)  # worker 1's orgs have no process
+    wait_until(lambda: daemon.workers()[1]["restarts"] == 1, timeout=30,
+               what="worker 1 started again")
+    wait_until(lambda: all_enriched(records), timeout=60, what="every record enriched")
+
+
+@pytest.mark.slow
+def test_a_daemon_killed_with_its_workers_loses_nothing_after_a_restart(
+        daemon: Daemon, users: list[SalesforceUser]) -> None:
+    records = create_everywhere(users, "warm", 1)
+    wait_until(lambda: all_enriched(records), timeout=60, what="every org enriched")
+    records += create_everywhere(users, "burst", 10)
+    daemon.kill_all()
+    records += create_everywhere(users, "down", 5)
+    daemon.start()
+    wait_until(lambda: all_enriched(records), timeout=90, what="every record enriched")
+    assert [w["state"] for w in daemon.workers()] == ["running"] * 3
