@@ -14,29 +14,25 @@ metrics), without systemd notifications, and it stops when the front goes away.
 from __future__ import annotations
 
 import os
-import queue
 import resource
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pykka
-import pykka.debug
 import structlog
 
 from ilyd import __version__, metrics
 from ilyd.actors.messages import ApplyConfig, GetSnapshot, OrgState, Ping, SupervisorSnapshot
 from ilyd.actors.supervisor import SupervisorActor
 from ilyd.config import Config, load_config
-from ilyd.config.diff import diff_configs
 from ilyd.control import ControlServer, Progress
-from ilyd.errors import ConfigError, ControlError
-from ilyd.logs import set_level
+from ilyd.errors import ControlError
 from ilyd.metrics_server import MetricsServer
 from ilyd.sdnotify import Notifier
+from ilyd.service import Service, log_moves, mark_reload
 from ilyd.shards import WorkerRole, own_orgs, process_count, receive_config, worker_socket
 from ilyd.store import Database
 from ilyd.store.db import lock_state_dir
@@ -49,30 +45,24 @@ LIVENESS_TIMEOUT = 2.0
 STOP_TIMEOUT = 8.0  # within systemd's and the issue's 10 s
 WORKER_LOCK_WAIT = 15.0  # a worker whose front died stops within a few seconds
 RELOAD_WAIT_TIMEOUT = 60.0
-_TICK = 1.0
 # Open descriptors one org holds (measured by bench/daemon_idle.py).
 FDS_PER_ORG = 18
 
 
-class Daemon:
+class Daemon(Service):
     """One running ilyd: owns the supervisor, the control server and the metrics server."""
 
     def __init__(self, config: Config, notifier: Notifier | None = None,
                  role: WorkerRole | None = None) -> None:
+        # A worker never talks to systemd: the front is the service's main process.
+        super().__init__(own_orgs(config, role) if role is not None else config,
+                         notifier or Notifier({} if role is not None else None))
         self.role = role
         self._parent = os.getppid()
-        self.config = own_orgs(config, role) if role is not None else config
-        self.generation = 1
-        self.started = time.time()
-        # A worker never talks to systemd: the front is the service's main process.
-        self.notifier = notifier or Notifier({} if role is not None else None)
         self.supervisor: pykka.ActorRef[Any] | None = None
-        self.metrics_url: str | None = None
         self.database_path = (database_path(self.config.daemon.state_dir) if role is None else
                               database_path(self.config.daemon.state_dir, role.index,
                                             role.count))
-        self._events: queue.SimpleQueue[str] = queue.SimpleQueue()
-        self._reload_lock = threading.Lock()
         self._last_answer = time.monotonic()  # the supervisor's last liveness answer
 
     # ----------------------------------------------------------------- main loop
@@ -154,49 +144,27 @@ class Daemon:
             return f"starting {len(self.config.orgs)} org(s)"
 
     def _install_signals(self) -> None:
-        signal.signal(signal.SIGTERM, lambda *_: self._events.put("stop"))
+        super()._install_signals()
         if self.role is not None:
             # Ctrl-C reaches the whole process group, SIGHUP may too: the front stops the
             # workers (SIGTERM) and forwards reloads itself, each once.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        else:
-            signal.signal(signal.SIGINT, lambda *_: self._events.put("stop"))
-            signal.signal(signal.SIGHUP, lambda *_: self._events.put("reload"))
-        signal.signal(signal.SIGUSR1, pykka.debug.log_thread_tracebacks)
 
-    def request_stop(self) -> None:
-        """Ask the main loop to stop (same as SIGTERM)."""
-        self._events.put("stop")
+    def _own(self, config: Config) -> Config:
+        return own_orgs(config, self.role) if self.role is not None else config
 
-    def _loop(self) -> None:
-        interval = self.notifier.watchdog_interval
-        tick = min(_TICK, interval) if interval else _TICK
-        last_status = ""
-        while True:
-            try:
-                event = self._events.get(timeout=tick)
-            except queue.Empty:
-                event = "tick"
-            if event == "stop":
-                return
-            if self.role is not None and os.getppid() != self._parent:
-                log.error("the front process went away; this worker stops",
-                          worker=str(self.role), front_pid=self._parent)
-                return
-            if event == "reload":
-                try:
-                    self.reload()
-                except ControlError as exc:
-                    log.error("reload on SIGHUP refused", problem=exc.message)
-            if self.role is not None:
-                continue  # the front checks its workers (ilyd.front); no systemd here
-            summary = self._liveness()
-            if summary is not None:
-                self.notifier.watchdog()
-                if summary != last_status:
-                    self.notifier.status(summary)
-                    last_status = summary
+    def summary_now(self) -> str:
+        return self.snapshot().summary()
+
+    def _tick(self) -> str | None:
+        if self.role is None:
+            return self._liveness()
+        if os.getppid() != self._parent:
+            log.error("the front process went away; this worker stops",
+                      worker=str(self.role), front_pid=self._parent)
+            self.request_stop()
+        return None  # the front checks its workers (ilyd.front); no systemd here
 
     def _liveness(self) -> str | None:
         """The status summary if the supervisor answered in time, else None (no watchdog).
@@ -236,33 +204,11 @@ class Daemon:
     ) -> dict[str, Any]:
         """Validate the config file again and apply the difference (ControlError if invalid)."""
         with self._reload_lock:
-            if not dry_run:
-                self.notifier.reloading()
-            try:
-                new = load_config(self.config.path)
-                if self.role is not None:
-                    new = own_orgs(new, self.role)
-            except ConfigError as exc:
-                if not dry_run:
-                    mark_reload(self.generation, ok=False)
-                    self.notifier.ready(self.snapshot().summary())
-                log.error("config reload refused; keeping the running config",
-                          generation=self.generation, problems=exc.problems)
-                raise ControlError(
-                    "config_invalid",
-                    f"{self.config.path} is invalid; still running generation"
-                    f" {self.generation}:\n" + "\n".join(exc.problems),
-                    f"ilyd config check --config {self.config.path}",
-                ) from exc
-            diff = diff_configs(self.config, new)
-            result: dict[str, Any] = {**diff.as_dict(), "problems": list(new.problems())}
+            new, diff, result = self._validated(dry_run=dry_run)
             if dry_run:
                 return {**result, "generation": self.generation, "dry_run": True}
             # Settings that need a restart stay as they are; the rest is applied.
-            new = keep_restart_only(self.config, new)
-            self.generation += 1
-            self.config = new
-            set_level(new.daemon.log_level)
+            new = self._adopt(new)
             self.ask(ApplyConfig(new, self.generation))
             mark_reload(self.generation, ok=True)
             log.info("config reloaded", generation=self.generation, **diff.as_dict())
@@ -293,30 +239,6 @@ class Daemon:
                                    "ilyd ctl orgs")
             time.sleep(0.05)
 
-
-
-def log_moves(moves: list[str]) -> None:
-    """Log the state files `arrange` moved to a new process layout."""
-    for move in moves:
-        log.info("state database moved to the process layout", move=move)
-
-
-def mark_reload(generation: int, *, ok: bool) -> None:
-    """The config (re)load metrics: whether the last one succeeded, and when."""
-    metrics.CONFIG_LAST_RELOAD_SUCCESSFUL.set(1 if ok else 0)
-    if ok:
-        metrics.CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP.set(time.time())
-        metrics.CONFIG_GENERATION.set(generation)
-
-
-def keep_restart_only(old: Config, new: Config) -> Config:
-    """`new`, with the settings a running daemon cannot switch (config.diff) as in `old`."""
-    from dataclasses import replace
-
-    daemon = replace(new.daemon, state_dir=old.daemon.state_dir,
-                     control_socket=old.daemon.control_socket,
-                     log_format=old.daemon.log_format, processes=old.daemon.processes)
-    return replace(new, daemon=daemon, metrics=old.metrics)
 
 
 def raise_open_files_limit() -> tuple[int, int]:

@@ -9,227 +9,58 @@ socket that the front talks to with the ordinary protocol:
 - `ilyd ctl` verbs about one org go to that org's worker as they are, progress included;
 - status and orgs gather every worker's answer; reload re-reads the config here, then
   in each worker; the metrics endpoint merges every worker's series (ilyd.front_metrics);
-- a worker that exits, or stops answering for HUNG_AFTER seconds, is started again after
-  a pause (1 s, doubled up to 60 s while it keeps failing within a minute of its start);
-  meanwhile its orgs show as backoff, with the reason, and nothing of theirs is lost —
-  their inbox is in the state database.
+- a worker that exits, or stops answering for 120 s (ilyd.worker_process), is started
+  again after a pause (1 s, doubled up to 60 s while it keeps failing within a minute of
+  its start); meanwhile its orgs show as backoff, with the reason, and nothing of theirs
+  is lost — their inbox is in the worker's state file.
 """
 
 from __future__ import annotations
 
-import os
-import queue
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pykka.debug
 import structlog
 from prometheus_client import CollectorRegistry
 
 from ilyd import __version__, metrics
 from ilyd.actors.messages import OrgState, OrgStatus, SupervisorSnapshot, summarize
-from ilyd.config import Config, load_config
-from ilyd.config.diff import diff_configs
+from ilyd.config import Config
 from ilyd.control import ControlServer, Progress, Verb
-from ilyd.ctl import ControlClient, DaemonNotRunningError
-from ilyd.errors import ConfigError, ControlError
+from ilyd.errors import ControlError
 from ilyd.front_metrics import MergedMetrics
-from ilyd.logs import set_level
 from ilyd.metrics_server import MetricsServer
 from ilyd.sdnotify import Notifier
-from ilyd.shards import WorkerRole, own_orgs, send_config, shard_of, worker_socket
+from ilyd.service import Service, log_moves, mark_reload
+from ilyd.shards import WorkerRole, own_orgs, shard_of
 from ilyd.store.db import lock_state_dir
 from ilyd.store.layout import arrange
+from ilyd.worker_process import ASK_TIMEOUT, READY_TIMEOUT, Worker
 
 log = structlog.get_logger(__name__)
 
-ASK_TIMEOUT = 5.0  # front -> worker, for status and orgs
 LIVENESS_TIMEOUT = 2.0
 PROXY_TIMEOUT = 150.0  # an org verb's longest silence (check, provision: ilyd ctl's own)
 RELOAD_TIMEOUT = 90.0  # a worker's `reload --wait` (ilyd ctl reload waits 90 s)
-READY_TIMEOUT = 30.0  # every worker answering, before READY=1 (TimeoutStartSec=60s)
 STOP_TIMEOUT = 25.0  # SIGTERM -> every worker gone (the unit's TimeoutStopSec is 30 s)
-HUNG_AFTER = 120.0  # a live worker silent this long is killed (WatchdogSec= of one process)
-FIRST_PAUSE, LONGEST_PAUSE, STABLE_AFTER = 1.0, 60.0, 60.0
-_TICK = 1.0
-# What a worker must not inherit: systemd's notify socket and watchdog are the front's.
-_FRONT_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
 
 
-class Worker:
-    """One worker process: started, watched, started again, stopped."""
-
-    def __init__(self, config: Config, role: WorkerRole) -> None:
-        self.role = role
-        self.socket = worker_socket(config.daemon.control_socket, role.index)
-        self._config_path = config.path
-        self.process: subprocess.Popen[bytes] | None = None
-        self.started_at = 0.0
-        self.answered_at: float | None = None  # last answer from this incarnation
-        self.down_since: float | None = None
-        self.next_start = 0.0
-        self.pause = FIRST_PAUSE
-        self.restarts = 0
-        self.last_exit: int | None = None
-        # At 0 from the start: increase() would miss the first restart of a new series.
-        metrics.WORKER_RESTARTS.labels(worker=str(role.index))
-
-    def start(self, config: Config) -> None:
-        """Start the process with the front's `config` (its output goes where the front's
-        goes: the journal)."""
-        env = {k: v for k, v in os.environ.items() if k not in _FRONT_ENV}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ilyd", "run", "--config", str(self._config_path),
-             "--worker", str(self.role)],
-            env=env, stdin=subprocess.PIPE,
-        )
-        assert self.process.stdin is not None
-        try:
-            self.process.stdin.write(send_config(config))
-            self.process.stdin.close()
-        except BrokenPipeError:
-            pass  # it died at once: watch() sees the exit
-        self.started_at = time.monotonic()
-        self.answered_at = None
-        self.down_since = None
-        metrics.WORKER_UP.labels(worker=str(self.role.index)).set(0)
-        log.info("worker process started", worker=self.role.index, pid=self.process.pid)
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
-
-    @property
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def call(self, verb: str, args: Mapping[str, Any] | None = None,
-             progress: Progress | None = None, timeout: float = ASK_TIMEOUT,
-             *, wait_start: bool = False) -> Any:
-        """One request to the worker; ControlError (busy when it does not answer).
-
-        `wait_start`: a worker still starting is waited for (up to READY_TIMEOUT), as
-        `ilyd ctl pause ORG` right after `ilyd run` expects. A refused connection or a
-        "still starting" answer did nothing, so sending the request again is safe."""
-        if not self.alive:
-            raise ControlError("busy", f"worker process {self.role.index} is restarting",
-                               "retry in a moment; ilyd ctl status")
-        while True:
-            try:
-                result = ControlClient(self.socket, timeout=timeout).call(verb, args, progress)
-                break
-            except DaemonNotRunningError as exc:
-                if self._starting(wait_start):
-                    time.sleep(0.1)
-                    continue
-                problem: Exception = exc
-            except ControlError as exc:
-                # "busy: still starting" comes before its orgs do.
-                if exc.code == "busy" and self._starting(wait_start):
-                    time.sleep(0.1)
-                    continue
-                raise
-            except OSError as exc:
-                problem = exc
-            metrics.WORKER_UP.labels(worker=str(self.role.index)).set(0)
-            raise ControlError("busy", f"worker process {self.role.index} did not answer"
-                               f" ({problem})", "retry in a moment; ilyd ctl status") from problem
-        self.answered_at = time.monotonic()
-        metrics.WORKER_UP.labels(worker=str(self.role.index)).set(1)
-        return result
-
-    def _starting(self, wait_start: bool) -> bool:
-        """Whether to wait: asked to, and the process runs but never answered yet."""
-        return (wait_start and self.alive and self.answered_at is None
-                and time.monotonic() - self.started_at < READY_TIMEOUT)
-
-    def watch(self, stopping: bool, config: Config) -> None:
-        """Notice an exit or a hang; start the process again once its pause is over."""
-        now = time.monotonic()
-        if self.process is None or stopping:
-            return
-        code = self.process.poll()
-        if code is None and self.down_since is None:
-            silent_since = self.answered_at or self.started_at
-            if now - silent_since > HUNG_AFTER:
-                log.error("worker process stopped answering; killing it", worker=self.role.index,
-                          pid=self.process.pid, silent_s=round(now - silent_since))
-                self.process.kill()
-                code = self.process.wait()
-        if code is not None and self.down_since is None:
-            self.last_exit = code
-            self.down_since = now
-            ran = now - self.started_at
-            self.pause = FIRST_PAUSE if ran > STABLE_AFTER else min(self.pause * 2,
-                                                                    LONGEST_PAUSE)
-            self.next_start = now + self.pause
-            metrics.WORKER_UP.labels(worker=str(self.role.index)).set(0)
-            log.error("worker process exited; its orgs are down until it is started again",
-                      worker=self.role.index, exit_code=code, ran_s=round(ran, 1),
-                      restart_in_s=self.pause)
-        if self.down_since is not None and now >= self.next_start:
-            self.restarts += 1
-            metrics.WORKER_RESTARTS.labels(worker=str(self.role.index)).inc()
-            self.start(config)
-
-    def stop(self) -> None:
-        """SIGTERM (the worker stops its orgs and exits)."""
-        if self.alive:
-            assert self.process is not None
-            self.process.terminate()
-
-    def reap(self, deadline: float) -> None:
-        """Wait for the exit until `deadline` (monotonic), then SIGKILL."""
-        if self.process is None:
-            return
-        try:
-            self.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            log.error("worker process did not stop in time; killing it",
-                      worker=self.role.index, pid=self.process.pid)
-            self.process.kill()
-            self.process.wait()
-
-    def state(self) -> str:
-        """starting | running | restarting | stopped, as `ilyd ctl status` shows it."""
-        if self.down_since is not None:
-            return "restarting"
-        if not self.alive:
-            return "stopped"
-        return "running" if self.answered_at is not None else "starting"
-
-    def as_json(self, orgs: int) -> dict[str, Any]:
-        return {"worker": self.role.index, "pid": self.pid, "state": self.state(),
-                "orgs": orgs, "restarts": self.restarts, "last_exit": self.last_exit}
-
-
-class Front:
+class Front(Service):
     """The daemon over worker processes; the same surface as ilyd.daemon.Daemon for verbs."""
 
     def __init__(self, config: Config, processes: int,
                  notifier: Notifier | None = None) -> None:
-        self.config = config
-        self.generation = 1
-        self.started = time.time()
-        self.notifier = notifier or Notifier()
-        self.metrics_url: str | None = None
+        super().__init__(config, notifier or Notifier())
         self.workers = [Worker(config, WorkerRole(i, processes)) for i in range(processes)]
-        self._events: queue.SimpleQueue[str] = queue.SimpleQueue()
-        self._reload_lock = threading.Lock()
         self._stopping = False
 
     # ----------------------------------------------------------------- main loop
 
     def run(self) -> int:
         """Run until SIGTERM/SIGINT; return the exit status."""
-        from ilyd.daemon import log_moves, mark_reload
-
         control = ControlServer(self.config.daemon.control_socket, FRONT_VERBS, self)
         control.start()  # first: a second daemon must stop here, before touching anything
         metrics_server = state_lock = None
@@ -292,42 +123,15 @@ class Front:
             worker.reap(deadline)
             metrics.WORKER_UP.labels(worker=str(worker.role.index)).set(0)
 
-    def _install_signals(self) -> None:
-        signal.signal(signal.SIGTERM, lambda *_: self._events.put("stop"))
-        signal.signal(signal.SIGINT, lambda *_: self._events.put("stop"))
-        signal.signal(signal.SIGHUP, lambda *_: self._events.put("reload"))
-        # `systemctl kill -s USR1` reaches every process of the unit: each logs its stacks.
-        signal.signal(signal.SIGUSR1, pykka.debug.log_thread_tracebacks)
+    def _tick(self) -> str | None:
+        for worker in self.workers:
+            worker.watch(self._stopping, self.config)
+        # The front is alive while it runs this loop: a worker that hangs is killed and
+        # started again above, so the watchdog never restarts the whole service for it.
+        return self._summary()
 
-    def request_stop(self) -> None:
-        """Ask the main loop to stop (same as SIGTERM)."""
-        self._events.put("stop")
-
-    def _loop(self) -> None:
-        interval = self.notifier.watchdog_interval
-        tick = min(_TICK, interval) if interval else _TICK
-        last_status = ""
-        while True:
-            try:
-                event = self._events.get(timeout=tick)
-            except queue.Empty:
-                event = "tick"
-            if event == "stop":
-                return
-            if event == "reload":
-                try:
-                    self.reload()
-                except ControlError as exc:
-                    log.error("reload on SIGHUP refused", problem=exc.message)
-            for worker in self.workers:
-                worker.watch(self._stopping, self.config)
-            # The front is alive while it runs this loop: a worker that hangs is killed
-            # and started again above, so the watchdog does not restart the whole service.
-            self.notifier.watchdog()
-            summary = self._summary()
-            if summary != last_status:
-                self.notifier.status(summary)
-                last_status = summary
+    def summary_now(self) -> str:
+        return self._summary()
 
     # ---------------------------------------------------------------- operations
 
@@ -407,32 +211,11 @@ class Front:
         self, *, dry_run: bool = False, wait: bool = False, progress: Progress | None = None
     ) -> dict[str, Any]:
         """Validate the config file, then have every worker apply its share of it."""
-        from ilyd.daemon import keep_restart_only, mark_reload
-
         with self._reload_lock:
-            if not dry_run:
-                self.notifier.reloading()
-            try:
-                new = load_config(self.config.path)
-            except ConfigError as exc:
-                if not dry_run:
-                    mark_reload(self.generation, ok=False)
-                    self.notifier.ready(self.snapshot().summary())
-                log.error("config reload refused; keeping the running config",
-                          generation=self.generation, problems=exc.problems)
-                raise ControlError(
-                    "config_invalid",
-                    f"{self.config.path} is invalid; still running generation"
-                    f" {self.generation}:\n" + "\n".join(exc.problems),
-                    f"ilyd config check --config {self.config.path}",
-                ) from exc
-            diff = diff_configs(self.config, new)
-            result: dict[str, Any] = {**diff.as_dict(), "problems": list(new.problems())}
+            new, diff, result = self._validated(dry_run=dry_run)
             if dry_run:
                 return {**result, "generation": self.generation, "dry_run": True}
-            self.generation += 1
-            self.config = keep_restart_only(self.config, new)
-            set_level(new.daemon.log_level)
+            self._adopt(new)
             failed = self._reload_workers(wait, progress)
             mark_reload(self.generation, ok=not failed)
             log.info("config reloaded", generation=self.generation, **diff.as_dict())

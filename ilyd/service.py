@@ -1,0 +1,143 @@
+"""What the one-process daemon (ilyd.daemon) and the front over worker processes
+(ilyd.front) share: the main loop driven by signals, the watchdog and status it sends,
+and the first half of a reload — the file validated again and compared.
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import threading
+import time
+from dataclasses import replace
+from typing import Any
+
+import pykka.debug
+import structlog
+
+from ilyd import metrics
+from ilyd.config import Config, load_config
+from ilyd.config.diff import ConfigDiff, diff_configs
+from ilyd.errors import ConfigError, ControlError
+from ilyd.sdnotify import Notifier
+
+log = structlog.get_logger(__name__)
+
+_TICK = 1.0
+
+
+class Service:
+    """The process systemd runs: config and generation, signals, the main loop."""
+
+    def __init__(self, config: Config, notifier: Notifier) -> None:
+        self.config = config
+        self.generation = 1
+        self.started = time.time()
+        self.notifier = notifier
+        self.metrics_url: str | None = None
+        self._events: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._reload_lock = threading.Lock()
+
+    def summary_now(self) -> str:
+        """The STATUS= line as it is now (after a refused reload)."""
+        raise NotImplementedError
+
+    def reload(self, **options: Any) -> dict[str, Any]:
+        """Validate the config file again and apply the difference."""
+        raise NotImplementedError
+
+    def _own(self, config: Config) -> Config:
+        """The part of a config this process runs (a worker: its orgs)."""
+        return config
+
+    def _tick(self) -> str | None:
+        """Once a second: the status line if all is well (the watchdog is fed), else None."""
+        raise NotImplementedError
+
+    def _install_signals(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self._events.put("stop"))
+        signal.signal(signal.SIGINT, lambda *_: self._events.put("stop"))
+        signal.signal(signal.SIGHUP, lambda *_: self._events.put("reload"))
+        # `systemctl kill -s USR1` reaches every process of the unit: each logs its stacks.
+        signal.signal(signal.SIGUSR1, pykka.debug.log_thread_tracebacks)
+
+    def request_stop(self) -> None:
+        """Ask the main loop to stop (same as SIGTERM)."""
+        self._events.put("stop")
+
+    def _loop(self) -> None:
+        interval = self.notifier.watchdog_interval
+        tick = min(_TICK, interval) if interval else _TICK
+        last_status = ""
+        while True:
+            try:
+                event = self._events.get(timeout=tick)
+            except queue.Empty:
+                event = "tick"
+            if event == "stop":
+                return
+            if event == "reload":
+                try:
+                    self.reload()
+                except ControlError as exc:
+                    log.error("reload on SIGHUP refused", problem=exc.message)
+            summary = self._tick()
+            if summary is not None:
+                self.notifier.watchdog()
+                if summary != last_status:
+                    self.notifier.status(summary)
+                    last_status = summary
+
+    def _validated(self, *, dry_run: bool) -> tuple[Config, ConfigDiff, dict[str, Any]]:
+        """The config file read again, its difference from the running one, and the start
+        of the reload's answer; ControlError config_invalid (the running config kept)."""
+        if not dry_run:
+            self.notifier.reloading()
+        try:
+            new = self._own(load_config(self.config.path))
+        except ConfigError as exc:
+            if not dry_run:
+                mark_reload(self.generation, ok=False)
+                self.notifier.ready(self.summary_now())
+            log.error("config reload refused; keeping the running config",
+                      generation=self.generation, problems=exc.problems)
+            raise ControlError(
+                "config_invalid",
+                f"{self.config.path} is invalid; still running generation"
+                f" {self.generation}:\n" + "\n".join(exc.problems),
+                f"ilyd config check --config {self.config.path}",
+            ) from exc
+        diff = diff_configs(self.config, new)
+        return new, diff, {**diff.as_dict(), "problems": list(new.problems())}
+
+    def _adopt(self, new: Config) -> Config:
+        """Run `new` from now on, but for the settings that need a restart; the next
+        generation."""
+        from ilyd.logs import set_level
+
+        self.generation += 1
+        self.config = keep_restart_only(self.config, new)
+        set_level(self.config.daemon.log_level)
+        return self.config
+
+
+def mark_reload(generation: int, *, ok: bool) -> None:
+    """The config (re)load metrics: whether the last one succeeded, and when."""
+    metrics.CONFIG_LAST_RELOAD_SUCCESSFUL.set(1 if ok else 0)
+    if ok:
+        metrics.CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP.set(time.time())
+        metrics.CONFIG_GENERATION.set(generation)
+
+
+def keep_restart_only(old: Config, new: Config) -> Config:
+    """`new`, with the settings a running daemon cannot switch (config.diff) as in `old`."""
+    daemon = replace(new.daemon, state_dir=old.daemon.state_dir,
+                     control_socket=old.daemon.control_socket,
+                     log_format=old.daemon.log_format, processes=old.daemon.processes)
+    return replace(new, daemon=daemon, metrics=old.metrics)
+
+
+def log_moves(moves: list[str]) -> None:
+    """Log the state files `ilyd.store.layout.arrange` moved to a new process layout."""
+    for move in moves:
+        log.info("state database moved to the process layout", move=move)

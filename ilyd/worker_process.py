@@ -1,0 +1,178 @@
+"""One worker process as the front (ilyd.front) sees it: started with the front's config,
+asked over its own control socket, watched, started again after it exits or hangs,
+stopped. The process itself is ilyd.daemon.Daemon with a WorkerRole.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from ilyd import metrics
+from ilyd.config import Config
+from ilyd.control import Progress
+from ilyd.ctl import ControlClient, DaemonNotRunningError
+from ilyd.errors import ControlError
+from ilyd.shards import WorkerRole, send_config, worker_socket
+
+log = structlog.get_logger(__name__)
+
+ASK_TIMEOUT = 5.0  # front -> worker, for status and orgs
+READY_TIMEOUT = 30.0  # every worker answering, before READY=1 (TimeoutStartSec=60s)
+HUNG_AFTER = 120.0  # a live worker silent this long is killed (WatchdogSec= of one process)
+FIRST_PAUSE, LONGEST_PAUSE, STABLE_AFTER = 1.0, 60.0, 60.0
+# What a worker must not inherit: systemd's notify socket and watchdog are the front's.
+_FRONT_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+
+
+class Worker:
+    """One worker process: started, watched, started again, stopped."""
+
+    def __init__(self, config: Config, role: WorkerRole) -> None:
+        self.role = role
+        self.socket = worker_socket(config.daemon.control_socket, role.index)
+        self._config_path = config.path
+        self.process: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+        self.answered_at: float | None = None  # last answer from this incarnation
+        self.down_since: float | None = None
+        self.next_start = 0.0
+        self.pause = FIRST_PAUSE
+        self.restarts = 0
+        self.last_exit: int | None = None
+        # At 0 from the start: increase() would miss the first restart of a new series.
+        metrics.WORKER_RESTARTS.labels(worker=str(role.index))
+
+    def start(self, config: Config) -> None:
+        """Start the process with the front's `config` (its output goes where the front's
+        goes: the journal)."""
+        env = {k: v for k, v in os.environ.items() if k not in _FRONT_ENV}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ilyd", "run", "--config", str(self._config_path),
+             "--worker", str(self.role)],
+            env=env, stdin=subprocess.PIPE,
+        )
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(send_config(config))
+            self.process.stdin.close()
+        except BrokenPipeError:
+            pass  # it died at once: watch() sees the exit
+        self.started_at = time.monotonic()
+        self.answered_at = None
+        self.down_since = None
+        metrics.WORKER_UP.labels(worker=str(self.role.index)).set(0)
+        log.info("worker process started", worker=self.role.index, pid=self.process.pid)
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def call(self, verb: str, args: Mapping[str, Any] | None = None,
+             progress: Progress | None = None, timeout: float = ASK_TIMEOUT,
+             *, wait_start: bool = False) -> Any:
+        """One request to the worker; ControlError (busy when it does not answer).
+
+        `wait_start`: a worker still starting is waited for (up to READY_TIMEOUT), as
+        `ilyd ctl pause ORG` right after `ilyd run` expects. A refused connection or a
+        "still starting" answer did nothing, so sending the request again is safe."""
+        if not self.alive:
+            raise ControlError("busy", f"worker process {self.role.index} is restarting",
+                               "retry in a moment; ilyd ctl status")
+        while True:
+            try:
+                result = ControlClient(self.socket, timeout=timeout).call(verb, args, progress)
+                break
+            except DaemonNotRunningError as exc:
+                if self._starting(wait_start):
+                    time.sleep(0.1)
+                    continue
+                problem: Exception = exc
+            except ControlError as exc:
+                # "busy: still starting" comes before its orgs do.
+                if exc.code == "busy" and self._starting(wait_start):
+                    time.sleep(0.1)
+                    continue
+                raise
+            except OSError as exc:
+                problem = exc
+            metrics.WORKER_UP.labels(worker=str(self.role.index)).set(0)
+            raise ControlError("busy", f"worker process {self.role.index} did not answer"
+                               f" ({problem})", "retry in a moment; ilyd ctl status") from problem
+        self.answered_at = time.monotonic()
+        metrics.WORKER_UP.labels(worker=str(self.role.index)).set(1)
+        return result
+
+    def _starting(self, wait_start: bool) -> bool:
+        """Whether to wait: asked to, and the process runs but never answered yet."""
+        return (wait_start and self.alive and self.answered_at is None
+                and time.monotonic() - self.started_at < READY_TIMEOUT)
+
+    def watch(self, stopping: bool, config: Config) -> None:
+        """Notice an exit or a hang; start the process again once its pause is over."""
+        now = time.monotonic()
+        if self.process is None or stopping:
+            return
+        code = self.process.poll()
+        if code is None and self.down_since is None:
+            silent_since = self.answered_at or self.started_at
+            if now - silent_since > HUNG_AFTER:
+                log.error("worker process stopped answering; killing it", worker=self.role.index,
+                          pid=self.process.pid, silent_s=round(now - silent_since))
+                self.process.kill()
+                code = self.process.wait()
+        if code is not None and self.down_since is None:
+            self.last_exit = code
+            self.down_since = now
+            ran = now - self.started_at
+            self.pause = FIRST_PAUSE if ran > STABLE_AFTER else min(self.pause * 2,
+                                                                    LONGEST_PAUSE)
+            self.next_start = now + self.pause
+            metrics.WORKER_UP.labels(worker=str(self.role.index)).set(0)
+            log.error("worker process exited; its orgs are down until it is started again",
+                      worker=self.role.index, exit_code=code, ran_s=round(ran, 1),
+                      restart_in_s=self.pause)
+        if self.down_since is not None and now >= self.next_start:
+            self.restarts += 1
+            metrics.WORKER_RESTARTS.labels(worker=str(self.role.index)).inc()
+            self.start(config)
+
+    def stop(self) -> None:
+        """SIGTERM (the worker stops its orgs and exits)."""
+        if self.alive:
+            assert self.process is not None
+            self.process.terminate()
+
+    def reap(self, deadline: float) -> None:
+        """Wait for the exit until `deadline` (monotonic), then SIGKILL."""
+        if self.process is None:
+            return
+        try:
+            self.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.error("worker process did not stop in time; killing it",
+                      worker=self.role.index, pid=self.process.pid)
+            self.process.kill()
+            self.process.wait()
+
+    def state(self) -> str:
+        """starting | running | restarting | stopped, as `ilyd ctl status` shows it."""
+        if self.down_since is not None:
+            return "restarting"
+        if not self.alive:
+            return "stopped"
+        return "running" if self.answered_at is not None else "starting"
+
+    def as_json(self, orgs: int) -> dict[str, Any]:
+        return {"worker": self.role.index, "pid": self.pid, "state": self.state(),
+                "orgs": orgs, "restarts": self.restarts, "last_exit": self.last_exit}
