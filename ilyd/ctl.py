@@ -204,7 +204,8 @@ from ilyd.provision import render as provision_render  # noqa: E402 (stdlib only
 from ilyd.resync import render as resync_render  # noqa: E402 (stdlib only, fast)
 
 CLIENT_VERBS: tuple[ClientVerb, ...] = (
-    ClientVerb("status", "version, uptime, config generation, orgs by state", render_status),
+    ClientVerb("status", "version, uptime, config generation, orgs by state, worker processes",
+               render_status),
     ClientVerb("orgs", "every org: state, since, restarts, detail, last error", render_orgs),
     org_verb("pause", "stop an org and keep it stopped, across daemon restarts"),
     org_verb("resume", "start a paused org"),
