@@ -18,6 +18,12 @@ def render_config(config: Config) -> str:
         value = getattr(config, section.name)
         if is_dataclass(value):
             lines += ["", f"[{section.name}]", *_table_lines(value)]
+        if section.name == "daemon":
+            from ilyd.shards import process_count  # ilyd.shards imports this package
+
+            count = process_count(config)
+            lines.append(f"# worker processes here: {count}" if count > 1 else
+                         "# worker processes here: none (the orgs run in ilyd run itself)")
     for org in config.orgs:
         lines += ["", "[[org]]", *_table_lines(org)]
     for error in config.org_errors:
@@ -30,6 +36,9 @@ def _table_lines(obj: Any) -> list[str]:
     lines = []
     for item in fields(obj):
         value = getattr(obj, item.name)
+        if value is None and item.name == "processes":
+            lines.append('processes = "auto"')
+            continue
         if value is None:
             continue
         lines.append(f"{item.name} = {_toml_value(value)}")

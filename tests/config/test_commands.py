@@ -30,3 +30,20 @@ def test_config_show_masks_secrets(write_config, secret_file, capsys):
     assert "s3cret-value" not in out
     assert f'client_secret = "<file:{secret_file}>"  # secret, masked' in out
     assert 'login_url = "https://test.salesforce.com"' in out
+
+
+def test_config_show_names_the_process_count_auto_gives(write_config, secret_file, capsys):
+    path = write_config(GOOD_ORG)
+    assert main(["config", "show", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert 'processes = "auto"\n# worker processes here: none' in out  # one org
+    path = write_config('[daemon]\nprocesses = 3\n' + GOOD_ORG)
+    assert main(["config", "show", "--config", str(path)]) == 0
+    assert "processes = 3\n# worker processes here: 3" in capsys.readouterr().out
+
+
+def test_config_check_names_a_bad_process_count_with_its_key(write_config, capsys):
+    path = write_config('[daemon]\nprocesses = 0\n')
+    assert main(["config", "check", "--config", str(path)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "daemon.processes: must be at least 1 (got 0)"]
