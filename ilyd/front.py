@@ -55,7 +55,6 @@ class Front(Service):
                  notifier: Notifier | None = None) -> None:
         super().__init__(config, notifier or Notifier())
         self.workers = [Worker(config, WorkerRole(i, processes)) for i in range(processes)]
-        self._stopping = False
 
     # ----------------------------------------------------------------- main loop
 
@@ -87,7 +86,6 @@ class Front(Service):
             self.notifier.ready(self._startup_status())
             self._loop()
         finally:
-            self._stopping = True
             self.notifier.stopping()
             log.info("ilyd stopping")
             control.stop()
@@ -103,16 +101,16 @@ class Front(Service):
         """READY=1's status, once every worker answers (or READY_TIMEOUT passed)."""
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
-            snapshot = self.snapshot(timeout=LIVENESS_TIMEOUT)
+            summary = self.summary_now()
             if all(w.answered_at is not None for w in self.workers):
-                return snapshot.summary()
+                return summary
             if time.monotonic() > deadline or not self._events.empty():
                 log.warning("worker processes still starting; ready without them",
                             starting=[w.role.index for w in self.workers
                                       if w.answered_at is None])
-                return snapshot.summary()
+                return summary
             for worker in self.workers:
-                worker.watch(self._stopping, self.config)
+                worker.watch(self.config)
             time.sleep(0.2)
 
     def _stop_workers(self) -> None:
@@ -125,13 +123,10 @@ class Front(Service):
 
     def _tick(self) -> str | None:
         for worker in self.workers:
-            worker.watch(self._stopping, self.config)
+            worker.watch(self.config)
         # The front is alive while it runs this loop: a worker that hangs is killed and
         # started again above, so the watchdog never restarts the whole service for it.
-        return self._summary()
-
-    def summary_now(self) -> str:
-        return self._summary()
+        return self.summary_now()
 
     # ---------------------------------------------------------------- operations
 
@@ -153,7 +148,7 @@ class Front(Service):
         with ThreadPoolExecutor(len(self.workers), thread_name_prefix="front-ask") as pool:
             return list(pool.map(one, self.workers))
 
-    def _summary(self) -> str:
+    def summary_now(self) -> str:
         """The STATUS= line, from each worker's counts (its orgs as "starting" when it does
         not answer) — the cheap liveness check the main loop runs every second."""
         total: dict[str, int] = {}
@@ -162,8 +157,7 @@ class Front(Service):
                                   strict=True):
             counts = answer
             if isinstance(answer, ControlError):
-                down = worker.down_since is not None or not worker.alive
-                counts = {str(OrgState.BACKOFF if down else OrgState.STARTING):
+                counts = {str(OrgState.BACKOFF if worker.down else OrgState.STARTING):
                           len(own_orgs(self.config, worker.role).org_names())}
             for state, count in counts.items():
                 total[state] = total.get(state, 0) + count
@@ -189,7 +183,7 @@ class Front(Service):
 
     def _absent(self, name: str, worker: Worker, problem: ControlError) -> OrgStatus:
         now_wall, now = time.time(), time.monotonic()
-        down = worker.down_since is not None or not worker.alive
+        down = worker.down
         if worker.down_since is not None:
             reason = (f"worker process {worker.role.index} exited with code"
                       f" {worker.last_exit}; starting it again")

@@ -37,7 +37,6 @@ class Worker:
     def __init__(self, config: Config, role: WorkerRole) -> None:
         self.role = role
         self.socket = worker_socket(config.daemon.control_socket, role.index)
-        self._config_path = config.path
         self.process: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
         self.answered_at: float | None = None  # last answer from this incarnation
@@ -54,7 +53,7 @@ class Worker:
         goes: the journal)."""
         env = {k: v for k, v in os.environ.items() if k not in _FRONT_ENV}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "ilyd", "run", "--config", str(self._config_path),
+            [sys.executable, "-m", "ilyd", "run", "--config", str(config.path),
              "--worker", str(self.role)],
             env=env, stdin=subprocess.PIPE,
         )
@@ -77,6 +76,11 @@ class Worker:
     @property
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    @property
+    def down(self) -> bool:
+        """Exited (waiting to be started again) or not running at all."""
+        return self.down_since is not None or not self.alive
 
     def call(self, verb: str, args: Mapping[str, Any] | None = None,
              progress: Progress | None = None, timeout: float = ASK_TIMEOUT,
@@ -118,10 +122,11 @@ class Worker:
         return (wait_start and self.alive and self.answered_at is None
                 and time.monotonic() - self.started_at < READY_TIMEOUT)
 
-    def watch(self, stopping: bool, config: Config) -> None:
-        """Notice an exit or a hang; start the process again once its pause is over."""
+    def watch(self, config: Config) -> None:
+        """Notice an exit or a hang; start the process again (with `config`) once its pause
+        is over. Only the front's main loop calls it, never once it is stopping."""
         now = time.monotonic()
-        if self.process is None or stopping:
+        if self.process is None:
             return
         code = self.process.poll()
         if code is None and self.down_since is None:
