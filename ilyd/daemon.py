@@ -32,7 +32,7 @@ from ilyd.control import ControlServer, Progress
 from ilyd.errors import ControlError
 from ilyd.metrics_server import MetricsServer
 from ilyd.sdnotify import Notifier
-from ilyd.service import Service, log_moves, mark_reload
+from ilyd.service import Service, mark_reload
 from ilyd.shards import WorkerRole, own_orgs, process_count, receive_config, worker_socket
 from ilyd.store import Database
 from ilyd.store.db import lock_state_dir
@@ -80,7 +80,7 @@ class Daemon(Service):
         try:
             if self.role is None:  # a worker's front holds the state directory
                 state_lock = lock_state_dir(self.config.daemon.state_dir)
-                log_moves(arrange(self.config.daemon.state_dir, 1))
+                arrange(self.config.daemon.state_dir, 1)  # logs what it moved
             else:  # and the worker its file: a killed front's worker may linger a moment
                 state_lock = lock_state_dir(self.config.daemon.state_dir,
                                             f"{self.database_path.name}.lock",

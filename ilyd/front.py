@@ -34,7 +34,7 @@ from ilyd.errors import ControlError
 from ilyd.front_metrics import MergedMetrics
 from ilyd.metrics_server import MetricsServer
 from ilyd.sdnotify import Notifier
-from ilyd.service import Service, log_moves, mark_reload
+from ilyd.service import Service, mark_reload
 from ilyd.shards import WorkerRole, own_orgs, shard_of
 from ilyd.store.db import lock_state_dir
 from ilyd.store.layout import arrange
@@ -67,7 +67,7 @@ class Front(Service):
             state_lock = lock_state_dir(self.config.daemon.state_dir)
             # One state file per worker (a shared one's cross-process write lock doubled
             # p99 at 500 events/s); rows move to their org's file when the count changes.
-            log_moves(arrange(self.config.daemon.state_dir, len(self.workers)))
+            arrange(self.config.daemon.state_dir, len(self.workers))  # logs what it moved
             listen = self.config.metrics.listen
             if listen is not None:
                 registry = CollectorRegistry(auto_describe=False)

@@ -136,8 +136,3 @@ def keep_restart_only(old: Config, new: Config) -> Config:
                      log_format=old.daemon.log_format, processes=old.daemon.processes)
     return replace(new, daemon=daemon, metrics=old.metrics)
 
-
-def log_moves(moves: list[str]) -> None:
-    """Log the state files `ilyd.store.layout.arrange` moved to a new process layout."""
-    for move in moves:
-        log.info("state database moved to the process layout", move=move)
