@@ -275,25 +275,30 @@ def _to_owner(verb: str) -> Any:
 
 
 def _cache(front: Front, args: Mapping[str, Any], _progress: Progress) -> dict[str, Any]:
-    """The cache is one table, shared by the workers; hits and misses (and what each
-    worker keeps in memory) are per process: clear reaches all, stats adds them up."""
+    """`cache` asks every worker: each has its cache in its own state file."""
     answers = front._gather("cache", args, timeout=PROXY_TIMEOUT)
     problem = next((a for a in answers if isinstance(a, ControlError)), None)
     if problem is not None:
         raise problem
+    return merge_cache_answers(answers)
+
+
+def merge_cache_answers(answers: list[dict[str, Any]]) -> dict[str, Any]:
+    """The workers' `cache` answers as one: every count added up — entries too, since
+    each worker keeps its cache in its own file (a domain looked up by orgs of two workers
+    is counted in both)."""
     first = answers[0]
     if first["action"] == "clear":
         return {**first, "removed": sum(a["removed"] for a in answers)}
     by_name: dict[str, dict[str, Any]] = {}
     for answer in answers:
         for provider in answer["providers"]:
-            known = by_name.setdefault(provider["provider"], {**provider, "hits": 0,
-                                                              "misses": 0})
-            known["hits"] += provider["hits"]
-            known["misses"] += provider["misses"]
-    return {**first, "hits": sum(a["hits"] for a in answers),
-            "misses": sum(a["misses"] for a in answers),
-            "providers": [by_name[n] for n in sorted(by_name)]}
+            known = by_name.setdefault(provider["provider"], {"provider": provider["provider"]})
+            for key, value in provider.items():
+                if key != "provider":
+                    known[key] = known.get(key, 0) + value
+    totals = {key: sum(a[key] for a in answers) for key in ("entries", "hits", "misses")}
+    return {**first, **totals, "providers": [by_name[n] for n in sorted(by_name)]}
 
 
 def _front_verbs() -> dict[str, Verb]:

@@ -169,3 +169,21 @@ def test_a_bad_process_count_is_a_config_error_with_its_key(write_config, workdi
     assert done.returncode == 1
     assert "daemon.processes" in done.stderr
     assert '"auto" or a number of processes' in done.stderr
+
+
+def test_the_workers_cache_answers_add_up_entries_included():
+    from ilyd.front import merge_cache_answers
+
+    def stats(provider: str, entries: int, hits: int) -> dict:
+        row = {"provider": provider, "entries": entries, "positive": entries, "negative": 0,
+               "expired": 0, "hits": hits, "misses": 1}
+        return {"action": "stats", "entries": entries, "hits": hits, "misses": 1,
+                "providers": [row]}
+
+    merged = merge_cache_answers([stats("dataset", 3, 10), stats("dataset", 2, 5)])
+    assert (merged["entries"], merged["hits"], merged["misses"]) == (5, 15, 2)
+    assert merged["providers"] == [{"provider": "dataset", "entries": 5, "positive": 5,
+                                    "negative": 0, "expired": 0, "hits": 15, "misses": 2}]
+    cleared = merge_cache_answers([{"action": "clear", "domain": None, "removed": 4},
+                                   {"action": "clear", "domain": None, "removed": 1}])
+    assert cleared == {"action": "clear", "domain": None, "removed": 5}
