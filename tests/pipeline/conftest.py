@@ -4,6 +4,10 @@ API (so records are created and edited by someone other than ilyd)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +18,7 @@ import requests
 
 from ilyd.actors.org import OrgSecrets
 from ilyd.config import OrgConfig, load_config
+from ilyd.ctl import ControlClient
 from ilyd.devorg import DevOrg, OrgInfo
 from ilyd.pipeline.runtime import OrgPipeline
 from ilyd.store import Database
@@ -32,6 +37,44 @@ def write_config(tmp_path: Path, dev: DevOrg, infos: list[OrgInfo], extra: str =
     path = tmp_path / "ilyd.toml"
     path.write_text(text)
     return path
+
+
+class Daemon:
+    """`ilyd run` on a config, in a session of its own: a test can kill the front alone
+    (`kill`) or with its worker processes (`kill_all`)."""
+
+    def __init__(self, config: Path) -> None:
+        self.config = config
+        self.socket = config.parent / "control.sock"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = (self.config.parent / "daemon.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ilyd", "run", "--config", str(self.config)],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def workers(self) -> list[dict[str, Any]]:
+        return list(ControlClient(self.socket, timeout=10).call("status")["workers"])
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def kill_all(self) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
 
 
 class SalesforceUser:

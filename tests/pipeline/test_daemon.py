@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,36 +9,9 @@ from pathlib import Path
 import pytest
 
 from ilyd.devorg import DevOrg, OrgInfo
-from tests.pipeline.conftest import SalesforceUser, wait_until
+from tests.pipeline.conftest import Daemon, SalesforceUser, wait_until
 
 ILY = "Ily_Match_Status__c"
-
-
-class Daemon:
-    """`ilyd run` on a config, killed or stopped by the test."""
-
-    def __init__(self, config: Path) -> None:
-        self.config = config
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log = (self.config.parent / "daemon.log").open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ilyd", "run", "--config", str(self.config)],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
 
 
 @pytest.fixture

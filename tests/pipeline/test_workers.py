@@ -5,54 +5,20 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ilyd.config import load_config
-from ilyd.ctl import ControlClient
 from ilyd.devorg import DevOrg
 from ilyd.shards import shard_of
 from tests.helpers.orgs import devorg_fixture, provision
-from tests.pipeline.conftest import SalesforceUser, wait_until, write_config
+from tests.pipeline.conftest import Daemon, SalesforceUser, wait_until, write_config
 
 ILY = "Ily_Match_Status__c"
 
 dev = devorg_fixture(orgs=4)
-
-
-class Daemon:
-    """`ilyd run` in a session of its own: the test can kill the front and its workers."""
-
-    def __init__(self, config: Path) -> None:
-        self.config = config
-        self.socket = config.parent / "control.sock"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        log = (self.config.parent / "daemon.log").open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ilyd", "run", "--config", str(self.config)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def workers(self) -> list[dict]:
-        return list(ControlClient(self.socket, timeout=10).call("status")["workers"])
-
-    def kill_all(self) -> None:
-        assert self.process is not None
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
 
 
 @pytest.fixture
