@@ -91,8 +91,6 @@ class DirectSession:
         headers = {**self.session.headers, "Accept-Encoding": "gzip, deflate", **given}
         if content_type and not any(k.lower() == "content-type" for k in headers):
             headers["Content-Type"] = content_type
-        if body is None and method in ("POST", "PUT", "PATCH"):
-            headers["Content-Length"] = "0"
         connect_timeout, read_timeout = _timeouts(kwargs.get("timeout"))
         verify = self._trust(kwargs.get("verify", self.session.verify))
         started = time.monotonic()

@@ -3,10 +3,10 @@ response read from a buffered socket.
 
 `http.client` builds a request header by header and parses the response headers through
 the `email` package; on the daemon's two per-event exchanges (the Bayeux long poll and
-the Collections write) that was most of the connection's CPU (~0.5 ms per exchange on a
-2-core VM). This module does only what those exchanges need — a status line, headers, a
-body framed by Content-Length, chunked transfer coding, or the connection's end — and
-raises `http.client`'s own exceptions, so callers handle failures as before.
+the Collections write) that is most of the connection's CPU. This module does only what
+those exchanges need — a status line, headers, a body framed by Content-Length, chunked
+transfer coding, or the connection's end — and raises `http.client`'s own exceptions,
+so callers handle its failures as theirs.
 """
 
 from __future__ import annotations
@@ -51,13 +51,18 @@ def write_request(sock: socket.socket, method: str, target: str, host: str, *,
                   headers: Mapping[str, str], body: bytes | None) -> None:
     """Send the request line, headers and body in one `sendall`.
 
+    The body's framing is this function's alone: a Content-Length in `headers` is
+    replaced by one computed from `body` (as requests does), sent once — a repeated
+    Content-Length may be refused by a proxy or load balancer (RFC 9112 section 6.3) —
+    and only for a body or a method that defines one (RFC 9110 section 8.6).
     Raises ValueError for a header name or value that would split the request (CR, LF).
     """
     lines = [f"{method} {target} HTTP/1.1", f"Host: {host}"]
     for name, value in headers.items():
         if "\r" in name or "\n" in name or "\r" in value or "\n" in value or ":" in name:
             raise ValueError(f"invalid HTTP header {name!r}")
-        lines.append(f"{name}: {value}")
+        if name.lower() != "content-length":
+            lines.append(f"{name}: {value}")
     if body is not None or method in _BODY_METHODS:
         lines.append(f"Content-Length: {len(body or b'')}")
     if "\r" in target or "\n" in target or " " in target:

@@ -10,8 +10,10 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from ilyd.salesforce import http11
+from ilyd.salesforce.direct import DirectSession
 from ilyd.salesforce.keepalive import KeepAliveConnection
 
 
@@ -160,3 +162,47 @@ def test_a_large_body_arrives_whole() -> None:
         right.close()
     assert response.body == body
     assert not response.will_close
+
+
+def _direct(server: _Canned) -> tuple[DirectSession, str]:
+    session = requests.Session()
+    session.trust_env = False  # no proxy from the environment: the bytes go to `server`
+    session.headers.clear()
+    session.headers["User-Agent"] = "ilyd-test"
+    return DirectSession(session), f"http://127.0.0.1:{server.port}"
+
+
+def test_a_bodyless_post_on_the_direct_path_sends_content_length_zero_exactly_once(
+        canned: _Canned) -> None:
+    # RFC 9112 section 6.3: a request whose Content-Length is repeated may be refused
+    # (or its framing misread) by a proxy or load balancer on the way.
+    canned.replies = [b"HTTP/1.1 204 No Content\r\n\r\n"] * 2
+    direct, base = _direct(canned)
+    try:
+        direct.request("POST", f"{base}/services/oauth2/revoke", timeout=10)
+        direct.request("PATCH", f"{base}/x", headers={"content-length": "0"}, timeout=10)
+    finally:
+        direct.close()
+    host = f"127.0.0.1:{canned.port}"
+    assert canned.requests == [
+        (f"POST /services/oauth2/revoke HTTP/1.1\r\nHost: {host}\r\n"
+         "User-Agent: ilyd-test\r\nAccept-Encoding: gzip, deflate\r\n"
+         "Content-Length: 0\r\n\r\n").encode(),
+        (f"PATCH /x HTTP/1.1\r\nHost: {host}\r\n"
+         "User-Agent: ilyd-test\r\nAccept-Encoding: gzip, deflate\r\n"
+         "Content-Length: 0\r\n\r\n").encode(),
+    ]
+
+
+def test_a_bodyless_get_sends_no_content_length_and_a_body_is_framed_once(
+        canned: _Canned) -> None:
+    canned.replies = [b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"] * 2
+    conn = _conn(canned)
+    conn.request("GET", "/x", None, {}, 10, resend_stale=True)
+    conn.request("POST", "/y", b"{}", {"Content-Length": "2"}, 10, resend_stale=False)
+    conn.close()
+    host = f"127.0.0.1:{canned.port}"
+    assert canned.requests == [
+        f"GET /x HTTP/1.1\r\nHost: {host}\r\n\r\n".encode(),
+        f"POST /y HTTP/1.1\r\nHost: {host}\r\nContent-Length: 2\r\n\r\n{{}}".encode(),
+    ]
