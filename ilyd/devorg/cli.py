@@ -24,7 +24,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--listen", default="127.0.0.1:8585", metavar="HOST:PORT",
                    help="address to serve on (default 127.0.0.1:8585; port 0 picks one)")
     p.add_argument("--tls", action="store_true",
-                   help="serve HTTPS with a generated CA (its path is printed)")
+                   help="serve HTTPS with a generated CA (its path is printed); with --data"
+                   " the CA is kept in devorg-tls/ beside the data file and used again")
     p.add_argument("--orgs", type=int, default=1, help="production orgs (default 1)")
     p.add_argument("--sandboxes", type=int, default=0, help="sandbox orgs (default 0)")
     p.add_argument("--seed-records", type=int, default=0, metavar="N",

@@ -41,3 +41,40 @@ def test_devorg_command_writes_credentials_and_a_config_that_logs_in(tmp_path: P
         proc.terminate()
         proc.wait(timeout=10)
     assert proc.returncode == 0
+
+
+def _serve_tls(data: Path) -> tuple[subprocess.Popen[str], dict]:
+    creds = data.parent / "creds.json"
+    creds.unlink(missing_ok=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ilyd", "devorg", "--listen", "127.0.0.1:0", "--tls",
+         "--data", str(data), "--credentials-out", str(creds)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not creds.exists() and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.05)
+    return proc, json.loads(creds.read_text())
+
+
+def test_devorg_with_tls_and_data_keeps_its_ca_so_a_client_that_trusted_it_still_connects(
+        tmp_path: Path) -> None:
+    data = tmp_path / "devorg.sqlite"
+    proc, info = _serve_tls(data)
+    try:
+        trusted = tmp_path / "trusted-ca.pem"
+        trusted.write_bytes(Path(info["ca_file"]).read_bytes())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    proc, info = _serve_tls(data)
+    try:
+        session = requests.Session()
+        session.trust_env = False
+        answer = session.get(info["url"] + "/services/data", verify=str(trusted), timeout=10)
+        assert answer.status_code == 200
+        key = Path(info["ca_file"]).with_name("devorg-ca.key")
+        assert key.stat().st_mode & 0o777 == 0o600
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
