@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def check_command(args: argparse.Namespace) -> int:
-    """Print every problem on its own line; exit 1 when there is any."""
+    """Print every problem (global tables and every [[org]]) on its own line, then the
+    warnings; exit 1 when there is any problem (warnings alone do not fail)."""
     from ilyd.config import load_config
     from ilyd.errors import ConfigError
 
@@ -42,6 +43,8 @@ def check_command(args: argparse.Namespace) -> int:
         return 1
     for problem in config.problems():
         print(problem, file=sys.stderr)
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if config.org_errors:
         return 1
     print(f"{args.config}: valid ({len(config.orgs)} orgs)")

@@ -31,7 +31,11 @@ _ORG_KEY = "org"
 
 
 def load_config(path: Path | str) -> Config:
-    """Load and validate `path`; raise ConfigError listing every problem in the global tables."""
+    """Load and validate `path`.
+
+    Raise ConfigError when a global table has a problem, listing every problem in the
+    file (the orgs' too); otherwise the orgs with problems are in `Config.org_errors`.
+    """
     path = Path(path)
     raw = read_toml(path)
     base_dir = path.resolve().parent
@@ -48,9 +52,15 @@ def load_config(path: Path | str) -> Config:
         problems.add(_ORG_KEY, "must be an array of tables: write each org as [[org]]")
         raw_orgs = []
     if problems:
-        raise ConfigError(problems.items)
-    orgs, org_errors = _load_orgs(raw_orgs, base_dir, sections)
-    return Config(path=path, orgs=orgs, org_errors=org_errors, **sections)
+        # The orgs are checked too, against the defaults of the tables that failed, so
+        # one run of `ilyd config check` reports every mistake in the file.
+        for name, factory in GLOBAL_TABLES.items():
+            if sections[name] is None:
+                sections[name] = factory(base_dir).parse({}, name, Problems())
+        _orgs, org_errors, _warnings = _load_orgs(raw_orgs, path, sections)
+        raise ConfigError(problems.items + [p for e in org_errors for p in e.problems])
+    orgs, org_errors, warnings = _load_orgs(raw_orgs, path, sections)
+    return Config(path=path, orgs=orgs, org_errors=org_errors, warnings=warnings, **sections)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -74,14 +84,15 @@ def read_toml(path: Path) -> dict[str, Any]:
 
 
 def _load_orgs(
-    raw_orgs: list[Any], base_dir: Path, sections: Mapping[str, Any]
-) -> tuple[tuple[OrgConfig, ...], tuple[OrgConfigError, ...]]:
-    table = org_table(base_dir, sections["daemon"].state_dir)
+    raw_orgs: list[Any], config_path: Path, sections: Mapping[str, Any]
+) -> tuple[tuple[OrgConfig, ...], tuple[OrgConfigError, ...], tuple[str, ...]]:
+    table = org_table(config_path, sections["daemon"].state_dir)
     # Shallow on purpose: nested settings (enrich) are inherited as objects, not dicts.
     defaults = sections["defaults"]
     inherited = {f.name: getattr(defaults, f.name) for f in fields(defaults)}
     orgs: list[OrgConfig] = []
     errors: list[OrgConfigError] = []
+    warnings: list[str] = []
     first_index: dict[str, int] = {}
     for index, raw in enumerate(raw_orgs):
         path = join_path(_ORG_KEY, index)
@@ -97,11 +108,12 @@ def _load_orgs(
         elif name is not None:
             first_index[name] = index
         org = table.parse(raw, path, problems, base=inherited)
+        warnings += problems.warnings
         if org is None or problems:
             errors.append(OrgConfigError(OrgName(name or path), index, tuple(problems.items)))
         else:
             orgs.append(org)
-    return tuple(orgs), tuple(errors)
+    return tuple(orgs), tuple(errors), tuple(warnings)
 
 
 def _readable_name(raw: Any) -> str | None:

@@ -108,6 +108,8 @@ class Config:
     defaults: DefaultsConfig
     orgs: tuple[OrgConfig, ...]
     org_errors: tuple[OrgConfigError, ...] = ()
+    # Not ready yet, but no mistake (a refresh token `ilyd connect` has not stored yet).
+    warnings: tuple[str, ...] = ()
 
     def org_names(self) -> tuple[OrgName, ...]:
         """Every org the config names: the loaded ones, then those with config errors."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -89,11 +90,16 @@ def _secret_fields(base_dir: Path) -> tuple[Field, ...]:
     return tuple(fields)
 
 
-def org_table(base_dir: Path, state_dir: Path) -> Table[OrgConfig]:
-    """The `[[org]]` spec; relative paths resolve against `base_dir`."""
+def org_table(config_path: Path, state_dir: Path) -> Table[OrgConfig]:
+    """The `[[org]]` spec of the config file `config_path`; relative paths resolve
+    against its directory."""
+    base_dir = config_path.resolve().parent
 
     def check(values: dict[str, Any], path: str, problems: Problems) -> None:
         refs = _collect_refs(values, path, problems)
+        if values["auth"] == "refresh_token":
+            refs["refresh_token"] = _refresh_token_ref(
+                refs.get("refresh_token"), values["name"], state_dir, config_path)
         for need in _NEEDS[values["auth"]]:
             if need == "username":
                 if not values["username"]:
@@ -103,7 +109,10 @@ def org_table(base_dir: Path, state_dir: Path) -> Table[OrgConfig]:
                 problems.add(f"{path}", f"auth = {values['auth']!r} needs one of {forms}")
         for ref in refs.values():
             problem = ref.problem()
-            if problem is not None:
+            if problem is not None and ref.missing and ref.is_missing():
+                # Not a mistake: the file appears once the admin runs `ilyd connect`.
+                problems.warn(f"{path}.{ref.key}", problem)
+            elif problem is not None:
                 problems.add(f"{path}.{ref.key}", problem)
         for ref in values["enrich"].resolved(base_dir).secret_refs():
             problem = ref.problem()
@@ -116,14 +125,8 @@ def org_table(base_dir: Path, state_dir: Path) -> Table[OrgConfig]:
 
     def build(**values: Any) -> OrgConfig:
         refs: dict[str, SecretRef] = values.pop("_refs")
-        name = OrgName(values["name"])
-        refresh = refs.get("refresh_token")
-        if refresh is None and values["auth"] == "refresh_token":
-            # Where `ilyd connect` stores the token it obtained.
-            location = str(state_dir / "tokens" / f"{name}.refresh_token")
-            refresh = SecretRef(SecretKind.FILE, location, "refresh_token (from ilyd connect)")
         return OrgConfig(
-            name=name,
+            name=OrgName(values["name"]),
             environment=values["environment"],
             login_url=_login_url(values["environment"]),
             auth=values["auth"],
@@ -131,7 +134,7 @@ def org_table(base_dir: Path, state_dir: Path) -> Table[OrgConfig]:
             username=values["username"],
             client_secret=refs.get("client_secret"),
             private_key=refs.get("private_key"),
-            refresh_token=refresh,
+            refresh_token=refs.get("refresh_token"),
             password=refs.get("password"),
             ca_file=values["ca_file"],
             enabled=values["enabled"],
@@ -155,6 +158,18 @@ def org_table(base_dir: Path, state_dir: Path) -> Table[OrgConfig]:
         forbidden=FORBIDDEN_INLINE,
         check=check,
     )
+
+
+def _refresh_token_ref(given: SecretRef | None, name: str, state_dir: Path,
+                       config_path: Path) -> SecretRef:
+    """The org's refresh token: the file it names, else where `ilyd connect` stores it;
+    a missing file means "not connected yet", and says how to connect."""
+    if given is None:
+        location = str(state_dir / "tokens" / f"{name}.refresh_token")
+        given = SecretRef(SecretKind.FILE, location, "refresh_token_file")
+    return replace(given, missing=(
+        f"no refresh token at {given.location} yet: the org is not connected;"
+        f" run `ilyd connect {name} --config {config_path}`"))
 
 
 def _collect_refs(values: dict[str, Any], path: str, problems: Problems) -> dict[str, SecretRef]:

@@ -43,14 +43,20 @@ class NestedProblemsError(ValueError):
 
 
 class Problems:
-    """Every problem found in a config file, each prefixed with its key path."""
+    """Every problem found in a config file, each prefixed with its key path, and the
+    warnings: what is not ready yet but is no mistake (they never fail a table)."""
 
     def __init__(self) -> None:
         self.items: list[str] = []
+        self.warnings: list[str] = []
 
     def add(self, path: str, message: str) -> None:
         """Record one problem at `path` (e.g. ``org[2].client_id``)."""
         self.items.append(f"{path}: {message}" if path else message)
+
+    def warn(self, path: str, message: str) -> None:
+        """Record one warning at `path`."""
+        self.warnings.append(f"{path}: {message}" if path else message)
 
     def __len__(self) -> int:
         return len(self.items)

@@ -32,6 +32,9 @@ class SecretRef:
     kind: SecretKind
     location: str  # a path, a variable name or a credential name
     key: str
+    # What to say when the file does not exist: a refresh token is only there once
+    # `ilyd connect` has stored it, which is a step to take, not a wrong path.
+    missing: str = ""
 
     def describe(self) -> str:
         """A masked, human description: where the secret lives, never its value."""
@@ -45,6 +48,11 @@ class SecretRef:
             directory = os.environ.get("CREDENTIALS_DIRECTORY")
             return Path(directory) / self.location if directory else None
         return None
+
+    def is_missing(self) -> bool:
+        """Whether this is a file (or credential) reference to a file that does not exist."""
+        path = self.path()
+        return path is not None and not path.exists() and not path.is_symlink()
 
     def problem(self) -> str | None:
         """What is wrong with the reference right now, or None when it can be read."""
@@ -65,6 +73,8 @@ class SecretRef:
         try:
             info = path.stat()
         except FileNotFoundError:
+            if self.missing:
+                return self.missing
             return f"secret file {path} does not exist; create it (mode 0600) or fix the path"
         except OSError as exc:
             return f"cannot stat secret file {path}: {exc.strerror}"

@@ -47,3 +47,26 @@ def test_config_check_names_a_bad_process_count_with_its_key(write_config, capsy
     assert main(["config", "check", "--config", str(path)]) == 1
     assert capsys.readouterr().err.splitlines() == [
         "daemon.processes: must be at least 1 (got 0)"]
+
+
+def test_config_check_reports_global_and_org_problems_in_one_run(write_config, secret_file,
+                                                                 capsys):
+    path = write_config('[daemon]\nlog_levle = "debug"\n'
+                        + GOOD_ORG + 'client_secret = "inline"\n')
+    assert main(["config", "check", "--config", str(path)]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "daemon.log_levle: unknown key (did you mean log_level?)"
+    assert lines[1].startswith("org[0].client_secret: secrets are never written inline")
+    assert len(lines) == 2
+
+
+def test_config_check_warns_that_an_org_is_not_connected_yet(write_config, tmp_path, capsys):
+    path = write_config(f'[daemon]\nstate_dir = "{tmp_path}/st"\n'
+                        '[[org]]\nname = "acme"\nclient_id = "c"\n')
+    assert main(["config", "check", "--config", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"warning: org[0].refresh_token_file: no refresh token at {tmp_path}/st/tokens/"
+        f"acme.refresh_token yet: the org is not connected; run `ilyd connect acme"
+        f" --config {path}`"]
+    assert "valid (1 orgs)" in captured.out
