@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import tomllib
+
 from ilyd.cli import main
+from ilyd.config import load_config
+from ilyd.config.show import config_data
 
 from .conftest import GOOD_ORG
 
@@ -28,7 +32,7 @@ def test_config_show_masks_secrets(write_config, secret_file, capsys):
     assert main(["config", "show", "--config", str(path)]) == 0
     out = capsys.readouterr().out
     assert "s3cret-value" not in out
-    assert f'client_secret = "<file:{secret_file}>"  # secret, masked' in out
+    assert f'client_secret_file = "{secret_file}"' in out
     assert 'login_url = "https://test.salesforce.com"' in out
 
 
@@ -36,10 +40,13 @@ def test_config_show_names_the_process_count_auto_gives(write_config, secret_fil
     path = write_config(GOOD_ORG)
     assert main(["config", "show", "--config", str(path)]) == 0
     out = capsys.readouterr().out
-    assert 'processes = "auto"\n# worker processes here: none' in out  # one org
+    assert 'processes = "auto"\n' in out
+    assert "# worker processes here: none" in out  # one org
     path = write_config('[daemon]\nprocesses = 3\n' + GOOD_ORG)
     assert main(["config", "show", "--config", str(path)]) == 0
-    assert "processes = 3\n# worker processes here: 3" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "processes = 3\n" in out
+    assert "# worker processes here: 3" in out
 
 
 def test_config_check_names_a_bad_process_count_with_its_key(write_config, capsys):
@@ -70,3 +77,44 @@ def test_config_check_warns_that_an_org_is_not_connected_yet(write_config, tmp_p
         f"acme.refresh_token yet: the org is not connected; run `ilyd connect acme"
         f" --config {path}`"]
     assert "valid (1 orgs)" in captured.out
+
+
+UNICODE_CONFIG = """
+[metrics]
+listen = "[::1]:9464"
+
+[[defaults.enrich.provider]]
+type = "http"
+name = "vendor \U0001F984 \U00020BB7\u91ce\u5bb6"
+url = "https://api.vendor.example/find"
+method = "POST"
+body = { domain = "{domain}", note = "\U0001F600", page = ["next", 2] }
+fields = { Ily_Company_Name__c = "name" }
+
+[[org]]
+name = "acme"
+environment = "sandbox"
+auth = "password"
+client_id = "3MVG9-\U0001D518nicode"
+username = "zo\u00eb\U0001F984@example.com"
+client_secret_file = "client.secret"
+password_file = "client.secret"
+"""
+
+
+def test_config_show_loads_back_equal_to_the_effective_config_with_non_bmp_text(
+        write_config, secret_file, capsys):
+    config = load_config(write_config(UNICODE_CONFIG))
+    assert main(["config", "show", "--config", str(config.path)]) == 0
+    shown = tomllib.loads(capsys.readouterr().out)
+    assert shown == config_data(config)
+    (org,) = shown["org"]
+    assert org["username"] == "zo\u00eb\U0001F984@example.com"
+    assert org["client_id"] == "3MVG9-\U0001D518nicode"
+    (provider,) = org["enrich"]["provider"]
+    assert provider["name"] == "vendor \U0001F984 \U00020BB7\u91ce\u5bb6"
+    assert provider["body"] == {"domain": "{domain}", "note": "\U0001F600",
+                                "page": ["next", 2]}
+    assert shown["metrics"]["listen"] == "[::1]:9464"
+    assert org["password_file"] == str(secret_file)
+    assert "s3cret-value" not in str(shown)
