@@ -77,14 +77,17 @@ class TokenEndpoint:
 
     def token_response(self, org: OrgState, user_id: str, client_id: str, *,
                        refresh_token: str | None = None, scope: str | None = None,
-                       source_ip: str | None = None, record: bool = True) -> Response:
+                       source_ip: str | None = None, record: bool = True,
+                       family: str | None = None) -> Response:
         """A successful token response, with Salesforce's fields and signature; the login
         is recorded in LoginHistory as a connected-app (OAuth 2.0) login unless it was
-        already (the authorize page records the user's login, not the code exchange)."""
+        already (the authorize page records the user's login, not the code exchange).
+        `family` is the refresh-token chain the access token is issued from."""
         if record:
             record_login(org, user_id, source_ip=source_ip,
                          login_url=self.dev.url.split("://", 1)[-1])
-        session = self.dev.tokens.issue(org, user_id, client_id, scope or "api refresh_token")
+        session = self.dev.tokens.issue(org, user_id, client_id, scope or "api refresh_token",
+                                        family)
         issued_at = str(int(time.time() * 1000))
         id_url = identity_url(self.dev, org, user_id)
         signature = base64.b64encode(hmac.new(
@@ -145,17 +148,41 @@ class TokenEndpoint:
         org = self.org_for_client(form.get("client_id"))
         self.check_secret(org, form.get("client_secret"), required=False)
         tokens = self.dev.tokens
-        grant = tokens.refresh.get(form.get("refresh_token") or "")
+        presented = form.get("refresh_token") or ""
+        # Since Summer '24 Salesforce refuses a token request while another one with the
+        # same refresh token is being processed:
+        # https://help.salesforce.com/s/articleView?id=release-notes.rn_security_refresh_token_requests.htm&release=250&type=5
+        if not tokens.begin_refresh(presented):
+            raise OAuthError("invalid_grant", "token request is already being processed")
+        try:
+            return self._refresh_grant(org, presented, ip)
+        finally:
+            tokens.end_refresh(presented)
+
+    def _refresh_grant(self, org: OrgState, presented: str, ip: str | None) -> Response:
+        tokens = self.dev.tokens
+        retired = tokens.retired.get(presented)
+        if retired is not None and retired.org_name == org.identity.name:
+            # Reusing a refresh token that rotation replaced revokes "the current refresh
+            # token and all associated access tokens":
+            # https://help.salesforce.com/s/articleView?id=005316711&type=1
+            tokens.revoke_family(retired.family)
+            self.dev.persist_tokens()
+            raise OAuthError("invalid_grant", "expired access/refresh token")
+        grant = tokens.refresh.get(presented)
         if grant is None or grant.org_name != org.identity.name:
             raise OAuthError("invalid_grant", "expired access/refresh token")
+        if org.settings.token_request_seconds > 0:
+            # The time Salesforce takes to process the grant: the window in which a
+            # second request with the same refresh token is refused.
+            time.sleep(org.settings.token_request_seconds)
         new_refresh = None
         if org.settings.refresh_token_rotation:
-            tokens.refresh.pop(grant.token, None)
-            new_refresh = tokens.new_refresh(org, grant.user_id, grant.client_id).token
+            new_refresh = tokens.rotate(grant).token
             self.dev.persist_tokens()
         return self.token_response(org, grant.user_id, grant.client_id,
                                    refresh_token=new_refresh, scope="api refresh_token",
-                                   source_ip=ip)
+                                   source_ip=ip, family=grant.family)
 
     def _authorization_code(self, form: dict[str, str], _ip: str | None) -> Response:
         org = self.org_for_client(form.get("client_id"))
@@ -176,7 +203,7 @@ class TokenEndpoint:
         self.dev.persist_tokens()
         return self.token_response(org, code.user_id, code.client_id,
                                    refresh_token=refresh.token, scope="api refresh_token id",
-                                   record=False)
+                                   record=False, family=refresh.family)
 
     def _client_credentials(self, form: dict[str, str], ip: str | None) -> Response:
         org = self.org_for_client(form.get("client_id"))

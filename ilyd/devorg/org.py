@@ -58,6 +58,7 @@ class OrgSettings:
     api_limit: int = 15000
     token_ttl: float = 7200.0
     refresh_token_rotation: bool = False
+    token_request_seconds: float = 0.0
     pkce_required: bool = False
     jwt_preauthorized: bool = True
     client_credentials_enabled: bool = True

@@ -24,6 +24,9 @@ class Session:
     client_id: str
     expires_at: float
     scope: str = "api refresh_token"
+    # The refresh-token chain the session was issued from (None for other grants):
+    # reusing a rotated-out refresh token ends every session of its chain.
+    family: str | None = None
 
     @property
     def valid(self) -> bool:
@@ -40,6 +43,11 @@ class RefreshGrant:
     user_id: str
     client_id: str
     created_at: float = field(default_factory=time.time)
+    # The first token of its rotation chain; every rotation hands the family on.
+    family: str = ""
+
+    def __post_init__(self) -> None:
+        self.family = self.family or self.token
 
 
 @dataclass
@@ -63,12 +71,18 @@ class TokenStore:
         self.sessions: dict[str, Session] = {}
         self.refresh: dict[str, RefreshGrant] = {}
         self.codes: dict[str, AuthCode] = {}
+        # Refresh tokens rotation replaced (kept to recognise their reuse), and the ones a
+        # token request is being processed for right now.
+        self.retired: dict[str, RefreshGrant] = {}
+        self._in_flight: set[str] = set()
 
-    def issue(self, org: OrgState, user_id: str, client_id: str, scope: str) -> Session:
-        """Create an access token with the org's current lifetime."""
+    def issue(self, org: OrgState, user_id: str, client_id: str, scope: str,
+              family: str | None = None) -> Session:
+        """Create an access token with the org's current lifetime (`family`: the refresh
+        token chain it comes from)."""
         token = f"{org.identity.org_id[:15]}!AR{secrets.token_urlsafe(72)}"
         session = Session(token, org, user_id, client_id,
-                          time.time() + org.settings.token_ttl, scope)
+                          time.time() + org.settings.token_ttl, scope, family)
         with self._lock:
             self.sessions[token] = session
         return session
@@ -87,6 +101,40 @@ class TokenStore:
         with self._lock:
             self.refresh[grant.token] = grant
         return grant
+
+    def begin_refresh(self, token: str) -> bool:
+        """Mark a refresh token's request as being processed; False if one already is."""
+        with self._lock:
+            if token in self._in_flight:
+                return False
+            self._in_flight.add(token)
+            return True
+
+    def end_refresh(self, token: str) -> None:
+        """The refresh token's request is answered."""
+        with self._lock:
+            self._in_flight.discard(token)
+
+    def rotate(self, grant: RefreshGrant) -> RefreshGrant:
+        """Replace a refresh token by a new one of the same family; the old one is retired."""
+        new = RefreshGrant(f"5Aep861{secrets.token_urlsafe(60)}", grant.org_name,
+                           grant.user_id, grant.client_id, family=grant.family)
+        with self._lock:
+            self.refresh.pop(grant.token, None)
+            self.retired[grant.token] = grant
+            self.refresh[new.token] = new
+        return new
+
+    def revoke_family(self, family: str) -> int:
+        """Revoke a rotation chain: its current refresh token and every access token issued
+        from the chain. Returns how many access tokens ended."""
+        with self._lock:
+            for key in [k for k, g in self.refresh.items() if g.family == family]:
+                del self.refresh[key]
+            victims = [k for k, s in self.sessions.items() if s.family == family]
+            for key in victims:
+                del self.sessions[key]
+        return len(victims)
 
     def revoke(self, token: str) -> bool:
         """Revoke an access or refresh token; revoking a refresh token also ends the

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import threading
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -85,16 +86,56 @@ def test_admin_expiry_and_revoke_end_sessions(client: Client) -> None:
     assert refused.json()["error_description"] == "expired access/refresh token"
 
 
-def test_refresh_token_rotation_invalidates_the_old_token(client: Client) -> None:
+def test_refresh_token_rotation_hands_out_a_new_token_that_works_next(client: Client) -> None:
     client.admin("PATCH", "/orgs/org0/settings", json={"refresh_token_rotation": True})
     first = _token(client.dev, grant_type="refresh_token", client_id=client.org.client_id,
                    refresh_token=client.org.refresh_token).json()
     assert first["refresh_token"] != client.org.refresh_token
-    again = _token(client.dev, grant_type="refresh_token", client_id=client.org.client_id,
-                   refresh_token=client.org.refresh_token)
-    assert again.json()["error"] == "invalid_grant"
-    assert _token(client.dev, grant_type="refresh_token", client_id=client.org.client_id,
-                  refresh_token=first["refresh_token"]).status_code == 200
+    second = _token(client.dev, grant_type="refresh_token", client_id=client.org.client_id,
+                    refresh_token=first["refresh_token"]).json()
+    assert second["refresh_token"] not in (first["refresh_token"], client.org.refresh_token)
+
+
+def test_reusing_a_rotated_out_refresh_token_revokes_the_current_one_and_its_sessions(
+        client: Client) -> None:
+    client.admin("PATCH", "/orgs/org0/settings", json={"refresh_token_rotation": True})
+    first = _token(client.dev, grant_type="refresh_token", client_id=client.org.client_id,
+                   refresh_token=client.org.refresh_token).json()
+    api = f"{client.dev.url}{API}/limits/"
+    bearer = {"Authorization": f"Bearer {first['access_token']}"}
+    assert requests.get(api, headers=bearer).status_code == 200
+    reused = _token(client.dev, grant_type="refresh_token", client_id=client.org.client_id,
+                    refresh_token=client.org.refresh_token)
+    assert reused.status_code == 400
+    assert reused.json() == {"error": "invalid_grant",
+                             "error_description": "expired access/refresh token"}
+    current = _token(client.dev, grant_type="refresh_token", client_id=client.org.client_id,
+                     refresh_token=first["refresh_token"])
+    assert current.json()["error"] == "invalid_grant"
+    assert requests.get(api, headers=bearer).status_code == 401
+    # Sessions of other grants (the test client's password login) are not touched.
+    assert client.get("/limits/").status_code == 200
+
+
+def test_a_second_request_with_a_refresh_token_being_processed_is_refused(
+        client: Client) -> None:
+    client.admin("PATCH", "/orgs/org0/settings", json={"token_request_seconds": 1.0})
+    form = {"grant_type": "refresh_token", "client_id": client.org.client_id,
+            "refresh_token": client.org.refresh_token}
+    # Four requests at once: the first to arrive is processed for a second, the others
+    # come while it is in flight.
+    answers: list[requests.Response] = []
+    threads = [threading.Thread(target=lambda: answers.append(_token(client.dev, **form)))
+               for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(a.status_code for a in answers) == [200, 400, 400, 400]
+    busy = {"error": "invalid_grant",
+            "error_description": "token request is already being processed"}
+    assert [a.json() for a in answers if a.status_code == 400] == [busy] * 3
+    assert _token(client.dev, **form).status_code == 200
 
 
 def test_client_credentials_needs_a_run_as_user(client: Client) -> None:
