@@ -53,6 +53,11 @@ class NeedsReauthError(AuthError):
     """The stored grant no longer works; an admin must run `ilyd connect` again."""
 
 
+class TlsError(SalesforceError):
+    """Salesforce's certificate could not be verified: retrying cannot help; the CA that
+    signed it must be trusted (the org's `ca_file`)."""
+
+
 class RequestLimitError(SalesforceError):
     """The org's API allowance is spent (REQUEST_LIMIT_EXCEEDED) or our budget is reached."""
 

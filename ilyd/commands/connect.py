@@ -3,7 +3,8 @@ web-server flow with PKCE on a loopback redirect) and store the refresh token 06
 the config expects it.
 
 Exit codes: 0 connected, 1 other failure, 2 usage or config error, 3 access denied,
-4 client id or secret refused, 5 nobody came back in time.
+4 client id or secret refused, 5 nobody came back in time, 6 Salesforce's certificate
+not trusted (set ca_file).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from ilyd.commands.config import add_config_argument
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DENIED, EXIT_CLIENT, EXIT_TIMEOUT = 0, 1, 2, 3, 4, 5
+EXIT_TLS = 6
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,13 +49,8 @@ def connect_command(args: argparse.Namespace) -> int:
     """Run the flow; print who is connected."""
     from ilyd.commands.orgload import load_org, quiet_logging
     from ilyd.config.model import SANDBOX_LOGIN_URL
-    from ilyd.errors import AuthError, IlydError
-    from ilyd.provision.webflow import (
-        AccessDeniedError,
-        ClientRejectedError,
-        FlowTimeoutError,
-        WebServerFlow,
-    )
+    from ilyd.errors import IlydError
+    from ilyd.provision.webflow import WebServerFlow
 
     quiet_logging()
     loaded = load_org(args.config, args.org, "connect")
@@ -83,25 +80,16 @@ def connect_command(args: argparse.Namespace) -> int:
         if not args.no_browser:
             _open_browser(flow.authorize_url)
         grant = flow.exchange(flow.wait(args.timeout))
-    except AccessDeniedError as exc:
-        print(f"ilyd connect: {exc}", file=sys.stderr)
-        return EXIT_DENIED
-    except ClientRejectedError as exc:
-        print(f"ilyd connect: {exc}", file=sys.stderr)
-        return EXIT_CLIENT
-    except FlowTimeoutError as exc:
-        print(f"ilyd connect: {exc}", file=sys.stderr)
-        return EXIT_TIMEOUT
-    except AuthError as exc:
-        print(f"ilyd connect: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    finally:
-        flow.close()
-    try:
         _store(path, grant.refresh_token)
     except IlydError as exc:
+        flow.failed(exc)
         print(f"ilyd connect: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return _exit_code(exc)
+    else:
+        flow.succeeded(f"The integration user of {org.name} is authorised; its refresh token"
+                       f" is stored in {path}.")
+    finally:
+        flow.close()
     _acknowledge(config.daemon.state_dir, org.name, grant.org_id)
     who = flow.whoami(grant, org.api_version)
     kind = {True: "Sandbox", False: "Production"}.get(who.get("is_sandbox"), "unknown kind")
@@ -111,6 +99,17 @@ def connect_command(args: argparse.Namespace) -> int:
     if args.sandbox and who.get("is_sandbox") is False:
         print("note: --sandbox was given but this org is a Production org", file=sys.stderr)
     return EXIT_OK
+
+
+def _exit_code(exc: Exception) -> int:
+    from ilyd.errors import TlsError
+    from ilyd.provision.webflow import AccessDeniedError, ClientRejectedError, FlowTimeoutError
+
+    for kind, code in ((AccessDeniedError, EXIT_DENIED), (ClientRejectedError, EXIT_CLIENT),
+                       (FlowTimeoutError, EXIT_TIMEOUT), (TlsError, EXIT_TLS)):
+        if isinstance(exc, kind):
+            return code
+    return EXIT_FAILED
 
 
 def _store(path: Path, refresh_token: str) -> None:

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
 
-from ilyd.errors import AuthError, IlydError
+from ilyd.errors import AuthError, IlydError, TlsError
 from ilyd.salesforce.http import make_session
 
 CALLBACK_PATH = "/OauthRedirect"
@@ -68,6 +68,11 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
+# How long the browser's redirect waits for the code exchange before the page says to
+# look at the terminal (the exchange itself gives up after 60 s).
+_OUTCOME_WAIT_S = 90.0
+
+
 class _Callback(http.server.BaseHTTPRequestHandler):
     server: _CallbackServer
 
@@ -76,18 +81,16 @@ class _Callback(http.server.BaseHTTPRequestHandler):
         if parts.path != CALLBACK_PATH:
             self.send_error(404)
             return
-        params = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        ok = "code" in params
-        title = "ilyd is connected" if ok else "ilyd was not connected"
-        text = ("You can close this window and return to the terminal." if ok else
-                f"Salesforce answered: {params.get('error_description') or params.get('error')}")
-        body = _PAGE.format(title=title, text=_escape(text)).encode()
+        self.server.deliver({k: v[0] for k, v in parse_qs(parts.query).items()})
+        # The page tells the outcome of the whole login, so it is written only once the
+        # code exchange has succeeded or failed, never on the redirect's arrival alone.
+        title, text = self.server.outcome(_OUTCOME_WAIT_S)
+        body = _PAGE.format(title=_escape(title), text=_escape(text)).encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-        self.server.deliver(params)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence: the query string carries the authorization code."""
@@ -97,16 +100,32 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-class _CallbackServer(http.server.HTTPServer):
+class _CallbackServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
     def __init__(self, port: int) -> None:
         super().__init__(("127.0.0.1", port), _Callback)
         self.result: dict[str, str] | None = None
         self.arrived = threading.Event()
+        self._page: tuple[str, str] | None = None
+        self._decided = threading.Event()
 
     def deliver(self, params: dict[str, str]) -> None:
         if not self.arrived.is_set():
             self.result = params
             self.arrived.set()
+
+    def decide(self, title: str, text: str) -> None:
+        """Set what the browser is shown (the first decision stands)."""
+        if not self._decided.is_set():
+            self._page = (title, text)
+            self._decided.set()
+
+    def outcome(self, timeout: float) -> tuple[str, str]:
+        """The page to show, once decided (or a pointer to the terminal after `timeout`)."""
+        if self._decided.wait(timeout) and self._page is not None:
+            return self._page
+        return ("ilyd is still connecting", "See the terminal where ilyd connect runs.")
 
 
 class WebServerFlow:
@@ -150,7 +169,10 @@ class WebServerFlow:
         """Fail fast on an unknown client id: Salesforce's authorize page says so at once
         (the browser would show the error and never come back)."""
         try:
-            response = self._session.get(self.authorize_url, allow_redirects=False, timeout=30)
+            response = self._session.get(self.authorize_url, allow_redirects=False, timeout=30,
+                                         verify=self._session.verify)
+        except requests.exceptions.SSLError as exc:
+            raise self._tls_error(exc) from exc
         except requests.RequestException:
             return  # the browser may still reach it (proxy); the wait will tell
         where = response.headers.get("Location", "") + response.text[:2000]
@@ -163,15 +185,12 @@ class WebServerFlow:
 
     def wait(self, timeout: float) -> str:
         """Wait for the redirect; return the authorization code."""
-        try:
-            if not self._server.arrived.wait(timeout):
-                raise FlowTimeoutError(
-                    f"no answer on {self.redirect_uri} within {timeout:g} s; open the URL in"
-                    " a browser on this machine (or forward the port) and log in as the"
-                    " integration user")
-            params = self._server.result or {}
-        finally:
-            self.close()
+        if not self._server.arrived.wait(timeout):
+            raise FlowTimeoutError(
+                f"no answer on {self.redirect_uri} within {timeout:g} s; open the URL in"
+                " a browser on this machine (or forward the port) and log in as the"
+                " integration user")
+        params = self._server.result or {}
         if params.get("state") != self.state:
             raise AuthError("the OAuth redirect carried the wrong state; start again")
         error = params.get("error")
@@ -193,7 +212,10 @@ class WebServerFlow:
             form["client_secret"] = self._client_secret
         try:
             response = self._session.post(f"{self.login_url}/services/oauth2/token", data=form,
-                                          headers={"Accept": "application/json"}, timeout=60)
+                                          headers={"Accept": "application/json"}, timeout=60,
+                                          verify=self._session.verify)
+        except requests.exceptions.SSLError as exc:
+            raise self._tls_error(exc) from exc
         except requests.RequestException as exc:
             raise AuthError(f"cannot reach {self.login_url}: {exc}") from exc
         try:
@@ -213,24 +235,41 @@ class WebServerFlow:
         return TokenGrant(body["access_token"], body["refresh_token"],
                           str(body.get("instance_url") or "").rstrip("/"), str(body.get("id")))
 
+    def _tls_error(self, exc: requests.exceptions.SSLError) -> TlsError:
+        return TlsError(f"TLS verification of {self.login_url} failed ({exc}); if it uses a"
+                        " private CA, set ca_file in the org's config to that CA's certificate")
+
     def whoami(self, grant: TokenGrant, api_version: str) -> dict[str, Any]:
         """Username, display name, org name and whether it is a sandbox."""
         headers = {"Authorization": f"Bearer {grant.access_token}"}
         out: dict[str, Any] = {"user_id": grant.user_id, "org_id": grant.org_id}
         try:
-            ident = self._session.get(grant.id_url, headers=headers, timeout=30).json()
+            ident = self._session.get(grant.id_url, headers=headers, timeout=30,
+                                      verify=self._session.verify).json()
             out.update(username=ident.get("username"), display_name=ident.get("display_name"))
             query = self._session.get(
                 f"{grant.instance_url}/services/data/v{api_version}/query/",
                 params={"q": "SELECT Name, IsSandbox FROM Organization"}, headers=headers,
-                timeout=30).json()
+                timeout=30, verify=self._session.verify).json()
             org = (query.get("records") or [{}])[0]
             out.update(org_name=org.get("Name"), is_sandbox=org.get("IsSandbox"))
         except (requests.RequestException, ValueError, AttributeError):
             pass  # who is connected is a courtesy; the token is what matters
         return out
 
+    def succeeded(self, text: str) -> None:
+        """Show the browser that the connection is made (after the token is stored)."""
+        self._server.decide("ilyd is connected",
+                            f"{text} You can close this window and return to the terminal.")
+
+    def failed(self, error: Exception | str) -> None:
+        """Show the browser why the connection was not made."""
+        self._server.decide("ilyd was not connected",
+                            f"{error}. See the terminal where ilyd connect runs.")
+
     def close(self) -> None:
-        """Stop listening."""
+        """Stop listening (a browser still waiting is told to look at the terminal)."""
+        self._server.decide("ilyd was not connected", "See the terminal where ilyd connect"
+                            " runs.")
         self._server.shutdown()
         self._server.server_close()

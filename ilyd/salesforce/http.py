@@ -25,6 +25,7 @@ from ilyd.errors import (
     RequestLimitError,
     SalesforceError,
     SalesforceUnavailableError,
+    TlsError,
 )
 from ilyd.salesforce.direct import DirectSession
 from ilyd.salesforce.limits import ApiUsage
@@ -169,7 +170,7 @@ def send_with_retry(
         except requests.exceptions.SSLError as exc:
             # An untrusted certificate does not heal by retrying.
             metrics.SF_REQUEST_FAILURES.labels(op=op, reason="tls").inc()
-            raise SalesforceError(
+            raise TlsError(
                 f"{op}: TLS verification of {_origin(url)} failed ({exc}); if the server "
                 "uses a private CA, set ca_file to that CA's certificate"
             ) from exc

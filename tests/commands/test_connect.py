@@ -46,7 +46,8 @@ def _authorize_url(process: subprocess.Popen[str]) -> str:
     raise AssertionError(f"no URL printed; stderr: {stderr}")
 
 
-def _play_browser(url: str, dev: DevOrg, action: str) -> None:
+def _play_browser(url: str, dev: DevOrg, action: str) -> str:
+    """Log in on the authorize page and follow the redirect; return the page ilyd shows."""
     browser = requests.Session()
     page = browser.get(url, timeout=10)
     assert page.status_code == 200, page.text
@@ -59,16 +60,19 @@ def _play_browser(url: str, dev: DevOrg, action: str) -> None:
     }, allow_redirects=False, timeout=10)
     assert answer.status_code == 302, answer.text
     # The redirect goes to ilyd's loopback listener: follow it as a browser would.
-    assert browser.get(answer.headers["Location"], timeout=10).status_code == 200
+    landing = browser.get(answer.headers["Location"], timeout=30)
+    assert landing.status_code == 200
+    return landing.text
 
 
 def test_connect_stores_a_working_refresh_token_0600_and_says_who_is_connected(
         tmp_path: Path, dev: DevOrg) -> None:
     config = write_config(tmp_path, dev)
     process = _start(config)
-    _play_browser(_authorize_url(process), dev, "allow")
+    page = _play_browser(_authorize_url(process), dev, "allow")
     out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
+    assert "ilyd is connected" in page
     org = dev.orgs[0]
     assert org.username in out
     assert org.org_id in out
@@ -131,3 +135,17 @@ def test_connecting_through_the_authorize_page_is_not_an_interactive_login(
     requests.post(f"{dev.admin}/orgs/{org.name}/logins", json={"login_type": "Application"},
                   timeout=10).raise_for_status()
     assert user_line()["status"] == "WARN"
+
+
+def test_the_browser_page_shows_the_failed_code_exchange_instead_of_success(
+        tmp_path: Path, dev: DevOrg) -> None:
+    config = write_config(tmp_path, dev)
+    (tmp_path / "client_secret").write_text("not-the-secret")
+    process = _start(config)
+    page = _play_browser(_authorize_url(process), dev, "allow")
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 4, err
+    assert "ilyd is connected" not in page
+    assert "ilyd was not connected" in page
+    assert "invalid_client" in page
+    assert not (tmp_path / "state" / "tokens" / "acme.refresh_token").exists()
