@@ -298,6 +298,7 @@ class _Endpoint:
             else:
                 return self._error(msg, _REPLAY_INVALID.format(replay), subscription=channel)
             client.subscriptions[channel] = sub
-            client.queue.extend(streaming.messages(sub, backlog, client))
+            if not streaming.muted:
+                client.queue.extend(streaming.messages(sub, backlog, client))
             streaming.cond.notify_all()
         return self._ok(msg, client, subscription=channel)

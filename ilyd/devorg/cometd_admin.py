@@ -13,6 +13,12 @@ POST /_devorg/streaming/<org>/invalidate       expire the org's access tokens an
                                                connects with 401::Authentication invalid
 POST /_devorg/streaming/<org>/expire-events    drop retained events; body {"channel": …}
                                                for one channel, {"older_than": seconds}
+POST /_devorg/streaming/<org>/reset-replay     drop retained events and restart replay ids
+                                               at 1 (ids get reused); body {"channel": …}
+                                               for one channel
+POST /_devorg/streaming/<org>/mute             answer connects but deliver no event (a
+                                               silent stall) until …/unmute; events are
+                                               still logged and retained
 
 HTTP-level faults on the endpoint (5xx, dropped connections, latency) use the generic
 fault rules of `/_devorg/faults` with `"path_prefix": "/cometd/"`.
@@ -81,6 +87,11 @@ def _handle(dev: DevOrg, request: Request) -> Response:
         channels = [body["channel"]] if body.get("channel") else list(streaming.logs)
         expired = sum(streaming.channel_log(ch).expire(before) for ch in channels)
         return json_response({"expired": expired})
+    if action == "reset-replay":
+        return json_response({"dropped": streaming.reset_replay(body.get("channel"))})
+    if action in ("mute", "unmute"):
+        streaming.muted = action == "mute"
+        return json_response({"muted": streaming.muted})
     return _problem(404, f"unknown streaming action {action!r}")
 
 
@@ -97,5 +108,6 @@ def _status(streaming: Any) -> dict[str, Any]:
         channels[name] = {"retained": len(events),
                           "last_replay_id": events[-1].replay_id if events else None}
     return {"clients": clients, "channels": channels, "handshakes": streaming.handshakes,
+            "muted": streaming.muted,
             "delivered_today": streaming.delivered_today(),
             "settings": streaming.settings.__dict__}

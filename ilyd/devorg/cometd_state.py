@@ -24,7 +24,7 @@ import structlog
 
 from ilyd.devorg.changes import Change
 from ilyd.devorg.cometd_filters import Subscription
-from ilyd.devorg.cometd_log import ChannelLog, LoggedEvent
+from ilyd.devorg.cometd_log import ChannelLog, LoggedEvent, start_id
 from ilyd.devorg.cometd_topics import (
     CDC_OBJECTS,
     CompiledTopic,
@@ -89,6 +89,9 @@ class OrgStreaming:
         self.logs: dict[str, ChannelLog] = {}
         self.topics = TopicCache(org)
         self.handshakes = 0
+        # Fault injection (`/_devorg/streaming/<org>/mute`): connects are answered, events
+        # are logged and retained, but none reaches a client.
+        self.muted = False
         self._delivered: deque[tuple[float, int]] = deque()
         self._delivered_total = 0  # the sum over _delivered, kept as entries come and go
         # OrgSchema of the org's own user for PushTopic queries, with the permission
@@ -96,6 +99,10 @@ class OrgStreaming:
         # otherwise (see schema_for_topics).
         self._topic_schema: tuple[int, Any] | None = None
         self._commit_numbers = itertools.count(10_000_000)
+        self._journal = org.extra.get("event_journal")
+        if self._journal is not None:  # --data: the channels as they were, ids continuing
+            for channel, (next_id, events) in self._journal.load().items():
+                self.logs[channel] = self._new_log(channel, next_id, events)
         self.unsubscribe_feed = org.changes.subscribe_batch(self.on_changes)
 
     # -- channels and events -------------------------------------------------------------
@@ -107,15 +114,25 @@ class OrgStreaming:
         with self.cond:
             existing = self.logs.get(channel)
             if existing is None:
-                cdc = channel.startswith("/data/")
-                existing = ChannelLog(
-                    channel,
-                    retention=(lambda: self.settings.cdc_retention) if cdc
-                    else (lambda: self.settings.pushtopic_retention),
-                    max_events=lambda: self.settings.max_retained_events,
-                )
-                self.logs[channel] = existing
+                existing = self.logs[channel] = self._new_log(channel, start_id(), ())
             return existing
+
+    def _new_log(self, channel: str, first_id: int, events: Any) -> ChannelLog:
+        cdc = channel.startswith("/data/")
+        return ChannelLog(
+            channel,
+            retention=(lambda: self.settings.cdc_retention) if cdc
+            else (lambda: self.settings.pushtopic_retention),
+            max_events=lambda: self.settings.max_retained_events,
+            first_id=first_id, journal=self._journal, restored=events,
+        )
+
+    def reset_replay(self, channel: str | None = None) -> int:
+        """Fault injection: drop the retained events of every channel (or one) and restart
+        their replay ids at 1, as devorg did after a restart before it kept them; returns
+        how many events went."""
+        channels = [channel] if channel else list(self.logs)
+        return sum(self.channel_log(ch).reset(1) for ch in channels)
 
     def channel_exists(self, channel: str) -> bool:
         """Whether subscribing to `channel` is allowed (active PushTopic or a CDC channel)."""
@@ -213,6 +230,8 @@ class OrgStreaming:
         log = self.channel_log(channel)
         logged = log.extend(items, render=render) if render else log.extend(items, build)
         queued = False
+        if self.muted:
+            return False
         with self.cond:
             for client in self.clients.values():
                 for sub in client.subscriptions.values():

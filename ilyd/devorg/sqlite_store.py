@@ -1,5 +1,6 @@
 """`--data FILE`: org state kept in SQLite so a restarted devorg still has its orgs,
-records, custom fields, settings and refresh tokens. Writes go through as they commit."""
+records, custom fields, settings and refresh tokens, and its streaming channels'
+retained events and replay counters. Writes go through as they commit."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ import dataclasses
 import json
 import sqlite3
 import threading
+import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from ilyd.devorg.cometd_log import RENDERERS
 from ilyd.devorg.ids import counter_of
 from ilyd.devorg.org import OrgIdentity, OrgSettings, OrgState, Record
 from ilyd.devorg.session import RefreshGrant, TokenStore
@@ -19,7 +24,18 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS records (
     org TEXT NOT NULL, sobject TEXT NOT NULL, id TEXT NOT NULL, deleted INTEGER NOT NULL,
     data TEXT NOT NULL, PRIMARY KEY (org, id));
+CREATE TABLE IF NOT EXISTS stream_events (
+    org TEXT NOT NULL, channel TEXT NOT NULL, replay_id INTEGER NOT NULL,
+    logged_at REAL NOT NULL, data TEXT NOT NULL, PRIMARY KEY (org, channel, replay_id))
+    WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stream_counters (
+    org TEXT NOT NULL, channel TEXT NOT NULL, next_id INTEGER NOT NULL,
+    PRIMARY KEY (org, channel));
 """
+
+# The longest retention of any channel (Change Data Capture's 72 hours): older events
+# are not loaded back.
+_LONGEST_RETENTION = 3 * 86400.0
 
 
 class SqliteStore:
@@ -38,6 +54,7 @@ class SqliteStore:
         """Route the org's committed writes here."""
         name = org.identity.name
         org.persistence = lambda rows: self.write(name, rows)
+        org.extra["event_journal"] = EventStore(self, name)
 
     def write(self, org_name: str, rows: list[tuple[str, str, Record, bool]]) -> None:
         """Upsert committed records."""
@@ -127,7 +144,77 @@ class SqliteStore:
         org.ids.advance_past(highest)
         org.permissions_changed()
 
+    # -- streaming events ------------------------------------------------------------------
+    def log_events(self, org_name: str, channel: str,
+                   events: Sequence[tuple[int, float, Any, str | None]], oldest: int) -> None:
+        """Store a channel's new events and counter; drop its events older than `oldest`."""
+        rows = [(org_name, channel, rid, at,
+                 json.dumps(RENDERERS[render](payload, rid) if render else payload,
+                            separators=(",", ":"), default=str))
+                for rid, at, payload, render in events]
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO stream_events VALUES (?,?,?,?,?)", rows)
+            self._db.execute("DELETE FROM stream_events WHERE org = ? AND channel = ? "
+                             "AND replay_id < ?", (org_name, channel, oldest))
+            if events:
+                self._db.execute(
+                    "INSERT INTO stream_counters VALUES (?,?,?) ON CONFLICT (org, channel) "
+                    "DO UPDATE SET next_id = max(next_id, excluded.next_id)",
+                    (org_name, channel, events[-1][0] + 1))
+            self._db.execute("COMMIT")
+
+    def reset_events(self, org_name: str, channel: str, next_id: int) -> None:
+        """Forget a channel's events; its counter restarts at `next_id`."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM stream_events WHERE org = ? AND channel = ?",
+                             (org_name, channel))
+            self._db.execute("INSERT INTO stream_counters VALUES (?,?,?) ON CONFLICT "
+                             "(org, channel) DO UPDATE SET next_id = excluded.next_id",
+                             (org_name, channel, next_id))
+            self._db.execute("COMMIT")
+
+    def load_events(self, org_name: str
+                    ) -> dict[str, tuple[int, list[tuple[int, float, Any, None]]]]:
+        """Per channel of the org: its next replay id and its events within retention."""
+        horizon = time.time() - _LONGEST_RETENTION
+        with self._lock:
+            counters = self._db.execute(
+                "SELECT channel, next_id FROM stream_counters WHERE org = ?",
+                (org_name,)).fetchall()
+            events = self._db.execute(
+                "SELECT channel, replay_id, logged_at, data FROM stream_events WHERE org = ? "
+                "AND logged_at >= ? ORDER BY channel, replay_id", (org_name, horizon)).fetchall()
+        loaded: dict[str, tuple[int, list[tuple[int, float, Any, None]]]] = {
+            channel: (next_id, []) for channel, next_id in counters}
+        for channel, rid, at, data in events:
+            if channel in loaded:
+                loaded[channel][1].append((rid, at, json.loads(data), None))
+        return loaded
+
     def close(self) -> None:
         """Close the database."""
         with self._lock:
             self._db.close()
+
+
+class EventStore:
+    """One org's `EventJournal` (ilyd/devorg/cometd_log.py) in the state file."""
+
+    def __init__(self, store: SqliteStore, org_name: str) -> None:
+        self._store = store
+        self._org = org_name
+
+    def logged(self, channel: str, events: Sequence[tuple[int, float, Any, str | None]],
+               oldest: int) -> None:
+        """See `EventJournal.logged`."""
+        self._store.log_events(self._org, channel, events, oldest)
+
+    def reset(self, channel: str, next_id: int) -> None:
+        """See `EventJournal.reset`."""
+        self._store.reset_events(self._org, channel, next_id)
+
+    def load(self) -> dict[str, tuple[int, list[tuple[int, float, Any, None]]]]:
+        """The org's channels as stored: next replay id and retained events."""
+        return self._store.load_events(self._org)
