@@ -31,17 +31,21 @@ from ilyd.config.schema import (
 SUPPORTED_OBJECTS = ("Account", "Lead")
 
 
-def default_state_dir() -> Path:
-    """`$STATE_DIRECTORY` under systemd (StateDirectory=), else ./var/state."""
+def default_state_dir(base_dir: Path) -> Path:
+    """`$STATE_DIRECTORY` under systemd (StateDirectory=), else var/state next to the
+    config file (`base_dir`): like every relative path in it, so `ilyd connect` and
+    `ilyd run` find the same tokens from any working directory."""
     env = os.environ.get("STATE_DIRECTORY")
     # systemd may pass several colon-separated directories; the first is ours.
-    return Path(env.split(":")[0]) if env else Path("var/state")
+    return Path(env.split(":")[0]) if env else base_dir / "var" / "state"
 
 
-def default_control_socket() -> Path:
-    """`$RUNTIME_DIRECTORY/control.sock` under systemd (RuntimeDirectory=), else ./var/run/."""
+def default_control_socket(base_dir: Path) -> Path:
+    """`$RUNTIME_DIRECTORY/control.sock` under systemd (RuntimeDirectory=), else
+    var/run/control.sock next to the config file (`base_dir`), so `ilyd ctl --config`
+    finds the daemon from any working directory."""
     env = os.environ.get("RUNTIME_DIRECTORY")
-    return (Path(env.split(":")[0]) if env else Path("var/run")) / "control.sock"
+    return (Path(env.split(":")[0]) if env else base_dir / "var" / "run") / "control.sock"
 
 
 def path_field(base_dir: Path) -> Any:
@@ -81,8 +85,8 @@ def daemon_table(base_dir: Path) -> Table[DaemonConfig]:
                   'worker processes the orgs are shared over; "auto": by orgs and CPUs'),
         ),
         build=lambda state_dir, control_socket, **rest: DaemonConfig(
-            state_dir=state_dir or default_state_dir(),
-            control_socket=control_socket or default_control_socket(),
+            state_dir=state_dir or default_state_dir(base_dir),
+            control_socket=control_socket or default_control_socket(base_dir),
             **rest,
         ),
     )

@@ -190,12 +190,15 @@ def test_paths_default_to_systemd_directories(write_config, monkeypatch, tmp_pat
     assert config.daemon.control_socket == tmp_path / "run" / "control.sock"
 
 
-def test_paths_default_to_local_var_without_systemd(write_config, monkeypatch):
+def test_paths_default_to_var_next_to_the_config_file_without_systemd(
+        write_config, monkeypatch, tmp_path):
     monkeypatch.delenv("STATE_DIRECTORY", raising=False)
     monkeypatch.delenv("RUNTIME_DIRECTORY", raising=False)
-    config = load_config(write_config(""))
-    assert config.daemon.state_dir == Path("var/state")
-    assert config.daemon.control_socket == Path("var/run/control.sock")
+    path = write_config("")
+    monkeypatch.chdir("/")
+    config = load_config(path)
+    assert config.daemon.state_dir == tmp_path.resolve() / "var" / "state"
+    assert config.daemon.control_socket == tmp_path.resolve() / "var" / "run" / "control.sock"
 
 
 def test_refresh_token_defaults_to_the_token_ilyd_connect_stores(write_config, tmp_path):
