@@ -23,6 +23,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "ilyd.commands.connect",
     "ilyd.commands.fields",
     "ilyd.commands.tail",
+    "ilyd.commands.state",
 )
 
 

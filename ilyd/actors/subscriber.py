@@ -363,6 +363,7 @@ class SubscriberActor(pykka.ThreadingActor):
         self._context.publish(
             connection=status.state.value,
             connection_reason=status.reason or None,
-            connection_detail=status.detail[:200] or None,
+            # Room for a state file's path and its fix, not for a whole server page.
+            connection_detail=status.detail[:600] or None,
             retry_in=round(status.retry_in, 1) if status.retry_in else None,
         )

@@ -15,7 +15,10 @@ Every failure mode users of other clients complain about has its answer here
 - a rejected replay id: `on_gap` is called, the channel is resubscribed with -2
   (the replay-id rules live in ilyd/salesforce/bayeux_subscriptions.py);
 - events are handed to `on_events` on a dispatcher thread, never on the connect loop's,
-  so the next /meta/connect always goes out within Salesforce's 40-second deadline.
+  so the next /meta/connect always goes out within Salesforce's 40-second deadline;
+- events the handler could not store (a full state disk) are not acknowledged: the
+  client backs off (state `backoff`, reason `unstored`) and resubscribes from the stored
+  replay ids, so the server delivers them again once the handler can take them.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 import structlog
 
 from ilyd import metrics
+from ilyd.errors import IlydError
 from ilyd.salesforce.bayeux_dispatch import Dispatcher
 from ilyd.salesforce.bayeux_messages import (
     BayeuxEvent,
@@ -122,6 +126,8 @@ class BayeuxClient:
         self._handshake_reason = "initial"
         self._stop = threading.Event()
         self._redeliver = threading.Event()
+        self._unstored = ""  # why the handler last failed to take a batch
+        self._unstored_failures = 0  # in a row; reset by a batch taken
         self._thread: threading.Thread | None = None
         self._dispatcher = Dispatcher(self._deliver, name=f"bayeux-dispatch-{org}")
         # Looked up once: `.labels()` per received batch was a visible share of its CPU.
@@ -281,9 +287,8 @@ class BayeuxClient:
             self._dispatcher.wait_idle(self._gather_max)
         if self._redeliver.is_set():
             self._redeliver.clear()
-            self._client_id = None
-            self._handshake_reason = "redeliver"
-        elif self._interval > 0:
+            raise _Action(FailureKind.UNSTORED, self._unstored)
+        if self._interval > 0:
             self._stop.wait(self._interval)
 
     def _take_advice(self, reply: Message) -> None:
@@ -334,6 +339,15 @@ class BayeuxClient:
         if kind in (FailureKind.LIMIT, FailureKind.NOT_ENABLED):
             self._restart_session(kind.value)
             self._wait(StreamState.BACKOFF, kind, action.detail, self.backoff.long)
+            return
+        if kind is FailureKind.UNSTORED:
+            # Not the server's fault, and a re-handshake per attempt would be refused as
+            # too many clients: resubscribe from the stored replay ids after a backoff of
+            # its own, counted until a batch is stored (a full disk can last a while).
+            self._failures -= 1
+            self._restart_session("redeliver")
+            self._wait(StreamState.BACKOFF, kind, action.detail,
+                       self.backoff.delay(self._unstored_failures))
             return
         if kind is FailureKind.UNKNOWN_CLIENT:
             # Expected every few hours on Salesforce: come back at once the first time,
@@ -394,11 +408,18 @@ class BayeuxClient:
     def _deliver(self, events: Sequence[BayeuxEvent]) -> None:
         try:
             self._on_events(events)
-        except Exception:
+        except Exception as exc:
             # Not stored, so not acknowledged: a re-handshake resubscribes from the stored
             # replay ids and the server delivers these events again.
-            log.exception("bayeux event handler failed; events will be redelivered",
-                          org=self.org, count=len(events))
+            self._unstored_failures += 1
+            self._unstored = f"events not stored: {exc}"
+            if isinstance(exc, IlydError):
+                log.error("bayeux_events_not_stored", org=self.org, count=len(events),
+                          error=str(exc), failures=self._unstored_failures)
+            else:
+                log.exception("bayeux_events_not_stored", org=self.org, count=len(events),
+                              failures=self._unstored_failures)
             self._redeliver.set()
             return
+        self._unstored_failures = 0
         self.subscriptions.advance(events)

@@ -30,6 +30,7 @@ class FailureKind(StrEnum):
     SERVER = "server"  # 5xx: exponential backoff
     NETWORK = "network"  # connection refused/reset, timeout: exponential backoff
     PROTOCOL = "protocol"  # anything else the server refused
+    UNSTORED = "unstored"  # events received but not stored here: back off, then redeliver
 
 
 @dataclass(frozen=True)

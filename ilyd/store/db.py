@@ -61,10 +61,7 @@ class Database:
                 " (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
             )
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError(
-                f"cannot open state database {self.path}: {exc}; check the state directory"
-                " exists and is writable by the ilyd user"
-            ) from exc
+            raise state_error(self.path, "open", exc) from exc
 
     def connection(self) -> sqlite3.Connection:
         """Return this thread's connection, opening it on first use."""
@@ -97,15 +94,19 @@ class Database:
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise StoreError(f"cannot start a transaction on {self.path}: {exc}") from exc
+                raise state_error(self.path, "start a transaction on", exc) from exc
             try:
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            else:
                 conn.execute("COMMIT")
-                self._commits += 1  # under the write lock
+            except BaseException as exc:
+                # SQLite has already rolled back after some errors (a full disk, an I/O
+                # error): a second ROLLBACK would only hide the first error.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise state_error(self.path, "write", exc) from exc
+                raise
+            self._commits += 1  # under the write lock
         finally:
             self._write_lock.release()
 
@@ -129,6 +130,12 @@ class Database:
                 "SELECT version FROM schema_versions WHERE component = ?", (component,)
             ).fetchone()
             current = row["version"] if row else 0
+            if current > len(steps):
+                raise StoreError(
+                    f"state file {self.path} was written by a newer ilyd ({component} schema"
+                    f" version {current}; this ilyd knows up to {len(steps)}): run that newer"
+                    " ilyd again, or restore a backup made by this version"
+                    " (ilyd state backup)")
             for step in steps[current:]:
                 for statement in filter(None, (s.strip() for s in step.split(";"))):
                     conn.execute(statement)
@@ -163,7 +170,8 @@ class Database:
                 self.connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 self.checkpoints += 1
             except sqlite3.Error as exc:
-                log.warning("state_checkpoint_failed", path=str(self.path), error=str(exc))
+                log.warning("state_checkpoint_failed", path=str(self.path),
+                            error=str(state_error(self.path, "checkpoint", exc)))
 
     def close(self) -> None:
         """Close every connection opened by any thread."""
@@ -175,6 +183,37 @@ class Database:
                 conn.close()
             self._connections.clear()
         self._local = threading.local()
+
+
+# What each way a state file fails means to an operator, by the words of SQLite's error
+# (https://www.sqlite.org/rescode.html): SQLITE_FULL, SQLITE_READONLY, SQLITE_CORRUPT /
+# SQLITE_NOTADB, SQLITE_IOERR, SQLITE_CANTOPEN.
+_FIXES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("disk is full", "disk full"),
+     "the filesystem holding {dir} is full: free space there; a running ilyd retries by"
+     " itself, no restart needed, and nothing stored is lost"),
+    (("readonly", "read-only"),
+     "{dir} is read-only for the ilyd user: make it writable again (remount read-write,"
+     " or chown/chmod the state directory); a running ilyd retries by itself"),
+    (("malformed", "not a database", "corrupt"),
+     "the file is damaged: stop ilyd, run `ilyd state check`, then restore the file from"
+     " a backup (`ilyd state backup`) or move it aside to start with empty state"),
+    (("unable to open",),
+     "check that {dir} exists and is writable by the ilyd user"),
+    (("disk i/o error",),
+     "the disk under {dir} failed a read or write: check the kernel log (dmesg) and the"
+     " filesystem; a running ilyd retries by itself"),
+)
+
+
+def state_error(path: Path, action: str, exc: BaseException) -> StoreError:
+    """A StoreError that names the state file, what failed, and what the operator does."""
+    text = str(exc)
+    lowered = text.lower()
+    fix = next((f for words, f in _FIXES if any(w in lowered for w in words)),
+               "check that {dir} exists and is writable by the ilyd user")
+    return StoreError(f"cannot {action} state file {path}: {text}; "
+                      + fix.format(dir=path.parent))
 
 
 # Parameters per statement of `execute_values` (and other many-row statements): far under
@@ -210,9 +249,12 @@ def lock_state_dir(state_dir: Path, name: str = "ilyd.lock", wait: float = 0.0) 
 
     A worker process holds its own state file's lock (`name`) the same way, `wait`ing
     for the previous one — of a front killed a moment ago — to have gone."""
-    state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / name
-    handle = path.open("a+", encoding="utf-8")
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a+", encoding="utf-8")
+    except OSError as exc:
+        raise state_error(path, "open", exc) from exc
     deadline = time.monotonic() + wait
     try:
         while True:

@@ -44,7 +44,7 @@ def org_database(state_dir: Path, org: str) -> Path:
     `ilyd check` / `ilyd connect` that run beside the daemon): ilyd.db if it exists or no
     layout file exists at all; else the `ilyd.I-of-N.db` with I = shard_of(org, N) of the
     layout found on disk (the one with the most files, should several be there)."""
-    counts = [int(m[2]) for p in _existing(state_dir) if (m := _SHARD_FILE.fullmatch(p.name))]
+    counts = [int(m[2]) for p in state_files(state_dir) if (m := _SHARD_FILE.fullmatch(p.name))]
     if (state_dir / "ilyd.db").exists() or not counts:
         return database_path(state_dir)
     count = max(counts, key=lambda n: (counts.count(n), n))
@@ -64,7 +64,7 @@ def arrange(state_dir: Path, count: int) -> list[str]:
         for stray in [*state_dir.glob("ilyd*.partial*"), state_dir / f"{_MARKER}.tmp"]:
             stray.unlink(missing_ok=True)  # an interrupted build: its sources are untouched
     targets = [database_path(state_dir, i, count) for i in range(count)]
-    existing = _existing(state_dir)
+    existing = state_files(state_dir)
     if set(existing) <= set(targets):
         return lines
     try:
@@ -93,7 +93,7 @@ def arrange(state_dir: Path, count: int) -> list[str]:
     return lines
 
 
-def _existing(state_dir: Path) -> list[Path]:
+def state_files(state_dir: Path) -> list[Path]:
     """Every database file of any layout in `state_dir`."""
     return sorted(p for p in state_dir.glob("ilyd*.db")
                   if p.name == "ilyd.db" or _SHARD_FILE.fullmatch(p.name))
