@@ -22,6 +22,7 @@ import structlog
 
 from ilyd.actors.messages import DetailValue, OrgFailed, OrgReport, OrgStarted, OrgStopped
 from ilyd.config import OrgConfig, OrgName
+from ilyd.errors import ConfigError
 from ilyd.store import Database
 
 log = structlog.get_logger(__name__)
@@ -138,6 +139,12 @@ class Org:
 
     def start(self) -> None:
         """Read the secrets and start every child; raises on the first failure."""
+        from ilyd.pipeline.providers import sample_refusal
+
+        # Refused before any child runs: not even provisioning touches such an org.
+        refusal = sample_refusal(self.config)
+        if refusal is not None:
+            raise ConfigError(refusal)
         secrets = OrgSecrets.read(self.config)
         self.context = OrgContext(
             name=self.config.name,

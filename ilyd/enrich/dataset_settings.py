@@ -78,6 +78,14 @@ class DatasetSettings:
     domain_column: str = "domain"
     mapping: Mapping[str, str] = field(default_factory=lambda: SAMPLE_MAPPING)
     table: str = "companies"  # SQLite only
+    # The bundled sample is made-up companies: written into a real org it would replace
+    # real values with fiction, so it serves devorg orgs unless this is set on purpose.
+    allow_real_org: bool = False
+
+    @property
+    def is_sample(self) -> bool:
+        """Whether this is the bundled synthetic sample (`path = "@sample"`)."""
+        return str(self.path) == "@sample" or self.path == sample_dataset_path()
 
     @property
     def resolved_format(self) -> DatasetFormat:
@@ -100,9 +108,11 @@ class DatasetSettings:
 
         Keys: `path` (required; relative to `base_dir`; `"@sample"` is the bundled
         sample), `name`, `format`, `domain_column`, `table`, `mapping` (column → Ily
-        field API name; default: the sample's columns). `type` is the caller's.
+        field API name; default: the sample's columns), `allow_real_org` (the sample in
+        an org that is not a devorg org). `type` is the caller's.
         """
-        known = {"type", "path", "name", "format", "domain_column", "table", "mapping"}
+        known = {"type", "path", "name", "format", "domain_column", "table", "mapping",
+                 "allow_real_org"}
         problems = []
         for name in raw:
             if name not in known:
@@ -119,6 +129,9 @@ class DatasetSettings:
             strings[name] = value
         if strings["path"] is None:
             problems.append(f"{key}.path: missing; name the dataset file (or \"@sample\")")
+        allow_real_org = raw.get("allow_real_org", False)
+        if not isinstance(allow_real_org, bool):
+            problems.append(f"{key}.allow_real_org: must be true or false")
         fmt = None
         if strings["format"] is not None:
             try:
@@ -146,7 +159,7 @@ class DatasetSettings:
                 path = base_dir / path
         settings = cls(path=path, name=str(strings["name"]), format=fmt,
                        domain_column=str(strings["domain_column"]), table=str(strings["table"]),
-                       mapping=MappingProxyType(mapping))
+                       mapping=MappingProxyType(mapping), allow_real_org=allow_real_org is True)
         mapping_problems = check_mapping(settings)
         if mapping_problems:
             raise ConfigError([f"{key}.{p.removeprefix('dataset ')}" for p in mapping_problems])

@@ -23,11 +23,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields, is_dataclass, replace
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import structlog
 
 from ilyd.config.enrich import EnrichConfig, ProviderSpec
+from ilyd.config.schema import is_loopback_host
 from ilyd.enrich.chain import ProviderChain
 from ilyd.enrich.dataset import DatasetProvider
 from ilyd.enrich.dataset_settings import DatasetSettings
@@ -39,8 +41,11 @@ from ilyd.errors import ConfigError, ProviderError
 from ilyd.store.cache import CachedProvider, CacheSettings, ProviderCache
 from ilyd.store.db import Database
 
+if TYPE_CHECKING:
+    from ilyd.config import OrgConfig
+
 __all__ = ["ProviderRegistry", "SharedProvider", "build_provider", "find_registry",
-           "registry_for", "watch_health"]
+           "is_devorg_org", "registry_for", "sample_refusal", "watch_health"]
 
 log = structlog.get_logger(__name__)
 
@@ -82,6 +87,39 @@ def build_provider(spec: ProviderSpec, secret: str | None) -> Provider:
     if isinstance(settings, DnsSettings):
         return DnsProvider(settings)
     raise ConfigError(f"enrichment provider {spec.name!r}: unknown type {spec.type!r}")
+
+
+def is_devorg_org(login_url: str) -> bool:
+    """Whether the org's login URL (its `environment`) is on the loopback interface.
+
+    Salesforce never serves an org on this machine's loopback, so such an org is an
+    emulator (`ilyd devorg`, the demo, tests) — decided from the config the admin wrote,
+    not from anything the server answers.
+    """
+    return is_loopback_host(urlsplit(login_url).hostname or "")
+
+
+def sample_refusal(org: OrgConfig) -> str | None:
+    """Why `org` must not start with its providers, or None when it may.
+
+    The bundled sample is 3,000 made-up companies: in a real org every enriched record
+    would get made-up values (or "Not Found"). It serves devorg orgs; anywhere else it
+    needs `allow_real_org = true` on that provider, written on purpose.
+    """
+    if is_devorg_org(org.login_url):
+        return None
+    sample = [p.name for p in org.enrich.providers if isinstance(p.settings, DatasetSettings)
+              and p.settings.is_sample and not p.settings.allow_real_org]
+    if not sample:
+        return None
+    return (f"enrichment source: provider {sample[0]!r} is the bundled synthetic sample"
+            " (path = \"@sample\", made-up companies, also the default when no provider is"
+            f" configured), for devorg orgs and the demo only; org {org.name!r} is a"
+            f" Salesforce org ({org.login_url}), so it does not start. Fix: choose your"
+            " enrichment source in [defaults.enrich] or [org.enrich] (your dataset file, a"
+            " vendor's HTTP API, DNS, or a chain; docs/install.md, \"Choose your enrichment"
+            " source\"), or set allow_real_org = true on that provider to write synthetic"
+            " data on purpose")
 
 
 @dataclass
