@@ -113,10 +113,14 @@ def _exit_code(exc: Exception) -> int:
 
 
 def _store(path: Path, refresh_token: str) -> None:
-    from ilyd.salesforce.auth import refresh_token_file_writer
+    from ilyd.salesforce.token_file import RefreshTokenFile
 
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    refresh_token_file_writer(path)(refresh_token)
+    token_file = RefreshTokenFile(path)
+    # Under the lock a running daemon refreshes with: it picks the new token up at its
+    # next refresh instead of overwriting it with a rotation of the old one.
+    with token_file.locked():
+        token_file.write(refresh_token)
 
 
 def _acknowledge(state_dir: Path, org: str, org_id: str) -> None:

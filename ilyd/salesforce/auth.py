@@ -1,20 +1,24 @@
 """OAuth 2.0 token providers: one shared access token per org, refreshed on demand.
 
-Grants: refresh_token (the web-server flow's long-lived grant; a rotated refresh token is
-handed to a persistence callback), JWT bearer (RS256, PyJWT), client_credentials and
-password (devorg and testing only). Inputs are plain values: the config layer has already
-resolved secret references. Salesforce's `invalid_grant` ends in `NeedsReauthError`
-carrying its own words, because no retry can fix a revoked grant.
+Grants: refresh_token (the web-server flow's long-lived grant; a file-backed token is
+refreshed under the file's lock and a rotated one stored before use), JWT bearer (RS256,
+PyJWT), client_credentials and password (devorg and testing only). Inputs are plain
+values: the config layer has already resolved secret references. Salesforce's
+`invalid_grant` ends in `NeedsReauthError` carrying its own words, because no retry can
+fix a revoked grant — except "token request is already being processed", which only says
+another request with the same refresh token is in flight: it is retried.
+
+One provider per org serves every part of a process that talks to the org
+(`ilyd.salesforce.connect.make_org_token_provider`): one refresh at a time, the other callers
+wait for its token.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -24,8 +28,9 @@ import requests
 import structlog
 
 from ilyd import metrics
-from ilyd.errors import AuthError, NeedsReauthError, StoreError
+from ilyd.errors import AuthError, NeedsReauthError
 from ilyd.salesforce.http import RetryPolicy, error_from_response, make_session, send_with_retry
+from ilyd.salesforce.token_file import RefreshTokenFile
 
 __all__ = [
     "ClientCredentialsProvider",
@@ -35,7 +40,6 @@ __all__ = [
     "Token",
     "TokenProvider",
     "make_token_provider",
-    "refresh_token_file_writer",
 ]
 
 log = structlog.get_logger(__name__)
@@ -43,6 +47,22 @@ log = structlog.get_logger(__name__)
 # Salesforce rejects assertions whose exp is more than 3 minutes ahead; keep a margin
 # for clock skew between us and Salesforce.
 _JWT_LIFETIME_S = 150
+
+# Since Summer '24 Salesforce refuses a token request while another one with the same
+# refresh token is being processed (HTTP 400 invalid_grant with these words):
+# https://help.salesforce.com/s/articleView?id=release-notes.rn_security_refresh_token_requests.htm&release=250&type=5
+_BEING_PROCESSED = "token request is already being processed"
+
+
+def _being_processed(response: requests.Response) -> bool:
+    if response.status_code != 400:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return (isinstance(body, dict) and body.get("error") == "invalid_grant"
+            and _BEING_PROCESSED in str(body.get("error_description") or ""))
 
 
 @dataclass(frozen=True)
@@ -132,15 +152,27 @@ class TokenProvider(ABC):
         return
 
     def _fetch(self) -> Token:
-        form = self._grant()
-        # Token requests write nothing to the org, so retrying 5xx/connection errors is
-        # safe (a rotated refresh token lost in transit ends in invalid_grant → re-auth).
-        response = send_with_retry(
-            self._session, "POST", self.token_url, op="token", retry=self._retry,
-            retry_safe=True, timeout=self._timeout, data=form,
-            headers={"Accept": "application/json"},
-        )
         where = f"{self.kind} token request for org {self.org or self.client_id}"
+        busy = 0
+        while True:
+            form = self._grant()
+            # Token requests write nothing to the org, so retrying 5xx/connection errors is
+            # safe (a rotated refresh token lost in transit ends in invalid_grant → re-auth).
+            response = send_with_retry(
+                self._session, "POST", self.token_url, op="token", retry=self._retry,
+                retry_safe=True, timeout=self._timeout, data=form,
+                headers={"Accept": "application/json"},
+            )
+            if not (_being_processed(response) and busy + 1 < self._retry.attempts):
+                break
+            # Someone else's request with the same refresh token is in flight: its
+            # answer will not change ours, so wait a little and ask again.
+            response.close()
+            wait = self._retry.delay(busy)
+            busy += 1
+            log.info("sf_token_request_busy", org=self.org, grant=self.kind,
+                     retry_in_s=round(wait, 2))
+            time.sleep(wait)
         if response.status_code >= 400:
             self._raise_for_grant(response, where)
         try:
@@ -166,6 +198,14 @@ class TokenProvider(ABC):
         code = error.error_code or f"HTTP {response.status_code}"
         # error_from_response prefixed `where`; keep Salesforce's own words for the reader.
         words = error.message.removeprefix(f"{where}: ")
+        if code == "invalid_grant" and _BEING_PROCESSED in words:
+            # Not a verdict on the grant: it stays valid, the caller tries again later.
+            metrics.SF_REQUEST_FAILURES.labels(op="token", reason="busy").inc()
+            raise AuthError(
+                f"{where}: Salesforce was still processing another request with the same "
+                f"refresh token ({code}: {words}); it is tried again later",
+                status=response.status_code, error_code=code,
+            )
         if code == "invalid_grant":
             metrics.SF_REQUEST_FAILURES.labels(op="token", reason="reauth").inc()
             raise NeedsReauthError(
@@ -187,25 +227,47 @@ class TokenProvider(ABC):
 
 
 class RefreshTokenProvider(TokenProvider):
-    """The refresh_token grant; persists a rotated refresh token through `on_rotate`."""
+    """The refresh_token grant, on a token kept in memory or in a `RefreshTokenFile`.
+
+    With a file, every refresh holds the file's lock, starts from the token in the file
+    (another process may have rotated it) and stores a rotated token before using it, so
+    no ilyd process ever presents a token rotation already replaced.
+    """
 
     kind = "refresh_token"
 
     def __init__(
         self,
         *,
-        refresh_token: str,
-        on_rotate: Callable[[str], None] | None = None,
+        refresh_token: str | None = None,
+        token_file: RefreshTokenFile | str | Path | None = None,
         **common: Any,
     ) -> None:
         super().__init__(**common)
-        self._refresh_token = refresh_token
-        self._on_rotate = on_rotate
+        if isinstance(token_file, (str, Path)):
+            token_file = RefreshTokenFile(token_file)
+        self._file = token_file
+        token = refresh_token or (token_file.read() if token_file is not None else None)
+        if not token:
+            raise ValueError("the refresh_token grant needs a refresh token "
+                             "(run `ilyd connect` to obtain one)")
+        self._refresh_token = token
 
     @property
     def _reauth_hint(self) -> str:  # type: ignore[override]
         return (f"the refresh token is revoked or expired: run `ilyd connect "
                 f"{self.org or '<org>'}` to authorise the integration user again")
+
+    def _fetch(self) -> Token:
+        if self._file is None:
+            return super()._fetch()
+        with self._file.locked():
+            stored = self._file.read()
+            if stored and stored != self._refresh_token:
+                # Rotated by another process, or replaced by `ilyd connect`.
+                self._refresh_token = stored
+                log.info("sf_refresh_token_reloaded", org=self.org)
+            return super()._fetch()
 
     def _grant(self) -> dict[str, str]:
         return {"grant_type": "refresh_token", "refresh_token": self._refresh_token,
@@ -214,11 +276,11 @@ class RefreshTokenProvider(TokenProvider):
     def _accept(self, body: Mapping[str, Any]) -> None:
         rotated = body.get("refresh_token")
         if rotated and rotated != self._refresh_token:
-            # With rotation on, the old token is dead from now on: persist before use.
+            # The presented token is dead from now on: store the new one before use.
             self._refresh_token = str(rotated)
-            if self._on_rotate is not None:
-                self._on_rotate(self._refresh_token)
-            log.info("sf_refresh_token_rotated", org=self.org)
+            if self._file is not None:
+                self._file.write(self._refresh_token)
+            log.info("sf_refresh_token_rotated", org=self.org, stored=self._file is not None)
 
 
 class JwtBearerProvider(TokenProvider):
@@ -300,7 +362,7 @@ def make_token_provider(kind: str, **params: Any) -> TokenProvider:
     """Build the provider for grant `kind` (refresh_token, jwt, client_credentials, password).
 
     `params` are the provider's keyword arguments: login_url, client_id, client_secret,
-    org, ca_file, and per grant refresh_token/on_rotate, username/private_key/key_file/
+    org, ca_file, and per grant refresh_token/token_file, username/private_key/key_file/
     audience, or username/password.
     """
     try:
@@ -312,24 +374,3 @@ def make_token_provider(kind: str, **params: Any) -> TokenProvider:
         return cls(**params)
     except TypeError as exc:
         raise ValueError(f"{kind} grant: {exc}") from exc
-
-
-def refresh_token_file_writer(path: str | Path) -> Callable[[str], None]:
-    """Return an `on_rotate` callback that atomically writes the token to `path`, mode 0600."""
-    target = Path(path)
-
-    def write(refresh_token: str) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(refresh_token + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except OSError as exc:
-            Path(tmp).unlink(missing_ok=True)
-            raise StoreError(f"cannot store the rotated refresh token in {target}: {exc}; "
-                                  "make the directory writable by ilyd") from exc
-
-    return write

@@ -25,8 +25,8 @@ from ilyd.salesforce.auth import (
     JwtBearerProvider,
     TokenProvider,
     make_token_provider,
-    refresh_token_file_writer,
 )
+from ilyd.salesforce.http import RetryPolicy
 from ilyd.salesforce.rest import RestClient
 
 from .conftest import FAST_RETRY, Admin
@@ -218,19 +218,99 @@ def test_rotated_refresh_token_is_persisted_owner_only_and_used_next(
     _, info, admin = fresh
     admin.settings(refresh_token_rotation=True)
     store = tmp_path / "refresh_token"
+    store.write_text(info.refresh_token + "\n")
     common = {"login_url": info.login_url, "client_id": info.client_id,
               "client_secret": info.client_secret, "org": info.name, "retry": FAST_RETRY}
-    provider = make_token_provider("refresh_token", refresh_token=info.refresh_token,
-                                   on_rotate=refresh_token_file_writer(store), **common)
-    provider.token()
+    make_token_provider("refresh_token", token_file=store, **common).token()
     assert stat.S_IMODE(os.stat(store).st_mode) == 0o600
     rotated = store.read_text().strip()
     assert rotated not in ("", info.refresh_token)
-    # The old token died with the rotation; the persisted one carries on.
-    with pytest.raises(NeedsReauthError):
-        make_token_provider("refresh_token", refresh_token=info.refresh_token, **common).token()
-    again = make_token_provider("refresh_token", refresh_token=rotated, **common)
+    again = make_token_provider("refresh_token", token_file=store, **common)
     assert again.token().org_id == info.org_id
+    assert store.read_text().strip() not in (rotated, info.refresh_token)
+
+
+def test_holders_of_one_token_file_never_present_a_token_rotation_replaced(
+    fresh: tuple[DevOrg, OrgInfo, Admin], tmp_path: Path
+) -> None:
+    # Two holders of the same file, as the daemon and `ilyd check` beside it are: each
+    # starts from the token it read, and the other rotates it underneath.
+    _, info, admin = fresh
+    admin.settings(refresh_token_rotation=True, token_request_seconds=0.2)
+    store = tmp_path / "refresh_token"
+    store.write_text(info.refresh_token + "\n")
+    common = {"login_url": info.login_url, "client_id": info.client_id,
+              "client_secret": info.client_secret, "org": info.name, "retry": FAST_RETRY,
+              "refresh_token": info.refresh_token, "token_file": store}
+    daemon = make_token_provider("refresh_token", **common)
+    check = make_token_provider("refresh_token", **common)
+    failures: list[BaseException] = []
+
+    def refresh(provider: TokenProvider) -> None:
+        try:
+            provider.refresh()
+        except AuthError as exc:
+            failures.append(exc)
+
+    for _ in range(3):
+        threads = [threading.Thread(target=refresh, args=(p,)) for p in (daemon, check)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert failures == []
+    # The chain is alive: the stored token is the current one.
+    assert make_token_provider("refresh_token", **{**common, "refresh_token": None}
+                               ).token().org_id == info.org_id
+
+
+def test_a_refresh_refused_as_already_being_processed_is_retried_and_never_means_reauth(
+    fresh: tuple[DevOrg, OrgInfo, Admin]
+) -> None:
+    # Two holders that cannot share a lock (another host, say) refresh at once.
+    _, info, admin = fresh
+    admin.settings(token_request_seconds=0.5)
+    patient = RetryPolicy(attempts=6, base_delay=0.2, max_delay=1.0)
+    providers = [make_token_provider(
+        "refresh_token", login_url=info.login_url, client_id=info.client_id,
+        client_secret=info.client_secret, refresh_token=info.refresh_token, org=info.name,
+        retry=patient) for _ in range(2)]
+    outcomes: list[object] = []
+
+    def fetch(provider: TokenProvider) -> None:
+        try:
+            outcomes.append(provider.token().org_id)
+        except AuthError as exc:
+            outcomes.append(exc)
+
+    with structlog.testing.capture_logs() as logs:
+        threads = [threading.Thread(target=fetch, args=(p,)) for p in providers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert outcomes == [info.org_id, info.org_id]
+    assert any(e["event"] == "sf_token_request_busy" for e in logs)
+
+
+def test_a_refresh_still_refused_as_being_processed_is_an_auth_error_not_reauth(
+    fresh: tuple[DevOrg, OrgInfo, Admin]
+) -> None:
+    _, info, admin = fresh
+    # Token requests carry no session, so the fault is for every org of this devorg.
+    admin._call("POST", "/faults", {"kind": "status", "path_prefix": "/services/oauth2/token",
+                                    "status": 400, "error_code": "oauth:invalid_grant",
+                                    "message": "token request is already being processed"})
+    provider = make_token_provider(
+        "refresh_token", login_url=info.login_url, client_id=info.client_id,
+        client_secret=info.client_secret, refresh_token=info.refresh_token, org=info.name,
+        retry=FAST_RETRY)
+    with pytest.raises(AuthError) as caught:
+        provider.token()
+    assert not isinstance(caught.value, NeedsReauthError)
+    assert "tried again later" in str(caught.value)
+    admin.clear_faults()
+    assert provider.token().org_id == info.org_id
 
 
 def test_sandbox_jwt_uses_the_test_host_as_audience(dev: DevOrg) -> None:
