@@ -62,6 +62,9 @@ class OrgFailed:
     org: OrgName
     incarnation: int
     error: str
+    # The state disk failed (full, read-only): retried with backoff for as long as it
+    # lasts, never FATAL, since the fix is on the machine, not in the org.
+    disk: bool = False
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,7 @@ class SupervisorSnapshot:
 
 
 def summarize(counts: dict[str, int]) -> str:
-    """``3 orgs: 2 running, 1 backoff`` from orgs by state."""
+    """``3 orgs: 2 running, 1 backoff`` (or ``1 org: 1 running``) from orgs by state."""
     parts = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()) if n)
-    return f"{sum(counts.values())} orgs" + (f": {parts}" if parts else "")
+    total = sum(counts.values())
+    return f"{total} org{'' if total == 1 else 's'}" + (f": {parts}" if parts else "")

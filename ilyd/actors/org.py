@@ -22,7 +22,7 @@ import structlog
 
 from ilyd.actors.messages import DetailValue, OrgFailed, OrgReport, OrgStarted, OrgStopped
 from ilyd.config import OrgConfig, OrgName
-from ilyd.errors import ConfigError
+from ilyd.errors import ConfigError, StoreError
 from ilyd.store import Database
 
 log = structlog.get_logger(__name__)
@@ -79,7 +79,8 @@ class OrgContext:
 
     def fail(self, error: BaseException | str) -> None:
         """Report that the org cannot go on; the supervisor restarts it after a backoff."""
-        tell_supervisor(self.supervisor, OrgFailed(self.name, self.incarnation, _describe(error)))
+        tell_supervisor(self.supervisor, OrgFailed(self.name, self.incarnation, _describe(error),
+                                                   disk=isinstance(error, StoreError)))
 
     def bind_log_context(self) -> None:
         """Bind `org` into the calling thread's log context (call in each child's on_start)."""
@@ -205,7 +206,8 @@ class OrgActor(pykka.ThreadingActor):
         except Exception as exc:
             log.warning("org failed to start", error=_describe(exc))
             tell_supervisor(self._supervisor,
-                            OrgFailed(self._name, self._org.incarnation, _describe(exc)))
+                            OrgFailed(self._name, self._org.incarnation, _describe(exc),
+                                      disk=isinstance(exc, StoreError)))
             # Stopping runs on_stop, which stops the children that did start.
             self.actor_ref.stop(block=False)
             return

@@ -65,11 +65,15 @@ class OrgSlot:
         )
 
 
-def on_failure(slot: OrgSlot, policy: RestartPolicy, now: float, rand: float) -> float | None:
-    """Record a failure at monotonic `now`; return the backoff delay, or None for fatal."""
+def on_failure(slot: OrgSlot, policy: RestartPolicy, now: float, rand: float,
+               *, never_fatal: bool = False) -> float | None:
+    """Record a failure at monotonic `now`; return the backoff delay, or None for fatal.
+    `never_fatal`: keep backing off (up to the longest delay) however often it fails."""
     quick = slot.started_at is None or now - slot.started_at < policy.start_secs
     slot.quick_failures = slot.quick_failures + 1 if quick else 1
     slot.started_at = None
     if slot.quick_failures > policy.start_retries:
-        return None
+        if not never_fatal:
+            return None
+        slot.quick_failures = policy.start_retries
     return policy.delay(slot.quick_failures, rand)

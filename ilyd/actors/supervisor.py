@@ -131,7 +131,8 @@ class SupervisorActor(pykka.ThreadingActor):
             return
         slot.last_error = msg.error
         self._stop_actor(slot)
-        delay = on_failure(slot, self._policy, time.monotonic(), random.random())
+        delay = on_failure(slot, self._policy, time.monotonic(), random.random(),
+                           never_fatal=msg.disk)
         if delay is None:
             self._transition(slot, OrgState.FATAL, error=msg.error)
             return

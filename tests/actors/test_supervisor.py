@@ -16,8 +16,9 @@ from ilyd.actors.messages import (
     RestartOrg,
     ResumeOrg,
 )
-from ilyd.actors.restart import RestartPolicy
+from ilyd.actors.restart import OrgSlot, RestartPolicy, on_failure
 from ilyd.actors.supervisor import SupervisorActor
+from ilyd.config import OrgName
 from ilyd.errors import ControlError
 from ilyd.store import Database
 
@@ -136,3 +137,15 @@ def test_restart_policy_backs_off_exponentially_with_bounded_jitter(tmp_path):
     assert [policy.delay(n, 0.5) for n in (1, 2, 3, 4, 5)] == [1, 2, 4, 8, 8]
     assert policy.delay(1, 0.0) == 0.75
     assert policy.delay(1, 0.999) < 1.25
+
+
+def test_an_org_failing_on_its_state_disk_backs_off_for_as_long_as_it_lasts_never_fatal():
+    policy = RestartPolicy(start_secs=30, start_retries=2, backoff_initial=1, backoff_max=8)
+    disk, other = OrgSlot(name=OrgName("disk"), config=None), OrgSlot(
+        name=OrgName("other"), config=None)
+    disk_delays = [on_failure(disk, policy, now=float(n), rand=0.5, never_fatal=True)
+                   for n in range(10)]
+    other_delays = [on_failure(other, policy, now=float(n), rand=0.5) for n in range(4)]
+    assert None not in disk_delays
+    assert disk_delays[-1] == policy.delay(policy.start_retries, 0.5)
+    assert other_delays[-1] is None
