@@ -65,6 +65,10 @@ def status(daemon: Daemon, _args: Mapping[str, Any], _progress: Progress) -> dic
         "summary": snapshot.summary(),
         "resyncs": {o.name: dict(o.detail)["resync"] for o in snapshot.orgs
                     if "resync" in dict(o.detail)},
+        # Orgs whose last reconciliation sweep found records no event brought.
+        "reconciled": {o.name: {"at": dict(o.detail).get("reconciled_at"),
+                                "found": dict(o.detail)["reconciled"]}
+                       for o in snapshot.orgs if dict(o.detail).get("reconciled")},
         "metrics_url": daemon.metrics_url,
     }
 

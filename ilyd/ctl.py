@@ -128,6 +128,8 @@ def render_status(result: Mapping[str, Any]) -> str:
                                              if w["last_exit"] is not None else "")
               for w in result.get("workers") or ()]
     lines += [f"resync {org}: {state}" for org, state in (result.get("resyncs") or {}).items()]
+    lines += [f"sweep {org}: {sweep['found']} records no event brought, found {sweep['at']}"
+              for org, sweep in (result.get("reconciled") or {}).items()]
     return "\n".join(lines)
 
 

@@ -120,6 +120,13 @@ REPLAY_FALLBACKS = Counter(
     ["org"],
     registry=REGISTRY,
 )
+RECONCILED_RECORDS = Counter(
+    "ilyd_reconciled_records_total",
+    "Records the reconciliation sweep found changed but not enriched (no event reached "
+    "ilyd for them: a silent stall or a skipped replay) and put in the inbox.",
+    ["org", "sobject"],
+    registry=REGISTRY,
+)
 
 # --- daemon: build, supervisor, config reload, control socket (issue 2) ---
 BUILD_INFO = Info(
@@ -338,6 +345,10 @@ def set_org_state(org: str, state: str) -> None:
 # this module; a test keeps the two equal).
 RESYNC_STAGES = ("read", "enriched", "changed", "written", "failed", "skipped")
 
+# Values of ilyd_reconciled_records_total's `sobject`: the objects ilyd enriches
+# (ilyd.config's SUPPORTED_OBJECTS; a test keeps the two equal).
+RECONCILE_OBJECTS = ("Account", "Lead")
+
 
 def prepare_org(org: str) -> None:
     """Create `org`'s per-org counter children, and the gauges whose 0 is true, at 0.
@@ -353,5 +364,7 @@ def prepare_org(org: str) -> None:
         counter.labels(org=org)
     for stage in RESYNC_STAGES:
         RESYNC_RECORDS.labels(org=org, stage=stage)
+    for sobject in RECONCILE_OBJECTS:
+        RECONCILED_RECORDS.labels(org=org, sobject=sobject)
     for gauge in (ORG_UP, ORG_NEEDS_REAUTH, RESYNC_RUNNING):
         gauge.labels(org=org)

@@ -4,6 +4,11 @@ At start it reads the org's facts and polls only when the org cannot stream (Str
 API off, or no permission for it or for PushTopics); otherwise it stays idle and the
 Subscriber feeds the inbox. Polls run every `poll_interval` seconds, not while the org
 is throttled (a poll spends API calls).
+
+Whether it polls or not, it runs the org's reconciliation sweep
+(ilyd/pipeline/reconcile.py) every `reconcile_interval` seconds (0: never), in its
+mailbox: a sweep is a poll of another kind, and this actor's thread is otherwise idle
+for a streaming org. Its timer is on the shared `TIMERS` thread.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import contextlib
 import threading
 import types
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pykka
@@ -20,9 +26,12 @@ import structlog
 from ilyd.actors.org import OrgContext
 from ilyd.errors import IlydError, NeedsReauthError
 from ilyd.pipeline.poller import Poller
+from ilyd.pipeline.reconcile import Reconciler
 from ilyd.pipeline.runtime import OrgPipeline
+from ilyd.pipeline.wakeup import TIMERS, Timer
 from ilyd.provision.checks import streaming_available
 from ilyd.provision.facts import gather
+from ilyd.store.watermarks import WatermarkStore
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +44,11 @@ class _Decide:
 @dataclass(frozen=True)
 class _Poll:
     """Internal: poll now."""
+
+
+@dataclass(frozen=True)
+class _Reconcile:
+    """Internal: run the reconciliation sweep now."""
 
 
 class PollerActor(pykka.ThreadingActor):
@@ -53,17 +67,32 @@ class PollerActor(pykka.ThreadingActor):
         self._poller = Poller(context.name, pipeline.rest, pipeline.inbox, pipeline.state,
                               context.config.objects)
         self._timer: threading.Timer | None = None
+        self._poll_error: str | None = None  # as last published
         self.polling = False
+        interval = context.config.reconcile_interval
+        self._reconciler = Reconciler(
+            context.name, pipeline.rest, inbox=pipeline.inbox, state=pipeline.state,
+            hashes=pipeline.hashes, watermarks=WatermarkStore(pipeline.database),
+            objects=context.config.objects, interval=interval) if interval > 0 else None
+        self._sweep_timer: Timer | None = None
 
     def on_start(self) -> None:
         """Decide in a message, so the org's start never waits on Salesforce."""
         self._context.bind_log_context()
         self.actor_ref.tell(_Decide())
+        if self._reconciler is not None:
+            self._reconciler.start()
+            last = self._reconciler.last()
+            if last is not None:
+                self._publish_sweep(last[0], last[1])
+            self._schedule_sweep()
 
     def on_stop(self) -> None:
-        """Cancel the next poll."""
+        """Cancel the next poll and sweep."""
         if self._timer is not None:
             self._timer.cancel()
+        if self._sweep_timer is not None:
+            self._sweep_timer.cancel()
         self._pipeline.release()
 
     def on_failure(self, exception_type: type[BaseException] | None,
@@ -79,6 +108,8 @@ class PollerActor(pykka.ThreadingActor):
             self._decide()
         elif isinstance(message, _Poll):
             self._poll()
+        elif isinstance(message, _Reconcile):
+            self._sweep()
         else:
             raise TypeError(f"PollerActor got an unexpected message: {type(message).__name__}")
         return None
@@ -114,7 +145,44 @@ class PollerActor(pykka.ThreadingActor):
                 return
             except IlydError as exc:
                 log.warning("poll_failed", error=str(exc))
+                self._poll_error = str(exc).splitlines()[0][:600]
+                self._context.publish(poll_error=self._poll_error)
+            else:
+                if self._poll_error is not None:  # published once, cleared once
+                    self._poll_error = None
+                    self._context.publish(poll_error=None)
         self._schedule(self._context.config.poll_interval, _Poll())
+
+    def _sweep(self) -> None:
+        assert self._reconciler is not None
+        budget = self._pipeline.budget
+        if not budget.throttled or budget.allow():
+            try:
+                report = self._reconciler.sweep()
+            except NeedsReauthError as exc:
+                self._context.publish(needs_reauth=True, reason=str(exc).splitlines()[0])
+            except IlydError as exc:
+                # The watermark stays: the next sweep covers this window too.
+                log.warning("reconcile_failed", error=str(exc))
+            else:
+                if report.total:
+                    self._pipeline.wake.stored(report.total)
+                self._publish_sweep(report.swept_at.timestamp(), report.total)
+        self._schedule_sweep()
+
+    def _publish_sweep(self, swept_at: float, found: int) -> None:
+        when = datetime.fromtimestamp(swept_at, UTC).isoformat(timespec="seconds")
+        self._context.publish(reconciled_at=when.replace("+00:00", "Z"), reconciled=found)
+
+    def _schedule_sweep(self) -> None:
+        assert self._reconciler is not None
+        ref = self.actor_ref
+
+        def tell() -> None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                ref.tell(_Reconcile())
+
+        self._sweep_timer = TIMERS.call_later(self._reconciler.interval, tell)
 
     def _schedule(self, delay: float, message: Any) -> None:
         def tell() -> None:

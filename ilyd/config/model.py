@@ -49,6 +49,7 @@ class DefaultsConfig:
     api_budget_ratio: float
     auto_provision: bool
     enrich: EnrichConfig = DEFAULT_ENRICH
+    reconcile_interval: float = 900.0  # seconds; 0: no reconciliation sweep
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class OrgConfig:
     api_budget_ratio: float
     auto_provision: bool
     enrich: EnrichConfig = DEFAULT_ENRICH
+    reconcile_interval: float = 900.0  # seconds; 0: no reconciliation sweep
 
     @property
     def is_sandbox(self) -> bool:

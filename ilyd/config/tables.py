@@ -136,6 +136,9 @@ DEFAULTS_FIELDS: tuple[Field, ...] = (
           "share of the org's daily API allowance ilyd may use", inherit=True),
     Field("auto_provision", boolean(), True,
           "create missing Ily fields, permission set and PushTopics at start", inherit=True),
+    Field("reconcile_interval", number(0, 86400), 900.0,
+          "seconds between reconciliation sweeps (one SOQL query per object for changed "
+          "records no event brought); 0 turns them off", inherit=True),
     Field("enrich", enrich_settings(), DEFAULT_ENRICH,
           "enrichment sources, overwrite policy, writer window", inherit=True),
 )

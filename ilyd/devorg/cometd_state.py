@@ -99,6 +99,8 @@ class OrgStreaming:
         # otherwise (see schema_for_topics).
         self._topic_schema: tuple[int, Any] | None = None
         self._commit_numbers = itertools.count(10_000_000)
+        # Where a channel logged for the first time starts its ids (1 after reset-replay).
+        self._first_id = start_id()
         self._journal = org.extra.get("event_journal")
         if self._journal is not None:  # --data: the channels as they were, ids continuing
             for channel, (next_id, events) in self._journal.load().items():
@@ -114,7 +116,7 @@ class OrgStreaming:
         with self.cond:
             existing = self.logs.get(channel)
             if existing is None:
-                existing = self.logs[channel] = self._new_log(channel, start_id(), ())
+                existing = self.logs[channel] = self._new_log(channel, self._first_id, ())
             return existing
 
     def _new_log(self, channel: str, first_id: int, events: Any) -> ChannelLog:
@@ -129,8 +131,10 @@ class OrgStreaming:
 
     def reset_replay(self, channel: str | None = None) -> int:
         """Fault injection: drop the retained events of every channel (or one) and restart
-        their replay ids at 1, as devorg did after a restart before it kept them; returns
-        how many events went."""
+        their replay ids at 1, as devorg did after a restart before it kept them (channels
+        first logged later start at 1 too); returns how many events went."""
+        if not channel:
+            self._first_id = 1
         channels = [channel] if channel else list(self.logs)
         return sum(self.channel_log(ch).reset(1) for ch in channels)
 

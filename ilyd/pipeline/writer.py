@@ -190,7 +190,10 @@ class Writer:
             if last is not None and last.hash == work.outcome.fingerprint():
                 report.skipped += 1
                 metrics.WRITES_SKIPPED_UNCHANGED.inc()
-                self._confirm_rows([work.item])
+                # Its inputs were enriched all the same: the poller and the
+                # reconciliation sweep must not take them for missed work.
+                self._confirm_rows([work.item], inputs=[(work.sobject, work.record_id,
+                                                         work.inputs_hash)])
                 continue
             sends.append(_Send(work, dict(work.outcome.values)))
         if not sends:

@@ -375,6 +375,19 @@ class Inbox:
             items.append(item)
         return items
 
+    def waiting(self, org: str, sobject: str, record_ids: Sequence[str]) -> set[str]:
+        """Which of these records have a row in the inbox (claimed or not)."""
+        conn = self.db.connection()
+        found: set[str] = set()
+        per = MAX_PARAMETERS - 2
+        for start in range(0, len(record_ids), per):
+            chunk = list(record_ids[start:start + per])
+            # Only "?" placeholders are formatted into the statement.
+            sql = ("SELECT record_id FROM inbox WHERE org = ? AND sobject = ?"  # noqa: S608
+                   f" AND record_id IN ({','.join('?' * len(chunk))})")
+            found.update(row[0] for row in conn.execute(sql, (org, sobject, *chunk)))
+        return found
+
     def oldest_age(self, org: str) -> float | None:
         """Seconds the oldest waiting row of the org has waited, or None when empty."""
         row = self.db.connection().execute(
