@@ -160,6 +160,11 @@ class ControlServer:
         self._target = target
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        # Every verb and error code is exported from 0: a first failure shows in rate().
+        for name in (*verbs, "unknown"):
+            metrics.CONTROL_REQUESTS.labels(verb=name)
+        for code in ERROR_CODES:
+            metrics.CONTROL_REQUEST_FAILURES.labels(code=code)
 
     def start(self) -> None:
         """Bind the socket (raises IlydError if another daemon owns it) and start serving."""

@@ -92,6 +92,7 @@ class Daemon(Service):
                 metrics_server = MetricsServer(*listen, per_org=self.config.metrics.per_org)
                 self.metrics_url = metrics_server.url
             metrics.BUILD_INFO.info({"version": __version__})
+            metrics.prepare_daemon(one_process=self.role is None)
             mark_reload(self.generation, ok=True)
             self.supervisor = SupervisorActor.start(self.config, generation=self.generation,
                                                     database=database)

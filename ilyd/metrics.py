@@ -1,9 +1,14 @@
 """Every Prometheus metric ilyd exports, declared once, in one registry.
 
-Conventions (../shared/reference/operations.md §1): `ilyd_` prefix, base units,
+Conventions (https://prometheus.io/docs/practices/naming/): `ilyd_` prefix, base units,
 `_total` on counters, per-org labels only on the short list of org-health series (and
 switchable off with `[metrics] per_org = false`), no per-org histograms.
 Add new metrics in the section of the capability they belong to.
+
+Every label set the daemon can name in advance is created at 0 when the daemon, an org
+or a provider starts (https://prometheus.io/docs/practices/instrumentation/#avoid-missing-metrics):
+a series born with its first event leaves dashboards on "No data" until then, so an
+operator cannot tell zero from broken, and rate() and increase() miss that first event.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ SF_REQUEST_DURATION = Histogram(
 SF_REQUEST_FAILURES = Counter(
     "ilyd_sf_request_failures_total",
     "Salesforce requests that failed, by operation and reason "
-    "(session, limit, client, server, connection, tls, reauth).",
+    "(session, limit, client, server, connection, tls, reauth, busy).",
     ["op", "reason"],
     registry=REGISTRY,
 )
@@ -62,17 +67,18 @@ SF_REQUEST_RETRIES = Counter(
     registry=REGISTRY,
 )
 
-# --- enrichment providers and their cache (issue 7) ---
+# --- enrichment providers and their cache ---
 PROVIDER_REQUESTS = Counter(
     "ilyd_provider_requests_total",
-    "Requests sent to an enrichment provider (HTTP calls incl. retries, DNS domain lookups).",
+    "Requests sent to an enrichment provider (HTTP calls incl. retries, DNS domain lookups, "
+    "dataset lookups).",
     ["provider"],
     registry=REGISTRY,
 )
 PROVIDER_FAILURES = Counter(
     "ilyd_provider_failures_total",
     "Provider requests that failed, by reason (timeout, connection, server, rate_limited, "
-    "queued, auth, rejected, bad_response, servfail).",
+    "queued, auth, rejected, bad_response, servfail, dns_error, dataset_unreadable).",
     ["provider", "reason"],
     registry=REGISTRY,
 )
@@ -94,7 +100,7 @@ CACHE_MISSES = Counter(
     registry=REGISTRY,
 )
 
-# --- streaming: Bayeux subscriber and replay (issue 4) ---
+# --- streaming: Bayeux subscriber and replay ---
 STREAMING_HANDSHAKES = Counter(
     "ilyd_streaming_handshakes_total",
     "Bayeux handshakes sent, by reason (initial, unknown_client, auth, advice, network, "
@@ -128,7 +134,7 @@ RECONCILED_RECORDS = Counter(
     registry=REGISTRY,
 )
 
-# --- daemon: build, supervisor, config reload, control socket (issue 2) ---
+# --- daemon: build, supervisor, config reload, control socket ---
 BUILD_INFO = Info(
     "ilyd_build",
     "Version of the running ilyd (the value is always 1).",
@@ -203,7 +209,7 @@ CONTROL_REQUEST_FAILURES = Counter(
     registry=REGISTRY,
 )
 
-# --- real-time enrichment pipeline: enricher, writer, poller (issue 6) ---
+# --- real-time enrichment pipeline: enricher, writer, poller ---
 RECORDS_ENRICHED = Counter(
     "ilyd_records_enriched_total",
     "Records whose Ily values Salesforce confirmed (written by the real-time pipeline).",
@@ -223,8 +229,8 @@ WRITES_SKIPPED_UNCHANGED = Counter(
 )
 RECORDS_DROPPED = Counter(
     "ilyd_records_dropped_total",
-    "Records given up on, by reason (deleted, not_found, converted_lead, or the "
-    "Salesforce statusCode that kept failing).",
+    "Records given up on, by reason (deleted, not_found, converted_lead, or gave_up: a "
+    "write kept failing).",
     ["reason"],
     registry=REGISTRY,
 )
@@ -247,7 +253,7 @@ POLLS = Counter(
 )
 
 
-# --- provisioning: checks, fields, permission set, PushTopics, mode (issue 5) ---
+# --- provisioning: checks, fields, permission set, PushTopics, mode ---
 ORG_MODE = Gauge(
     "ilyd_org_mode",
     "1 for the org's current mode (streaming, polling, partial), 0 for the others.",
@@ -273,7 +279,7 @@ SANDBOX_REFRESHES = Counter(
     registry=REGISTRY,
 )
 
-# --- complete database sync: ilyd ctl resync (issue 8) ---
+# --- complete database sync: ilyd ctl resync ---
 RESYNC_RECORDS = Counter(
     "ilyd_resync_records_total",
     "Records a resync handled, by stage (read, enriched, changed, written, failed, skipped).",
@@ -287,7 +293,7 @@ RESYNC_RUNNING = Gauge(
     registry=REGISTRY,
 )
 
-# --- operations: the process itself, for the dashboards (issue 9) ---
+# --- operations: the process itself, for the dashboards ---
 # REGISTRY is private, so the default registry's collectors are not in it; operators
 # expect process_* (CPU, RSS, fds), python_info and python_gc_* next to ours (§1.3).
 prometheus_client.ProcessCollector(registry=REGISTRY)
@@ -300,10 +306,11 @@ THREADS = Gauge(
 )
 THREADS.set_function(threading.active_count)
 
-# --- worker processes ([daemon] processes > 1; the front process reports them) ---
+# --- worker processes (the front process reports them; one process is worker 0) ---
 WORKER_UP = Gauge(
     "ilyd_worker_up",
-    "1 while the worker process answers the front, else 0 (starting, exited, restarting).",
+    "1 while the worker process answers the front, else 0 (starting, exited, restarting); "
+    "a daemon of one process reports itself as worker 0, up while it runs.",
     ["worker"],
     registry=REGISTRY,
 )
@@ -368,3 +375,52 @@ def prepare_org(org: str) -> None:
         RECONCILED_RECORDS.labels(org=org, sobject=sobject)
     for gauge in (ORG_UP, ORG_NEEDS_REAUTH, RESYNC_RUNNING):
         gauge.labels(org=org)
+
+
+# Values of ilyd_sf_request_failures_total's `reason`: any request may fail on TLS or the
+# connection; an answered one is refused as session, limit, client or server
+# (ilyd.salesforce.http), a token request as reauth, busy or client (ilyd.salesforce.auth).
+SF_FAILURE_REASONS = ("tls", "connection", "session", "limit", "client", "server")
+TOKEN_FAILURE_REASONS = ("tls", "connection", "reauth", "busy", "client")
+# The operations every running org sends all along: sign-in, the start-up checks, the
+# real-time pipeline's reads and writes and the limits probe. The occasional ones
+# (provisioning's writes, a resync's Bulk API jobs) appear with their first request:
+# every operation times every reason would be some 200 series of zeros.
+STEADY_SF_OPS = ("describe", "query", "tooling_query", "limits", "collections_update")
+# Values of ilyd_streaming_handshakes_total's `reason`: the first handshake, the server's
+# advice, a redelivery, and each ilyd.salesforce.bayeux_messages.FailureKind (a test keeps
+# them equal).
+HANDSHAKE_REASONS = ("initial", "advice", "redeliver", "unknown_client", "auth", "limit",
+                     "not_enabled", "replay_invalid", "subscribe", "server", "network",
+                     "protocol", "unstored")
+# Values of ilyd_records_dropped_total's `reason`: ilyd.pipeline.outcomes.DROP_REASONS'
+# and the writer's gave_up (a test keeps them equal).
+DROP_REASONS = ("deleted", "not_found", "converted_lead", "gave_up")
+
+
+def prepare_daemon(*, one_process: bool) -> None:
+    """Create the daemon-wide series whose label values are known at start, at 0.
+
+    `one_process`: the daemon runs its orgs itself (no worker processes), so it reports
+    itself as worker 0, up while it runs.
+    """
+    for op in ("token", *STEADY_SF_OPS):
+        SF_REQUESTS.labels(op=op)
+        SF_REQUEST_RETRIES.labels(op=op)
+        for reason in TOKEN_FAILURE_REASONS if op == "token" else SF_FAILURE_REASONS:
+            SF_REQUEST_FAILURES.labels(op=op, reason=reason)
+    for reason in HANDSHAKE_REASONS:
+        STREAMING_HANDSHAKES.labels(reason=reason)
+    for reason in DROP_REASONS:
+        RECORDS_DROPPED.labels(reason=reason)
+    if one_process:
+        WORKER_UP.labels(worker="0").set(1)
+        WORKER_RESTARTS.labels(worker="0")
+
+
+def prepare_provider(provider: str, failure_reasons: tuple[str, ...]) -> None:
+    """Create `provider`'s request, latency and failure series at 0 (when it is built)."""
+    PROVIDER_REQUESTS.labels(provider)
+    PROVIDER_REQUEST_DURATION.labels(provider)
+    for reason in failure_reasons:
+        PROVIDER_FAILURES.labels(provider, reason)

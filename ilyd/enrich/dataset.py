@@ -24,6 +24,7 @@ import csv
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 
@@ -39,6 +40,12 @@ from ilyd.enrich.dataset_settings import (
 from ilyd.enrich.domain import extract_domain
 from ilyd.enrich.provider import Lookup
 from ilyd.errors import ConfigError, ProviderError
+from ilyd.metrics import (
+    PROVIDER_FAILURES,
+    PROVIDER_REQUEST_DURATION,
+    PROVIDER_REQUESTS,
+    prepare_provider,
+)
 
 __all__ = [
     "SAMPLE_MAPPING",
@@ -252,6 +259,9 @@ class DatasetProvider:
         self._format = settings.resolved_format
         self._reload_lock = threading.Lock()
         self._index: _MemoryIndex | _SqliteIndex = self._open()
+        # Only a SQLite file is read at lookup time, so only it can fail one.
+        prepare_provider(self.name, ("dataset_unreadable",)
+                         if self._format is DatasetFormat.SQLITE else ())
         log.info("dataset_loaded", path=str(settings.path), format=str(self._format),
                  companies=len(self._index))
 
@@ -283,7 +293,15 @@ class DatasetProvider:
     def lookup(self, domain: str) -> Lookup:
         """The company on `domain` (a registrable domain), or a not-found Lookup."""
         key = domain.strip().lower()
-        row = self._index.get(key)
+        PROVIDER_REQUESTS.labels(self.name).inc()
+        started = time.monotonic()
+        try:
+            row = self._index.get(key)
+        except ProviderError as exc:
+            PROVIDER_FAILURES.labels(self.name, exc.reason).inc()
+            raise
+        finally:
+            PROVIDER_REQUEST_DURATION.labels(self.name).observe(time.monotonic() - started)
         if row is None:
             return Lookup(provider=self.name, domain=key, found=False)
         values = {

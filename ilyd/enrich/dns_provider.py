@@ -29,7 +29,12 @@ from ilyd.enrich.signatures import (
     load_signatures,
 )
 from ilyd.errors import ConfigError, ProviderError
-from ilyd.metrics import PROVIDER_FAILURES, PROVIDER_REQUEST_DURATION, PROVIDER_REQUESTS
+from ilyd.metrics import (
+    PROVIDER_FAILURES,
+    PROVIDER_REQUEST_DURATION,
+    PROVIDER_REQUESTS,
+    prepare_provider,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -37,6 +42,9 @@ TECHNOLOGIES_FIELD = "Ily_Technologies__c"
 EVIDENCE_FIELD = "Ily_Technology_Evidence__c"
 # Multi-value text fields are "; "-separated, like Salesforce multi-select picklists.
 SEPARATOR = "; "
+# Every reason a lookup can fail with (ilyd_provider_failures_total): the reasons of
+# ilyd.enrich.dns_records' ProviderErrors (a test keeps them equal).
+FAILURE_REASONS = ("timeout", "servfail", "dns_error")
 # Shared answers (vendors' SPF records, CDN names) repeat across companies.
 _RESOLVER_CACHE_ENTRIES = 10_000
 
@@ -87,6 +95,7 @@ class DnsProvider:
             self.settings.budget_seconds,
         )
         self._slots = threading.BoundedSemaphore(self.settings.max_concurrency)
+        prepare_provider(self.name, FAILURE_REASONS)
 
     @property
     def health(self) -> ProviderHealth:

@@ -35,7 +35,12 @@ from ilyd.enrich.http_throttle import Pause, TokenBucket
 from ilyd.enrich.provider import Lookup
 from ilyd.enrich.provider_health import HEALTHY, HealthState, ProviderHealth
 from ilyd.errors import ConfigError, ProviderError
-from ilyd.metrics import PROVIDER_FAILURES, PROVIDER_REQUEST_DURATION, PROVIDER_REQUESTS
+from ilyd.metrics import (
+    PROVIDER_FAILURES,
+    PROVIDER_REQUEST_DURATION,
+    PROVIDER_REQUESTS,
+    prepare_provider,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -85,6 +90,11 @@ class HttpSettings:
     backoff_initial_seconds: float = 0.5
     backoff_max_seconds: float = 8.0
     batch: HttpBatchSettings | None = None
+
+
+# Every reason a request can fail with (ilyd_provider_failures_total), as classified below.
+FAILURE_REASONS = ("timeout", "connection", "server", "rate_limited", "queued", "auth",
+                   "rejected", "bad_response")
 
 
 class _TransientError(Exception):
@@ -154,6 +164,7 @@ class HttpProvider:
         adapter = HTTPAdapter(pool_maxsize=settings.max_concurrency)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
+        prepare_provider(self.name, FAILURE_REASONS)
 
     @property
     def health(self) -> ProviderHealth:

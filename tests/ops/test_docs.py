@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import subprocess
+import sys
 
 from .conftest import ROOT
 
@@ -53,3 +55,36 @@ def test_runbook_has_no_orphan_alert_sections():
     text = (ROOT / "docs" / "runbook.md").read_text(encoding="utf-8")
     sections = set(re.findall(r"^## (Ilyd\w+)", text, flags=re.MULTILINE))
     assert sections == {rule["alert"] for rule in alert_rules()}
+
+
+def _ctl_help_verbs() -> set[str]:
+    """The verbs `ilyd ctl --help` lists, read from a real `ilyd ctl --help` run."""
+    done = subprocess.run([sys.executable, "-m", "ilyd", "ctl", "--help"], capture_output=True,
+                          text=True, timeout=60, check=True)
+    block = done.stdout.split("positional arguments:", 1)[1].split("\n\n", 1)[0]
+    # Each verb starts a line indented by four spaces; its help wraps further right.
+    return set(re.findall(r"^ {4}([a-z][a-z-]*)\b", block, flags=re.MULTILINE))
+
+
+def _readme_ctl_table_verbs() -> set[str]:
+    """The verbs the README's `ilyd ctl` table names in its first column."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## ilyd ctl\n", 1)[1].split("\n## ", 1)[0]
+    verbs = set()
+    for row in re.findall(r"^\| (.+?) \|", section, flags=re.MULTILINE):
+        verbs.update(re.findall(r"`([a-z][a-z-]*)\b", row))
+    return verbs
+
+
+def test_every_verb_of_ilyd_ctl_help_is_in_the_readme_ctl_table():
+    verbs = _ctl_help_verbs()
+    assert {"status", "orgs", "check", "resync"} <= verbs  # the help was read at all
+    missing = verbs - _readme_ctl_table_verbs()
+    assert not missing, f"README.md's `ilyd ctl` table lacks: {', '.join(sorted(missing))}"
+
+
+def test_metrics_doc_headings_name_no_issue():
+    text = (ROOT / "docs" / "metrics.md").read_text(encoding="utf-8")
+    headings = re.findall(r"^#+ .*$", text, flags=re.MULTILINE)
+    assert headings
+    assert not [h for h in headings if re.search(r"\bissue\b", h, flags=re.IGNORECASE)]

@@ -1,0 +1,296 @@
+"""A real Prometheus scrapes a live default daemon (one process, the bundled dataset, one
+devorg org) that has enriched records: every dashboard panel shows data, no panel query
+errors, every alert rule loads healthy and none fires.
+
+Each panel's template variables are filled in as Grafana fills them: `$job` and `$org`
+from their `label_values` queries (All selected where the variable allows it),
+`$__interval` from the time range and the data source's scrape interval, and
+`$__rate_interval` as max($__interval + scrape interval, 4 × scrape interval)
+(https://grafana.com/docs/grafana/latest/datasources/prometheus/template-variables/).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+from ilyd.ctl import ControlClient
+from ilyd.devorg import DevOrg
+from tests.helpers.orgs import devorg_fixture
+from tests.helpers.waiting import wait_until
+from tests.pipeline.conftest import Daemon, SalesforceUser, write_config
+
+from .conftest import ALERTS, DASHBOARDS, alert_rules, data_panels, load_dashboard
+
+SCRAPE_SECONDS = 1
+JOB = "ilyd"  # the alert rules select job="ilyd"
+ILY = "Ily_Match_Status__c"
+
+dev = devorg_fixture(scope="module")
+
+
+def prometheus_binary() -> str:
+    """Path of Debian's prometheus; skips without it (fails instead under CI=true)."""
+    path = shutil.which("prometheus")
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("prometheus is required under CI=true (make system-deps installs it)")
+        pytest.skip("prometheus not installed (Debian package prometheus; make system-deps)")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(condition: Any, what: str, timeout: float = 60.0) -> Any:
+    """`wait_until`, polling a second-resolution Prometheus five times a second."""
+    return wait_until(condition, timeout=timeout, what=what, interval=0.2)
+
+
+@dataclass
+class Prometheus:
+    """A running prometheus and its HTTP API."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def api(self, path: str, **params: Any) -> Any:
+        """The `data` of an API answer; the error text when Prometheus reports one."""
+        response = requests.get(f"{self.url}/api/v1/{path}", params=params, timeout=30)
+        body = response.json()
+        if body.get("status") != "success":
+            raise QueryError(f"{body.get('errorType')}: {body.get('error')}")
+        return body["data"]
+
+    def instant(self, query: str) -> list[dict[str, Any]]:
+        return list(self.api("query", query=query)["result"])
+
+    def ready(self) -> bool:
+        try:
+            return requests.get(f"{self.url}/-/ready", timeout=2).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+
+class QueryError(Exception):
+    """Prometheus refused a query."""
+
+
+@dataclass
+class Live:
+    prometheus: Prometheus
+    started: float  # Unix time Prometheus started scraping
+
+
+def start_prometheus(directory: Path, target: str) -> Prometheus:
+    config = directory / "prometheus.yml"
+    config.write_text(yaml.safe_dump({
+        "global": {"scrape_interval": f"{SCRAPE_SECONDS}s",
+                   "evaluation_interval": f"{SCRAPE_SECONDS}s"},
+        "rule_files": [str(ALERTS)],
+        "scrape_configs": [{"job_name": JOB, "static_configs": [{"targets": [target]}]}],
+    }))
+    port = free_port()
+    log = directory / "prometheus.log"
+    process = subprocess.Popen(
+        [prometheus_binary(), f"--config.file={config}",
+         f"--storage.tsdb.path={directory / 'tsdb'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    prometheus = Prometheus(f"http://127.0.0.1:{port}", process, log)
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            pytest.fail(f"prometheus exited: {log.read_text()[-2000:]}")
+        return prometheus.ready()
+
+    wait_for(ready, "prometheus ready")
+    return prometheus
+
+
+@pytest.fixture(scope="module")
+def live(dev: DevOrg, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """The daemon as shipped (auto processes: one for one org; the bundled dataset; the org
+    provisioned by the daemon itself), scraped every second, after real traffic."""
+    directory = tmp_path_factory.mktemp("live")
+    info = dev.orgs[0]
+    daemon = Daemon(write_config(directory, dev, [info]))
+    daemon.start()
+    prometheus = None
+    try:
+        status = wait_for(lambda: _status(daemon), "the daemon's control socket")
+        metrics_url = status["metrics_url"]
+        wait_for(lambda: _status(daemon)["orgs"].get("running") == 1, "the org running")
+        target = metrics_url.removeprefix("http://").split("/", 1)[0]
+        started = time.time()
+        prometheus = start_prometheus(directory, target)
+        wait_for(lambda: prometheus.instant(f'up{{job="{JOB}"}} == 1'), "a first scrape")
+        user = SalesforceUser(dev, info)
+        records = [user.create("Account", Name="Acme", Website="https://www.acme.example"),
+                   user.create("Account", Name="Globex", Website="globex.test"),
+                   user.create("Account", Name="None", Website="no-such-company.example"),
+                   user.create("Lead", LastName="Free", Company="x", Email="jo@gmail.com"),
+                   user.create("Lead", LastName="Work", Company="x", Email="jo@acme.example")]
+        wait_for(lambda: all(user.record(r)[ILY] for r in records), "every record enriched")
+        # Prometheus has scraped the enriched records, and a few scrapes after them, so
+        # each rate window over the traffic holds samples from before and after it.
+        seen = wait_for(lambda: prometheus.instant(
+            f'sum(ilyd_records_enriched_total{{job="{JOB}"}}) >= {len(records)}'),
+            "the enriched records scraped")
+        assert seen
+        after = time.time()
+        wait_for(lambda: prometheus.instant(
+            f'timestamp(up{{job="{JOB}"}}) > {after + 4 * SCRAPE_SECONDS}'),
+            "four more scrapes")
+        yield Live(prometheus, started)
+    finally:
+        daemon.stop()
+        if prometheus is not None:
+            prometheus.process.terminate()
+            prometheus.process.wait(timeout=30)
+
+
+def _status(daemon: Daemon) -> dict[str, Any] | None:
+    try:
+        return dict(ControlClient(daemon.socket, timeout=10).call("status"))
+    except Exception:  # not listening yet
+        return None
+
+
+# ------------------------------------------------------------------ Grafana's variables
+
+def _regex_value(values: list[str]) -> str:
+    """A multi-value variable as Grafana writes it for a Prometheus regex matcher."""
+    escaped = [re.sub(r"([\\^$.|?*+()\[\]{}])", r"\\\\\1", v) for v in values]
+    return escaped[0] if len(escaped) == 1 else "(" + "|".join(escaped) + ")"
+
+
+def _variables(prometheus: Prometheus, dashboard: dict[str, Any], start: float,
+               end: float) -> dict[str, str]:
+    interval = SCRAPE_SECONDS  # the range over ~1,000 points is below the scrape interval
+    values = {
+        "__interval": f"{interval}s",
+        "__interval_ms": str(interval * 1000),
+        "__rate_interval": f"{max(interval + SCRAPE_SECONDS, 4 * SCRAPE_SECONDS)}s",
+        "__range": f"{math.ceil(end - start)}s",
+        "__range_s": str(math.ceil(end - start)),
+        "__range_ms": str(math.ceil(end - start) * 1000),
+    }
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] != "query":
+            continue
+        query = variable["query"]
+        query = query.get("query", "") if isinstance(query, dict) else str(query)
+        match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", query.strip())
+        assert match, f"variable ${variable['name']}: not a label_values query: {query}"
+        selector, label = match.groups()
+        found = sorted(prometheus.api(f"label/{label}/values", **{"match[]": selector}))
+        assert found, f"variable ${variable['name']} has no value ({query})"
+        chosen = found if variable.get("includeAll") else found[:1]
+        values[variable["name"]] = _regex_value(chosen)
+    return values
+
+
+def _fill(expr: str, values: dict[str, str]) -> str:
+    names = "|".join(sorted(map(re.escape, values), key=len, reverse=True))
+    filled = re.sub(r"\$\{(" + names + r")\}|\$(" + names + r")\b",
+                    lambda m: values[m.group(1) or m.group(2)], expr)
+    assert "$" not in filled, f"a variable is left unfilled: {filled}"
+    return filled
+
+
+# A target ending in a comparison filter (`… == 1`) selects only the series in trouble:
+# empty on a healthy daemon by design, as long as its panel has another target with data.
+_FILTER = re.compile(r"(?:==|!=|>=|<=|>|<)\s*-?[\d.]+\s*$")
+
+
+def _finite(result: list[dict[str, Any]]) -> bool:
+    points = [s["value"] for s in result if "value" in s]
+    points += [p for s in result for p in s.get("values", [])]
+    return any(math.isfinite(float(value)) for _, value in points)
+
+
+def test_every_dashboard_panel_shows_data_without_query_errors(live: Live) -> None:
+    end = time.time()
+    start = live.started
+    errors, empty_targets, empty_panels = [], [], []
+    for path in DASHBOARDS:
+        dashboard = load_dashboard(path)
+        values = _variables(live.prometheus, dashboard, start, end)
+        for panel in data_panels(dashboard):
+            where = f"{path.name}: {panel.get('title')!r}"
+            shown = False
+            for target in panel.get("targets", []):
+                expr = _fill(target["expr"], values)
+                try:
+                    if target.get("instant"):
+                        data = live.prometheus.api("query", query=expr, time=end)
+                    else:
+                        data = live.prometheus.api("query_range", query=expr, start=start,
+                                                   end=end, step=SCRAPE_SECONDS)
+                except QueryError as exc:
+                    errors.append(f"{where} {target['refId']}: {exc} in {expr}")
+                    continue
+                result = data["result"]
+                if not result and not _FILTER.search(target["expr"]):
+                    empty_targets.append(f"{where} {target['refId']}: {expr}")
+                shown = shown or _finite(result)
+            if not shown:
+                empty_panels.append(where)
+    assert not errors, "\n".join(errors)
+    assert not empty_panels, "panels with no data:\n" + "\n".join(empty_panels)
+    assert not empty_targets, "queries with no series:\n" + "\n".join(empty_targets)
+
+
+def _rules(prometheus: Prometheus) -> list[dict[str, Any]]:
+    groups = prometheus.api("rules")["groups"]
+    return [rule for group in groups for rule in group["rules"]]
+
+
+def test_every_alert_rule_loads_and_evaluates_healthy(live: Live) -> None:
+    expected = {rule["alert"] for rule in alert_rules()}
+    evaluated = wait_for(
+        lambda: (rules := _rules(live.prometheus))
+        and all(r["health"] != "unknown" for r in rules) and rules,
+        "every rule evaluated once")
+    assert {r["name"] for r in evaluated if r["type"] == "alerting"} == expected
+    unhealthy = [f"{r['name']}: {r['health']} {r.get('lastError', '')}"
+                 for r in evaluated if r["health"] != "ok"]
+    assert not unhealthy, "\n".join(unhealthy)
+
+
+def test_no_alert_is_pending_or_firing_on_a_healthy_daemon(live: Live) -> None:
+    # Rules are evaluated every second: one evaluation after the traffic has settled.
+    now = time.time()
+    wait_for(lambda: all(_evaluated_after(r, now) for r in _rules(live.prometheus)),
+             "an evaluation of every rule after the traffic")
+    active = [f"{a['labels'].get('alertname')} {a['state']} {a['labels']}"
+              for a in live.prometheus.api("alerts")["alerts"]]
+    assert not active, "\n".join(active)
+
+
+def _evaluated_after(rule: dict[str, Any], moment: float) -> bool:
+    stamp = rule.get("lastEvaluation", "")
+    if not stamp or stamp.startswith("0001"):
+        return False
+    # RFC 3339 in UTC with nanoseconds: whole seconds are enough here.
+    evaluated = datetime.fromisoformat(stamp[:19] + "+00:00").timestamp()
+    return evaluated >= math.floor(moment)
