@@ -295,7 +295,8 @@ RESYNC_RUNNING = Gauge(
 
 # --- operations: the process itself, for the dashboards ---
 # REGISTRY is private, so the default registry's collectors are not in it; operators
-# expect process_* (CPU, RSS, fds), python_info and python_gc_* next to ours (§1.3).
+# expect process_* (CPU, RSS, fds), python_info and python_gc_* next to ours, as every
+# Python exporter serves them.
 prometheus_client.ProcessCollector(registry=REGISTRY)
 prometheus_client.PlatformCollector(registry=REGISTRY)
 prometheus_client.GCCollector(registry=REGISTRY)
