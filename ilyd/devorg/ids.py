@@ -28,6 +28,7 @@ KEY_PREFIXES: dict[str, str] = {
     "PushTopic": "0IF",
     "CustomField": "00N",
     "LoginHistory": "0Ya",
+    "UserPermissionAccess": "000",
     "BulkJob": "750",
     "QueryLocator": "01g",
 }

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ilyd.devorg.logins import visible
 from ilyd.devorg.org import OrgState
 from ilyd.devorg.rest import V, context
+from ilyd.devorg.schema import SYSTEM_PERMISSIONS
 from ilyd.devorg.values import to_json
 from ilyd.devorg.web import ApiError, Request, Response, Router, json_response
 
@@ -88,10 +89,19 @@ class OrgSource:
 
     def scan(self, sobject: str) -> Iterable[Mapping[str, object]]:
         """Live records (plus recycle-bin ones for queryAll)."""
+        if sobject == "UserPermissionAccess":
+            return [self._permission_row()] if self.user_id is not None else []
         rows = self.org.scan(sobject, all_rows=self.all_rows)
         if sobject == "LoginHistory" and self.user_id is not None:
             return iter(visible(self.org, self.user_id, list(rows)))
         return rows
+
+    def _permission_row(self) -> Mapping[str, object]:
+        """The running user's UserPermissionAccess row (Salesforce's Id is all zeros)."""
+        assert self.user_id is not None
+        held = self.org.access(self.user_id).system
+        return {"Id": "000000000000000AAA",
+                **{p: p in held for p in SYSTEM_PERMISSIONS}}
 
     def get(self, sobject: str, record_id: str) -> Mapping[str, object] | None:
         """One record by id (parent relationship lookups)."""

@@ -220,7 +220,14 @@ def upsert_by_external_id(request: Request) -> Response:
 
 def limits(request: Request) -> Response:
     """GET /limits — the org's allowances and what is left of them."""
-    org, _, _ = context(request)
+    org, _, access = context(request)
+    # "available ... for API users with the View Setup and Configuration permission"
+    # https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_limits.htm
+    # The call is still counted (and carries Sforce-Limit-Info) like any refused request.
+    if not access.has("PermissionsViewSetup"):
+        raise ApiError(403, "INSUFFICIENT_ACCESS",
+                       "The Limits resource requires the View Setup and Configuration"
+                       " permission.")
     used = org.usage.used()
 
     def pair(maximum: int, remaining: int) -> dict[str, int]:

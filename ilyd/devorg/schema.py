@@ -280,6 +280,13 @@ STANDARD_OBJECTS: dict[str, ObjectDef] = {o.name: o for o in (
         _ro("ApiVersion", "string", length=32),
     ), audit=False, createable=False, updateable=False, deletable=False, setup=True,
         supports_dml=False),
+    # The running user's effective system permissions, one row, readable by every user
+    # (it is how a user without View Setup and Configuration learns what it holds).
+    # https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_userpermissionaccess.htm
+    _obj("UserPermissionAccess", "User Permission Access", "User Permission Access", (
+        *(_ro(p, "boolean", nillable=False) for p in SYSTEM_PERMISSIONS),
+    ), audit=False, createable=False, updateable=False, deletable=False, setup=True,
+        supports_dml=False),
 )}
 
 # Tooling objects live in their own namespace (/tooling/…).

@@ -13,6 +13,24 @@ from dataclasses import dataclass
 
 from ilyd.devorg.schema import OBJECT_PERMISSIONS, SYSTEM_PERMISSIONS, FieldDef, ObjectDef
 
+_VIEW_SETUP = "PermissionsViewSetup"
+# Setup objects only some users may read ("Special Access Rules" in the object reference);
+# without one of these permissions the object does not exist for the user: SOQL answers
+# INVALID_TYPE and describe NOT_FOUND. FieldPermissions is gated from API 49.0 and the
+# others from Summer '20 (also 49.0); devorg gates every version, the stricter reading.
+# https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_fieldpermissions.htm
+# https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_objectpermissions.htm
+# https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_permissionset.htm
+# https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_permissionsetassignment.htm
+READ_NEEDS: Mapping[str, tuple[str, ...]] = {
+    "FieldPermissions": (_VIEW_SETUP,),
+    "ObjectPermissions": (_VIEW_SETUP,),
+    "PermissionSet": (_VIEW_SETUP, "PermissionsAssignPermissionSets",
+                      "PermissionsManageProfilesPermissionsets"),
+    "PermissionSetAssignment": (_VIEW_SETUP, "PermissionsAssignPermissionSets",
+                                "PermissionsManageUsers"),
+}
+
 
 @dataclass(frozen=True)
 class Access:
@@ -31,7 +49,8 @@ class Access:
         """Object-level check; action is Read, Create, Edit or Delete."""
         if obj.setup:
             if action == "Read":
-                return True
+                needs = READ_NEEDS.get(obj.name)
+                return needs is None or any(p in self.system for p in needs)
             if obj.name == "CustomField":
                 # Changing metadata: Customize Application plus Modify All Data or Modify
                 # Metadata Through Metadata API Functions, as Salesforce requires.

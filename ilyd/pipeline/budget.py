@@ -5,7 +5,8 @@ Salesforce reports the org's rolling 24-hour usage on every response
 answers REQUEST_LIMIT_EXCEEDED — the org is *throttled*: nothing is dropped, work
 waits in the durable inbox. While throttled, one cheap probe (`GET /limits`) every
 `probe_interval` seconds learns whether the window has rolled, and work resumes by
-itself.
+itself. /limits needs View Setup and Configuration: a user without it is refused, but
+the refusal carries `Sforce-Limit-Info` like every answer, and that usage decides.
 """
 
 from __future__ import annotations
@@ -72,15 +73,20 @@ class ApiBudget:
             if self._clock() < self._next_probe:
                 return False
             self._next_probe = self._clock() + self.probe_interval
+        failed: str | None = None
         try:
             self._probe()
         except RequestLimitError:
             return False
         except IlydError as exc:
-            log.info("api_budget_probe_failed", error=str(exc))
-            return False
+            # A refused probe (no View Setup and Configuration, a 5xx) still answered with
+            # the usage header; only a probe that learned nothing keeps the org waiting.
+            failed = str(exc)
         usage = self._usage()
         with self._lock:
+            if failed is not None and usage is None:
+                log.info("api_budget_probe_failed", error=failed)
+                return False
             if usage is not None and usage.ratio >= self.ratio:
                 return False
             self._set(False, None)

@@ -1,10 +1,16 @@
 """What the org and its integration user look like, read from the API as it is.
 
 `gather()` asks Salesforce (SOQL on PermissionSetAssignment / PermissionSet /
-ObjectPermissions / FieldPermissions / PushTopic, Tooling CustomField, describe,
+FieldPermissions / PushTopic, UserPermissionAccess, Tooling CustomField, describe,
 /limits, Organization) and returns an `OrgFacts` snapshot; the checks, the plan and the
 mode decision are pure functions of it. A read the user may not do is recorded as
 unknown (None) with Salesforce's words, never guessed.
+
+What the user may do with objects and fields comes from describe, which Salesforce
+filters by the user's own permissions and field-level security: it needs no setup
+permission. The permission setup objects (PermissionSet, PermissionSetAssignment,
+FieldPermissions, ObjectPermissions) and /limits need View Setup and Configuration;
+without it ilyd still decides and runs, and only loses what those reads add.
 """
 
 from __future__ import annotations
@@ -101,14 +107,23 @@ def _records(rest: RestClient, query: str) -> list[dict[str, Any]]:
     return list(rest.query(query))
 
 
-def _system_permissions(rest: RestClient, user_id: str) -> tuple[frozenset[str],
-                                                                   dict[str, str]]:
+def _system_permissions(rest: RestClient, user_id: str, unknown: dict[str, str]
+                        ) -> tuple[frozenset[str], dict[str, str] | None]:
+    """The user's system permissions and its assigned permission sets (None: the sets
+    are not readable, and the permissions come from UserPermissionAccess instead)."""
     perms = list(SYSTEM_PERMISSIONS)
     select = ", ".join(["PermissionSetId", "PermissionSet.Name",
                         *(f"PermissionSet.{p}" for p in perms)])
     # The column list is our own constant; the one value goes through soql().
     template = f"SELECT {select} FROM PermissionSetAssignment WHERE AssigneeId = {{}}"  # noqa: S608
-    rows = _records(rest, soql(template, user_id))
+    try:
+        rows = _records(rest, soql(template, user_id))
+    except SalesforceError as exc:
+        # PermissionSetAssignment needs View Setup and Configuration (or Assign Permission
+        # Sets / Manage Users); UserPermissionAccess is the running user's own row.
+        unknown["permission_sets"] = exc.message
+        own = _records(rest, f"SELECT {', '.join(perms)} FROM UserPermissionAccess")  # noqa: S608
+        return frozenset(p for p in perms if own and own[0].get(p)), None
     held: set[str] = set()
     sets: dict[str, str] = {}
     for row in rows:
@@ -118,19 +133,48 @@ def _system_permissions(rest: RestClient, user_id: str) -> tuple[frozenset[str],
     return frozenset(held), sets
 
 
-def _object_permissions(rest: RestClient, set_ids: list[str]) -> dict[str, frozenset[str]]:
+def _listed_objects(rest: RestClient, unknown: dict[str, str]
+                    ) -> dict[str, dict[str, Any]] | None:
+    """describeGlobal by object name (None: not readable). Only objects the user can read
+    are listed, each with what the user may do to it."""
+    try:
+        body = rest.describe_global()
+    except SalesforceError as exc:
+        unknown["describe_global"] = exc.message
+        return None
+    return {str(o.get("name")): o for o in body.get("sobjects") or ()}
+
+
+def _object_access(listed: Mapping[str, Mapping[str, Any]] | None
+                   ) -> dict[str, frozenset[str]]:
+    """Object permissions of the user on the objects ilyd needs, as describe reports them."""
+    out: dict[str, frozenset[str]] = {}
+    for sobject in OBJECT_NEEDS:
+        summary = (listed or {}).get(sobject)
+        if summary is None:
+            continue
+        out[sobject] = frozenset(
+            a for a, key in (("Read", "queryable"), ("Create", "createable"),
+                             ("Edit", "updateable"), ("Delete", "deletable"))
+            if summary.get(key))
+    return out
+
+
+def _push_topic_grant(rest: RestClient, set_ids: list[str]) -> frozenset[str] | None:
+    """PushTopic permissions from ObjectPermissions: describe hides PushTopic both while
+    the org's Streaming API is off and without Read, and only this tells them apart.
+    None when it cannot be read (ObjectPermissions needs View Setup and Configuration)."""
     if not set_ids:
-        return {}
-    rows = _records(rest, soql(
-        "SELECT SobjectType, PermissionsRead, PermissionsCreate, PermissionsEdit,"
-        " PermissionsDelete FROM ObjectPermissions WHERE ParentId IN {} AND SobjectType IN {}",
-        set_ids, list(OBJECT_NEEDS)))
-    out: dict[str, set[str]] = {}
-    for row in rows:
-        granted = out.setdefault(str(row["SobjectType"]), set())
-        granted.update(a for a in ("Read", "Create", "Edit", "Delete")
-                       if row.get(f"Permissions{a}"))
-    return {k: frozenset(v) for k, v in out.items()}
+        return None
+    try:
+        rows = _records(rest, soql(
+            "SELECT PermissionsRead, PermissionsCreate, PermissionsEdit, PermissionsDelete"
+            " FROM ObjectPermissions WHERE ParentId IN {} AND SobjectType = 'PushTopic'",
+            set_ids))
+    except SalesforceError:
+        return None
+    return frozenset(a for row in rows for a in ("Read", "Create", "Edit", "Delete")
+                     if row.get(f"Permissions{a}"))
 
 
 def _existing_custom_fields(rest: RestClient, unknown: dict[str, str]) -> dict[str, str] | None:
@@ -171,19 +215,24 @@ def _field_facts(rest: RestClient, objects: tuple[str, ...], unknown: dict[str, 
     return out
 
 
-def _permission_set(rest: RestClient) -> tuple[str | None, dict[str, tuple[str, bool, bool]]]:
-    rows = _records(rest, soql("SELECT Id FROM PermissionSet WHERE Name = {}",
-                               PERMISSION_SET_NAME))
-    if not rows:
+def _permission_set(rest: RestClient, unknown: dict[str, str]
+                    ) -> tuple[str | None, dict[str, tuple[str, bool, bool]]]:
+    try:
+        rows = _records(rest, soql("SELECT Id FROM PermissionSet WHERE Name = {}",
+                                   PERMISSION_SET_NAME))
+        if not rows:
+            return None, {}
+        ps_id = str(rows[0]["Id"])
+        grants = {
+            str(r["Field"]).lower(): (str(r["Id"]), bool(r.get("PermissionsRead")),
+                                      bool(r.get("PermissionsEdit")))
+            for r in _records(rest, soql(
+                "SELECT Id, Field, PermissionsRead, PermissionsEdit FROM FieldPermissions"
+                " WHERE ParentId = {}", ps_id))
+        }
+    except SalesforceError as exc:
+        unknown["permission_set"] = exc.message
         return None, {}
-    ps_id = str(rows[0]["Id"])
-    grants = {
-        str(r["Field"]).lower(): (str(r["Id"]), bool(r.get("PermissionsRead")),
-                                  bool(r.get("PermissionsEdit")))
-        for r in _records(rest, soql(
-            "SELECT Id, Field, PermissionsRead, PermissionsEdit FROM FieldPermissions"
-            " WHERE ParentId = {}", ps_id))
-    }
     return ps_id, grants
 
 
@@ -202,13 +251,11 @@ def _push_topics(rest: RestClient, objects: tuple[str, ...]
     return {str(r["Name"]): r for r in rows}, None
 
 
-def _streaming_enabled(rest: RestClient, objects: Mapping[str, frozenset[str]],
-                       system: frozenset[str], unknown: dict[str, str]) -> bool | None:
+def _streaming_enabled(listed: Mapping[str, Any] | None,
+                       objects: Mapping[str, frozenset[str]],
+                       system: frozenset[str]) -> bool | None:
     """The org setting: PushTopic is listed only while the Streaming API is on."""
-    try:
-        listed = {str(o.get("name")) for o in rest.describe_global().get("sobjects") or ()}
-    except SalesforceError as exc:
-        unknown["describe_global"] = exc.message
+    if listed is None:
         return None
     if "PushTopic" in listed:
         return True
@@ -274,10 +321,15 @@ def gather(rest: RestClient, objects: tuple[str, ...]) -> OrgFacts:
     org = org_rows[0] if org_rows else {}
     users = _records(rest, soql("SELECT Username FROM User WHERE Id = {}", user_id))
     unknown: dict[str, str] = {}
-    system, sets = _system_permissions(rest, user_id)
-    object_perms = _object_permissions(rest, list(sets))
+    system, sets = _system_permissions(rest, user_id, unknown)
+    listed = _listed_objects(rest, unknown)
+    object_perms = _object_access(listed)
+    if listed is not None and "PushTopic" not in listed:
+        pushtopic = _push_topic_grant(rest, list(sets or ()))
+        if pushtopic:
+            object_perms["PushTopic"] = pushtopic
     fields = _field_facts(rest, objects, unknown)
-    ps_id, grants = _permission_set(rest)
+    ps_id, grants = _permission_set(rest, unknown)
     topics, topic_error = _push_topics(rest, objects)
     existing = [f.full_name for f in fields.values() if f.exists]
     logins, last_login = _interactive_logins(rest, user_id, unknown)
@@ -297,8 +349,8 @@ def gather(rest: RestClient, objects: tuple[str, ...]) -> OrgFacts:
         is_sandbox=bool(org.get("IsSandbox")),
         system=system,
         objects=object_perms,
-        assigned_sets=sets,
-        streaming_enabled=_streaming_enabled(rest, object_perms, system, unknown),
+        assigned_sets=sets or {},
+        streaming_enabled=_streaming_enabled(listed, object_perms, system),
         fields=fields,
         permission_set_id=ps_id,
         permission_set_grants=grants,

@@ -1,0 +1,63 @@
+"""An integration user without View Setup and Configuration: /limits and the permission
+setup objects are closed to it, and the daemon still streams, throttles and resumes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from ilyd.ctl import ControlClient
+from ilyd.devorg import DevOrg, OrgInfo
+from tests.pipeline.conftest import Daemon, SalesforceUser, wait_until
+
+# An API-only integration user: object permissions on Account, Lead and PushTopic, the
+# Streaming API, and none of the setup permissions.
+NO_SETUP = {"PermissionsViewSetup": False, "PermissionsModifyAllData": False,
+            "PermissionsViewAllData": False, "PermissionsCustomizeApplication": False,
+            "PermissionsModifyMetadata": False, "PermissionsManageUsers": False,
+            "PermissionsAssignPermissionSets": False,
+            "PermissionsManageProfilesPermissionsets": False}
+
+
+@pytest.fixture
+def daemon(provisioned: object, config_path: Path, dev: DevOrg,
+           info: OrgInfo) -> Iterator[Daemon]:
+    response = requests.patch(f"{dev.admin}/orgs/{info.name}/permissions",
+                              json={"system": NO_SETUP}, timeout=10)
+    assert response.status_code == 200, response.text
+    running = Daemon(config_path)
+    running.start()
+    yield running
+    running.stop()
+
+
+def _detail(daemon: Daemon) -> dict[str, Any]:
+    try:
+        orgs = ControlClient(daemon.socket, timeout=10).call("orgs")
+    except Exception:  # not up yet
+        return {}
+    return dict(orgs[0].get("detail") or {}) if orgs else {}
+
+
+def test_the_org_streams_throttles_at_the_allowance_and_resumes_when_it_rolls(
+        daemon: Daemon, user: SalesforceUser) -> None:
+    wait_until(lambda: _detail(daemon).get("connection") == "connected", timeout=30,
+               what="the org streaming")
+    first = user.create("Account", Name="A", Website="acme.example")
+    wait_until(lambda: user.record(first)["Ily_Match_Status__c"] == "Matched", timeout=30,
+               what="the first record enriched")
+
+    user.set_calls(15000)  # the org's whole daily allowance is spent
+    second = user.create("Account", Name="G", Website="https://globex.test")
+    wait_until(lambda: _detail(daemon).get("throttled"), timeout=30, what="the org throttled")
+    assert user.record(second)["Ily_Match_Status__c"] is None
+
+    user.set_calls(0)  # the rolling window frees calls; /limits stays refused
+    wait_until(lambda: user.record(second)["Ily_Company_Name__c"] == "Globex Corporation",
+               timeout=30, what="the throttle lifted and the record enriched")
+    wait_until(lambda: not _detail(daemon).get("throttled"), timeout=10,
+               what="the throttle shown lifted")
