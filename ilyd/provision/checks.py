@@ -22,6 +22,7 @@ from ilyd.provision.spec import (
     PERMISSION_SET_NAME,
     PUSH_TOPICS,
     STREAMING_API,
+    VIEW_SETUP,
 )
 
 
@@ -144,6 +145,20 @@ def _system_checks(facts: OrgFacts, ctx: Context) -> Iterator[CheckResult]:
         yield CheckResult(step, Status.WARN, "not granted", consequence, fix)
 
 
+def _view_setup_check(facts: OrgFacts, ctx: Context) -> CheckResult:
+    step = "permission View Setup and Configuration"
+    if facts.has(VIEW_SETUP):
+        return _pass(step, "granted")
+    return CheckResult(
+        step, Status.WARN, "not granted",
+        "ilyd still streams or polls and writes, but cannot read permission sets (no"
+        " permission-set introspection: whether its permission set is assigned and what it"
+        " grants), nor which profiles can see the Ily fields (profile grants unavailable);"
+        " API usage comes from the Sforce-Limit-Info header instead of /limits",
+        "Setup > Users > Profiles (or Permission Sets) > the integration user's profile >"
+        " System Permissions > check 'View Setup and Configuration'")
+
+
 def _object_checks(facts: OrgFacts, ctx: Context) -> Iterator[CheckResult]:
     for sobject in (*ctx.objects, "PushTopic"):
         needs = OBJECT_NEEDS[sobject]
@@ -210,6 +225,12 @@ def _field_checks(facts: OrgFacts, ctx: Context) -> Iterator[CheckResult]:
 
 def _permission_set_check(facts: OrgFacts, ctx: Context) -> CheckResult:
     step = f"permission set {PERMISSION_SET_NAME}"
+    hidden = facts.unknown.get("permission_sets") or facts.unknown.get("permission_set")
+    if hidden is not None:
+        return CheckResult(step, Status.WARN, f"cannot be read ({hidden})",
+                           "ilyd cannot tell whether its permission set is assigned or"
+                           " complete; the field lines above say what it can write",
+                           "see permission View Setup and Configuration")
     if facts.permission_set_id is None:
         problem = "missing"
     elif facts.permission_set_id not in facts.assigned_sets:
@@ -297,6 +318,10 @@ def _user_check(facts: OrgFacts, ctx: Context) -> CheckResult:
 
 def _profiles_check(facts: OrgFacts, ctx: Context) -> CheckResult:
     step = "profiles reading the Ily fields"
+    if "profile_readers" in facts.unknown:
+        return CheckResult(step, Status.WARN, "cannot be read (profile grants unavailable)",
+                           "ilyd cannot tell whether your users see the Ily fields",
+                           "see permission View Setup and Configuration")
     if facts.profile_readers:
         return _pass(step, ", ".join(facts.profile_readers))
     return CheckResult(step, Status.WARN, "none",
@@ -352,6 +377,7 @@ def run_checks(facts: OrgFacts, ctx: Context) -> list[CheckResult]:
     results += _streaming_checks(facts, ctx)
     results.append(_user_check(facts, ctx))
     results += _system_checks(facts, ctx)
+    results.append(_view_setup_check(facts, ctx))
     results += _object_checks(facts, ctx)
     results += _field_checks(facts, ctx)
     results.append(_permission_set_check(facts, ctx))
