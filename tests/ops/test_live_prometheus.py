@@ -228,15 +228,22 @@ def _finite(result: list[dict[str, Any]]) -> bool:
     return any(math.isfinite(float(value)) for _, value in points)
 
 
-def test_every_dashboard_panel_shows_data_without_query_errors(live: Live) -> None:
+def test_a_healthy_default_daemon_shows_data_in_every_panel_and_fires_no_alert(
+        live: Live) -> None:
+    problems = _panel_problems(live) + _rule_problems(live) + _alert_problems(live)
+    assert not problems, "\n".join(problems)
+
+
+def _panel_problems(live: Live) -> list[str]:
+    """Query errors, panels without a finite value, and targets without a series."""
     end = time.time()
     start = live.started
-    errors, empty_targets, empty_panels = [], [], []
+    problems = []
     for path in DASHBOARDS:
         dashboard = load_dashboard(path)
         values = _variables(live.prometheus, dashboard, start, end)
         for panel in data_panels(dashboard):
-            where = f"{path.name}: {panel.get('title')!r}"
+            where = f"{path.name}: panel {panel.get('title')!r}"
             shown = False
             for target in panel.get("targets", []):
                 expr = _fill(target["expr"], values)
@@ -247,17 +254,15 @@ def test_every_dashboard_panel_shows_data_without_query_errors(live: Live) -> No
                         data = live.prometheus.api("query_range", query=expr, start=start,
                                                    end=end, step=SCRAPE_SECONDS)
                 except QueryError as exc:
-                    errors.append(f"{where} {target['refId']}: {exc} in {expr}")
+                    problems.append(f"{where} {target['refId']}: query error {exc}: {expr}")
                     continue
                 result = data["result"]
                 if not result and not _FILTER.search(target["expr"]):
-                    empty_targets.append(f"{where} {target['refId']}: {expr}")
+                    problems.append(f"{where} {target['refId']}: no series: {expr}")
                 shown = shown or _finite(result)
             if not shown:
-                empty_panels.append(where)
-    assert not errors, "\n".join(errors)
-    assert not empty_panels, "panels with no data:\n" + "\n".join(empty_panels)
-    assert not empty_targets, "queries with no series:\n" + "\n".join(empty_targets)
+                problems.append(f"{where}: no data")
+    return problems
 
 
 def _rules(prometheus: Prometheus) -> list[dict[str, Any]]:
@@ -265,26 +270,27 @@ def _rules(prometheus: Prometheus) -> list[dict[str, Any]]:
     return [rule for group in groups for rule in group["rules"]]
 
 
-def test_every_alert_rule_loads_and_evaluates_healthy(live: Live) -> None:
+def _rule_problems(live: Live) -> list[str]:
+    """Rules of the file Prometheus did not load, or whose evaluation failed."""
     expected = {rule["alert"] for rule in alert_rules()}
     evaluated = wait_for(
         lambda: (rules := _rules(live.prometheus))
         and all(r["health"] != "unknown" for r in rules) and rules,
         "every rule evaluated once")
-    assert {r["name"] for r in evaluated if r["type"] == "alerting"} == expected
-    unhealthy = [f"{r['name']}: {r['health']} {r.get('lastError', '')}"
+    loaded = {r["name"] for r in evaluated if r["type"] == "alerting"}
+    problems = [f"rule {name}: not loaded" for name in sorted(expected - loaded)]
+    problems += [f"rule {r['name']}: {r['health']} {r.get('lastError', '')}"
                  for r in evaluated if r["health"] != "ok"]
-    assert not unhealthy, "\n".join(unhealthy)
+    return problems
 
 
-def test_no_alert_is_pending_or_firing_on_a_healthy_daemon(live: Live) -> None:
-    # Rules are evaluated every second: one evaluation after the traffic has settled.
+def _alert_problems(live: Live) -> list[str]:
+    """Alerts pending or firing once every rule was evaluated after the traffic."""
     now = time.time()
     wait_for(lambda: all(_evaluated_after(r, now) for r in _rules(live.prometheus)),
              "an evaluation of every rule after the traffic")
-    active = [f"{a['labels'].get('alertname')} {a['state']} {a['labels']}"
-              for a in live.prometheus.api("alerts")["alerts"]]
-    assert not active, "\n".join(active)
+    return [f"alert {a['labels'].get('alertname')} {a['state']}: {a['labels']}"
+            for a in live.prometheus.api("alerts")["alerts"]]
 
 
 def _evaluated_after(rule: dict[str, Any], moment: float) -> bool:
