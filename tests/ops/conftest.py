@@ -139,14 +139,20 @@ def per_org_names() -> set[str]:
     return names
 
 
-def promtool() -> str:
-    """Path of promtool; skips the test without it (fails instead under CI=true)."""
-    path = shutil.which("promtool")
+def prometheus_tool(name: str) -> str:
+    """Path of `name` (prometheus, promtool: Debian's package prometheus); skips the test
+    without it (fails instead under CI=true)."""
+    path = shutil.which(name)
     if path is None:
         if os.environ.get("CI") == "true":
-            pytest.fail("promtool is required under CI=true (make system-deps installs it)")
-        pytest.skip("promtool not installed (Debian package prometheus; make system-deps)")
+            pytest.fail(f"{name} is required under CI=true (make system-deps installs it)")
+        pytest.skip(f"{name} not installed (Debian package prometheus; make system-deps)")
     return path
+
+
+def promtool() -> str:
+    """Path of promtool (see `prometheus_tool`)."""
+    return prometheus_tool("promtool")
 
 
 @pytest.fixture(params=DASHBOARDS, ids=[p.name for p in DASHBOARDS])

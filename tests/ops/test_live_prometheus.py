@@ -12,9 +12,7 @@ from their `label_values` queries (All selected where the variable allows it),
 from __future__ import annotations
 
 import math
-import os
 import re
-import shutil
 import socket
 import subprocess
 import time
@@ -34,23 +32,20 @@ from tests.helpers.orgs import devorg_fixture
 from tests.helpers.waiting import wait_until
 from tests.pipeline.conftest import Daemon, SalesforceUser, write_config
 
-from .conftest import ALERTS, DASHBOARDS, alert_rules, data_panels, load_dashboard
+from .conftest import (
+    ALERTS,
+    DASHBOARDS,
+    alert_rules,
+    data_panels,
+    load_dashboard,
+    prometheus_tool,
+)
 
 SCRAPE_SECONDS = 1
 JOB = "ilyd"  # the alert rules select job="ilyd"
 ILY = "Ily_Match_Status__c"
 
 dev = devorg_fixture(scope="module")
-
-
-def prometheus_binary() -> str:
-    """Path of Debian's prometheus; skips without it (fails instead under CI=true)."""
-    path = shutil.which("prometheus")
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("prometheus is required under CI=true (make system-deps installs it)")
-        pytest.skip("prometheus not installed (Debian package prometheus; make system-deps)")
-    return path
 
 
 def free_port() -> int:
@@ -111,7 +106,7 @@ def start_prometheus(directory: Path, target: str) -> Prometheus:
     port = free_port()
     log = directory / "prometheus.log"
     process = subprocess.Popen(
-        [prometheus_binary(), f"--config.file={config}",
+        [prometheus_tool("prometheus"), f"--config.file={config}",
          f"--storage.tsdb.path={directory / 'tsdb'}",
          f"--web.listen-address=127.0.0.1:{port}"],
         stdout=log.open("ab"), stderr=subprocess.STDOUT)
