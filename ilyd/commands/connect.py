@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 from ilyd.commands.config import add_config_argument
+from ilyd.commands.orgload import EXIT_TLS
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DENIED, EXIT_CLIENT, EXIT_TIMEOUT = 0, 1, 2, 3, 4, 5
-EXIT_TLS = 6
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

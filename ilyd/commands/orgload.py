@@ -9,6 +9,9 @@ if TYPE_CHECKING:
     from ilyd.config import Config, OrgConfig
 
 EXIT_USAGE = 2
+# Salesforce's certificate is not trusted: retrying cannot help, the org's ca_file must
+# name the CA that signed it (the same code for every one-shot command).
+EXIT_TLS = 6
 
 
 def load_org(config_path: str, name: str, command: str) -> tuple[Config, OrgConfig] | None:

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Sequence
 
 from ilyd.commands.config import add_config_argument
-from ilyd.commands.orgload import EXIT_USAGE, load_org, quiet_logging
+from ilyd.commands.orgload import EXIT_TLS, EXIT_USAGE, load_org, quiet_logging
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def tail_command(args: argparse.Namespace) -> int:
     """Follow the channels until Ctrl-C (or --count events)."""
     from ilyd.actors.org import OrgSecrets
-    from ilyd.errors import IlydError
+    from ilyd.errors import IlydError, TlsError
     from ilyd.provision.spec import PUSH_TOPICS
     from ilyd.salesforce.bayeux import BayeuxClient, BayeuxEvent, StreamStatus
     from ilyd.salesforce.connect import make_org_token_provider
@@ -58,7 +58,7 @@ def tail_command(args: argparse.Namespace) -> int:
         instance = tokens.token().instance_url.rstrip("/")
     except (IlydError, ValueError) as exc:
         print(f"ilyd tail: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_TLS if isinstance(exc, TlsError) else 1
 
     done = threading.Event()
     printed = 0

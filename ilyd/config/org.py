@@ -58,6 +58,12 @@ def _environment() -> Any:
     return convert
 
 
+def _login_host(environment: str) -> bool:
+    """Whether `environment` is Salesforce's shared login host rather than a My Domain."""
+    host = urlsplit(_login_url(environment)).hostname or ""
+    return host.lower() in ("login.salesforce.com", "test.salesforce.com")
+
+
 def _login_url(environment: str) -> str:
     return {"production": PRODUCTION_LOGIN_URL, "sandbox": SANDBOX_LOGIN_URL}.get(
         environment, environment
@@ -100,6 +106,15 @@ def org_table(config_path: Path, state_dir: Path) -> Table[OrgConfig]:
         if values["auth"] == "refresh_token":
             refs["refresh_token"] = _refresh_token_ref(
                 refs.get("refresh_token"), values["name"], state_dir, config_path)
+        if values["auth"] == "client_credentials" and _login_host(values["environment"]):
+            # Salesforce serves this grant only at the org's My Domain; login and
+            # test.salesforce.com refuse it ("request not supported on this domain"),
+            # https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_client_credentials_flow.htm&type=5
+            problems.add(f"{path}.environment", (
+                f"auth = 'client_credentials' cannot use environment = "
+                f"{values['environment']!r}: Salesforce serves that grant only at the org's"
+                " My Domain; set environment to the My Domain URL, e.g."
+                " 'https://mycompany.my.salesforce.com' (Setup > My Domain)"))
         for need in _NEEDS[values["auth"]]:
             if need == "username":
                 if not values["username"]:

@@ -51,7 +51,8 @@ class DevOrg:
                  sandbox_orgs: int = 0, tls: bool = False, data: str | Path | None = None,
                  seed_records: int = 0, token_ttl: float = 7200.0,
                  tls_dir: str | Path | None = None,
-                 first_identity: Mapping[str, str] | None = None) -> None:
+                 first_identity: Mapping[str, str] | None = None,
+                 my_domain_port: int = 0) -> None:
         self.tokens = TokenStore()
         self.bulk_jobs = JobRegistry()
         self.faults = FaultSet()
@@ -74,9 +75,16 @@ class DevOrg:
             self._create_orgs(orgs, sandbox_orgs, seed_records, token_ttl)
         self._register_routes()
         self._server = HttpServer(host, port, self.dispatch, ssl_context)
+        # Salesforce serves logins at login/test.salesforce.com and each org's API at its
+        # My Domain. Names under .localhost do not resolve with glibc, so the My Domain
+        # host is a second port of the same address, shared by every org (the token or
+        # the client id says which org a request is for).
+        self._my_domain = HttpServer(host, my_domain_port, self.dispatch, ssl_context,
+                                     my_domain=True)
         scheme = "https" if tls else "http"
         shown = f"[{host}]" if ":" in host else host
         self.url = f"{scheme}://{shown}:{self._server.port}"
+        self.my_domain_url = f"{scheme}://{shown}:{self._my_domain.port}"
         self.admin = f"{self.url}/_devorg"
         self.started_at = time.time()
 
@@ -124,7 +132,7 @@ class DevOrg:
         i = state.identity
         refresh = next((g.token for g in self.tokens.refresh.values()
                         if g.org_name == i.name and g.user_id == i.user_id), "")
-        return OrgInfo(i.name, i.org_id, i.is_sandbox, self.url, self.url, i.user_id,
+        return OrgInfo(i.name, i.org_id, i.is_sandbox, self.url, self.my_domain_url, i.user_id,
                        i.username, i.password, i.client_id, i.client_secret, refresh)
 
     def org_by_name(self, name: str) -> OrgState | None:
@@ -145,12 +153,15 @@ class DevOrg:
     def start(self) -> DevOrg:
         """Start serving."""
         self._server.start()
-        log.info("devorg.started", url=self.url, orgs=len(self.states))
+        self._my_domain.start()
+        log.info("devorg.started", url=self.url, my_domain_url=self.my_domain_url,
+                 orgs=len(self.states))
         return self
 
     def stop(self) -> None:
         """Stop serving, delete the Bulk jobs' spool files and close the state file."""
         self._server.stop()
+        self._my_domain.stop()
         self.bulk_jobs.close()
         if self._persistence is not None:
             self._persistence.save_tokens(self.tokens)

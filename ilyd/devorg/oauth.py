@@ -99,7 +99,10 @@ class TokenEndpoint:
         body.update(signature=signature)
         if scope:
             body["scope"] = scope
-        body.update(instance_url=self.dev.url, id=id_url, token_type="Bearer",  # noqa: S106
+        # The API is served at the org's My Domain; the identity URL stays on the login
+        # host (https://login.salesforce.com/id/<org>/<user>).
+        body.update(instance_url=self.dev.my_domain_url, id=id_url,
+                    token_type="Bearer",  # noqa: S106
                     issued_at=issued_at)
         return json_response(body, headers={"Cache-Control": "no-cache,must-revalidate,"
                                             "max-age=0,no-store,private"})
@@ -120,6 +123,11 @@ class TokenEndpoint:
             if grant == "authorization_code":
                 return self._authorization_code(form, ip)
             if grant == "client_credentials":
+                # Only the org's My Domain serves this grant; login/test.salesforce.com
+                # answer this error (client credentials flow: "use your My Domain URL",
+                # https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_client_credentials_flow.htm&type=5).
+                if not request.on_my_domain:
+                    raise OAuthError("invalid_grant", "request not supported on this domain")
                 return self._client_credentials(form, ip)
             if grant == JWT_GRANT:
                 from ilyd.devorg.jwt_grant import verify_assertion
@@ -271,7 +279,7 @@ def identity_document(dev: DevOrg, org: OrgState, user_id: str,
     """The identity service's JSON for one user."""
     user = org.get("User", user_id) or {}
     v = version if version and version != "latest" else ("62.0" if version else "{version}")
-    base = dev.url
+    base = dev.my_domain_url
     urls = {name: f"{base}/services/{path}".replace("{version}", v) for name, path in (
         ("enterprise", "Soap/c/{version}/" + org.identity.org_id[:15]),
         ("metadata", "Soap/m/{version}/" + org.identity.org_id[:15]),
@@ -303,5 +311,10 @@ def identity_document(dev: DevOrg, org: OrgState, user_id: str,
 
 
 def audiences(dev: DevOrg, org: OrgState) -> set[str]:
-    """The JWT `aud` values an org accepts: its login URL and Salesforce's host for its kind."""
+    """The JWT `aud` values an org accepts: its login URL and Salesforce's host for its kind.
+
+    Never the My Domain URL, even for an assertion posted there: the audience is the
+    authorization server, login.salesforce.com or test.salesforce.com (or an Experience
+    Cloud site), https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_jwt_flow.htm&type=5
+    """
     return {dev.url, _AUDIENCES[org.identity.is_sandbox]}

@@ -174,7 +174,7 @@ class _Handler(BaseHTTPRequestHandler):
             method=self.command, path=parts.path,
             query=parse_qs(parts.query, keep_blank_values=True),
             headers=self.headers, read_body=self._read_body,
-            client=self.client_address, raw=self,
+            client=self.client_address, raw=self, on_my_domain=self.server.my_domain,
         )
         response = self.server.dispatch(request)
         if request._body is None and self.command in ("POST", "PUT", "PATCH", "DELETE"):
@@ -228,9 +228,10 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], dispatch: Callable[[Request], Response],
-                 ssl_context: ssl.SSLContext | None) -> None:
+                 ssl_context: ssl.SSLContext | None, my_domain: bool) -> None:
         self.dispatch = dispatch
         self.ssl_context = ssl_context
+        self.my_domain = my_domain
         self.open_connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
         super().__init__(address, _Handler)
@@ -269,11 +270,13 @@ class _Server(ThreadingHTTPServer):
 
 
 class HttpServer:
-    """Owns the listening socket and its accept thread."""
+    """Owns the listening socket and its accept thread; `my_domain` marks the listener
+    that stands for the orgs' My Domain (instance) host rather than the login host."""
 
     def __init__(self, host: str, port: int, dispatch: Callable[[Request], Response],
-                 ssl_context: ssl.SSLContext | None = None) -> None:
-        self._server = _Server((host, port), dispatch, ssl_context)
+                 ssl_context: ssl.SSLContext | None = None, *, my_domain: bool = False
+                 ) -> None:
+        self._server = _Server((host, port), dispatch, ssl_context, my_domain)
         self._thread: threading.Thread | None = None
 
     @property
@@ -290,7 +293,8 @@ class HttpServer:
 
     def stop(self) -> None:
         """Stop accepting, close open connections, release the port."""
-        self._server.shutdown()
+        if self._thread is not None:  # shutdown() waits for a serve_forever that ran
+            self._server.shutdown()
         self._server.close_all()
         self._server.server_close()
         if self._thread:

@@ -32,6 +32,9 @@ class Request:
     client: tuple[str, int] | None = None
     _body: bytes | None = None
     raw: Any = None  # the BaseHTTPRequestHandler, for plug-ins that stream
+    # True on the My Domain (instance) listener, False on the login host's: the grants
+    # Salesforce accepts differ between the two.
+    on_my_domain: bool = False
 
     @property
     def body(self) -> bytes:

@@ -15,6 +15,7 @@ wait for its token.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -22,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import jwt
 import requests
@@ -39,10 +41,14 @@ __all__ = [
     "RefreshTokenProvider",
     "Token",
     "TokenProvider",
+    "jwt_audience",
     "make_token_provider",
 ]
 
 log = structlog.get_logger(__name__)
+
+PRODUCTION_AUDIENCE = "https://login.salesforce.com"
+SANDBOX_AUDIENCE = "https://test.salesforce.com"
 
 # Salesforce rejects assertions whose exp is more than 3 minutes ahead; keep a margin
 # for clock skew between us and Salesforce.
@@ -283,6 +289,28 @@ class RefreshTokenProvider(TokenProvider):
             log.info("sf_refresh_token_rotated", org=self.org, stored=self._file is not None)
 
 
+def jwt_audience(login_url: str) -> str:
+    """The `aud` of a JWT bearer assertion for tokens requested at `login_url`.
+
+    Salesforce wants its authorization server there, login.salesforce.com or
+    test.salesforce.com (or an Experience Cloud site), even when the assertion is posted
+    to a My Domain host (https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_jwt_flow.htm&type=5).
+    As the Salesforce CLI does, a sandbox My Domain maps to test.salesforce.com and any
+    other Salesforce host to login.salesforce.com; another host (an Experience Cloud site,
+    or a stand-in such as devorg) is its own audience.
+    """
+    origin = login_url.rstrip("/")
+    host = (urlsplit(origin).hostname or "").lower()
+    if host in ("login.salesforce.com", "test.salesforce.com"):
+        return f"https://{host}"
+    # <name>--<sandbox>.sandbox.my.salesforce.com, and the legacy csNN sandbox instances
+    if host.endswith(".sandbox.my.salesforce.com") or re.match(r"cs\d+\.", host):
+        return SANDBOX_AUDIENCE
+    if host.endswith(".salesforce.com"):
+        return PRODUCTION_AUDIENCE
+    return origin
+
+
 class JwtBearerProvider(TokenProvider):
     """The JWT bearer grant: an RS256 assertion signed with the connected app's key."""
 
@@ -304,8 +332,7 @@ class JwtBearerProvider(TokenProvider):
             raise ValueError("JWT bearer needs exactly one of private_key or key_file")
         self.username = username
         self._key = private_key if private_key is not None else Path(key_file).read_bytes()  # type: ignore[arg-type]
-        # aud is the login host (login/test.salesforce.com), not the My Domain.
-        self.audience = (audience or self.login_url).rstrip("/")
+        self.audience = (audience or jwt_audience(self.login_url)).rstrip("/")
 
     def _grant(self) -> dict[str, str]:
         now = int(time.time())

@@ -41,6 +41,7 @@ def make_config(tmp_path: Path) -> Callable[..., Config]:
                 secret.chmod(0o600)
             text += (
                 f'[[org]]\nname = "{name}"\nauth = "client_credentials"\n'
+                f'environment = "https://{name}.my.salesforce.com"\n'
                 f'client_id = "id-{name}"\nclient_secret_file = "{secret}"\n'
             )
         path = tmp_path / "ilyd.toml"

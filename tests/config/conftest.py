@@ -32,7 +32,7 @@ def write_config(tmp_path: Path) -> Callable[[str], Path]:
 GOOD_ORG = """
 [[org]]
 name = "acme"
-environment = "sandbox"
+environment = "https://acme.my.salesforce.com"
 auth = "client_credentials"
 client_id = "3MVG9-client"
 client_secret_file = "client.secret"

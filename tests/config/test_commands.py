@@ -33,7 +33,7 @@ def test_config_show_masks_secrets(write_config, secret_file, capsys):
     out = capsys.readouterr().out
     assert "s3cret-value" not in out
     assert f'client_secret_file = "{secret_file}"' in out
-    assert 'login_url = "https://test.salesforce.com"' in out
+    assert 'login_url = "https://acme.my.salesforce.com"' in out
 
 
 def test_config_show_names_the_process_count_auto_gives(write_config, secret_file, capsys):

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from ilyd.config import SecretKind, load_config
-from ilyd.config.model import SANDBOX_LOGIN_URL
 from ilyd.errors import ConfigError
 
 from .conftest import GOOD_ORG
@@ -31,7 +30,7 @@ def test_valid_config_loads_with_defaults_inherited(write_config, secret_file):
     config = load_config(write_config("[defaults]\nworkers = 7\n" + GOOD_ORG))
     (org,) = config.orgs
     assert org.name == "acme"
-    assert org.login_url == SANDBOX_LOGIN_URL
+    assert org.login_url == "https://acme.my.salesforce.com"
     assert org.workers == 7
     assert org.objects == ("Account", "Lead")
     assert org.client_secret is not None
@@ -69,18 +68,18 @@ def test_duplicate_org_names_are_reported_on_the_second(write_config, secret_fil
 
 
 def test_plain_http_login_url_is_refused_off_loopback(write_config, secret_file):
-    text = GOOD_ORG.replace('"sandbox"', '"http://login.example.com"')
+    text = GOOD_ORG.replace('"https://acme.my.salesforce.com"', '"http://login.example.com"')
     (problem,) = org_problems(write_config, text)
     assert problem.startswith("org[0].environment: must use https://")
 
 
 def test_plain_http_login_url_is_allowed_on_loopback(write_config, secret_file):
-    text = GOOD_ORG.replace('"sandbox"', '"http://127.0.0.1:8443"')
+    text = GOOD_ORG.replace('"https://acme.my.salesforce.com"', '"http://127.0.0.1:8443"')
     assert load_config(write_config(text)).orgs[0].login_url == "http://127.0.0.1:8443"
 
 
 def test_malformed_url_is_reported(write_config, secret_file):
-    text = GOOD_ORG.replace('"sandbox"', '"login.salesforce.com"')
+    text = GOOD_ORG.replace('"https://acme.my.salesforce.com"', '"login.salesforce.com"')
     (problem,) = org_problems(write_config, text)
     assert problem.startswith("org[0].environment: must be 'production', 'sandbox' or a login URL")
 

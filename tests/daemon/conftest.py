@@ -33,6 +33,7 @@ SECRETS = {
 def org_toml(name: str, secret_dir: Path) -> str:
     return (
         f'[[org]]\nname = "{name}"\nauth = "client_credentials"\nclient_id = "id-{name}"\n'
+        f'environment = "https://{name}.my.salesforce.com"\n'
         f'client_secret_file = "{secret_dir / name}.secret"\n'
     )
 

@@ -27,6 +27,7 @@ def config_with(tmp_path: Path, orgs: int, processes: str = '"auto"'):
     text = f'[daemon]\nstate_dir = "{tmp_path}/state"\nprocesses = {processes}\n'
     for n in range(orgs):
         text += (f'[[org]]\nname = "org{n}"\nauth = "client_credentials"\n'
+                 f'environment = "https://org{n}.my.salesforce.com"\n'
                  f'client_id = "id{n}"\nclient_secret_file = "{secret}"\n')
     text += '[[org]]\nname = "broken"\nauth = "nope"\n'  # a config_error org counts too
     path = tmp_path / "ilyd.toml"

@@ -140,13 +140,16 @@ def test_a_second_request_with_a_refresh_token_being_processed_is_refused(
 
 def test_client_credentials_needs_a_run_as_user(client: Client) -> None:
     org = client.org
-    ok = _token(client.dev, grant_type="client_credentials", client_id=org.client_id,
-                client_secret=org.client_secret)
+    my_domain = client.dev.my_domain_url + "/services/oauth2/token"
+    ok = requests.post(my_domain, data={"grant_type": "client_credentials",
+                                        "client_id": org.client_id,
+                                        "client_secret": org.client_secret})
     assert ok.status_code == 200
     assert "refresh_token" not in ok.json()
     client.admin("PATCH", "/orgs/org0/settings", json={"client_credentials_enabled": False})
-    refused = _token(client.dev, grant_type="client_credentials", client_id=org.client_id,
-                     client_secret=org.client_secret)
+    refused = requests.post(my_domain, data={"grant_type": "client_credentials",
+                                             "client_id": org.client_id,
+                                             "client_secret": org.client_secret})
     assert refused.json() == {"error": "invalid_grant",
                               "error_description": "no client credentials user enabled"}
 

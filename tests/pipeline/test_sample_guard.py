@@ -115,8 +115,8 @@ def test_the_sample_is_allowed_on_devorg_orgs_and_on_purpose_elsewhere(tmp_path:
     secret = tmp_path / "secret"
     secret.write_text("s")
     secret.chmod(0o600)
-    base = (f'[[org]]\nname = "{{name}}"\nenvironment = "{{env}}"\nauth = "client_credentials"\n'
-            f'client_id = "id"\nclient_secret_file = "{secret}"\n')
+    base = (f'[[org]]\nname = "{{name}}"\nenvironment = "{{env}}"\nauth = "jwt"\n'
+            f'client_id = "id"\nusername = "u@example.com"\nprivate_key_file = "{secret}"\n')
     path = tmp_path / "ilyd.toml"
     path.write_text(base.format(name="prod", env="production")
                     + base.format(name="mydomain", env="https://acme.my.salesforce.com")

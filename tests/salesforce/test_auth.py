@@ -89,7 +89,8 @@ def test_password_grant_works_and_warns_that_it_is_for_testing(
 def test_client_credentials_grant_runs_as_the_integration_user(
     org: OrgInfo, provider_for: Callable[..., TokenProvider]
 ) -> None:
-    token = provider_for("client_credentials").token()
+    # Salesforce serves this grant only at the org's My Domain (its instance URL).
+    token = provider_for("client_credentials", login_url=org.instance_url).token()
     assert token.user_id == org.user_id
 
 
