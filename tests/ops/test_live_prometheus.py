@@ -45,7 +45,11 @@ SCRAPE_SECONDS = 1
 JOB = "ilyd"  # the alert rules select job="ilyd"
 ILY = "Ily_Match_Status__c"
 
-dev = devorg_fixture(scope="module")
+dev = devorg_fixture(scope="module", orgs=2)
+
+# (orgs, [daemon] lines): the daemon as shipped ("auto" runs one org in one process), and
+# the same over worker processes, whose series the front process merges.
+SHAPES = {"one process": (1, ""), "two worker processes": (2, "processes = 2\n")}
 
 
 def free_port() -> int:
@@ -121,19 +125,24 @@ def start_prometheus(directory: Path, target: str) -> Prometheus:
     return prometheus
 
 
-@pytest.fixture(scope="module")
-def live(dev: DevOrg, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    """The daemon as shipped (auto processes: one for one org; the bundled dataset; the org
-    provisioned by the daemon itself), scraped every second, after real traffic."""
+@pytest.fixture(scope="module", params=list(SHAPES))
+def live(request: pytest.FixtureRequest, dev: DevOrg,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """A daemon with the bundled dataset and its orgs provisioned by itself, scraped every
+    second, after real traffic in its first org."""
+    orgs, daemon_lines = SHAPES[request.param]
     directory = tmp_path_factory.mktemp("live")
     info = dev.orgs[0]
-    daemon = Daemon(write_config(directory, dev, [info]))
+    config = write_config(directory, dev, list(dev.orgs[:orgs]))
+    config.write_text(config.read_text().replace('log_format = "json"\n',
+                                                 'log_format = "json"\n' + daemon_lines, 1))
+    daemon = Daemon(config)
     daemon.start()
     prometheus = None
     try:
         status = wait_for(lambda: _status(daemon), "the daemon's control socket")
         metrics_url = status["metrics_url"]
-        wait_for(lambda: _status(daemon)["orgs"].get("running") == 1, "the org running")
+        wait_for(lambda: _status(daemon)["orgs"].get("running") == orgs, "the orgs running")
         target = metrics_url.removeprefix("http://").split("/", 1)[0]
         started = time.time()
         prometheus = start_prometheus(directory, target)
