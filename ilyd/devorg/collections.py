@@ -6,6 +6,7 @@ import json
 from typing import TYPE_CHECKING
 
 from ilyd.devorg.dml import RecordError, SaveResult, WriteOp, save
+from ilyd.devorg.dml_prepare import no_such_column
 from ilyd.devorg.ids import to18
 from ilyd.devorg.rest import V, context, record_json, resolve_object, select_fields
 from ilyd.devorg.web import ApiError, Request, Response, Router, json_response
@@ -71,6 +72,7 @@ def write(request: Request) -> Response:
             raise ApiError(400, "INVALID_TYPE",
                            "In field: attributes - No type defined for the specified sObject")
         values = {k: v for k, v in rec.items() if k != "attributes"}
+        _known_columns(request, str(sobject), values, tooling=tooling)
         rid = next((v for k, v in values.items() if k.lower() == "id"), None)
         if request.method == "POST":
             if rid:
@@ -93,6 +95,25 @@ def write(request: Request) -> Response:
         results = [SaveResult(None, False, [early[i]]) if i in early else next(saved)
                    for i in range(len(ops))]
     return json_response([r.as_dict() for r in results])
+
+
+def _known_columns(request: Request, sobject: str, values: dict[str, object], *,
+                   tooling: bool) -> None:
+    """A column the object lacks (or the user cannot see) fails reading the request body,
+    before any record is saved: one top-level 400 for the whole call, naming the column
+    in its message only, as a single-record write does. Salesforce's REST API guide
+    documents the 400 for a request that is not well formed, not this case's wording;
+    devorg takes the whole-call reading, the stricter one.
+    https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections_update.htm"""
+    org, _, access = context(request)
+    obj = org.object_def(sobject, tooling=tooling)
+    if obj is None:
+        return  # save() answers INVALID_TYPE per record
+    for key in values:
+        f = obj.field_map.get(key.lower())
+        if f is None or not access.field_readable(obj, f):
+            error = no_such_column(key, obj.name)
+            raise ApiError(400, error.status_code, error.message)
 
 
 def _delete_result(result: SaveResult, raw_id: str) -> dict[str, object]:

@@ -47,9 +47,10 @@ class _Prepared:
 
 
 def no_such_column(name: str, sobject: str) -> RecordError:
-    """INVALID_FIELD for an unknown or FLS-hidden field in a write."""
+    """INVALID_FIELD for an unknown or FLS-hidden field in a write. Salesforce names the
+    column in the message only: the error has no `fields` list."""
     return RecordError("INVALID_FIELD", f"No such column '{name}' on sobject of type {sobject}",
-                       [name])
+                       [])
 
 
 def _not_writable(f: FieldDef) -> RecordError:

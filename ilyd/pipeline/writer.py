@@ -12,7 +12,10 @@ STRING_TOO_LONG → cut the named fields to their described length, send again (
 longer than the described length is cut before sending: the error then only comes from
 a field shortened since the last describe, whose stated length is remembered);
 INVALID_FIELD_FOR_INSERT_UPDATE → remember the field as unwritable for the org, send
-the others; UNABLE_TO_LOCK_ROW and unknown codes → back to the inbox with a backoff;
+the others; INVALID_FIELD "No such column 'X' on sobject of type Y" (a field deleted or
+hidden since the last describe) names the field in its message only, and fails the
+whole call: the same, for the field the message names; UNABLE_TO_LOCK_ROW and unknown
+codes → back to the inbox with a backoff;
 ENTITY_IS_DELETED / NOT_FOUND / CANNOT_UPDATE_CONVERTED_LEAD → dropped, counted.
 """
 
@@ -57,6 +60,15 @@ MAX_ATTEMPTS = 8
 # STRING_TOO_LONG's message names the limit last: "Label: data value too large: <the value>
 # (max length=255)". Anchored at the end: the value quoted before it is provider data.
 _MAX_LENGTH = re.compile(r"\(max length=(\d+)\)\s*$")
+# An unknown (deleted, or no longer visible) column: Salesforce names it in the message
+# only, with no `fields` list, and a Collections call fails as a whole for it.
+_NO_SUCH_COLUMN = re.compile(r"No such column '([^']+)' on sobject of type (\w+)")
+
+
+def unknown_column(code: str | None, message: str) -> tuple[str, str] | None:
+    """(sobject, field) an INVALID_FIELD "No such column" error names, else None."""
+    match = _NO_SUCH_COLUMN.search(message) if code == "INVALID_FIELD" else None
+    return (match.group(2), match.group(1)) if match else None
 
 
 @dataclass
@@ -229,6 +241,10 @@ class Writer:
                     [(s.work.sobject, {"Id": s.work.record_id, **s.values}) for s in sends])
             except SalesforceError as exc:
                 report.calls += 1
+                column = unknown_column(exc.error_code, exc.message)
+                if column is not None and self._drop_column(*column, exc.message, sends):
+                    sends = self._without_empty(sends, report)
+                    continue
                 self._call_failed(exc, sends, report)
                 return
             report.calls += 1
@@ -269,6 +285,28 @@ class Writer:
             self._retry_later(later, report, "; ".join(
                 e.status_code for r in results for e in r.errors)[:200])
         return again
+
+    def _drop_column(self, sobject: str, name: str, message: str,
+                     sends: list[_Send]) -> bool:
+        """Mark a column the org says it lacks unwritable and take it out of every record
+        of its sObject; False when no record carried it (nothing to fix here)."""
+        carried = [s for s in sends if s.work.sobject == sobject and name in s.values]
+        if not carried:
+            return False
+        log.warning("ily_field_unwritable", sobject=sobject, field=name, error=message)
+        self.state.mark_unwritable(self.org, sobject, name, f"INVALID_FIELD: {message}")
+        self.fields.forget_refused(sobject)
+        for send in carried:
+            send.values.pop(name, None)
+        return True
+
+    def _without_empty(self, sends: list[_Send], report: FlushReport) -> list[_Send]:
+        """Confirm the records left with nothing to write; the others still go."""
+        empty = [s for s in sends if not s.values]
+        if empty:
+            report.skipped += len(empty)
+            self._confirm_rows([s.work.item for s in empty])
+        return [s for s in sends if s.values]
 
     def _fit(self, sobject: str, send: _Send, lengths: Mapping[str, int | None]) -> None:
         """Cut text longer than its field's described length before it is sent: Salesforce
