@@ -109,17 +109,21 @@ class DevOrg:
             self._persistence.save_tokens(self.tokens)
 
     def _register_routes(self) -> None:
-        from ilyd.devorg import admin, bulk_ingest, bulk_query, oauth, query, rest, tooling
+        from ilyd.devorg import (
+            admin,
+            bulk_ingest,
+            bulk_query,
+            cometd,
+            oauth,
+            query,
+            rest,
+            tooling,
+        )
         from ilyd.devorg import collections as sobject_collections
 
         for module in (oauth, rest, query, sobject_collections, tooling, bulk_ingest,
-                       bulk_query, admin):
+                       bulk_query, admin, cometd):
             module.register(self.router, self)
-        try:
-            from ilyd.devorg import cometd  # the streaming endpoint, when it has landed
-        except ImportError:
-            return
-        cometd.register(self.router, self)  # type: ignore[attr-defined]
 
     # -- public API ----------------------------------------------------------------------
     @property

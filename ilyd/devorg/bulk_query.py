@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from ilyd.devorg import soql
 from ilyd.devorg.bulk_jobs import DELIMITERS, LINE_ENDINGS, TERMINAL, Job, JobRegistry, dialect
-from ilyd.devorg.query import OrgSchema, OrgSource, soql_engine
+from ilyd.devorg.query import OrgSchema, OrgSource
 from ilyd.devorg.rest import V, context, parse_json_body
 from ilyd.devorg.values import to_csv
 from ilyd.devorg.web import ApiError, Request, Response, Router, json_response
@@ -60,7 +61,6 @@ class QueryJob(Job):
 
     def run(self) -> tuple[tuple[str, ...], Iterator[Mapping[str, Any]]]:
         """Execute the query against the org as it is now: (columns, lazy records)."""
-        soql = soql_engine()
         all_rows = self.operation == "queryAll"
         result = soql.execute(soql.parse(self.query), OrgSchema(self.org, self.user_id),
                               OrgSource(self.org, all_rows=all_rows), all_rows=all_rows)
@@ -103,9 +103,6 @@ class QueryApi:
             raise ApiError(400, "INVALIDJOB", f"Invalid operation: {operation}")
         delimiter, ending = dialect(body)
         text = str(body.get("query") or "")
-        soql = soql_engine()
-        if soql is None:
-            raise ApiError(501, "NOT_IMPLEMENTED", "SOQL is not available in this build yet")
         try:
             parsed = soql.parse(text)
             result = soql.execute(parsed, OrgSchema(org, user_id), OrgSource(org))

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ilyd.devorg import soql
 from ilyd.devorg.logins import visible
 from ilyd.devorg.org import OrgState
 from ilyd.devorg.rest import V, context
@@ -26,15 +27,6 @@ if TYPE_CHECKING:
 _BATCH_RE = re.compile(r"batchSize\s*=\s*(\d+)", re.I)
 _LOCATOR_TTL = 15 * 60  # Salesforce drops idle query cursors after 15 minutes
 _MAX_LOCATORS = 2000
-
-
-def soql_engine() -> Any:
-    """The SOQL package, or None until it has landed."""
-    try:
-        from ilyd.devorg import soql
-    except ImportError:
-        return None
-    return soql
 
 
 class OrgSchema:
@@ -64,7 +56,6 @@ class OrgSchema:
         """Readable fields keyed lower-case, as `soql.FieldInfo`."""
         if sobject in self._cache:
             return self._cache[sobject]
-        soql = soql_engine()
         obj = self.org.object_def(sobject, tooling=self.tooling) or self.org.object_def(sobject)
         out: dict[str, object] = {}
         if obj is not None:
@@ -167,9 +158,6 @@ def _batch_size(request: Request, org: OrgState) -> int:
 def run_query(request: Request, cursors: Cursors, all_rows: bool, tooling: bool) -> Response:
     """GET /query?q=…"""
     org, user_id, _ = context(request)
-    soql = soql_engine()
-    if soql is None:
-        raise ApiError(501, "NOT_IMPLEMENTED", "SOQL is not available in this devorg build yet")
     text = request.arg("q")
     if not text:
         raise ApiError(400, "MALFORMED_QUERY", "A query string must be provided.")
@@ -180,9 +168,22 @@ def run_query(request: Request, cursors: Cursors, all_rows: bool, tooling: bool)
                               all_rows=all_rows)
     except soql.SoqlError as exc:
         raise ApiError(400, exc.error_code, exc.message) from None
+    if tooling and result.total_size > 1 and _selects_metadata(query):
+        # Tooling serves FullName and Metadata one row per query, whatever the LIMIT says:
+        # https://developer.salesforce.com/docs/atlas.en-us.api_tooling.meta/api_tooling/tooling_api_objects_customfield.htm
+        raise ApiError(400, "MALFORMED_QUERY",
+                       "When retrieving results with Metadata or FullName fields, the query"
+                       " qualifications must specify no more than one row for retrieval."
+                       f" Result size: {result.total_size}")
     cursor = Cursor(iter(result.records), result.total_size, 0, time.time(), org)
     return _page(request, cursors, cursor, _batch_size(request, org), tooling=tooling,
                  resource="queryAll" if all_rows else "query")
+
+
+def _selects_metadata(query: Any) -> bool:
+    """Whether a query selects FullName or Metadata of its own object."""
+    return any(len(getattr(item, "parts", ())) == 1 and item.parts[0].lower() in
+               ("fullname", "metadata") for item in query.select)
 
 
 def query_more(request: Request, cursors: Cursors, all_rows: bool, tooling: bool) -> Response:

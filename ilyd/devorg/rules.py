@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from ilyd.devorg import soql
 from ilyd.devorg.schema import METADATA_TYPES, ObjectDef
 
 if TYPE_CHECKING:
@@ -164,12 +165,8 @@ def _check_push_topic(org: OrgState, rec: Record,
 
 
 def _check_soql(org: OrgState, query: str) -> None:
-    """Parse and type-check the PushTopic query with the SOQL engine, once it exists."""
-    try:
-        from ilyd.devorg import soql
-    except ImportError:  # the SOQL package lands separately; keyword checks above still apply
-        return
-    from ilyd.devorg.query import OrgSchema
+    """Parse and type-check the PushTopic query with the SOQL engine."""
+    from ilyd.devorg.query import OrgSchema  # query imports rules (through rest and dml)
 
     try:
         parsed = soql.parse(query)

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ilyd.devorg import soql as soql_parser
 from ilyd.salesforce.soql import identifier, like_pattern, quote, quote_string, soql
 
 
@@ -106,7 +107,6 @@ def test_anything_else_fails_the_identifier_check(name: str) -> None:
 @settings(max_examples=300, deadline=None)
 @given(text=st.text(st.characters(blacklist_categories=("Cs",)), max_size=40))
 def test_any_string_survives_quoting_through_the_soql_parser(text: str) -> None:
-    soql_parser = pytest.importorskip("ilyd.devorg.soql")
     query = soql_parser.parse(soql("SELECT Id FROM Account WHERE Name = {}", text))
     assert query.where.op == "="
     assert query.where.value.value == text
@@ -115,6 +115,5 @@ def test_any_string_survives_quoting_through_the_soql_parser(text: str) -> None:
 @settings(max_examples=100, deadline=None)
 @given(items=st.lists(st.text(max_size=10), min_size=1, max_size=5))
 def test_any_in_list_survives_quoting_through_the_soql_parser(items: list[str]) -> None:
-    soql_parser = pytest.importorskip("ilyd.devorg.soql")
     query = soql_parser.parse(soql("SELECT Id FROM Account WHERE Name IN {}", items))
     assert [v.value for v in query.where.values] == items
