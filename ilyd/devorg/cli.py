@@ -23,6 +23,10 @@ def register(subparsers: Any) -> None:
                               "(OAuth, REST, Tooling, Bulk API 2.0, Streaming).")
     p.add_argument("--listen", default="127.0.0.1:8585", metavar="HOST:PORT",
                    help="address to serve on (default 127.0.0.1:8585; port 0 picks one)")
+    p.add_argument("--my-domain-port", type=int, default=None, metavar="PORT",
+                   help="port of the orgs' My Domain (instance) host, where the API and the"
+                   " client credentials grant are served (default: the --listen port + 1,"
+                   " or a free one with port 0)")
     p.add_argument("--tls", action="store_true",
                    help="serve HTTPS with a generated CA (its path is printed); with --data"
                    " the CA is kept in devorg-tls/ beside the data file and used again")
@@ -94,24 +98,28 @@ def run(args: argparse.Namespace) -> int:
     from ilyd.devorg import DevOrg
 
     host, _, port = args.listen.rpartition(":")
+    my_domain_port = args.my_domain_port
+    if my_domain_port is None:
+        my_domain_port = int(port) + 1 if int(port or 0) else 0
     tls_dir = args.data.parent / "devorg-tls" if args.data and args.tls else None
     dev = DevOrg(host=host.strip("[]") or "127.0.0.1", port=int(port or 0), orgs=args.orgs,
                  sandbox_orgs=args.sandboxes, tls=args.tls, data=args.data,
                  seed_records=args.seed_records, token_ttl=args.token_ttl, tls_dir=tls_dir,
-                 first_identity=EXAMPLE_ORG)
+                 first_identity=EXAMPLE_ORG, my_domain_port=my_domain_port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with dev:
         _tune_collector()
-        info = {"url": dev.url, "admin": dev.admin,
+        info = {"url": dev.url, "my_domain_url": dev.my_domain_url, "admin": dev.admin,
                 "ca_file": str(dev.ca_file) if dev.ca_file else None,
                 "orgs": [org.__dict__ for org in dev.orgs]}
         if args.credentials_out:
             _write_private(args.credentials_out, json.dumps(info, indent=2) + "\n")
         if args.config_out:
             write_config(args.config_out, dev)
-        print(f"devorg serving {dev.url} (admin API {dev.admin})", flush=True)
+        print(f"devorg serving {dev.url} (login host; admin API {dev.admin})\n"
+              f"  My Domain (instance) host of every org: {dev.my_domain_url}", flush=True)
         if dev.ca_file:
             print(f"  CA certificate: {dev.ca_file}")
         for org in dev.orgs:
