@@ -28,6 +28,7 @@ import yaml
 
 from ilyd.ctl import ControlClient
 from ilyd.devorg import DevOrg
+from ilyd.errors import IlydError
 from tests.helpers.orgs import devorg_fixture
 from tests.helpers.waiting import wait_until
 from tests.pipeline.conftest import Daemon, SalesforceUser, write_config
@@ -173,9 +174,14 @@ def live(request: pytest.FixtureRequest, dev: DevOrg,
 
 
 def _status(daemon: Daemon) -> dict[str, Any] | None:
+    """`ilyd ctl status`, or None while the daemon is not answering yet."""
+    assert daemon.process is not None
+    if daemon.process.poll() is not None:
+        log = (daemon.config.parent / "daemon.log").read_text()[-3000:]
+        pytest.fail(f"the daemon exited ({daemon.process.returncode}): {log}")
     try:
         return dict(ControlClient(daemon.socket, timeout=10).call("status"))
-    except Exception:  # not listening yet
+    except IlydError:  # not listening yet, or busy starting
         return None
 
 
