@@ -168,9 +168,22 @@ def run_query(request: Request, cursors: Cursors, all_rows: bool, tooling: bool)
                               all_rows=all_rows)
     except soql.SoqlError as exc:
         raise ApiError(400, exc.error_code, exc.message) from None
+    if tooling and result.total_size > 1 and _selects_metadata(query):
+        # Tooling serves FullName and Metadata one row per query, whatever the LIMIT says:
+        # https://developer.salesforce.com/docs/atlas.en-us.api_tooling.meta/api_tooling/tooling_api_objects_customfield.htm
+        raise ApiError(400, "MALFORMED_QUERY",
+                       "When retrieving results with Metadata or FullName fields, the query"
+                       " qualifications must specify no more than one row for retrieval."
+                       f" Result size: {result.total_size}")
     cursor = Cursor(iter(result.records), result.total_size, 0, time.time(), org)
     return _page(request, cursors, cursor, _batch_size(request, org), tooling=tooling,
                  resource="queryAll" if all_rows else "query")
+
+
+def _selects_metadata(query: Any) -> bool:
+    """Whether a query selects FullName or Metadata of its own object."""
+    return any(len(getattr(item, "parts", ())) == 1 and item.parts[0].lower() in
+               ("fullname", "metadata") for item in query.select)
 
 
 def query_more(request: Request, cursors: Cursors, all_rows: bool, tooling: bool) -> Response:
