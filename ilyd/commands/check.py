@@ -9,7 +9,7 @@ import json
 import sys
 
 from ilyd.commands.config import add_config_argument
-from ilyd.commands.orgload import EXIT_USAGE, load_org, quiet_logging
+from ilyd.commands.orgload import EXIT_TLS, EXIT_USAGE, load_org, quiet_logging
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def check_command(args: argparse.Namespace) -> int:
     """Run the checks and print them."""
     from ilyd.actors.org import OrgSecrets
-    from ilyd.errors import IlydError
+    from ilyd.errors import IlydError, TlsError
     from ilyd.provision.identity import OrgIdentityStore
     from ilyd.provision.render import render_check
     from ilyd.provision.service import Provisioner
@@ -45,6 +45,15 @@ def check_command(args: argparse.Namespace) -> int:
     except (IlydError, ValueError) as exc:
         print(f"ilyd check: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        rest.http.tokens.token()
+    except TlsError as exc:
+        # Nothing can be checked over a connection that is not trusted.
+        rest.close()
+        print(f"ilyd check: {exc}", file=sys.stderr)
+        return EXIT_TLS
+    except IlydError:
+        pass  # the check's own lines say what is refused and how to fix it
     database = None
     try:
         database = Database(org_database(config.daemon.state_dir, org.name))

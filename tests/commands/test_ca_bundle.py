@@ -134,11 +134,11 @@ def test_check_and_tail_trust_the_configured_ca_file_over_the_ca_bundle_variable
     assert json.loads(tail.stdout.splitlines()[0])["data"]["sobject"]["Id"] == lead
 
 
-def test_tail_and_connect_exit_6_naming_ca_file_when_the_certificate_is_not_trusted(
+def test_check_tail_and_connect_exit_6_naming_ca_file_when_the_certificate_is_not_trusted(
         workdir: Path, dev: DevOrg) -> None:
     config = _config(workdir, dev, ca_file=False)
     name = dev.orgs[0].name
-    for args in (("tail", name, "--count", "1"),):
+    for args in (("check", name), ("tail", name, "--count", "1")):
         done = _ilyd(*args, "--config", str(config))
         assert done.returncode == EXIT_TLS, (args, done.stderr)
         assert "ca_file" in done.stderr
