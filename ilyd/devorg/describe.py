@@ -83,7 +83,7 @@ def field_json(obj: ObjectDef, f: FieldDef, access: Access) -> dict[str, object]
         "extraTypeInfo": "plaintextarea" if f.type == "textarea" else None,
         "filterable": f.filterable, "filteredLookupInfo": None, "groupable": f.sortable,
         "highScaleNumber": False, "htmlFormatted": False, "idLookup": f.name == "Id",
-        "inlineHelpText": None, "label": f.label or _label(f.name),
+        "inlineHelpText": None, "label": f.display_label,
         "length": f.length if string_like else 0, "mask": None, "maskType": None,
         "name": f.name, "nameField": f.name == "Name", "namePointing": False,
         "nillable": f.nillable, "permissionable": f.custom or (f.nillable and f.updateable),
@@ -94,22 +94,13 @@ def field_json(obj: ObjectDef, f: FieldDef, access: Access) -> dict[str, object]
         "queryByDistance": False, "referenceTargetField": None,
         "referenceTo": list(f.reference_to), "relationshipName": f.relationship_name,
         "relationshipOrder": None, "restrictedDelete": False,
-        "restrictedPicklist": obj.name in ("FieldPermissions", "ObjectPermissions"),
+        "restrictedPicklist": f.restricted_picklist or obj.name in ("FieldPermissions",
+                                                                    "ObjectPermissions"),
         "scale": f.scale, "searchPrefilterable": False,
         "soapType": _SOAP_TYPES.get(f.type, "xsd:string"), "sortable": f.sortable,
         "type": f.type, "unique": f.unique, "updateable": f.updateable and editable,
         "writeRequiresMasterRead": False,
     }
-
-
-def _label(name: str) -> str:
-    base = name[:-3] if name.endswith("__c") else name
-    out = []
-    for i, ch in enumerate(base.replace("_", " ")):
-        if ch.isupper() and i and base[i - 1].islower():
-            out.append(" ")
-        out.append(ch)
-    return "".join(out).replace(" Id", " ID")
 
 
 def describe(org: OrgState, obj: ObjectDef, access: Access, version: str,

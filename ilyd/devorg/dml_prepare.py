@@ -161,7 +161,7 @@ class Writer:
             f, error = self._column(obj, key, creating)
             if f is None:
                 plan.append((_REFUSE, key, None, error, 0, None))
-            elif f.type in _CONVERTED_TYPES:
+            elif f.type in _CONVERTED_TYPES or f.restricted_picklist:
                 plan.append((_CONVERT, f.name, f, (), 0, parsed_cache(f.type)))
             else:  # the length limit resolved once, not per row
                 plan.append((_TEXT, f.name, f, (), f.length or _NO_LIMIT, None))

@@ -35,6 +35,22 @@ class FieldDef:
     sortable: bool = True
     external_id: bool = False
     unique: bool = False
+    # A restricted picklist refuses values outside `picklist`
+    # (INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST) and says so in describe.
+    restricted_picklist: bool = False
+
+    @property
+    def display_label(self) -> str:
+        """The label describe shows and error messages start with ("Billing City")."""
+        if self.label:
+            return self.label
+        base = self.name[:-3] if self.name.endswith("__c") else self.name
+        out = []
+        for i, ch in enumerate(base.replace("_", " ")):
+            if ch.isupper() and i and base[i - 1].islower():
+                out.append(" ")
+            out.append(ch)
+        return "".join(out).replace(" Id", " ID")
 
     @property
     def lower(self) -> str:
@@ -257,8 +273,10 @@ STANDARD_OBJECTS: dict[str, ObjectDef] = {o.name: o for o in (
         FieldDef("ApiVersion", "double", precision=18, scale=1, nillable=False,
                  required=True),
         _b("IsActive", True),
+        # A restricted picklist: https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/object_reference/sforce_api_objects_pushtopic.htm
         FieldDef("NotifyForFields", "picklist", length=40, nillable=False,
-                 default="Referenced", picklist=("All", "Referenced", "Select", "Where")),
+                 default="Referenced", picklist=("All", "Referenced", "Select", "Where"),
+                 restricted_picklist=True),
         _ro("NotifyForOperations", "picklist", length=40, nillable=False),
         _b("NotifyForOperationCreate", True), _b("NotifyForOperationUpdate", True),
         _b("NotifyForOperationDelete", True), _b("NotifyForOperationUndelete", True),

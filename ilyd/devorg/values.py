@@ -193,8 +193,12 @@ def _coerce(f: FieldDef, value: object, *, from_csv: bool = False) -> object:
         value = str(value).lower() if isinstance(value, bool) else str(value)
     if not isinstance(value, str):
         raise _json_type_error(f, value)
+    if f.restricted_picklist and value not in f.picklist:
+        raise FieldValueError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                              f"{f.display_label}: bad value for restricted picklist field:"
+                              f" {value}", f.name)
     if f.length and len(value) > f.length:
         raise FieldValueError("STRING_TOO_LONG",
-                          f"{f.label or f.name}: data value too large: {value} "
+                          f"{f.display_label}: data value too large: {value} "
                           f"(max length={f.length})", f.name)
     return value
