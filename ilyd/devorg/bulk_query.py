@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import re
 import shutil
 import tempfile
 import threading
@@ -143,11 +144,18 @@ class QueryApi:
         if job.state != "JobComplete":
             raise ApiError(400, "INVALIDJOBSTATE", f"Job with ID {job.id} isn't complete")
         locator = request.arg("locator") or ""
+        offset = 0
+        if locator and locator != "null":
+            # A locator names a row inside this job's result: one at or past its end, or
+            # not a locator at all, is refused, never served as a page of minus N rows.
+            offset = int(locator, 36) if _LOCATOR.fullmatch(locator) else -1
+            if not 0 < offset < job.processed:
+                raise ApiError(400, "INVALIDLOCATOR", f"Invalid locator: {locator}")
         try:
-            offset = int(locator, 36) if locator and locator != "null" else 0
             size = int(request.arg("maxRecords") or DEFAULT_PAGE)
         except ValueError:
-            raise ApiError(400, "INVALIDLOCATOR", f"Invalid locator: {locator}") from None
+            raise ApiError(400, "INVALIDPARAMETER", "maxRecords must be greater than 0"
+                           ) from None
         if size <= 0:
             raise ApiError(400, "INVALIDPARAMETER", "maxRecords must be greater than 0")
         with job.lock:
@@ -214,6 +222,9 @@ def _page(job: QueryJob, fh: IO[bytes], start: int, end: int) -> Iterator[bytes]
                 return
             left -= len(chunk)
             yield chunk
+
+
+_LOCATOR = re.compile(r"[0-9a-z]{1,12}")
 
 
 def _b36(n: int) -> str:

@@ -107,3 +107,18 @@ def test_job_listings_show_only_this_orgs_jobs_of_each_kind(client: Client) -> N
     assert [j["jobType"] for j in ingest["records"]] == ["V2Ingest"]
     assert [j["id"] for j in queries["records"]] == [query["id"]]
     assert queries["records"][0]["jobType"] == "V2Query"
+
+
+def test_a_locator_the_job_did_not_hand_out_is_refused(client: Client) -> None:
+    _insert_accounts(client, [f"Loc {n}" for n in range(30)])
+    info = _query_job(client, "SELECT Id FROM Account")
+    path = f"/jobs/query/{info['id']}/results"
+    for bad in ("zzzzzz", "-1", "0", " 1", "not a locator"):
+        response = client.get(path, params={"maxRecords": 10, "locator": bad})
+        assert response.status_code == 400, (bad, response.headers)
+        assert response.json()[0]["errorCode"] == "INVALIDLOCATOR"
+        assert "Sforce-NumberOfRecords" not in response.headers
+    good = client.get(path, params={"maxRecords": 10}).headers["Sforce-Locator"]
+    page = client.get(path, params={"maxRecords": 10, "locator": good})
+    assert page.status_code == 200
+    assert int(page.headers["Sforce-NumberOfRecords"]) == 10
