@@ -51,6 +51,12 @@ dev = devorg_fixture(scope="module", orgs=2)
 # (orgs, [daemon] lines): the daemon as shipped ("auto" runs one org in one process), and
 # the same over worker processes, whose series the front process merges.
 SHAPES = {"one process": (1, ""), "two worker processes": (2, "processes = 2\n")}
+# Records a Salesforce user creates in each org: matched, not found, free email.
+TRAFFIC = (("Account", {"Name": "Acme", "Website": "https://www.acme.example"}),
+           ("Account", {"Name": "Globex", "Website": "globex.test"}),
+           ("Account", {"Name": "None", "Website": "no-such-company.example"}),
+           ("Lead", {"LastName": "Free", "Company": "x", "Email": "jo@gmail.com"}),
+           ("Lead", {"LastName": "Work", "Company": "x", "Email": "jo@acme.example"}))
 
 
 def free_port() -> int:
@@ -130,11 +136,11 @@ def start_prometheus(directory: Path, target: str) -> Prometheus:
 def live(request: pytest.FixtureRequest, dev: DevOrg,
          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     """A daemon with the bundled dataset and its orgs provisioned by itself, scraped every
-    second, after real traffic in its first org."""
+    second, after real traffic in each of its orgs."""
     orgs, daemon_lines = SHAPES[request.param]
     directory = tmp_path_factory.mktemp("live")
-    info = dev.orgs[0]
-    config = write_config(directory, dev, list(dev.orgs[:orgs]))
+    infos = list(dev.orgs[:orgs])
+    config = write_config(directory, dev, infos)
     config.write_text(config.read_text().replace('log_format = "json"\n',
                                                  'log_format = "json"\n' + daemon_lines, 1))
     daemon = Daemon(config)
@@ -148,13 +154,13 @@ def live(request: pytest.FixtureRequest, dev: DevOrg,
         started = time.time()
         prometheus = start_prometheus(directory, target)
         wait_for(lambda: prometheus.instant(f'up{{job="{JOB}"}} == 1'), "a first scrape")
-        user = SalesforceUser(dev, info)
-        records = [user.create("Account", Name="Acme", Website="https://www.acme.example"),
-                   user.create("Account", Name="Globex", Website="globex.test"),
-                   user.create("Account", Name="None", Website="no-such-company.example"),
-                   user.create("Lead", LastName="Free", Company="x", Email="jo@gmail.com"),
-                   user.create("Lead", LastName="Work", Company="x", Email="jo@acme.example")]
-        wait_for(lambda: all(user.record(r)[ILY] for r in records), "every record enriched")
+        # Every org has events, so each one's panels have their first event's series
+        # (the time since the last event only exists from the first one on).
+        records = [(user, user.create(sobject, **values))
+                   for user in (SalesforceUser(dev, info) for info in infos)
+                   for sobject, values in TRAFFIC]
+        wait_for(lambda: all(user.record(r)[ILY] for user, r in records),
+                 "every record enriched")
         # Prometheus has scraped the enriched records, and a few scrapes after them, so
         # each rate window over the traffic holds samples from before and after it.
         wait_for(lambda: prometheus.instant(
