@@ -1,6 +1,6 @@
 """The whole daemon idle with N connected orgs (default 1,000): memory, threads, CPU.
 
-DESIGN.md holds us to "1,000 idle connected orgs in < 1 GiB RSS and < 5 % of one core".
+The README states the idle figures this measures (memory, threads, CPU at many orgs).
 devorg runs in a subprocess (`ilyd devorg --orgs N`), every org is provisioned, then
 `ilyd run` runs as a child with one [[org]] per devorg org and the daemon's own
 [defaults]. Once every org is subscribed (`ilyd ctl orgs`), nothing happens for

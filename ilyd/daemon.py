@@ -42,7 +42,7 @@ log = structlog.get_logger(__name__)
 
 ASK_TIMEOUT = 5.0  # control thread -> supervisor
 LIVENESS_TIMEOUT = 2.0
-STOP_TIMEOUT = 8.0  # within systemd's and the issue's 10 s
+STOP_TIMEOUT = 8.0  # the supervisor's stop; well within systemd/ilyd.service's TimeoutStopSec
 WORKER_LOCK_WAIT = 15.0  # a worker whose front died stops within a few seconds
 RELOAD_WAIT_TIMEOUT = 60.0
 # Open descriptors one org holds (measured by bench/daemon_idle.py).
@@ -133,9 +133,9 @@ class Daemon(Service):
         """The status line for READY=1.
 
         The supervisor may be too busy starting many orgs (each start takes the GIL for a
-        while) to answer within ASK_TIMEOUT; that is no reason to stop the daemon — it
-        used to raise here and stop ~5 s after start with 100 orgs. The main loop
-        updates the status once the supervisor answers.
+        while) to answer within ASK_TIMEOUT; that is no reason to stop the daemon, so
+        this does not raise. The main loop updates the status once the supervisor
+        answers.
         """
         try:
             return self.snapshot().summary()

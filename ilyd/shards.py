@@ -1,13 +1,13 @@
 """Orgs shared over worker processes: how many, which worker runs which org, and where.
 
 One Python process runs one thread at a time, and a hundred busy orgs keep its
-interpreter lock ~95 % busy (bench/realtime.py: p99 1.7 s at 500 events/s over 100 orgs).
+interpreter lock nearly always busy (bench/realtime.py measures it; the README has figures).
 With `[daemon] processes` above one, `ilyd run` becomes a front process (control socket,
 metrics, systemd, signals) over worker processes, each a whole daemon for its share of the
 orgs. An org's worker is a hash of its name, so a reload that adds or removes orgs never
 moves the others: an org never runs in two processes at once. Each worker keeps its own
-state file (ilyd.store.layout): one file shared by two processes cost p99 1.8 s against
-0.9 s at 500 events/s over 100 orgs, its write lock bouncing between them.
+state file (ilyd.store.layout): one file shared by two processes makes every write wait
+for its write lock bouncing between them.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def process_count(config: Config) -> int:
     "auto" is one process per ORGS_PER_PROCESS orgs, at least one per usable CPU and at
     most two per CPU, never more than the orgs. More processes than CPUs pays: the cost
     is each interpreter's lock passing between its threads, not CPU time (bench/realtime.py
-    at 100 orgs x 5/s on 2 cores: p99 1.08 s with 2 processes, 0.58 s with 4)."""
+    measures it; the README has figures)."""
     if config.daemon.processes is not None:
         return config.daemon.processes
     cpus = len(os.sched_getaffinity(0))

@@ -33,8 +33,8 @@ from ilyd.pipeline.wakeup import TIMERS, Timer
 log = structlog.get_logger(__name__)
 
 # An idle org looks at its inbox this often even unwoken (rows put by another process;
-# in-process puts wake it). Every 5 s cost 14 % of a core for 1,000 idle orgs (reads,
-# and the shared timers thread) — bench/daemon_idle.py.
+# in-process puts wake it). Each look costs every idle org a read and the shared timers
+# thread a wake-up, so more often shows in idle CPU at many orgs (bench/daemon_idle.py).
 FALLBACK_SECONDS = 30.0
 _THROTTLED_EVERY = 1.0  # a throttled org asks its budget at most this often
 _DEPTH_EVERY = 1.0  # seconds between ilyd_inbox_records updates

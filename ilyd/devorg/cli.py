@@ -84,8 +84,8 @@ def _tune_collector() -> None:
     """Fewer cyclic-GC passes in the devorg process (its own process only: an in-process
     DevOrg leaves its host's collector alone). Every write keeps container objects (records,
     history, events) that each young collection walks again until they reach the old
-    generation; at 700 allocations a pass, a real-time load of a few hundred events/s spent
-    ~7 % of devorg's CPU in the collector. What exists at start is frozen out of it."""
+    generation; at the default 700 allocations a pass, a real-time load spends a visible
+    share of devorg's CPU in the collector. What exists at start is frozen out of it."""
     gc.freeze()
     gc.set_threshold(_GC_YOUNG, 20, 20)
 

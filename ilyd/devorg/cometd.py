@@ -1,6 +1,9 @@
 """devorg's Streaming API endpoint: `/cometd/<version>`, Bayeux over long polling.
 
-Behaves as Salesforce's does for every fact in ../shared/reference/streaming.md: POST
+Behaves as Salesforce documents it (Streaming API Developer Guide, "Clients and
+Timeouts" and "Streaming API Error Codes":
+https://developer.salesforce.com/docs/platform/api-streaming/guide/using-streaming-api-timeouts.html,
+https://developer.salesforce.com/docs/platform/api-streaming/guide/streaming-error-codes.html): POST
 only, API 37.0+, JSON-array bodies up to 32,768 bytes, `Authorization: Bearer|OAuth`,
 the BAYEUX_BROWSER cookie, replay ext (-1, -2, a retained id; exact error texts), the
 110-second hold with Salesforce's advice, the 40-second reconnect deadline, the daily

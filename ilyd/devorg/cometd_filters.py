@@ -1,6 +1,7 @@
 """Filtered PushTopic subscriptions: `/topic/X?Field=value&Other='(415) 555-1212'`.
 
-As Salesforce documents them (using_filtered_subscriptions.htm; streaming.md §1.3):
+As Salesforce documents them
+(https://developer.salesforce.com/docs/atlas.en-us.api_streaming.meta/api_streaming/using_filtered_subscriptions.htm):
 - only PushTopic channels take a filter;
 - conditions are joined with `&`, which acts as a logical OR: an event is delivered
   when ANY condition matches;

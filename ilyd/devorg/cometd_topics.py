@@ -1,6 +1,8 @@
 """PushTopic and Change Data Capture event building from devorg's change feed.
 
-PushTopic semantics (../shared/reference/streaming.md §3): NotifyForOperation* pick
+PushTopic semantics (Streaming API Developer Guide, "Notifications":
+https://developer.salesforce.com/docs/atlas.en-us.api_streaming.meta/api_streaming/notifications.htm):
+NotifyForOperation* pick
 the change types; on update NotifyForFields decides which changed fields count —
 All (any), Referenced (SELECT or WHERE fields), Select, Where — and in every case the
 record must match the WHERE clause. The event's `sobject` holds the SELECT fields.

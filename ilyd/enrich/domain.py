@@ -109,12 +109,13 @@ _extractor: tldextract.TLDExtract | None = None
 
 
 def _psl() -> tldextract.TLDExtract:
-    """The offline extractor, built once (loading the PSL snapshot takes ~50 ms)."""
+    """The offline extractor, built once (loading the PSL snapshot is slow)."""
     global _extractor
     with _extractor_lock:
         if _extractor is None:
             # suffix_list_urls=() and cache_dir=None: use the snapshot inside the wheel,
-            # never the network, never a cache file (tldextract issue #332).
+            # never the network, never a cache file (the default extractor fetches the
+            # list: https://github.com/john-kurkowski/tldextract/issues/332).
             extractor = tldextract.TLDExtract(
                 suffix_list_urls=(),
                 cache_dir=None,

@@ -2,7 +2,7 @@
 
 The vendor is described by settings: a URL template (GET) or JSON body template (POST),
 where the API key goes, how fast and how wide we may call, and which response paths fill
-which Ily fields. Statuses follow what commercial APIs do (reference/enrichment.md §5):
+which Ily fields. Statuses follow what commercial company-data APIs do:
 
     200            values (or not found when the mapped fields are all empty)
     404            not found, cached negatively by the caller

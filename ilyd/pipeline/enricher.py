@@ -35,9 +35,9 @@ log = structlog.get_logger(__name__)
 ROUND_SIZE = 200
 # A round's records are enriched inline while they take less than this on average;
 # past it the source is waiting on the network and the rest go to the worker pool. Wall
-# time, so it also counts waits for the interpreter lock: at 1 ms, a busy daemon (a
-# hundred orgs' threads) sent rounds of in-memory dataset lookups to the pool, which
-# only added hand-offs; an HTTP or cold DNS lookup takes tens of milliseconds.
+# time, so it also counts waits for the interpreter lock: near a millisecond, a busy
+# daemon (a hundred orgs' threads) would send rounds of in-memory dataset lookups to the
+# pool, which only adds hand-offs; an HTTP or cold DNS lookup takes tens of milliseconds.
 INLINE_SECONDS = 0.02
 
 

@@ -1,8 +1,8 @@
 """A self-healing Bayeux (CometD) client for the Salesforce Streaming API.
 
 handshake → subscribe every channel (with its replay id) → connect, again and again.
-Every failure mode users of other clients complain about has its answer here
-(../shared/reference/streaming.md §2 and §4.5, operations.md §7):
+Every failure mode users of other Streaming API clients report has its answer here (the
+error codes: https://developer.salesforce.com/docs/platform/api-streaming/guide/streaming-error-codes.html):
 
 - "Unknown client" — whatever its code (Salesforce 403, Faye 401) and whatever the
   advice — re-handshakes and resubscribes every channel from its replay id, read fresh
@@ -76,7 +76,7 @@ class BayeuxClient:
     """One org's Bayeux session over all its channels. `start()` runs it in a thread.
 
     `access_token()` returns the current token; `refresh_token()` forces a new one and
-    returns it (the client engineer's TokenProvider fits both). `replay_ids()` returns
+    returns it (`ilyd.salesforce.auth.TokenProvider` fits both). `replay_ids()` returns
     the stored replay id per channel; without it the client keeps its own in-memory
     cursor, advanced after `on_events` returns.
     """

@@ -3,7 +3,7 @@
 Errors are `code:args:message` strings (`403::Unknown client`). Codes differ between
 servers — Salesforce sends `403::Unknown client`, Faye and old CometD `401::Unknown
 client`, old Salesforce builds `402::Unknown client` — so the text decides, not the
-code (../shared/reference/streaming.md §2).
+code (https://developer.salesforce.com/docs/platform/api-streaming/guide/streaming-error-codes.html).
 """
 
 from __future__ import annotations

@@ -171,8 +171,8 @@ class RestClient:
         access, pass `refresh=True` (or call `forget_describe`) to see the new fields.
 
         A refreshed describe replaces a cached one but is not kept otherwise: callers that
-        always refresh keep what they need themselves, and a full describe is a few
-        hundred KiB per object per org (1,000 orgs: hundreds of MiB) — bench/daemon_idle.py.
+        always refresh keep what they need themselves, and a full describe is large (every
+        field's metadata), kept per object and per org — bench/daemon_idle.py.
         """
         key = sobject.lower()
         with self._describe_lock:

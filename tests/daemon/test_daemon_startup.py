@@ -1,8 +1,8 @@
 """The daemon survives a supervisor too busy starting its orgs to answer the first ask.
 
 With ~100 orgs the supervisor's first snapshot can take longer than ASK_TIMEOUT (every
-org's start competes for the GIL); the daemon used to raise there and stop ~5 s after
-it started.
+org's start competes for the GIL); the daemon must keep running and report its status
+once the supervisor answers.
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ def leads(user: SalesforceUser, count: int, tag: str) -> list[str]:
 @pytest.mark.slow
 def test_the_sweep_enriches_leads_a_reused_replay_id_skipped(
         dev: DevOrg, info: OrgInfo, user: SalesforceUser, sweeping: Daemon) -> None:
-    streaming(dev, info, "reset-replay")  # ids from 1, as devorg's used to be after a start
+    streaming(dev, info, "reset-replay")  # ids from 1 again: the daemon's stored id is reused
     first = leads(user, 5, "before")
     wait_until(lambda: enriched(user, first), timeout=40, what="the first leads enriched")
     sweeping.stop()
