@@ -142,14 +142,14 @@ BUILD_INFO = Info(
 )
 ORGS = Gauge(
     "ilyd_orgs",
-    "Configured orgs by supervisor state (starting, running, backoff, fatal, paused, "
-    "stopped, config_error).",
+    "Configured orgs by supervisor state (starting, running, degraded, backoff, fatal, "
+    "paused, stopped, config_error).",
     ["state"],
     registry=REGISTRY,
 )
 ORG_UP = Gauge(
     "ilyd_org_up",
-    "1 while the org is running, else 0.",
+    "1 while the org is running and doing its job, else 0 (degraded included).",
     ["org"],
     registry=REGISTRY,
 )
@@ -158,7 +158,7 @@ ORG_UP = Gauge(
 ORG_STATE = Gauge(
     "ilyd_org_state",
     "Always 1, labelled with the org's current supervisor state (starting, running, "
-    "backoff, fatal, paused, stopped, config_error); one series per org.",
+    "degraded, backoff, fatal, paused, stopped, config_error); one series per org.",
     ["org", "state"],
     registry=REGISTRY,
 )

@@ -21,6 +21,7 @@ class OrgState(StrEnum):
 
     STARTING = "starting"
     RUNNING = "running"
+    DEGRADED = "degraded"  # running, but not enriching: see ilyd.actors.health
     BACKOFF = "backoff"  # failed; waiting before the next start
     FATAL = "fatal"  # failed too often too quickly; down until restart or reload
     PAUSED = "paused"  # stopped by `ilyd ctl pause`; survives daemon restarts

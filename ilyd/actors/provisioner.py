@@ -27,7 +27,7 @@ import structlog
 
 from ilyd.actors.messages import DetailValue
 from ilyd.actors.org import OrgContext
-from ilyd.errors import IlydError, NeedsReauthError
+from ilyd.errors import AuthError, IlydError, NeedsReauthError
 from ilyd.provision.identity import OrgIdentityStore
 from ilyd.provision.retry import StartupRetry, is_transient
 from ilyd.provision.service import Provisioner, ProvisionReport
@@ -197,8 +197,12 @@ class ProvisionerActor(pykka.ThreadingActor):
             return
         if not is_transient(exc):
             log.warning("provisioning failed; not retried", error=error)
-            self._tell_up(provision_error=f"{error} (not retried: fix it, then ilyd ctl"
-                                          f" provision {self._context.name})",
+            # Refused credentials are fixed in the config or its secret files, which a
+            # reload re-reads (restarting the org); anything else is retried by hand.
+            then = ("fix the client id or secret, then ilyd ctl reload"
+                    if isinstance(exc, AuthError) else
+                    f"fix it, then ilyd ctl provision {self._context.name}")
+            self._tell_up(provision_error=f"{error} (not retried: {then})",
                           provision_retry_at=None, provision_attempts=None)
             return
         delay = self._retry.next_delay()

@@ -321,7 +321,7 @@ class SubscriberActor(pykka.ThreadingActor):
             self._decide_failures += 1
             delay = (self._backoff or BackoffPolicy()).delay(self._decide_failures)
             log.warning("subscriber_cannot_read_org", error=str(exc), retry_in_s=round(delay, 1))
-            self._context.publish(connection="backoff", connection_reason=str(exc)[:200],
+            self._context.publish(connection="backoff", connection_reason=str(exc)[:600],
                                   retry_in=round(delay, 1))
             ref = self.actor_ref
             self._retry = TIMERS.call_later(delay, lambda: _tell_quietly(ref, _Decide()))

@@ -19,6 +19,7 @@ import pykka
 import structlog
 
 from ilyd import metrics
+from ilyd.actors import health
 from ilyd.actors.messages import (
     ApplyConfig,
     GetSnapshot,
@@ -42,6 +43,9 @@ from ilyd.store import Database
 from ilyd.store.org_flags import OrgFlagStore
 
 log = structlog.get_logger(__name__)
+
+# An org actor is up in these states (degraded: up, but not enriching).
+_ALIVE = (OrgState.RUNNING, OrgState.DEGRADED)
 
 OrgStarter = Callable[[OrgConfig, int, pykka.ActorRef[Any], Database | None], Any]
 
@@ -124,10 +128,11 @@ class SupervisorActor(pykka.ThreadingActor):
         slot.started_at = time.monotonic()
         slot.last_error = None
         self._transition(slot, OrgState.RUNNING)
+        self._judge(slot)
 
     def _on_failed(self, msg: OrgFailed) -> None:
         slot = self._current(msg.org, msg.incarnation)
-        if slot is None or slot.state not in (OrgState.STARTING, OrgState.RUNNING):
+        if slot is None or slot.state not in (OrgState.STARTING, *_ALIVE):
             return
         slot.last_error = msg.error
         self._stop_actor(slot)
@@ -164,6 +169,20 @@ class SupervisorActor(pykka.ThreadingActor):
         metrics.ORG_NEEDS_REAUTH.labels(org=slot.name).set(
             1 if slot.detail.get("needs_reauth") else 0)
         log.info("org detail", org=slot.name, **dict(msg.detail))
+        self._judge(slot)
+
+    def _judge(self, slot: OrgSlot) -> None:
+        """Running or degraded, by what the org's parts last published (ilyd.actors.health)."""
+        if slot.state not in _ALIVE:
+            return
+        found = health.problem(slot.detail)
+        if found is not None and (slot.state is OrgState.RUNNING or found != slot.last_error):
+            slot.last_error = found
+            if slot.state is OrgState.RUNNING:
+                self._transition(slot, OrgState.DEGRADED, error=found)
+        elif found is None and slot.state is OrgState.DEGRADED:
+            slot.last_error = None
+            self._transition(slot, OrgState.RUNNING)
 
     def _on_retry(self, msg: RetryOrg) -> None:
         slot = self._current(msg.org, msg.incarnation)
@@ -178,7 +197,7 @@ class SupervisorActor(pykka.ThreadingActor):
             if slot.stopping is not None and not slot.stopping.is_alive():
                 self._on_stopped(OrgStopped(slot.name, slot.incarnation))
             if (
-                slot.state in (OrgState.STARTING, OrgState.RUNNING)
+                slot.state in (OrgState.STARTING, *_ALIVE)
                 and slot.ref is not None
                 and not slot.ref.is_alive()
             ):

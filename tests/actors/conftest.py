@@ -33,7 +33,10 @@ def make_config(tmp_path: Path) -> Callable[..., Config]:
     """Build a Config with one client-credentials org per name (each with its secret file)."""
 
     def make(*names: str, extra: str = "") -> Config:
-        text = f'[daemon]\nstate_dir = "{tmp_path}/state"\n' + extra
+        # These orgs never reach Salesforce: the bundled sample may stand in for a source.
+        text = (f'[daemon]\nstate_dir = "{tmp_path}/state"\n' + extra
+                + '[[defaults.enrich.provider]]\ntype = "dataset"\npath = "@sample"\n'
+                'allow_real_org = true\n')
         for name in names:
             secret = tmp_path / f"{name}.secret"
             if not secret.exists():
