@@ -28,9 +28,10 @@ def package_command(args: argparse.Namespace) -> int:
     from ilyd.commands.orgload import EXIT_USAGE, load_org
     from ilyd.enrich.field_package import package_files
     from ilyd.enrich.fields import OBJECTS
+    from ilyd.salesforce.versions import DEFAULT_API_VERSION
 
     objects: tuple[str, ...] = OBJECTS
-    api_version = "62.0"
+    api_version = DEFAULT_API_VERSION
     if args.config:
         loaded = load_org(args.config, args.org, "fields package")
         if loaded is None:

@@ -27,6 +27,7 @@ from ilyd.config.schema import (
     string,
     string_list,
 )
+from ilyd.salesforce.versions import DEFAULT_API_VERSION
 
 SUPPORTED_OBJECTS = ("Account", "Lead")
 
@@ -126,7 +127,8 @@ def _api_version() -> Any:
 
 
 DEFAULTS_FIELDS: tuple[Field, ...] = (
-    Field("api_version", _api_version(), "62.0", "Salesforce REST API version", inherit=True),
+    Field("api_version", _api_version(), DEFAULT_API_VERSION, "Salesforce REST API version",
+          inherit=True),
     Field("objects", string_list(SUPPORTED_OBJECTS), SUPPORTED_OBJECTS,
           "sObjects to enrich", inherit=True),
     Field("workers", integer(1, 64), 4, "enricher workers per org", inherit=True),

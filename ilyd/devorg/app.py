@@ -18,12 +18,13 @@ from ilyd.devorg import bootstrap
 from ilyd.devorg.bulk_jobs import JobRegistry
 from ilyd.devorg.faults import FaultSet, fault_response
 from ilyd.devorg.org import OrgState
+from ilyd.devorg.rest import RELEASES
 from ilyd.devorg.server import HttpServer
 from ilyd.devorg.session import Session, TokenStore
 from ilyd.devorg.web import ApiError, Request, Response, Router, not_found, sf_error
 
 log = structlog.get_logger(__name__)
-MIN_VERSION, MAX_VERSION = 37, 62
+MIN_VERSION, MAX_VERSION = min(RELEASES), max(RELEASES)
 _VERSION_RE = re.compile(r"^/services/data/v(\d+)\.(\d+)(?:/|$)")
 
 

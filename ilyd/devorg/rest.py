@@ -18,13 +18,16 @@ if TYPE_CHECKING:
     from ilyd.devorg.app import DevOrg
 
 V = r"/services/data/v(?P<version>\d+\.\d)"
-_RELEASES = {37: "Summer '16", 38: "Winter '17", 39: "Spring '17", 40: "Summer '17",
+# Every version a current org serves, up to the current release (Winter '27, 68.0):
+# https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_versions.htm
+RELEASES = {37: "Summer '16", 38: "Winter '17", 39: "Spring '17", 40: "Summer '17",
              41: "Winter '18", 42: "Spring '18", 43: "Summer '18", 44: "Winter '19",
              45: "Spring '19", 46: "Summer '19", 47: "Winter '20", 48: "Spring '20",
              49: "Summer '20", 50: "Winter '21", 51: "Spring '21", 52: "Summer '21",
              53: "Winter '22", 54: "Spring '22", 55: "Summer '22", 56: "Winter '23",
              57: "Spring '23", 58: "Summer '23", 59: "Winter '24", 60: "Spring '24",
-             61: "Summer '24", 62: "Winter '25"}
+             61: "Summer '24", 62: "Winter '25", 63: "Spring '25", 64: "Summer '25",
+             65: "Winter '26", 66: "Spring '26", 67: "Summer '26", 68: "Winter '27"}
 
 
 def register(router: Router, dev: DevOrg) -> None:
@@ -136,7 +139,7 @@ def select_fields(obj: ObjectDef, access: Access, raw: str | None) -> list[str] 
 def versions(request: Request) -> Response:
     """GET /services/data — every supported version, oldest first."""
     return json_response([{"label": label, "url": f"/services/data/v{n}.0", "version": f"{n}.0"}
-                          for n, label in _RELEASES.items()])
+                          for n, label in RELEASES.items()])
 
 
 def resources(request: Request) -> Response:

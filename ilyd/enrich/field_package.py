@@ -16,11 +16,11 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
 from ilyd.enrich.fields import CATALOGUE, FieldType, IlyField
+from ilyd.salesforce.versions import DEFAULT_API_VERSION
 
 __all__ = ["field_element", "object_xml", "package_files", "package_xml"]
 
 METADATA_NS = "http://soap.sforce.com/2006/04/metadata"
-DEFAULT_API_VERSION = "59.0"
 
 
 def _bool(value: bool) -> str:

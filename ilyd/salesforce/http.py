@@ -29,6 +29,7 @@ from ilyd.errors import (
 )
 from ilyd.salesforce.direct import DirectSession
 from ilyd.salesforce.limits import ApiUsage
+from ilyd.salesforce.versions import DEFAULT_API_VERSION
 
 if TYPE_CHECKING:
     from ilyd.salesforce.auth import TokenProvider
@@ -218,7 +219,7 @@ class OrgHttp:
         org: str,
         token_provider: TokenProvider,
         *,
-        api_version: str = "62.0",
+        api_version: str = DEFAULT_API_VERSION,
         ca_file: str | Path | None = None,
         timeout: float = 120.0,
         retry: RetryPolicy | None = None,

@@ -18,6 +18,7 @@ import requests
 from ilyd.salesforce.auth import Token, TokenProvider
 from ilyd.salesforce.http import OrgHttp, RetryPolicy
 from ilyd.salesforce.limits import Usage
+from ilyd.salesforce.versions import DEFAULT_API_VERSION
 
 __all__ = ["MAX_COLLECTION_SIZE", "RecordError", "RecordIterator", "RestClient", "SaveResult"]
 
@@ -103,7 +104,7 @@ class RestClient:
         self,
         org: str,
         token_provider: TokenProvider,
-        api_version: str = "62.0",
+        api_version: str = DEFAULT_API_VERSION,
         ca_file: str | Path | None = None,
         *,
         timeout: float = 120.0,

@@ -16,12 +16,16 @@ from typing import Any
 
 import pytest
 
+from ilyd.salesforce.versions import DEFAULT_API_VERSION
 from tests.helpers.waiting import wait_until
 from tests.pipeline.conftest import write_config
 
 from .conftest import SAMPLE_DOMAINS, OrgEnv
 
 ILYD = (sys.executable, "-m", "ilyd")
+
+# Where ingest uploads go at the API version the clients speak by default.
+INGEST = f"/services/data/v{DEFAULT_API_VERSION}/jobs/ingest"
 
 
 class Daemon:
@@ -83,7 +87,7 @@ def test_resync_wait_json_streams_progress_and_leaves_a_created_record_to_real_t
     env.admin.seed("Account", 2500)
     # Slow ingest: the sync is still sending when the record below is created, after
     # the sync read everything (so whether it read the new record is not left to timing).
-    env.admin.fault(kind="latency", path_prefix="/services/data/v62.0/jobs/ingest",
+    env.admin.fault(kind="latency", path_prefix=INGEST,
                     method="POST", delay=2.0)
     waiter = subprocess.Popen([*ILYD, "ctl", "--socket", str(daemon.socket), "--json",
                                "resync", env.info.name, "--object", "Account", "--wait"],
@@ -125,7 +129,7 @@ def test_resync_wait_json_streams_progress_and_leaves_a_created_record_to_real_t
 @pytest.mark.slow
 def test_cancel_round_trip_through_the_control_socket(env: OrgEnv, daemon: Daemon) -> None:
     env.admin.seed("Account", 3000)
-    env.admin.fault(kind="latency", path_prefix="/services/data/v62.0/jobs/ingest",
+    env.admin.fault(kind="latency", path_prefix=INGEST,
                     delay=1.0)
     started = daemon.ctl("--json", "resync", env.info.name, "--object", "Account")
     assert started.returncode == 0, started.stderr

@@ -10,12 +10,16 @@ from ilyd.enrich.values import enrich_record
 from ilyd.resync.checkpoint import ResyncStore, RunState
 from ilyd.resync.engine import ResyncRequest
 from ilyd.resync.progress import Phase
+from ilyd.salesforce.versions import DEFAULT_API_VERSION
 from ilyd.store.record_hashes import RecordHashStore
 from tests.helpers.waiting import wait_until
 
 from .conftest import FAST, OrgEnv
 
 BOTH = ResyncRequest(("Account", "Lead"))
+
+# Where ingest uploads go at the API version the clients speak by default.
+INGEST = f"/services/data/v{DEFAULT_API_VERSION}/jobs/ingest"
 
 
 def _ingest_jobs(env: OrgEnv) -> int:
@@ -114,7 +118,7 @@ def test_rows_that_keep_failing_are_counted_by_reason(env: OrgEnv) -> None:
 
 def test_cancel_stops_the_sync_and_records_it_cancelled(env: OrgEnv) -> None:
     env.admin.seed("Account", 3000)
-    env.admin.fault(kind="latency", path_prefix="/services/data/v62.0/jobs/ingest",
+    env.admin.fault(kind="latency", path_prefix=INGEST,
                     delay=0.2)
     engine = env.resync()
     engine.begin(ResyncRequest(("Account",)))
@@ -157,7 +161,7 @@ def test_records_changed_during_the_sync_are_left_to_the_real_time_path(env: Org
     # Sending the first batch waits long enough for "someone" to edit a record the
     # sync has read but not yet sent (the second batch: rows 417-1249 of 2,500). 1.5 s
     # was too short on a loaded machine (the edit came after the batch was sent).
-    env.admin.fault(kind="latency", path_prefix="/services/data/v62.0/jobs/ingest",
+    env.admin.fault(kind="latency", path_prefix=INGEST,
                     method="POST", count=1, delay=4.0)
     engine = env.resync()
     engine.begin(ResyncRequest(("Account",)))

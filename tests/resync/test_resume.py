@@ -13,18 +13,22 @@ import pytest
 
 from ilyd.resync.checkpoint import IngestState, ResyncStore, RunState
 from ilyd.resync.progress import Phase
+from ilyd.salesforce.versions import DEFAULT_API_VERSION
 from tests.helpers.waiting import wait_until
 
 from .conftest import OrgEnv
 
 TESTS = Path(__file__).resolve().parent.parent
 
+# Where ingest uploads go at the API version the clients speak by default.
+INGEST = f"/services/data/v{DEFAULT_API_VERSION}/jobs/ingest"
+
 
 @pytest.mark.slow
 def test_sigkill_mid_sync_then_restart_enriches_every_record_exactly_once(env: OrgEnv) -> None:
     env.admin.seed("Account", 1200)
     # Slow ingest uploads: the kill lands with some batches sent and more to go.
-    env.admin.fault(kind="latency", path_prefix="/services/data/v62.0/jobs/ingest",
+    env.admin.fault(kind="latency", path_prefix=INGEST,
                     method="PUT", delay=0.15)
     info = env.info
     child = subprocess.Popen(

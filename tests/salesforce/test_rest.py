@@ -17,10 +17,11 @@ from ilyd.metrics import REGISTRY
 from ilyd.salesforce.auth import make_token_provider
 from ilyd.salesforce.rest import RestClient, SaveResult
 from ilyd.salesforce.soql import identifier, like_pattern, soql
+from ilyd.salesforce.versions import DEFAULT_API_VERSION
 
 from .conftest import FAST_RETRY, Admin
 
-DATA = "/services/data/v62.0"
+DATA = f"/services/data/v{DEFAULT_API_VERSION}"
 
 
 def _count(metric: str, **labels: str) -> float:
