@@ -44,8 +44,9 @@ def refresh_token_config(tmp_path: Path, dev: DevOrg, info: OrgInfo) -> Path:
 class Org:
     """The org under test: its config, a Salesforce user, and devorg's admin API."""
 
-    def __init__(self, dev: DevOrg, info: OrgInfo, config_path: Path) -> None:
-        self.dev, self.info, self.config_path = dev, info, config_path
+    def __init__(self, dev: DevOrg, info: OrgInfo, config: OrgConfig,
+                 config_path: Path) -> None:
+        self.dev, self.info, self.config, self.config_path = dev, info, config, config_path
         self.user = SalesforceUser(dev, info)
         self.admin = requests.Session()
 
@@ -53,6 +54,17 @@ class Org:
         response = self.admin.post(f"{self.dev.admin}/orgs/{self.info.name}/tokens/expire",
                                    json={}, timeout=10)
         assert response.status_code == 200, response.text
+
+    def slow_bulk_ingest(self, delay: float) -> None:
+        """Every Bulk ingest request of the org waits `delay` seconds before devorg serves it."""
+        response = self.admin.post(f"{self.dev.admin}/faults", json={
+            "org": self.info.name, "kind": "latency", "delay": delay,
+            "path_prefix": f"/services/data/v{self.config.api_version}/jobs/ingest"},
+            timeout=10)
+        assert response.status_code < 300, response.text
+
+    def clear_faults(self) -> None:
+        self.admin.delete(f"{self.dev.admin}/faults", timeout=10)
 
     def accounts(self, count: int, tag: str) -> list[str]:
         return [self.user.create("Account", Name=f"{tag} {n}", Website="https://globex.test")
@@ -69,7 +81,7 @@ def org(tmp_path: Path, dev: DevOrg, info: OrgInfo) -> Org:
     assert not config.org_errors, config.org_errors
     org_config: OrgConfig = config.orgs[0]
     provision(org_config)
-    return Org(dev, info, config_path)
+    return Org(dev, info, org_config, config_path)
 
 
 @pytest.fixture
@@ -110,9 +122,13 @@ def test_with_rotation_a_resync_ilyd_check_and_token_expiries_never_need_reauth(
     daemon.start()
     wait_until(lambda: (config_status(daemon).get("orgs") or {}).get("running"),
                timeout=60, what="the org running")
+    # A slow Bulk ingest keeps the resync running through the rounds below.
+    org.slow_bulk_ingest(2.0)
     resync = subprocess.Popen([*ILYD, "ctl", "--socket", str(daemon.socket), "--json",
                                "resync", org.info.name, "--wait"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: org.info.name in (config_status(daemon).get("resyncs") or {}),
+               timeout=60, what="the resync started")
     created: list[str] = []
     checks: list[subprocess.CompletedProcess[str]] = []
     for round_ in range(3):
@@ -125,6 +141,7 @@ def test_with_rotation_a_resync_ilyd_check_and_token_expiries_never_need_reauth(
         created += org.accounts(2, f"Live {round_}")
         out, err = check.communicate(timeout=120)
         checks.append(subprocess.CompletedProcess(check.args, check.returncode, out, err))
+    org.clear_faults()
     out, err = resync.communicate(timeout=300)
     assert resync.returncode == 0, (out, err)
     wait_until(lambda: org.enriched(created + seeded), timeout=120,
