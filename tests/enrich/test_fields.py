@@ -11,6 +11,7 @@ from ilyd.enrich import fields as catalogue
 from ilyd.enrich.field_package import METADATA_NS, package_files
 from ilyd.enrich.fields import CATALOGUE, FieldType, IlyField, by_api_name, fields_for
 from ilyd.enrich.provider import MatchStatus
+from ilyd.salesforce.versions import DEFAULT_API_VERSION
 
 NS = {"m": METADATA_NS}
 
@@ -128,7 +129,7 @@ def test_metadata_package_lists_every_field_on_every_object() -> None:
     members = [m.text for m in package.findall("m:types/m:members", NS)]
     assert members == [f"{o}.{f.api_name}" for o in ("Account", "Lead") for f in CATALOGUE]
     assert package.findtext("m:types/m:name", namespaces=NS) == "CustomField"
-    assert package.findtext("m:version", namespaces=NS) == "59.0"
+    assert package.findtext("m:version", namespaces=NS) == DEFAULT_API_VERSION
     account = ET.fromstring(files["objects/Account.object"])  # noqa: S314 (our own output)
     by_name = {e.findtext("m:fullName", namespaces=NS): e for e in account.findall("m:fields", NS)}
     assert set(by_name) == {f.api_name for f in CATALOGUE}
