@@ -147,8 +147,9 @@ def live(request: pytest.FixtureRequest, dev: DevOrg,
     daemon.start()
     prometheus = None
     try:
-        status = wait_for(lambda: _status(daemon), "the daemon's control socket")
-        metrics_url = status["metrics_url"]
+        # The control socket answers first; the metrics endpoint is up a moment later.
+        metrics_url = wait_for(lambda: (_status(daemon) or {}).get("metrics_url"),
+                               "the daemon's metrics endpoint")
         wait_for(lambda: _status(daemon)["orgs"].get("running") == orgs, "the orgs running")
         target = metrics_url.removeprefix("http://").split("/", 1)[0]
         started = time.time()
