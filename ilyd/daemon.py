@@ -283,6 +283,8 @@ def run_daemon(config_path: Path, worker: WorkerRole | None = None) -> int:
         return Daemon(config, role=worker).run()
     for problem in config.problems():
         log.error("org disabled by a config error", problem=problem)
+    for warning in config.warnings:
+        log.warning("config warning", warning=warning)
     processes = process_count(config)
     if processes > 1:
         from ilyd.front import Front

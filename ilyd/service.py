@@ -90,11 +90,19 @@ class Service:
 
     def _validated(self, *, dry_run: bool) -> tuple[Config, ConfigDiff, dict[str, Any]]:
         """The config file read again, its difference from the running one, and the start
-        of the reload's answer; ControlError config_invalid (the running config kept)."""
+        of the reload's answer; ControlError config_invalid (the running config kept).
+
+        A reload applies a valid file or nothing: a problem in one [[org]] refuses it
+        like a problem in a global table, so a typo or a secret file left readable never
+        takes a running org down (only at the first start does such an org run in
+        config_error beside the others, having no previous config to keep).
+        """
         if not dry_run:
             self.notifier.reloading()
         try:
             new = self._own(load_config(self.config.path))
+            if new.org_errors:
+                raise ConfigError(list(new.problems()))
         except ConfigError as exc:
             if not dry_run:
                 mark_reload(self.generation, ok=False)
@@ -107,6 +115,8 @@ class Service:
                 f" {self.generation}:\n" + "\n".join(exc.problems),
                 f"ilyd config check --config {self.config.path}",
             ) from exc
+        for warning in new.warnings:
+            log.warning("config warning", generation=self.generation, warning=warning)
         diff = diff_configs(self.config, new)
         return new, diff, {**diff.as_dict(), "problems": list(new.problems())}
 

@@ -38,6 +38,7 @@ from ilyd.actors.messages import (
 from ilyd.actors.org import start_org_actor
 from ilyd.actors.restart import OrgSlot, RestartPolicy, on_failure
 from ilyd.config import Config, OrgConfig, OrgName
+from ilyd.config.secrets import fingerprint
 from ilyd.errors import ControlError
 from ilyd.store import Database
 from ilyd.store.org_flags import OrgFlagStore
@@ -72,6 +73,8 @@ class SupervisorActor(pykka.ThreadingActor):
         self._start_org = start_org
         self._slots: dict[OrgName, OrgSlot] = {}
         self._timers: dict[OrgName, threading.Timer] = {}
+        # Each org's secrets as they were when it last started (ilyd.config.secrets).
+        self._secrets_seen: dict[OrgName, bytes] = {}
         self._handlers: dict[type, Callable[[Any], Any]] = {
             OrgStarted: self._on_started,
             OrgFailed: self._on_failed,
@@ -260,6 +263,7 @@ class SupervisorActor(pykka.ThreadingActor):
             slot = self._slots.pop(name)
             self._stop_actor(slot)
             self._cancel_timer(name)
+            self._secrets_seen.pop(name, None)
             self._count_states()
             metrics.forget_org(name)
             log.info("org removed", org=name)
@@ -272,12 +276,24 @@ class SupervisorActor(pykka.ThreadingActor):
                 self._settle(slot)
             elif (slot.config, slot.problems) != (org_config, problems) or (
                 slot.state is OrgState.FATAL
-            ):
+            ) or self._secrets_changed(slot):
                 slot.config, slot.problems, slot.quick_failures = org_config, problems, 0
                 self._stop_actor(slot)
                 self._settle(slot, restart=True)
         self._slots = {name: self._slots[name] for name in wanted}
         self._count_states()
+
+    def _secrets_changed(self, slot: OrgSlot) -> bool:
+        """Whether a started org's secret files (or variables) hold something else now
+        than when it started: a reload is how an admin says "I changed a secret"."""
+        if slot.config is None or slot.state not in (
+                OrgState.STARTING, *_ALIVE, OrgState.BACKOFF):
+            return False
+        seen = self._secrets_seen.get(slot.name)
+        if seen is None or seen == _secrets_fingerprint(slot.config):
+            return False
+        log.info("org secrets changed; restarting the org", org=slot.name)
+        return True
 
     def _settle(self, slot: OrgSlot, *, restart: bool = False) -> None:
         """Put an org that is not running where its config and flags say it belongs."""
@@ -299,6 +315,7 @@ class SupervisorActor(pykka.ThreadingActor):
         slot.retry_at = None
         if slot.config is not None:  # the budget its pipeline and resync will keep to
             metrics.SF_API_BUDGET_RATIO.labels(org=slot.name).set(slot.config.api_budget_ratio)
+            self._secrets_seen[slot.name] = _secrets_fingerprint(slot.config)
         if restart:
             slot.restarts += 1
             metrics.ORG_RESTARTS.labels(org=slot.name).inc()
@@ -362,3 +379,8 @@ class SupervisorActor(pykka.ThreadingActor):
             generation=self._generation,
             orgs=tuple(slot.status() for slot in self._slots.values()),
         )
+
+
+def _secrets_fingerprint(config: OrgConfig) -> bytes:
+    """The fingerprint of every secret the org reads when it starts."""
+    return fingerprint((*config.secrets(), *config.enrich.secret_refs()))

@@ -3,13 +3,17 @@
 The config never holds a secret value, only where to find it. References are checked
 when the config is loaded (so `ilyd config check` reports a missing or world-readable
 file) and read again when an org starts (so a rotated secret is picked up on restart,
-and a secret removed since the load makes that org's start fail, not the daemon's).
+and a secret removed since the load makes that org's start fail, not the daemon's). A
+reload compares each org's `fingerprint` with the one taken at its start, and restarts
+the org whose secrets changed even though its config did not.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -108,3 +112,20 @@ class SecretRef:
         if not value:
             raise ConfigError(f"{self.key}: secret file {path} is empty")
         return value
+
+
+# Fingerprints are keyed per process: one kept in memory says nothing about the secret.
+_FINGERPRINT_KEY = os.urandom(32)
+
+
+def fingerprint(refs: Iterable[SecretRef]) -> bytes:
+    """A keyed digest of what `refs` hold now (a problem counts as a value, so a secret
+    that appears, changes or goes away changes the fingerprint)."""
+    digest = hashlib.blake2b(key=_FINGERPRINT_KEY, digest_size=16)
+    for ref in refs:
+        try:
+            value = "ok:" + ref.read()
+        except ConfigError as exc:
+            value = f"problem:{exc}"
+        digest.update(f"{ref.key}\0{value}\0".encode())
+    return digest.digest()
