@@ -41,6 +41,19 @@ def password_org_toml(directory: Path, dev: DevOrg, info: OrgInfo, extra: str = 
             f'password_file = "{password}"\n' + extra)
 
 
+def refresh_token_org_toml(directory: Path, dev: DevOrg, info: OrgInfo, extra: str = "") -> str:
+    """One refresh_token-auth `[[org]]` table for a devorg org; its client secret and its
+    refresh token (ilyd's to rotate: `{org}.refresh_token`) go into owner-only files."""
+    secret = directory / f"{info.name}.secret"
+    token = directory / f"{info.name}.refresh_token"
+    for path, value in ((secret, info.client_secret), (token, info.refresh_token)):
+        path.write_text(value + "\n")
+        path.chmod(0o600)
+    return (f'[[org]]\nname = "{info.name}"\nenvironment = "{dev.url}"\n'
+            f'auth = "refresh_token"\nclient_id = "{info.client_id}"\n'
+            f'client_secret_file = "{secret}"\nrefresh_token_file = "{token}"\n' + extra)
+
+
 def provision(org: OrgConfig) -> OrgConfig:
     """Put ilyd's fields, permission set and PushTopics in the org; return `org`."""
     rest = make_org_rest_client(org, OrgSecrets.read(org))

@@ -15,7 +15,7 @@ import requests
 
 from ilyd.config import OrgConfig, load_config
 from ilyd.devorg import DevOrg, OrgInfo
-from tests.helpers.orgs import provision
+from tests.helpers.orgs import provision, refresh_token_org_toml
 from tests.pipeline.conftest import Daemon, SalesforceUser, wait_until
 
 ILY = "Ily_Match_Status__c"
@@ -24,20 +24,12 @@ ILYD = (sys.executable, "-m", "ilyd")
 
 def refresh_token_config(tmp_path: Path, dev: DevOrg, info: OrgInfo) -> Path:
     """An ilyd config with one refresh_token-auth org; the token file is ilyd's to rotate."""
-    secret = tmp_path / f"{info.name}.secret"
-    token = tmp_path / f"{info.name}.refresh_token"
-    for path, value in ((secret, info.client_secret), (token, info.refresh_token)):
-        path.write_text(value + "\n")
-        path.chmod(0o600)
     path = tmp_path / "ilyd.toml"
     path.write_text(
         f'[daemon]\nstate_dir = "{tmp_path}/state"\n'
         f'control_socket = "{tmp_path}/control.sock"\nlog_format = "json"\n'
         f'[metrics]\nlisten = "127.0.0.1:0"\n'
-        f'[[org]]\nname = "{info.name}"\nenvironment = "{dev.url}"\n'
-        f'auth = "refresh_token"\nclient_id = "{info.client_id}"\n'
-        f'client_secret_file = "{secret}"\nrefresh_token_file = "{token}"\n'
-        f'poll_interval = 5\n')
+        + refresh_token_org_toml(tmp_path, dev, info, "poll_interval = 5\n"))
     return path
 
 

@@ -9,22 +9,16 @@ from ilyd.actors.org import OrgSecrets
 from ilyd.config import OrgConfig, load_config
 from ilyd.devorg import DevOrg, OrgInfo
 from ilyd.salesforce.connect import make_org_rest_client
+from tests.helpers.orgs import refresh_token_org_toml
 
 from .conftest import Admin
 from .test_auth import _token_requests, _whoami
 
 
 def _org_config(tmp_path: Path, dev: DevOrg, info: OrgInfo) -> OrgConfig:
-    secret, token = tmp_path / "secret", tmp_path / "refresh_token"
-    for path, value in ((secret, info.client_secret), (token, info.refresh_token)):
-        path.write_text(value + "\n")
-        path.chmod(0o600)
     config_path = tmp_path / "ilyd.toml"
-    config_path.write_text(
-        f'[daemon]\nstate_dir = "{tmp_path}/state"\n'
-        f'[[org]]\nname = "{info.name}"\nenvironment = "{dev.url}"\n'
-        f'auth = "refresh_token"\nclient_id = "{info.client_id}"\n'
-        f'client_secret_file = "{secret}"\nrefresh_token_file = "{token}"\n')
+    config_path.write_text(f'[daemon]\nstate_dir = "{tmp_path}/state"\n'
+                           + refresh_token_org_toml(tmp_path, dev, info))
     config = load_config(config_path)
     assert not config.org_errors, config.org_errors
     return config.orgs[0]
