@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from ilyd.errors import RequestLimitError
+from ilyd.errors import AuthError, RequestLimitError, SalesforceError
 from ilyd.salesforce.limits import Usage
 from ilyd.salesforce.rest import RestClient
 
@@ -50,6 +50,14 @@ class Budget:
             return self._rest.limits()
         except RequestLimitError:
             # Spent to the last call: the usage header of the refusal says so.
+            return {}
+        except AuthError:
+            raise
+        except SalesforceError as exc:
+            # /limits needs View Setup and Configuration: without it the batch allowance
+            # is unknown (Salesforce refuses a job past it) and the usage comes from the
+            # refusal's Sforce-Limit-Info header.
+            log.info("resync_limits_unreadable", error=exc.message)
             return {}
 
     def _over(self, usage: Usage | None) -> bool:
