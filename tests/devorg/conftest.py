@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from ilyd.devorg import DevOrg, OrgInfo
 
@@ -70,3 +75,16 @@ def dev() -> Iterator[DevOrg]:
 @pytest.fixture
 def client(dev: DevOrg) -> Client:
     return login(dev, dev.orgs[0])
+
+
+@pytest.fixture(scope="module")
+def signing_key() -> tuple[rsa.RSAPrivateKey, bytes]:
+    """An RSA key and a self-signed certificate for it, as a connected app's JWT pair."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ilyd test")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    return key, cert.public_bytes(serialization.Encoding.PEM)

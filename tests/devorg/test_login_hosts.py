@@ -3,15 +3,11 @@ accepted where Salesforce accepts it."""
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 
 import jwt
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from ilyd.devorg import DevOrg
 
@@ -48,20 +44,10 @@ def test_token_responses_point_the_api_at_my_domain_and_the_identity_at_the_logi
         assert identity.json()["urls"]["rest"].startswith(dev.my_domain_url)
 
 
-def _signing_key() -> tuple[rsa.RSAPrivateKey, bytes]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ilyd test")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(1)
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
-    return key, cert.public_bytes(serialization.Encoding.PEM)
-
-
-def test_a_jwt_posted_to_my_domain_needs_the_login_host_as_audience(dev: DevOrg) -> None:
+def test_a_jwt_posted_to_my_domain_needs_the_login_host_as_audience(
+        dev: DevOrg, signing_key: tuple[rsa.RSAPrivateKey, bytes]) -> None:
     org = dev.orgs[0]
-    key, cert = _signing_key()
+    key, cert = signing_key
     requests.put(f"{dev.admin}/orgs/{org.name}/certificate", data=cert,
                  timeout=10).raise_for_status()
 

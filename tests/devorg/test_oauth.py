@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import threading
 import time
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
-import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from ilyd.devorg import DevOrg
 
@@ -203,18 +198,6 @@ def test_userinfo_and_identity_url_describe_the_user(client: Client) -> None:
     assert identity.json()["organization_id"] == client.org.org_id
     assert identity.json()["urls"]["rest"].endswith("/services/data/v{version}/")
     assert requests.get(client.dev.url + "/services/oauth2/userinfo").status_code == 403
-
-
-@pytest.fixture(scope="module")
-def signing_key() -> tuple[rsa.RSAPrivateKey, bytes]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ilyd test")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(1)
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
-    return key, cert.public_bytes(serialization.Encoding.PEM)
 
 
 def test_jwt_bearer_checks_signature_audience_and_expiry(
