@@ -42,7 +42,8 @@ def load_config(path: Path | str) -> Config:
     problems = Problems()
     for key in raw:
         if key not in GLOBAL_TABLES and key != _ORG_KEY:
-            problems.add(key, unknown_key_message(key, (*GLOBAL_TABLES, _ORG_KEY)))
+            problems.add(join_path("", key),
+                         unknown_key_message(key, (*GLOBAL_TABLES, _ORG_KEY)))
     sections: dict[str, Any] = {
         name: factory(base_dir).parse(raw.get(name), name, problems)
         for name, factory in GLOBAL_TABLES.items()
@@ -72,6 +73,12 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: no such config file; pass --config PATH") from exc
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        # TOML files are UTF-8 only (https://toml.io/en/v1.0.0#spec).
+        raise ConfigError(
+            f"{path}: not UTF-8 (byte {exc.object[exc.start]:#04x} at offset {exc.start});"
+            " save the file as UTF-8"
+        ) from exc
     except tomli.TOMLDecodeError as exc:
         lineno, colno = getattr(exc, "lineno", None), getattr(exc, "colno", None)
         if lineno is not None:

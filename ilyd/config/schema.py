@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,10 +66,19 @@ class Problems:
         return bool(self.items)
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def join_path(base: str, key: str | int) -> str:
-    """Join a key path: ``org[2]`` + ``name`` -> ``org[2].name``; ``org`` + 2 -> ``org[2]``."""
+    """Join a key path: ``org[2]`` + ``name`` -> ``org[2].name``; ``org`` + 2 -> ``org[2]``.
+
+    A key TOML would not accept bare (empty, spaces, dots, quotes) is quoted as TOML
+    writes it, so the path names one key: ``defaults."a.b"``, not ``defaults.a.b``.
+    """
     if isinstance(key, int):
         return f"{base}[{key}]"
+    if not _BARE_KEY.fullmatch(key):
+        key = json.dumps(key, ensure_ascii=False)
     return f"{base}.{key}" if base else key
 
 
