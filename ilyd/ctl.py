@@ -2,8 +2,9 @@
 
 Client verbs are table-driven: `CLIENT_VERBS` lists each verb's arguments, how they map
 to the request's args, and how its result is rendered for humans (`--json` prints the
-raw result). Exit codes: 0 ok, 1 the daemon reported an error, 2 usage error,
-3 daemon not running (socket absent or refusing).
+raw result). Exit codes: 0 ok, 1 the daemon reported an error (or `check` found a blocked
+step, as `ilyd check` does), 2 usage error, 3 daemon not running (socket absent or
+refusing).
 """
 
 from __future__ import annotations
@@ -114,6 +115,10 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def _orgs(count: int) -> str:
+    return f"{count} org" if count == 1 else f"{count} orgs"
+
+
 def render_status(result: Mapping[str, Any]) -> str:
     """`ilyd ctl status` for humans."""
     lines = [
@@ -123,7 +128,7 @@ def render_status(result: Mapping[str, Any]) -> str:
     ]
     if result.get("metrics_url"):
         lines.append(f"metrics: {result['metrics_url']}")
-    lines += [f"worker {w['worker']}: {w['state']}, pid {w['pid']}, {w['orgs']} orgs,"
+    lines += [f"worker {w['worker']}: {w['state']}, pid {w['pid']}, {_orgs(w['orgs'])},"
               f" {w['restarts']} restarts" + (f" (last exit {w['last_exit']})"
                                              if w["last_exit"] is not None else "")
               for w in result.get("workers") or ()]
@@ -188,6 +193,9 @@ class ClientVerb:
     timeout: float = 30.0
     # Shows a progress update for humans (default: its key=value pairs on a line).
     show_progress: Callable[[Mapping[str, Any]], None] | None = None
+    # Whether a result the daemon returned still means failure (exit 1), as `check` with a
+    # blocked step does — so `ilyd ctl check` and `ilyd check` agree.
+    failed: Callable[[Any], bool] = field(default=lambda _result: False)
 
 
 def org_verb(name: str, help_text: str) -> ClientVerb:
@@ -215,9 +223,11 @@ CLIENT_VERBS: tuple[ClientVerb, ...] = (
     ClientVerb("reload", "re-read the config file and apply the difference", render_reload,
                _reload_arguments, lambda ns: {"dry_run": ns.dry_run, "wait": ns.wait},
                timeout=90.0),
-    ClientVerb("check", "the installation preflight of a running org (PASS/WARN/FAIL)",
-               provision_render.render_check, _org_argument, lambda ns: {"org": ns.org},
-               timeout=150.0),
+    ClientVerb("check", "the installation preflight of a running org: one PASS/TODO/WARN/FAIL"
+               " line per step (exit 1 when a step is blocked)",
+               provision_render.render_check, provision_render.check_arguments,
+               lambda ns: {"org": ns.org, "verbose": ns.verbose}, timeout=150.0,
+               failed=lambda result: not result.get("ok", True)),
     ClientVerb("provision", "create the Ily fields, permission set and PushTopics (--plan:"
                " only show)", provision_render.render_provision,
                provision_render.provision_arguments,
@@ -286,4 +296,4 @@ def run_verb(verb: ClientVerb, args: argparse.Namespace) -> int:
         print(f"ilyd ctl: cannot talk to the daemon on {path}: {exc}", file=sys.stderr)
         return EXIT_ERROR
     print(json.dumps(result, indent=2) if args.json else verb.render(result))
-    return EXIT_OK
+    return EXIT_ERROR if verb.failed(result) else EXIT_OK

@@ -20,6 +20,8 @@ def problem(detail: Mapping[str, DetailValue]) -> str | None:
     if detail.get("needs_reauth"):
         reason = detail.get("reason") or detail.get("provision_error") or ""
         return f"needs re-authorisation: {reason}".rstrip(": ")
+    if detail.get("not_provisioned"):  # before the stream's backoff on a missing channel
+        return str(detail["not_provisioned"])
     if detail.get("connection") == "backoff":
         why = detail.get("connection_detail") or detail.get("connection_reason") or "backoff"
         return f"no change stream: {why}"

@@ -31,6 +31,7 @@ from ilyd.errors import AuthError, IlydError, NeedsReauthError
 from ilyd.provision.identity import OrgIdentityStore
 from ilyd.provision.retry import StartupRetry, is_transient
 from ilyd.provision.service import Provisioner, ProvisionReport
+from ilyd.provision.source import source_check
 from ilyd.salesforce.connect import make_org_rest_client
 from ilyd.salesforce.http import RetryPolicy
 from ilyd.store.writes import WriteStateStore
@@ -125,7 +126,8 @@ class ProvisionerActor(pykka.ThreadingActor):
             api_budget_ratio=config.api_budget_ratio, poll_interval=config.poll_interval,
             identities=OrgIdentityStore(database) if database is not None else None,
             # `ilyd ctl check` lists the fields the writer found unwritable, as `ilyd check` does.
-            writes=WriteStateStore(database) if database is not None else None)
+            writes=WriteStateStore(database) if database is not None else None,
+            auto_provision=config.auto_provision, source=source_check(config))
         with _registry_lock:
             _registry[config.name] = self.actor_ref
         self.actor_ref.tell(_Startup())
@@ -242,6 +244,11 @@ class ProvisionerActor(pykka.ThreadingActor):
                                 f" {self._context.name}" if report.failed else None),
             "provision_retry_at": None,
             "provision_attempts": None,
+            # auto_provision = false and something to create: the PushTopics the stream
+            # would subscribe to may not exist yet, so say what to run (ilyd.actors.health
+            # shows the org degraded with this as its last error until it is done).
+            "not_provisioned": (f"not provisioned: run ilyd ctl provision {self._context.name}"
+                                if not report.applied and report.plan.actions else None),
         }
         self._retry.reset()
         if report.sandbox_refreshed and report.refresh is not None:

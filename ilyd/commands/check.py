@@ -1,6 +1,8 @@
-"""`ilyd check ORG --config PATH [--json]`: the installation preflight against a live org,
-usable before the daemon runs. Exit 0 when nothing FAILs, 1 when something does, 2 on a
-usage or config error."""
+"""`ilyd check ORG --config PATH [--verbose] [--json]`: the installation preflight against
+a live org, usable before the daemon runs. One line per installation step: PASS, TODO
+(ilyd does it when the org starts), WARN (optional, at a cost) or FAIL (blocked: the admin
+must act). Exit 0 when nothing is blocked, 1 when something is, 2 on a usage or config
+error."""
 
 from __future__ import annotations
 
@@ -15,10 +17,13 @@ from ilyd.commands.orgload import EXIT_TLS, EXIT_USAGE, load_org, quiet_logging
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `check`."""
     parser = subparsers.add_parser(
-        "check", help="check an org's installation: one PASS/WARN/FAIL line per step")
+        "check", help="check an org's installation: one PASS/TODO/WARN/FAIL line per step")
     parser.add_argument("org", help="org name from the config")
     add_config_argument(parser)
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="also list each permission, object, field and PushTopic")
+    parser.add_argument("--json", action="store_true",
+                        help="print the result as JSON (always every item)")
     parser.set_defaults(func=check_command)
 
 
@@ -29,6 +34,7 @@ def check_command(args: argparse.Namespace) -> int:
     from ilyd.provision.identity import OrgIdentityStore
     from ilyd.provision.render import render_check
     from ilyd.provision.service import Provisioner
+    from ilyd.provision.source import source_check
     from ilyd.salesforce.connect import make_org_rest_client
     from ilyd.store import Database
     from ilyd.store.layout import org_database
@@ -66,11 +72,12 @@ def check_command(args: argparse.Namespace) -> int:
         report = Provisioner(org.name, rest, objects=org.objects, api_version=org.api_version,
                              api_budget_ratio=org.api_budget_ratio,
                              poll_interval=org.poll_interval, identities=identities,
-                             writes=writes).check()
+                             writes=writes, auto_provision=org.auto_provision,
+                             source=source_check(org)).check()
     finally:
         rest.close()
         if database is not None:
             database.close()
     result = report.as_dict()
-    print(json.dumps(result, indent=2) if args.json else render_check(result))
+    print(json.dumps(result, indent=2) if args.json else render_check(result, args.verbose))
     return 0 if report.ok else 1

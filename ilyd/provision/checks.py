@@ -30,8 +30,9 @@ class Status(StrEnum):
     """The outcome of one check."""
 
     PASS = "PASS"  # noqa: S105 (a check status, not a password)
-    WARN = "WARN"
-    FAIL = "FAIL"
+    TODO = "TODO"  # pending: ilyd does it itself when the org starts (auto_provision)
+    WARN = "WARN"  # optional: works without it, at the cost the line names
+    FAIL = "FAIL"  # blocked: ilyd cannot do it with its permissions; the admin must act
 
 
 class Mode(StrEnum):
@@ -85,10 +86,17 @@ class Context:
     api_budget_ratio: float
     poll_interval: float
     refresh: SandboxRefresh | None = None
+    # ilyd creates what it can when the org starts: such a gap is pending, not blocked.
+    auto_provision: bool = False
 
 
 def _pass(step: str, summary: str) -> CheckResult:
     return CheckResult(step, Status.PASS, summary)
+
+
+def _ilyd_does(ctx: Context, can: bool) -> Status:
+    """TODO when ilyd can close the gap itself at the org's start, else FAIL."""
+    return Status.TODO if can and ctx.auto_provision else Status.FAIL
 
 
 def streaming_available(facts: OrgFacts, objects: tuple[str, ...]) -> bool:
@@ -202,11 +210,12 @@ def _field_checks(facts: OrgFacts, ctx: Context) -> Iterator[CheckResult]:
                               f" Object Settings > {sobject}: check {', '.join(lacking)}"
                               + (f"; then {create_fix}" if f.exists is False else ""))
         elif f.exists is False:
-            yield CheckResult(step, Status.FAIL, "missing",
+            yield CheckResult(step, _ilyd_does(ctx, facts.can_create_fields), "missing",
                               "ilyd cannot write this value (the org runs in partial mode)",
                               create_fix)
         elif f.exists is None and not f.readable:
-            yield CheckResult(step, Status.FAIL, "not visible to the integration user"
+            yield CheckResult(step, _ilyd_does(ctx, facts.can_manage_permission_sets),
+                              "not visible to the integration user"
                               " (missing, or no field-level security)",
                               "ilyd cannot write this value (the org runs in partial mode)",
                               f"ilyd ctl provision {ctx.org}")
@@ -217,7 +226,8 @@ def _field_checks(facts: OrgFacts, ctx: Context) -> Iterator[CheckResult]:
                          f"Setup > Object Manager > {full.split('.')[0]} > Fields &"
                          f" Relationships > {full.split('.')[1]} > Set Field-Level Security:"
                          " Visible for the integration user's profile")
-            yield CheckResult(step, Status.FAIL, "exists but the integration user cannot"
+            yield CheckResult(step, _ilyd_does(ctx, facts.can_manage_permission_sets),
+                              "exists but the integration user cannot"
                               " write it (field-level security)",
                               "ilyd cannot write this value (the org runs in partial mode)",
                               grant_fix)
@@ -244,7 +254,7 @@ def _permission_set_check(facts: OrgFacts, ctx: Context) -> CheckResult:
     fix = (f"ilyd ctl provision {ctx.org}" if facts.can_manage_permission_sets else
            "grant the integration user 'Manage Profiles and Permission Sets', then ilyd ctl"
            f" provision {ctx.org}; or set field-level security by hand")
-    return CheckResult(step, Status.FAIL, problem,
+    return CheckResult(step, _ilyd_does(ctx, facts.can_manage_permission_sets), problem,
                        "the integration user may not be able to write the Ily fields", fix)
 
 
@@ -284,7 +294,7 @@ def _streaming_checks(facts: OrgFacts, ctx: Context) -> Iterator[CheckResult]:
                 continue
             summary = f"differs from what ilyd expects: {', '.join(diff)}"
         if facts.can_manage_push_topics():
-            yield CheckResult(step, Status.FAIL, summary,
+            yield CheckResult(step, _ilyd_does(ctx, True), summary,
                               "ilyd receives no (or the wrong) change events for"
                               f" {sobject}", f"ilyd ctl provision {ctx.org}")
         else:
@@ -387,8 +397,21 @@ def run_checks(facts: OrgFacts, ctx: Context) -> list[CheckResult]:
     return results
 
 
-def api_failure(error: str, ctx: Context) -> list[CheckResult]:
-    """The single line when not even the first API call works."""
+def api_failure(error: str, ctx: Context, code: str | None = None) -> list[CheckResult]:
+    """The single line when not even the first API call works, blaming what failed."""
+    if code == "REQUEST_LIMIT_EXCEEDED":
+        # The org is past an API limit: the connected app and the user are fine, and a
+        # new login would not help. Calls are refused until the last 24 hours' usage drops
+        # under the allowance (TotalRequests) or long requests finish (ConcurrentRequests).
+        # https://developer.salesforce.com/docs/platform/salesforce-app-limits-cheatsheet/guide/salesforce-app-limits-platform-api.html
+        # https://help.salesforce.com/s/articleView?id=xcloud.setup_system_overview_api.htm&type=5
+        return [CheckResult("api access", Status.FAIL, f"the org is past its API limit ({error})",
+                            "Salesforce refuses every API call until the last 24 hours' usage"
+                            " drops under the org's allowance; ilyd pauses and resumes by"
+                            " itself; nothing else can be checked now",
+                            "nothing to fix in ilyd or the connected app: wait (Setup > System"
+                            " Overview > API Usage shows the last 24 hours), lower"
+                            " api_budget_ratio if ilyd uses too much, or buy more API calls")]
     return [CheckResult("api access", Status.FAIL, error,
                         "ilyd cannot reach the org; nothing else can be checked",
                         f"check the connected app and the user, or run ilyd connect {ctx.org}")]

@@ -10,19 +10,28 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def render_check(result: Mapping[str, Any]) -> str:
-    """One line per step (with consequence and fix under non-PASS lines), then a summary."""
+def _lines(entry: Mapping[str, Any], width: int, indent: str) -> list[str]:
+    pad = " " * (len(indent) + width + 8)
+    lines = [f"{indent}{entry['status']:<4}  {entry['step']:<{width}}  {entry['summary']}"]
+    if entry["status"] != "PASS":
+        if entry.get("consequence"):
+            lines.append(f"{pad}consequence: {entry['consequence']}")
+        if entry.get("fix"):
+            lines.append(f"{pad}fix: {entry['fix']}")
+    return lines
+
+
+def render_check(result: Mapping[str, Any], verbose: bool | None = None) -> str:
+    """One line per installation step (consequence and fix under the ones not PASS), each
+    step's items under it with `verbose`, then the summary line."""
+    verbose = bool(result.get("verbose")) if verbose is None else verbose
     lines = []
-    for r in result["results"]:
-        lines.append(f"{r['status']:<4}  {r['step']:<40}  {r['summary']}")
-        if r.get("consequence"):
-            lines.append(f"{'':<46}consequence: {r['consequence']}")
-        if r.get("fix"):
-            lines.append(f"{'':<46}fix: {r['fix']}")
-    counts = result["counts"]
-    mode = f"; mode: {result['mode']}" if result.get("mode") else ""
-    lines.append(f"{result['org']}: {counts['FAIL']} FAIL, {counts['WARN']} WARN,"
-                 f" {counts['PASS']} PASS{mode}")
+    for step in result["steps"]:
+        lines += _lines(step, 22, "")
+        if verbose:  # each item on one line: the step above says what it costs, the fix
+            lines += [f"      {i['status']:<4}  {i['step']:<40}  {i['summary']}"
+                      for i in step["items"]]
+    lines.append(result["summary"])
     return "\n".join(lines)
 
 
@@ -54,6 +63,13 @@ def render_grant(result: Mapping[str, Any]) -> str:
              for profile, count in result["granted"].items()]
     lines += [f"error: {e}" for e in result.get("errors", [])]
     return "\n".join(lines)
+
+
+def check_arguments(parser: argparse.ArgumentParser) -> None:
+    """`ilyd ctl check ORG [--verbose]`."""
+    parser.add_argument("org", help="org name (see ilyd ctl orgs)")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="also list each permission, object, field and PushTopic")
 
 
 def provision_arguments(parser: argparse.ArgumentParser) -> None:

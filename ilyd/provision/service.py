@@ -25,6 +25,7 @@ from ilyd.provision.facts import OrgFacts, gather
 from ilyd.provision.grant import GrantReport, grant_profiles
 from ilyd.provision.identity import OrgIdentityStore
 from ilyd.provision.plan import Action, Plan, apply, make_plan
+from ilyd.provision.steps import StepResult, group_steps, summary_line
 from ilyd.provision.unwritable import unwritable_check
 from ilyd.salesforce.rest import RestClient
 from ilyd.store.writes import WriteStateStore
@@ -39,10 +40,12 @@ class CheckReport:
     org: str
     results: tuple[CheckResult, ...]
     mode: Mode | None  # None when the org could not be read at all
+    # The results as the installation guide's steps (what `ilyd check` prints).
+    steps: tuple[StepResult, ...] = ()
 
     @property
     def ok(self) -> bool:
-        """Nothing FAILs (`ilyd check` exits 0)."""
+        """Nothing is blocked: no FAIL (`ilyd check` and `ilyd ctl check` exit 0)."""
         return all(r.status is not Status.FAIL for r in self.results)
 
     def counts(self) -> dict[str, int]:
@@ -52,6 +55,8 @@ class CheckReport:
     def as_dict(self) -> dict[str, Any]:
         """JSON form (`--json`, the control protocol)."""
         return {"org": self.org, "ok": self.ok, "mode": self.mode and str(self.mode),
+                "summary": summary_line(self.org, self.steps, self.mode),
+                "steps": [s.as_dict() for s in self.steps],
                 "counts": self.counts(), "results": [r.as_dict() for r in self.results]}
 
 
@@ -101,8 +106,14 @@ class Provisioner:
         poll_interval: float = 30.0,
         identities: OrgIdentityStore | None = None,
         writes: WriteStateStore | None = None,
+        auto_provision: bool = False,
+        source: CheckResult | None = None,
     ) -> None:
         self.org = org
+        # Whether ilyd creates what is missing when the org starts (pending, not blocked).
+        self.auto_provision = auto_provision
+        # The enrichment source line: from the org's config, which only the caller has.
+        self.source = source
         # The writer's record of fields Salesforce refused: `check` shows them.
         self.writes = writes
         self.rest = rest
@@ -114,7 +125,7 @@ class Provisioner:
 
     def _context(self, refresh: SandboxRefresh | None) -> Context:
         return Context(self.org, self.objects, self.api_budget_ratio, self.poll_interval,
-                       refresh)
+                       refresh, self.auto_provision)
 
     def facts(self) -> OrgFacts:
         """The org as it is now (raises SalesforceError if it cannot be read)."""
@@ -122,18 +133,21 @@ class Provisioner:
 
     def check(self) -> CheckReport:
         """The preflight; changes nothing (not even the stored org id)."""
+        source = [self.source] if self.source is not None else []
         try:
             facts = self.facts()
         except SalesforceError as exc:
-            return CheckReport(self.org, tuple(api_failure(str(exc), self._context(None))),
-                               None)
+            failed = (*api_failure(str(exc), self._context(None), exc.error_code), *source)
+            return CheckReport(self.org, failed, None,
+                               group_steps(failed, None, self.auto_provision))
         refresh = (self.identities.compare(self.org, facts.org_id)
                    if self.identities is not None else None)
-        results = run_checks(facts, self._context(refresh))
+        results = run_checks(facts, self._context(refresh)) + source
         if self.writes is not None:
             refused = unwritable_check(self.org, self.writes.unwritable(self.org))
             results += [refused] if refused is not None else []
-        return CheckReport(self.org, tuple(results), decide_mode(facts, self.objects))
+        return CheckReport(self.org, tuple(results), decide_mode(facts, self.objects),
+                           group_steps(results, facts, self.auto_provision))
 
     def plan(self) -> Plan:
         """What `provision` would do now."""

@@ -49,8 +49,8 @@ def _ask(daemon: Daemon, args: Mapping[str, Any], message: object) -> Any:
 
 
 def check(daemon: Daemon, args: Mapping[str, Any], _progress: Progress) -> Any:
-    """The preflight of a running org."""
-    return _ask(daemon, args, RunCheck())
+    """The preflight of a running org; `verbose` asks the client to list every item."""
+    return {**_ask(daemon, args, RunCheck()), "verbose": _flag_arg(args, "verbose")}
 
 
 def provision(daemon: Daemon, args: Mapping[str, Any], _progress: Progress) -> Any:

@@ -113,6 +113,9 @@ def write_config(workdir: Path) -> Callable[..., Path]:
             f'[daemon]\nstate_dir = "{workdir}/state"\ncontrol_socket = "{workdir}/ctl.sock"\n'
             f'log_level = "debug"\n{extra}'
             f'[metrics]\nlisten = "127.0.0.1:0"\n{metrics}'
+            # These orgs never reach Salesforce: the bundled sample may stand in for a source.
+            '[[defaults.enrich.provider]]\ntype = "dataset"\npath = "@sample"\n'
+            'allow_real_org = true\n'
         )
         text += "".join(org_toml(name, workdir / "secrets") for name in orgs)
         path = workdir / "ilyd.toml"

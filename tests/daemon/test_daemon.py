@@ -168,7 +168,7 @@ def test_sd_notify_reports_ready_status_watchdog_reloading_and_stopping(
                     return line
 
     receive_until("READY=1")
-    assert any(line.startswith("STATUS=1 orgs") for line in seen)
+    assert any(line.startswith("STATUS=1 org:") for line in seen)
     receive_until("WATCHDOG=1")
     assert daemon.ctl("reload").returncode == 0
     receive_until("RELOADING=1")
