@@ -1,14 +1,19 @@
-# `make demo` and `make test` set everything up on a fresh machine themselves.
+# `make demo` and `make test` set everything up on a fresh machine themselves: the demo
+# installs ilyd and its runtime dependencies only, the tests add the test extras.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-PYSTAMP   := $(VENV)/.installed
+RUNSTAMP  := $(VENV)/.installed-runtime
+PYSTAMP   := $(VENV)/.installed-test
 NODESTAMP := node_modules/.installed
 SYSSTAMP  := var/.system-deps
 
 .PHONY: demo test lint system-deps clean
 
-demo: $(PYSTAMP)
+# ilyd is installed in $(BIN), which is not on PATH: `. $(BIN)/activate` puts it there
+# (the demo's own hints name $(BIN)/ilyd).
+demo: $(RUNSTAMP)
+	@echo "ilyd is $(BIN)/ilyd (run '. $(BIN)/activate' to have 'ilyd' on PATH)"
 	$(BIN)/ilyd demo
 
 test: $(PYSTAMP) $(NODESTAMP) $(SYSSTAMP)
@@ -18,9 +23,13 @@ test: $(PYSTAMP) $(NODESTAMP) $(SYSSTAMP)
 lint: $(PYSTAMP)
 	$(BIN)/ruff check ilyd tests bench
 
-$(PYSTAMP): pyproject.toml
+$(RUNSTAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(PYSTAMP): $(RUNSTAMP)
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 

@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,6 +39,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--keep", action="store_true",
                         help="keep the demo's state directory and daemon log")
     parser.set_defaults(func=demo_command)
+
+
+def ilyd_command() -> str:
+    """How the admin's shell runs this ilyd: `ilyd` when that is the one on PATH, else the
+    script next to this interpreter (`make demo` installs into .venv/bin, which is not on
+    PATH until `. .venv/bin/activate`), else `python -m ilyd`."""
+    script = Path(sys.executable).parent / "ilyd"
+    found = shutil.which("ilyd")
+    if script.exists():
+        if found is not None and Path(found).resolve() == script.resolve():
+            return "ilyd"
+        return str(script)
+    return f"{sys.executable} -m ilyd"
 
 
 def _free_port() -> int:
@@ -168,7 +182,7 @@ def _render(summary: dict[str, Any], config: Path, recent: list[str]) -> str:
         *[f"    {line}" for line in recent[-8:]],
         "",
         f"  metrics:  {summary['metrics_url']}",
-        f"  control:  ilyd ctl --config {config} status | orgs | check demo",
+        f"  control:  {ilyd_command()} ctl --config {config} status | orgs | check demo",
         "  Ctrl-C stops the demo.",
     ]
     return "\n".join(lines)
@@ -255,6 +269,4 @@ def demo_command(args: argparse.Namespace) -> int:
                 daemon.kill()
         dev.stop()
         if not args.keep:
-            import shutil
-
             shutil.rmtree(root, ignore_errors=True)
