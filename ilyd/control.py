@@ -139,6 +139,18 @@ def encode(message: Mapping[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":"), default=str).encode() + b"\n"
 
 
+def _close_after_reply(conn: socket.socket) -> None:
+    """Let the client read our last reply before we close: closing a socket with unread
+    input resets the connection, and the peer loses what we wrote. Stop writing, then
+    discard what the client still sends, up to a bound in bytes and time."""
+    with contextlib.suppress(OSError):
+        conn.shutdown(socket.SHUT_WR)
+        conn.settimeout(2.0)
+        drained = 0
+        while drained < 4 * MAX_LINE_BYTES and (chunk := conn.recv(1 << 16)):
+            drained += len(chunk)
+
+
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True  # a hung client must not keep the daemon from exiting
     owner: ControlServer
@@ -201,6 +213,7 @@ class ControlServer:
                 return
             if len(line) > MAX_LINE_BYTES:
                 self._reply_error(wfile, None, ControlError("invalid_args", "request too long"))
+                _close_after_reply(conn)
                 return
             request_id: Any = None
             try:
@@ -218,8 +231,15 @@ class ControlServer:
             except ControlError as exc:
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self._reply_error(wfile, request_id, exc)  # unless the client left
-            except json.JSONDecodeError:
-                self._reply_error(wfile, None, ControlError("invalid_args", "not JSON"))
+            except ValueError as exc:
+                # JSONDecodeError, but also a line that is not UTF-8 and an integer longer
+                # than Python converts (sys.get_int_max_str_digits()).
+                self._reply_error(wfile, None, ControlError(
+                    "invalid_args", f"not JSON: {exc}", "send one JSON object per line"))
+            except RecursionError:
+                self._reply_error(wfile, None, ControlError(
+                    "invalid_args", "not JSON: nested too deeply",
+                    "send one JSON object per line"))
             except (BrokenPipeError, ConnectionResetError):
                 return
 
