@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from ilyd.enrich.fields import FieldType, IlyField
 
-__all__ = ["LIST_SEPARATOR", "coerce_value", "format_datetime"]
+__all__ = ["LIST_SEPARATOR", "coerce_value", "format_datetime", "sf_length"]
 
 # How multi-valued data (products, services) is joined into one text field.
 LIST_SEPARATOR = "; "
@@ -49,16 +50,34 @@ def _text(value: object) -> str | None:
         text = LIST_SEPARATOR.join(dict.fromkeys(p for p in parts if p))  # keeps order, no dupes
     else:
         text = str(value)
-    # NUL is rejected by Salesforce's XML/JSON layer; other control characters except
-    # tab and newline have no business in a company attribute either.
-    text = "".join(ch for ch in text if ch >= " " or ch in "\t\n").strip()
+    text = _UNWANTED.sub("", text).strip()
     return text or None
 
 
+# NUL is rejected by Salesforce's XML/JSON layer; other control characters except tab
+# and newline have no business in a company attribute either. A lone surrogate (JSON can
+# carry "\ud800") is no character at all: it cannot even be encoded as UTF-8.
+_UNWANTED = re.compile("[\x00-\x08\x0b-\x1f\ud800-\udfff]")
+
+
+def sf_length(text: str) -> int:
+    """A text's length as Salesforce counts it: in UTF-16 code units, so a character
+    outside the Basic Multilingual Plane (an emoji, a rare CJK ideograph) counts twice
+    (https://help.salesforce.com/s/articleView?id=005166849&type=1)."""
+    if text.isascii():
+        return len(text)
+    return len(text) + sum(1 for ch in text if ch > "\uffff")
+
+
 def _truncate(text: str, max_chars: int) -> str:
-    if len(text) <= max_chars:
+    if len(text) <= max_chars and sf_length(text) <= max_chars:
         return text
-    return text[:max_chars].rstrip()
+    units = 0
+    for index, ch in enumerate(text):
+        units += 2 if ch > "\uffff" else 1
+        if units > max_chars:
+            return text[:index].rstrip()
+    return text
 
 
 def _join_fitting(value: Iterable[object], max_chars: int | None) -> str | None:
@@ -66,7 +85,7 @@ def _join_fitting(value: Iterable[object], max_chars: int | None) -> str | None:
     joined = ""
     for part in dict.fromkeys(p for p in (_text(item) for item in value) if p):
         candidate = f"{joined}{LIST_SEPARATOR}{part}" if joined else part
-        if max_chars is not None and len(candidate) > max_chars:
+        if max_chars is not None and sf_length(candidate) > max_chars:
             if not joined:  # a single over-long item: keep what fits of it
                 joined = _truncate(part, max_chars)
             break
