@@ -21,11 +21,12 @@ dev = devorg_fixture(orgs=2)
 
 @pytest.fixture
 def write_devorg_config(workdir: Path, dev: DevOrg) -> Callable[..., Path]:
-    """A config of one process with a password-auth [[org]] per given devorg org."""
+    """A config with a password-auth [[org]] per given devorg org, in one process or
+    shared over worker processes."""
 
-    def write(*infos: OrgInfo) -> Path:
+    def write(*infos: OrgInfo, processes: int = 1) -> Path:
         text = (f'[daemon]\nstate_dir = "{workdir}/state"\ncontrol_socket = "{workdir}/ctl.sock"\n'
-                'processes = 1\n[metrics]\nlisten = "127.0.0.1:0"\n')
+                f'processes = {processes}\n[metrics]\nlisten = "127.0.0.1:0"\n')
         text += "".join(password_org_toml(workdir, dev, info, "poll_interval = 5\n")
                         for info in infos)
         path = workdir / "ilyd.toml"
@@ -82,10 +83,11 @@ def wait_connected(daemon: DaemonProcess, name: str) -> None:
     wait_until(connected, timeout=30, what=f"{name} connected")
 
 
+@pytest.mark.parametrize("processes", [1, 2], ids=["one-process", "worker-processes"])
 def test_an_org_mistake_fails_the_reload_and_the_running_org_keeps_its_config(
-        dev, write_devorg_config, start_daemon, workdir, users):
+        dev, write_devorg_config, start_daemon, workdir, users, processes):
     alpha, beta = dev.orgs
-    config = write_devorg_config(alpha, beta)
+    config = write_devorg_config(alpha, beta, processes=processes)
     good = config.read_text()
 
     # At the first start there is no previous config: the bad org is in config_error,
