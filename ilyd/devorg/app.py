@@ -115,6 +115,7 @@ class DevOrg:
             bulk_ingest,
             bulk_query,
             cometd,
+            metadata,
             oauth,
             query,
             rest,
@@ -123,7 +124,7 @@ class DevOrg:
         from ilyd.devorg import collections as sobject_collections
 
         for module in (oauth, rest, query, sobject_collections, tooling, bulk_ingest,
-                       bulk_query, admin, cometd):
+                       bulk_query, admin, cometd, metadata):
             module.register(self.router, self)
 
     # -- public API ----------------------------------------------------------------------
