@@ -27,6 +27,7 @@ from ilyd.provision.spec import (
     PERMISSION_SET_NAME,
     PUSH_TOPICS,
     SYSTEM_PERMISSIONS,
+    VIEW_SETUP,
     wanted_fields,
 )
 from ilyd.salesforce.rest import RestClient
@@ -334,11 +335,16 @@ def gather(rest: RestClient, objects: tuple[str, ...]) -> OrgFacts:
     existing = [f.full_name for f in fields.values() if f.exists]
     logins, last_login = _interactive_logins(rest, user_id, unknown)
     usage = None
-    try:
-        daily = rest.limits().get("DailyApiRequests") or {}
-        usage = (int(daily["Max"]) - int(daily["Remaining"]), int(daily["Max"]))
-    except (SalesforceError, KeyError, ValueError) as exc:
-        unknown["limits"] = getattr(exc, "message", str(exc))
+    if VIEW_SETUP not in system:
+        # /limits would refuse (and count) the call; every answer's header has the usage.
+        unknown["limits"] = "/limits needs View Setup and Configuration"
+    else:
+        try:
+            daily = rest.limits().get("DailyApiRequests") or {}
+            usage = (int(daily["Max"]) - int(daily["Remaining"]), int(daily["Max"]))
+        except (SalesforceError, KeyError, ValueError) as exc:
+            unknown["limits"] = getattr(exc, "message", str(exc))
+    if usage is None:
         current = rest.api_usage
         usage = (current.used, current.max) if current is not None else None
     return OrgFacts(
