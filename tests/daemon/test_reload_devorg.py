@@ -15,6 +15,7 @@ from ilyd.devorg import DevOrg, OrgInfo
 from tests.daemon.conftest import DaemonProcess
 from tests.helpers.orgs import devorg_fixture, password_org_toml
 from tests.helpers.waiting import wait_until
+from tests.pipeline.conftest import SalesforceUser
 
 dev = devorg_fixture(orgs=2)
 
@@ -36,28 +37,17 @@ def write_devorg_config(workdir: Path, dev: DevOrg) -> Callable[..., Path]:
     return write
 
 
-class User:
-    """Someone creating Accounts in a devorg org, through its admin API."""
+def create_account(user: SalesforceUser) -> str:
+    return user.create("Account", Name="Globex", Website="https://globex.test")
 
-    def __init__(self, dev: DevOrg, info: OrgInfo) -> None:
-        self.base = f"{dev.admin}/orgs/{info.name}"
-        self.session = requests.Session()
 
-    def create_account(self) -> str:
-        response = self.session.post(f"{self.base}/records/Account", timeout=10,
-                                     json={"Name": "Globex", "Website": "https://globex.test"})
-        assert response.status_code == 201, response.text
-        return str(response.json()["id"])
-
-    def enriched(self, record_id: str) -> bool:
-        response = self.session.get(f"{self.base}/records/{record_id}", timeout=10)
-        response.raise_for_status()
-        return bool(response.json()["record"].get("Ily_Match_Status__c"))
+def enriched(user: SalesforceUser, record_id: str) -> bool:
+    return bool(user.record(record_id).get("Ily_Match_Status__c"))
 
 
 @pytest.fixture
-def users(dev: DevOrg) -> Iterator[list[User]]:
-    made = [User(dev, info) for info in dev.orgs]
+def users(dev: DevOrg) -> Iterator[list[SalesforceUser]]:
+    made = [SalesforceUser(dev, info) for info in dev.orgs]
     yield made
     for user in made:
         user.session.close()
@@ -134,8 +124,8 @@ def test_an_org_mistake_fails_the_reload_and_the_running_org_keeps_its_config(
 
     # The org still works on the config it kept.
     wait_connected(daemon, alpha.name)
-    record = users[0].create_account()
-    wait_until(lambda: users[0].enriched(record), timeout=30, what="the record enriched")
+    record = create_account(users[0])
+    wait_until(lambda: enriched(users[0], record), timeout=30, what="the record enriched")
     status, out, err = daemon.stop()
     assert status == 0
     assert "config reload refused; keeping the running config" in out + err
@@ -146,8 +136,8 @@ def test_a_reload_reads_the_secret_files_again(dev, write_devorg_config, start_d
     alpha = dev.orgs[0]
     daemon = start_daemon(write_devorg_config(alpha))
     wait_connected(daemon, alpha.name)
-    record = users[0].create_account()
-    wait_until(lambda: users[0].enriched(record), timeout=30, what="the record enriched")
+    record = create_account(users[0])
+    wait_until(lambda: enriched(users[0], record), timeout=30, what="the record enriched")
 
     # A changed client secret is picked up: here a wrong one, which Salesforce refuses.
     secret = workdir / f"{alpha.name}.secret"
@@ -163,8 +153,8 @@ def test_a_reload_reads_the_secret_files_again(dev, write_devorg_config, start_d
     done = daemon.ctl("reload", "--wait")
     assert done.returncode == 0, done.stderr
     wait_connected(daemon, alpha.name)
-    record = users[0].create_account()
-    wait_until(lambda: users[0].enriched(record), timeout=30,
+    record = create_account(users[0])
+    wait_until(lambda: enriched(users[0], record), timeout=30,
                what="a record enriched after the fix")
     assert "invalid_client" not in json.dumps(orgs(daemon)[alpha.name])
     assert daemon.stop()[0] == 0
