@@ -58,6 +58,14 @@ class Daemon:
     def workers(self) -> list[dict[str, Any]]:
         return list(ControlClient(self.socket, timeout=10).call("status")["workers"])
 
+    def org(self) -> dict[str, Any]:
+        """The first org's status (state, detail, …); {} while the daemon is not up."""
+        try:
+            orgs = ControlClient(self.socket, timeout=10).call("orgs")
+        except Exception:  # not up yet
+            return {}
+        return dict(orgs[0]) if orgs else {}
+
     def kill(self) -> None:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from ilyd.config import load_config
-from ilyd.ctl import ControlClient
 from ilyd.devorg import DevOrg, OrgInfo
 from tests.helpers.orgs import provision
 from tests.pipeline.conftest import Daemon, SalesforceUser, wait_until, write_config
@@ -51,14 +50,6 @@ def daemon(small_state_dir: Path, tmp_path: Path, dev: DevOrg, info: OrgInfo) ->
     running.stop()
 
 
-def _org(daemon: Daemon) -> dict[str, Any]:
-    try:
-        orgs = ControlClient(daemon.socket, timeout=10).call("orgs")
-    except Exception:  # not up yet
-        return {}
-    return dict(orgs[0]) if orgs else {}
-
-
 def _fill(directory: Path) -> Path:
     filler = directory / "filler"
     subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k"], capture_output=True,
@@ -77,14 +68,14 @@ def _log_events(daemon: Daemon, name: str) -> list[dict[str, Any]]:
 
 def test_a_full_state_disk_is_reported_with_the_path_and_healed_without_a_restart(
         daemon: Daemon, small_state_dir: Path, user: SalesforceUser) -> None:
-    wait_until(lambda: _org(daemon).get("state") == "running", timeout=30, what="org running")
+    wait_until(lambda: daemon.org().get("state") == "running", timeout=30, what="org running")
     first = user.create("Lead", LastName="A", Company="x", Email="jo@acme.example")
     wait_until(lambda: user.record(first)[ILY], timeout=30, what="first lead enriched")
 
     filler = _fill(small_state_dir)
     leads = [user.create("Lead", LastName=f"B{i}", Company="x", Email=f"b{i}@globex.test")
              for i in range(5)]
-    org = wait_until(lambda: (o := _org(daemon)).get("detail", {}).get("connection_reason")
+    org = wait_until(lambda: (o := daemon.org()).get("detail", {}).get("connection_reason")
                      == "unstored" and o, timeout=30, what="the org reporting unstored events")
     detail = org["detail"]["connection_detail"]
     assert str(small_state_dir) in detail
@@ -99,13 +90,13 @@ def test_a_full_state_disk_is_reported_with_the_path_and_healed_without_a_restar
                what="every lead enriched once the disk has room again")
     assert daemon.process is not None
     assert daemon.process.poll() is None
-    wait_until(lambda: _org(daemon).get("detail", {}).get("connection") == "connected",
+    wait_until(lambda: daemon.org().get("detail", {}).get("connection") == "connected",
                timeout=30, what="the stream connected again")
 
 
 def test_a_read_only_state_disk_stops_the_start_with_the_path_and_loses_nothing(
         daemon: Daemon, small_state_dir: Path, user: SalesforceUser) -> None:
-    wait_until(lambda: _org(daemon).get("state") == "running", timeout=30, what="org running")
+    wait_until(lambda: daemon.org().get("state") == "running", timeout=30, what="org running")
     first = user.create("Lead", LastName="A", Company="x", Email="jo@acme.example")
     wait_until(lambda: user.record(first)[ILY], timeout=30, what="first lead enriched")
     daemon.stop()

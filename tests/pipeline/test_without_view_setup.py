@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import requests
 
-from ilyd.ctl import ControlClient
 from ilyd.devorg import DevOrg, OrgInfo
 from tests.pipeline.conftest import Daemon, SalesforceUser, wait_until
 
@@ -36,11 +35,7 @@ def daemon(provisioned: object, config_path: Path, dev: DevOrg,
 
 
 def _detail(daemon: Daemon) -> dict[str, Any]:
-    try:
-        orgs = ControlClient(daemon.socket, timeout=10).call("orgs")
-    except Exception:  # not up yet
-        return {}
-    return dict(orgs[0].get("detail") or {}) if orgs else {}
+    return dict(daemon.org().get("detail") or {})
 
 
 def test_the_org_streams_throttles_at_the_allowance_and_resumes_when_it_rolls(

@@ -25,10 +25,12 @@ def make_writer(pipeline: OrgPipeline) -> Writer:
                   enrich=pipeline.config.enrich, budget=pipeline.budget)
 
 
-def run_once(pipeline: OrgPipeline, entries: Sequence[InboxEntry]) -> tuple[Writer, object]:
-    """Put entries, enrich them all, flush the writer once."""
+def run_once(pipeline: OrgPipeline, entries: Sequence[InboxEntry],
+             writer: Writer | None = None) -> tuple[Writer, object]:
+    """Put entries, enrich them all, flush the writer once (`writer`: one already used,
+    whose view of the org's fields may be out of date; default a new one)."""
     pipeline.inbox.put(pipeline.org, entries, source="test")
-    writer = make_writer(pipeline)
+    writer = writer or make_writer(pipeline)
     collected: list[WorkItem] = []
     enricher = Enricher(pipeline.org, pipeline.inbox, pipeline.provider, collected.extend,
                         state=pipeline.state, workers=2)
