@@ -34,6 +34,7 @@ from ilyd import metrics
 from ilyd.config.enrich import EnrichConfig
 from ilyd.errors import AuthError, RequestLimitError, SalesforceError
 from ilyd.pipeline.budget import ApiBudget
+from ilyd.pipeline.landed import already_written
 from ilyd.pipeline.outcomes import DROP_REASONS, Action, action_for
 from ilyd.pipeline.work import WorkItem
 from ilyd.pipeline.writable import WritableFields
@@ -216,9 +217,20 @@ class Writer:
                 send.values = {k: v for k, v in send.values.items() if k in writable}
                 self._fit(sobject, send, writable)
             self._apply_if_blank(sobject, sends, writable)
+            unsure = [s for s in sends if self._outcome_unknown(s.work)]
+            landed = already_written(self.rest, sobject,
+                                     [(s.work.record_id, s.values) for s in unsure])
         except SalesforceError as exc:
             self._call_failed(exc, sends, report)
             return []
+        if landed:
+            # An earlier write of these values landed, unconfirmed: confirm it now.
+            log.info("writeback_already_landed", sobject=sobject, records=len(landed))
+            report.skipped += len(landed)
+            metrics.WRITES_SKIPPED_UNCHANGED.inc(len(landed))
+            self._confirm([s.work for s in sends if s.work.record_id in landed],
+                          report, written=False)
+            sends = [s for s in sends if s.work.record_id not in landed]
         empty = [s for s in sends if not s.values]
         if empty:
             # Nothing the org lets us write (fields missing or refused): done with it.
@@ -348,13 +360,22 @@ class Writer:
 
     # -- outcomes -----------------------------------------------------------------------
 
-    def _confirm(self, works: list[WorkItem], report: FlushReport) -> None:
+    def _outcome_unknown(self, work: WorkItem) -> bool:
+        """Whether an earlier write of this record may have landed unconfirmed: its row
+        was in the inbox when this process opened it (a previous run may have died after
+        Salesforce's answer), or a claim before this one ended without a clear answer."""
+        return work.item.seq <= self.inbox.recovered_through or work.item.attempts > 1
+
+    def _confirm(self, works: list[WorkItem], report: FlushReport, *,
+                 written: bool = True) -> None:
         # The hashes, the inputs and the inbox rows in one transaction: the three cannot
         # disagree after a crash.
         self._confirm_rows(
             [w.item for w in works],
             hashes=[(w.sobject, w.record_id, w.outcome.fingerprint()) for w in works],
             inputs=[(w.sobject, w.record_id, w.inputs_hash) for w in works])
+        if not written:
+            return
         now = self._clock()
         report.written += len(works)
         metrics.RECORDS_ENRICHED.labels(org=self.org).inc(len(works))

@@ -157,6 +157,10 @@ class Inbox:
         self._group = shared(db)
         self._leases = Leases()
         db.migrate("inbox", _MIGRATIONS)
+        # Rows up to this version were here before this process opened the inbox: a
+        # previous run may have written them and died before confirming.
+        self.recovered_through: int = db.connection().execute(
+            "SELECT COALESCE(MAX(seq), 0) FROM inbox").fetchone()[0]
 
     # -- producers ----------------------------------------------------------------------
 

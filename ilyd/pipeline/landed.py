@@ -1,0 +1,55 @@
+"""Whether a write whose outcome ilyd does not know already landed in Salesforce.
+
+Two cases leave a write's outcome unknown: the daemon died between Salesforce's answer
+and the local confirmation (the record is still in the inbox at the next start), and a
+call that failed without a clear answer (a dropped connection, a timeout: Salesforce may
+have committed it). Writing such a record again with the same values changes nothing but
+its LastModifiedDate and costs a call; a read of the records first (one SOQL query for a
+batch) tells which already hold every value ilyd would write.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ilyd.enrich.fields import LAST_ENRICHED
+from ilyd.salesforce.rest import RestClient
+from ilyd.salesforce.soql import identifier, soql
+
+# Changes on every write by design: a write that would change nothing else is a no-op.
+_ALWAYS_NEW = frozenset({LAST_ENRICHED.api_name})
+
+
+def _same(current: object, wanted: object) -> bool:
+    if current in (None, "") and wanted in (None, ""):
+        return True
+    if isinstance(wanted, bool) or isinstance(current, bool):
+        return current == wanted
+    if isinstance(wanted, int | float) and isinstance(current, int | float | str):
+        try:
+            return math.isclose(float(current), float(wanted), rel_tol=1e-9, abs_tol=1e-9)
+        except ValueError:
+            return False
+    return current == wanted
+
+
+def already_written(rest: RestClient, sobject: str,
+                    wanted: Sequence[tuple[str, Mapping[str, Any]]]) -> set[str]:
+    """The ids among `wanted` (record id, values to write) whose record already holds
+    every one of those values (LAST_ENRICHED aside)."""
+    names = sorted({n for _, values in wanted for n in values if n not in _ALWAYS_NEW})
+    if not names or not wanted:
+        return set()
+    select = ", ".join(identifier(n) for n in names)
+    # Names pass `identifier` (API-name grammar); the ids are quoted by `soql`.
+    template = f"SELECT Id, {select} FROM {identifier(sobject)} WHERE Id IN {{ids}}"  # noqa: S608
+    rows = {str(r["Id"])[:15]: r for r in rest.query(soql(template, ids=[i for i, _ in wanted]))}
+    done = set()
+    for record_id, values in wanted:
+        row = rows.get(record_id[:15])
+        if row is not None and all(_same(row.get(n), v) for n, v in values.items()
+                                   if n not in _ALWAYS_NEW):
+            done.add(record_id)
+    return done
