@@ -129,3 +129,29 @@ def test_the_sample_is_allowed_on_devorg_orgs_and_on_purpose_elsewhere(tmp_path:
     assert sample_refusal(orgs["dev"]) is None
     assert sample_refusal(orgs["local"]) is None
     assert sample_refusal(orgs["chosen"]) is None
+
+
+def test_check_shows_the_sample_in_a_real_org_as_blocked_with_the_fix(tmp_path: Path) -> None:
+    from ilyd.provision.checks import Status
+    from ilyd.provision.source import source_check
+
+    secret = tmp_path / "secret"
+    secret.write_text("s")
+    secret.chmod(0o600)
+    base = (f'[[org]]\nname = "{{name}}"\nenvironment = "{{env}}"\nauth = "client_credentials"\n'
+            f'client_id = "id"\nclient_secret_file = "{secret}"\n')
+    path = tmp_path / "ilyd.toml"
+    path.write_text(base.format(name="prod", env="https://acme.my.salesforce.com")
+                    + base.format(name="dev", env="http://127.0.0.1:8585")
+                    + base.format(name="demo", env="https://acme.my.salesforce.com") + OPT_IN
+                    + base.format(name="own", env="https://acme.my.salesforce.com")
+                    + '[[org.enrich.provider]]\ntype = "dns"\n')
+    orgs = {o.name: o for o in load_config(path).orgs}
+    blocked = source_check(orgs["prod"])
+    assert blocked.status is Status.FAIL
+    assert "made-up companies" in blocked.summary
+    assert "Choose your enrichment source" in (blocked.fix or "")
+    assert source_check(orgs["dev"]).status is Status.PASS
+    assert source_check(orgs["demo"]).status is Status.WARN
+    assert source_check(orgs["own"]).status is Status.PASS
+    assert source_check(orgs["own"]).summary == "dns (dns)"
