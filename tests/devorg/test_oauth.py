@@ -114,10 +114,10 @@ def test_reusing_a_rotated_out_refresh_token_revokes_the_current_one_and_its_ses
 
 def test_a_second_request_with_a_refresh_token_being_processed_is_refused(
         client: Client) -> None:
-    client.admin("PATCH", "/orgs/org0/settings", json={"token_request_seconds": 1.0})
+    client.admin("PATCH", "/orgs/org0/settings", json={"token_request_seconds": 2.0})
     form = {"grant_type": "refresh_token", "client_id": client.org.client_id,
             "refresh_token": client.org.refresh_token}
-    # Four requests at once: the first to arrive is processed for a second, the others
+    # Four requests at once: the first to arrive is processed for two seconds, the others
     # come while it is in flight.
     answers: list[requests.Response] = []
     threads = [threading.Thread(target=lambda: answers.append(_token(client.dev, **form)))
