@@ -81,7 +81,10 @@ def test_a_full_state_disk_is_reported_with_the_path_and_healed_without_a_restar
     assert str(small_state_dir) in detail
     assert "full" in detail
     assert "free space" in detail
-    assert org["state"] == "running"
+    # Running, but enriching nothing meanwhile: degraded, with the cause as its last error.
+    org = wait_until(lambda: (o := daemon.org()).get("state") == "degraded" and o,
+                     timeout=30, what="the org shown degraded")
+    assert str(small_state_dir) in org["last_error"]
     assert not any(user.record(lead)[ILY] for lead in leads)
     assert _log_events(daemon, "bayeux_events_not_stored")
 
@@ -92,6 +95,8 @@ def test_a_full_state_disk_is_reported_with_the_path_and_healed_without_a_restar
     assert daemon.process.poll() is None
     wait_until(lambda: daemon.org().get("detail", {}).get("connection") == "connected",
                timeout=30, what="the stream connected again")
+    wait_until(lambda: daemon.org().get("state") == "running", timeout=30,
+               what="the org running again")
 
 
 def test_a_read_only_state_disk_stops_the_start_with_the_path_and_loses_nothing(
