@@ -270,7 +270,7 @@ def test_a_refresh_refused_as_already_being_processed_is_retried_and_never_means
 ) -> None:
     # Two holders that cannot share a lock (another host, say) refresh at once.
     _, info, admin = fresh
-    admin.settings(token_request_seconds=0.5)
+    admin.settings(token_request_seconds=1.0)
     patient = RetryPolicy(attempts=6, base_delay=0.2, max_delay=1.0)
     providers = [make_token_provider(
         "refresh_token", login_url=info.login_url, client_id=info.client_id,
