@@ -2,7 +2,8 @@
 
 CRUD calls (create/read/update/upsert/deleteMetadata), listMetadata and describeMetadata
 on the types devorg emulates: Layout, Profile (its layout assignments) and CustomField
-(shared with Tooling). deploy and retrieve live in metadata_deploy.py. Clients append
+(shared with Tooling). deploy and retrieve live in metadata_deploy.py (imported when
+called: it builds on this module). Clients append
 their own suffixes to the URL (simple-salesforce posts to `…/deployRequest/<id>`), which
 Salesforce ignores: the SOAP body names the call.
 https://developer.salesforce.com/docs/atlas.en-us.api_meta.meta/api_meta/meta_crud_based_calls_intro.htm
@@ -97,7 +98,9 @@ def handle(dev: DevOrg, request: Request) -> Response:
         if envelope.call in _WRITES and not access.has("PermissionsCustomizeApplication"):
             raise SoapFaultError("INSUFFICIENT_ACCESS", "insufficient access rights: creating, "
                             "updating or deleting metadata requires Customize Application")
-        handler = _CALLS.get(envelope.call)
+        from ilyd.devorg.metadata_deploy import CALLS as ZIP_CALLS
+
+        handler = _CALLS.get(envelope.call) or ZIP_CALLS.get(envelope.call)
         if handler is None:
             raise SoapFaultError("Client", "No operation available for request "
                             f"{{http://soap.sforce.com/2006/04/metadata}}{envelope.call}",
