@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from ilyd.devorg import DevOrg, OrgInfo
+from ilyd.pipeline.runtime import OrgPipeline
 from tests.pipeline.conftest import Daemon, SalesforceUser, wait_until
 
 # An API-only integration user: object permissions on Account, Lead and PushTopic, the
@@ -22,12 +23,16 @@ NO_SETUP = {"PermissionsViewSetup": False, "PermissionsModifyAllData": False,
             "PermissionsManageProfilesPermissionsets": False}
 
 
-@pytest.fixture
-def daemon(provisioned: object, config_path: Path, dev: DevOrg,
-           info: OrgInfo) -> Iterator[Daemon]:
+def _without_setup(dev: DevOrg, info: OrgInfo) -> None:
     response = requests.patch(f"{dev.admin}/orgs/{info.name}/permissions",
                               json={"system": NO_SETUP}, timeout=10)
     assert response.status_code == 200, response.text
+
+
+@pytest.fixture
+def daemon(provisioned: object, config_path: Path, dev: DevOrg,
+           info: OrgInfo) -> Iterator[Daemon]:
+    _without_setup(dev, info)
     running = Daemon(config_path)
     running.start()
     yield running
@@ -56,3 +61,15 @@ def test_the_org_streams_throttles_at_the_allowance_and_resumes_when_it_rolls(
                timeout=30, what="the throttle lifted and the record enriched")
     wait_until(lambda: not _detail(daemon).get("throttled"), timeout=10,
                what="the throttle shown lifted")
+
+
+def test_a_refused_limits_probe_lifts_the_throttle_once_the_header_shows_room(
+        pipeline: OrgPipeline, user: SalesforceUser, dev: DevOrg, info: OrgInfo) -> None:
+    _without_setup(dev, info)
+    user.set_calls(9000)  # 60 % of 15,000, past the default 50 % budget
+    pipeline.rest.describe_global()  # any answer carries Sforce-Limit-Info
+    assert not pipeline.budget.allow()
+    assert pipeline.budget.throttled
+    user.set_calls(0)
+    wait_until(pipeline.budget.allow, timeout=10, what="a probe lifting the throttle")
+    assert not pipeline.budget.throttled
