@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ilyd.config import load_config
+from ilyd.config import OrgConfig, load_config
 from ilyd.ctl import ControlClient, DaemonNotRunningError
 from ilyd.devorg import DevOrg, OrgInfo
 from ilyd.errors import ControlError
@@ -111,19 +111,24 @@ def _quietly(daemon: Daemon, name: str) -> dict[str, Any] | None:
         raise
 
 
-def test_the_sample_is_allowed_on_devorg_orgs_and_on_purpose_elsewhere(tmp_path: Path) -> None:
+def orgs_of(tmp_path: Path, *tables: tuple[str, str, str]) -> dict[str, OrgConfig]:
+    """Loaded [[org]]s from (name, environment, extra TOML) triples (never connected)."""
     secret = tmp_path / "secret"
     secret.write_text("s")
     secret.chmod(0o600)
-    base = (f'[[org]]\nname = "{{name}}"\nenvironment = "{{env}}"\nauth = "jwt"\n'
-            f'client_id = "id"\nusername = "u@example.com"\nprivate_key_file = "{secret}"\n')
     path = tmp_path / "ilyd.toml"
-    path.write_text(base.format(name="prod", env="production")
-                    + base.format(name="mydomain", env="https://acme.my.salesforce.com")
-                    + base.format(name="dev", env="http://127.0.0.1:8585")
-                    + base.format(name="local", env="https://localhost:8443")
-                    + base.format(name="chosen", env="production") + OPT_IN)
-    orgs = {o.name: o for o in load_config(path).orgs}
+    path.write_text("".join(
+        f'[[org]]\nname = "{name}"\nenvironment = "{env}"\nauth = "client_credentials"\n'
+        f'client_id = "id"\nclient_secret_file = "{secret}"\n{extra}'
+        for name, env, extra in tables))
+    return {o.name: o for o in load_config(path).orgs}
+
+
+def test_the_sample_is_allowed_on_devorg_orgs_and_on_purpose_elsewhere(tmp_path: Path) -> None:
+    orgs = orgs_of(tmp_path, ("prod", "https://prod.my.salesforce.com", ""),
+                   ("mydomain", "https://acme.my.salesforce.com", ""),
+                   ("dev", "http://127.0.0.1:8585", ""), ("local", "https://localhost:8443", ""),
+                   ("chosen", "https://chosen.my.salesforce.com", OPT_IN))
     assert sample_refusal(orgs["prod"]) is not None
     assert sample_refusal(orgs["mydomain"]) is not None
     assert sample_refusal(orgs["dev"]) is None
@@ -135,18 +140,10 @@ def test_check_shows_the_sample_in_a_real_org_as_blocked_with_the_fix(tmp_path: 
     from ilyd.provision.checks import Status
     from ilyd.provision.source import source_check
 
-    secret = tmp_path / "secret"
-    secret.write_text("s")
-    secret.chmod(0o600)
-    base = (f'[[org]]\nname = "{{name}}"\nenvironment = "{{env}}"\nauth = "client_credentials"\n'
-            f'client_id = "id"\nclient_secret_file = "{secret}"\n')
-    path = tmp_path / "ilyd.toml"
-    path.write_text(base.format(name="prod", env="https://acme.my.salesforce.com")
-                    + base.format(name="dev", env="http://127.0.0.1:8585")
-                    + base.format(name="demo", env="https://acme.my.salesforce.com") + OPT_IN
-                    + base.format(name="own", env="https://acme.my.salesforce.com")
-                    + '[[org.enrich.provider]]\ntype = "dns"\n')
-    orgs = {o.name: o for o in load_config(path).orgs}
+    real = "https://acme.my.salesforce.com"
+    orgs = orgs_of(tmp_path, ("prod", real, ""), ("dev", "http://127.0.0.1:8585", ""),
+                   ("demo", real, OPT_IN),
+                   ("own", real, '[[org.enrich.provider]]\ntype = "dns"\n'))
     blocked = source_check(orgs["prod"])
     assert blocked.status is Status.FAIL
     assert "made-up companies" in blocked.summary
