@@ -39,3 +39,10 @@ def test_the_org_streams_and_the_check_warns_with_what_the_permission_costs(
 def test_with_view_setup_the_line_passes(env: Env) -> None:
     lines = {r.step: r for r in env.provisioner().check().results}
     assert lines["permission View Setup and Configuration"].status is Status.PASS
+
+
+def test_with_streaming_off_the_org_polls(env: Env) -> None:
+    env.provisioner().provision()
+    env.permissions(system=NO_SETUP)
+    env.admin("PATCH", "/settings", {"streaming_enabled": False})
+    assert env.provisioner().provision().mode is Mode.POLLING
