@@ -49,8 +49,6 @@ def provision(config: Path) -> None:
     rest.close()
 
 
-
-
 def restrict(dev: DevOrg, system: dict[str, bool], objects: dict[str, Any] | None = None
              ) -> None:
     response = requests.patch(f"{dev.admin}/orgs/{dev.orgs[0].name}/permissions",
