@@ -90,6 +90,16 @@ def _field_actions(facts: OrgFacts, skipped: list[str], org: str) -> list[Action
 def _permission_set_actions(facts: OrgFacts, created: Sequence[Action],
                             skipped: list[str]) -> list[Action]:
     will_exist = [n for n, f in facts.fields.items() if f.exists] + [a.target for a in created]
+    if "permission_sets" in facts.unknown or "permission_set" in facts.unknown:
+        # The permission set cannot be read (no View Setup and Configuration): describe
+        # still says which fields the user can write; only those it cannot are worth a word.
+        blocked = [n for n in will_exist if not (f := facts.fields.get(n)) or not f.writable]
+        if blocked:
+            skipped.append(
+                f"{len(blocked)} Ily field(s) not writable, and the {PERMISSION_SET_NAME}"
+                " permission set cannot be read without View Setup and Configuration: grant"
+                " it, or set field-level security on the Ily fields by hand")
+        return []
     ps_id = facts.permission_set_id
     needed: list[Action] = []
     if ps_id is None:

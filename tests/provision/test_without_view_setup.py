@@ -19,7 +19,9 @@ def test_the_org_streams_and_the_check_warns_with_what_the_permission_costs(
     env.provisioner().provision()
     env.permissions(system=NO_SETUP)
     provisioner = env.provisioner()
-    assert provisioner.provision().mode is Mode.STREAMING
+    provisioned = provisioner.provision()
+    assert provisioned.mode is Mode.STREAMING
+    assert not provisioned.plan.skipped, provisioned.plan.skipped  # nothing it cannot tell
     report = provisioner.check()
     lines = {r.step: r for r in report.results}
     view_setup = lines["permission View Setup and Configuration"]
