@@ -258,6 +258,10 @@ class RefreshTokenProvider(TokenProvider):
             raise ValueError("the refresh_token grant needs a refresh token "
                              "(run `ilyd connect` to obtain one)")
         self._refresh_token = token
+        # What the file held when last read or written by us: a file that says something
+        # else was changed by another process, while a file still holding this after a
+        # failed write must not bring back the token rotation replaced.
+        self._file_token = token
 
     @property
     def _reauth_hint(self) -> str:  # type: ignore[override]
@@ -269,9 +273,9 @@ class RefreshTokenProvider(TokenProvider):
             return super()._fetch()
         with self._file.locked():
             stored = self._file.read()
-            if stored and stored != self._refresh_token:
+            if stored and stored != self._file_token:
                 # Rotated by another process, or replaced by `ilyd connect`.
-                self._refresh_token = stored
+                self._refresh_token = self._file_token = stored
                 log.info("sf_refresh_token_reloaded", org=self.org)
             return super()._fetch()
 
@@ -286,6 +290,7 @@ class RefreshTokenProvider(TokenProvider):
             self._refresh_token = str(rotated)
             if self._file is not None:
                 self._file.write(self._refresh_token)
+                self._file_token = self._refresh_token
             log.info("sf_refresh_token_rotated", org=self.org, stored=self._file is not None)
 
 
