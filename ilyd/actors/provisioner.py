@@ -32,6 +32,7 @@ from ilyd.provision.identity import OrgIdentityStore
 from ilyd.provision.retry import StartupRetry, is_transient
 from ilyd.provision.service import Provisioner, ProvisionReport
 from ilyd.provision.source import source_check
+from ilyd.resync.checkpoint import ResyncStore
 from ilyd.salesforce.connect import make_org_rest_client
 from ilyd.salesforce.http import RetryPolicy
 from ilyd.store.writes import WriteStateStore
@@ -88,6 +89,16 @@ class RunGrant:
     edit: bool = False
 
 
+@dataclass(frozen=True)
+class RunLayout:
+    """Ask: add the granted Ily fields to page layouts (`dry_run`: only the plan) →
+    `LayoutReport.as_dict()`."""
+
+    dry_run: bool = False
+    objects: tuple[str, ...] = ()
+    layouts: tuple[str, ...] = ()
+
+
 class ProvisionerActor(pykka.ThreadingActor):
     """Checks and provisions one org; publishes mode, fields and needs_reauth."""
 
@@ -127,7 +138,9 @@ class ProvisionerActor(pykka.ThreadingActor):
             identities=OrgIdentityStore(database) if database is not None else None,
             # `ilyd ctl check` lists the fields the writer found unwritable, as `ilyd check` does.
             writes=WriteStateStore(database) if database is not None else None,
-            auto_provision=config.auto_provision, source=source_check(config))
+            auto_provision=config.auto_provision, source=source_check(config),
+            auto_layout=config.auto_layout,
+            resyncs=ResyncStore(database) if database is not None else None)
         with _registry_lock:
             _registry[config.name] = self.actor_ref
         self.actor_ref.tell(_Startup())
@@ -177,6 +190,9 @@ class ProvisionerActor(pykka.ThreadingActor):
             return report.as_dict()
         if isinstance(message, RunGrant):
             return self._provisioner.grant(message.profiles, edit=message.edit).as_dict()
+        if isinstance(message, RunLayout):
+            return self._provisioner.layouts(dry_run=message.dry_run, objects=message.objects,
+                                             layouts=message.layouts).as_dict()
         raise TypeError(f"ProvisionerActor got an unexpected message: {type(message).__name__}")
 
     def _startup(self) -> None:

@@ -35,6 +35,7 @@ def check_command(args: argparse.Namespace) -> int:
     from ilyd.provision.render import render_check
     from ilyd.provision.service import Provisioner
     from ilyd.provision.source import source_check
+    from ilyd.resync.checkpoint import ResyncStore
     from ilyd.salesforce.connect import make_org_rest_client
     from ilyd.store import Database
     from ilyd.store.layout import org_database
@@ -65,15 +66,17 @@ def check_command(args: argparse.Namespace) -> int:
         database = Database(org_database(config.daemon.state_dir, org.name))
         identities: OrgIdentityStore | None = OrgIdentityStore(database)
         writes: WriteStateStore | None = WriteStateStore(database)
+        resyncs: ResyncStore | None = ResyncStore(database)
     except IlydError:
         identities = None  # the sandbox-refresh line then says "first seen"
         writes = None  # no line for fields the writer found unwritable
+        resyncs = None  # no line for the complete sync
     try:
         report = Provisioner(org.name, rest, objects=org.objects, api_version=org.api_version,
                              api_budget_ratio=org.api_budget_ratio,
                              poll_interval=org.poll_interval, identities=identities,
                              writes=writes, auto_provision=org.auto_provision,
-                             source=source_check(org)).check()
+                             source=source_check(org), resyncs=resyncs).check()
     finally:
         rest.close()
         if database is not None:

@@ -32,8 +32,9 @@ USERS_SEE = "users see the fields"
 USAGE = "daily API usage"
 SANDBOX = "sandbox refresh"
 REFUSED = "fields refused on write"
+SYNC = "complete sync"
 STEP_ORDER = (STREAMING, USER, PROFILE, OBJECTS, CONNECT, SOURCE, FIELDS, FLS, TOPICS,
-              USERS_SEE, USAGE, SANDBOX, REFUSED)
+              USERS_SEE, USAGE, SANDBOX, REFUSED, SYNC)
 
 # Worst first: what blocks, what ilyd will do, what costs something, what works.
 _RANK = {Status.FAIL: 3, Status.TODO: 2, Status.WARN: 1, Status.PASS: 0}
@@ -77,11 +78,11 @@ def _step_of(item: CheckResult, facts: OrgFacts | None) -> str:
         return FLS if fact is not None and fact.exists and not fact.writable else FIELDS
     if name.startswith("pushtopic "):
         return TOPICS
-    if name == "profiles reading the Ily fields":
+    if name in ("profiles reading the Ily fields", "page layouts"):
         return USERS_SEE
     if name == "daily api usage":
         return USAGE
-    return {SOURCE: SOURCE, SANDBOX: SANDBOX, REFUSED: REFUSED}.get(name, name)
+    return name  # enrichment source, sandbox refresh, fields refused, complete sync
 
 
 def _short(item: CheckResult) -> str:
@@ -144,7 +145,8 @@ def _problem_summary(step: str, items: Sequence[CheckResult]) -> str:
         if fields:
             parts.append(f"{len(fields)} Ily field(s) exist but are not writable")
         return "; ".join(parts)
-    if len(shown) == 1 and step in (USER, CONNECT, SOURCE, USERS_SEE, USAGE, SANDBOX, REFUSED):
+    if len(shown) == 1 and step in (USER, CONNECT, SOURCE, USERS_SEE, USAGE, SANDBOX, REFUSED,
+                                    SYNC):
         return shown[0].summary
     return "; ".join(f"{_short(i)}: {i.summary}" for i in shown)
 

@@ -178,6 +178,26 @@ def test_check_of_an_org_without_api_access_is_one_fail_line(
     assert "API_DISABLED_FOR_ORG" in out
 
 
+def test_the_complete_sync_step_passes_once_a_resync_finished_and_says_so_while_it_runs(
+        tmp_path: Path, dev: DevOrg, capsys: pytest.CaptureFixture[str]) -> None:
+    from ilyd.resync.checkpoint import ResyncStore, RunState
+    from ilyd.store import Database
+
+    config = write_config(tmp_path, dev, auth="password")
+    database = Database(tmp_path / "state" / "ilyd.db")
+    runs = ResyncStore(database)
+    runs.begin("acme", "run-1", ("Account", "Lead"), None)
+    runs.add_counts("acme", {"read": 1200, "written": 1180})
+    _, out = check_text(config, capsys)
+    assert re.search(r"^TODO  complete sync           running since \S+ \S+ UTC: read 1,200,"
+                     r" written 1,180$", out, re.MULTILINE), out
+    runs.finish("acme", RunState.DONE)
+    _, out = check_text(config, capsys)
+    assert re.search(r"^PASS  complete sync           done \S+ \S+ UTC: read 1,200,"
+                     r" written 1,180$", out, re.MULTILINE), out
+    database.close()
+
+
 def test_fields_package_writes_package_xml_and_the_object_files(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "ily.zip"
@@ -219,7 +239,7 @@ def test_ctl_check_on_the_running_daemon_shows_the_same_steps_and_exit_status_as
         done = ctl_check(config)
         assert done.returncode == 0, done.stderr
         assert done.stdout.splitlines()[-1].startswith(
-            "acme: works now: 11 of 12 steps, mode streaming; you must fix: nothing")
+            "acme: works now: 11 of 13 steps, mode streaming; you must fix: nothing")
 
         restrict(dev, {"PermissionsModifyAllData": False}, {"Lead": {"PermissionsEdit": False}})
         done = ctl_check(config)
