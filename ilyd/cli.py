@@ -22,6 +22,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "ilyd.commands.check",
     "ilyd.commands.connect",
     "ilyd.commands.fields",
+    "ilyd.commands.layout",
     "ilyd.commands.tail",
     "ilyd.commands.state",
 )

@@ -111,6 +111,7 @@ VERBS: dict[str, Verb] = {
         Verb("check", provision_verbs.check),
         Verb("provision", provision_verbs.provision, mutating=True),
         Verb("grant", provision_verbs.grant, mutating=True),
+        Verb("layout", provision_verbs.layout, mutating=True),
         Verb("resync", resync_verbs.resync, mutating=True),
         Verb("cancel", resync_verbs.cancel, mutating=True),
         # Not audited as mutating: `stats` is read-only; `clear` logs what it removed.

@@ -210,6 +210,7 @@ def _reload_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 from ilyd.pipeline import cache_render  # noqa: E402 (stdlib only, fast)
+from ilyd.provision import layout_render  # noqa: E402 (stdlib only, fast)
 from ilyd.provision import render as provision_render  # noqa: E402 (stdlib only, fast)
 from ilyd.resync import render as resync_render  # noqa: E402 (stdlib only, fast)
 
@@ -236,6 +237,10 @@ CLIENT_VERBS: tuple[ClientVerb, ...] = (
                provision_render.render_grant, provision_render.grant_arguments,
                lambda ns: {"org": ns.org, "profiles": ns.profile, "edit": ns.edit},
                timeout=150.0),
+    ClientVerb("layout", "add the Ily fields the integration user was granted to the Account"
+               " and Lead page layouts profiles use (--plan: only show)",
+               layout_render.render_layout, layout_render.layout_arguments,
+               layout_render.layout_args, timeout=150.0),
     ClientVerb("resync", "enrich every existing record (Bulk API 2.0; --wait shows progress)",
                resync_render.render_resync, resync_render.resync_arguments,
                resync_render.resync_args, timeout=120.0,

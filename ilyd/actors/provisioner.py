@@ -89,6 +89,16 @@ class RunGrant:
     edit: bool = False
 
 
+@dataclass(frozen=True)
+class RunLayout:
+    """Ask: add the granted Ily fields to page layouts (`dry_run`: only the plan) →
+    `LayoutReport.as_dict()`."""
+
+    dry_run: bool = False
+    objects: tuple[str, ...] = ()
+    layouts: tuple[str, ...] = ()
+
+
 class ProvisionerActor(pykka.ThreadingActor):
     """Checks and provisions one org; publishes mode, fields and needs_reauth."""
 
@@ -129,6 +139,7 @@ class ProvisionerActor(pykka.ThreadingActor):
             # `ilyd ctl check` lists the fields the writer found unwritable, as `ilyd check` does.
             writes=WriteStateStore(database) if database is not None else None,
             auto_provision=config.auto_provision, source=source_check(config),
+            auto_layout=config.auto_layout,
             resyncs=ResyncStore(database) if database is not None else None)
         with _registry_lock:
             _registry[config.name] = self.actor_ref
@@ -179,6 +190,9 @@ class ProvisionerActor(pykka.ThreadingActor):
             return report.as_dict()
         if isinstance(message, RunGrant):
             return self._provisioner.grant(message.profiles, edit=message.edit).as_dict()
+        if isinstance(message, RunLayout):
+            return self._provisioner.layouts(dry_run=message.dry_run, objects=message.objects,
+                                             layouts=message.layouts).as_dict()
         raise TypeError(f"ProvisionerActor got an unexpected message: {type(message).__name__}")
 
     def _startup(self) -> None:

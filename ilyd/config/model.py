@@ -50,6 +50,7 @@ class DefaultsConfig:
     auto_provision: bool
     enrich: EnrichConfig = DEFAULT_ENRICH
     reconcile_interval: float = 900.0  # seconds; 0: no reconciliation sweep
+    auto_layout: bool = False  # provisioning adds the Ily section to page layouts
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class OrgConfig:
     auto_provision: bool
     enrich: EnrichConfig = DEFAULT_ENRICH
     reconcile_interval: float = 900.0  # seconds; 0: no reconciliation sweep
+    auto_layout: bool = False  # provisioning adds the Ily section to page layouts
 
     @property
     def is_sandbox(self) -> bool:

@@ -138,6 +138,10 @@ DEFAULTS_FIELDS: tuple[Field, ...] = (
           "share of the org's daily API allowance ilyd may use", inherit=True),
     Field("auto_provision", boolean(), True,
           "create missing Ily fields, permission set and PushTopics at start", inherit=True),
+    Field("auto_layout", boolean(), False,
+          "add the 'Ily Enrichment' section to the Account and Lead page layouts the "
+          "profiles use when provisioning (page layouts are the admin's: off by default)",
+          inherit=True),
     Field("reconcile_interval", number(0, 86400), 900.0,
           "seconds between reconciliation sweeps (one SOQL query per object for changed "
           "records no event brought); 0 turns them off", inherit=True),

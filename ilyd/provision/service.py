@@ -10,7 +10,7 @@ from typing import Any
 import structlog
 
 from ilyd import metrics
-from ilyd.errors import SalesforceError
+from ilyd.errors import ProvisioningError, SalesforceError
 from ilyd.provision.checks import (
     CheckResult,
     Context,
@@ -24,11 +24,13 @@ from ilyd.provision.checks import (
 from ilyd.provision.facts import OrgFacts, gather
 from ilyd.provision.grant import GrantReport, grant_profiles
 from ilyd.provision.identity import OrgIdentityStore
+from ilyd.provision.layout import LayoutReport, layout_check, run_layouts
 from ilyd.provision.plan import Action, Plan, apply, make_plan
 from ilyd.provision.steps import StepResult, group_steps, summary_line
 from ilyd.provision.sync import sync_check
 from ilyd.provision.unwritable import unwritable_check
 from ilyd.resync.checkpoint import ResyncStore
+from ilyd.salesforce.metadata import MetadataClient
 from ilyd.salesforce.rest import RestClient
 from ilyd.store.writes import WriteStateStore
 
@@ -109,12 +111,15 @@ class Provisioner:
         identities: OrgIdentityStore | None = None,
         writes: WriteStateStore | None = None,
         auto_provision: bool = False,
+        auto_layout: bool = False,
         source: CheckResult | None = None,
         resyncs: ResyncStore | None = None,
     ) -> None:
         self.org = org
         # Whether ilyd creates what is missing when the org starts (pending, not blocked).
         self.auto_provision = auto_provision
+        # Whether provisioning also adds the Ily section to the page layouts.
+        self.auto_layout = auto_layout
         # The enrichment source line: from the org's config, which only the caller has.
         self.source = source
         # The complete sync's checkpoint: the last step's line.
@@ -148,6 +153,8 @@ class Provisioner:
         refresh = (self.identities.compare(self.org, facts.org_id)
                    if self.identities is not None else None)
         results = run_checks(facts, self._context(refresh)) + source
+        results.append(layout_check(MetadataClient(self.rest.http), facts, self.org,
+                                    self.objects))
         if self.writes is not None:
             refused = unwritable_check(self.org, self.writes.unwritable(self.org))
             results += [refused] if refused is not None else []
@@ -179,6 +186,8 @@ class Provisioner:
             result = apply(self.rest, facts, plan, self.api_version, progress)
             done, failed = tuple(result.done), tuple(result.failed)
             facts = self.facts()
+        if not dry_run and self.auto_layout:
+            self._auto_layout(facts)
         mode = decide_mode(facts, self.objects)
         writable = sum(f.writable for f in facts.fields.values())
         if not dry_run:
@@ -188,6 +197,21 @@ class Provisioner:
                      fields=f"{writable}/{len(facts.fields)}")
         return ProvisionReport(self.org, plan, not dry_run, done, failed, mode, writable,
                                len(facts.fields), refresh)
+
+    def _auto_layout(self, facts: OrgFacts) -> None:
+        # Page layouts are the admin's: a refusal is logged and `ilyd check` shows it,
+        # the org runs on.
+        try:
+            run_layouts(MetadataClient(self.rest.http), facts, self.org, self.objects)
+        except (SalesforceError, ProvisioningError) as exc:
+            log.warning("auto_layout_failed", org=self.org, error=str(exc).splitlines()[0])
+
+    def layouts(self, *, dry_run: bool = False, objects: Sequence[str] = (),
+                layouts: Sequence[str] = ()) -> LayoutReport:
+        """Add the granted Ily fields to page layouts (`dry_run`: only the plan)."""
+        return run_layouts(MetadataClient(self.rest.http), self.facts(), self.org,
+                           self.objects, dry_run=dry_run, only_objects=objects,
+                           only_layouts=layouts)
 
     def grant(self, profiles: Sequence[str], *, edit: bool = False) -> GrantReport:
         """Read (or Read/Edit) on the existing Ily fields for whole profiles."""

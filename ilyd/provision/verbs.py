@@ -1,4 +1,5 @@
-"""Server side of `ilyd ctl check | provision | grant`: ask the org's provisioner actor."""
+"""Server side of `ilyd ctl check | provision | grant | layout`: ask the org's provisioner
+actor."""
 
 from __future__ import annotations
 
@@ -7,7 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
-from ilyd.actors.provisioner import RunCheck, RunGrant, RunProvision, provisioner_for
+from ilyd.actors.provisioner import (
+    RunCheck,
+    RunGrant,
+    RunLayout,
+    RunProvision,
+    provisioner_for,
+)
 from ilyd.control import Progress
 from ilyd.errors import ControlError, IlydError
 
@@ -66,3 +73,18 @@ def grant(daemon: Daemon, args: Mapping[str, Any], _progress: Progress) -> Any:
         raise ControlError("invalid_args", "grant needs profiles: a list of profile names",
                            "ilyd ctl grant ORG --profile 'Standard User'")
     return _ask(daemon, args, RunGrant(tuple(profiles), edit=_flag_arg(args, "edit")))
+
+
+def _names_arg(args: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    value = args.get(name) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ControlError("invalid_args", f"layout's {name} must be a list of names",
+                           "ilyd ctl layout ORG [--object Account] [--layout NAME]")
+    return tuple(value)
+
+
+def layout(daemon: Daemon, args: Mapping[str, Any], _progress: Progress) -> Any:
+    """Add the granted Ily fields to page layouts; `plan` only shows what would change."""
+    return _ask(daemon, args, RunLayout(dry_run=_flag_arg(args, "plan"),
+                                        objects=_names_arg(args, "objects"),
+                                        layouts=_names_arg(args, "layouts")))

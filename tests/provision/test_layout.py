@@ -1,0 +1,185 @@
+"""Page layouts end to end against devorg (TLS, so simple-salesforce's mdapi reads the
+layouts back): `ilyd layout`, the Provisioner's layouts(), auto_layout, `ilyd check`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from simple_salesforce import Salesforce
+
+from ilyd.actors.org import OrgSecrets
+from ilyd.cli import main
+from ilyd.config import OrgConfig, load_config
+from ilyd.devorg import DevOrg
+from ilyd.enrich.fields import CATALOGUE
+from ilyd.provision.service import Provisioner
+from ilyd.salesforce.connect import make_org_rest_client
+from tests.helpers.orgs import password_org_toml
+
+ACCOUNT, LEAD = "Account-Account Layout", "Lead-Lead Layout"
+ILY = [f.api_name for f in CATALOGUE]
+
+
+@pytest.fixture
+def dev() -> Iterator[DevOrg]:
+    with DevOrg(tls=True) as running:
+        yield running
+
+
+@pytest.fixture
+def config(dev: DevOrg, tmp_path: Path) -> Path:
+    path = tmp_path / "ilyd.toml"
+    path.write_text(f'[daemon]\nstate_dir = "{tmp_path}/state"\n'
+                    f'control_socket = "{tmp_path}/control.sock"\n[metrics]\nlisten = ""\n'
+                    + password_org_toml(tmp_path, dev, dev.orgs[0],
+                                        f'ca_file = "{dev.ca_file}"\n'))
+    return path
+
+
+@pytest.fixture
+def org(config: Path) -> OrgConfig:
+    return load_config(config).orgs[0]
+
+
+@pytest.fixture
+def sf(dev: DevOrg, monkeypatch: pytest.MonkeyPatch) -> Salesforce:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(dev.ca_file))  # zeep's own session
+    info = dev.orgs[0]
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(dev.ca_file)
+    token = session.post(dev.url + "/services/oauth2/token", data={
+        "grant_type": "refresh_token", "client_id": info.client_id,
+        "client_secret": info.client_secret, "refresh_token": info.refresh_token}).json()
+    return Salesforce(session_id=token["access_token"], instance_url=token["instance_url"],
+                      session=session, version="59.0")
+
+
+def provisioner(org: OrgConfig, **kw: bool) -> Provisioner:
+    rest = make_org_rest_client(org, OrgSecrets.read(org))
+    return Provisioner(org.name, rest, objects=org.objects, api_version=org.api_version, **kw)
+
+
+def sections(sf: Salesforce, name: str) -> dict[str, list[list[tuple[str, str]]]]:
+    """label → columns → (field, behavior), as simple-salesforce reads them."""
+    layout = sf.mdapi.Layout.read([name])
+    return {s.label: [[(i.field, i.behavior) for i in (c.layoutItems if c else [])]
+                      for c in s.layoutColumns] for s in layout.layoutSections}
+
+
+def test_every_assigned_layout_gets_an_ily_section_with_the_granted_fields_read_only(
+        org: OrgConfig, sf: Salesforce) -> None:
+    before = sections(sf, ACCOUNT)
+    p = provisioner(org)
+    p.provision()
+    report = p.layouts()
+    assert [c.layout for c in report.changes] == [ACCOUNT, LEAD]
+    assert report.failed == ()
+    for name in (ACCOUNT, LEAD):
+        after = sections(sf, name)
+        columns = after.pop("Ily Enrichment")
+        assert after == (before if name == ACCOUNT else after)
+        assert len(columns) == 2
+        assert [f for column in columns for f, _ in column] == ILY
+        assert {b for column in columns for _, b in column} == {"Readonly"}
+    again = p.layouts()
+    assert again.changes == ()
+    assert again.unchanged == (ACCOUNT, LEAD)
+
+
+def test_plan_shows_what_would_change_and_changes_nothing(
+        config: Path, org: OrgConfig, sf: Salesforce,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    provisioner(org).provision()
+    capsys.readouterr()
+    assert main(["layout", org.name, "--config", str(config), "--plan",
+                 "--object", "Lead"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{LEAD}: would add {len(ILY)} field(s) to new section "
+                          "'Ily Enrichment': Ily_")
+    assert ACCOUNT not in out
+    assert "Ily Enrichment" not in sections(sf, LEAD)
+    assert main(["layout", org.name, "--config", str(config), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [c["layout"] for c in result["changes"]] == [ACCOUNT, LEAD]
+    assert main(["layout", org.name, "--config", str(config)]) == 0
+    assert capsys.readouterr().out.strip() == (
+        f"{ACCOUNT}: shows every granted Ily field\n{LEAD}: shows every granted Ily field\n"
+        f"{org.name}: nothing to do, every page layout shows the Ily fields")
+
+
+def test_a_layout_already_showing_ily_fields_keeps_its_arrangement(
+        org: OrgConfig, sf: Salesforce) -> None:
+    p = provisioner(org)
+    p.provision()
+    md = sf.mdapi
+    layout = md.Layout.read([ACCOUNT])
+    first = layout.layoutSections[0]
+    first.layoutColumns[1].layoutItems.insert(
+        0, md.LayoutItem(field=ILY[3], behavior="Edit"))
+    first.layoutColumns[0].layoutItems.append(md.LayoutItem(field=ILY[0], behavior="Edit"))
+    md.Layout.update([layout])
+    before = sections(sf, ACCOUNT)["Account Information"]
+    report = p.layouts(objects=("Account",))
+    (change,) = report.changes
+    assert (change.section, change.new_section) == ("Account Information", False)
+    assert change.add == tuple(f for f in ILY if f not in (ILY[0], ILY[3]))
+    after = sections(sf, ACCOUNT)
+    assert "Ily Enrichment" not in after
+    columns = after["Account Information"]
+    for old, new in zip(before, columns, strict=True):
+        assert new[:len(old)] == old  # what was there stays, in its place
+    added = [f for column, old in zip(columns, before, strict=True)
+             for f, _ in column[len(old):]]
+    assert sorted(added) == sorted(change.add)
+    assert abs(len(columns[0]) - len(columns[1])) <= 1
+
+
+def test_only_layouts_a_profile_uses_are_changed_unless_named(
+        config: Path, org: OrgConfig, sf: Salesforce) -> None:
+    md = sf.mdapi
+    md.Layout.create([md.Layout(fullName="Account-Unused Layout", layoutSections=[
+        md.LayoutSection(label="Main", style="OneColumn", layoutColumns=[
+            md.LayoutColumn(layoutItems=[md.LayoutItem(field="Name", behavior="Required")])])])])
+    p = provisioner(org)
+    p.provision()
+    assert [c.layout for c in p.layouts().changes] == [ACCOUNT, LEAD]
+    assert "Ily Enrichment" not in sections(sf, "Account-Unused Layout")
+    assert main(["layout", org.name, "--config", str(config),
+                 "--layout", "Account-Unused Layout"]) == 0
+    assert "Ily Enrichment" in sections(sf, "Account-Unused Layout")
+    assert main(["layout", org.name, "--config", str(config),
+                 "--layout", "Account-Nope"]) == 1
+
+
+def test_auto_layout_adds_the_section_when_provisioning_creates_the_fields(
+        org: OrgConfig, sf: Salesforce) -> None:
+    provisioner(org, auto_layout=True).provision()
+    assert "Ily Enrichment" in sections(sf, ACCOUNT)
+    assert "Ily Enrichment" in sections(sf, LEAD)
+
+
+def test_without_auto_layout_provisioning_leaves_the_layouts_alone(
+        org: OrgConfig, sf: Salesforce) -> None:
+    assert org.auto_layout is False
+    provisioner(org).provision()
+    assert "Ily Enrichment" not in sections(sf, ACCOUNT)
+
+
+def test_check_names_the_layouts_lacking_ily_fields_and_the_command_that_fixes_it(
+        org: OrgConfig) -> None:
+    p = provisioner(org)
+    p.provision()
+    line = next(r for r in p.check().results if r.step == "page layouts")
+    assert line.status == "WARN"
+    assert line.summary == (f"2 layout(s) lack Ily fields: {ACCOUNT} ({len(ILY)} missing), "
+                            f"{LEAD} ({len(ILY)} missing)")
+    assert line.fix == f"ilyd ctl layout {org.name} (or ilyd layout {org.name} --config …)"
+    p.layouts()
+    line = next(r for r in p.check().results if r.step == "page layouts")
+    assert (line.status, line.summary) == ("PASS", "2 page layout(s) show every granted Ily "
+                                                   "field")
