@@ -18,17 +18,19 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import structlog
 
 from ilyd import metrics
+from ilyd.enrich.fields import CATALOGUE
 from ilyd.errors import ProvisioningError, SalesforceError
 from ilyd.provision.checks import CheckResult, Status
 from ilyd.provision.facts import OrgFacts
 from ilyd.salesforce.metadata import MetadataClient
 
 __all__ = ["LAYOUT_OBJECTS", "SECTION_LABEL", "LayoutChange", "LayoutReport",
-           "layout_check", "plan_change", "run_layouts", "with_fields"]
+           "layout_check", "package_layouts", "plan_change", "run_layouts", "with_fields"]
 
 log = structlog.get_logger(__name__)
 
@@ -236,3 +238,25 @@ def layout_check(md: MetadataClient, facts: OrgFacts, org: str,
                        f"{len(report.changes)} layout(s) lack Ily fields: {lacking}",
                        "your users do not see the Ily fields on records",
                        f"ilyd ctl layout {org} (or ilyd layout {org} --config …)")
+
+
+def package_layouts(md: MetadataClient, objects: Sequence[str]) -> dict[str, bytes]:
+    """`layouts/<name>.layout` files for a deploy package: each layout a profile uses, as
+    it is now plus the Ily fields of the package it lacks (a deploy replaces a layout
+    whole, so the file carries everything the layout holds)."""
+    chosen = [o for o in objects if o in LAYOUT_OBJECTS]
+    names = assigned_layouts(md, chosen)
+    files: dict[str, bytes] = {}
+    for name, layout in md.read("Layout", names).items():
+        sobject = name.partition("-")[0]
+        wanted = [f.api_name for f in CATALOGUE if sobject in f.objects]
+        change = plan_change(layout, wanted)
+        updated = with_fields(layout, change) if change is not None else layout
+        root = ET.Element("Layout", {"xmlns": "http://soap.sforce.com/2006/04/metadata"})
+        root.extend(copy.deepcopy(c) for c in updated if c.tag != "fullName")
+        ET.indent(root, space="    ")
+        # File names percent-encode what a path cannot hold, as a retrieve writes them.
+        files[f"layouts/{quote(name, safe=' ')}.layout"] = (
+            b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8")
+            + b"\n")
+    return files
