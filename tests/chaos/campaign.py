@@ -25,8 +25,6 @@ import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -43,6 +41,7 @@ from ilyd.ctl import ControlClient
 from ilyd.devorg import OrgInfo
 from tests.helpers.devorg_process import DevorgProcess
 from tests.helpers.orgs import password_org_toml, provision
+from tests.pipeline.conftest import Daemon as PipelineDaemon
 
 ILY_FIELDS = ("Ily_Domain__c", "Ily_Match_Status__c", "Ily_Company_Name__c")
 _SAMPLE = Path(__file__).resolve().parents[2] / "ilyd" / "enrich" / "data" / \
@@ -144,22 +143,16 @@ class Report:
         return "; ".join(parts) or "none"
 
 
-class Daemon:
-    """`ilyd run` in a session of its own, so that the front and its workers can be
-    killed, stopped and continued together."""
+class Daemon(PipelineDaemon):
+    """The tests' `ilyd run`, which also stops and continues the front and its workers
+    together, and says whether its last exit was the campaign's doing."""
 
     def __init__(self, config: Path) -> None:
-        self.config = config
-        self.socket = config.parent / "control.sock"
-        self.process: subprocess.Popen[bytes] | None = None
+        super().__init__(config)
         self.expected_exit = False
 
     def start(self) -> None:
-        log = (self.config.parent / "daemon.log").open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ilyd", "run", "--config", str(self.config)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        super().start()
         self.expected_exit = False  # only now: the watcher must never see the old one
 
     def signal_all(self, signum: int) -> None:
@@ -168,22 +161,14 @@ class Daemon:
 
     def kill_all(self) -> None:
         self.expected_exit = True
-        self.signal_all(signal.SIGKILL)
-        assert self.process is not None
-        self.process.wait(timeout=30)
+        super().kill_all()
 
     def client(self) -> ControlClient:
         return ControlClient(self.socket, timeout=15)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.expected_exit = True
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=30)
+        self.expected_exit = True
+        super().stop()
 
 
 class People:

@@ -5,10 +5,6 @@ devorg's restart, and the PushTopic publishes from the moment devorg answers aga
 
 from __future__ import annotations
 
-import json
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,57 +15,13 @@ import requests
 
 from ilyd.config import load_config
 from ilyd.devorg import OrgInfo
+from tests.helpers.devorg_process import DevorgProcess
 from tests.helpers.orgs import password_org_toml, provision
 from tests.pipeline.conftest import Daemon, wait_until
 
 BURSTS = 10
 BURST_SIZE = 200
 PAUSE = 0.5  # seconds between bursts: the load's shape, as people create records
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports free right now, all different (held open together while they are picked)."""
-    probes = [socket.socket() for _ in range(count)]
-    try:
-        for probe in probes:
-            probe.bind(("127.0.0.1", 0))
-        return [int(probe.getsockname()[1]) for probe in probes]
-    finally:
-        for probe in probes:
-            probe.close()
-
-
-class DevorgProcess:
-    """`ilyd devorg --data FILE` on fixed ports (its own, and its orgs' My Domain host),
-    stopped and started like a service."""
-
-    def __init__(self, data: Path) -> None:
-        self.data = data
-        self.port, self.my_domain_port = free_ports(2)
-        self.credentials = data.parent / "devorg-credentials.json"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> dict[str, object]:
-        self.credentials.unlink(missing_ok=True)
-        log = (self.data.parent / "devorg.log").open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ilyd", "devorg", "--listen", f"127.0.0.1:{self.port}",
-             "--my-domain-port", str(self.my_domain_port), "--data", str(self.data),
-             "--credentials-out", str(self.credentials)],
-            stdout=log, stderr=subprocess.STDOUT)
-        wait_until(lambda: self.credentials.exists() or self.process.poll() is not None,
-                   timeout=30, what="devorg to start")
-        assert self.process.poll() is None, (self.data.parent / "devorg.log").read_text()
-        return dict(json.loads(self.credentials.read_text()))
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
 
 
 @pytest.fixture
