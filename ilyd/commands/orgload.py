@@ -14,16 +14,23 @@ EXIT_USAGE = 2
 EXIT_TLS = 6
 
 
-def load_org(config_path: str, name: str, command: str) -> tuple[Config, OrgConfig] | None:
-    """The config and the org named `name`, or None after printing why not."""
+def load_checked(config_path: str, command: str) -> Config | None:
+    """The config, or None after printing each of its problems."""
     from ilyd.config import load_config
     from ilyd.errors import ConfigError
 
     try:
-        config = load_config(config_path)
+        return load_config(config_path)
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"ilyd {command}: {problem}", file=sys.stderr)
+        return None
+
+
+def load_org(config_path: str, name: str, command: str) -> tuple[Config, OrgConfig] | None:
+    """The config and the org named `name`, or None after printing why not."""
+    config = load_checked(config_path, command)
+    if config is None:
         return None
     org = config.org(name)
     if org is None:

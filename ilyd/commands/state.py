@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from ilyd.commands.config import add_config_argument
-from ilyd.commands.orgload import EXIT_USAGE
+from ilyd.commands.orgload import EXIT_USAGE, load_checked
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,15 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _state_files(config_path: str) -> tuple[Path, list[Path]] | None:
-    from ilyd.config import load_config
-    from ilyd.errors import ConfigError
     from ilyd.store.layout import state_files
 
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"ilyd state: {problem}", file=sys.stderr)
+    config = load_checked(config_path, "state")
+    if config is None:
         return None
     state_dir = config.daemon.state_dir
     return state_dir, state_files(state_dir)
