@@ -151,9 +151,14 @@ def _problem_summary(step: str, items: Sequence[CheckResult]) -> str:
     return "; ".join(f"{_short(i)}: {i.summary}" for i in shown)
 
 
-def _fix(status: Status, shown: Sequence[CheckResult], auto_provision: bool) -> str | None:
+# The steps provisioning does when the org starts (auto_provision).
+_PROVISIONED = (FIELDS, FLS, TOPICS)
+
+
+def _fix(step: str, status: Status, shown: Sequence[CheckResult], auto_provision: bool
+         ) -> str | None:
     fixes = _unique(i.fix for i in shown if i.status is status)
-    if status is Status.TODO and auto_provision:
+    if status is Status.TODO and auto_provision and step in _PROVISIONED:
         now = f"; to do it now: {'; '.join(fixes)}" if fixes else ""
         return "none needed: ilyd does it when the org starts (auto_provision = true)" + now
     return "; ".join(fixes) or None
@@ -179,9 +184,9 @@ def group_steps(results: Sequence[CheckResult], facts: OrgFacts | None,
         worst = [i for i in items if i.status is status]
         consequence = None if status is Status.PASS else "; ".join(
             _unique(i.consequence for i in worst)) or None
-        if consequence and status is Status.TODO:
+        if consequence and status is Status.TODO and step in _PROVISIONED:
             consequence = f"until then, {consequence}"
-        fix = None if status is Status.PASS else _fix(status, worst, auto_provision)
+        fix = None if status is Status.PASS else _fix(step, status, worst, auto_provision)
         steps.append(StepResult(step, status, summary, tuple(items), consequence, fix))
     return tuple(steps)
 

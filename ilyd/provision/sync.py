@@ -37,7 +37,7 @@ def sync_check(org: str, run: ResyncRun | None) -> CheckResult:
         return CheckResult(STEP, Status.PASS, f"done {_when(run.finished_at)}: {counts}")
     if run.state is RunState.RUNNING:
         return CheckResult(STEP, Status.TODO, f"running since {_when(run.started_at)}: {counts}",
-                           "records not reached yet wait for it",
+                           "records it has not reached yet are enriched as it goes",
                            f"none needed: ilyd finishes it, across restarts; ilyd ctl status"
                            f" shows how far it is (ilyd ctl resync {org} --wait to watch)")
     why = f": {run.error}" if run.error else ""

@@ -191,6 +191,8 @@ def test_the_complete_sync_step_passes_once_a_resync_finished_and_says_so_while_
     _, out = check_text(config, capsys)
     assert re.search(r"^TODO  complete sync           running since \S+ \S+ UTC: read 1,200,"
                      r" written 1,180$", out, re.MULTILINE), out
+    assert ("fix: none needed: ilyd finishes it, across restarts; ilyd ctl status shows how far"
+            " it is (ilyd ctl resync acme --wait to watch)") in out
     runs.finish("acme", RunState.DONE)
     _, out = check_text(config, capsys)
     assert re.search(r"^PASS  complete sync           done \S+ \S+ UTC: read 1,200,"
