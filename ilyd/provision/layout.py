@@ -227,8 +227,9 @@ def layout_check(md: MetadataClient, facts: OrgFacts, org: str,
                "Modify All Data" if code == "INSUFFICIENT_ACCESS" else str(exc))
         return CheckResult("page layouts", Status.WARN, f"cannot read page layouts: {why}",
                            "ilyd cannot tell whether users see the Ily fields on records",
-                           f"ilyd fields package {org} --layouts --out ily.zip, deployed by "
-                           "an admin")
+                           "grant the integration user Modify Metadata Through Metadata API "
+                           f"Functions and Customize Application, then ilyd ctl layout {org};"
+                           " or add the Ily fields in Setup > Object Manager > Page Layouts")
     if not report.changes:
         shown = len(report.unchanged)
         return CheckResult("page layouts", Status.PASS,

@@ -18,6 +18,7 @@ from ilyd.devorg import DevOrg
 from ilyd.enrich.fields import CATALOGUE
 from ilyd.provision.service import Provisioner
 from ilyd.salesforce.connect import make_org_rest_client
+from ilyd.salesforce.soql import soql
 from tests.helpers.orgs import password_org_toml
 
 ACCOUNT, LEAD = "Account-Account Layout", "Lead-Lead Layout"
@@ -183,3 +184,36 @@ def test_check_names_the_layouts_lacking_ily_fields_and_the_command_that_fixes_i
     line = next(r for r in p.check().results if r.step == "page layouts")
     assert (line.status, line.summary) == ("PASS", "2 page layout(s) show every granted Ily "
                                                    "field")
+
+
+def test_only_fields_the_integration_user_was_granted_go_on_the_layouts(
+        dev: DevOrg, org: OrgConfig, sf: Salesforce) -> None:
+    p = provisioner(org)
+    p.provision()
+    (row,) = p.rest.query(soql("SELECT Id FROM FieldPermissions WHERE Field = {}",
+                               f"Account.{ILY[0]}"))
+    response = requests.delete(f"{dev.admin}/orgs/{org.name}/records/FieldPermissions/"
+                               f"{row['Id']}?as=integration", timeout=10,
+                               verify=str(dev.ca_file))
+    assert response.status_code < 300, response.text
+    p.layouts()
+    account = [f for c in sections(sf, ACCOUNT)["Ily Enrichment"] for f, _ in c]
+    lead = [f for c in sections(sf, LEAD)["Ily Enrichment"] for f, _ in c]
+    assert account == ILY[1:]
+    assert lead == ILY
+
+
+def test_without_metadata_permissions_check_warns_that_it_cannot_read_the_layouts(
+        dev: DevOrg, org: OrgConfig) -> None:
+    p = provisioner(org)
+    p.provision()
+    response = requests.patch(f"{dev.admin}/orgs/{org.name}/permissions", json={"system": {
+        "PermissionsModifyAllData": False, "PermissionsModifyMetadata": False}}, timeout=10,
+        verify=str(dev.ca_file))
+    assert response.status_code == 200, response.text
+    line = next(r for r in p.check().results if r.step == "page layouts")
+    assert (line.status, line.summary) == (
+        "WARN", "cannot read page layouts: the Metadata API needs Modify Metadata Through "
+                "Metadata API Functions or Modify All Data")
+    assert line.fix is not None
+    assert f"then ilyd ctl layout {org.name}" in line.fix
