@@ -45,6 +45,13 @@ def check_command(args: argparse.Namespace) -> int:
         print(problem, file=sys.stderr)
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    from ilyd.pipeline.providers import sample_refusal
+
+    # Valid, but the daemon will not start such an org: say so before it is started.
+    for org in config.orgs:
+        refusal = sample_refusal(org)
+        if refusal is not None:
+            print(f"warning: org {org.name}: {refusal}", file=sys.stderr)
     if config.org_errors:
         return 1
     print(f"{args.config}: valid ({len(config.orgs)} orgs)")

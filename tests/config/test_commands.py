@@ -72,10 +72,13 @@ def test_config_check_warns_that_an_org_is_not_connected_yet(write_config, tmp_p
                         '[[org]]\nname = "acme"\nclient_id = "c"\n')
     assert main(["config", "check", "--config", str(path)]) == 0
     captured = capsys.readouterr()
-    assert captured.err.splitlines() == [
+    connect, sample = captured.err.splitlines()
+    assert connect == (
         f"warning: org[0].refresh_token_file: no refresh token at {tmp_path}/st/tokens/"
         f"acme.refresh_token yet: the org is not connected; run `ilyd connect acme"
-        f" --config {path}`"]
+        f" --config {path}`")
+    # A production org with no provider of its own gets the sample, which it refuses.
+    assert sample.startswith("warning: org acme: enrichment source:")
     assert "valid (1 orgs)" in captured.out
 
 

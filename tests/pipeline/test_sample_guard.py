@@ -152,3 +152,15 @@ def test_check_shows_the_sample_in_a_real_org_as_blocked_with_the_fix(tmp_path: 
     assert source_check(orgs["demo"]).status is Status.WARN
     assert source_check(orgs["own"]).status is Status.PASS
     assert source_check(orgs["own"]).summary == "dns (dns)"
+
+
+def test_config_check_warns_before_start_that_a_real_org_will_refuse_the_sample(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ilyd.cli import main
+
+    orgs_of(tmp_path, ("prod", "https://prod.my.salesforce.com", ""),
+            ("dev", "http://127.0.0.1:8585", ""))
+    assert main(["config", "check", "--config", str(tmp_path / "ilyd.toml")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: org prod: enrichment source: provider 'dataset' is the bundled" in err
+    assert "org dev" not in err
