@@ -217,3 +217,21 @@ def test_without_metadata_permissions_check_warns_that_it_cannot_read_the_layout
                 "Metadata API Functions or Modify All Data")
     assert line.fix is not None
     assert f"then ilyd ctl layout {org.name}" in line.fix
+
+
+def test_layout_names_with_xml_characters_travel_escaped(org: OrgConfig, sf: Salesforce
+                                                         ) -> None:
+    md = sf.mdapi
+    name = "Account-R&D <Team> Layout"
+    md.Layout.create([md.Layout(fullName=name, layoutSections=[
+        md.LayoutSection(label="Main & more", style="OneColumn", layoutColumns=[
+            md.LayoutColumn(layoutItems=[md.LayoutItem(field="Name", behavior="Required")])])])])
+    standard = md.Profile.read(["Standard"])
+    standard.layoutAssignments = [md.ProfileLayoutAssignment(layout=name),
+                                  md.ProfileLayoutAssignment(layout=LEAD)]
+    md.Profile.update([standard])
+    p = provisioner(org)
+    p.provision()
+    assert [c.layout for c in p.layouts().changes] == [ACCOUNT, name, LEAD]
+    after = sections(sf, name)
+    assert list(after) == ["Main & more", "Ily Enrichment"]
