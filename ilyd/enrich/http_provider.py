@@ -17,6 +17,7 @@ which Ily fields. Statuses follow what commercial company-data APIs do:
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -28,6 +29,7 @@ from urllib.parse import quote
 
 import requests
 import structlog
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from ilyd.enrich.http_paths import field_value, parse_path, render_body, resolve
@@ -48,6 +50,9 @@ log = structlog.get_logger(__name__)
 _QUEUED_STATUSES = frozenset({"queued", "pending"})
 # Pause after a 429 that carries no usable Retry-After.
 _DEFAULT_RATE_LIMIT_PAUSE = 1.0
+# A company-data answer is a few KiB and a batch of them far less than this; more is a
+# url pointing at a download, or a hostile vendor, and would be held in memory whole.
+MAX_BODY_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -288,6 +293,7 @@ class HttpProvider:
                 resp = self._session.request(
                     method, url, params=params or None, headers=headers,
                     json=body if method == "POST" else None, timeout=s.timeout_seconds,
+                    stream=True,
                 )
             except requests.Timeout as exc:
                 PROVIDER_FAILURES.labels(self.name, "timeout").inc()
@@ -298,9 +304,37 @@ class HttpProvider:
                 raise _TransientError("connection", type(exc).__name__) from exc
             finally:
                 PROVIDER_REQUEST_DURATION.labels(self.name).observe(time.monotonic() - started)
-        return self._classify(resp, what)
+            try:
+                return self._classify(resp, what, started + s.timeout_seconds)
+            finally:
+                resp.close()
 
-    def _classify(self, resp: requests.Response, what: str) -> Any:
+    def _read_body(self, resp: requests.Response, deadline: float, what: str) -> bytes:
+        """The body, up to MAX_BODY_BYTES, complete by `deadline`: requests' timeout
+        bounds each socket read, so a vendor trickling a byte at a time would otherwise
+        hold a worker for as long as it likes."""
+        body = bytearray()
+        try:
+            while chunk := resp.raw.read1(1 << 16, decode_content=True):
+                body += chunk
+                if len(body) > MAX_BODY_BYTES:
+                    self._fail(
+                        "bad_response", f"provider {self.name!r} answered the lookup of "
+                        f"{what} with more than {MAX_BODY_BYTES >> 20} MiB (larger than any"
+                        " company record); check the provider's url", retryable=False,
+                    )
+                if time.monotonic() > deadline:
+                    PROVIDER_FAILURES.labels(self.name, "timeout").inc()
+                    raise _TransientError(
+                        "timeout", f"answer not complete within {self.settings.timeout_seconds}s")
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            timed_out = isinstance(exc, urllib3.exceptions.TimeoutError | TimeoutError)
+            reason = "timeout" if timed_out else "connection"
+            PROVIDER_FAILURES.labels(self.name, reason).inc()
+            raise _TransientError(reason, type(exc).__name__) from exc
+        return bytes(body)
+
+    def _classify(self, resp: requests.Response, what: str, deadline: float) -> Any:
         status = resp.status_code
         log.debug("provider_response", provider=self.name, lookup=what, status=status)
         if status == 404:
@@ -340,9 +374,11 @@ class HttpProvider:
                 "rejected", f"provider {self.name!r} rejected the lookup of {what} "
                 f"(HTTP {status}); it will not be retried", retryable=False,
             )
+        body = self._read_body(resp, deadline, what)
         try:
-            return resp.json()
-        except ValueError:
+            return json.loads(body)
+        except (ValueError, RecursionError):
+            # Not JSON, not UTF-8/16/32, or nested deeper than the parser recurses.
             self._fail(
                 "bad_response", f"provider {self.name!r} answered the lookup of {what} with "
                 f"HTTP {status} but no JSON; check the provider's url", retryable=False,
