@@ -54,7 +54,8 @@ def check_command(args: argparse.Namespace) -> int:
             print(f"warning: org {org.name}: {refusal}", file=sys.stderr)
     if config.org_errors:
         return 1
-    print(f"{args.config}: valid ({len(config.orgs)} orgs)")
+    count = len(config.orgs)
+    print(f"{args.config}: valid ({count} org{'' if count == 1 else 's'})")
     return 0
 
 

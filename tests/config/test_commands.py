@@ -24,7 +24,7 @@ def test_config_check_prints_each_problem_and_exits_one(write_config, secret_fil
 def test_config_check_accepts_a_valid_file(write_config, secret_file, capsys):
     path = write_config(GOOD_ORG)
     assert main(["config", "check", "--config", str(path)]) == 0
-    assert "valid (1 orgs)" in capsys.readouterr().out
+    assert "valid (1 org)" in capsys.readouterr().out
 
 
 def test_config_show_masks_secrets(write_config, secret_file, capsys):
@@ -79,7 +79,7 @@ def test_config_check_warns_that_an_org_is_not_connected_yet(write_config, tmp_p
         f" --config {path}`")
     # A production org with no provider of its own gets the sample, which it refuses.
     assert sample.startswith("warning: org acme: enrichment source:")
-    assert "valid (1 orgs)" in captured.out
+    assert "valid (1 org)" in captured.out
 
 
 UNICODE_CONFIG = """
