@@ -139,9 +139,20 @@ class _Query:
         except dns.resolver.NoAnswer:
             return _EMPTY
         except dns.resolver.NoNameservers as exc:
+            # dnspython raises this for an rcode (SERVFAIL, REFUSED…) and for an answer
+            # it could not use (a CNAME loop, a truncated answer without a TCP retry):
+            # only the former is the servers failing.
+            answers = [error for *_, error, _msg in exc.kwargs.get("errors", ())]
+            if all(isinstance(error, str) for error in answers):
+                raise ProviderError(
+                    f"DNS servers failed ({', '.join(dict.fromkeys(answers)) or 'SERVFAIL'}) "
+                    f"for {rdtype} {self._domain}; the record waits and is tried again later",
+                    retryable=True, reason="servfail",
+                ) from exc
+            detail = "; ".join(dict.fromkeys(str(e) or type(e).__name__ for e in answers))
             raise ProviderError(
-                f"DNS servers failed (SERVFAIL) for {rdtype} {self._domain}; the record waits "
-                "and is tried again later", retryable=True, reason="servfail",
+                f"DNS query {rdtype} {self._domain} got no usable answer ({detail}); the "
+                "record waits and is tried again later", retryable=True, reason="dns_error",
             ) from exc
         except dns.exception.Timeout as exc:
             raise ProviderError(

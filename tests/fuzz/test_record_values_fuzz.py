@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from decimal import Decimal
 
 import idna
 from hypothesis import example, given
@@ -15,11 +14,11 @@ from hypothesis import strategies as st
 
 from ilyd.enrich import fields as catalogue
 from ilyd.enrich.domain import DomainReason, extract_domain, record_domain
-from ilyd.enrich.fields import FieldType
 from ilyd.enrich.provider import Lookup, MatchStatus
 from ilyd.enrich.values import enrich_record, enrich_records
 from ilyd.errors import ProviderError
 from ilyd.pipeline.work import inputs_hash
+from tests.fuzz.fits import assert_fits
 from tests.fuzz.settings import PURE
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -76,34 +75,6 @@ def is_valid_hostname(domain: str) -> bool:
     except (idna.IDNAError, UnicodeError):
         return False
     return True
-
-
-def sf_length(text: str) -> int:
-    """The length Salesforce counts: UTF-16 code units (a surrogate pair is two)."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def assert_fits(sobject: str, values: Mapping[str, object]) -> None:
-    """Every value fits its field: type, Salesforce length, picklist, number range."""
-    for name, value in values.items():
-        field = catalogue.by_api_name()[name]
-        assert sobject in field.objects
-        if value is None:
-            continue
-        if field.type is FieldType.PICKLIST:
-            assert value in field.picklist_values, (name, value)
-        elif field.type in (FieldType.NUMBER, FieldType.CURRENCY):
-            assert type(value) in (int, float), (name, value)
-            assert abs(Decimal(str(value))) < Decimal(10) ** (field.precision - field.scale)
-        elif field.type is FieldType.DATETIME:
-            assert isinstance(value, str)
-            assert datetime.fromisoformat(value.replace("Z", "+00:00")).tzinfo is not None
-        else:
-            assert isinstance(value, str), (name, value)
-            assert value, f"{name}: an empty text is written as None"
-            assert sf_length(value) <= field.max_chars, (name, sf_length(value))
-            assert value.encode("utf-8", "strict"), "no lone surrogate reaches Salesforce"
-            assert "\x00" not in value
 
 
 @given(websites)
