@@ -263,7 +263,8 @@ ORG_MODE = Gauge(
 PROVISION_ACTIONS = Counter(
     "ilyd_provision_actions_total",
     "Changes provisioning made in orgs, by action (create_field, create_permission_set, "
-    "grant_field, assign_permission_set, create_push_topic, update_push_topic).",
+    "grant_field, assign_permission_set, create_push_topic, update_push_topic; "
+    "grant_profile_field from ilyd ctl grant; layout_fields from ilyd ctl layout).",
     ["action"],
     registry=REGISTRY,
 )
