@@ -46,6 +46,7 @@ __all__ = ["Reconciler", "SweepReport", "settle_for"]
 log = structlog.get_logger(__name__)
 
 _MAX_SETTLE = 60.0
+_NEVER = 0.0  # `swept_at` of a watermark set at the first start, before any sweep
 
 
 def settle_for(interval: float) -> float:
@@ -107,11 +108,13 @@ class Reconciler:
         until = _second(self._clock() - self.settle)
         for sobject in self.objects:
             if self.watermarks.get(self.org, sobject) is None:
-                self.watermarks.advance(self.org, sobject, until, 0)
+                self.watermarks.advance(self.org, sobject, until, 0, swept_at=_NEVER)
 
     def last(self) -> tuple[float, int] | None:
-        """When the last sweep ran (Unix time) and what it found, from the state store."""
-        marks = [m for m in (self.watermarks.get(self.org, s) for s in self.objects) if m]
+        """When the last sweep ran (Unix time) and what it found, from the state store;
+        None before the first sweep."""
+        marks = [m for m in (self.watermarks.get(self.org, s) for s in self.objects)
+                 if m and m.swept_at != _NEVER]
         if not marks:
             return None
         return max(m.swept_at for m in marks), sum(m.found for m in marks)
@@ -129,7 +132,8 @@ class Reconciler:
         went into the inbox."""
         mark = self.watermarks.get(self.org, sobject)
         since = _second(mark.watermark) if mark else until
-        if until <= since:
+        if until <= since:  # nothing old enough yet: a sweep all the same
+            self.watermarks.advance(self.org, sobject, since, 0)
             return 0
         inputs = source_fields(sobject)
         select = ", ".join(identifier(f) for f in ("Id", "SystemModstamp", *inputs))

@@ -141,3 +141,18 @@ def test_a_sweep_counts_only_changes_in_its_window_neither_enriched_nor_waiting(
 
 def test_the_counter_is_pre_created_for_every_object_ilyd_enriches() -> None:
     assert metrics.RECONCILE_OBJECTS == SUPPORTED_OBJECTS
+
+
+def test_a_first_start_sets_the_watermark_but_reports_no_sweep_until_one_ran(
+        pipeline: OrgPipeline) -> None:
+    watermarks = WatermarkStore(pipeline.database)
+    sweeper = Reconciler(pipeline.org, pipeline.rest, inbox=pipeline.inbox,
+                         state=pipeline.state, hashes=pipeline.hashes, watermarks=watermarks,
+                         objects=("Lead",), interval=900)
+    sweeper.start()
+    assert watermarks.get(pipeline.org, "Lead") is not None
+    assert sweeper.last() is None
+    sweeper.sweep()
+    last = sweeper.last()
+    assert last is not None
+    assert last[1] == 0
