@@ -118,6 +118,10 @@ class _Endpoint:
                 continue
             streaming, client = found
             if channel == "/meta/connect":
+                with streaming.cond:
+                    garbled = streaming.garbled.popleft() if streaming.garbled else None
+                if garbled is not None:
+                    return Response(200, garbled)
                 result = self._connect(msg, streaming, client)
                 if isinstance(result, Response):
                     return result
@@ -228,7 +232,8 @@ class _Endpoint:
             client.polling += 1
             deadline = time.monotonic() + settings.hold_seconds
             try:
-                while not first and not client.queue and client.abort is None:
+                while (not first and not client.queue and client.abort is None
+                       and not streaming.garbled):
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or client.poll_generation != generation:
                         break

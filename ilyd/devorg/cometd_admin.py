@@ -19,6 +19,10 @@ POST /_devorg/streaming/<org>/reset-replay     drop retained events and restart 
 POST /_devorg/streaming/<org>/mute             answer connects but deliver no event (a
                                                silent stall) until …/unmute; events are
                                                still logged and retained
+POST /_devorg/streaming/<org>/garble           the next /meta/connect of the org is
+                                               answered 200 with this request's body,
+                                               verbatim (any bytes: malformed Bayeux);
+                                               each call garbles one more connect
 
 HTTP-level faults on the endpoint (5xx, dropped connections, latency) use the generic
 fault rules of `/_devorg/faults` with `"path_prefix": "/cometd/"`.
@@ -56,6 +60,14 @@ def _handle(dev: DevOrg, request: Request) -> Response:
     if org is None:
         return _problem(404, f"no org named {parts[0]!r}")
     action = parts[1] if len(parts) > 1 else ""
+    if action == "garble" and request.method == "POST":
+        # Taken as bytes, not parsed: the point is to send what no server should.
+        streaming = streaming_of(org)
+        with streaming.cond:
+            streaming.garbled.append(bytes(request.body or b""))
+            streaming.cond.notify_all()  # a held connect answers now
+            pending = len(streaming.garbled)
+        return json_response({"garbled": pending})
     try:
         body = json.loads(request.body or b"{}") if request.method != "GET" else {}
     except ValueError as exc:
@@ -108,6 +120,6 @@ def _status(streaming: Any) -> dict[str, Any]:
         channels[name] = {"retained": len(events),
                           "last_replay_id": events[-1].replay_id if events else None}
     return {"clients": clients, "channels": channels, "handshakes": streaming.handshakes,
-            "muted": streaming.muted,
+            "muted": streaming.muted, "garbled": len(streaming.garbled),
             "delivered_today": streaming.delivered_today(),
             "settings": streaming.settings.__dict__}

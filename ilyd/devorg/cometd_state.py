@@ -92,6 +92,9 @@ class OrgStreaming:
         # Fault injection (`/_devorg/streaming/<org>/mute`): connects are answered, events
         # are logged and retained, but none reaches a client.
         self.muted = False
+        # Fault injection (`/_devorg/streaming/<org>/garble`): bodies the next connects of
+        # the org are answered with, verbatim, one each, oldest first.
+        self.garbled: deque[bytes] = deque()
         self._delivered: deque[tuple[float, int]] = deque()
         self._delivered_total = 0  # the sum over _delivered, kept as entries come and go
         # OrgSchema of the org's own user for PushTopic queries, with the permission

@@ -23,6 +23,7 @@ error codes: https://developer.salesforce.com/docs/platform/api-streaming/guide/
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -62,6 +63,28 @@ _META_TIMEOUT_SECONDS = 30.0
 # After a reply with events, the next /meta/connect waits for the handler to store them,
 # at most this long: far inside the 40 s within which Salesforce expects it.
 _GATHER_MAX_SECONDS = 2.0
+
+
+# Salesforce advises a 110 s hold and a 0 ms interval. Longer holds than this are not
+# waited for (a huge value overflows the socket and timer APIs), and a pause between
+# connects stays far inside the 40 s after which Salesforce forgets a client
+# (https://developer.salesforce.com/docs/platform/api-streaming/guide/using-streaming-api-timeouts.html).
+_MAX_ADVISED_HOLD_SECONDS = 300.0
+_MAX_ADVISED_INTERVAL_SECONDS = 5.0
+
+
+def _advice(reply: Message) -> Mapping[str, Any]:
+    """The reply's advice, or {} when it has none or something else than an object."""
+    advice = reply.get("advice")
+    return advice if isinstance(advice, Mapping) else {}
+
+
+def _milliseconds(value: object) -> float | None:
+    """An advice duration (milliseconds) in seconds; None unless a number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    seconds = float(value) / 1000.0
+    return None if math.isnan(seconds) or seconds < 0 else seconds
 
 
 @dataclass
@@ -184,6 +207,12 @@ class BayeuxClient:
                     # polling keeps its clientId; the server says if it forgot it.
                     on_socket = self._transport is not self._http
                     self._recover(_Action(exc.kind, str(exc), rehandshake=on_socket))
+                except Exception as exc:
+                    # A reply no server should send tripped something unforeseen: the
+                    # org's stream must outlive it, as after any protocol error.
+                    log.exception("bayeux_unexpected_error", org=self.org)
+                    self._recover(_Action(FailureKind.PROTOCOL,
+                                          f"unexpected {type(exc).__name__}: {exc}"))
         finally:
             self._disconnect()
             self._set_state(StreamState.STOPPED)
@@ -223,8 +252,11 @@ class BayeuxClient:
         }, _META_TIMEOUT_SECONDS)
         self._take_advice(reply)
         if not reply.get("successful"):
-            raise _Action(classify(reply), failure_text(reply), advice=reply.get("advice") or {})
-        self._client_id = str(reply["clientId"])
+            raise _Action(classify(reply), failure_text(reply), advice=_advice(reply))
+        client_id = reply.get("clientId")
+        if not isinstance(client_id, str) or not client_id:
+            raise _Action(FailureKind.PROTOCOL, "handshake reply without a clientId")
+        self._client_id = client_id
         offered = reply.get("supportedConnectionTypes") or []
         if self.allow_websocket and "websocket" in offered:
             self._use_websocket()
@@ -262,7 +294,7 @@ class BayeuxClient:
                 self.subscriptions.gap(channel, replay, failure_text(reply))
                 raise _Action(kind, failure_text(reply))
             raise _Action(kind, f"subscribe {channel}: {failure_text(reply)}",
-                          advice=reply.get("advice") or {})
+                          advice=_advice(reply))
 
     def _connect(self) -> None:
         reply = self._send({
@@ -271,11 +303,11 @@ class BayeuxClient:
         }, self._hold + self._margin)
         self._take_advice(reply)
         if not reply.get("successful"):
-            raise _Action(classify(reply), failure_text(reply), advice=reply.get("advice") or {})
+            raise _Action(classify(reply), failure_text(reply), advice=_advice(reply))
         self._failures = 0
         self._refreshed = False
         self._set_state(StreamState.CONNECTED)
-        advice = reply.get("advice") or {}
+        advice = _advice(reply)
         if advice.get("reconnect") == "handshake":
             raise _Action(FailureKind.PROTOCOL, "server advised handshake", advice=advice)
         if advice.get("reconnect") == "none":
@@ -292,13 +324,13 @@ class BayeuxClient:
             self._stop.wait(self._interval)
 
     def _take_advice(self, reply: Message) -> None:
-        advice = reply.get("advice")
-        if not isinstance(advice, Mapping):
-            return
-        if isinstance(advice.get("timeout"), int | float) and advice["timeout"] > 0:
-            self._hold = float(advice["timeout"]) / 1000.0
-        if isinstance(advice.get("interval"), int | float) and advice["interval"] >= 0:
-            self._interval = float(advice["interval"]) / 1000.0
+        advice = _advice(reply)
+        timeout = _milliseconds(advice.get("timeout"))
+        if timeout is not None and timeout > 0:
+            self._hold = min(timeout, _MAX_ADVISED_HOLD_SECONDS)
+        interval = _milliseconds(advice.get("interval"))
+        if interval is not None:
+            self._interval = min(interval, _MAX_ADVISED_INTERVAL_SECONDS)
 
     def _disconnect(self) -> None:
         client_id, self._client_id = self._client_id, None

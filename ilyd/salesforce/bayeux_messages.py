@@ -8,6 +8,7 @@ code (https://developer.salesforce.com/docs/platform/api-streaming/guide/streami
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -16,6 +17,9 @@ from typing import Any
 __all__ = ["BayeuxEvent", "FailureKind", "classify", "failure_text", "is_event", "replay_key"]
 
 Message = dict[str, Any]
+# A replay id sent as text: ASCII digits of a 64-bit long (str.isdigit() also takes "²",
+# which int() refuses, and int() refuses more than 4300 digits).
+_REPLAY_TEXT = re.compile(r"-?[0-9]{1,19}")
 
 
 class FailureKind(StrEnum):
@@ -55,7 +59,7 @@ class BayeuxEvent:
         event = data.get("event")
         replay = event.get("replayId") if isinstance(event, Mapping) else None
         if type(replay) is not int:  # Salesforce sends an int; others may send text
-            if isinstance(replay, str) and replay.lstrip("-").isdigit():
+            if isinstance(replay, str) and _REPLAY_TEXT.fullmatch(replay):
                 replay = int(replay)
             elif not isinstance(replay, int) or isinstance(replay, bool):
                 replay = None

@@ -137,7 +137,7 @@ class LongPollingTransport:
             ) from exc
         try:
             body = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser
             body = None
         return status, body, lambda: data.decode("utf-8", "replace")
 
@@ -154,7 +154,7 @@ class LongPollingTransport:
             ) from exc
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser
             body = None
         return response.status_code, body, lambda: response.text
 
@@ -223,7 +223,7 @@ class WebSocketTransport:
                 for reply in got:
                     wanted.discard(str(reply.get("id")))
                     replies.append(reply)
-        except (OSError, ValueError, websocket.WebSocketException) as exc:
+        except (OSError, ValueError, RecursionError, websocket.WebSocketException) as exc:
             raise TransportError(
                 f"WebSocket {self.url} failed: {type(exc).__name__}: {exc}", FailureKind.NETWORK
             ) from exc
