@@ -157,6 +157,15 @@ def garbled_pending(dev: DevOrg) -> int:
     return int(status["garbled"])
 
 
+def _is_bayeux(body: bytes) -> bool:
+    """Whether `body` decodes to a message or an array of messages at all."""
+    try:
+        decoded = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(decoded, dict | list)
+
+
 bodies = st.one_of(
     messages.map(lambda m: json.dumps(m).encode()),
     json_values.map(lambda v: json.dumps(v).encode()),
@@ -194,6 +203,9 @@ def test_a_garbled_connect_reply_never_crashes_the_client_and_it_comes_back(
         if status.state in (StreamState.BACKOFF, StreamState.RECONNECTING):
             assert status.reason, status
             assert status.detail, status
+    if not _is_bayeux(body):
+        assert any(s.state is StreamState.BACKOFF and s.reason == "protocol"
+                   for s in listener.statuses[mark:]), "a reply that is no Bayeux is backed off"
     # Start the next example from a fresh session (and the server's own advice).
     requests.post(f"{dev.admin}/streaming/{dev.orgs[0].name}/forget", json={},
                   timeout=10).raise_for_status()
