@@ -51,6 +51,11 @@ class _Reconcile:
     """Internal: run the reconciliation sweep now."""
 
 
+@dataclass(frozen=True)
+class _StartSweeps:
+    """Internal: set the first watermarks, show the last sweep, schedule the next."""
+
+
 class PollerActor(pykka.ThreadingActor):
     """Polls one org for changed records when it has no streaming."""
 
@@ -81,11 +86,9 @@ class PollerActor(pykka.ThreadingActor):
         self._context.bind_log_context()
         self.actor_ref.tell(_Decide())
         if self._reconciler is not None:
-            self._reconciler.start()
-            last = self._reconciler.last()
-            if last is not None:
-                self._publish_sweep(last[0], last[1])
-            self._schedule_sweep()
+            # In a message: a state-file error there reaches on_failure, which on_start's
+            # would not.
+            self.actor_ref.tell(_StartSweeps())
 
     def on_stop(self) -> None:
         """Cancel the next poll and sweep."""
@@ -110,6 +113,8 @@ class PollerActor(pykka.ThreadingActor):
             self._poll()
         elif isinstance(message, _Reconcile):
             self._sweep()
+        elif isinstance(message, _StartSweeps):
+            self._start_sweeps()
         else:
             raise TypeError(f"PollerActor got an unexpected message: {type(message).__name__}")
         return None
@@ -152,6 +157,14 @@ class PollerActor(pykka.ThreadingActor):
                     self._poll_error = None
                     self._context.publish(poll_error=None)
         self._schedule(self._context.config.poll_interval, _Poll())
+
+    def _start_sweeps(self) -> None:
+        assert self._reconciler is not None
+        self._reconciler.start()
+        last = self._reconciler.last()
+        if last is not None:
+            self._publish_sweep(last[0], last[1])
+        self._schedule_sweep()
 
     def _sweep(self) -> None:
         assert self._reconciler is not None
