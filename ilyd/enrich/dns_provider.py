@@ -2,7 +2,10 @@
 
 For a domain we read MX, TXT (SPF include chain and verification tokens), NS, the CNAME
 chains of the apex and www, A/AAAA and their PTR names (dns_records.py), then match them
-against our signature table (signatures.py). NXDOMAIN gives an invalid-domain lookup;
+against our signature table (signatures.py) and the CDNs' and clouds' published IP ranges
+(ip_ranges.py). Where a company's web properties are hosted is read only from where they
+resolve (CNAME targets, addresses, reverse names), never from who hosts its DNS: a zone
+on Route 53 says nothing about where the website runs. NXDOMAIN gives an invalid-domain lookup;
 SERVFAIL and timeouts on the apex are retryable ProviderErrors.
 """
 
@@ -18,6 +21,7 @@ import dns.resolver
 import structlog
 
 from ilyd.enrich.dns_records import DomainMissingError, DomainRecords, RecordCollector
+from ilyd.enrich.ip_ranges import IpRanges, RangeMatch, load_ip_ranges
 from ilyd.enrich.provider import Lookup, lookup_each
 from ilyd.enrich.provider_health import HEALTHY, ProviderHealth
 from ilyd.enrich.signatures import (
@@ -60,6 +64,7 @@ class DnsSettings:
     budget_seconds: float = 10.0
     max_concurrency: int = 16
     signatures_path: Path | None = None
+    ip_ranges_path: Path | None = None
 
 
 def build_resolver(settings: DnsSettings) -> dns.resolver.Resolver:
@@ -90,6 +95,7 @@ class DnsProvider:
         self.settings = settings or DnsSettings()
         self.name = self.settings.name
         self.signatures = signatures or load_signatures(self.settings.signatures_path)
+        self.ip_ranges: IpRanges = load_ip_ranges(self.settings.ip_ranges_path)
         self._collector = RecordCollector(
             build_resolver(self.settings), self.settings.query_timeout_seconds,
             self.settings.budget_seconds,
@@ -132,14 +138,14 @@ class DnsProvider:
         matches = self._matches(records)
         by_category: dict[Category, list[str]] = {}
         for match in matches:
-            products = by_category.setdefault(match.signature.category, [])
-            if match.signature.product not in products:
-                products.append(match.signature.product)
+            products = by_category.setdefault(match.category, [])
+            if match.product not in products:
+                products.append(match.product)
         values: dict[str, object] = {
             CATEGORY_FIELDS[category]: SEPARATOR.join(products)
             for category, products in by_category.items()
         }
-        technologies = list(dict.fromkeys(m.signature.product for m in matches))
+        technologies = list(dict.fromkeys(m.product for m in matches))
         evidence = "\n".join(dict.fromkeys(m.describe() for m in matches))
         if technologies:
             values[TECHNOLOGIES_FIELD] = SEPARATOR.join(technologies)
@@ -147,7 +153,7 @@ class DnsProvider:
         return Lookup(provider=self.name, domain=records.domain, found=bool(technologies),
                       values=values, evidence=evidence or None)
 
-    def _matches(self, records: DomainRecords) -> list[Match]:
+    def _matches(self, records: DomainRecords) -> list[Match | RangeMatch]:
         table = self.signatures
         mx = [m for host in records.mx for m in table.match(RecordKind.MX, host)]
         spf_domains = records.spf.domains if records.spf else ()
@@ -162,5 +168,33 @@ class DnsProvider:
             *(m for host in records.ns for m in table.match(RecordKind.NS, host)),
             *(m for host in records.cnames for m in table.match(RecordKind.CNAME, host)),
             *(m for host in records.ptr for m in table.match(RecordKind.PTR, host)),
+            *self._address_matches(records),
             *(m for txt in records.txt for m in table.match(RecordKind.TXT, txt)),
         ]
+
+    def _address_matches(self, records: DomainRecords) -> list[Match | RangeMatch]:
+        """A platform's documented addresses; else the CDN or cloud whose ranges hold them.
+
+        Ranges only fill in what a name's CNAME chain and addresses did not already say:
+        a site on Netlify or Webflow resolves into AWS's ranges, yet its admin would say
+        it is hosted by Netlify or Webflow; a site on Cloudflare Pages is still behind
+        Cloudflare's CDN, which only the ranges show.
+        """
+        table = self.signatures
+        found: list[Match | RangeMatch] = []
+        for resolution in records.resolutions:
+            known = [m for address in resolution.addresses
+                     for m in table.match(RecordKind.ADDRESS, address)]
+            found.extend(known)
+            if known:
+                continue
+            named = {m.category for host in resolution.cnames
+                     for m in table.match(RecordKind.CNAME, host)}
+            if Category.CDN in named:
+                continue
+            for address in resolution.addresses:
+                match = self.ip_ranges.lookup(address)
+                if match is not None and (Category.HOSTING not in named
+                                          or match.category is Category.CDN):
+                    found.append(match)
+        return found

@@ -29,6 +29,15 @@ class DomainMissingError(Exception):
 
 
 @dataclass(frozen=True)
+class Resolution:
+    """Where one web name (the apex or www) resolves: its CNAME chain and addresses."""
+
+    name: str
+    cnames: tuple[str, ...] = ()
+    addresses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class DomainRecords:
     """The records of one domain that technographics read."""
 
@@ -40,6 +49,7 @@ class DomainRecords:
     cnames: tuple[str, ...] = ()
     addresses: tuple[str, ...] = ()
     ptr: tuple[str, ...] = ()
+    resolutions: tuple[Resolution, ...] = ()
 
 
 def _host(name: object) -> str:
@@ -72,6 +82,12 @@ class RecordCollector:
         addresses = tuple(dict.fromkeys(
             r.address for answer in (apex_a, apex_aaaa, www_a) for r in answer.rrset or ()
         ))
+        resolutions = tuple(
+            Resolution(name, tuple(_chain(a) + _chain(aaaa)),
+                       tuple(r.address for answer in (a, aaaa) for r in answer.rrset or ()))
+            for name, a, aaaa in ((domain, apex_a, apex_aaaa), (f"www.{domain}", www_a, _EMPTY))
+            if a.rrset is not None or aaaa.rrset is not None
+        )
         record = spf_record(txt_strings)
         spf = None
         if record is not None:
@@ -88,7 +104,7 @@ class RecordCollector:
         return DomainRecords(
             domain=domain, mx=mx_hosts, txt=txt_strings, spf=spf,
             ns=tuple(_host(r.target) for r in ns.rrset or ()),
-            cnames=cnames, addresses=addresses, ptr=ptr,
+            cnames=cnames, addresses=addresses, ptr=ptr, resolutions=resolutions,
         )
 
 

@@ -8,6 +8,7 @@ a lookalike domain cannot pass for a vendor.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -40,6 +41,7 @@ class RecordKind(StrEnum):
     CNAME = "cname"
     PTR = "ptr"
     TXT = "txt"
+    ADDRESS = "address"
 
 
 CATEGORY_FIELDS: Mapping[Category, str] = {
@@ -64,6 +66,7 @@ class Signature:
     suffixes: tuple[str, ...] = ()
     prefixes: tuple[str, ...] = ()
     regex: re.Pattern[str] | None = None
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     verified: bool = False
 
 
@@ -74,10 +77,23 @@ class Match:
     signature: Signature
     value: str
 
+    @property
+    def product(self) -> str:
+        """The product this evidence names."""
+        return self.signature.product
+
+    @property
+    def category(self) -> Category:
+        """The product's category (which Ily field it goes to)."""
+        return self.signature.category
+
     def describe(self) -> str:
         """One evidence line, e.g. `MX smtp.google.com -> Google Workspace (email_provider)`."""
         sig = self.signature
-        return f"{sig.record.upper()} {self.value} -> {sig.product} ({sig.category})"
+        kind = sig.record.upper()
+        if sig.record is RecordKind.ADDRESS:
+            kind = "AAAA" if ":" in self.value else "A"
+        return f"{kind} {self.value} -> {sig.product} ({sig.category})"
 
 
 _BUNDLED = "dns_signatures.toml"
@@ -115,7 +131,7 @@ def _row(row: object, where: str, problems: list[str]) -> Signature | None:
         return None
     before = len(problems)
     unknown = set(row) - {"product", "category", "record", "source", "suffix", "prefix",
-                          "regex", "verified"}
+                          "regex", "cidr", "verified"}
     if unknown:
         problems.append(f"{where}: unknown keys {sorted(unknown)}")
     product = row.get("product")
@@ -132,9 +148,17 @@ def _row(row: object, where: str, problems: list[str]) -> Signature | None:
         record = RecordKind(row.get("record"))
     except ValueError:
         problems.append(f"{where}: record must be one of {[r.value for r in RecordKind]}")
-    kinds = [k for k in ("suffix", "prefix", "regex") if k in row]
+    kinds = [k for k in ("suffix", "prefix", "regex", "cidr") if k in row]
     if len(kinds) != 1:
-        problems.append(f"{where}: give exactly one of suffix, prefix or regex")
+        problems.append(f"{where}: give exactly one of suffix, prefix, regex or cidr")
+    networks = []
+    for text in _strings(row.get("cidr", ["0.0.0.0/32"]), f"{where}: cidr", problems):
+        try:
+            networks.append(ipaddress.ip_network(text, strict=True))
+        except ValueError as exc:
+            problems.append(f"{where}: cidr {exc}")
+    if ("cidr" in row) != (row.get("record") == RecordKind.ADDRESS):
+        problems.append(f"{where}: cidr goes with record = \"address\" and only with it")
     suffixes = _strings(row.get("suffix", []), f"{where}: suffix", problems)
     prefixes = _strings(row.get("prefix", []), f"{where}: prefix", problems)
     pattern = None
@@ -149,6 +173,7 @@ def _row(row: object, where: str, problems: list[str]) -> Signature | None:
         product=product.strip(), category=category, record=record, source=source,
         suffixes=tuple(s.lower().strip(".") for s in suffixes),
         prefixes=tuple(p.lower() for p in prefixes), regex=pattern,
+        networks=tuple(networks) if "cidr" in row else (),
         verified=bool(row.get("verified", False)),
     )
 
@@ -170,12 +195,20 @@ class SignatureTable:
         for sig in self.signatures:
             for suffix in sig.suffixes:
                 self._suffix.setdefault((sig.record, suffix), []).append(sig)
-            if sig.prefixes or sig.regex is not None:
+            if sig.prefixes or sig.regex is not None or sig.networks:
                 self._others.setdefault(sig.record, []).append(sig)
 
     def match(self, record: RecordKind, value: str) -> list[Match]:
         """Every signature of this record kind the value matches."""
         found: list[Match] = []
+        if record is RecordKind.ADDRESS:
+            try:
+                address = ipaddress.ip_address(value)
+            except ValueError:
+                return found
+            found.extend(Match(sig, str(address)) for sig in self._others.get(record, ())
+                         if any(address in network for network in sig.networks))
+            return found
         if record is RecordKind.TXT:
             lowered = value.lower()
             found.extend(Match(sig, value) for sig in self._others.get(record, ())
