@@ -16,6 +16,7 @@ import structlog
 
 from ilyd.devorg import bootstrap
 from ilyd.devorg.bulk_jobs import JobRegistry
+from ilyd.devorg.changes import call_origin, origin_of
 from ilyd.devorg.faults import FaultSet, fault_response
 from ilyd.devorg.org import OrgState
 from ilyd.devorg.rest import RELEASES
@@ -248,9 +249,15 @@ class DevOrg:
             response = sf_error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
         else:
             request.session = session
+            origin = call_origin.set(origin_of(
+                "toolingrest" if name.startswith("tooling.") else "rest",
+                str(request.params.get("version") or ""),
+                request.headers.get("Sforce-Call-Options", "")))
             try:
                 response = handler(request)  # type: ignore[operator]
             except ApiError as exc:
                 response = exc.response
+            finally:
+                call_origin.reset(origin)
         response.headers.update(usage)
         return response

@@ -7,6 +7,7 @@ subscribers should queue and return.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import threading
 from collections.abc import Callable, Mapping
@@ -15,6 +16,25 @@ from dataclasses import dataclass
 import structlog
 
 log = structlog.get_logger(__name__)
+
+
+# The origin of the API call being served, as a change event's `changeOrigin` names it:
+# `com/salesforce/api/<API>/<version>[;client=<client>]`, the client taken from the
+# caller's `Sforce-Call-Options` header. Changes are published in the writing thread, so
+# the feed's subscribers read it from there; empty outside an API call.
+# https://developer.salesforce.com/docs/atlas.en-us.change_data_capture.meta/change_data_capture/cdc_event_fields_header.htm
+call_origin: contextvars.ContextVar[str] = contextvars.ContextVar("call_origin", default="")
+
+
+def origin_of(api: str, version: str, call_options: str) -> str:
+    """The `changeOrigin` of a call to `api` (rest, toolingrest…) at `version` whose
+    `Sforce-Call-Options` header is `call_options` (e.g. `client=ilyd, defaultNamespace=x`)."""
+    origin = f"com/salesforce/api/{api}/{version}"
+    for option in call_options.split(","):
+        key, _, value = option.strip().partition("=")
+        if key.strip() == "client" and value.strip():
+            return f"{origin};client={value.strip()}"
+    return origin
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ GET  /_devorg/streaming/<org>                  clients, channels (retained, last
 PATCH /_devorg/streaming/<org>/settings        hold_seconds, reconnect_deadline,
                                                pushtopic_retention, cdc_retention,
                                                max_retained_events, daily_event_limit,
-                                               max_clients
+                                               max_clients, cdc_entity_limit
 POST /_devorg/streaming/<org>/forget           forget clients (403::Unknown client next);
                                                body {"client_id": …} for one
 POST /_devorg/streaming/<org>/drop             close held /meta/connect connections
@@ -16,6 +16,12 @@ POST /_devorg/streaming/<org>/expire-events    drop retained events; body {"chan
 POST /_devorg/streaming/<org>/reset-replay     drop retained events and restart replay ids
                                                at 1 (ids get reused); body {"channel": …}
                                                for one channel
+POST /_devorg/streaming/<org>/gap             publish a gap change event: body {"entity":
+                                               "Lead", "record_ids": [...], "change_type":
+                                               "GAP_UPDATE"} (or GAP_CREATE, GAP_DELETE,
+                                               GAP_UNDELETE): ids, no fields
+POST /_devorg/streaming/<org>/overflow        publish a GAP_OVERFLOW event (no ids) for
+                                               body {"entity": "Account"}
 POST /_devorg/streaming/<org>/mute             answer connects but deliver no event (a
                                                silent stall) until …/unmute; events are
                                                still logged and retained
@@ -43,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["register"]
 
 _PREFIX = "/_devorg/streaming/"
+_GAP_TYPES = ("GAP_CREATE", "GAP_UPDATE", "GAP_DELETE", "GAP_UNDELETE", "GAP_OVERFLOW")
 
 
 def register(router: Any, dev: DevOrg) -> None:
@@ -101,6 +108,20 @@ def _handle(dev: DevOrg, request: Request) -> Response:
         return json_response({"expired": expired})
     if action == "reset-replay":
         return json_response({"dropped": streaming.reset_replay(body.get("channel"))})
+    if action in ("gap", "overflow"):
+        kind = "GAP_OVERFLOW" if action == "overflow" else str(body.get("change_type")
+                                                                or "GAP_UPDATE")
+        if kind not in _GAP_TYPES:
+            return _problem(400, f"change_type must be one of {', '.join(_GAP_TYPES)}")
+        ids = body.get("record_ids") or []
+        if kind != "GAP_OVERFLOW" and (not isinstance(ids, list) or not ids):
+            return _problem(400, "record_ids: a non-empty list of record ids is required")
+        published = streaming.publish_gap(str(body.get("entity") or ""), kind,
+                                          tuple(str(i) for i in ids))
+        if not published:
+            return _problem(409, f"{body.get('entity')!r} is not selected for Change Data "
+                                 "Capture: no change event is published for it")
+        return json_response({"published": published, "change_type": kind})
     if action in ("mute", "unmute"):
         streaming.muted = action == "mute"
         return json_response({"muted": streaming.muted})

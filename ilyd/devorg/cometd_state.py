@@ -22,11 +22,11 @@ from typing import Any
 
 import structlog
 
-from ilyd.devorg.changes import Change
+from ilyd.devorg.changes import Change, call_origin
+from ilyd.devorg.cometd_cdc import CDC_ENTITIES, selected_entities
 from ilyd.devorg.cometd_filters import Subscription
 from ilyd.devorg.cometd_log import ChannelLog, LoggedEvent, start_id
 from ilyd.devorg.cometd_topics import (
-    CDC_OBJECTS,
     CompiledTopic,
     TopicCache,
     cdc_compact,
@@ -51,6 +51,9 @@ class StreamingSettings:
     max_retained_events: int = 100_000  # per channel; older events are purged first
     daily_event_limit: int = 200_000  # delivered events per rolling 24 h (Enterprise)
     max_clients: int = 1000  # concurrent CometD clients (Enterprise: 1,000; Dev: 20)
+    # Entities an org may select for Change Data Capture without the add-on licence:
+    # https://developer.salesforce.com/docs/platform/change-data-capture/guide/cdc-considerations.html
+    cdc_entity_limit: int = 5
 
     def update(self, values: dict[str, Any]) -> list[str]:
         """Apply known keys; returns the unknown ones."""
@@ -145,7 +148,9 @@ class OrgStreaming:
         """Whether subscribing to `channel` is allowed (active PushTopic or a CDC channel)."""
         if channel.startswith("/topic/"):
             return self.topics.by_name(channel[len("/topic/"):]) is not None
-        cdc = {f"/data/{o}ChangeEvent" for o in CDC_OBJECTS} | {"/data/ChangeEvents"}
+        # Subscribing to an entity that is not selected succeeds and delivers nothing
+        # until it is selected.
+        cdc = {f"/data/{o}ChangeEvent" for o in CDC_ENTITIES} | {"/data/ChangeEvents"}
         return channel in cdc
 
     def on_change(self, change: Change) -> None:
@@ -186,7 +191,9 @@ class OrgStreaming:
         queued = False
         for channel, datas in events.items():
             queued |= self._publish_many(channel, datas, nested_replay=True)
-        cdc = [c for c in changes if c.sobject in CDC_OBJECTS]
+        selected = selected_entities(self.org) if any(
+            c.sobject in CDC_ENTITIES for c in changes) else frozenset()
+        cdc = [c for c in changes if c.sobject in selected]
         if cdc:
             # One transaction per commit: shared key and commit number, numbered changes.
             commit_number = next(self._commit_numbers)
@@ -194,18 +201,42 @@ class OrgStreaming:
             transaction_key = str(uuid.UUID(int=random.getrandbits(128), version=4))
             names_cache: dict[frozenset[str], tuple[str, ...]] = {}
             compact: dict[str, list[tuple[Any, ...]]] = {}
+            origin = call_origin.get()
             for sequence, change in enumerate(cdc, 1):
                 compact.setdefault(change.sobject, []).append(cdc_compact(
-                    change, commit_number, transaction_key, sequence, names_cache))
-            for sobject, items in compact.items():
-                queued |= self._publish_many(f"/data/{sobject}ChangeEvent", items, render="cdc")
-            queued |= self._publish_many("/data/ChangeEvents", [i for items in compact.values()
-                                                                for i in items], render="cdc")
+                    change, commit_number, transaction_key, sequence, names_cache, origin=origin))
+            queued |= self._publish_cdc(compact)
         if queued:
             # Once per commit and only when a client got something: each notify wakes
             # every held connect of the org, which otherwise wakes just to wait again.
             with self.cond:
                 self.cond.notify_all()
+
+    def _publish_cdc(self, compact: dict[str, list[tuple[Any, ...]]]) -> bool:
+        queued = False
+        for sobject, items in compact.items():
+            queued |= self._publish_many(f"/data/{sobject}ChangeEvent", items, render="cdc")
+        queued |= self._publish_many("/data/ChangeEvents", [i for items in compact.values()
+                                                            for i in items], render="cdc")
+        return queued
+
+    def publish_gap(self, sobject: str, change_type: str, record_ids: tuple[str, ...] = ()
+                    ) -> int:
+        """Admin trigger: publish a gap event (GAP_CREATE/UPDATE/DELETE/UNDELETE with the
+        record ids and no fields) or an overflow event (GAP_OVERFLOW, no ids), as
+        Salesforce does when it cannot build a change event or a transaction has too many
+        changes; returns how many events were logged (0 when the entity is not selected)."""
+        if sobject not in selected_entities(self.org):
+            return 0
+        ids = () if change_type == "GAP_OVERFLOW" else tuple(record_ids)
+        compact = (sobject, ids, change_type, (), (), (),
+                   str(uuid.UUID(int=random.getrandbits(128), version=4)), 1,
+                   int(time.time() * 1000), next(self._commit_numbers),
+                   self.org.identity.user_id, "")
+        if self._publish_cdc({sobject: [compact]}):
+            with self.cond:
+                self.cond.notify_all()
+        return 1
 
     def schema_for_topics(self) -> Any:
         """The `OrgSchema` PushTopic queries bind to (the org's own user), reused until

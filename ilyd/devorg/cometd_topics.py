@@ -20,16 +20,16 @@ from typing import Any
 
 from ilyd.devorg import soql
 from ilyd.devorg.changes import Change
+from ilyd.devorg.cometd_cdc import nest_fields, payload_names
 from ilyd.devorg.cometd_log import RENDERERS
 from ilyd.devorg.org import OrgState
 from ilyd.devorg.soql import nodes
 from ilyd.devorg.soql.binder import Binder
 from ilyd.devorg.values import to_json
 
-__all__ = ["CDC_OBJECTS", "CompiledTopic", "TopicCache", "cdc_compact", "cdc_data", "cdc_render",
+__all__ = ["CompiledTopic", "TopicCache", "cdc_compact", "cdc_data", "cdc_render",
            "iso_z", "pushtopic_data"]
 
-CDC_OBJECTS = ("Account", "Lead")
 _CDC_SKIPPED = frozenset({"id", "isdeleted", "systemmodstamp"})
 _CDC_TYPES = {"created": "CREATE", "updated": "UPDATE", "deleted": "DELETE",
               "undeleted": "UNDELETE"}
@@ -231,12 +231,13 @@ def _projection(topic: CompiledTopic, schema: soql.Schema) -> tuple[str, ...] | 
 
 
 def cdc_compact(change: Change, commit_number: int, transaction_key: str, sequence: int,
-                names_cache: dict[frozenset[str], tuple[str, ...]] | None = None
-                ) -> tuple[Any, ...]:
+                names_cache: dict[frozenset[str], tuple[str, ...]] | None = None,
+                *, origin: str = "") -> tuple[Any, ...]:
     """A Change Data Capture event as a tuple of plain values (see `cdc_render`).
 
     The changes of one transaction share `transaction_key` and `commit_number` and are
-    numbered by `sequence` from 1, as Salesforce's ChangeEventHeader does. `names_cache`
+    numbered by `sequence` from 1, as Salesforce's ChangeEventHeader does; `origin` is
+    the writing call's `changeOrigin` (ilyd/devorg/changes.py). `names_cache`
     (per commit) shares the changed-field names of records that changed the same fields.
     Values are kept as stored (records are never mutated) and formatted on delivery."""
     kind = _CDC_TYPES[change.change_type]
@@ -261,7 +262,7 @@ def cdc_compact(change: Change, commit_number: int, transaction_key: str, sequen
     get = record.get
     return (change.sobject, change.record_id, kind, changed, names,
             tuple([get(f) for f in names]), transaction_key, sequence,
-            _epoch_ms(change.timestamp), commit_number, change.user_id)
+            _epoch_ms(change.timestamp), commit_number, change.user_id, origin)
 
 
 # Field name -> whether a CDC payload carries it (not Id, IsDeleted, SystemModstamp),
@@ -290,18 +291,28 @@ def _epoch_ms(ts: dt.datetime) -> int:
 
 
 def cdc_render(compact: tuple[Any, ...], replay_id: int | None) -> dict[str, Any]:
-    """The CometD `data` of a compact CDC event; without replay id, minus `event`."""
+    """The CometD `data` of a compact CDC event; without replay id, minus `event`.
+
+    `record_id` is one id, or a tuple of them for gap events (empty for GAP_OVERFLOW).
+    The header lists `nulledFields` (an UPDATE's fields set to null, which the payload
+    carries as null) and `diffFields` (always empty: CometD delivers whole values), as
+    the guide's examples show them."""
     (sobject, record_id, kind, changed, names, values, transaction_key, sequence,
-     commit_ts, commit_number, user_id) = compact
+     commit_ts, commit_number, user_id) = compact[:11]
+    origin = compact[11] if len(compact) > 11 else ""
+    nulled = (payload_names(sobject, [f for f, v in zip(names, values, strict=True)
+                                      if v is None]) if kind == "UPDATE" else [])
     header = {
-        "entityName": sobject, "recordIds": [record_id], "changeType": kind,
-        "changedFields": list(changed),
-        "changeOrigin": "com/salesforce/api/rest/62.0;client=devorg",
+        "entityName": sobject,
+        "recordIds": list(record_id) if isinstance(record_id, tuple) else [record_id],
+        "changeType": kind, "changeOrigin": origin,
         "transactionKey": transaction_key, "sequenceNumber": sequence,
         "commitTimestamp": commit_ts, "commitNumber": commit_number, "commitUser": user_id,
+        "nulledFields": nulled, "diffFields": [],
+        "changedFields": payload_names(sobject, changed),
     }
     payload: dict[str, Any] = {"ChangeEventHeader": header}
-    payload.update((f, to_json(v)) for f, v in zip(names, values, strict=True))
+    nest_fields(sobject, ((f, to_json(v)) for f, v in zip(names, values, strict=True)), payload)
     data: dict[str, Any] = {"schema": f"devorg-{sobject}-v1", "payload": payload}
     if replay_id is not None:
         data["event"] = {"replayId": replay_id}

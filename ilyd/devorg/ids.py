@@ -27,6 +27,7 @@ KEY_PREFIXES: dict[str, str] = {
     "ObjectPermissions": "110",
     "PushTopic": "0IF",
     "CustomField": "00N",
+    "PlatformEventChannelMember": "0v8",
     "LoginHistory": "0Ya",
     "UserPermissionAccess": "000",
     "BulkJob": "750",

@@ -77,6 +77,10 @@ def before_write(org: OrgState, obj: ObjectDef, rec: Record, old: Record | None,
         _check_push_topic(org, rec, pending)
     elif name == "CustomField":
         _check_custom_field(org, rec, old, pending)
+    elif name == "PlatformEventChannelMember":
+        from ilyd.devorg.cometd_cdc import check_channel_member
+
+        check_channel_member(org, rec, old, pending)
 
 
 def before_delete(org: OrgState, obj: ObjectDef, old: Record) -> None:

@@ -321,6 +321,17 @@ TOOLING_OBJECTS: dict[str, ObjectDef] = {o.name: o for o in (
         _ro("InlineHelpText", "string", length=510),
         _ro("Length", "int"), _ro("Precision", "int"), _ro("Scale", "int"),
     ), setup=True),
+    # An entity selected for Change Data Capture (rules: ilyd/devorg/cometd_cdc.py).
+    # https://developer.salesforce.com/docs/platform/api-tooling/references/tooling-objects/tooling-platformeventchannelmember.html
+    _obj("PlatformEventChannelMember", "Platform Event Channel Member",
+         "Platform Event Channel Members", (
+             _s("DeveloperName", 40, nillable=False),
+             FieldDef("EventChannel", "string", length=40, nillable=False, updateable=False),
+             FieldDef("SelectedEntity", "string", length=40, nillable=False,
+                      updateable=False),
+             FieldDef("FullName", "string", length=255, updateable=False, filterable=False),
+             FieldDef("Metadata", "complexvalue", filterable=False, sortable=False),
+         ), setup=True),
 )}
 
 # Metadata (Tooling/Metadata API) field type → describe type, with the length rule.

@@ -29,6 +29,8 @@ READ_NEEDS: Mapping[str, tuple[str, ...]] = {
                       "PermissionsManageProfilesPermissionsets"),
     "PermissionSetAssignment": (_VIEW_SETUP, "PermissionsAssignPermissionSets",
                                 "PermissionsManageUsers"),
+    # https://developer.salesforce.com/docs/platform/api-tooling/references/tooling-objects/tooling-platformeventchannelmember.html
+    "PlatformEventChannelMember": (_VIEW_SETUP,),
 }
 
 
@@ -51,6 +53,9 @@ class Access:
             if action == "Read":
                 needs = READ_NEEDS.get(obj.name)
                 return needs is None or any(p in self.system for p in needs)
+            if obj.name == "PlatformEventChannelMember":
+                # Selecting entities for Change Data Capture: Customize Application only.
+                return self.has("PermissionsCustomizeApplication")
             if obj.name == "CustomField":
                 # Changing metadata: Customize Application plus Modify All Data or Modify
                 # Metadata Through Metadata API Functions, as Salesforce requires.

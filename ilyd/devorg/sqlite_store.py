@@ -127,7 +127,7 @@ class SqliteStore:
                     f"AND sobject {op} 'CustomField'", (name,))
                 rows = cursor.fetchall()
             for sobject, rid, deleted, data in rows:
-                obj = org.object_def(sobject, tooling=sobject == "CustomField")
+                obj = org.object_def(sobject) or org.object_def(sobject, tooling=True)
                 if obj is None:
                     continue
                 raw = json.loads(data)

@@ -72,6 +72,21 @@ class OrgClient:
         assert response.status_code == 200, response.text
         return response.json()
 
+    def select_cdc(self, *entities: str) -> list[str]:
+        """Select objects for Change Data Capture (Tooling PlatformEventChannelMember on
+        the standard ChangeEvents channel); returns the members' ids."""
+        ids = []
+        for entity in entities:
+            response = self.http.post(
+                f"{self.dev.url}/services/data/v{API}/tooling/sobjects/"
+                "PlatformEventChannelMember", headers=self.auth, timeout=10,
+                json={"FullName": f"ChangeEvents_{entity}ChangeEvent",
+                      "Metadata": {"eventChannel": "ChangeEvents",
+                                   "selectedEntity": f"{entity}ChangeEvent"}})
+            assert response.status_code == 201, response.text
+            ids.append(str(response.json()["id"]))
+        return ids
+
     def lead(self, n: int, **fields: Any) -> str:
         return self.create("Lead", {"LastName": f"L{n}", "Company": f"C{n}",
                                     "Email": f"l{n}@example.com", **fields})

@@ -78,6 +78,7 @@ def test_the_payload_holds_the_select_fields_and_cdc_carries_the_header(
     dev: DevOrg, org: OrgClient
 ) -> None:
     org.push_topic("TPayload", "SELECT Id, Email, Company FROM Lead", "Referenced")
+    org.select_cdc("Lead")
     bayeux = RawBayeux(dev, org.token)
     bayeux.handshake()
     bayeux.connect()

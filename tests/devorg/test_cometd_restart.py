@@ -21,6 +21,7 @@ def with_topic(dev: DevOrg) -> OrgClient:
     org = OrgClient(dev)
     org.streaming("settings", {"hold_seconds": 1})
     org.push_topic("RestartLeads", "SELECT Id, Email FROM Lead")
+    org.select_cdc("Lead")
     return org
 
 
