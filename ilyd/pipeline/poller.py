@@ -24,7 +24,7 @@ from ilyd.salesforce.soql import identifier, soql
 from ilyd.store.inbox import Inbox, InboxEntry
 from ilyd.store.writes import WriteStateStore
 
-__all__ = ["Poller", "parse_modstamp"]
+__all__ = ["Poller", "changes_query", "parse_modstamp"]
 
 log = structlog.get_logger(__name__)
 
@@ -36,6 +36,19 @@ def parse_modstamp(value: object) -> datetime:
     """Salesforce's `2024-05-01T12:34:56.000+0000` (or ISO `Z`) as an aware UTC datetime."""
     text = str(value).replace("Z", "+0000")
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(UTC)
+
+
+def changes_query(sobject: str, since: datetime, until: datetime | None = None) -> str:
+    """SOQL for the object's records changed at or after `since` (and before `until`),
+    oldest first, with the fields ilyd reads (converted Leads left out: ilyd cannot
+    write them)."""
+    select = ", ".join(identifier(f) for f in ("Id", "SystemModstamp", *source_fields(sobject)))
+    converted = " AND IsConverted = false" if sobject == "Lead" else ""
+    before = " AND SystemModstamp < {until}" if until is not None else ""
+    template = (f"SELECT {select} FROM {identifier(sobject)}"  # noqa: S608
+                f" WHERE SystemModstamp >= {{since}}{before}{converted}"
+                " ORDER BY SystemModstamp, Id")
+    return soql(template, since=since, until=until)
 
 
 class Poller:
@@ -73,13 +86,8 @@ class Poller:
             self.inbox.replay.advance_checkpoint(self.org, sobject, cursor)
         since = cursor.replace(microsecond=0)
         inputs = source_fields(sobject)
-        select = ", ".join(identifier(f) for f in ("Id", "SystemModstamp", *inputs))
-        converted = " AND IsConverted = false" if sobject == "Lead" else ""
-        template = (f"SELECT {select} FROM {identifier(sobject)}"  # noqa: S608
-                    f" WHERE SystemModstamp >= {{since}}{converted}"
-                    " ORDER BY SystemModstamp, Id")
         metrics.POLLS.inc()
-        rows = list(self.rest.query(soql(template, since=since)))
+        rows = list(self.rest.query(changes_query(sobject, since)))
         seen = self._seen.setdefault(sobject, set())
         fresh = []
         newest = cursor

@@ -32,10 +32,9 @@ import structlog
 
 from ilyd import metrics
 from ilyd.enrich.domain import source_fields
-from ilyd.pipeline.poller import parse_modstamp
+from ilyd.pipeline.poller import changes_query, parse_modstamp
 from ilyd.pipeline.work import inputs_hash
 from ilyd.salesforce.rest import RestClient
-from ilyd.salesforce.soql import identifier, soql
 from ilyd.store.inbox import Inbox, InboxEntry
 from ilyd.store.record_hashes import RecordHashStore
 from ilyd.store.watermarks import WatermarkStore
@@ -136,12 +135,7 @@ class Reconciler:
             self.watermarks.advance(self.org, sobject, since, 0)
             return 0
         inputs = source_fields(sobject)
-        select = ", ".join(identifier(f) for f in ("Id", "SystemModstamp", *inputs))
-        converted = " AND IsConverted = false" if sobject == "Lead" else ""
-        template = (f"SELECT {select} FROM {identifier(sobject)}"  # noqa: S608
-                    " WHERE SystemModstamp >= {since} AND SystemModstamp < {until}"
-                    f"{converted} ORDER BY SystemModstamp, Id")
-        rows = list(self.rest.query(soql(template, since=since, until=until)))
+        rows = list(self.rest.query(changes_query(sobject, since, until)))
         ids = [str(r["Id"]) for r in rows]
         known = self.state.inputs(self.org, sobject, ids)
         waiting = self.inbox.waiting(self.org, sobject, ids)

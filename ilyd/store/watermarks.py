@@ -19,18 +19,9 @@ __all__ = ["SweepMark", "WatermarkStore"]
 
 _MIGRATIONS = (
     "CREATE TABLE reconcile_watermarks ("
-    " org TEXT NOT NULL, sobject TEXT NOT NULL, watermark TEXT NOT NULL,"
+    " org TEXT NOT NULL, sobject TEXT NOT NULL, watermark REAL NOT NULL,"
     " swept_at REAL NOT NULL, found INTEGER NOT NULL, PRIMARY KEY (org, sobject))",
 )
-
-
-def _iso(ts: datetime) -> str:
-    # Fixed-width UTC text sorts like the instants it names.
-    return ts.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
-
-
-def _parse(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -56,7 +47,8 @@ class WatermarkStore:
             " WHERE org = ? AND sobject = ?", (org, sobject)).fetchone()
         if row is None:
             return None
-        return SweepMark(_parse(row["watermark"]), row["swept_at"], row["found"])
+        return SweepMark(datetime.fromtimestamp(row["watermark"], UTC), row["swept_at"],
+                         row["found"])
 
     def advance(self, org: str, sobject: str, watermark: datetime, found: int,
                 swept_at: float | None = None) -> None:
@@ -67,5 +59,5 @@ class WatermarkStore:
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT(org, sobject) DO UPDATE SET"
                 " watermark = max(watermark, excluded.watermark),"
                 " swept_at = excluded.swept_at, found = excluded.found",
-                (org, sobject, _iso(watermark), time.time() if swept_at is None else swept_at,
-                 found))
+                (org, sobject, watermark.timestamp(),
+                 time.time() if swept_at is None else swept_at, found))
