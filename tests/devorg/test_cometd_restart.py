@@ -29,6 +29,15 @@ def replay_ids(messages: list[dict[str, Any]], channel: str = TOPIC) -> list[int
     return [m["data"]["event"]["replayId"] for m in messages if m.get("channel") == channel]
 
 
+def subscribed(dev: DevOrg, org: OrgClient, replay: int) -> RawBayeux:
+    """A Bayeux client subscribed to the topic from `replay`, its first connect answered."""
+    bayeux = RawBayeux(dev, org.token)
+    bayeux.handshake()
+    bayeux.connect()
+    assert bayeux.subscribe(TOPIC, replay=replay)["successful"]
+    return bayeux
+
+
 def delivered(bayeux: RawBayeux, count: int) -> list[int]:
     """Replay ids of the next `count` events delivered on the topic (connects until then)."""
     ids: list[int] = []
@@ -60,11 +69,7 @@ def test_replay_ids_and_retained_events_survive_a_restart_with_data(tmp_path: Pa
         assert after[TOPIC]["last_replay_id"] > before[TOPIC]["last_replay_id"]
         assert after[CDC]["last_replay_id"] > before[CDC]["last_replay_id"]
         # A replay id handed out before the restart still names the same place.
-        bayeux = RawBayeux(second, org.token)
-        bayeux.handshake()
-        bayeux.connect()
-        kept = before[TOPIC]["last_replay_id"]
-        assert bayeux.subscribe(TOPIC, replay=kept)["successful"]
+        bayeux = subscribed(second, org, before[TOPIC]["last_replay_id"])
         assert delivered(bayeux, 1) == [after[TOPIC]["last_replay_id"]]
     finally:
         second.stop()
@@ -109,11 +114,7 @@ def test_reset_replay_restarts_ids_at_one_so_a_held_id_skips_new_events() -> Non
         assert org.streaming()["channels"][TOPIC]["last_replay_id"] == 5
         # A client holding id 3 from before is accepted and gets only ids 4 and 5: the
         # first three new events are skipped without an error, as a reused id does.
-        bayeux = RawBayeux(dev, org.token)
-        bayeux.handshake()
-        bayeux.connect()
-        assert bayeux.subscribe(TOPIC, replay=3)["successful"]
-        assert delivered(bayeux, 2) == [4, 5]
+        assert delivered(subscribed(dev, org, 3), 2) == [4, 5]
     finally:
         dev.stop()
 
@@ -122,10 +123,7 @@ def test_a_muted_org_answers_connects_but_delivers_nothing_until_unmuted() -> No
     dev = started()
     try:
         org = with_topic(dev)
-        bayeux = RawBayeux(dev, org.token)
-        bayeux.handshake()
-        bayeux.connect()
-        assert bayeux.subscribe(TOPIC, replay=-1)["successful"]
+        bayeux = subscribed(dev, org, -1)
         assert org.streaming("mute") == {"muted": True}
         org.lead(1)
         replies = bayeux.connect()  # held for hold_seconds, then answered empty
