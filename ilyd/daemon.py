@@ -18,6 +18,7 @@ import resource
 import signal
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,9 @@ log = structlog.get_logger(__name__)
 
 ASK_TIMEOUT = 5.0  # control thread -> supervisor
 LIVENESS_TIMEOUT = 2.0
-STOP_TIMEOUT = 8.0  # the supervisor's stop; well within systemd/ilyd.service's TimeoutStopSec
+# The supervisor's stop (its orgs': ilyd.actors.supervisor.ORGS_STOP_TIMEOUT): well within
+# systemd/ilyd.service's TimeoutStopSec and the front's wait for a worker (ilyd.front).
+STOP_TIMEOUT = 8.0
 WORKER_LOCK_WAIT = 15.0  # a worker whose front died stops within a few seconds
 RELOAD_WAIT_TIMEOUT = 60.0
 # Open descriptors one org holds (measured by bench/daemon_idle.py).
@@ -108,18 +111,7 @@ class Daemon(Service):
             log.info("ilyd stopping")
             control.stop()
             if self.supervisor is not None:
-                try:
-                    self.supervisor.stop(block=True, timeout=STOP_TIMEOUT)
-                except pykka.Timeout:
-                    log.error("supervisor did not stop in time")
-            leftovers = pykka.ActorRegistry.get_all()
-            if leftovers:
-                log.error("actors still running at exit, probably a bug", count=len(leftovers))
-                try:
-                    pykka.ActorRegistry.stop_all(block=True, timeout=1)
-                except pykka.Timeout:
-                    # Their threads are daemon threads: the process exits without them.
-                    log.error("actors did not stop; exiting without them")
+                stop_actors(self.supervisor)
             if metrics_server is not None:
                 metrics_server.stop()
             if database is not None:
@@ -240,6 +232,25 @@ class Daemon(Service):
                                    "ilyd ctl orgs")
             time.sleep(0.05)
 
+
+
+def stop_actors(supervisor: pykka.ActorRef[Any]) -> None:
+    """Stop the supervisor (and with it every org) under the daemon's one deadline, then
+    say once how many actors are still running: children stuck in a call to a slow
+    Salesforce, orgs still starting. They are asked to stop when free, but the process
+    exits without them — their threads are daemon threads, and whatever they had not
+    confirmed is still in the inbox for the next start."""
+    try:
+        supervisor.stop(block=True, timeout=STOP_TIMEOUT)
+        stopped = True
+    except pykka.Timeout:
+        stopped = False
+    left = pykka.ActorRegistry.get_all()
+    if left or not stopped:
+        kinds = Counter(ref.actor_class.__name__ for ref in left)
+        log.warning("actors_not_stopped", count=len(left), actors=dict(kinds),
+                    supervisor_stopped=stopped, deadline_s=STOP_TIMEOUT)
+        pykka.ActorRegistry.stop_all(block=False)
 
 
 def raise_open_files_limit() -> tuple[int, int]:

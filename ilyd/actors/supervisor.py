@@ -35,7 +35,7 @@ from ilyd.actors.messages import (
     RetryOrg,
     SupervisorSnapshot,
 )
-from ilyd.actors.org import start_org_actor
+from ilyd.actors.org import ORG_STOP_TIMEOUT, start_org_actor
 from ilyd.actors.restart import OrgSlot, RestartPolicy, on_failure
 from ilyd.config import Config, OrgConfig, OrgName
 from ilyd.config.secrets import fingerprint
@@ -47,6 +47,9 @@ log = structlog.get_logger(__name__)
 
 # An org actor is up in these states (degraded: up, but not enriching).
 _ALIVE = (OrgState.RUNNING, OrgState.DEGRADED)
+# Every org's stop together: its own deadline, and a margin for an interpreter busy
+# stopping many orgs at once.
+ORGS_STOP_TIMEOUT = ORG_STOP_TIMEOUT + 1.5
 
 OrgStarter = Callable[[OrgConfig, int, pykka.ActorRef[Any], Database | None], Any]
 
@@ -96,20 +99,21 @@ class SupervisorActor(pykka.ThreadingActor):
         self._apply(self._config, self._generation)
 
     def on_stop(self) -> None:
-        """Stop every org (each stops its children), waiting a bounded time."""
+        """Stop every org at once (each stops its children under its own deadline) and
+        wait for them under one deadline. The daemon then counts, and logs once, the
+        actors still running (ilyd.daemon)."""
         for timer in self._timers.values():
             timer.cancel()
         futures = []
         for slot in self._slots.values():
             for ref in (slot.ref, slot.stopping):
                 if ref is not None and ref.is_alive():
-                    futures.append(ref.stop(block=False))
-        try:
-            pykka.get_all(futures, timeout=8.0)
-        except pykka.Timeout:
-            log.error("some orgs did not stop in time")
-        except pykka.ActorDeadError:
-            pass
+                    with contextlib.suppress(pykka.ActorDeadError):
+                        futures.append(ref.stop(block=False))
+        deadline = time.monotonic() + ORGS_STOP_TIMEOUT
+        for future in futures:
+            with contextlib.suppress(pykka.Timeout):
+                future.get(timeout=max(0.0, deadline - time.monotonic()))
 
     def on_receive(self, message: Any) -> Any:
         """Dispatch a message to its handler by type."""
