@@ -175,6 +175,7 @@ bodies = st.one_of(
 )
 
 
+@pytest.mark.slow
 @given(bodies)
 @example(json.dumps([{"channel": "/meta/connect", "successful": True,
                       "advice": {"interval": 1e308}}]).encode())
