@@ -23,6 +23,7 @@ import socket
 import socketserver
 import struct
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,11 +144,14 @@ def _close_after_reply(conn: socket.socket) -> None:
     """Let the client read our last reply before we close: closing a socket with unread
     input resets the connection, and the peer loses what we wrote. Stop writing, then
     discard what the client still sends, up to a bound in bytes and time."""
+    deadline = time.monotonic() + 2.0
     with contextlib.suppress(OSError):
         conn.shutdown(socket.SHUT_WR)
-        conn.settimeout(2.0)
         drained = 0
-        while drained < 4 * MAX_LINE_BYTES and (chunk := conn.recv(1 << 16)):
+        while drained < 4 * MAX_LINE_BYTES and (left := deadline - time.monotonic()) > 0:
+            conn.settimeout(left)
+            if not (chunk := conn.recv(1 << 16)):
+                break
             drained += len(chunk)
 
 
