@@ -1,4 +1,6 @@
-"""Server side of `ilyd ctl cache stats | clear [--domain D]`: the daemon's provider cache.
+"""Server side of `ilyd ctl cache stats | clear [--domain D] | show --domain D`: the
+daemon's provider cache. `show` explains a company's cached answers: each provider's
+values and the evidence behind them (for DNS, the record behind each product).
 
 The cache is the one the orgs' providers use (`ilyd.pipeline.providers`); before any org
 opened it, the verbs open the state database's cache table themselves, so stored entries
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-ACTIONS = ("stats", "clear")
+ACTIONS = ("stats", "clear", "show")
 
 
 @contextmanager
@@ -63,13 +65,34 @@ def cache(daemon: Daemon, args: Mapping[str, Any], _progress: Progress) -> dict[
     action = args.get("action", "stats")
     if action not in ACTIONS:
         raise ControlError("invalid_args", f"unknown cache action {action!r}",
-                           "ilyd ctl cache stats | ilyd ctl cache clear [--domain D]")
+                           "ilyd ctl cache stats | clear [--domain D] | show --domain D")
     with _cache(daemon) as provider_cache:
         if action == "clear":
             domain = _domain(args)
             removed = provider_cache.clear(domain)
             log.info("control_cache_clear", domain=domain, removed=removed)
             return {"action": "clear", "domain": domain, "removed": removed}
+        if action == "show":
+            domain = _domain(args)
+            if domain is None:
+                raise ControlError("invalid_args", "show needs a domain",
+                                   "ilyd ctl cache show --domain example.com")
+            answers = cached_answers(provider_cache, domain)
+            log.info("control_cache_show", domain=domain, answers=len(answers))
+            return {"action": "show", "domain": domain, "answers": answers}
         stats = provider_cache.stats()
         return {"action": "stats", **asdict(stats),
                 "providers": [asdict(p) for p in stats.providers]}
+
+
+def cached_answers(provider_cache: ProviderCache, domain: str) -> list[dict[str, Any]]:
+    """Every provider's unexpired cached answer for `domain`, with its evidence."""
+    answers = []
+    for provider in provider_cache.stats().providers:
+        lookup = provider_cache.get(provider.provider, domain)
+        if lookup is None:
+            continue
+        answers.append({"provider": lookup.provider, "found": lookup.found,
+                        "invalid": lookup.invalid, "values": dict(lookup.values),
+                        "evidence": lookup.evidence})
+    return answers
