@@ -35,7 +35,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed-records", type=int, default=0, metavar="N",
                    help="sample Accounts and Leads per org (N of each)")
     p.add_argument("--data", type=Path, metavar="FILE",
-                   help="keep state in this SQLite file (default: in memory)")
+                   help="keep state in this SQLite file: orgs, records, tokens, and each "
+                   "streaming channel's retained events and replay ids, which continue "
+                   "across restarts (default: in memory; a restart is a new org)")
     p.add_argument("--token-ttl", type=float, default=7200.0, metavar="SECONDS",
                    help="access token lifetime (default 7200)")
     p.add_argument("--credentials-out", type=Path, metavar="FILE",
