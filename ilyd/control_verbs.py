@@ -95,7 +95,7 @@ def reload(daemon: Daemon, args: Mapping[str, Any], progress: Progress) -> dict[
     )
 
 
-from ilyd.pipeline import cache_verbs  # noqa: E402 (after the helpers, like the others)
+from ilyd.pipeline import cache_verbs, policy_verbs  # noqa: E402 (after the helpers)
 from ilyd.provision import verbs as provision_verbs  # noqa: E402 (needs the helpers above)
 from ilyd.resync import verbs as resync_verbs  # noqa: E402 (needs the helpers above)
 
@@ -114,6 +114,7 @@ VERBS: dict[str, Verb] = {
         Verb("layout", provision_verbs.layout, mutating=True),
         Verb("resync", resync_verbs.resync, mutating=True),
         Verb("cancel", resync_verbs.cancel, mutating=True),
+        Verb("release", policy_verbs.release, mutating=True),
         # Not audited as mutating: `stats` is read-only; `clear` logs what it removed.
         Verb("cache", cache_verbs.cache),
     )

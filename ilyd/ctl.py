@@ -209,7 +209,7 @@ def _reload_arguments(parser: argparse.ArgumentParser) -> None:
                         help="return once changed orgs are running (or failed)")
 
 
-from ilyd.pipeline import cache_render  # noqa: E402 (stdlib only, fast)
+from ilyd.pipeline import cache_render, policy_render  # noqa: E402 (stdlib only, fast)
 from ilyd.provision import layout_render  # noqa: E402 (stdlib only, fast)
 from ilyd.provision import render as provision_render  # noqa: E402 (stdlib only, fast)
 from ilyd.resync import render as resync_render  # noqa: E402 (stdlib only, fast)
@@ -247,6 +247,10 @@ CLIENT_VERBS: tuple[ClientVerb, ...] = (
                show_progress=resync_render.show_progress),
     ClientVerb("cancel", "stop the org's running resync", resync_render.render_resync,
                _org_argument, lambda ns: {"org": ns.org}),
+    ClientVerb("release", "let ilyd write a record's fields a person edited again"
+               " (overwrite policy unless_edited; --field: only one)",
+               policy_render.render_release, policy_render.release_arguments,
+               policy_render.release_args),
     ClientVerb("cache", "the enrichment providers' cache: stats, or clear [--domain D]",
                cache_render.render_cache, cache_render.cache_arguments,
                cache_render.cache_args),

@@ -227,6 +227,13 @@ WRITES_SKIPPED_UNCHANGED = Counter(
     "Writes skipped because the record's inputs and computed values were unchanged.",
     registry=REGISTRY,
 )
+FIELDS_PROTECTED = Counter(
+    "ilyd_fields_protected_total",
+    "Ily values not written because a person changed the field since ilyd wrote it"
+    " (overwrite policy unless_edited).",
+    ["org", "sobject", "field"],
+    registry=REGISTRY,
+)
 RECORDS_DROPPED = Counter(
     "ilyd_records_dropped_total",
     "Records given up on, by reason (deleted, not_found, converted_lead, or gave_up: a "
@@ -392,6 +399,13 @@ STEADY_SF_OPS = ("describe", "query", "tooling_query", "limits", "collections_up
 # Values of ilyd_streaming_handshakes_total's `reason`: the first handshake, the server's
 # advice, a redelivery, and each ilyd.salesforce.bayeux_messages.FailureKind (a test keeps
 # them equal).
+    # Every Ily field but Last Enriched (always written) may be protected: ~38 series.
+    from ilyd.enrich.fields import LAST_ENRICHED, fields_for
+
+    for sobject in RECONCILE_OBJECTS:
+        for ily in fields_for(sobject):
+            if ily is not LAST_ENRICHED:
+                FIELDS_PROTECTED.labels(org=org, sobject=sobject, field=ily.api_name)
 HANDSHAKE_REASONS = ("initial", "advice", "redeliver", "unknown_client", "auth", "limit",
                      "not_enabled", "replay_invalid", "subscribe", "server", "network",
                      "protocol", "unstored")

@@ -3,7 +3,8 @@
 ```toml
 [defaults.enrich]
 writer_window = 0.1          # seconds a single result waits for others to share its call
-overwrite = { Ily_Industry__c = "if_blank" }   # per Ily field: always (default) | if_blank
+# per Ily field: unless_edited (the default) | always | if_blank
+overwrite = { Ily_Industry__c = "if_blank" }
 
 [[defaults.enrich.provider]]
 type = "dataset"
@@ -40,6 +41,9 @@ class OverwritePolicy(StrEnum):
 
     ALWAYS = "always"  # ilyd owns the field: every enrichment writes it
     IF_BLANK = "if_blank"  # only fill an empty field (someone else may curate it)
+    # Write when blank or still holding ilyd's last value: a person's edit protects the
+    # field until an admin clears it or releases it (`ilyd ctl release`).
+    UNLESS_EDITED = "unless_edited"
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ class EnrichConfig:
     """How one org enriches: its providers in order of trust, overwrite policy, batching.
 
     `overwrite` is a tuple of (Ily API name, policy) pairs (tuples keep the config
-    hashable); fields not named are `always`.
+    hashable); fields not named are `unless_edited`.
     """
 
     providers: tuple[ProviderSpec, ...] = (
@@ -57,7 +61,7 @@ class EnrichConfig:
 
     def policy(self, api_name: str) -> OverwritePolicy:
         """The overwrite policy of one Ily field."""
-        return dict(self.overwrite).get(api_name, OverwritePolicy.ALWAYS)
+        return dict(self.overwrite).get(api_name, OverwritePolicy.UNLESS_EDITED)
 
     def if_blank_fields(self) -> frozenset[str]:
         """The Ily fields that are only written when empty."""
@@ -73,7 +77,7 @@ class EnrichConfig:
 
     def __str__(self) -> str:
         names = ", ".join(p.describe() for p in self.providers)
-        policy = ", ".join(f"{n}={p}" for n, p in self.overwrite) or "all always"
+        policy = ", ".join(f"{n}={p}" for n, p in self.overwrite) or "all unless_edited"
         return f"providers [{names}]; overwrite {policy}; writer_window {self.writer_window}s"
 
 
@@ -106,7 +110,8 @@ def _providers(raw: Any) -> tuple[ProviderSpec, ...]:
 
 def _overwrite(raw: Any) -> tuple[tuple[str, OverwritePolicy], ...]:
     if not isinstance(raw, Mapping):
-        raise ValueError(f"must be a table of Ily field = \"always\" | \"if_blank\""
+        raise ValueError(f"must be a table of Ily field = \"unless_edited\" | \"always\""
+                         f" | \"if_blank\""
                          f" (got {type_name(raw)})")
     known = sorted(by_api_name())
     problems = []
@@ -120,7 +125,8 @@ def _overwrite(raw: Any) -> tuple[tuple[str, OverwritePolicy], ...]:
         try:
             pairs.append((name, OverwritePolicy(value)))
         except ValueError:
-            problems.append(f"{name}: must be \"always\" or \"if_blank\" (got {value!r})")
+            problems.append(f"{name}: must be \"unless_edited\", \"always\" or \"if_blank\""
+                            f" (got {value!r})")
     if problems:
         raise NestedProblemsError(problems)
     return tuple(sorted(pairs))
@@ -130,7 +136,7 @@ _TABLE: Table[EnrichConfig] = Table(
     fields=(
         Field("provider", _providers, DEFAULT_ENRICH.providers,
               "enrichment sources in order of trust"),
-        Field("overwrite", _overwrite, (), "per Ily field: always | if_blank"),
+        Field("overwrite", _overwrite, (), "per Ily field: unless_edited | always | if_blank"),
         Field("writer_window", number(0.0, 10.0), DEFAULT_ENRICH.writer_window,
               "seconds a write waits for others to share its Collections call"),
     ),

@@ -11,7 +11,7 @@ batch) tells which already hold every value ilyd would write.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ilyd.enrich.fields import LAST_ENRICHED
@@ -35,17 +35,23 @@ def _same(current: object, wanted: object) -> bool:
     return current == wanted
 
 
-def already_written(rest: RestClient, sobject: str,
-                    wanted: Sequence[tuple[str, Mapping[str, Any]]]) -> set[str]:
-    """The ids among `wanted` (record id, values to write) whose record already holds
-    every one of those values (LAST_ENRICHED aside)."""
-    names = sorted({n for _, values in wanted for n in values if n not in _ALWAYS_NEW})
-    if not names or not wanted:
-        return set()
-    select = ", ".join(identifier(n) for n in names)
+def read_current(rest: RestClient, sobject: str, record_ids: Sequence[str],
+                 names: Iterable[str]) -> dict[str, Mapping[str, Any]]:
+    """The current values of `names` of those records, by 15-character Id: one SOQL
+    query for a batch (the writer's policy checks and the landed check share it)."""
+    select = ", ".join(identifier(n) for n in sorted(set(names)))
+    if not select or not record_ids:
+        return {}
     # Names pass `identifier` (API-name grammar); the ids are quoted by `soql`.
     template = f"SELECT Id, {select} FROM {identifier(sobject)} WHERE Id IN {{ids}}"  # noqa: S608
-    rows = {str(r["Id"])[:15]: r for r in rest.query(soql(template, ids=[i for i, _ in wanted]))}
+    return {str(r["Id"])[:15]: r for r in rest.query(soql(template, ids=list(record_ids)))}
+
+
+def landed(rows: Mapping[str, Mapping[str, Any]],
+           wanted: Sequence[tuple[str, Mapping[str, Any]]]) -> set[str]:
+    """The ids among `wanted` (record id, values to write) whose row in `rows` (by
+    15-character Id, from `read_current`) holds every one of those values (LAST_ENRICHED
+    aside)."""
     done = set()
     for record_id, values in wanted:
         row = rows.get(record_id[:15])
@@ -53,3 +59,18 @@ def already_written(rest: RestClient, sobject: str,
                                    if n not in _ALWAYS_NEW):
             done.add(record_id)
     return done
+
+
+def wanted_names(wanted: Sequence[tuple[str, Mapping[str, Any]]]) -> set[str]:
+    """The fields `landed` needs read for `wanted`."""
+    return {n for _, values in wanted for n in values if n not in _ALWAYS_NEW}
+
+
+def already_written(rest: RestClient, sobject: str,
+                    wanted: Sequence[tuple[str, Mapping[str, Any]]]) -> set[str]:
+    """The ids among `wanted` (record id, values to write) whose record already holds
+    every one of those values (LAST_ENRICHED aside)."""
+    names = wanted_names(wanted)
+    if not names or not wanted:
+        return set()
+    return landed(read_current(rest, sobject, [i for i, _ in wanted], names), wanted)

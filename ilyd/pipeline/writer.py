@@ -34,13 +34,14 @@ from ilyd import metrics
 from ilyd.config.enrich import EnrichConfig
 from ilyd.errors import AuthError, RequestLimitError, SalesforceError
 from ilyd.pipeline.budget import ApiBudget
-from ilyd.pipeline.landed import already_written
+from ilyd.pipeline.landed import landed, read_current, wanted_names
 from ilyd.pipeline.outcomes import DROP_REASONS, Action, action_for
+from ilyd.pipeline.policy import FieldPolicy
 from ilyd.pipeline.work import WorkItem
 from ilyd.pipeline.writable import WritableFields
 from ilyd.salesforce.rest import MAX_COLLECTION_SIZE, RecordError, RestClient, SaveResult
-from ilyd.salesforce.soql import identifier, soql
 from ilyd.store.confirmations import Confirmation, confirm
+from ilyd.store.field_state import FieldStateStore, digests_json
 from ilyd.store.inbox import Inbox, InboxItem
 from ilyd.store.record_hashes import RecordHashStore
 from ilyd.store.writes import WriteStateStore
@@ -62,14 +63,16 @@ MAX_ATTEMPTS = 8
 # (max length=255)". Anchored at the end: the value quoted before it is provider data.
 _MAX_LENGTH = re.compile(r"\(max length=(\d+)\)\s*$")
 # An unknown (deleted, or no longer visible) column: Salesforce names it in the message
-# only, with no `fields` list, and a Collections call fails as a whole for it.
-_NO_SUCH_COLUMN = re.compile(r"No such column '([^']+)' on sobject of type (\w+)")
+# only, with no `fields` list, and a Collections call (or a SOQL query: "on entity
+# 'Account'") fails as a whole for it.
+_NO_SUCH_COLUMN = re.compile(
+    r"No such column '([^']+)' on (?:sobject of type (\w+)|entity '(\w+)')")
 
 
 def unknown_column(code: str | None, message: str) -> tuple[str, str] | None:
     """(sobject, field) an INVALID_FIELD "No such column" error names, else None."""
     match = _NO_SUCH_COLUMN.search(message) if code == "INVALID_FIELD" else None
-    return (match.group(2), match.group(1)) if match else None
+    return (match.group(2) or match.group(3), match.group(1)) if match else None
 
 
 @dataclass
@@ -137,6 +140,9 @@ class Writer:
         self._pending: dict[str, dict[str, WorkItem]] = {}
         self._first_at: float | None = None
         self.fields = WritableFields(org, rest, state, clock=clock)
+        self.field_state = FieldStateStore(inbox.db)
+        self.policy = FieldPolicy(org, enrich, self.field_state, hashes,
+                                  lambda: self.rest.token.user_id)
         self._given_back = 0
         self.min_interval = min_interval
         self._last_flush = float("-inf")
@@ -216,27 +222,47 @@ class Writer:
             for send in sends:
                 send.values = {k: v for k, v in send.values.items() if k in writable}
                 self._fit(sobject, send, writable)
-            self._apply_if_blank(sobject, sends, writable)
+            # One read of the records serves the overwrite policies and, for records
+            # whose earlier write may have landed unconfirmed, the landed check.
+            policed = self.policy.read_names({n for s in sends for n in s.values})
             unsure = [s for s in sends if self._outcome_unknown(s.work)]
-            landed = already_written(self.rest, sobject,
-                                     [(s.work.record_id, s.values) for s in unsure])
+            names = policed | wanted_names([(s.work.record_id, s.values) for s in unsure])
+            current = self._read(sobject, [s.work.record_id for s in
+                                           (sends if policed else unsure)], names, sends)
+            self.policy.apply(sobject, [(s.work.record_id, s.values) for s in sends], current)
+            done = landed(current, [(s.work.record_id, s.values) for s in unsure])
         except SalesforceError as exc:
             self._call_failed(exc, sends, report)
             return []
-        if landed:
+        if done:
             # An earlier write of these values landed, unconfirmed: confirm it now.
-            log.info("writeback_already_landed", sobject=sobject, records=len(landed))
-            report.skipped += len(landed)
-            metrics.WRITES_SKIPPED_UNCHANGED.inc(len(landed))
-            self._confirm([s.work for s in sends if s.work.record_id in landed],
+            log.info("writeback_already_landed", sobject=sobject, records=len(done))
+            report.skipped += len(done)
+            metrics.WRITES_SKIPPED_UNCHANGED.inc(len(done))
+            self._confirm([s for s in sends if s.work.record_id in done],
                           report, written=False)
-            sends = [s for s in sends if s.work.record_id not in landed]
+            sends = [s for s in sends if s.work.record_id not in done]
         empty = [s for s in sends if not s.values]
         if empty:
             # Nothing the org lets us write (fields missing or refused): done with it.
             report.skipped += len(empty)
             self._confirm_rows([s.work.item for s in empty])
         return [s for s in sends if s.values]
+
+    def _read(self, sobject: str, ids: list[str], names: set[str],
+              sends: list[_Send]) -> dict[str, Mapping[str, Any]]:
+        """`read_current`; a column the org no longer has is marked unwritable, left out
+        of the values, and the read made again without it."""
+        for _ in range(_MAX_ROUNDS):
+            try:
+                return read_current(self.rest, sobject, ids, names)
+            except SalesforceError as exc:
+                column = unknown_column(exc.error_code, exc.message)
+                if column is None or column[1] not in names or not self._drop_column(
+                        sobject, column[1], exc.message, sends):
+                    raise
+                names = names - {column[1]}
+        return read_current(self.rest, sobject, ids, names)
 
     def _send(self, sends: list[_Send], writables: Mapping[str, Mapping[str, int | None]],
               report: FlushReport) -> None:
@@ -267,12 +293,12 @@ class Writer:
     def _handle_results(self, sends: list[_Send], results: list[SaveResult],
                         writables: Mapping[str, Mapping[str, int | None]],
                         report: FlushReport) -> list[_Send]:
-        done: list[WorkItem] = []
+        done: list[_Send] = []
         again: list[_Send] = []
         later: list[_Send] = []
         for send, result in zip(sends, results, strict=True):
             if result.success:
-                done.append(send.work)
+                done.append(send)
                 continue
             sobject = send.work.sobject
             metrics.WRITEBACK_FAILURES.labels(org=self.org).inc()
@@ -366,14 +392,17 @@ class Writer:
         Salesforce's answer), or a claim before this one ended without a clear answer."""
         return work.item.seq <= self.inbox.recovered_through or work.item.attempts > 1
 
-    def _confirm(self, works: list[WorkItem], report: FlushReport, *,
+    def _confirm(self, sends: list[_Send], report: FlushReport, *,
                  written: bool = True) -> None:
-        # The hashes, the inputs and the inbox rows in one transaction: the three cannot
-        # disagree after a crash.
+        # The hashes, the inputs, the digests of the values written and the inbox rows
+        # in one transaction: they cannot disagree after a crash.
+        works = [s.work for s in sends]
         self._confirm_rows(
             [w.item for w in works],
             hashes=[(w.sobject, w.record_id, w.outcome.fingerprint()) for w in works],
-            inputs=[(w.sobject, w.record_id, w.inputs_hash) for w in works])
+            inputs=[(w.sobject, w.record_id, w.inputs_hash) for w in works],
+            digests=[(s.work.sobject, s.work.record_id, digests_json(s.values))
+                     for s in sends])
         if not written:
             return
         now = self._clock()
@@ -384,13 +413,14 @@ class Writer:
 
     def _confirm_rows(self, items: list[InboxItem], *,
                       hashes: Sequence[tuple[str, str, str]] = (),
-                      inputs: Sequence[tuple[str, str, str]] = ()) -> None:
+                      inputs: Sequence[tuple[str, str, str]] = (),
+                      digests: Sequence[tuple[str, str, str]] = ()) -> None:
         """Confirm the rows (with the other orgs' confirmations queued meanwhile); a row
         replaced by a newer change meanwhile is released, not deleted."""
         if not items:
             return
         deleted = confirm(Confirmation(self.inbox, self.org, items, hashes=hashes,
-                                       inputs=inputs, source="realtime",
+                                       inputs=inputs, digests=digests, source="realtime",
                                        written_at=time.time()))
         self._given_back += len(items) - deleted
 
@@ -403,6 +433,7 @@ class Writer:
         self._confirm_rows([s.work.item for s in sends])
         for send in sends:
             self.state.forget(self.org, send.work.sobject, [send.work.record_id])
+            self.field_state.forget(self.org, send.work.sobject, [send.work.record_id])
 
     def _retry_later(self, sends: list[_Send], report: FlushReport, error: str) -> None:
         keep = []
@@ -434,24 +465,3 @@ class Writer:
         self._release(sends, backoff(attempts), str(exc))
         if isinstance(exc, AuthError):
             raise exc
-
-    # -- fields -------------------------------------------------------------------------
-
-    def _apply_if_blank(self, sobject: str, sends: list[_Send],
-                        writable: Mapping[str, int | None]) -> None:
-        """Leave out `if_blank` fields that already hold a value in Salesforce."""
-        names = sorted(self.enrich.if_blank_fields() & set(writable))
-        if not names:
-            return
-        ids = [s.work.record_id for s in sends]
-        select = ", ".join(identifier(n) for n in names)
-        # Names pass `identifier` (API-name grammar); the ids are quoted by `soql`.
-        template = f"SELECT Id, {select} FROM {identifier(sobject)} WHERE Id IN {{ids}}"  # noqa: S608
-        query = soql(template, ids=ids)
-        current = {str(r["Id"]): r for r in self.rest.query(query)}
-        for send in sends:
-            row = current.get(send.work.record_id, {})
-            for name in names:
-                if row.get(name) not in (None, ""):
-                    send.values.pop(name, None)
-

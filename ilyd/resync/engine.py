@@ -27,9 +27,11 @@ from typing import Any, TypeVar
 
 import structlog
 
+from ilyd.config.enrich import DEFAULT_ENRICH, EnrichConfig
 from ilyd.enrich.provider import Provider
 from ilyd.enrich.values import enrich_records
 from ilyd.errors import RequestLimitError, SalesforceError, SalesforceUnavailableError
+from ilyd.pipeline.policy import FieldPolicy
 from ilyd.resync import reader
 from ilyd.resync.budget import Budget, Cancelled
 from ilyd.resync.checkpoint import ObjectCheckpoint, ResyncStore, RunState
@@ -42,6 +44,7 @@ from ilyd.resync.sender import BatchSender
 from ilyd.resync.writer import BulkWriter, IngestSpool
 from ilyd.salesforce.bulk import BulkClient, PollPolicy
 from ilyd.salesforce.rest import RestClient
+from ilyd.store.field_state import FieldStateStore, digests_json
 from ilyd.store.inbox import Inbox
 from ilyd.store.record_hashes import RecordHashStore
 
@@ -96,7 +99,7 @@ class Resync:
     def __init__(self, org: str, rest: RestClient, provider: Provider, *, store: ResyncStore,
                  hashes: RecordHashStore, settings: ResyncSettings | None = None,
                  inbox: Inbox | None = None, integration_user_id: str | None = None,
-                 export_metrics: bool = True) -> None:
+                 export_metrics: bool = True, enrich: EnrichConfig | None = None) -> None:
         import threading
 
         self.org = org
@@ -106,6 +109,10 @@ class Resync:
         self.provider = provider
         self.store = store
         self.hashes = hashes
+        # The overwrite policies hold for the resync as for the real-time path.
+        self.fields = FieldStateStore(hashes.db)
+        self.policy = FieldPolicy(org, enrich or DEFAULT_ENRICH, self.fields, hashes,
+                                  lambda: integration_user_id or rest.token.user_id)
         self.settings = settings or ResyncSettings()
         self.inbox = inbox
         self._user_id = integration_user_id
@@ -157,7 +164,8 @@ class Resync:
                         cancelled=self._cancel, on_pause=self._paused)
         self._budget = budget
         self._writer = BulkWriter(
-            self.org, self.bulk, store=self.store, hashes=self.hashes, budget=budget,
+            self.org, self.bulk, store=self.store, hashes=self.hashes, fields=self.fields,
+            budget=budget,
             progress=progress, poll=self.settings.poll, lock_retries=self.settings.lock_retries,
             lock_retry_delay=self.settings.lock_retry_delay, sleep=self._cancel.wait)
         transient = 0
@@ -250,7 +258,8 @@ class Resync:
             progress.set_phase(Phase.READING)
             if checkpoint.mode == "rest":
                 RestPath(self.org, self.rest, self.provider, store=self.store,
-                         hashes=self.hashes, inbox=self.inbox, progress=progress,
+                         hashes=self.hashes, policy=self.policy, inbox=self.inbox,
+                         progress=progress,
                          budget=self._budget, settings=self.settings,
                          cancelled=self._cancel).run(plan)
             else:
@@ -307,12 +316,14 @@ class Resync:
                       recent_floor: str | None) -> None:
         progress = self.progress
         assert progress is not None
-        outcomes = enrich_records(plan.sobject, rows, self.provider)
+        outcomes, _ = self.policy.police_rows(
+            plan.sobject, rows, enrich_records(plan.sobject, rows, self.provider))
         counts = batch.counts
         counts["read"] += len(rows)
         progress.add("read", len(rows))
         detector, spool, recent = batch.detector, batch.spool, batch.recent
         skipped = changed = 0
+        digests: dict[int, str] = {}  # per prepared values (shared by records of a domain)
         for row, outcome in zip(rows, outcomes, strict=True):
             if outcome.retryable:
                 skipped += 1
@@ -322,7 +333,10 @@ class Resync:
                 continue
             changed += 1
             record_id = row["Id"]
-            spool.add_prepared(record_id, prepared)
+            written = digests.get(id(prepared))
+            if written is None:
+                written = digests[id(prepared)] = digests_json(prepared.values)
+            spool.add_prepared(record_id, prepared, written)
             if recent_floor is not None:
                 modstamp = row.get("SystemModstamp") or ""
                 if modstamp[:19] >= recent_floor:

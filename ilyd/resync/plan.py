@@ -36,7 +36,9 @@ class ObjectPlan:
     @property
     def columns(self) -> tuple[str, ...]:
         """The query's SELECT list."""
-        return ("Id", "SystemModstamp", *self.input_fields, *self.ily_fields)
+        # LastModifiedById: the overwrite policy tells ilyd's last change from a person's.
+        return ("Id", "SystemModstamp", "LastModifiedById", *self.input_fields,
+                *self.ily_fields)
 
     @property
     def compared_fields(self) -> tuple[str, ...]:

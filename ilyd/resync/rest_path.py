@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from ilyd.enrich.provider import Provider
 from ilyd.enrich.values import EnrichmentOutcome, enrich_records
+from ilyd.pipeline.policy import FieldPolicy
 from ilyd.resync.budget import Budget, Cancelled
 from ilyd.resync.checkpoint import ResyncStore
 from ilyd.resync.compare import changed_values, json_value
@@ -23,6 +24,7 @@ from ilyd.resync.plan import ObjectPlan
 from ilyd.resync.progress import ResyncProgress
 from ilyd.resync.writer import RETRYABLE
 from ilyd.salesforce.rest import MAX_COLLECTION_SIZE, RestClient
+from ilyd.store.field_state import digests_json
 from ilyd.store.inbox import Inbox
 from ilyd.store.record_hashes import RecordHashStore
 
@@ -41,13 +43,15 @@ class RestPath:
     """One object's resync through REST query and sObject Collections."""
 
     def __init__(self, org: str, rest: RestClient, provider: Provider, *, store: ResyncStore,
-                 hashes: RecordHashStore, inbox: Inbox | None, progress: ResyncProgress,
+                 hashes: RecordHashStore, policy: FieldPolicy, inbox: Inbox | None,
+                 progress: ResyncProgress,
                  budget: Budget, settings: Any, cancelled: threading.Event) -> None:
         self.org = org
         self.rest = rest
         self.provider = provider
         self.store = store
         self.hashes = hashes
+        self.policy = policy
         self.inbox = inbox
         self.progress = progress
         self.budget = budget
@@ -64,7 +68,8 @@ class RestPath:
         for chunk in _batched(self.rest.query(plan.query()), MAX_COLLECTION_SIZE):
             self.budget.check_cancel()
             rows: list[dict[str, Any]] = chunk
-            outcomes: list[EnrichmentOutcome] = enrich_records(plan.sobject, rows, self.provider)
+            outcomes: list[EnrichmentOutcome] = self.policy.police_rows(
+                plan.sobject, rows, enrich_records(plan.sobject, rows, self.provider))[0]
             counts["read"] += len(rows)
             progress.add("read", len(rows))
             for row, outcome in zip(rows, outcomes, strict=True):
@@ -108,10 +113,11 @@ class RestPath:
             records = [{"Id": rid, **{k: json_value(v) for k, v in values.items()}}
                        for rid, values, _ in items]
             results = self.rest.update_collection(plan.sobject, records)
-            retry, written = [], {}
+            retry, written, digests = [], {}, []
             for item, result in zip(items, results, strict=True):
                 if result.success:
                     written[item[0]] = item[2]
+                    digests.append((item[0], digests_json(item[1])))
                     continue
                 code = result.errors[0].status_code if result.errors else "UNKNOWN"
                 if code in RETRYABLE and attempt < self.settings.lock_retries:
@@ -123,6 +129,7 @@ class RestPath:
             counts["failed"] = sum(failures.values())
             progress.add("written", len(written))
             self.hashes.put_many(self.org, plan.sobject, written, "resync")
+            self.policy.fields.remember(self.org, plan.sobject, digests)
             items, attempt = retry, attempt + 1
             if items and self.cancelled.wait(self.settings.lock_retry_delay * attempt):
                 raise Cancelled

@@ -26,6 +26,7 @@ from ilyd.resync.compare import Prepared, csv_value
 from ilyd.resync.pacing import wait_for_job
 from ilyd.resync.progress import ResyncProgress
 from ilyd.salesforce.bulk import BulkClient, JobState, PollPolicy
+from ilyd.store.field_state import FieldStateStore
 from ilyd.store.record_hashes import RecordHashStore
 
 __all__ = ["RETRYABLE", "BulkWriter", "IngestSpool"]
@@ -45,7 +46,8 @@ def _line(values: Sequence[str]) -> bytes:
 
 
 class IngestSpool:
-    """One ingest job's CSV (header `Id` + Ily columns) and the rows' fingerprints."""
+    """One ingest job's CSV (header `Id` + Ily columns) and the rows' fingerprints
+    (with the digests of the values written, for the overwrite policy)."""
 
     def __init__(self, columns: Sequence[str]) -> None:
         self.columns = ("Id", *columns)
@@ -65,11 +67,11 @@ class IngestSpool:
         self.hashes.write(f"{record_id}\t{fingerprint}\n")
         self.rows += 1
 
-    def add_prepared(self, record_id: str, prepared: Prepared) -> None:
+    def add_prepared(self, record_id: str, prepared: Prepared, digests: str = "") -> None:
         """Append one record's new values, CSV cells and fingerprint made in advance
-        (a Salesforce Id never needs quoting)."""
+        (a Salesforce Id never needs quoting), and the values' digests (JSON)."""
         self.data.write(record_id.encode("ascii") + prepared.csv_tail)
-        self.hashes.write(f"{record_id}\t{prepared.fingerprint}\n")
+        self.hashes.write(f"{record_id}\t{prepared.fingerprint}\t{digests}\n")
         self.rows += 1
 
     def add_raw(self, row: Mapping[str, str]) -> None:
@@ -97,7 +99,15 @@ class IngestSpool:
         self.hashes.seek(0)
         for line in self.hashes:
             record_id, _, fingerprint = line.rstrip("\n").partition("\t")
-            yield record_id, fingerprint
+            yield record_id, fingerprint.partition("\t")[0]
+
+    def digests(self) -> Iterator[tuple[str, str]]:
+        """(record id, digests JSON) of every row added with `add_prepared`."""
+        self.hashes.seek(0)
+        for line in self.hashes:
+            parts = line.rstrip("\n").split("\t", 2)
+            if len(parts) == 3 and parts[2]:
+                yield parts[0], parts[2]
 
     def close(self) -> None:
         """Delete the spool files."""
@@ -110,6 +120,7 @@ class BulkWriter:
 
     def __init__(self, org: str, bulk: BulkClient, *, store: ResyncStore,
                  hashes: RecordHashStore, budget: Budget, progress: ResyncProgress,
+                 fields: FieldStateStore | None = None,
                  poll: PollPolicy,
                  lock_retries: int, lock_retry_delay: float,
                  sleep: Callable[[float], bool]) -> None:
@@ -117,6 +128,7 @@ class BulkWriter:
         self.bulk = bulk
         self.store = store
         self.hashes = hashes
+        self.fields = fields
         self.budget = budget
         self.progress = progress
         self.poll = poll
@@ -147,6 +159,10 @@ class BulkWriter:
             fingerprints = spool.fingerprints()
             while chunk := list(itertools.islice(fingerprints, _HASH_CHUNK)):
                 self.hashes.put_many(self.org, sobject, chunk, "resync")
+            digests = spool.digests()
+            while self.fields is not None and (
+                    chunk := list(itertools.islice(digests, _HASH_CHUNK))):
+                self.fields.remember(self.org, sobject, chunk)
         log.info("resync_job_submitted", org=self.org, sobject=sobject, job_id=job.id,
                  rows=spool.rows, retry_of=parent)
         return job.id
@@ -213,6 +229,8 @@ class BulkWriter:
         self.progress.add_failures(failures)
         if failed_ids:
             self.hashes.forget(self.org, record.sobject, failed_ids)
+            if self.fields is not None:
+                self.fields.forget(self.org, record.sobject, failed_ids)
         try:
             if retry.rows:
                 log.info("resync_retry", org=self.org, job_id=record.job_id, rows=retry.rows,

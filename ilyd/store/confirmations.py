@@ -18,6 +18,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ilyd.store.field_state import FieldStateStore
 from ilyd.store.group_commit import register, shared
 from ilyd.store.inbox import Inbox, InboxItem
 from ilyd.store.record_hashes import RecordHashStore
@@ -36,6 +37,7 @@ class Confirmation:
     items: Sequence[InboxItem]
     hashes: Sequence[tuple[str, str, str]] = ()  # (sobject, record id, values hash)
     inputs: Sequence[tuple[str, str, str]] = ()  # (sobject, record id, inputs hash)
+    digests: Sequence[tuple[str, str, str]] = ()  # (sobject, record id, field digests)
     source: str = "realtime"
     written_at: float = 0.0
     deleted: set[int] = field(default_factory=set)  # the versions deleted (the result)
@@ -56,6 +58,8 @@ def _write(tx: sqlite3.Connection, requests: Sequence[Confirmation]) -> None:
                                   for r in requests for sobject, record, value in r.hashes])
     WriteStateStore.remember_rows(tx, [(r.org, sobject, record, value) for r in requests
                                        for sobject, record, value in r.inputs])
+    FieldStateStore.remember_rows(tx, [(r.org, sobject, record, value) for r in requests
+                                       for sobject, record, value in r.digests])
     for r in requests:  # a failed transaction is retried request by request: set again
         r.deleted = {i.seq for i in r.items if i.seq in present}
 

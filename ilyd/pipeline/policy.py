@@ -1,0 +1,174 @@
+"""The overwrite policies: which Ily values ilyd may write over what a record holds.
+
+Per Ily field (`[defaults.enrich] overwrite`):
+
+- `always`: every enrichment writes the field.
+- `if_blank`: only an empty field is written.
+- `unless_edited` (the default): the field is written when it is empty, or when it
+  still holds what ilyd last wrote there (`ilyd.store.field_state` keeps a digest of
+  each value written). A value that differs was put there by a person (or another
+  tool): the field is then protected, and left alone from then on, until the value is
+  cleared in Salesforce or an admin runs `ilyd ctl release ORG RECORD_ID [--field F]`.
+  A value equal to the one ilyd would write is no edit (writing it changes nothing).
+  A record whose last change was ilyd's own (LastModifiedById is the integration user,
+  read with the values) holds no person's edit: this covers a write that landed while
+  its confirmation was lost to a crash, whose digests were never stored. Records ilyd
+  wrote before the digests were kept in this state file have none: their values are
+  taken as ilyd's.
+
+Last Enriched is ilyd's own record of its work: always written. The current values come
+from the batched read the writer makes anyway (`ilyd.pipeline.landed.read_current`), or
+from the resync's own read of the records: no extra API call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import structlog
+
+from ilyd import metrics
+from ilyd.config.enrich import EnrichConfig, OverwritePolicy
+from ilyd.enrich.fields import LAST_ENRICHED
+from ilyd.enrich.values import EnrichmentOutcome
+from ilyd.store.field_state import FieldStateStore, digest
+from ilyd.store.record_hashes import RecordHashStore
+
+__all__ = ["IF_BLANK", "PROTECTED", "FieldPolicy"]
+
+log = structlog.get_logger(__name__)
+
+# Why a value was left out (the dry-run report and history say these).
+PROTECTED = "protected"
+IF_BLANK = "if_blank"
+# Read with the values: a record last changed by ilyd itself holds no person's edit.
+LAST_MODIFIED_BY = "LastModifiedById"
+
+
+def _blank(value: object) -> bool:
+    return value is None or value == ""
+
+
+class FieldPolicy:
+    """Applies one org's overwrite policies to values about to be written."""
+
+    def __init__(self, org: str, enrich: EnrichConfig, fields: FieldStateStore,
+                 hashes: RecordHashStore, user_id: Callable[[], str | None]) -> None:
+        self.org = org
+        self.user_id = user_id  # the integration user's Id
+        self.enrich = enrich
+        self.fields = fields
+        self.hashes = hashes
+
+    def read_names(self, names: Iterable[str]) -> set[str]:
+        """The fields among `names` whose current value the policy needs (with
+        LastModifiedById when a field is `unless_edited`)."""
+        policed = {n for n in names if n != LAST_ENRICHED.api_name
+                   and self.enrich.policy(n) is not OverwritePolicy.ALWAYS}
+        if any(self.enrich.policy(n) is OverwritePolicy.UNLESS_EDITED for n in policed):
+            policed.add(LAST_MODIFIED_BY)
+        return policed
+
+    def apply(self, sobject: str, wanted: Sequence[tuple[str, MutableMapping[str, Any]]],
+              current: Mapping[str, Mapping[str, Any]], *,
+              count: bool = True) -> dict[str, dict[str, str]]:
+        """Take out of each (record id, values) of `wanted` the values the policies
+        refuse, given the records' `current` values (by 15-character Id; a record not
+        there is left as it is). Returns record id → field → why it was left out.
+        `count`: False for a dry run (no metrics, nothing stored)."""
+        names = self.read_names({n for _, values in wanted for n in values})
+        names.discard(LAST_MODIFIED_BY)
+        if not names:
+            return {}
+        ids = [record_id for record_id, _ in wanted]
+        edited = {n for n in names if self.enrich.policy(n) is OverwritePolicy.UNLESS_EDITED}
+        written = self.fields.written(self.org, sobject, ids) if edited else {}
+        protected = self.fields.protected(self.org, sobject, ids) if edited else {}
+        before = ({r: h.written_at < self.fields.tracking_since
+                   for r, h in self.hashes.get_many(self.org, sobject, ids).items()}
+                  if edited else {})
+        ilyd = (self.user_id() or "")[:15] if edited else ""
+        left_out: dict[str, dict[str, str]] = {}
+        newly: list[tuple[str, str]] = []
+        cleared: list[tuple[str, str]] = []
+        for record_id, values in wanted:
+            row = current.get(record_id[:15])
+            if row is None:
+                continue
+            by_ilyd = bool(ilyd) and str(row.get(LAST_MODIFIED_BY) or "")[:15] == ilyd
+            for name in sorted(names & set(values)):
+                now = row.get(name)
+                if self.enrich.policy(name) is OverwritePolicy.IF_BLANK:
+                    reason = None if _blank(now) else IF_BLANK
+                else:
+                    reason = self._unless_edited(
+                        (record_id, name), now=now, new=values[name],
+                        written=written.get(record_id),
+                        is_protected=name in protected.get(record_id, ()),
+                        ilyds=by_ilyd or before.get(record_id, False),
+                        newly=newly, cleared=cleared)
+                if reason is not None:
+                    values.pop(name, None)
+                    left_out.setdefault(record_id, {})[name] = reason
+                    if reason == PROTECTED and count:
+                        metrics.FIELDS_PROTECTED.labels(org=self.org, sobject=sobject,
+                                                        field=name).inc()
+        if count:
+            for record_id, name in newly:
+                log.info("ily_field_protected", org=self.org, sobject=sobject,
+                         record=record_id, field=name)
+            self.fields.protect(self.org, sobject, newly)
+            self.fields.unprotect(self.org, sobject, cleared)
+        return left_out
+
+    def police_rows(self, sobject: str, rows: Sequence[Mapping[str, Any]],
+                    outcomes: Sequence[EnrichmentOutcome], *,
+                    count: bool = True) -> tuple[list[EnrichmentOutcome],
+                                                 dict[str, dict[str, str]]]:
+        """`apply` for rows a resync read (their current Ily values and LastModifiedById
+        among their columns): the outcomes with the refused values taken out (each keeps
+        its fingerprint: the real-time path compares whole outcomes), and why."""
+        wanted = [(str(row["Id"]), dict(outcome.values))
+                  for row, outcome in zip(rows, outcomes, strict=True)
+                  if not outcome.retryable]
+        left_out = self.apply(sobject, wanted, {str(r["Id"])[:15]: r for r in rows},
+                              count=count)
+        if not left_out:
+            return list(outcomes), left_out
+        kept = dict(wanted)
+        policed = []
+        for row, outcome in zip(rows, outcomes, strict=True):
+            record_id = str(row["Id"])
+            if record_id not in left_out:
+                policed.append(outcome)
+                continue
+            reduced = replace(outcome, values=kept[record_id])
+            object.__setattr__(reduced, "_fingerprint", outcome.fingerprint())
+            policed.append(reduced)
+        return policed, left_out
+
+    @staticmethod
+    def _unless_edited(key: tuple[str, str], *, now: object, new: object,
+                       written: Mapping[str, str] | None, is_protected: bool,
+                       ilyds: bool, newly: list[tuple[str, str]],
+                       cleared: list[tuple[str, str]]) -> str | None:
+        """None to write the field, else why not (a newly edited field is added to
+        `newly`, a cleared protected one to `cleared`); `key` is (record id, field),
+        `ilyds` whether the record's values are known to be ilyd's (its last change was
+        ilyd's, or ilyd wrote it before digests were kept)."""
+        name = key[1]
+        if _blank(now):
+            if is_protected:  # an admin cleared the person's value: ilyd's again
+                cleared.append(key)
+            return None
+        if is_protected:
+            return PROTECTED
+        held = digest(name, now)
+        if ilyds or held == digest(name, new):
+            return None
+        if written is not None and written.get(name) == held:
+            return None
+        newly.append(key)
+        return PROTECTED
