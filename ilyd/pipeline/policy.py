@@ -33,6 +33,9 @@ from ilyd import metrics
 from ilyd.config.enrich import EnrichConfig, OverwritePolicy
 from ilyd.enrich.fields import LAST_ENRICHED
 from ilyd.enrich.values import EnrichmentOutcome
+from ilyd.errors import SalesforceError
+from ilyd.pipeline.landed import landed, read_current, wanted_names
+from ilyd.salesforce.rest import RestClient
 from ilyd.store.field_state import FieldStateStore, digest
 from ilyd.store.record_hashes import RecordHashStore
 
@@ -43,6 +46,8 @@ log = structlog.get_logger(__name__)
 # Why a value was left out (the dry-run report and history say these).
 PROTECTED = "protected"
 IF_BLANK = "if_blank"
+# A read refused for a column the org no longer has is made again without it, this often.
+_MAX_READS = 4
 # Read with the values: a record last changed by ilyd itself holds no person's edit.
 LAST_MODIFIED_BY = "LastModifiedById"
 
@@ -70,6 +75,33 @@ class FieldPolicy:
         if any(self.enrich.policy(n) is OverwritePolicy.UNLESS_EDITED for n in policed):
             policed.add(LAST_MODIFIED_BY)
         return policed
+
+    def check_batch(self, rest: RestClient, sobject: str,
+                    wanted: Sequence[tuple[str, MutableMapping[str, Any]]],
+                    unsure: set[str],
+                    dropped: Callable[[SalesforceError], str | None]) -> set[str]:
+        """The writer's one read of a batch: the current values the policies need (then
+        `apply`) and, for the `unsure` records (an earlier write may have landed
+        unconfirmed), those `landed` needs. Returns the unsure ids already holding their
+        values. `dropped(error)`: the column an unknown-column error named, once the
+        writer took it out of the values (the read is then made again), else None."""
+        policed = self.read_names({n for _, values in wanted for n in values})
+        maybe = [(r, v) for r, v in wanted if r in unsure]
+        names = policed | wanted_names(maybe)
+        ids = [r for r, _ in (wanted if policed else maybe)]
+        for _ in range(_MAX_READS):
+            try:
+                current = read_current(rest, sobject, ids, names)
+                break
+            except SalesforceError as exc:
+                column = dropped(exc)
+                if column is None or column not in names:
+                    raise
+                names = names - {column}
+        else:
+            current = read_current(rest, sobject, ids, names)
+        self.apply(sobject, wanted, current)
+        return landed(current, maybe)
 
     def apply(self, sobject: str, wanted: Sequence[tuple[str, MutableMapping[str, Any]]],
               current: Mapping[str, Mapping[str, Any]], *,

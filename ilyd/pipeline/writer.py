@@ -34,7 +34,6 @@ from ilyd import metrics
 from ilyd.config.enrich import EnrichConfig
 from ilyd.errors import AuthError, RequestLimitError, SalesforceError
 from ilyd.pipeline.budget import ApiBudget
-from ilyd.pipeline.landed import landed, read_current, wanted_names
 from ilyd.pipeline.outcomes import DROP_REASONS, Action, action_for
 from ilyd.pipeline.policy import FieldPolicy
 from ilyd.pipeline.work import WorkItem
@@ -222,15 +221,10 @@ class Writer:
             for send in sends:
                 send.values = {k: v for k, v in send.values.items() if k in writable}
                 self._fit(sobject, send, writable)
-            # One read of the records serves the overwrite policies and, for records
-            # whose earlier write may have landed unconfirmed, the landed check.
-            policed = self.policy.read_names({n for s in sends for n in s.values})
-            unsure = [s for s in sends if self._outcome_unknown(s.work)]
-            names = policed | wanted_names([(s.work.record_id, s.values) for s in unsure])
-            current = self._read(sobject, [s.work.record_id for s in
-                                           (sends if policed else unsure)], names, sends)
-            self.policy.apply(sobject, [(s.work.record_id, s.values) for s in sends], current)
-            done = landed(current, [(s.work.record_id, s.values) for s in unsure])
+            done = self.policy.check_batch(
+                self.rest, sobject, [(s.work.record_id, s.values) for s in sends],
+                {s.work.record_id for s in sends if self._outcome_unknown(s.work)},
+                lambda exc: self._unknown_column(sobject, exc, sends))
         except SalesforceError as exc:
             self._call_failed(exc, sends, report)
             return []
@@ -249,20 +243,13 @@ class Writer:
             self._confirm_rows([s.work.item for s in empty])
         return [s for s in sends if s.values]
 
-    def _read(self, sobject: str, ids: list[str], names: set[str],
-              sends: list[_Send]) -> dict[str, Mapping[str, Any]]:
-        """`read_current`; a column the org no longer has is marked unwritable, left out
-        of the values, and the read made again without it."""
-        for _ in range(_MAX_ROUNDS):
-            try:
-                return read_current(self.rest, sobject, ids, names)
-            except SalesforceError as exc:
-                column = unknown_column(exc.error_code, exc.message)
-                if column is None or column[1] not in names or not self._drop_column(
-                        sobject, column[1], exc.message, sends):
-                    raise
-                names = names - {column[1]}
-        return read_current(self.rest, sobject, ids, names)
+    def _unknown_column(self, sobject: str, exc: SalesforceError,
+                        sends: list[_Send]) -> str | None:
+        """The column a read refused as unknown, once dropped from `sends`, else None."""
+        column = unknown_column(exc.error_code, exc.message)
+        if column and self._drop_column(sobject, column[1], exc.message, sends):
+            return column[1]
+        return None
 
     def _send(self, sends: list[_Send], writables: Mapping[str, Mapping[str, int | None]],
               report: FlushReport) -> None:
