@@ -253,6 +253,19 @@ EVENT_TO_WRITE_SECONDS = Histogram(
     buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0),
     registry=REGISTRY,
 )
+EVENTS_SKIPPED = Counter(
+    "ilyd_events_skipped_total",
+    "Change events acknowledged without any API call, by reason (own_write: ilyd's own "
+    "write; no_input_change: an update of fields ilyd does not read).",
+    ["org", "reason"],
+    registry=REGISTRY,
+)
+ORG_SOURCE = Gauge(
+    "ilyd_org_source",
+    "1 for where the org's changes come from (cdc, pushtopic, polling), 0 for the others.",
+    ["org", "source"],
+    registry=REGISTRY,
+)
 POLLS = Counter(
     "ilyd_polls_total",
     "SOQL polls for changed records (orgs in polling mode).",
@@ -382,8 +395,17 @@ def prepare_org(org: str) -> None:
         RESYNC_RECORDS.labels(org=org, stage=stage)
     for sobject in RECONCILE_OBJECTS:
         RECONCILED_RECORDS.labels(org=org, sobject=sobject)
+    for reason in ("own_write", "no_input_change"):
+        EVENTS_SKIPPED.labels(org=org, reason=reason)
     for gauge in (ORG_UP, ORG_NEEDS_REAUTH, RESYNC_RUNNING):
         gauge.labels(org=org)
+    # Every Ily field but Last Enriched (always written) may be protected: ~38 series.
+    from ilyd.enrich.fields import LAST_ENRICHED, fields_for
+
+    for sobject in RECONCILE_OBJECTS:
+        for ily in fields_for(sobject):
+            if ily is not LAST_ENRICHED:
+                FIELDS_PROTECTED.labels(org=org, sobject=sobject, field=ily.api_name)
 
 
 # Values of ilyd_sf_request_failures_total's `reason`: any request may fail on TLS or the
@@ -399,13 +421,6 @@ STEADY_SF_OPS = ("describe", "query", "tooling_query", "limits", "collections_up
 # Values of ilyd_streaming_handshakes_total's `reason`: the first handshake, the server's
 # advice, a redelivery, and each ilyd.salesforce.bayeux_messages.FailureKind (a test keeps
 # them equal).
-    # Every Ily field but Last Enriched (always written) may be protected: ~38 series.
-    from ilyd.enrich.fields import LAST_ENRICHED, fields_for
-
-    for sobject in RECONCILE_OBJECTS:
-        for ily in fields_for(sobject):
-            if ily is not LAST_ENRICHED:
-                FIELDS_PROTECTED.labels(org=org, sobject=sobject, field=ily.api_name)
 HANDSHAKE_REASONS = ("initial", "advice", "redeliver", "unknown_client", "auth", "limit",
                      "not_enabled", "replay_invalid", "subscribe", "server", "network",
                      "protocol", "unstored")

@@ -133,7 +133,8 @@ class PollerActor(pykka.ThreadingActor):
                 log.warning("poller_cannot_read_org", error=str(exc))
                 self._schedule(self._context.config.poll_interval, _Decide())
                 return
-            self.polling = not streaming_available(facts, objects)
+            self.polling = (self._context.config.source == "polling"
+                            or not streaming_available(facts, objects))
         if self.polling:
             log.info("polling_for_changes", interval_s=self._context.config.poll_interval)
             self._context.publish(polling=True)

@@ -23,7 +23,7 @@ import threading
 import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pykka
@@ -31,6 +31,8 @@ import structlog
 
 from ilyd.actors.org import OrgContext
 from ilyd.errors import IlydError, NeedsReauthError
+from ilyd.metrics import EVENTS_SKIPPED, ORG_SOURCE
+from ilyd.pipeline.cdc import SOURCES, read_inputs, triage
 from ilyd.pipeline.wakeup import TIMERS
 from ilyd.salesforce.bayeux import (
     BackoffPolicy,
@@ -130,10 +132,17 @@ class SubscriptionLoop:
         on_stored: Callable[[int], None] | None = None,
         backoff: BackoffPolicy | None = None,
         ca_file: str | None = None,
+        cdc_client: str = "ilyd",
+        read_inputs: Callable[[str, Sequence[str]], Mapping[str, Mapping[str, Any]]]
+        | None = None,
     ) -> None:
         self.org = org
         self.inbox = inbox
         self.channels = {replay_key(c): s for c, s in channels.items()}
+        # Change events: ilyd's own client name, and how the inputs an UPDATE or a gap
+        # event lacks are read (one query per object and 200 ids; ilyd/pipeline/cdc.py).
+        self._cdc_client = cdc_client
+        self._read_inputs = read_inputs
         self._catch_up = catch_up
         self._on_gap = on_gap
         self._on_stored = on_stored
@@ -166,15 +175,23 @@ class SubscriptionLoop:
         """Write a batch: per channel, its entries and its last replay id in one transaction."""
         entries: dict[str, list[InboxEntry]] = {}
         last: dict[str, BayeuxEvent] = {}  # per channel, its last event with a replay id
+        changes: dict[str, list[Mapping[str, Any]]] = {}  # CDC payloads by channel
         for event in events:
             channel = replay_key(event.channel)
-            found = entries_of(event, self.channels.get(channel))
-            if channel in entries:
-                entries[channel].extend(found)
+            payload = event.data.get("payload")
+            if channel.startswith("/data/") and isinstance(payload, Mapping):
+                changes.setdefault(channel, []).append(payload)
+                entries.setdefault(channel, [])
             else:
-                entries[channel] = found
+                found = entries_of(event, self.channels.get(channel))
+                if channel in entries:
+                    entries[channel].extend(found)
+                else:
+                    entries[channel] = found
             if event.replay_id is not None:
                 last[channel] = event
+        for channel, payloads in changes.items():
+            entries[channel].extend(self._change_entries(payloads))
         stored = 0
         for channel, batch in entries.items():
             event = last.get(channel)
@@ -185,6 +202,67 @@ class SubscriptionLoop:
             )
         if self._on_stored is not None and stored:
             self._on_stored(stored)
+
+    def _change_entries(self, payloads: Sequence[Mapping[str, Any]]) -> list[InboxEntry]:
+        """Inbox entries of one channel's change events: own writes and updates of other
+        fields dropped, missing inputs and gap events' records read, overflows caught up."""
+        batch = triage(payloads, self._cdc_client, tuple(set(self.channels.values())))
+        for reason, count in batch.skipped.items():
+            EVENTS_SKIPPED.labels(org=self.org, reason=reason).inc(count)
+        entries = list(batch.entries)
+        wanted: dict[str, dict[str, InboxEntry]] = {}
+        for entry in batch.partial:
+            wanted.setdefault(entry.sobject, {})[entry.record_id] = entry
+        for sobject, stamps in batch.reread.items():
+            known = wanted.setdefault(sobject, {})
+            for record_id, stamp in stamps.items():
+                known.setdefault(record_id, InboxEntry(sobject, record_id, {}, "updated", stamp))
+        for sobject, pending in wanted.items():
+            if self._read_inputs is None:
+                continue
+            try:
+                rows = self._read_inputs(sobject, list(pending))
+            except IlydError as exc:
+                # The records stay unread: the object's catch-up on SystemModstamp finds them.
+                log.error("cdc_read_failed", sobject=sobject, records=len(pending),
+                          error=str(exc))
+                self._catch_up_later(sobject, min((e.modstamp for e in pending.values()
+                                                   if e.modstamp), default=None))
+                continue
+            for record_id, entry in pending.items():
+                row = rows.get(record_id)
+                if row is not None:  # absent: deleted since, nothing left to enrich
+                    entries.append(InboxEntry(sobject, record_id, {**row, **entry.fields},
+                                              entry.change_type, entry.modstamp))
+        for sobject, stamp in batch.overflow:
+            self._catch_up_later(sobject, stamp, overflow=True)
+        return entries
+
+    def _catch_up_later(self, sobject: str, since: datetime | None, *,
+                        overflow: bool = False) -> None:
+        """Catch `sobject` up on SystemModstamp from `since` (a second early: SOQL
+        compares by the second) or, unknown, from the object's own safe start."""
+        if since is not None:
+            start = GapStart(since - timedelta(seconds=1), "overflow" if overflow else "event")
+        else:
+            channel = next((c for c, s in self.channels.items() if s == sobject), "")
+            start = self.inbox.replay.gap_start(self.org, channel, sobject)
+        if overflow:
+            log.warning("cdc_overflow_catch_up", sobject=sobject,
+                        since=start.since.isoformat() if start.since else None,
+                        until=datetime.now(UTC).isoformat())
+        with self._gap_lock:
+            pending = self._gap_starts.get(sobject)
+            if pending is None or (start.since is not None and (
+                    pending.since is None or start.since < pending.since)):
+                self._gap_starts[sobject] = start
+        gap = ReplayGap(next((c for c, s in self.channels.items() if s == sobject), ""), 0,
+                        "overflow" if overflow else "read failed")
+        if self._on_gap is not None:
+            self._on_gap(gap, sobject)
+        elif self._catch_up is not None:
+            threading.Thread(target=self.run_catch_up, args=(sobject,), daemon=True,
+                             name=f"catch-up-{self.org}").start()
 
     def _gap(self, gap: ReplayGap) -> None:
         self.gaps.append(gap)
@@ -303,10 +381,10 @@ class SubscriberActor(pykka.ThreadingActor):
         return None
 
     def _decide(self) -> None:
+        from ilyd.pipeline.cdc_source import choose_source
         from ilyd.pipeline.poller import Poller
         from ilyd.provision.checks import streaming_available
         from ilyd.provision.facts import gather
-        from ilyd.provision.spec import PUSH_TOPICS
 
         config = self._context.config
         rest = self._pipeline.rest
@@ -327,11 +405,19 @@ class SubscriberActor(pykka.ThreadingActor):
             self._retry = TIMERS.call_later(delay, lambda: _tell_quietly(ref, _Decide()))
             return
         self._decide_failures = 0
-        if not streaming_available(facts, config.objects):
+        if config.source == "polling" or not streaming_available(facts, config.objects):
+            self._publish_source("polling", None if config.source == "polling" else
+                                 "streaming is not available to the integration user")
             return  # the poller feeds the inbox for this org
         tokens = rest.http.tokens
         endpoint = f"{rest.token.instance_url.rstrip('/')}/cometd/{rest.api_version}"
-        channels = {PUSH_TOPICS[o].channel: o for o in config.objects if o in PUSH_TOPICS}
+        try:
+            choice = choose_source(rest, config.source, config.objects)
+        except NeedsReauthError as exc:
+            self._context.publish(needs_reauth=True, reason=str(exc).splitlines()[0])
+            return
+        channels = dict(choice.channels)
+        self._publish_source(choice.source, choice.reason)
         self._poller = Poller(self._context.name, rest, self._pipeline.inbox,
                               self._pipeline.state, config.objects)
         ref = self.actor_ref
@@ -349,9 +435,20 @@ class SubscriberActor(pykka.ThreadingActor):
             on_stored=self._pipeline.wake.stored,  # the enricher claims without a read first
             backoff=self._backoff,
             ca_file=str(config.ca_file) if config.ca_file else None,
+            cdc_client=config.call_client,
+            read_inputs=lambda sobject, ids: read_inputs(rest, sobject, ids),
         )
         self._context.publish(streaming=True)
         self._loop.start()
+
+    def _publish_source(self, source: str, reason: str | None) -> None:
+        """Where the org's changes come from, and why not from change events if so."""
+        if reason:
+            log.warning("cdc_not_used", source=source, reason=reason)
+        for name in SOURCES:
+            ORG_SOURCE.labels(org=str(self._context.name), source=name).set(
+                1 if name == source else 0)
+        self._context.publish(source=source, source_reason=reason)
 
     def _run_catch_up(self, sobject: str) -> None:
         if self._loop is not None:

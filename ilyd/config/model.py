@@ -51,6 +51,8 @@ class DefaultsConfig:
     enrich: EnrichConfig = DEFAULT_ENRICH
     reconcile_interval: float = 900.0  # seconds; 0: no reconciliation sweep
     auto_layout: bool = False  # provisioning adds the Ily section to page layouts
+    source: str = "auto"  # auto | cdc | pushtopic | polling
+    call_client: str = "ilyd"  # Sforce-Call-Options client of every call
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ class OrgConfig:
     enrich: EnrichConfig = DEFAULT_ENRICH
     reconcile_interval: float = 900.0  # seconds; 0: no reconciliation sweep
     auto_layout: bool = False  # provisioning adds the Ily section to page layouts
+    source: str = "auto"  # auto | cdc | pushtopic | polling
+    call_client: str = "ilyd"  # Sforce-Call-Options client of every call
 
     @property
     def is_sandbox(self) -> bool:

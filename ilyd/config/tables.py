@@ -145,6 +145,13 @@ DEFAULTS_FIELDS: tuple[Field, ...] = (
     Field("reconcile_interval", number(0, 86400), 900.0,
           "seconds between reconciliation sweeps (one SOQL query per object for changed "
           "records no event brought); 0 turns them off", inherit=True),
+    Field("source", choice("auto", "cdc", "pushtopic", "polling"), "auto",
+          "where changes come from: auto (Change Data Capture when the org already "
+          "publishes Account or Lead change events, else PushTopics, else polling), cdc, "
+          "pushtopic or polling", inherit=True),
+    Field("call_client", string(), "ilyd",
+          "client name every API call carries (Sforce-Call-Options: client=NAME); change "
+          "events naming it are ilyd's own writes", inherit=True),
     Field("enrich", enrich_settings(), DEFAULT_ENRICH,
           "enrichment sources, overwrite policy, writer window", inherit=True),
 )

@@ -102,5 +102,9 @@ def make_org_rest_client(config: OrgConfig, secrets: SecretValues, *,
                          export_usage: bool = True) -> RestClient:
     """A RestClient for the org (its api_version, CA file and auth method)."""
     tokens = make_org_token_provider(config, secrets)
-    return RestClient(config.name, tokens, api_version=config.api_version,
+    rest = RestClient(config.name, tokens, api_version=config.api_version,
                       ca_file=config.ca_file, retry=retry, export_usage=export_usage)
+    # Every call names ilyd, so the change events of its own writes say so (changeOrigin):
+    # https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_calloptions.htm
+    rest.http.session.headers["Sforce-Call-Options"] = f"client={config.call_client}"
+    return rest

@@ -1,0 +1,92 @@
+"""Which real-time source each object streams from: Change Data Capture or its PushTopic.
+
+- `auto`: CDC for the objects the org already selected for change events (no entity of
+  the org's allowance used up by ilyd), the PushTopic for the others.
+- `cdc`: ilyd selects the objects itself, one Tooling `PlatformEventChannelMember` on the
+  standard `ChangeEvents` channel each
+  (https://developer.salesforce.com/docs/platform/api-tooling/references/tooling-objects/tooling-platformeventchannelmember.html);
+  when it may not (the org's entity allowance is used up, no Customize Application) the
+  object falls back to its PushTopic and the reason is kept for `ilyd ctl orgs`.
+- `pushtopic`: PushTopics only.
+(`polling` never gets here: the poller feeds the inbox.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from ilyd.errors import IlydError
+from ilyd.pipeline.cdc import CDC_CHANNELS
+from ilyd.provision.spec import PUSH_TOPICS
+from ilyd.salesforce.rest import RestClient
+
+__all__ = ["SourceChoice", "choose_source", "member_body", "selected_entities"]
+
+log = structlog.get_logger(__name__)
+
+_SELECTED = ("SELECT SelectedEntity FROM PlatformEventChannelMember"
+             " WHERE EventChannel = 'ChangeEvents'")
+
+
+@dataclass(frozen=True)
+class SourceChoice:
+    """The channels to subscribe to (channel -> object), the org's source (`cdc` when any
+    object streams change events), and why CDC is not used where it is not."""
+
+    channels: Mapping[str, str]
+    source: str
+    reason: str | None = None
+
+
+def member_body(sobject: str) -> dict[str, object]:
+    """The Tooling PlatformEventChannelMember selecting `sobject` on ChangeEvents."""
+    return {"FullName": f"ChangeEvents_{sobject}ChangeEvent",
+            "Metadata": {"eventChannel": "ChangeEvents",
+                         "selectedEntity": f"{sobject}ChangeEvent"}}
+
+
+def selected_entities(rest: RestClient) -> tuple[frozenset[str] | None, str | None]:
+    """The objects selected for change events, or (None, why) when they cannot be read
+    (reading them needs View Setup and Configuration)."""
+    try:
+        rows = list(rest.tooling_query(_SELECTED))
+    except IlydError as exc:
+        return None, str(exc).splitlines()[0]
+    return frozenset(str(r.get("SelectedEntity") or "").removesuffix("ChangeEvent")
+                     for r in rows), None
+
+
+def choose_source(rest: RestClient, mode: str, objects: Sequence[str]) -> SourceChoice:
+    """Decide each object's channel for `mode` (auto, cdc or pushtopic)."""
+    wanted = [o for o in objects if o in PUSH_TOPICS]
+    if mode == "pushtopic":
+        return _choice(wanted, frozenset(), None)
+    selected, unreadable = selected_entities(rest)
+    if selected is None:
+        return _choice(wanted, frozenset(),
+                       f"cannot read the Change Data Capture selection ({unreadable})")
+    cdc = {o for o in wanted if o in selected}
+    reasons = []
+    if mode == "cdc":
+        for sobject in (o for o in wanted if o not in cdc):
+            try:
+                rest.tooling_create("PlatformEventChannelMember", member_body(sobject))
+            except IlydError as exc:
+                reasons.append(f"{sobject} not selected for Change Data Capture: "
+                               f"{str(exc).splitlines()[0]}")
+                continue
+            log.info("cdc_entity_selected", sobject=sobject)
+            cdc.add(sobject)
+    elif len(cdc) < len(wanted):
+        reasons.append("auto: " + ", ".join(o for o in wanted if o not in cdc)
+                       + " not selected for Change Data Capture in the org (ilyd uses no"
+                         " entity of its allowance; set source = \"cdc\" to select them)")
+    return _choice(wanted, frozenset(cdc), "; ".join(reasons) or None)
+
+
+def _choice(objects: Sequence[str], cdc: frozenset[str], reason: str | None) -> SourceChoice:
+    channels = {CDC_CHANNELS[o] if o in cdc else PUSH_TOPICS[o].channel: o for o in objects}
+    return SourceChoice(channels, "cdc" if cdc else "pushtopic", reason)

@@ -1,0 +1,162 @@
+"""Change Data Capture as the real-time source, end to end: a daemon (`ilyd run`) against
+devorg with `source = "cdc"` or `"auto"`, and the event triage on devorg's own events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from ilyd.devorg import DevOrg, OrgInfo
+from ilyd.pipeline.cdc import triage
+from tests.devorg.cometd_helpers import OrgClient, RawBayeux
+from tests.pipeline.conftest import Daemon, SalesforceUser, wait_until, write_config
+from tests.pipeline.test_daemon import enriched, ilyd_writes, quiet_calls
+
+OBJECTS = ("Account", "Lead")
+
+
+@pytest.fixture
+def source() -> str:
+    return "cdc"
+
+
+@pytest.fixture
+def config_path(tmp_path: Path, dev: DevOrg, info: OrgInfo, source: str) -> Path:
+    return write_config(tmp_path, dev, [info], org_extra=f'source = "{source}"\n')
+
+
+@pytest.fixture
+def daemon(provisioned: object, config_path: Path) -> Iterator[Daemon]:
+    running = Daemon(config_path)
+    yield running
+    running.stop()
+
+
+def detail(daemon: Daemon) -> dict[str, Any]:
+    return dict(daemon.org().get("detail") or {})
+
+
+def subscriptions(dev: DevOrg, info: OrgInfo) -> set[str]:
+    status = requests.get(f"{dev.admin}/streaming/{info.name}", timeout=10).json()
+    return {s for c in status["clients"] for s in c["subscriptions"]}
+
+
+def select(dev: DevOrg, *entities: str) -> None:
+    OrgClient(dev).select_cdc(*entities)
+
+
+def test_source_cdc_selects_the_entities_and_enriches_a_burst_with_few_calls_and_no_loop(
+        dev: DevOrg, info: OrgInfo, user: SalesforceUser, daemon: Daemon) -> None:
+    daemon.start()
+    wait_until(lambda: {"/data/AccountChangeEvent", "/data/LeadChangeEvent"}
+               <= subscriptions(dev, info), timeout=30, what="subscribed to change events")
+    assert detail(daemon)["source"] == "cdc"
+    before = quiet_calls(user)
+    records = [user.create("Account", Name=f"A{i}", Website=f"https://globex{i}.test")
+               for i in range(150)]
+    records += [user.create("Lead", LastName=f"L{i}", Company="x", Email=f"p{i}@acme.example")
+                for i in range(50)]
+    wait_until(lambda: enriched(user, records), timeout=90, what="every record enriched")
+    after = quiet_calls(user, settle=3)
+    assert (after - before) / len(records) <= 0.05
+    assert all(ilyd_writes(user, info, r) == 1 for r in records[::20])
+    # ilyd's writes raised change events too (CDC does not filter by field): they were
+    # recognised by their client and cost no call, and wrote nothing more.
+    assert quiet_calls(user, settle=3) == after
+
+
+def test_an_update_of_other_fields_costs_nothing_and_an_email_edit_re_enriches(
+        dev: DevOrg, info: OrgInfo, user: SalesforceUser, daemon: Daemon) -> None:
+    daemon.start()
+    wait_until(lambda: "/data/LeadChangeEvent" in subscriptions(dev, info), timeout=30,
+               what="subscribed to change events")
+    lead = user.create("Lead", LastName="E", Company="x", Email="jo@acme.example")
+    wait_until(lambda: enriched(user, [lead]), timeout=30, what="first enrichment")
+    calls = quiet_calls(user)
+    user.update("Lead", lead, Phone="+1 555 0100")
+    assert quiet_calls(user) == calls
+    user.update("Lead", lead, Email="jo@globex.test")
+    wait_until(lambda: user.record(lead)["Ily_Company_Name__c"] == "Globex Corporation",
+               timeout=30, what="re-enrichment after the Email edit")
+    assert ilyd_writes(user, info, lead) == 2
+
+
+@pytest.mark.parametrize("source", ["auto"])
+def test_auto_streams_pushtopics_when_the_org_selected_no_entity(
+        dev: DevOrg, info: OrgInfo, daemon: Daemon) -> None:
+    daemon.start()
+    wait_until(lambda: {"/topic/IlyAccountChanges", "/topic/IlyLeadChanges"}
+               <= subscriptions(dev, info), timeout=30, what="subscribed to the PushTopics")
+    assert detail(daemon)["source"] == "pushtopic"
+    assert "not selected for Change Data Capture" in detail(daemon)["source_reason"]
+    members = OrgClient(dev).http.get(
+        f"{dev.url}/services/data/v62.0/tooling/query",
+        params={"q": "SELECT Id FROM PlatformEventChannelMember"},
+        headers=OrgClient(dev).auth, timeout=10).json()
+    assert members["totalSize"] == 0  # auto uses no entity of the org's allowance
+
+
+@pytest.mark.parametrize("source", ["auto"])
+def test_auto_streams_change_events_of_the_entities_the_org_already_selected(
+        dev: DevOrg, info: OrgInfo, user: SalesforceUser, daemon: Daemon) -> None:
+    select(dev, "Lead")
+    daemon.start()
+    wait_until(lambda: {"/topic/IlyAccountChanges", "/data/LeadChangeEvent"}
+               <= subscriptions(dev, info), timeout=30, what="Lead on CDC, Account on its topic")
+    assert detail(daemon)["source"] == "cdc"
+    records = [user.create("Lead", LastName="L", Company="x", Email="jo@acme.example"),
+               user.create("Account", Name="G", Website="https://globex.test")]
+    wait_until(lambda: enriched(user, records), timeout=30, what="both records enriched")
+
+
+def test_cdc_falls_back_to_pushtopics_when_the_entity_allowance_is_used_up(
+        dev: DevOrg, info: OrgInfo, user: SalesforceUser, daemon: Daemon) -> None:
+    OrgClient(dev).streaming("settings", {"cdc_entity_limit": 1}, method="PATCH")
+    daemon.start()
+    wait_until(lambda: {"/data/AccountChangeEvent", "/topic/IlyLeadChanges"}
+               <= subscriptions(dev, info), timeout=30, what="Account on CDC, Lead on its topic")
+    reason = detail(daemon)["source_reason"]
+    assert "Lead not selected for Change Data Capture" in reason
+    assert "LIMIT_EXCEEDED" in reason or "up to 1 entities" in reason
+    lead = user.create("Lead", LastName="L", Company="x", Email="jo@acme.example")
+    wait_until(lambda: enriched(user, [lead]), timeout=30, what="the Lead enriched")
+
+
+def test_triage_drops_own_writes_and_updates_of_other_fields_and_sorts_gap_events(
+        dev: DevOrg) -> None:
+    org = OrgClient(dev)
+    org.streaming("settings", {"hold_seconds": 1}, method="PATCH")
+    org.select_cdc("Lead")
+    bayeux = RawBayeux(dev, org.token)
+    bayeux.handshake()
+    bayeux.connect()
+    bayeux.subscribe("/data/LeadChangeEvent", -1)
+    lead = org.lead(1)
+    org.update("Lead", lead, {"Phone": "555"})
+    org.update("Lead", lead, {"Company": "Globex"})
+    org.http.patch(f"{dev.url}/services/data/v62.0/sobjects/Lead/{lead}",
+                   json={"Title": "ilyd wrote this"}, timeout=10,
+                   headers={**org.auth, "Sforce-Call-Options": "client=ilyd"})
+    org.streaming("gap", {"entity": "Lead", "record_ids": [lead]})
+    org.streaming("overflow", {"entity": "Lead"})
+    payloads: list[dict[str, Any]] = []
+    for _ in range(15):
+        payloads += [m["data"]["payload"] for m in bayeux.connect() if "data" in m]
+        if len(payloads) >= 6:
+            break
+    batch = triage(payloads, "ilyd", OBJECTS)
+    assert batch.skipped == {"no_input_change": 1, "own_write": 1}
+    created = batch.entries[0]
+    assert (created.record_id, created.change_type) == (lead, "created")
+    assert created.fields == {"Id": lead, "Email": "l1@example.com", "Company": "C1",
+                              "Website": None, "IsConverted": False}
+    # The Company edit carries Company only: the other inputs are read, batched.
+    assert [(e.record_id, dict(e.fields)) for e in batch.partial] == [
+        (lead, {"Id": lead, "Company": "Globex"})]
+    assert list(batch.reread) == ["Lead"]
+    assert list(batch.reread["Lead"]) == [lead]
+    assert [sobject for sobject, _ in batch.overflow] == ["Lead"]
