@@ -149,6 +149,8 @@ def test_every_value_ilyd_would_write_fits_its_field(sobject, record, answer, ev
     assert_fits(sobject, outcome.values)
     if outcome.domain is not None:
         assert is_valid_hostname(outcome.domain)
+    # The domain written is the one looked up: never a provider's or an input's junk.
+    assert outcome.values.get(catalogue.DOMAIN.api_name) == outcome.domain
     if outcome.status is MatchStatus.MATCHED:
         assert outcome.domain == record_domain(sobject, record).domain
     (batched,) = enrich_records(sobject, [record], provider, now=NOW)
