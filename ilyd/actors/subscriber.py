@@ -240,13 +240,14 @@ class SubscriptionLoop:
 
     def _catch_up_later(self, sobject: str, since: datetime | None, *,
                         overflow: bool = False) -> None:
-        """Catch `sobject` up on SystemModstamp from `since` (a second early: SOQL
-        compares by the second) or, unknown, from the object's own safe start."""
-        if since is not None:
+        """Catch `sobject` up on SystemModstamp from the earlier of its own safe start (the
+        changes received so far) and `since` (a second early: SOQL compares by the
+        second): an overflowing transaction may have begun before its event's time."""
+        channel = next((c for c, s in self.channels.items() if s == sobject), "")
+        start = self.inbox.replay.gap_start(self.org, channel, sobject)
+        if since is not None and (start.since is None
+                                  or since - timedelta(seconds=1) < start.since):
             start = GapStart(since - timedelta(seconds=1), "overflow" if overflow else "event")
-        else:
-            channel = next((c for c, s in self.channels.items() if s == sobject), "")
-            start = self.inbox.replay.gap_start(self.org, channel, sobject)
         if overflow:
             log.warning("cdc_overflow_catch_up", sobject=sobject,
                         since=start.since.isoformat() if start.since else None,
@@ -263,6 +264,23 @@ class SubscriptionLoop:
         elif self._catch_up is not None:
             threading.Thread(target=self.run_catch_up, args=(sobject,), daemon=True,
                              name=f"catch-up-{self.org}").start()
+
+    def switched_from(self, old_channel: str, sobject: str) -> bool:
+        """Whether `sobject` arrives on a channel never subscribed to before while
+        `old_channel` (its other source) holds a stored replay id; if so the catch-up of
+        the object starts from the last event stored there (run it with
+        `run_catch_up`), so the switch leaves no gap."""
+        stored = self.inbox.replay.all(self.org)
+        channel = next((c for c, s in self.channels.items() if s == sobject), "")
+        if channel in stored or replay_key(old_channel) not in stored:
+            return False
+        start = self.inbox.replay.gap_start(self.org, replay_key(old_channel), sobject)
+        log.warning("source_switch_catch_up", sobject=sobject, old_channel=old_channel,
+                    channel=channel, since=start.since.isoformat() if start.since else None,
+                    until=datetime.now(UTC).isoformat())
+        with self._gap_lock:
+            self._gap_starts[sobject] = start
+        return True
 
     def _gap(self, gap: ReplayGap) -> None:
         self.gaps.append(gap)
@@ -304,6 +322,15 @@ class SubscriptionLoop:
             return
         log.warning("replay gap closed by catch-up", org=self.org, sobject=sobject,
                     since=since, basis=start.basis, found=found)
+
+
+def _other_channel(channel: str, sobject: str) -> str:
+    """The object's channel on its other real-time source (PushTopic <-> change events)."""
+    from ilyd.pipeline.cdc import CDC_CHANNELS
+    from ilyd.provision.spec import PUSH_TOPICS
+
+    cdc = CDC_CHANNELS[sobject]
+    return PUSH_TOPICS[sobject].channel if channel == cdc else cdc
 
 
 def _tell_quietly(ref: pykka.ActorRef[Any], message: Any) -> None:
@@ -438,8 +465,12 @@ class SubscriberActor(pykka.ThreadingActor):
             cdc_client=config.call_client,
             read_inputs=lambda sobject, ids: read_inputs(rest, sobject, ids),
         )
+        switched = [o for c, o in channels.items()
+                    if self._loop.switched_from(_other_channel(c, o), o)]
         self._context.publish(streaming=True)
         self._loop.start()
+        for sobject in switched:
+            ref.tell(_CatchUp(sobject))
 
     def _publish_source(self, source: str, reason: str | None) -> None:
         """Where the org's changes come from, and why not from change events if so."""

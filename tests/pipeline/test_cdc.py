@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 import requests
 
+from ilyd.actors.org import OrgSecrets
+from ilyd.config import OrgConfig
 from ilyd.devorg import DevOrg, OrgInfo
-from ilyd.pipeline.cdc import triage
+from ilyd.pipeline.cdc import read_inputs, triage
+from ilyd.salesforce.connect import make_org_rest_client
 from tests.devorg.cometd_helpers import OrgClient, RawBayeux
 from tests.pipeline.conftest import Daemon, SalesforceUser, wait_until, write_config
 from tests.pipeline.test_daemon import enriched, ilyd_writes, quiet_calls
@@ -160,3 +163,20 @@ def test_triage_drops_own_writes_and_updates_of_other_fields_and_sorts_gap_event
     assert list(batch.reread) == ["Lead"]
     assert list(batch.reread["Lead"]) == [lead]
     assert [sobject for sobject, _ in batch.overflow] == ["Lead"]
+
+
+def test_records_are_read_with_one_query_per_200_ids(
+        user: SalesforceUser, org_config: OrgConfig) -> None:
+    leads = [user.create("Lead", LastName=f"R{i}", Company="x", Email=f"r{i}@acme.example")
+             for i in range(450)]
+    rest = make_org_rest_client(org_config, OrgSecrets.read(org_config))
+    try:
+        rest.query("SELECT Id FROM Lead LIMIT 1")  # the login, before counting
+        before = user.calls()
+        rows = read_inputs(rest, "Lead", leads)
+        assert user.calls() - before == 3
+    finally:
+        rest.close()
+    assert len(rows) == 450
+    assert rows[leads[7]] == {"Id": leads[7], "Email": "r7@acme.example", "Company": "x",
+                              "Website": None, "IsConverted": False}
