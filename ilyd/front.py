@@ -65,8 +65,8 @@ class Front(Service):
         metrics_server = state_lock = None
         try:
             state_lock = lock_state_dir(self.config.daemon.state_dir)
-            # One state file per worker (a shared one's cross-process write lock doubled
-            # p99 at 500 events/s); rows move to their org's file when the count changes.
+            # One state file per worker (a shared one's cross-process write lock makes every
+            # write wait); rows move to their org's file when the count changes.
             arrange(self.config.daemon.state_dir, len(self.workers))  # logs what it moved
             listen = self.config.metrics.listen
             if listen is not None:

@@ -82,7 +82,7 @@ class LongPollingTransport:
         self.session = requests.Session()
         # The environment (proxy variables, CA bundle variables, ~/.netrc) is read once
         # here for the one URL this transport talks to, not by requests on every POST:
-        # that re-reading was a quarter of the daemon's CPU per event at 50 events/s.
+        # that re-reading is a large share of the daemon's CPU per event.
         self.session.proxies.update(requests.utils.get_environ_proxies(url))
         self.session.verify = ca_file or env_ca_bundle() or True
         self.session.trust_env = False

@@ -1,10 +1,10 @@
 """One keep-alive HTTP(S) connection, for the daemon's hot paths.
 
-Profiling the daemon at 100 orgs x 5 events/s showed `requests` as the largest single
-cost of the two calls it makes per event burst — the Bayeux long poll and the sObject
-Collections write: every request rebuilt a PreparedRequest, merged session settings,
-walked the cookie jar, re-checked the CA path on disk and ran urllib3's pool bookkeeping,
-a few times the cost of the HTTP exchange itself. This class keeps the connection, the
+Under real-time load `requests` is the largest single cost of the two calls the daemon
+makes per event burst — the Bayeux long poll and the sObject Collections write: every
+request rebuilds a PreparedRequest, merges session settings, walks the cookie jar,
+re-checks the CA path on disk and runs urllib3's pool bookkeeping, a few times the cost
+of the HTTP exchange itself. This class keeps the connection, the
 TLS context, the fixed headers and the server's cookies (such as BAYEUX_BROWSER, which
 Salesforce uses to route a streaming session) ready between requests; the exchange itself
 is `ilyd.salesforce.http11` (lighter than http.client's).

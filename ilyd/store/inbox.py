@@ -12,7 +12,7 @@ claimed; if a newer change arrived meanwhile, the row is released and processed 
 A worker that dies keeps its rows only until its lease runs out.
 
 Leases are kept in memory (ilyd/store/leases.py), so a claim is a read: under load from a
-hundred orgs, claims written as leases had been half of all write transactions. A
+hundred orgs, claims written as leases would be a large share of all write transactions. A
 release with a retry delay or an error stores the delay, the error and the claim count.
 
 Puts from many threads (every streaming org has its own) share transactions when they

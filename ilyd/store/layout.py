@@ -2,9 +2,9 @@
 layouts when the number of processes changes.
 
 With `[daemon] processes = n` each worker process has a file of its own
-(`ilyd.I-of-N.db`): one file shared by the processes made every write wait for SQLite's
-cross-process write lock, and p99 latency went from 0.9 s to 1.8 s at 500 events/s over
-100 orgs. One process keeps the plain `ilyd.db`.
+(`ilyd.I-of-N.db`): one file shared by the processes makes every write wait for SQLite's
+cross-process write lock, which shows in the end-to-end latency under load
+(bench/realtime.py). One process keeps the plain `ilyd.db`.
 
 When the count changes, `arrange` rebuilds the files of the new layout beside the old
 ones (`*.partial`), then a marker file (`relayout.json`) commits the move: a process
