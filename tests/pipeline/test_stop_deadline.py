@@ -8,7 +8,6 @@ import json
 import signal
 import sqlite3
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +21,8 @@ from tests.helpers.orgs import devorg_fixture, provision
 from tests.pipeline.conftest import Daemon, SalesforceUser, wait_until, write_config
 
 ILY = "Ily_Match_Status__c"
-# Longer than any stop deadline: a write stuck this long is still in flight at exit.
+# Longer than the daemon's stop deadline (and the wait for its exit below): the writes
+# are still in flight when it exits, never answered.
 SLOW_WRITE_SECONDS = 25.0
 
 dev = devorg_fixture(orgs=4)
@@ -90,14 +90,12 @@ def test_sigterm_with_orgs_stuck_in_slow_writes_exits_in_time_says_so_once_and_k
                what="a write of every slow org in flight")
 
     assert daemon.process is not None
-    began = time.monotonic()
     daemon.process.send_signal(signal.SIGTERM)
     try:
         code = daemon.process.wait(timeout=STOP_TIMEOUT + 5)
     except subprocess.TimeoutExpired:
         pytest.fail(f"the daemon did not exit within {STOP_TIMEOUT + 5} s of SIGTERM")
     assert code == 0
-    assert time.monotonic() - began < SLOW_WRITE_SECONDS  # the writes were never answered
 
     said = _not_stopped_lines(tmp_path / "daemon.log")
     assert len(said) == 1, said
