@@ -1,7 +1,8 @@
 """One org: the `Org` runtime (plain class) and `OrgActor`, the thin pykka shell around it.
 
 The org reads its secrets when it starts, then starts its children in the order
-`child_factories` gives and stops them in reverse. Children report up through the
+`child_factories` gives; it stops them together under one deadline (`Org.stop`).
+Children report up through the
 `OrgContext` they are given: `publish(...)` for status detail (mode, connection,
 throttled, needs_reauth…), `fail(...)` to have the supervisor restart the whole org.
 
@@ -22,7 +23,7 @@ import structlog
 
 from ilyd.actors.messages import DetailValue, OrgFailed, OrgReport, OrgStarted, OrgStopped
 from ilyd.config import OrgConfig, OrgName
-from ilyd.errors import ConfigError, StoreError
+from ilyd.errors import ConfigError, ScopeRefusedError, StoreError
 from ilyd.store import Database
 
 log = structlog.get_logger(__name__)
@@ -111,7 +112,7 @@ ChildFactory = Callable[[OrgContext], pykka.ActorRef[Any]]
 
 
 def child_factories(config: OrgConfig) -> Sequence[tuple[str, ChildFactory]]:
-    """The org's children in start order (stopped in reverse order).
+    """The org's children in start order (asked to stop in reverse order, together).
 
     Later capabilities add theirs here, e.g. ``("provisioner", Provisioner.start_for)``,
     then the subscriber or poller, the enricher pool, the writer.
@@ -153,6 +154,8 @@ class Org:
         if refusal is not None:
             raise ConfigError(refusal)
         secrets = OrgSecrets.read(self.config)
+        if self.config.scope:
+            _validate_scope(self.config, secrets)
         self.context = OrgContext(
             name=self.config.name,
             config=self.config,
@@ -177,6 +180,19 @@ class Org:
         last = [c for c in children if c[0] in _STOPPED_LAST]
         return late + _stop_together(
             last, max(deadline, time.monotonic() + _LAST_GRACE))
+
+
+def _validate_scope(config: OrgConfig, secrets: OrgSecrets) -> None:
+    """Salesforce checks the `[org.scope]` conditions before any child runs (a refused
+    one raises ScopeRefusedError: the org's config is wrong, not the org)."""
+    from ilyd.pipeline.scope import validate_scope
+    from ilyd.salesforce.connect import make_org_rest_client
+
+    rest = make_org_rest_client(config, secrets)
+    try:
+        validate_scope(rest, config.name, config.scope)
+    finally:
+        rest.close()
 
 
 class OrgActor(pykka.ThreadingActor):
@@ -214,7 +230,8 @@ class OrgActor(pykka.ThreadingActor):
             log.warning("org failed to start", error=_describe(exc))
             tell_supervisor(self._supervisor,
                             OrgFailed(self._name, self._org.incarnation, _describe(exc),
-                                      disk=isinstance(exc, StoreError)))
+                                      disk=isinstance(exc, StoreError),
+                                      config=isinstance(exc, ScopeRefusedError)))
             # Stopping runs on_stop, which stops the children that did start.
             self.actor_ref.stop(block=False)
             return
