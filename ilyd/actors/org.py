@@ -2,9 +2,9 @@
 
 The org reads its secrets when it starts, then starts its children in the order
 `child_factories` gives; it stops them together under one deadline (`Org.stop`).
-Children report up through the
-`OrgContext` they are given: `publish(...)` for status detail (mode, connection,
-throttled, needs_reauth…), `fail(...)` to have the supervisor restart the whole org.
+Children report up through the `OrgContext` they are given: `publish(...)` for status
+detail (mode, connection, throttled, needs_reauth…), `fail(...)` to have the supervisor
+restart the whole org.
 
 Adding a child (Provisioner, Subscriber/Poller, Enricher pool, Writer, Resync) is one
 entry in `child_factories`: a name and a function `OrgContext -> pykka.ActorRef`.
