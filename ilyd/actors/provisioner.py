@@ -140,7 +140,8 @@ class ProvisionerActor(pykka.ThreadingActor):
             writes=WriteStateStore(database) if database is not None else None,
             auto_provision=config.auto_provision, source=source_check(config),
             auto_layout=config.auto_layout,
-            resyncs=ResyncStore(database) if database is not None else None)
+            resyncs=ResyncStore(database) if database is not None else None,
+            streaming_source=config.source)
         with _registry_lock:
             _registry[config.name] = self.actor_ref
         self.actor_ref.tell(_Startup())

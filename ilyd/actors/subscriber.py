@@ -439,7 +439,8 @@ class SubscriberActor(pykka.ThreadingActor):
         tokens = rest.http.tokens
         endpoint = f"{rest.token.instance_url.rstrip('/')}/cometd/{rest.api_version}"
         try:
-            choice = choose_source(rest, config.source, config.objects)
+            choice = choose_source(rest, config.source, config.objects, facts.cdc_selected,
+                                   facts.unknown.get("change_data_capture"))
         except NeedsReauthError as exc:
             self._context.publish(needs_reauth=True, reason=str(exc).splitlines()[0])
             return

@@ -76,7 +76,8 @@ def check_command(args: argparse.Namespace) -> int:
                              api_budget_ratio=org.api_budget_ratio,
                              poll_interval=org.poll_interval, identities=identities,
                              writes=writes, auto_provision=org.auto_provision,
-                             source=source_check(org), resyncs=resyncs).check()
+                             source=source_check(org), resyncs=resyncs,
+                             streaming_source=org.source).check()
     finally:
         rest.close()
         if database is not None:

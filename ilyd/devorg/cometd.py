@@ -241,7 +241,8 @@ class _Endpoint:
                 abort, client.abort = client.abort, None
                 events = list(client.queue)
                 client.queue.clear()
-                streaming.count_delivered(len(events))
+                streaming.count_delivered(len(events), sum(
+                    1 for e in events if str(e.get("channel") or "").startswith("/data/")))
             finally:
                 client.polling -= 1
                 client.last_reply = time.time()

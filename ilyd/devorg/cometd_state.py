@@ -54,6 +54,9 @@ class StreamingSettings:
     # Entities an org may select for Change Data Capture without the add-on licence:
     # https://developer.salesforce.com/docs/platform/change-data-capture/guide/cdc-considerations.html
     cdc_entity_limit: int = 5
+    # Change events delivered to CometD clients per 24 h (Enterprise Edition), reported in
+    # /limits as DailyDeliveredPlatformEvents.
+    cdc_daily_delivery_limit: int = 25_000
 
     def update(self, values: dict[str, Any]) -> list[str]:
         """Apply known keys; returns the unknown ones."""
@@ -100,6 +103,7 @@ class OrgStreaming:
         self.garbled: deque[bytes] = deque()
         self._delivered: deque[tuple[float, int]] = deque()
         self._delivered_total = 0  # the sum over _delivered, kept as entries come and go
+        self._cdc_delivered: deque[tuple[float, int]] = deque()
         # OrgSchema of the org's own user for PushTopic queries, with the permission
         # version it was built at: building one reads every field's FLS, once per commit
         # otherwise (see schema_for_topics).
@@ -334,11 +338,23 @@ class OrgStreaming:
             self._delivered_total -= delivered.popleft()[1]
         return self._delivered_total
 
-    def count_delivered(self, n: int) -> None:
-        """Record `n` delivered events."""
+    def count_delivered(self, n: int, cdc: int = 0) -> None:
+        """Record `n` delivered events, `cdc` of them change events (which also count
+        against the platform-event delivery allocation, see `cdc_delivered_today`)."""
         if n:
             self._delivered.append((time.time(), n))
             self._delivered_total += n
+        if cdc:
+            self._cdc_delivered.append((time.time(), cdc))
+
+    def cdc_delivered_today(self) -> int:
+        """Change events delivered in the last 24 hours: /limits reports them as
+        DailyDeliveredPlatformEvents, the allocation shared with high-volume platform events
+        (https://developer.salesforce.com/docs/atlas.en-us.platform_events.meta/platform_events/platform_event_limits.htm)."""
+        horizon = time.time() - _DAY
+        while self._cdc_delivered and self._cdc_delivered[0][0] < horizon:
+            self._cdc_delivered.popleft()
+        return sum(n for _, n in self._cdc_delivered)
 
 
 def streaming_of(org: OrgState) -> OrgStreaming:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ilyd.devorg import describe as describing
 from ilyd.devorg.dml import RecordError, WriteOp, save
@@ -221,6 +221,15 @@ def upsert_by_external_id(request: Request) -> Response:
                           "created": result.created}, 201 if result.created else 200)
 
 
+def _platform_event_deliveries(org: OrgState, pair: Any) -> dict[str, int]:
+    """Change events delivered to CometD clients in 24 h, against the org's allocation."""
+    from ilyd.devorg.cometd_state import streaming_of
+
+    streaming = streaming_of(org)
+    limit = streaming.settings.cdc_daily_delivery_limit
+    return pair(limit, limit - streaming.cdc_delivered_today())  # type: ignore[no-any-return]
+
+
 def limits(request: Request) -> Response:
     """GET /limits — the org's allowances and what is left of them."""
     org, _, access = context(request)
@@ -244,6 +253,7 @@ def limits(request: Request) -> Response:
         "ConcurrentSyncReportRuns": pair(20, 20),
         "DailyAnalyticsDataflowJobExecutions": pair(60, 60),
         "DailyApiRequests": pair(org.settings.api_limit, org.settings.api_limit - used),
+        "DailyDeliveredPlatformEvents": _platform_event_deliveries(org, pair),
         "DailyAsyncApexExecutions": pair(250000, 250000),
         "DailyBulkApiBatches": pair(batch_max, batch_max - org.bulk_batches_used),
         "DailyBulkV2QueryFileStorageMB": pair(976562, 976562),

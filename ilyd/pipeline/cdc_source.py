@@ -20,15 +20,12 @@ import structlog
 
 from ilyd.errors import IlydError
 from ilyd.pipeline.cdc import CDC_CHANNELS
-from ilyd.provision.spec import PUSH_TOPICS
+from ilyd.provision.spec import PUSH_TOPICS, member_body
 from ilyd.salesforce.rest import RestClient
 
-__all__ = ["SourceChoice", "choose_source", "member_body", "selected_entities"]
+__all__ = ["SourceChoice", "choose_source"]
 
 log = structlog.get_logger(__name__)
-
-_SELECTED = ("SELECT SelectedEntity FROM PlatformEventChannelMember"
-             " WHERE EventChannel = 'ChangeEvents'")
 
 
 @dataclass(frozen=True)
@@ -41,30 +38,14 @@ class SourceChoice:
     reason: str | None = None
 
 
-def member_body(sobject: str) -> dict[str, object]:
-    """The Tooling PlatformEventChannelMember selecting `sobject` on ChangeEvents."""
-    return {"FullName": f"ChangeEvents_{sobject}ChangeEvent",
-            "Metadata": {"eventChannel": "ChangeEvents",
-                         "selectedEntity": f"{sobject}ChangeEvent"}}
-
-
-def selected_entities(rest: RestClient) -> tuple[frozenset[str] | None, str | None]:
-    """The objects selected for change events, or (None, why) when they cannot be read
-    (reading them needs View Setup and Configuration)."""
-    try:
-        rows = list(rest.tooling_query(_SELECTED))
-    except IlydError as exc:
-        return None, str(exc).splitlines()[0]
-    return frozenset(str(r.get("SelectedEntity") or "").removesuffix("ChangeEvent")
-                     for r in rows), None
-
-
-def choose_source(rest: RestClient, mode: str, objects: Sequence[str]) -> SourceChoice:
-    """Decide each object's channel for `mode` (auto, cdc or pushtopic)."""
+def choose_source(rest: RestClient, mode: str, objects: Sequence[str],
+                  selected: frozenset[str] | None, unreadable: str | None = None
+                  ) -> SourceChoice:
+    """Decide each object's channel for `mode` (auto, cdc or pushtopic), given the objects
+    the org selected for change events (`OrgFacts.cdc_selected`; None: unreadable, why)."""
     wanted = [o for o in objects if o in PUSH_TOPICS]
     if mode == "pushtopic":
         return _choice(wanted, frozenset(), None)
-    selected, unreadable = selected_entities(rest)
     if selected is None:
         return _choice(wanted, frozenset(),
                        f"cannot read the Change Data Capture selection ({unreadable})")
@@ -75,6 +56,9 @@ def choose_source(rest: RestClient, mode: str, objects: Sequence[str]) -> Source
             try:
                 rest.tooling_create("PlatformEventChannelMember", member_body(sobject))
             except IlydError as exc:
+                if getattr(exc, "error_code", None) == "DUPLICATE_VALUE":
+                    cdc.add(sobject)  # selected meanwhile (by provisioning, say)
+                    continue
                 reasons.append(f"{sobject} not selected for Change Data Capture: "
                                f"{str(exc).splitlines()[0]}")
                 continue

@@ -88,6 +88,7 @@ class Context:
     refresh: SandboxRefresh | None = None
     # ilyd creates what it can when the org starts: such a gap is pending, not blocked.
     auto_provision: bool = False
+    source: str = "auto"  # where changes come from: auto | cdc | pushtopic | polling
 
 
 def _pass(step: str, summary: str) -> CheckResult:

@@ -70,6 +70,10 @@ class OrgFacts:
     interactive_logins: int | None  # UI logins in the last 30 days (None: unknown)
     unknown: Mapping[str, str] = field(default_factory=dict)  # what could not be read, why
     last_interactive_login: str | None = None  # "2026-11-28T10:00:00.000+0000 from 1.2.3.4"
+    # Objects selected for Change Data Capture (None: cannot be read, see `unknown`), and
+    # the change events delivered today against the org's allocation (used, max).
+    cdc_selected: frozenset[str] | None = None
+    cdc_deliveries: tuple[int, int] | None = None
 
     def has(self, permission: str) -> bool:
         """Whether the user holds a system permission (PermissionSet field name)."""
@@ -335,13 +339,19 @@ def gather(rest: RestClient, objects: tuple[str, ...]) -> OrgFacts:
     existing = [f.full_name for f in fields.values() if f.exists]
     logins, last_login = _interactive_logins(rest, user_id, unknown)
     usage = None
+    deliveries = None
     if VIEW_SETUP not in system:
         # /limits would refuse (and count) the call; every answer's header has the usage.
         unknown["limits"] = "/limits needs View Setup and Configuration"
     else:
         try:
-            daily = rest.limits().get("DailyApiRequests") or {}
+            limits = rest.limits()
+            daily = limits.get("DailyApiRequests") or {}
             usage = (int(daily["Max"]) - int(daily["Remaining"]), int(daily["Max"]))
+            delivered = limits.get("DailyDeliveredPlatformEvents")
+            if isinstance(delivered, dict):
+                deliveries = (int(delivered["Max"]) - int(delivered["Remaining"]),
+                              int(delivered["Max"]))
         except (SalesforceError, KeyError, ValueError) as exc:
             unknown["limits"] = getattr(exc, "message", str(exc))
     if usage is None:
@@ -367,4 +377,19 @@ def gather(rest: RestClient, objects: tuple[str, ...]) -> OrgFacts:
         interactive_logins=logins,
         unknown=unknown,
         last_interactive_login=last_login,
+        cdc_selected=_cdc_selected(rest, unknown),
+        cdc_deliveries=deliveries,
     )
+
+
+def _cdc_selected(rest: RestClient, unknown: dict[str, str]) -> frozenset[str] | None:
+    """The objects selected for Change Data Capture on the standard channel (reading
+    PlatformEventChannelMember needs View Setup and Configuration)."""
+    try:
+        rows = rest.tooling_query("SELECT SelectedEntity FROM PlatformEventChannelMember"
+                                  " WHERE EventChannel = 'ChangeEvents'")
+        return frozenset(str(r.get("SelectedEntity") or "").removesuffix("ChangeEvent")
+                         for r in rows)
+    except SalesforceError as exc:
+        unknown["change_data_capture"] = exc.message
+        return None

@@ -21,11 +21,13 @@ from ilyd.enrich.fields import by_api_name
 from ilyd.errors import SalesforceError
 from ilyd.provision.facts import OrgFacts
 from ilyd.provision.spec import (
+    CUSTOMIZE_APPLICATION,
     PERMISSION_SET_DESCRIPTION,
     PERMISSION_SET_LABEL,
     PERMISSION_SET_NAME,
     PUSH_TOPICS,
     STREAMING_API,
+    member_body,
 )
 from ilyd.salesforce.rest import MAX_COLLECTION_SIZE, RestClient
 
@@ -41,6 +43,7 @@ class ActionKind(StrEnum):
     ASSIGN_PERMISSION_SET = "assign_permission_set"
     CREATE_PUSH_TOPIC = "create_push_topic"
     UPDATE_PUSH_TOPIC = "update_push_topic"
+    SELECT_CDC_ENTITY = "select_cdc_entity"
 
 
 @dataclass(frozen=True)
@@ -150,12 +153,35 @@ def _push_topic_actions(facts: OrgFacts, objects: Sequence[str], api_version: st
     return out
 
 
-def make_plan(facts: OrgFacts, objects: Sequence[str], api_version: str, org: str) -> Plan:
+def _cdc_actions(facts: OrgFacts, objects: Sequence[str], source: str,
+                 skipped: list[str]) -> list[Action]:
+    """With source = "cdc", selecting the objects for change events (one Tooling
+    PlatformEventChannelMember each on the ChangeEvents channel)."""
+    if source != "cdc":
+        return []
+    if facts.cdc_selected is None:
+        skipped.append("Change Data Capture: cannot read the selection"
+                       f" ({facts.unknown.get('change_data_capture', 'not readable')});"
+                       " the objects stream PushTopics")
+        return []
+    missing = [o for o in objects if o in PUSH_TOPICS and o not in facts.cdc_selected]
+    if missing and not facts.has(CUSTOMIZE_APPLICATION):
+        skipped.append(f"Change Data Capture: {', '.join(missing)} not selected, and the"
+                       " integration user lacks Customize Application; they stream"
+                       " PushTopics")
+        return []
+    return [Action(ActionKind.SELECT_CDC_ENTITY, f"ChangeEvents_{o}ChangeEvent",
+                   f"{o} change events") for o in missing]
+
+
+def make_plan(facts: OrgFacts, objects: Sequence[str], api_version: str, org: str,
+              source: str = "auto") -> Plan:
     """What provisioning would do now (reads nothing, writes nothing)."""
     skipped: list[str] = []
     fields = _field_actions(facts, skipped, org)
     actions = [*fields, *_permission_set_actions(facts, fields, skipped),
-               *_push_topic_actions(facts, objects, api_version, skipped)]
+               *_push_topic_actions(facts, objects, api_version, skipped),
+               *_cdc_actions(facts, objects, source, skipped)]
     return Plan(tuple(actions), tuple(skipped))
 
 
@@ -284,5 +310,10 @@ def apply(rest: RestClient, facts: OrgFacts, plan: Plan, api_version: str,
     for kind in (ActionKind.CREATE_PUSH_TOPIC, ActionKind.UPDATE_PUSH_TOPIC):
         for action in by_kind.get(kind, []):
             applier.push_topic(action)
+    for action in by_kind.get(ActionKind.SELECT_CDC_ENTITY, []):
+        sobject = action.detail.split()[0]
+        body = member_body(sobject)
+        applier.run(action, lambda body=body: rest.tooling_create(  # type: ignore[misc]
+            "PlatformEventChannelMember", body))
     rest.forget_describe()
     return applier.result

@@ -11,6 +11,7 @@ import structlog
 
 from ilyd import metrics
 from ilyd.errors import ProvisioningError, SalesforceError
+from ilyd.provision.cdc_check import cdc_checks
 from ilyd.provision.checks import (
     CheckResult,
     Context,
@@ -114,8 +115,11 @@ class Provisioner:
         auto_layout: bool = False,
         source: CheckResult | None = None,
         resyncs: ResyncStore | None = None,
+        streaming_source: str = "auto",
     ) -> None:
         self.org = org
+        # The org's `source` (auto, cdc, pushtopic, polling): check lines and plan steps.
+        self.streaming_source = streaming_source
         # Whether ilyd creates what is missing when the org starts (pending, not blocked).
         self.auto_provision = auto_provision
         # Whether provisioning also adds the Ily section to the page layouts.
@@ -135,7 +139,7 @@ class Provisioner:
 
     def _context(self, refresh: SandboxRefresh | None) -> Context:
         return Context(self.org, self.objects, self.api_budget_ratio, self.poll_interval,
-                       refresh, self.auto_provision)
+                       refresh, self.auto_provision, self.streaming_source)
 
     def facts(self) -> OrgFacts:
         """The org as it is now (raises SalesforceError if it cannot be read)."""
@@ -152,7 +156,8 @@ class Provisioner:
                                group_steps(failed, None, self.auto_provision))
         refresh = (self.identities.compare(self.org, facts.org_id)
                    if self.identities is not None else None)
-        results = run_checks(facts, self._context(refresh)) + source
+        context = self._context(refresh)
+        results = run_checks(facts, context) + cdc_checks(facts, context) + source
         results.append(layout_check(MetadataClient(self.rest.http), facts, self.org,
                                     self.objects))
         if self.writes is not None:
@@ -165,7 +170,8 @@ class Provisioner:
 
     def plan(self) -> Plan:
         """What `provision` would do now."""
-        return make_plan(self.facts(), self.objects, self.api_version, self.org)
+        return make_plan(self.facts(), self.objects, self.api_version, self.org,
+                         self.streaming_source)
 
     def provision(self, *, dry_run: bool = False,
                   progress: Callable[[Action], None] | None = None) -> ProvisionReport:
@@ -179,7 +185,8 @@ class Provisioner:
         if self.identities is not None:
             refresh = (self.identities.compare(self.org, facts.org_id) if dry_run
                        else self.identities.observe(self.org, facts.org_id))
-        plan = make_plan(facts, self.objects, self.api_version, self.org)
+        plan = make_plan(facts, self.objects, self.api_version, self.org,
+                         self.streaming_source)
         done: tuple[Action, ...] = ()
         failed: tuple[tuple[Action, str], ...] = ()
         if not dry_run and not plan.empty:

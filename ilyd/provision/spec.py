@@ -106,6 +106,14 @@ PUSH_TOPICS: Mapping[str, PushTopicSpec] = {
 }
 
 
+def member_body(sobject: str) -> dict[str, object]:
+    """The Tooling PlatformEventChannelMember selecting `sobject` for Change Data Capture on
+    the standard ChangeEvents channel (source = "cdc")."""
+    return {"FullName": f"ChangeEvents_{sobject}ChangeEvent",
+            "Metadata": {"eventChannel": "ChangeEvents",
+                         "selectedEntity": f"{sobject}ChangeEvent"}}
+
+
 def wanted_fields(objects: tuple[str, ...]) -> list[tuple[str, IlyField]]:
     """(object, field) for every Ily field on the configured objects, catalogue order."""
     return [(sobject, f) for sobject in objects for f in fields_for(sobject)]

@@ -28,13 +28,15 @@ SOURCE = "enrichment source"
 FIELDS = "Ily fields"
 FLS = "field-level security"
 TOPICS = "PushTopics"
+CDC = "change data capture"  # ilyd/provision/cdc_check.py
+DELIVERIES = "change event deliveries"
 USERS_SEE = "users see the fields"
 USAGE = "daily API usage"
 SANDBOX = "sandbox refresh"
 REFUSED = "fields refused on write"
 SYNC = "complete sync"
 STEP_ORDER = (STREAMING, USER, PROFILE, OBJECTS, CONNECT, SOURCE, FIELDS, FLS, TOPICS,
-              USERS_SEE, USAGE, SANDBOX, REFUSED, SYNC)
+              CDC, DELIVERIES, USERS_SEE, USAGE, SANDBOX, REFUSED, SYNC)
 
 # Worst first: what blocks, what ilyd will do, what costs something, what works.
 _RANK = {Status.FAIL: 3, Status.TODO: 2, Status.WARN: 1, Status.PASS: 0}

@@ -241,7 +241,7 @@ def test_ctl_check_on_the_running_daemon_shows_the_same_steps_and_exit_status_as
         done = ctl_check(config)
         assert done.returncode == 0, done.stderr
         assert done.stdout.splitlines()[-1].startswith(
-            "acme: works now: 11 of 13 steps, mode streaming; you must fix: nothing")
+            "acme: works now: 13 of 15 steps, mode streaming; you must fix: nothing")
 
         restrict(dev, {"PermissionsModifyAllData": False}, {"Lead": {"PermissionsEdit": False}})
         done = ctl_check(config)

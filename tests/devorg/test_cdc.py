@@ -230,3 +230,15 @@ def test_jsforce_receives_account_change_events_in_salesforces_shape(
         assert proc.wait(timeout=30) == 0
     finally:
         proc.kill()
+
+
+def test_limits_count_change_events_delivered_against_the_platform_event_allocation(
+        dev: DevOrg, org: OrgClient) -> None:
+    org.select_cdc("Lead")
+    bayeux = subscribed(dev, org, "/data/LeadChangeEvent", "/data/ChangeEvents")
+    org.lead(1)
+    assert len(events(bayeux, "/data/LeadChangeEvent", 1)) == 1
+    assert len(events(bayeux, "/data/ChangeEvents", 1)) == 1
+    limits = org.http.get(f"{dev.url}/services/data/v{API}/limits", headers=org.auth,
+                          timeout=10).json()
+    assert limits["DailyDeliveredPlatformEvents"] == {"Max": 25000, "Remaining": 24998}
