@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--channel", action="append", metavar="C",
         help="channel to follow, e.g. /topic/IlyLeadChanges or /data/LeadChangeEvent "
-             "(repeatable; default: ilyd's PushTopics for the org's objects)")
+             "(repeatable; default: the org's change event channels with source = \"cdc\","
+             " else ilyd's PushTopics for the org's objects)")
     parser.add_argument(
         "--replay", type=int, default=-1, metavar="ID",
         help="-1 new events only (default), -2 every retained event, N events after N")
@@ -40,6 +41,7 @@ def tail_command(args: argparse.Namespace) -> int:
     """Follow the channels until Ctrl-C (or --count events)."""
     from ilyd.actors.org import OrgSecrets
     from ilyd.errors import IlydError, TlsError
+    from ilyd.pipeline.cdc import CDC_CHANNELS
     from ilyd.provision.spec import PUSH_TOPICS
     from ilyd.salesforce.bayeux import BayeuxClient, BayeuxEvent, StreamStatus
     from ilyd.salesforce.connect import make_org_token_provider
@@ -52,7 +54,10 @@ def tail_command(args: argparse.Namespace) -> int:
     if args.replay < -2:
         print("ilyd tail: --replay must be -1, -2 or a replay id", file=sys.stderr)
         return EXIT_USAGE
-    channels = args.channel or [PUSH_TOPICS[o].channel for o in org.objects if o in PUSH_TOPICS]
+    # source = "cdc": the change event channels ilyd selects; otherwise its PushTopics.
+    channels = args.channel or [
+        (CDC_CHANNELS[o] if org.source == "cdc" else PUSH_TOPICS[o].channel)
+        for o in org.objects if o in PUSH_TOPICS]
     try:
         tokens = make_org_token_provider(org, OrgSecrets.read(org))
         instance = tokens.token().instance_url.rstrip("/")

@@ -3,6 +3,9 @@ devorg with `source = "cdc"` or `"auto"`, and the event triage on devorg's own e
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -180,3 +183,17 @@ def test_records_are_read_with_one_query_per_200_ids(
     assert len(rows) == 450
     assert rows[leads[7]] == {"Id": leads[7], "Email": "r7@acme.example", "Company": "x",
                               "Website": None, "IsConverted": False}
+
+
+def test_tail_follows_the_change_event_channels_of_a_cdc_org(
+        dev: DevOrg, user: SalesforceUser, config_path: Path) -> None:
+    select(dev, "Lead")
+    lead = user.create("Lead", LastName="T", Company="x", Email="t@acme.example")
+    result = subprocess.run(
+        [sys.executable, "-m", "ilyd", "tail", dev.orgs[0].name, "--config", str(config_path),
+         "--replay", "-2", "--count", "1"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    (event,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert event["channel"] == "/data/LeadChangeEvent"
+    assert event["data"]["payload"]["ChangeEventHeader"]["recordIds"] == [lead]
