@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from ilyd.actors.org import OrgSecrets
 from ilyd.config import OrgConfig
+from ilyd.ctl import ControlClient
 from ilyd.devorg import DevOrg, OrgInfo
 from ilyd.pipeline.cdc import read_inputs, triage
 from ilyd.salesforce.connect import make_org_rest_client
@@ -73,6 +75,18 @@ def test_source_cdc_selects_the_entities_and_enriches_a_burst_with_few_calls_and
     # ilyd's writes raised change events too (CDC does not filter by field): they were
     # recognised by their client and cost no call, and wrote nothing more.
     assert quiet_calls(user, settle=3) == after
+    assert skipped(daemon, info, "own_write") >= len(records)
+
+
+def skipped(daemon: Daemon, info: OrgInfo, reason: str) -> float:
+    """ilyd_events_skipped_total{org, reason} as the daemon's /metrics serves it."""
+    url = ControlClient(daemon.socket, timeout=10).call("status")["metrics_url"]
+    for family in text_string_to_metric_families(requests.get(url, timeout=10).text):
+        for sample in family.samples:
+            if (sample.name == "ilyd_events_skipped_total"
+                    and sample.labels == {"org": info.name, "reason": reason}):
+                return float(sample.value)
+    return 0.0
 
 
 def test_an_update_of_other_fields_costs_nothing_and_an_email_edit_re_enriches(
@@ -85,6 +99,8 @@ def test_an_update_of_other_fields_costs_nothing_and_an_email_edit_re_enriches(
     calls = quiet_calls(user)
     user.update("Lead", lead, Phone="+1 555 0100")
     assert quiet_calls(user) == calls
+    wait_until(lambda: skipped(daemon, info, "no_input_change") >= 1, timeout=10,
+               what="the Phone edit counted as no_input_change")
     user.update("Lead", lead, Email="jo@globex.test")
     wait_until(lambda: user.record(lead)["Ily_Company_Name__c"] == "Globex Corporation",
                timeout=30, what="re-enrichment after the Email edit")
