@@ -111,3 +111,16 @@ def test_switching_from_pushtopics_to_change_events_catches_up_from_the_last_top
         assert "source_switch_catch_up" in log_text(tmp_path / "ilyd.toml")
     finally:
         second.stop()
+
+
+def test_a_change_event_replay_id_no_longer_retained_is_caught_up_by_query(
+        dev: DevOrg, info: OrgInfo, user: SalesforceUser, daemon: Daemon,
+        config_path: Path) -> None:
+    lead = started(daemon, dev, info, user)
+    daemon.stop()
+    user.update("Lead", lead, Email="jo@globex.test")
+    OrgClient(dev).streaming("expire-events", {"channel": "/data/LeadChangeEvent"})
+    daemon.start()
+    wait_until(lambda: company(user, lead) == "Globex Corporation", timeout=40,
+               what="the change whose event expired caught up")
+    assert "replay gap catch-up" in log_text(config_path)
