@@ -30,7 +30,7 @@ import requests
 import structlog
 
 from ilyd import metrics
-from ilyd.errors import AuthError, NeedsReauthError
+from ilyd.errors import AuthError, IlydError, NeedsReauthError
 from ilyd.salesforce.http import RetryPolicy, error_from_response, make_session, send_with_retry
 from ilyd.salesforce.token_file import RefreshTokenFile
 
@@ -124,6 +124,8 @@ class TokenProvider(ABC):
         self._timeout = timeout
         self._lock = threading.Lock()
         self._token: Token | None = None
+        self._fetches = 0  # token requests finished, answered or failed
+        self._failure: IlydError | None = None  # how the last one failed, if it did
 
     @property
     def token_url(self) -> str:
@@ -132,17 +134,37 @@ class TokenProvider(ABC):
 
     def token(self) -> Token:
         """The current access token, obtained first if there is none yet."""
+        seen = self._fetches
         with self._lock:
             if self._token is None:
-                self._token = self._fetch()
+                self._token = self._fetch_once(seen)
             return self._token
 
     def refresh(self, stale: Token | None = None) -> Token:
         """Replace `stale` (or whatever is current, if None) with a fresh token."""
+        seen = self._fetches
         with self._lock:
             if self._token is None or stale is None or self._token is stale:
-                self._token = self._fetch()
+                self._token = self._fetch_once(seen)
             return self._token
+
+    def _fetch_once(self, seen: int) -> Token:
+        """Fetch under the lock, unless a request that ended while this caller waited for
+        the lock failed: then its error is this caller's too. Callers queued behind a
+        failing request (Salesforce unreachable, the client refused) would otherwise each
+        spend a full retry schedule on it in turn."""
+        if self._fetches != seen and self._failure is not None:
+            raise self._failure
+        try:
+            token = self._fetch()
+        except IlydError as exc:
+            self._failure = exc
+            raise
+        else:
+            self._failure = None
+            return token
+        finally:
+            self._fetches += 1
 
     def invalidate(self) -> None:
         """Forget the current token; the next `token()` obtains a new one."""

@@ -314,6 +314,35 @@ def test_a_refresh_still_refused_as_being_processed_is_an_auth_error_not_reauth(
     assert provider.token().org_id == info.org_id
 
 
+def test_callers_waiting_while_a_token_request_fails_get_its_error_without_asking_again(
+    fresh: tuple[DevOrg, OrgInfo, Admin]
+) -> None:
+    _, info, admin = fresh
+    # Every token request takes two seconds, so the callers started together all wait
+    # for the first one's answer even on a loaded machine.
+    admin._call("POST", "/faults", {"kind": "latency", "delay": 2.0,
+                                    "path_prefix": "/services/oauth2/token"})
+    provider = make_token_provider(
+        "client_credentials", login_url=info.instance_url, client_id=info.client_id,
+        client_secret="not-the-secret", org=info.name, retry=FAST_RETRY)
+    before = _token_requests()
+    outcomes: list[object] = []
+
+    def fetch() -> None:
+        try:
+            outcomes.append(provider.token())
+        except AuthError as exc:
+            outcomes.append(exc.error_code)
+
+    threads = [threading.Thread(target=fetch) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert outcomes == ["invalid_client"] * 4
+    assert _token_requests() - before == 1
+
+
 def test_sandbox_jwt_uses_the_test_host_as_audience(dev: DevOrg) -> None:
     sandbox = next(o for o in dev.orgs if o.is_sandbox)
     key, cert = _key_and_certificate()
