@@ -20,6 +20,10 @@ class ConfigError(IlydError):
         super().__init__("\n".join(self.problems))
 
 
+class ScopeRefusedError(ConfigError):
+    """Salesforce refused an `[org.scope]` condition: the org's config is wrong."""
+
+
 class StoreError(IlydError):
     """The durable state store could not be opened or written."""
 

@@ -66,6 +66,9 @@ class OrgFailed:
     # The state disk failed (full, read-only): retried with backoff for as long as it
     # lasts, never FATAL, since the fix is on the machine, not in the org.
     disk: bool = False
+    # Salesforce refused the org's config (an [org.scope] condition): config_error, not
+    # retried until the config changes or an admin restarts the org.
+    config: bool = False
 
 
 @dataclass(frozen=True)

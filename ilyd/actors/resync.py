@@ -138,7 +138,8 @@ class ResyncActor(pykka.ThreadingActor):
             provider_for(self._context.config.enrich, self._context.secrets, database),
             store=ResyncStore(database), hashes=RecordHashStore(database),
             settings=self._settings, inbox=Inbox(database),
-            integration_user_id=self._rest.token.user_id, enrich=self._context.config.enrich)
+            integration_user_id=self._rest.token.user_id, enrich=self._context.config.enrich,
+            scope=self._context.config.scope)
 
     def _start(self, message: StartResync) -> dict[str, Any]:
         if self._context.database is None:

@@ -143,6 +143,9 @@ class SupervisorActor(pykka.ThreadingActor):
             return
         slot.last_error = msg.error
         self._stop_actor(slot)
+        if msg.config:
+            self._transition(slot, OrgState.CONFIG_ERROR, error=msg.error)
+            return
         delay = on_failure(slot, self._policy, time.monotonic(), random.random(),
                            never_fatal=msg.disk)
         if delay is None:
@@ -237,7 +240,8 @@ class SupervisorActor(pykka.ThreadingActor):
 
     def _on_restart(self, msg: RestartOrg) -> SupervisorSnapshot:
         slot = self._slot(msg.org)
-        if slot.state is OrgState.CONFIG_ERROR:
+        # A config Salesforce refused (slot.config set) may be fixed in the org instead.
+        if slot.state is OrgState.CONFIG_ERROR and slot.config is None:
             raise ControlError("invalid_args", f"org {msg.org!r} has config errors",
                                "fix the config, then ilyd ctl reload")
         if slot.state is OrgState.PAUSED:

@@ -52,7 +52,7 @@ class WriterActor(pykka.ThreadingActor):
         self._pipeline = pipeline
         self._writer = Writer(context.name, pipeline.rest, pipeline.inbox, pipeline.state,
                               pipeline.hashes, enrich=context.config.enrich,
-                              budget=pipeline.budget)
+                              budget=pipeline.budget, scope=context.config.scope)
         self._timer: Timer | None = None
 
     def on_start(self) -> None:

@@ -82,6 +82,8 @@ class OrgConfig:
     auto_layout: bool = False  # provisioning adds the Ily section to page layouts
     source: str = "auto"  # auto | cdc | pushtopic | polling
     call_client: str = "ilyd"  # Sforce-Call-Options client of every call
+    # [org.scope]: (object, SOQL condition) pairs; only matching records are enriched.
+    scope: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_sandbox(self) -> bool:

@@ -19,6 +19,7 @@ from ilyd.config.schema import (
     slug,
     string,
 )
+from ilyd.config.scope import scope_table
 from ilyd.config.secrets import SecretKind, SecretRef
 from ilyd.config.tables import DEFAULTS_FIELDS, path_field
 
@@ -133,6 +134,11 @@ def org_table(config_path: Path, state_dir: Path) -> Table[OrgConfig]:
             problem = ref.problem()
             if problem is not None:
                 problems.add(f"{path}.{ref.key}", problem)
+        for sobject, _ in values["scope"]:
+            if sobject not in values["objects"]:
+                problems.add(f"{path}.scope.{sobject}",
+                             f"the org does not enrich {sobject} (objects ="
+                             f" {list(values['objects'])})")
         ca_file = values["ca_file"]
         if ca_file is not None and not ca_file.is_file():
             problems.add(f"{path}.ca_file", f"{ca_file} does not exist or is not a file")
@@ -153,6 +159,7 @@ def org_table(config_path: Path, state_dir: Path) -> Table[OrgConfig]:
             password=refs.get("password"),
             ca_file=values["ca_file"],
             enabled=values["enabled"],
+            scope=values["scope"],
             **{f.name: values[f.name] for f in DEFAULTS_FIELDS if f.name != "enrich"},
             enrich=values["enrich"].resolved(base_dir),
         )
@@ -167,6 +174,8 @@ def org_table(config_path: Path, state_dir: Path) -> Table[OrgConfig]:
             *_secret_fields(base_dir),
             Field("ca_file", optional(path_field(base_dir)), None),
             Field("enabled", boolean(), True),
+            Field("scope", scope_table(), (),
+                  "per object, a SOQL condition: only matching records are enriched"),
             *DEFAULTS_FIELDS,
         ),
         build=build,

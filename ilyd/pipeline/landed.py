@@ -36,15 +36,23 @@ def _same(current: object, wanted: object) -> bool:
 
 
 def read_current(rest: RestClient, sobject: str, record_ids: Sequence[str],
-                 names: Iterable[str]) -> dict[str, Mapping[str, Any]]:
+                 names: Iterable[str], scope: str | None = None) -> dict[str, Mapping[str, Any]]:
     """The current values of `names` of those records, by 15-character Id: one SOQL
-    query for a batch (the writer's policy checks and the landed check share it)."""
-    select = ", ".join(identifier(n) for n in sorted(set(names)))
-    if not select or not record_ids:
+    query for a batch (the writer's policy checks and the landed check share it).
+    `scope`: the org's condition for the object (ilyd.pipeline.scope), ANDed to the
+    WHERE: a record outside it is not returned."""
+    wanted = sorted(set(names) - {"Id"})
+    if not record_ids or not (wanted or scope):
         return {}
+    select = ", ".join(identifier(n) for n in ("Id", *wanted))
     # Names pass `identifier` (API-name grammar); the ids are quoted by `soql`.
-    template = f"SELECT Id, {select} FROM {identifier(sobject)} WHERE Id IN {{ids}}"  # noqa: S608
-    return {str(r["Id"])[:15]: r for r in rest.query(soql(template, ids=list(record_ids)))}
+    template = f"SELECT {select} FROM {identifier(sobject)} WHERE Id IN {{ids}}"  # noqa: S608
+    query = soql(template, ids=list(record_ids))
+    if scope:
+        # The admin's condition, already in parentheses, is appended after `soql`'s
+        # formatting: nothing is put into it, and its braces are not placeholders.
+        query += f" AND {scope}"
+    return {str(r["Id"])[:15]: r for r in rest.query(query)}
 
 
 def landed(rows: Mapping[str, Mapping[str, Any]],

@@ -35,6 +35,7 @@ from ilyd.enrich.fields import LAST_ENRICHED
 from ilyd.enrich.values import EnrichmentOutcome
 from ilyd.errors import SalesforceError
 from ilyd.pipeline.landed import landed, read_current, wanted_names
+from ilyd.pipeline.scope import scope_clause
 from ilyd.salesforce.rest import RestClient
 from ilyd.store.field_state import FieldStateStore, digest
 from ilyd.store.record_hashes import RecordHashStore
@@ -60,8 +61,10 @@ class FieldPolicy:
     """Applies one org's overwrite policies to values about to be written."""
 
     def __init__(self, org: str, enrich: EnrichConfig, fields: FieldStateStore,
-                 hashes: RecordHashStore, user_id: Callable[[], str | None]) -> None:
+                 hashes: RecordHashStore, user_id: Callable[[], str | None], *,
+                 scope: Iterable[tuple[str, str]] = ()) -> None:
         self.org = org
+        self.scope = tuple(scope)  # [org.scope]: checked in the same read
         self.user_id = user_id  # the integration user's Id
         self.enrich = enrich
         self.fields = fields
@@ -79,19 +82,22 @@ class FieldPolicy:
     def check_batch(self, rest: RestClient, sobject: str,
                     wanted: Sequence[tuple[str, MutableMapping[str, Any]]],
                     unsure: set[str],
-                    dropped: Callable[[SalesforceError], str | None]) -> set[str]:
+                    dropped: Callable[[SalesforceError], str | None],
+                    ) -> tuple[set[str], set[str]]:
         """The writer's one read of a batch: the current values the policies need (then
-        `apply`) and, for the `unsure` records (an earlier write may have landed
-        unconfirmed), those `landed` needs. Returns the unsure ids already holding their
-        values. `dropped(error)`: the column an unknown-column error named, once the
+        `apply`), the org's scope condition, and, for the `unsure` records (an earlier
+        write may have landed unconfirmed), the values `landed` needs. Returns the unsure
+        ids already holding their values, and the ids outside the scope (not to be
+        written). `dropped(error)`: the column an unknown-column error named, once the
         writer took it out of the values (the read is then made again), else None."""
         policed = self.read_names({n for _, values in wanted for n in values})
+        scope = scope_clause(self.scope, sobject)
         maybe = [(r, v) for r, v in wanted if r in unsure]
         names = policed | wanted_names(maybe)
-        ids = [r for r, _ in (wanted if policed else maybe)]
+        ids = [r for r, _ in (wanted if policed or scope else maybe)]
         for _ in range(_MAX_READS):
             try:
-                current = read_current(rest, sobject, ids, names)
+                current = read_current(rest, sobject, ids, names, scope)
                 break
             except SalesforceError as exc:
                 column = dropped(exc)
@@ -99,9 +105,10 @@ class FieldPolicy:
                     raise
                 names = names - {column}
         else:
-            current = read_current(rest, sobject, ids, names)
+            current = read_current(rest, sobject, ids, names, scope)
+        outside = {r for r, _ in wanted if r[:15] not in current} if scope else set()
         self.apply(sobject, wanted, current)
-        return landed(current, maybe)
+        return landed(current, maybe), outside
 
     def apply(self, sobject: str, wanted: Sequence[tuple[str, MutableMapping[str, Any]]],
               current: Mapping[str, Mapping[str, Any]], *,

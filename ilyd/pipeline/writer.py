@@ -122,6 +122,7 @@ class Writer:
         batch_size: int = MAX_COLLECTION_SIZE,
         min_interval: float = MIN_CALL_INTERVAL,
         clock: Callable[[], float] = time.time,
+        scope: Sequence[tuple[str, str]] = (),
     ) -> None:
         if hashes.db is not inbox.db or state.db is not inbox.db:
             # A confirmation writes all three in one transaction of the inbox's database.
@@ -141,7 +142,7 @@ class Writer:
         self.fields = WritableFields(org, rest, state, clock=clock)
         self.field_state = FieldStateStore(inbox.db)
         self.policy = FieldPolicy(org, enrich, self.field_state, hashes,
-                                  lambda: self.rest.token.user_id)
+                                  lambda: self.rest.token.user_id, scope=scope)
         self._given_back = 0
         self.min_interval = min_interval
         self._last_flush = float("-inf")
@@ -221,13 +222,21 @@ class Writer:
             for send in sends:
                 send.values = {k: v for k, v in send.values.items() if k in writable}
                 self._fit(sobject, send, writable)
-            done = self.policy.check_batch(
+            done, outside = self.policy.check_batch(
                 self.rest, sobject, [(s.work.record_id, s.values) for s in sends],
                 {s.work.record_id for s in sends if self._outcome_unknown(s.work)},
                 lambda exc: self._unknown_column(sobject, exc, sends))
         except SalesforceError as exc:
             self._call_failed(exc, sends, report)
             return []
+        if outside:
+            # Outside [org.scope] (or deleted): enriched inputs, nothing written.
+            log.info("writeback_out_of_scope", sobject=sobject, records=len(outside))
+            report.skipped += len(outside)
+            self._confirm_rows([s.work.item for s in sends if s.work.record_id in outside],
+                               inputs=[(s.work.sobject, s.work.record_id, s.work.inputs_hash)
+                                       for s in sends if s.work.record_id in outside])
+            sends = [s for s in sends if s.work.record_id not in outside]
         if done:
             # An earlier write of these values landed, unconfirmed: confirm it now.
             log.info("writeback_already_landed", sobject=sobject, records=len(done))

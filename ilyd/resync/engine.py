@@ -99,7 +99,8 @@ class Resync:
     def __init__(self, org: str, rest: RestClient, provider: Provider, *, store: ResyncStore,
                  hashes: RecordHashStore, settings: ResyncSettings | None = None,
                  inbox: Inbox | None = None, integration_user_id: str | None = None,
-                 export_metrics: bool = True, enrich: EnrichConfig | None = None) -> None:
+                 export_metrics: bool = True, enrich: EnrichConfig | None = None,
+                 scope: tuple[tuple[str, str], ...] = ()) -> None:
         import threading
 
         self.org = org
@@ -113,6 +114,7 @@ class Resync:
         self.fields = FieldStateStore(hashes.db)
         self.policy = FieldPolicy(org, enrich or DEFAULT_ENRICH, self.fields, hashes,
                                   lambda: integration_user_id or rest.token.user_id)
+        self.scope = scope  # [org.scope]: only matching records are read
         self.settings = settings or ResyncSettings()
         self.inbox = inbox
         self._user_id = integration_user_id
@@ -236,7 +238,7 @@ class Resync:
         self._phase_before_pause = Phase.READING
         self._writer.recover()
         describes = {o: self.rest.describe(o, refresh=True) for o in objects}
-        plans = {p.sobject: p for p in build_plan(describes, objects, since)}
+        plans = {p.sobject: p for p in build_plan(describes, objects, since, self.scope)}
         checkpoints = {c.sobject: c for c in self.store.objects(self.org)}
         progress.total = sum(c.total or 0 for c in checkpoints.values())
         for sobject in objects:

@@ -17,6 +17,7 @@ from typing import Any
 from ilyd.enrich import fields as catalogue
 from ilyd.enrich.domain import source_fields
 from ilyd.errors import ProvisioningError
+from ilyd.pipeline.scope import scope_clause
 from ilyd.salesforce.soql import identifier, soql
 
 __all__ = ["SUPPORTED_OBJECTS", "ObjectPlan", "build_plan", "parse_since"]
@@ -32,6 +33,7 @@ class ObjectPlan:
     input_fields: tuple[str, ...]
     ily_fields: tuple[str, ...]  # writable Ily API names, catalogue order
     since: dt.datetime | None = None
+    scope: str | None = None  # [org.scope]'s condition, in parentheses (trusted admin SOQL)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -53,6 +55,8 @@ class ObjectPlan:
             parts.append("IsConverted = false")
         if self.since is not None:
             parts.append(soql("SystemModstamp >= {}", self.since))
+        if self.scope:
+            parts.append(self.scope)  # the admin's condition, as written in the config
         return " AND ".join(parts)
 
     def query(self) -> str:
@@ -91,7 +95,8 @@ def parse_since(text: str | None) -> dt.datetime | None:
 
 
 def build_plan(describes: Mapping[str, Mapping[str, Any]], objects: Sequence[str],
-               since: dt.datetime | None = None) -> list[ObjectPlan]:
+               since: dt.datetime | None = None,
+               scope: Sequence[tuple[str, str]] = ()) -> list[ObjectPlan]:
     """One plan per object from its describe (FLS-filtered: what the user may write).
 
     Raises ProvisioningError when an object has none of its Ily fields writable.
@@ -109,5 +114,5 @@ def build_plan(describes: Mapping[str, Mapping[str, Any]], objects: Sequence[str
                 f"user ({catalogue.MATCH_STATUS.api_name} at least is needed); run "
                 "`ilyd ctl provision ORG` or grant field-level security, then resync")
         inputs = tuple(f for f in source_fields(sobject) if f in described)
-        plans.append(ObjectPlan(sobject, inputs, ily, since))
+        plans.append(ObjectPlan(sobject, inputs, ily, since, scope_clause(scope, sobject)))
     return plans
