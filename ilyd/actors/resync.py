@@ -41,6 +41,7 @@ class StartResync:
 
     objects: tuple[str, ...]
     since: str | None = None
+    report: str | None = None  # a dry run: its report file; nothing is written
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,7 @@ class ResyncActor(pykka.ThreadingActor):
         except ValueError as exc:
             raise ControlError("invalid_args", str(exc)) from exc
         engine = self._new_engine()
-        engine.begin(ResyncRequest(objects, message.since))
+        engine.begin(ResyncRequest(objects, message.since, message.report))
         self._launch(engine)
         return self._status() or {}
 

@@ -46,6 +46,8 @@ _MIGRATIONS = (
     " read_done INTEGER NOT NULL DEFAULT 0, counts TEXT NOT NULL,"
     " parent TEXT, attempt INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL);"
     "CREATE INDEX resync_ingest_by_org ON resync_ingest(org, state)",
+    # A dry run's report file (NULL: a run that writes).
+    "ALTER TABLE resync_runs ADD COLUMN report TEXT",
 )
 
 
@@ -80,6 +82,7 @@ class ResyncRun:
     counts: dict[str, int] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    report: str | None = None  # a dry run: where its report goes
 
 
 @dataclass(frozen=True)
@@ -120,15 +123,18 @@ class ResyncStore:
 
     # --- runs ---------------------------------------------------------------------------
 
-    def begin(self, org: str, run_id: str, objects: tuple[str, ...], since: str | None) -> None:
-        """Start a new run, forgetting the org's previous one."""
+    def begin(self, org: str, run_id: str, objects: tuple[str, ...], since: str | None,
+              report: str | None = None) -> None:
+        """Start a new run, forgetting the org's previous one (`report`: a dry run's
+        report file)."""
         with self._db.transaction() as conn:
             for table in ("resync_runs", "resync_objects", "resync_ingest"):
                 conn.execute(f"DELETE FROM {table} WHERE org = ?", (org,))  # noqa: S608
             conn.execute(
                 "INSERT INTO resync_runs(org, run_id, state, objects, since, started_at,"
-                " counts, failures) VALUES (?, ?, ?, ?, ?, ?, '{}', '{}')",
-                (org, run_id, RunState.RUNNING, json.dumps(objects), since, time.time()),
+                " counts, failures, report) VALUES (?, ?, ?, ?, ?, ?, '{}', '{}', ?)",
+                (org, run_id, RunState.RUNNING, json.dumps(objects), since, time.time(),
+                 report),
             )
             conn.executemany(
                 "INSERT INTO resync_objects(org, sobject) VALUES (?, ?)",
@@ -146,7 +152,7 @@ class ResyncStore:
             objects=tuple(json.loads(row["objects"])), since=row["since"],
             started_at=row["started_at"], finished_at=row["finished_at"],
             counts=json.loads(row["counts"]), failures=json.loads(row["failures"]),
-            error=row["error"],
+            error=row["error"], report=row["report"],
         )
 
     def finish(self, org: str, state: RunState, error: str | None = None) -> None:

@@ -39,6 +39,7 @@ from ilyd.resync.compare import ChangeDetector
 from ilyd.resync.pacing import PagePlan
 from ilyd.resync.plan import ObjectPlan, build_plan, parse_since
 from ilyd.resync.progress import Phase, ResyncProgress
+from ilyd.resync.report import DryRunReport, value_rows
 from ilyd.resync.rest_path import RestPath
 from ilyd.resync.sender import BatchSender
 from ilyd.resync.writer import BulkWriter, IngestSpool
@@ -85,6 +86,7 @@ class ResyncRequest:
 
     objects: tuple[str, ...]
     since: str | None = None
+    report: str | None = None  # a dry run: write nothing, report here (ilyd.resync.report)
 
 
 def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -122,6 +124,7 @@ class Resync:
         self._cancel = threading.Event()
         self._stopping = False
         self.progress: ResyncProgress | None = None
+        self._report: DryRunReport | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -129,8 +132,11 @@ class Resync:
         """Record a new run (the previous one is forgotten); `run()` then performs it."""
         parse_since(request.since)  # refuse a bad --since before anything is stored
         run_id = uuid.uuid4().hex[:12]
-        self.store.begin(self.org, run_id, request.objects, request.since)
+        self.store.begin(self.org, run_id, request.objects, request.since, request.report)
         self.progress = ResyncProgress(self.org, run_id, request.objects, self._export)
+        if request.report:
+            self._report = DryRunReport(request.report, fresh=True)
+            self.progress.report = request.report
         return self.progress
 
     def resumable(self) -> bool:
@@ -144,6 +150,9 @@ class Resync:
         assert run is not None
         self.progress = ResyncProgress(self.org, run.run_id, run.objects, self._export)
         self.progress.restore(run.counts, run.failures)
+        if run.report:
+            self._report = DryRunReport(run.report, fresh=False)
+            self.progress.report = run.report
         return self.progress
 
     def cancel(self) -> None:
@@ -214,6 +223,8 @@ class Resync:
 
     def _end(self, state: RunState, phase: Phase, error: str | None = None) -> None:
         assert self.progress is not None
+        if state is RunState.DONE and self._report is not None:
+            self._report.finish()
         self.store.finish(self.org, state, error)
         self.progress.error = error
         self.progress.set_phase(phase, error)
@@ -261,7 +272,7 @@ class Resync:
             if checkpoint.mode == "rest":
                 RestPath(self.org, self.rest, self.provider, store=self.store,
                          hashes=self.hashes, policy=self.policy, inbox=self.inbox,
-                         progress=progress,
+                         progress=progress, report=self._report,
                          budget=self._budget, settings=self.settings,
                          cancelled=self._cancel).run(plan)
             else:
@@ -318,19 +329,27 @@ class Resync:
                       recent_floor: str | None) -> None:
         progress = self.progress
         assert progress is not None
-        outcomes, _ = self.policy.police_rows(
-            plan.sobject, rows, enrich_records(plan.sobject, rows, self.provider))
+        raw = enrich_records(plan.sobject, rows, self.provider)
+        outcomes, left_out = self.policy.police_rows(plan.sobject, rows, raw,
+                                                     count=self._report is None)
         counts = batch.counts
         counts["read"] += len(rows)
         progress.add("read", len(rows))
         detector, spool, recent = batch.detector, batch.spool, batch.recent
         skipped = changed = 0
         digests: dict[int, str] = {}  # per prepared values (shared by records of a domain)
-        for row, outcome in zip(rows, outcomes, strict=True):
+        for row, outcome, whole in zip(rows, outcomes, raw, strict=True):
             if outcome.retryable:
                 skipped += 1
                 continue
             prepared = detector.check(row, outcome)
+            if self._report is not None:
+                lines = value_rows(plan.sobject, row["Id"], row,
+                                   written=prepared.values if prepared else None,
+                                   kept=whole.values, left_out=left_out.get(row["Id"], {}),
+                                   source=outcome.source)
+                if lines:
+                    batch.report[row["Id"]] = lines
             if prepared is None:
                 continue
             changed += 1
@@ -369,6 +388,13 @@ class Resync:
             if removed:
                 log.info("resync_left_to_realtime", org=self.org, sobject=plan.sobject,
                          records=removed)
+        if self._report is not None:
+            # A dry run: the rows of what would be sent, then the checkpoint, no job.
+            self._report.add(line for record_id, lines in batch.report.items()
+                             if record_id not in excluded for line in lines)
+            spool.close()
+            self.store.advance(self.org, plan.sobject, next_locator, last, batch.counts)
+            return
         try:
             if spool.rows == 0:
                 self.store.advance(self.org, plan.sobject, next_locator, last, batch.counts)
@@ -406,6 +432,7 @@ class _Batch:
     detector: ChangeDetector = field(init=False)
     counts: Counter[str] = field(default_factory=Counter)
     recent: dict[str, str] = field(default_factory=dict)
+    report: dict[str, list[Any]] = field(default_factory=dict)  # a dry run's rows by Id
     next_locator: str | None = None  # where the page after the batch starts
     last: bool = False  # the batch ends the object's read
 

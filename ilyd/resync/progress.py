@@ -61,6 +61,7 @@ class ResyncProgress:
         self._rate_mark = (time.monotonic(), 0)
         self._rate = 0.0
         self.finished_at: float | None = None
+        self.report: str | None = None  # a dry run's report file
 
     def restore(self, counts: Mapping[str, int], failures: Mapping[str, int]) -> None:
         """Start from a checkpoint's durable counts (after a restart)."""
@@ -126,4 +127,5 @@ class ResyncProgress:
                 "total": self.total, **counts, "failures": dict(self._failures),
                 "rate": round(rate, 1), "eta_seconds": eta, "reason": self.reason,
                 "error": self.error, "started": self.started, "finished": self.finished_at,
+                **({"dry_run": True, "report": self.report} if self.report else {}),
             }

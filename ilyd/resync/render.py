@@ -4,6 +4,7 @@ per update otherwise, and a summary at the end. Standard library only (ctl start
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
@@ -21,11 +22,23 @@ def resync_arguments(parser: argparse.ArgumentParser) -> None:
                         "date/datetime (SystemModstamp)")
     parser.add_argument("--wait", action="store_true",
                         help="show progress until the resync ends")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="write nothing: report each value that would change")
+    parser.add_argument("--report", metavar="PATH.csv",
+                        help="--dry-run's report file (default: in the state directory)")
 
 
 def resync_args(ns: argparse.Namespace) -> dict[str, Any]:
-    """The request's args."""
-    return {"org": ns.org, "objects": ns.objects or [], "since": ns.since, "wait": ns.wait}
+    """The request's args (--report made absolute: the daemon writes it)."""
+    if ns.report is not None and not ns.dry_run:
+        print("ilyd ctl resync: --report goes with --dry-run", file=sys.stderr)
+        raise SystemExit(2)  # a usage error, like argparse's
+    args = {"org": ns.org, "objects": ns.objects or [], "since": ns.since, "wait": ns.wait}
+    if ns.dry_run:
+        args["dry_run"] = True
+        if ns.report is not None:
+            args["report"] = os.path.abspath(ns.report)
+    return args
 
 
 def _duration(seconds: float | None) -> str:
@@ -69,4 +82,6 @@ def render_resync(result: Mapping[str, Any] | None) -> str:
         lines.append(f"  failed {reason}: {count:,}")
     if result.get("error"):
         lines.append(f"  error: {result['error']}")
+    if result.get("dry_run"):
+        lines.append(f"  dry run (nothing written): report {result.get('report')}")
     return "\n".join(lines)

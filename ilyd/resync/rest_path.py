@@ -22,6 +22,7 @@ from ilyd.resync.checkpoint import ResyncStore
 from ilyd.resync.compare import changed_values, json_value
 from ilyd.resync.plan import ObjectPlan
 from ilyd.resync.progress import ResyncProgress
+from ilyd.resync.report import DryRunReport, value_rows
 from ilyd.resync.writer import RETRYABLE
 from ilyd.salesforce.rest import MAX_COLLECTION_SIZE, RestClient
 from ilyd.store.field_state import digests_json
@@ -45,7 +46,8 @@ class RestPath:
     def __init__(self, org: str, rest: RestClient, provider: Provider, *, store: ResyncStore,
                  hashes: RecordHashStore, policy: FieldPolicy, inbox: Inbox | None,
                  progress: ResyncProgress,
-                 budget: Budget, settings: Any, cancelled: threading.Event) -> None:
+                 budget: Budget, settings: Any, cancelled: threading.Event,
+                 report: DryRunReport | None = None) -> None:
         self.org = org
         self.rest = rest
         self.provider = provider
@@ -57,6 +59,8 @@ class RestPath:
         self.budget = budget
         self.settings = settings  # ResyncSettings (lock_retries, lock_retry_delay)
         self.cancelled = cancelled
+        self.report = report  # a dry run: rows instead of writes
+        self._lines: dict[str, list[Any]] = {}
 
     def run(self, plan: ObjectPlan) -> None:
         """Read, enrich and write every record of `plan` (checkpointed when done)."""
@@ -68,11 +72,15 @@ class RestPath:
         for chunk in _batched(self.rest.query(plan.query()), MAX_COLLECTION_SIZE):
             self.budget.check_cancel()
             rows: list[dict[str, Any]] = chunk
-            outcomes: list[EnrichmentOutcome] = self.policy.police_rows(
-                plan.sobject, rows, enrich_records(plan.sobject, rows, self.provider))[0]
+            raw = enrich_records(plan.sobject, rows, self.provider)
+            policed = self.policy.police_rows(plan.sobject, rows, raw,
+                                              count=self.report is None)
+            outcomes: list[EnrichmentOutcome] = policed[0]
             counts["read"] += len(rows)
             progress.add("read", len(rows))
-            for row, outcome in zip(rows, outcomes, strict=True):
+            for row, outcome, whole in zip(rows, outcomes, raw, strict=True):
+                if self.report is not None and not outcome.retryable:
+                    self._note(plan, row, outcome, whole, policed[1])
                 if outcome.retryable:
                     counts["skipped"] += 1
                     progress.add("skipped")
@@ -93,6 +101,20 @@ class RestPath:
         if failures:
             self.store.add_counts(self.org, {}, dict(failures))
 
+    def _note(self, plan: ObjectPlan, row: dict[str, Any], outcome: EnrichmentOutcome,
+              whole: EnrichmentOutcome, left_out: dict[str, dict[str, str]]) -> None:
+        """A dry run's rows of one record: kept until its batch is decided (a record
+        that changes), or reported at once (only values the policies keep)."""
+        assert self.report is not None
+        record_id = str(row["Id"])
+        values = changed_values(plan, row, outcome)
+        lines = value_rows(plan.sobject, record_id, row, written=values, kept=whole.values,
+                           left_out=left_out.get(record_id, {}), source=outcome.source)
+        if values is None:
+            self.report.add(lines)
+        elif lines:
+            self._lines[record_id] = lines
+
     def _collection_write(self, plan: ObjectPlan, items: list[tuple[str, dict[str, object], str]],
                           counts: Counter[str], failures: Counter[str]) -> None:
         progress = self.progress
@@ -107,6 +129,10 @@ class RestPath:
             counts["skipped"] += len(items) - len(kept)
             progress.add("skipped", len(items) - len(kept))
             items = kept
+        if self.report is not None:
+            # A dry run: the rows of what would be sent, nothing written.
+            self.report.add(line for rid, _, _ in items for line in self._lines.pop(rid, ()))
+            return
         attempt = 0
         while items:
             self.budget.wait()

@@ -1,5 +1,7 @@
 """Server side of `ilyd ctl resync | cancel`: ask the org's Resync actor.
 
+`resync --dry-run [--report PATH]` runs it without writing (ilyd.resync.report).
+
 `resync --wait` streams the run's progress (one line a second) until it ends.
 """
 
@@ -7,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pykka
@@ -59,10 +62,28 @@ def resync(daemon: Daemon, args: Mapping[str, Any], progress: Progress) -> Any:
         raise ControlError("invalid_args", "objects must be a list of object names")
     if since is not None and not isinstance(since, str):
         raise ControlError("invalid_args", "since must be an ISO 8601 date or datetime")
-    snapshot = _ask(_actor(daemon, org), StartResync(tuple(objects), since))
+    snapshot = _ask(_actor(daemon, org), StartResync(tuple(objects), since,
+                                                     _report(daemon, org, args)))
     if not args.get("wait"):
         return snapshot
     return _wait(daemon, org, snapshot, progress)
+
+
+def _report(daemon: Daemon, org: str, args: Mapping[str, Any]) -> str | None:
+    """A dry run's report file (absolute): `report`, else one in the state directory;
+    None for a resync that writes."""
+    report = args.get("report")
+    if not args.get("dry_run"):
+        if report is not None:
+            raise ControlError("invalid_args", "report goes with dry_run",
+                               "ilyd ctl resync ORG --dry-run --report PATH.csv")
+        return None
+    if report is None:
+        return str(Path(daemon.config.daemon.state_dir) / "reports"
+                   / f"{org}-resync-dry-run.csv")
+    if not isinstance(report, str) or not Path(report).is_absolute():
+        raise ControlError("invalid_args", "report must be an absolute path")
+    return report
 
 
 def _wait(daemon: Daemon, org: str, snapshot: Any, progress: Progress) -> Any:
