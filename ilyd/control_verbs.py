@@ -95,7 +95,7 @@ def reload(daemon: Daemon, args: Mapping[str, Any], progress: Progress) -> dict[
     )
 
 
-from ilyd.pipeline import cache_verbs, policy_verbs  # noqa: E402 (after the helpers)
+from ilyd.pipeline import cache_verbs, history_verbs, policy_verbs  # noqa: E402
 from ilyd.provision import verbs as provision_verbs  # noqa: E402 (needs the helpers above)
 from ilyd.resync import verbs as resync_verbs  # noqa: E402 (needs the helpers above)
 
@@ -115,6 +115,7 @@ VERBS: dict[str, Verb] = {
         Verb("resync", resync_verbs.resync, mutating=True),
         Verb("cancel", resync_verbs.cancel, mutating=True),
         Verb("release", policy_verbs.release, mutating=True),
+        Verb("history", history_verbs.history),
         # Not audited as mutating: `stats` is read-only; `clear` logs what it removed.
         Verb("cache", cache_verbs.cache),
     )

@@ -209,7 +209,11 @@ def _reload_arguments(parser: argparse.ArgumentParser) -> None:
                         help="return once changed orgs are running (or failed)")
 
 
-from ilyd.pipeline import cache_render, policy_render  # noqa: E402 (stdlib only, fast)
+from ilyd.pipeline import (  # noqa: E402 (stdlib only, fast)
+    cache_render,
+    history_render,
+    policy_render,
+)
 from ilyd.provision import layout_render  # noqa: E402 (stdlib only, fast)
 from ilyd.provision import render as provision_render  # noqa: E402 (stdlib only, fast)
 from ilyd.resync import render as resync_render  # noqa: E402 (stdlib only, fast)
@@ -251,6 +255,10 @@ CLIENT_VERBS: tuple[ClientVerb, ...] = (
                " (overwrite policy unless_edited; --field: only one)",
                policy_render.render_release, policy_render.release_arguments,
                policy_render.release_args),
+    ClientVerb("history", "ilyd's work on one record: each enrichment, the domain seen,"
+               " fields written (old -> new) and left alone, and why",
+               history_render.render_history, history_render.history_arguments,
+               history_render.history_args),
     ClientVerb("cache", "the enrichment providers' cache: stats, or clear [--domain D]",
                cache_render.render_cache, cache_render.cache_arguments,
                cache_render.cache_args),

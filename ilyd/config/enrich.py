@@ -58,6 +58,7 @@ class EnrichConfig:
         ProviderSpec("dataset", DatasetSettings(path=Path("@sample"))),)
     overwrite: tuple[tuple[str, OverwritePolicy], ...] = ()
     writer_window: float = 0.1
+    history_days: float = 30.0  # `ilyd ctl history` keeps this many days of each record
 
     def policy(self, api_name: str) -> OverwritePolicy:
         """The overwrite policy of one Ily field."""
@@ -139,9 +140,12 @@ _TABLE: Table[EnrichConfig] = Table(
         Field("overwrite", _overwrite, (), "per Ily field: unless_edited | always | if_blank"),
         Field("writer_window", number(0.0, 10.0), DEFAULT_ENRICH.writer_window,
               "seconds a write waits for others to share its Collections call"),
+        Field("history_days", number(1.0, 3650.0), DEFAULT_ENRICH.history_days,
+              "days of ilyd's work on each record kept for ilyd ctl history"),
     ),
-    build=lambda provider, overwrite, writer_window: EnrichConfig(
-        providers=provider, overwrite=overwrite, writer_window=writer_window),
+    build=lambda provider, overwrite, writer_window, history_days: EnrichConfig(
+        providers=provider, overwrite=overwrite, writer_window=writer_window,
+        history_days=history_days),
 )
 
 

@@ -24,7 +24,7 @@ from the resync's own read of the records: no extra API call.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
@@ -57,6 +57,16 @@ def _blank(value: object) -> bool:
     return value is None or value == ""
 
 
+@dataclass(frozen=True)
+class BatchRead:
+    """What the writer's read of a batch decided."""
+
+    landed: set[str]  # unsure ids already holding their values
+    outside: set[str]  # ids outside the scope
+    current: Mapping[str, Mapping[str, Any]]  # the values read, by 15-character Id
+    left_out: dict[str, dict[str, str]]  # id -> field -> why the policies kept it
+
+
 class FieldPolicy:
     """Applies one org's overwrite policies to values about to be written."""
 
@@ -83,13 +93,14 @@ class FieldPolicy:
                     wanted: Sequence[tuple[str, MutableMapping[str, Any]]],
                     unsure: set[str],
                     dropped: Callable[[SalesforceError], str | None],
-                    ) -> tuple[set[str], set[str]]:
+                    ) -> BatchRead:
         """The writer's one read of a batch: the current values the policies need (then
         `apply`), the org's scope condition, and, for the `unsure` records (an earlier
         write may have landed unconfirmed), the values `landed` needs. Returns the unsure
-        ids already holding their values, and the ids outside the scope (not to be
-        written). `dropped(error)`: the column an unknown-column error named, once the
-        writer took it out of the values (the read is then made again), else None."""
+        ids already holding their values, the ids outside the scope (not to be
+        written), the values read and the policies' decisions. `dropped(error)`: the
+        column an unknown-column error named, once the writer took it out of the values
+        (the read is then made again), else None."""
         policed = self.read_names({n for _, values in wanted for n in values})
         scope = scope_clause(self.scope, sobject)
         maybe = [(r, v) for r, v in wanted if r in unsure]
@@ -107,8 +118,8 @@ class FieldPolicy:
         else:
             current = read_current(rest, sobject, ids, names, scope)
         outside = {r for r, _ in wanted if r[:15] not in current} if scope else set()
-        self.apply(sobject, wanted, current)
-        return landed(current, maybe), outside
+        left_out = self.apply(sobject, wanted, current)
+        return BatchRead(landed(current, maybe), outside, current, left_out)
 
     def apply(self, sobject: str, wanted: Sequence[tuple[str, MutableMapping[str, Any]]],
               current: Mapping[str, Mapping[str, Any]], *,

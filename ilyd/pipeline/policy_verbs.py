@@ -30,16 +30,22 @@ log = structlog.get_logger(__name__)
 _RECORD_ID = re.compile(r"[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?")
 
 
+def record_id_arg(args: Mapping[str, Any]) -> str:
+    """The required `record_id` argument."""
+    record_id = args.get("record_id")
+    if not isinstance(record_id, str) or not _RECORD_ID.fullmatch(record_id):
+        raise ControlError("invalid_args", f"{record_id!r} is not a Salesforce record Id",
+                           "give the record's 15- or 18-character Id")
+    return record_id
+
+
 def release(daemon: Daemon, args: Mapping[str, Any], _progress: Progress) -> dict[str, Any]:
     """Forget the protection of the record's fields (all, or `field`)."""
     from ilyd.control_verbs import org_arg
 
     org = org_arg(args)
-    record_id = args.get("record_id")
+    record_id = record_id_arg(args)
     field = args.get("field")
-    if not isinstance(record_id, str) or not _RECORD_ID.fullmatch(record_id):
-        raise ControlError("invalid_args", f"{record_id!r} is not a Salesforce record Id",
-                           "give the record's 15- or 18-character Id")
     if field is not None and field not in by_api_name():
         raise ControlError("invalid_args", f"{field!r} is not an Ily field",
                            "give an Ily field's API name, e.g. Ily_Industry__c")

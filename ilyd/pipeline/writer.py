@@ -34,6 +34,7 @@ from ilyd import metrics
 from ilyd.config.enrich import EnrichConfig
 from ilyd.errors import AuthError, RequestLimitError, SalesforceError
 from ilyd.pipeline.budget import ApiBudget
+from ilyd.pipeline.history import OUT_OF_SCOPE, UNCHANGED, UNWRITABLE, entry_json
 from ilyd.pipeline.outcomes import DROP_REASONS, Action, action_for
 from ilyd.pipeline.policy import FieldPolicy
 from ilyd.pipeline.work import WorkItem
@@ -41,6 +42,7 @@ from ilyd.pipeline.writable import WritableFields
 from ilyd.salesforce.rest import MAX_COLLECTION_SIZE, RecordError, RestClient, SaveResult
 from ilyd.store.confirmations import Confirmation, confirm
 from ilyd.store.field_state import FieldStateStore, digests_json
+from ilyd.store.history import HistoryStore
 from ilyd.store.inbox import Inbox, InboxItem
 from ilyd.store.record_hashes import RecordHashStore
 from ilyd.store.writes import WriteStateStore
@@ -97,6 +99,8 @@ class FlushReport:
 class _Send:
     work: WorkItem
     values: dict[str, Any]
+    old: Mapping[str, Any] | None = None  # the values read before the write (history)
+    kept: dict[str, str] = field(default_factory=dict)  # field -> why it is not sent
 
 
 def backoff(attempts: int, base: float = 0.5, cap: float = 60.0) -> float:
@@ -141,6 +145,7 @@ class Writer:
         self._first_at: float | None = None
         self.fields = WritableFields(org, rest, state, clock=clock)
         self.field_state = FieldStateStore(inbox.db)
+        self.history = HistoryStore(inbox.db)
         self.policy = FieldPolicy(org, enrich, self.field_state, hashes,
                                   lambda: self.rest.token.user_id, scope=scope)
         self._given_back = 0
@@ -175,6 +180,7 @@ class Writer:
         """Send everything queued, in calls of up to `batch_size` records of any sObjects
         (one call for an org's Leads and Accounts together, grouped by type)."""
         report = FlushReport()
+        self.history.prune_daily(self.enrich.history_days)
         given_back = self._given_back
         self._last_flush = self._clock()
         pending, self._pending, self._first_at = self._pending, {}, None
@@ -212,7 +218,8 @@ class Writer:
                 # Its inputs were enriched all the same: the poller and the
                 # reconciliation sweep must not take them for missed work.
                 self._confirm_rows([work.item], inputs=[(work.sobject, work.record_id,
-                                                         work.inputs_hash)])
+                                                         work.inputs_hash)],
+                                   history=[self._entry(work, note=UNCHANGED)])
                 continue
             sends.append(_Send(work, dict(work.outcome.values)))
         if not sends:
@@ -220,12 +227,17 @@ class Writer:
         try:
             writable = writables[sobject] = self.fields.of(sobject)
             for send in sends:
+                send.kept = dict.fromkeys(set(send.values) - set(writable), UNWRITABLE)
                 send.values = {k: v for k, v in send.values.items() if k in writable}
                 self._fit(sobject, send, writable)
-            done, outside = self.policy.check_batch(
+            read = self.policy.check_batch(
                 self.rest, sobject, [(s.work.record_id, s.values) for s in sends],
                 {s.work.record_id for s in sends if self._outcome_unknown(s.work)},
                 lambda exc: self._unknown_column(sobject, exc, sends))
+            done, outside = read.landed, read.outside
+            for send in sends:
+                send.old = read.current.get(send.work.record_id[:15])
+                send.kept.update(read.left_out.get(send.work.record_id, {}))
         except SalesforceError as exc:
             self._call_failed(exc, sends, report)
             return []
@@ -235,7 +247,9 @@ class Writer:
             report.skipped += len(outside)
             self._confirm_rows([s.work.item for s in sends if s.work.record_id in outside],
                                inputs=[(s.work.sobject, s.work.record_id, s.work.inputs_hash)
-                                       for s in sends if s.work.record_id in outside])
+                                       for s in sends if s.work.record_id in outside],
+                               history=[self._entry(s.work, note=OUT_OF_SCOPE)
+                                        for s in sends if s.work.record_id in outside])
             sends = [s for s in sends if s.work.record_id not in outside]
         if done:
             # An earlier write of these values landed, unconfirmed: confirm it now.
@@ -398,7 +412,8 @@ class Writer:
             hashes=[(w.sobject, w.record_id, w.outcome.fingerprint()) for w in works],
             inputs=[(w.sobject, w.record_id, w.inputs_hash) for w in works],
             digests=[(s.work.sobject, s.work.record_id, digests_json(s.values))
-                     for s in sends])
+                     for s in sends],
+            history=[self._entry(s.work, s.values, s.old, s.kept) for s in sends])
         if not written:
             return
         now = self._clock()
@@ -410,15 +425,23 @@ class Writer:
     def _confirm_rows(self, items: list[InboxItem], *,
                       hashes: Sequence[tuple[str, str, str]] = (),
                       inputs: Sequence[tuple[str, str, str]] = (),
-                      digests: Sequence[tuple[str, str, str]] = ()) -> None:
+                      digests: Sequence[tuple[str, str, str]] = (),
+                      history: Sequence[tuple[str, str, float, str, str]] = ()) -> None:
         """Confirm the rows (with the other orgs' confirmations queued meanwhile); a row
         replaced by a newer change meanwhile is released, not deleted."""
         if not items:
             return
         deleted = confirm(Confirmation(self.inbox, self.org, items, hashes=hashes,
-                                       inputs=inputs, digests=digests, source="realtime",
+                                       inputs=inputs, digests=digests, history=history,
+                                       source="realtime",
                                        written_at=time.time()))
         self._given_back += len(items) - deleted
+
+    def _entry(self, work: WorkItem, values: Mapping[str, Any] | None = None,
+               old: Mapping[str, Any] | None = None, kept: Mapping[str, str] | None = None,
+               note: str | None = None) -> tuple[str, str, float, str, str]:
+        return (self.org, work.record_id, time.time(), "realtime",
+                entry_json(work, values, old, kept or {}, note))
 
     def _drop(self, sends: list[_Send], reason: str, report: FlushReport) -> None:
         for send in sends:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from ilyd.store.field_state import FieldStateStore
 from ilyd.store.group_commit import register, shared
+from ilyd.store.history import HistoryStore
 from ilyd.store.inbox import Inbox, InboxItem
 from ilyd.store.record_hashes import RecordHashStore
 from ilyd.store.writes import WriteStateStore
@@ -38,6 +39,7 @@ class Confirmation:
     hashes: Sequence[tuple[str, str, str]] = ()  # (sobject, record id, values hash)
     inputs: Sequence[tuple[str, str, str]] = ()  # (sobject, record id, inputs hash)
     digests: Sequence[tuple[str, str, str]] = ()  # (sobject, record id, field digests)
+    history: Sequence[tuple[str, str, float, str, str]] = ()  # ilyd.store.history rows
     source: str = "realtime"
     written_at: float = 0.0
     deleted: set[int] = field(default_factory=set)  # the versions deleted (the result)
@@ -60,6 +62,7 @@ def _write(tx: sqlite3.Connection, requests: Sequence[Confirmation]) -> None:
                                        for sobject, record, value in r.inputs])
     FieldStateStore.remember_rows(tx, [(r.org, sobject, record, value) for r in requests
                                        for sobject, record, value in r.digests])
+    HistoryStore.insert_rows(tx, [row for r in requests for row in r.history])
     for r in requests:  # a failed transaction is retried request by request: set again
         r.deleted = {i.seq for i in r.items if i.seq in present}
 

@@ -1,0 +1,50 @@
+"""History entries of the real-time writer's decisions (`ilyd.store.history`).
+
+Built from what the writer already holds: the outcome (domain, status, providers), the
+values sent, the record's values from the batched read (old values; unknown — null —
+for a field that read did not cover) and the fields the overwrite policies or the org
+left out. No extra query.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ilyd.enrich.fields import LAST_ENRICHED
+from ilyd.pipeline.work import WorkItem
+from ilyd.resync.compare import normalise
+
+__all__ = ["OUT_OF_SCOPE", "UNCHANGED", "UNWRITABLE", "entry_json"]
+
+UNCHANGED = "unchanged"
+UNWRITABLE = "unwritable"
+OUT_OF_SCOPE = "out_of_scope"
+
+
+def entry_json(work: WorkItem, values: Mapping[str, Any] | None,
+               old: Mapping[str, Any] | None, kept: Mapping[str, str],
+               note: str | None = None) -> str:
+    """One entry: the input seen, each field written (old → new, provider) and each
+    field left alone with why; `note` for a record decided as a whole (unchanged
+    since ilyd's last write, out of scope)."""
+    outcome = work.outcome
+    written: dict[str, list[Any]] = {}
+    skipped = dict(kept)
+    for name, value in (values or {}).items():
+        if name == LAST_ENRICHED.api_name:
+            continue
+        before = old.get(name) if old is not None else None
+        if old is not None and name in old and normalise(name, before) == normalise(
+                name, value):
+            skipped[name] = UNCHANGED
+        else:
+            written[name] = [before, value]
+    body: dict[str, Any] = {
+        "domain": outcome.domain, "domain_source": outcome.domain_source,
+        "status": str(outcome.status) if outcome.status is not None else None,
+        "source": outcome.source, "written": written, "skipped": skipped}
+    if note:
+        body["note"] = note
+    return json.dumps(body, default=str, separators=(",", ":"))
