@@ -15,6 +15,9 @@ from .conftest import ILYD, wait_until
 
 TWO = "processes = 2\n"
 ORGS = ("alpha", "beta", "gamma", "delta")
+# These orgs never reach Salesforce: they run, and are degraded once their stream backs
+# off; either way their worker answers for them.
+UP = ("running", "degraded")
 
 
 def worker_pids(daemon) -> dict[int, int]:
@@ -83,7 +86,7 @@ def test_a_killed_worker_is_started_again_and_its_orgs_come_back(write_config, s
 
     wait_until(restarted, what="worker 1 started again")
     assert daemon.ctl_json("status")["workers"][1]["last_exit"] == -signal.SIGKILL
-    wait_until(lambda: set(daemon.org_states().values()) == {"running"},
+    wait_until(lambda: all(state in UP for state in daemon.org_states().values()),
                what="worker 1's orgs running again")
     metrics = requests.get(daemon.ctl_json("status")["metrics_url"], timeout=10).text
     assert 'ilyd_worker_restarts_total{worker="1"} 1.0' in metrics
@@ -103,10 +106,11 @@ def test_a_worker_that_does_not_answer_shows_its_orgs_starting_with_the_reason(w
                    what="worker 0's orgs shown as not answering")
         orgs = {o["name"]: o for o in daemon.ctl_json("orgs")}
         assert all("did not answer" in orgs[o]["last_error"] for o in mine)
-        assert all(orgs[o]["state"] == "running" for o in ORGS if o not in mine)
+        assert all(orgs[o]["state"] in UP for o in ORGS if o not in mine)
     finally:
         os.kill(victim, signal.SIGCONT)
-    wait_until(lambda: set(daemon.org_states().values()) == {"running"}, what="answering again")
+    wait_until(lambda: all(state in UP for state in daemon.org_states().values()),
+               what="answering again")
     assert daemon.stop()[0] == 0
 
 
