@@ -9,6 +9,7 @@ left out. No extra query.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,7 +17,7 @@ from ilyd.enrich.fields import LAST_ENRICHED
 from ilyd.pipeline.work import WorkItem
 from ilyd.resync.compare import normalise
 
-__all__ = ["OUT_OF_SCOPE", "UNCHANGED", "UNWRITABLE", "entry_json"]
+__all__ = ["OUT_OF_SCOPE", "UNCHANGED", "UNWRITABLE", "entry_json", "entry_row"]
 
 UNCHANGED = "unchanged"
 UNWRITABLE = "unwritable"
@@ -48,3 +49,11 @@ def entry_json(work: WorkItem, values: Mapping[str, Any] | None,
     if note:
         body["note"] = note
     return json.dumps(body, default=str, separators=(",", ":"))
+
+
+def entry_row(org: str, work: WorkItem, values: Mapping[str, Any] | None = None,
+              old: Mapping[str, Any] | None = None, kept: Mapping[str, str] | None = None,
+              *, note: str | None = None) -> tuple[str, str, float, str, str]:
+    """The `ilyd.store.history` row of a real-time decision (see `entry_json`)."""
+    return (org, work.record_id, time.time(), "realtime",
+            entry_json(work, values, old, kept or {}, note))

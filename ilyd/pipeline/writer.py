@@ -34,9 +34,10 @@ from ilyd import metrics
 from ilyd.config.enrich import EnrichConfig
 from ilyd.errors import AuthError, RequestLimitError, SalesforceError
 from ilyd.pipeline.budget import ApiBudget
-from ilyd.pipeline.history import OUT_OF_SCOPE, UNCHANGED, UNWRITABLE, entry_json
+from ilyd.pipeline.history import OUT_OF_SCOPE, UNCHANGED, UNWRITABLE, entry_row
 from ilyd.pipeline.outcomes import DROP_REASONS, Action, action_for
 from ilyd.pipeline.policy import FieldPolicy
+from ilyd.pipeline.truncation import cut_to_stated, fit
 from ilyd.pipeline.work import WorkItem
 from ilyd.pipeline.writable import WritableFields
 from ilyd.salesforce.rest import MAX_COLLECTION_SIZE, RecordError, RestClient, SaveResult
@@ -60,9 +61,6 @@ _MAX_ROUNDS = 4
 MIN_CALL_INTERVAL = 0.5
 # A record failing with an unknown error is given up after this many claims.
 MAX_ATTEMPTS = 8
-# STRING_TOO_LONG's message names the limit last: "Label: data value too large: <the value>
-# (max length=255)". Anchored at the end: the value quoted before it is provider data.
-_MAX_LENGTH = re.compile(r"\(max length=(\d+)\)\s*$")
 # An unknown (deleted, or no longer visible) column: Salesforce names it in the message
 # only, with no `fields` list, and a Collections call (or a SOQL query: "on entity
 # 'Account'") fails as a whole for it.
@@ -219,7 +217,7 @@ class Writer:
                 # reconciliation sweep must not take them for missed work.
                 self._confirm_rows([work.item], inputs=[(work.sobject, work.record_id,
                                                          work.inputs_hash)],
-                                   history=[self._entry(work, note=UNCHANGED)])
+                                   history=[entry_row(self.org, work, note=UNCHANGED)])
                 continue
             sends.append(_Send(work, dict(work.outcome.values)))
         if not sends:
@@ -229,7 +227,7 @@ class Writer:
             for send in sends:
                 send.kept = dict.fromkeys(set(send.values) - set(writable), UNWRITABLE)
                 send.values = {k: v for k, v in send.values.items() if k in writable}
-                self._fit(sobject, send, writable)
+                fit(sobject, send.work.record_id, send.values, writable)
             read = self.policy.check_batch(
                 self.rest, sobject, [(s.work.record_id, s.values) for s in sends],
                 {s.work.record_id for s in sends if self._outcome_unknown(s.work)},
@@ -248,7 +246,7 @@ class Writer:
             self._confirm_rows([s.work.item for s in sends if s.work.record_id in outside],
                                inputs=[(s.work.sobject, s.work.record_id, s.work.inputs_hash)
                                        for s in sends if s.work.record_id in outside],
-                               history=[self._entry(s.work, note=OUT_OF_SCOPE)
+                               history=[entry_row(self.org, s.work, note=OUT_OF_SCOPE)
                                         for s in sends if s.work.record_id in outside])
             sends = [s for s in sends if s.work.record_id not in outside]
         if done:
@@ -356,34 +354,11 @@ class Writer:
             self._confirm_rows([s.work.item for s in empty])
         return [s for s in sends if s.values]
 
-    def _fit(self, sobject: str, send: _Send, lengths: Mapping[str, int | None]) -> None:
-        """Cut text longer than its field's described length before it is sent: Salesforce
-        would refuse the whole record (STRING_TOO_LONG) for one long value."""
-        for name, value in send.values.items():
-            limit = lengths.get(name)
-            if isinstance(value, str) and limit and len(value) > limit:
-                send.values[name] = value[:limit]
-                log.info("ily_value_truncated", sobject=sobject, record=send.work.record_id,
-                         field=name, length=len(value), max_length=limit)
-
     def _fix(self, sobject: str, send: _Send, action: Action, error: RecordError,
              writable: Mapping[str, int | None]) -> None:
         if action is Action.TRUNCATE:
-            stated = _MAX_LENGTH.search(error.message)
-            for name in error.fields:
-                value = send.values.get(name)
-                if isinstance(value, str):
-                    limit = (int(stated.group(1)) if stated else writable.get(name)) or 0
-                    if not 0 < limit < len(value):
-                        # Our described length is stale (the field was shortened).
-                        limit = self.fields.described_length(sobject, name) or len(value) // 2
-                    limit = max(1, limit)
-                    send.values[name] = value[:limit]
-                    # Later records of the org are cut before they are sent.
-                    self.fields.learn_length(sobject, name, limit)
-                    log.info("ily_value_truncated", sobject=sobject,
-                             record=send.work.record_id, field=name, length=len(value),
-                             max_length=limit, error=error.status_code)
+            cut_to_stated(sobject, send.work.record_id, send.values, error,
+                          writable=writable, fields=self.fields)
         elif action is Action.DROP_FIELDS:
             for name in error.fields:
                 if name in send.values:
@@ -413,7 +388,7 @@ class Writer:
             inputs=[(w.sobject, w.record_id, w.inputs_hash) for w in works],
             digests=[(s.work.sobject, s.work.record_id, digests_json(s.values))
                      for s in sends],
-            history=[self._entry(s.work, s.values, s.old, s.kept) for s in sends])
+            history=[entry_row(self.org, s.work, s.values, s.old, s.kept) for s in sends])
         if not written:
             return
         now = self._clock()
@@ -436,12 +411,6 @@ class Writer:
                                        source="realtime",
                                        written_at=time.time()))
         self._given_back += len(items) - deleted
-
-    def _entry(self, work: WorkItem, values: Mapping[str, Any] | None = None,
-               old: Mapping[str, Any] | None = None, kept: Mapping[str, str] | None = None,
-               note: str | None = None) -> tuple[str, str, float, str, str]:
-        return (self.org, work.record_id, time.time(), "realtime",
-                entry_json(work, values, old, kept or {}, note))
 
     def _drop(self, sends: list[_Send], reason: str, report: FlushReport) -> None:
         for send in sends:
