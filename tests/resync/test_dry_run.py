@@ -19,6 +19,7 @@ from ilyd.resync.report import COLUMNS, SUMMARY
 from ilyd.salesforce.versions import DEFAULT_API_VERSION
 from tests.helpers.waiting import wait_until
 from tests.resync.conftest import FAST, OrgEnv
+from tests.resync.test_daemon import Daemon, daemon  # noqa: F401 - the daemon fixture
 
 QUERY_JOBS = f"/services/data/v{DEFAULT_API_VERSION}/jobs/query"
 
@@ -114,3 +115,27 @@ def test_a_dry_run_stopped_midway_resumes_and_the_report_has_each_value_once(
     assert {r["Id"] for r in rows} == set(ids)
     assert summary
     assert sum(env.ily_writes(r) for r in ids[:20]) == 0
+
+
+def test_ilyd_ctl_resync_dry_run_reports_through_a_running_daemon_and_writes_nothing(
+        env: OrgEnv, daemon: Daemon, tmp_path: Path) -> None:  # noqa: F811
+    ids = env.add_sample_accounts(30)
+    wait_until(lambda: all(r[INDUSTRY] for r in env.all_records("Account", INDUSTRY)),
+               timeout=60, what="the real-time path enriched the accounts")
+    stale = ids[:4]
+    for record in stale:  # as ilyd itself: values a resync would correct
+        env.rest.update("Account", record, {INDUSTRY: "Stale Industry"})
+    writes = {r: env.ily_writes(r) for r in ids}
+    report = tmp_path / "out" / "dry.csv"
+    done = daemon.ctl("resync", env.info.name, "--dry-run", "--report", str(report),
+                      "--wait", timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"dry run (nothing written): report {report}" in done.stdout
+    rows, summary = read_report(report)
+    assert {(r["Id"], r["field"], r["current"], r["decision"]) for r in rows} == {
+        (r, INDUSTRY, "Stale Industry", "write") for r in stale}
+    assert [r["decision"] for r in summary] == ["write=4"]
+    assert {r: env.ily_writes(r) for r in ids} == writes
+    refused = daemon.ctl("resync", env.info.name, "--report", str(report))
+    assert refused.returncode == 2
+    assert "--report goes with --dry-run" in refused.stderr
