@@ -14,10 +14,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from ilyd.enrich.fields import LAST_ENRICHED
+from ilyd.enrich.values import EnrichmentOutcome
 from ilyd.pipeline.work import WorkItem
 from ilyd.resync.compare import normalise
 
-__all__ = ["OUT_OF_SCOPE", "UNCHANGED", "UNWRITABLE", "entry_json", "entry_row"]
+__all__ = ["OUT_OF_SCOPE", "UNCHANGED", "UNWRITABLE", "entry_json", "entry_row",
+           "outcome_json"]
 
 UNCHANGED = "unchanged"
 UNWRITABLE = "unwritable"
@@ -30,7 +32,13 @@ def entry_json(work: WorkItem, values: Mapping[str, Any] | None,
     """One entry: the input seen, each field written (old → new, provider) and each
     field left alone with why; `note` for a record decided as a whole (unchanged
     since ilyd's last write, out of scope)."""
-    outcome = work.outcome
+    return outcome_json(work.outcome, values, old, kept, note)
+
+
+def outcome_json(outcome: EnrichmentOutcome, values: Mapping[str, Any] | None,
+                 old: Mapping[str, Any] | None, kept: Mapping[str, str],
+                 note: str | None = None) -> str:
+    """`entry_json` from the outcome itself (the resync has no work item)."""
     written: dict[str, list[Any]] = {}
     skipped = dict(kept)
     for name, value in (values or {}).items():

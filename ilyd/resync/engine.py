@@ -31,6 +31,7 @@ from ilyd.config.enrich import DEFAULT_ENRICH, EnrichConfig
 from ilyd.enrich.provider import Provider
 from ilyd.enrich.values import enrich_records
 from ilyd.errors import RequestLimitError, SalesforceError, SalesforceUnavailableError
+from ilyd.pipeline.history import outcome_json
 from ilyd.pipeline.policy import FieldPolicy
 from ilyd.resync import reader
 from ilyd.resync.budget import Budget, Cancelled
@@ -46,6 +47,7 @@ from ilyd.resync.writer import BulkWriter, IngestSpool
 from ilyd.salesforce.bulk import BulkClient, PollPolicy
 from ilyd.salesforce.rest import RestClient
 from ilyd.store.field_state import FieldStateStore, digests_json
+from ilyd.store.history import HistoryStore
 from ilyd.store.inbox import Inbox
 from ilyd.store.record_hashes import RecordHashStore
 
@@ -114,6 +116,7 @@ class Resync:
         self.hashes = hashes
         # The overwrite policies hold for the resync as for the real-time path.
         self.fields = FieldStateStore(hashes.db)
+        self.history = HistoryStore(hashes.db)  # ilyd ctl history: what a resync wrote
         self.policy = FieldPolicy(org, enrich or DEFAULT_ENRICH, self.fields, hashes,
                                   lambda: integration_user_id or rest.token.user_id)
         self.scope = scope  # [org.scope]: only matching records are read
@@ -176,7 +179,7 @@ class Resync:
         self._budget = budget
         self._writer = BulkWriter(
             self.org, self.bulk, store=self.store, hashes=self.hashes, fields=self.fields,
-            budget=budget,
+            history=self.history, budget=budget,
             progress=progress, poll=self.settings.poll, lock_retries=self.settings.lock_retries,
             lock_retry_delay=self.settings.lock_retry_delay, sleep=self._cancel.wait)
         transient = 0
@@ -272,7 +275,7 @@ class Resync:
             if checkpoint.mode == "rest":
                 RestPath(self.org, self.rest, self.provider, store=self.store,
                          hashes=self.hashes, policy=self.policy, inbox=self.inbox,
-                         progress=progress, report=self._report,
+                         progress=progress, report=self._report, history=self.history,
                          budget=self._budget, settings=self.settings,
                          cancelled=self._cancel).run(plan)
             else:
@@ -357,7 +360,8 @@ class Resync:
             written = digests.get(id(prepared))
             if written is None:
                 written = digests[id(prepared)] = digests_json(prepared.values)
-            spool.add_prepared(record_id, prepared, written)
+            spool.add_prepared(record_id, prepared, written, outcome_json(
+                outcome, prepared.values, row, left_out.get(record_id, {})))
             if recent_floor is not None:
                 modstamp = row.get("SystemModstamp") or ""
                 if modstamp[:19] >= recent_floor:

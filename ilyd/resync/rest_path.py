@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
 from ilyd.enrich.provider import Provider
 from ilyd.enrich.values import EnrichmentOutcome, enrich_records
+from ilyd.pipeline.history import outcome_json
 from ilyd.pipeline.policy import FieldPolicy
 from ilyd.resync.budget import Budget, Cancelled
 from ilyd.resync.checkpoint import ResyncStore
@@ -26,6 +28,7 @@ from ilyd.resync.report import DryRunReport, value_rows
 from ilyd.resync.writer import RETRYABLE
 from ilyd.salesforce.rest import MAX_COLLECTION_SIZE, RestClient
 from ilyd.store.field_state import digests_json
+from ilyd.store.history import HistoryStore
 from ilyd.store.inbox import Inbox
 from ilyd.store.record_hashes import RecordHashStore
 
@@ -47,7 +50,8 @@ class RestPath:
                  hashes: RecordHashStore, policy: FieldPolicy, inbox: Inbox | None,
                  progress: ResyncProgress,
                  budget: Budget, settings: Any, cancelled: threading.Event,
-                 report: DryRunReport | None = None) -> None:
+                 report: DryRunReport | None = None,
+                 history: HistoryStore | None = None) -> None:
         self.org = org
         self.rest = rest
         self.provider = provider
@@ -61,6 +65,8 @@ class RestPath:
         self.cancelled = cancelled
         self.report = report  # a dry run: rows instead of writes
         self._lines: dict[str, list[Any]] = {}
+        self.history = history  # what is written goes into ilyd ctl history
+        self._entries: dict[str, str] = {}
 
     def run(self, plan: ObjectPlan) -> None:
         """Read, enrich and write every record of `plan` (checkpointed when done)."""
@@ -91,6 +97,9 @@ class RestPath:
                 if values is not None:
                     counts["changed"] += 1
                     progress.add("changed")
+                    if self.history is not None:
+                        self._entries[str(row["Id"])] = outcome_json(
+                            outcome, values, row, policed[1].get(str(row["Id"]), {}))
                     pending.append((str(row["Id"]), values, outcome.fingerprint()))
             while len(pending) >= MAX_COLLECTION_SIZE:
                 self._collection_write(plan, pending[:MAX_COLLECTION_SIZE], counts, failures)
@@ -156,6 +165,12 @@ class RestPath:
             progress.add("written", len(written))
             self.hashes.put_many(self.org, plan.sobject, written, "resync")
             self.policy.fields.remember(self.org, plan.sobject, digests)
+            if self.history is not None and digests:
+                now = time.time()
+                with self.history.db.transaction() as tx:
+                    HistoryStore.insert_rows(tx, [
+                        (self.org, rid, now, "resync", self._entries.pop(rid, "{}"))
+                        for rid, _ in digests])
             items, attempt = retry, attempt + 1
             if items and self.cancelled.wait(self.settings.lock_retry_delay * attempt):
                 raise Cancelled

@@ -27,6 +27,7 @@ from ilyd.resync.pacing import wait_for_job
 from ilyd.resync.progress import ResyncProgress
 from ilyd.salesforce.bulk import BulkClient, JobState, PollPolicy
 from ilyd.store.field_state import FieldStateStore
+from ilyd.store.history import HistoryStore
 from ilyd.store.record_hashes import RecordHashStore
 
 __all__ = ["RETRYABLE", "BulkWriter", "IngestSpool"]
@@ -67,11 +68,13 @@ class IngestSpool:
         self.hashes.write(f"{record_id}\t{fingerprint}\n")
         self.rows += 1
 
-    def add_prepared(self, record_id: str, prepared: Prepared, digests: str = "") -> None:
+    def add_prepared(self, record_id: str, prepared: Prepared, digests: str = "",
+                     history: str = "") -> None:
         """Append one record's new values, CSV cells and fingerprint made in advance
-        (a Salesforce Id never needs quoting), and the values' digests (JSON)."""
+        (a Salesforce Id never needs quoting), the values' digests and its history
+        entry (JSON: neither holds a tab or a newline)."""
         self.data.write(record_id.encode("ascii") + prepared.csv_tail)
-        self.hashes.write(f"{record_id}\t{prepared.fingerprint}\t{digests}\n")
+        self.hashes.write(f"{record_id}\t{prepared.fingerprint}\t{digests}\t{history}\n")
         self.rows += 1
 
     def add_raw(self, row: Mapping[str, str]) -> None:
@@ -105,9 +108,17 @@ class IngestSpool:
         """(record id, digests JSON) of every row added with `add_prepared`."""
         self.hashes.seek(0)
         for line in self.hashes:
-            parts = line.rstrip("\n").split("\t", 2)
-            if len(parts) == 3 and parts[2]:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) >= 3 and parts[2]:
                 yield parts[0], parts[2]
+
+    def history(self) -> Iterator[tuple[str, str]]:
+        """(record id, history entry JSON) of every row added with one."""
+        self.hashes.seek(0)
+        for line in self.hashes:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) >= 4 and parts[3]:
+                yield parts[0], parts[3]
 
     def close(self) -> None:
         """Delete the spool files."""
@@ -121,6 +132,7 @@ class BulkWriter:
     def __init__(self, org: str, bulk: BulkClient, *, store: ResyncStore,
                  hashes: RecordHashStore, budget: Budget, progress: ResyncProgress,
                  fields: FieldStateStore | None = None,
+                 history: HistoryStore | None = None,
                  poll: PollPolicy,
                  lock_retries: int, lock_retry_delay: float,
                  sleep: Callable[[float], bool]) -> None:
@@ -129,6 +141,7 @@ class BulkWriter:
         self.store = store
         self.hashes = hashes
         self.fields = fields
+        self.history = history
         self.budget = budget
         self.progress = progress
         self.poll = poll
@@ -163,6 +176,13 @@ class BulkWriter:
             while self.fields is not None and (
                     chunk := list(itertools.islice(digests, _HASH_CHUNK))):
                 self.fields.remember(self.org, sobject, chunk)
+            entries = spool.history()
+            while self.history is not None and (
+                    chunk := list(itertools.islice(entries, _HASH_CHUNK))):
+                now = time.time()
+                with self.history.db.transaction() as tx:
+                    HistoryStore.insert_rows(tx, [(self.org, r, now, "resync", e)
+                                                  for r, e in chunk])
         log.info("resync_job_submitted", org=self.org, sobject=sobject, job_id=job.id,
                  rows=spool.rows, retry_of=parent)
         return job.id

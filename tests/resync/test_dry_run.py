@@ -17,6 +17,7 @@ from ilyd.resync.engine import ResyncRequest, ResyncSettings
 from ilyd.resync.progress import Phase
 from ilyd.resync.report import COLUMNS, SUMMARY
 from ilyd.salesforce.versions import DEFAULT_API_VERSION
+from ilyd.store.history import HistoryStore
 from tests.helpers.waiting import wait_until
 from tests.resync.conftest import FAST, OrgEnv
 from tests.resync.test_daemon import Daemon, daemon  # noqa: F401 - the daemon fixture
@@ -82,6 +83,12 @@ def test_the_dry_run_writes_nothing_and_a_real_resync_writes_what_it_reported(
         assert normalise(name, after[rid][name]) == normalise(name, proposed or None)
     for rid, name in kept:
         assert after[rid][name] == "Our Own Name"
+    # What the resync wrote is in the record's history (ilyd ctl history).
+    entries = HistoryStore(env.db).for_record(env.info.name, ids[0], 0)
+    assert [e.path for e in entries] == ["resync"]
+    assert entries[0].entry["written"][INDUSTRY] == ["Old Industry",
+                                                    planned[(ids[0], INDUSTRY)]]
+    assert entries[0].entry["skipped"][NAME] == "if_blank"
 
 
 def report_lines(path: Path) -> int:
