@@ -11,8 +11,9 @@ Per Ily field (`[defaults.enrich] overwrite`):
   cleared in Salesforce or an admin runs `ilyd ctl release ORG RECORD_ID [--field F]`.
   A value equal to the one ilyd would write is no edit (writing it changes nothing).
   A record whose last change was ilyd's own (LastModifiedById is the integration user,
-  read with the values) holds no person's edit: this covers a write that landed while
-  its confirmation was lost to a crash, whose digests were never stored. Records ilyd
+  read with the values) holds no person's edit; a value equal to what ilyd's last call
+  sent is ilyd's too (`field_pending`, stored before the call: its answer may have been
+  lost to a timeout or a crash while the write landed). Records ilyd
   wrote before the digests were kept in this state file have none: their values are
   taken as ilyd's.
 
@@ -135,6 +136,7 @@ class FieldPolicy:
         ids = [record_id for record_id, _ in wanted]
         edited = {n for n in names if self.enrich.policy(n) is OverwritePolicy.UNLESS_EDITED}
         written = self.fields.written(self.org, sobject, ids) if edited else {}
+        sent = self.fields.pending(self.org, sobject, ids) if edited else {}
         protected = self.fields.protected(self.org, sobject, ids) if edited else {}
         before = ({r: h.written_at < self.fields.tracking_since
                    for r, h in self.hashes.get_many(self.org, sobject, ids).items()}
@@ -155,7 +157,7 @@ class FieldPolicy:
                 else:
                     reason = self._unless_edited(
                         (record_id, name), now=now, new=values[name],
-                        written=written.get(record_id),
+                        written=written.get(record_id), sent=sent.get(record_id),
                         is_protected=name in protected.get(record_id, ()),
                         ilyds=by_ilyd or before.get(record_id, False),
                         newly=newly, cleared=cleared)
@@ -201,7 +203,8 @@ class FieldPolicy:
 
     @staticmethod
     def _unless_edited(key: tuple[str, str], *, now: object, new: object,
-                       written: Mapping[str, str] | None, is_protected: bool,
+                       written: Mapping[str, str] | None, sent: Mapping[str, str] | None,
+                       is_protected: bool,
                        ilyds: bool, newly: list[tuple[str, str]],
                        cleared: list[tuple[str, str]]) -> str | None:
         """None to write the field, else why not (a newly edited field is added to
@@ -219,6 +222,8 @@ class FieldPolicy:
         if ilyds or held == digest(name, new):
             return None
         if written is not None and written.get(name) == held:
+            return None
+        if sent is not None and sent.get(name) == held:  # a write whose answer was lost
             return None
         newly.append(key)
         return PROTECTED

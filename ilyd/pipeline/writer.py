@@ -282,6 +282,9 @@ class Writer:
                 report.throttled = True
                 self._release(sends, self.budget.probe_interval, "throttled: API budget")
                 return
+            # Before the call: should its answer be lost, the values are still ilyd's.
+            self.field_state.send_pending(self.org, [
+                (s.work.sobject, s.work.record_id, digests_json(s.values)) for s in sends])
             try:
                 results = self.rest.update_mixed(
                     [(s.work.sobject, {"Id": s.work.record_id, **s.values}) for s in sends])

@@ -12,6 +12,9 @@ field ilyd wrote keeps a short digest of the value written:
 - `field_protected`: one row per (record, field) a person changed since ilyd wrote it.
   ilyd leaves such a field alone until its value is cleared in Salesforce or an admin
   releases it (`ilyd ctl release ORG RECORD_ID [--field F]`).
+- `field_pending`: the digests of the values of ilyd's last call for each record, stored
+  (group-committed) before the call: a write whose answer was lost may have landed, and
+  its values are ilyd's, not a person's. One row per record sent.
 - `field_tracking`: when digests started being kept in this state file. A record ilyd
   wrote before then has no digests: its values are taken as ilyd's (they were written
   under `always`), not as a person's.
@@ -24,11 +27,13 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from ilyd.resync.compare import normalise
 from ilyd.store.db import Database, execute_values
+from ilyd.store.group_commit import register, shared
 
-__all__ = ["FieldStateStore", "digest", "digests_json"]
+__all__ = ["FieldStateStore", "PendingDigests", "digest", "digests_json"]
 
 _MIGRATIONS = (
     "CREATE TABLE field_digests ("
@@ -39,6 +44,11 @@ _MIGRATIONS = (
     " field TEXT NOT NULL, since REAL NOT NULL,"
     " PRIMARY KEY (org, sobject, record_id, field)) WITHOUT ROWID;"
     "CREATE TABLE field_tracking (since REAL NOT NULL)",
+    # Digests of values about to be sent: a write whose answer was lost (a timeout, a
+    # crash before the confirmation) may have landed; its values are still ilyd's.
+    "CREATE TABLE field_pending ("
+    " org TEXT NOT NULL, sobject TEXT NOT NULL, record_id TEXT NOT NULL,"
+    " digests TEXT NOT NULL, PRIMARY KEY (org, sobject, record_id)) WITHOUT ROWID",
 )
 
 # SQLite's default limit on host parameters is 999 on old builds: stay well under it.
@@ -92,6 +102,21 @@ class FieldStateStore:
                             " AND sobject = ? AND record_id IN ({marks})",
                             org, sobject, record_ids)
         return {r["record_id"]: json.loads(r["digests"]) for r in rows}
+
+    def pending(self, org: str, sobject: str,
+                record_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Field → digest of the values of ilyd's last call, for the records that have
+        one (that call's answer may have been lost)."""
+        rows = self._select("SELECT record_id, digests FROM field_pending WHERE org = ?"
+                            " AND sobject = ? AND record_id IN ({marks})",
+                            org, sobject, record_ids)
+        return {r["record_id"]: json.loads(r["digests"]) for r in rows}
+
+    def send_pending(self, org: str, rows: Sequence[tuple[str, str, str]]) -> None:
+        """Store (sobject, record id, digests JSON) of values about to be sent, with
+        other threads' queued writes (ilyd.store.group_commit)."""
+        if rows:
+            shared(self.db).submit(PendingDigests(self.db, org, rows))
 
     def protected(self, org: str, sobject: str,
                   record_ids: Sequence[str]) -> dict[str, set[str]]:
@@ -159,3 +184,22 @@ class FieldStateStore:
         with self.db.transaction() as tx:
             tx.executemany("DELETE FROM field_digests WHERE org = ? AND sobject = ?"
                            " AND record_id = ?", [(org, sobject, r) for r in record_ids])
+
+
+@dataclass
+class PendingDigests:
+    """One writer's values about to be sent (group-committed)."""
+
+    db: Database
+    org: str
+    rows: Sequence[tuple[str, str, str]]  # (sobject, record id, digests JSON)
+
+
+def _write_pending(tx: sqlite3.Connection, requests: Sequence[PendingDigests]) -> None:
+    execute_values(tx, "INSERT INTO field_pending(org, sobject, record_id, digests)",
+                   [(r.org, s, i, d) for r in requests for s, i, d in r.rows],
+                   "ON CONFLICT(org, sobject, record_id) DO UPDATE SET digests ="
+                   " excluded.digests")
+
+
+register(PendingDigests, _write_pending, lambda request: request.db)

@@ -7,17 +7,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import requests
 
 from ilyd import metrics
-from ilyd.config import load_config
+from ilyd.actors.org import OrgSecrets
+from ilyd.config import OrgConfig, load_config
 from ilyd.devorg import DevOrg, OrgInfo
 from ilyd.pipeline.runtime import OrgPipeline
 from ilyd.provision.grant import grant_profiles
 from ilyd.resync.checkpoint import ResyncStore
 from ilyd.resync.engine import Resync, ResyncRequest, ResyncSettings
 from ilyd.salesforce.bulk import PollPolicy
+from ilyd.salesforce.connect import make_org_token_provider
+from ilyd.salesforce.http import RetryPolicy
+from ilyd.salesforce.rest import RestClient
+from ilyd.store import Database
 from ilyd.store.field_state import FieldStateStore
-from tests.pipeline.conftest import SalesforceUser, write_config
+from tests.pipeline.conftest import SalesforceUser, wait_until, write_config
 from tests.pipeline.test_writer import entry, run_once
 
 INDUSTRY = "Ily_Industry__c"
@@ -121,3 +127,38 @@ def test_always_overwrites_a_persons_edit_and_if_blank_holds_in_the_resync_too(
     record = user.record(account)
     assert record[INDUSTRY] == "Manufacturing"
     assert record[NAME] == "Acme (our name)"
+
+
+def test_values_of_a_write_whose_answer_was_lost_are_still_ilyds_after_a_persons_edit(
+        provisioned: OrgConfig, database: Database, user: SalesforceUser, info: OrgInfo,
+        dev: DevOrg) -> None:
+    secrets = OrgSecrets.read(provisioned)
+    # A client that gives up on an answer after 1 s, once: Salesforce may still commit.
+    rest = RestClient(provisioned.name, make_org_token_provider(provisioned, secrets),
+                      api_version=provisioned.api_version, timeout=1.0,
+                      retry=RetryPolicy(attempts=1))
+    impatient = OrgPipeline(provisioned, secrets, database, rest=rest,
+                            probe_interval=0.2).acquire()
+    try:
+        account = user.create("Account", Name="Acme", Website="acme.example")
+        run_once(impatient, [entry("Account", account, Website="acme.example")])
+        assert user.record(account)[INDUSTRY] == "Manufacturing"
+        admin = requests.Session()
+        admin.post(f"{dev.admin}/faults", json={
+            "kind": "latency", "path_prefix": "/services/data/", "method": "PATCH",
+            "org": info.name, "delay": 2.0}, timeout=10).raise_for_status()
+        try:
+            user.update("Account", account, Website="globex.test")
+            _, report = run_once(impatient, [entry("Account", account, Website="globex.test")])
+            assert report.written == 0  # no answer: the outcome is unknown
+            wait_until(lambda: user.record(account)[INDUSTRY] == "Energy", timeout=10,
+                       what="the unanswered write landing")
+        finally:
+            admin.delete(f"{dev.admin}/faults", timeout=10).raise_for_status()
+        # A person edits the record's other fields before ilyd tries again.
+        user.update("Account", account, Website="initech.example")
+        run_once(impatient, [entry("Account", account, Website="initech.example")])
+        record = user.record(account)
+        assert (record[NAME], record[INDUSTRY]) == ("Initech", "Software")
+    finally:
+        impatient.release()
