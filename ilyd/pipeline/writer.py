@@ -210,7 +210,10 @@ class Writer:
         sends: list[_Send] = []
         for work in works:
             last = stored.get(work.record_id)
-            if last is not None and last.hash == work.outcome.fingerprint():
+            # A write whose answer was lost may have left other values in the record than
+            # the last confirmed ones: only the read below can tell it is unchanged.
+            if (last is not None and last.hash == work.outcome.fingerprint()
+                    and not self._outcome_unknown(work)):
                 report.skipped += 1
                 metrics.WRITES_SKIPPED_UNCHANGED.inc()
                 # Its inputs were enriched all the same: the poller and the

@@ -51,3 +51,23 @@ def test_a_recovered_record_whose_values_changed_is_written(
     assert again.written == 1  # type: ignore[attr-defined]
     assert user.record(lead)["Ily_Domain__c"] == "globex.test"
     assert _ilyd_writes(user, info, lead) == 2
+
+
+def test_a_record_whose_lost_write_left_other_values_gets_the_confirmed_ones_back(
+        pipeline: OrgPipeline, user: SalesforceUser, info: OrgInfo) -> None:
+    lead = user.create("Lead", LastName="Doe", Company="Acme", Email="jo@acme.example")
+    run_once(pipeline, [entry("Lead", lead, Email="jo@acme.example")])
+    # A later write (for another domain) landed, and the daemon died before its answer
+    # was confirmed: the stores still hold the acme values as the last written.
+    pipeline.rest.update_mixed([("Lead", {"Id": lead, "Ily_Domain__c": "globex.test",
+                                          "Ily_Company_Name__c": "Globex Corporation"})])
+    pipeline.inbox.put(pipeline.org, [entry("Lead", lead, Email="jo@acme.example")],
+                       source="test")
+    restarted = Inbox(pipeline.inbox.db, pipeline.inbox.replay)
+    writer = Writer(pipeline.org, pipeline.rest, restarted, pipeline.state, pipeline.hashes,
+                    enrich=pipeline.config.enrich, budget=pipeline.budget)
+    _, again = run_once(pipeline, [], writer=writer)
+    assert again.written == 1  # type: ignore[attr-defined]
+    record = user.record(lead)
+    assert record["Ily_Domain__c"] == "acme.example"
+    assert record["Ily_Company_Name__c"] == "Acme Corporation"
