@@ -413,6 +413,14 @@ def api_failure(error: str, ctx: Context, code: str | None = None) -> list[Check
                             "nothing to fix in ilyd or the connected app: wait (Setup > System"
                             " Overview > API Usage shows the last 24 hours), lower"
                             " api_budget_ratio if ilyd uses too much, or buy more API calls")]
+    if code in ("invalid_client", "invalid_client_id"):
+        # Salesforce refused the consumer key or secret, not the user's grant: a new
+        # `ilyd connect` would be refused the same way.
+        return [CheckResult("api access", Status.FAIL, error,
+                            "ilyd cannot reach the org; nothing else can be checked",
+                            "put the connected app's consumer secret in the org's"
+                            " client_secret_file (or _credential / _env) and its consumer"
+                            " key in client_id; a running daemon then needs ilyd ctl reload")]
     return [CheckResult("api access", Status.FAIL, error,
                         "ilyd cannot reach the org; nothing else can be checked",
                         f"check the connected app and the user, or run ilyd connect {ctx.org}")]

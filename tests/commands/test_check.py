@@ -254,3 +254,17 @@ def test_ctl_check_on_the_running_daemon_shows_the_same_steps_and_exit_status_as
         assert "      FAIL  object Lead" in verbose.stdout
     finally:
         daemon.stop()
+
+
+def test_a_refused_client_secret_sends_the_admin_to_the_secret_not_to_ilyd_connect(
+        tmp_path: Path, dev: DevOrg, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(tmp_path, dev, auth="password")
+    (tmp_path / "client_secret").write_text("not-the-consumer-secret")
+    status, out = check_text(config, capsys)
+    assert status == 1
+    assert out.startswith("FAIL  connect")
+    assert "invalid_client" in out
+    fix = next(line for line in out.splitlines() if line.strip().startswith("fix:"))
+    assert "client_secret_file" in fix
+    assert "ilyd ctl reload" in fix
+    assert "ilyd connect" not in fix
