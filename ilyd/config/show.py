@@ -76,6 +76,7 @@ def _table(obj: Any) -> dict[str, Any]:
 def _enrich(enrich: EnrichConfig) -> dict[str, Any]:
     return {
         "writer_window": enrich.writer_window,
+        "history_days": enrich.history_days,
         "overwrite": {name: str(policy) for name, policy in enrich.overwrite},
         "provider": [_provider(spec) for spec in enrich.providers],
     }

@@ -121,3 +121,13 @@ def test_config_show_loads_back_equal_to_the_effective_config_with_non_bmp_text(
     assert shown["metrics"]["listen"] == "[::1]:9464"
     assert org["password_file"] == str(secret_file)
     assert "s3cret-value" not in str(shown)
+
+
+def test_config_show_prints_the_history_days_the_daemon_keeps(write_config, secret_file,
+                                                               capsys):
+    path = write_config('[defaults.enrich]\nhistory_days = 90\n' + GOOD_ORG)
+    assert main(["config", "show", "--config", str(path)]) == 0
+    shown = tomllib.loads(capsys.readouterr().out)
+    assert shown["defaults"]["enrich"]["history_days"] == 90
+    (org,) = shown["org"]
+    assert org["enrich"]["history_days"] == 90
