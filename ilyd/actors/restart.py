@@ -48,6 +48,7 @@ class OrgSlot:
     starts: int = 0
     retry_at: float | None = None  # wall time of the scheduled retry
     detail: dict[str, DetailValue] = field(default_factory=dict)
+    problem_since: float | None = None  # monotonic time its current problem was first seen
     ref: Any = None  # the live OrgActor's ActorRef
     stopping: Any = None  # an OrgActor asked to stop that has not confirmed yet
     start_pending: bool = False  # start as soon as `stopping` is gone

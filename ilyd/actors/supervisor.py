@@ -134,6 +134,7 @@ class SupervisorActor(pykka.ThreadingActor):
             return
         slot.started_at = time.monotonic()
         slot.last_error = None
+        slot.problem_since = None
         self._transition(slot, OrgState.RUNNING)
         self._judge(slot)
 
@@ -182,17 +183,26 @@ class SupervisorActor(pykka.ThreadingActor):
         self._judge(slot)
 
     def _judge(self, slot: OrgSlot) -> None:
-        """Running or degraded, by what the org's parts last published (ilyd.actors.health)."""
+        """Running or degraded, by what the org's parts last published (ilyd.actors.health):
+        degraded once a problem has lasted `[daemon] degraded_after` seconds, so that a
+        reconnect after a passing 5xx does not make the state flap."""
         if slot.state not in _ALIVE:
             return
         found = health.problem(slot.detail)
-        if found is not None and (slot.state is OrgState.RUNNING or found != slot.last_error):
+        if found is None:
+            slot.problem_since = None
+            if slot.state is OrgState.DEGRADED:
+                slot.last_error = None
+                self._transition(slot, OrgState.RUNNING)
+            return
+        now = time.monotonic()
+        if slot.problem_since is None:
+            slot.problem_since = now
+        if slot.state is OrgState.DEGRADED:
             slot.last_error = found
-            if slot.state is OrgState.RUNNING:
-                self._transition(slot, OrgState.DEGRADED, error=found)
-        elif found is None and slot.state is OrgState.DEGRADED:
-            slot.last_error = None
-            self._transition(slot, OrgState.RUNNING)
+        elif now - slot.problem_since >= self._config.daemon.degraded_after:
+            slot.last_error = found
+            self._transition(slot, OrgState.DEGRADED, error=found)
 
     def _on_retry(self, msg: RetryOrg) -> None:
         slot = self._current(msg.org, msg.incarnation)
@@ -212,6 +222,8 @@ class SupervisorActor(pykka.ThreadingActor):
                 and not slot.ref.is_alive()
             ):
                 self._on_failed(OrgFailed(slot.name, slot.incarnation, "org actor died"))
+            elif slot.problem_since is not None and slot.state is OrgState.RUNNING:
+                self._judge(slot)  # a problem that outlasted the grace without a new report
         return True
 
     def _slot(self, org: OrgName) -> OrgSlot:

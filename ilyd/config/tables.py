@@ -84,6 +84,8 @@ def daemon_table(base_dir: Path) -> Table[DaemonConfig]:
             Field("log_level", choice("debug", "info", "warning", "error"), "info"),
             Field("processes", _processes(), None,
                   'worker processes the orgs are shared over; "auto": by orgs and CPUs'),
+            Field("degraded_after", number(0, 3600), 30.0,
+                  "seconds a running org's problem lasts before it shows degraded"),
         ),
         build=lambda state_dir, control_socket, **rest: DaemonConfig(
             state_dir=state_dir or default_state_dir(base_dir),

@@ -92,3 +92,18 @@ def test_a_tls_failure_shows_degraded_with_the_certificate_problem(
         daemon = run(config)
         org = _degraded(daemon)
         assert "TLS verification" in org["last_error"]
+
+
+def test_a_problem_shows_degraded_only_once_it_lasted_degraded_after(
+        tmp_path: Path, dev: DevOrg, info: OrgInfo, run: Any) -> None:
+    config = write_config(tmp_path, dev, [info])
+    config.write_text(config.read_text().replace("degraded_after = 0", "degraded_after = 20"))
+    (tmp_path / f"{info.name}.secret").write_text("not-the-secret")
+    daemon = run(config)
+    seen = wait_until(lambda: next((o for o in _orgs(daemon)
+                                    if o["detail"].get("provision_error")), None),
+                      timeout=45, what="the refused secret in the org's detail")
+    # Within the grace: not degraded yet, so a passing blip never makes the state flap.
+    assert seen["state"] in ("starting", "running")
+    org = _degraded(daemon)
+    assert "invalid_client" in org["last_error"]

@@ -20,7 +20,8 @@ def test_an_org_not_provisioned_is_degraded_naming_the_provision_command_until_i
         tmp_path: Path, env: Env) -> None:
     database = Database(tmp_path / "state" / "ilyd.db")
     config = _config(tmp_path, env)
-    config = replace(config, orgs=(replace(config.orgs[0], auto_provision=False),))
+    config = replace(config, orgs=(replace(config.orgs[0], auto_provision=False),),
+                     daemon=replace(config.daemon, degraded_after=0.0))
     supervisor = SupervisorActor.start(config, database=database)
 
     def org() -> OrgStatus:
