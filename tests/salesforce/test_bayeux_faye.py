@@ -262,3 +262,43 @@ class socket_closed_port:  # noqa: N801 - used as a context manager
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+def test_change_data_capture_events_from_a_real_bayeux_server_are_triaged_like_salesforces(
+        faye: Faye, rec: Recorder) -> None:
+    from ilyd.pipeline.cdc import triage
+
+    channel = "/data/AccountChangeEvent"
+    client = BayeuxClient(faye.endpoint, channels=[channel], on_events=rec.on_events,
+                          access_token=rec.token, refresh_token=rec.refresh, org="faye",
+                          backoff=FAST, timeout_margin=5.0)
+
+    def change(replay_id: int, change_type: str, origin: str, **fields: object) -> None:
+        # The shape of the Change Data Capture Developer Guide's event message.
+        faye.control("publish", {"channel": channel, "data": {
+            "schema": "IeRuaY6cbI_HsV8Rv1Mc5g", "event": {"replayId": replay_id},
+            "payload": {"ChangeEventHeader": {
+                "entityName": "Account", "recordIds": [f"001{replay_id:012d}AAA"],
+                "changeType": change_type, "changeOrigin": origin,
+                "transactionKey": f"tx-{replay_id}", "sequenceNumber": 1,
+                "commitTimestamp": 1733572800000, "commitNumber": replay_id,
+                "commitUser": "005000000000001AAA", "changedFields": list(fields),
+                "diffFields": [], "nulledFields": []}, **fields}}})
+
+    with connected(client):
+        wait_for(lambda: faye.stats()["subscribes"], "subscribed")
+        change(1, "CREATE", "com/salesforce/api/soap/68.0;client=SfdcInternalAPI/",
+               Name="Acme", Website="https://acme.example")
+        change(2, "UPDATE", "com/salesforce/api/rest/68.0;client=ilyd",
+               Ily_Domain__c="acme.example")
+        change(3, "UPDATE", "com/salesforce/api/rest/68.0;client=other", Phone="555")
+        change(4, "UPDATE", "", Website="https://globex.test")
+        wait_for(lambda: len(rec.events) >= 4, "four change events")
+        wait_for(lambda: client.cursor() == {channel: 4}, "cursor at replay id 4")
+    batch = triage([e.data["payload"] for e in rec.events], "ilyd", ["Account"])
+    assert [(e.record_id, e.change_type, e.fields.get("Website")) for e in batch.entries] == [
+        ("001000000000001AAA", "created", "https://acme.example")]
+    # An update carries only what changed: the other inputs are read, batched.
+    assert [(e.record_id, e.fields.get("Website")) for e in batch.partial] == [
+        ("001000000000004AAA", "https://globex.test")]
+    assert batch.skipped == {"own_write": 1, "no_input_change": 1}
