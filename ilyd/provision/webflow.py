@@ -225,9 +225,12 @@ class WebServerFlow:
         if response.status_code >= 400 or "access_token" not in body:
             code_name = str(body.get("error") or f"HTTP {response.status_code}")
             words = body.get("error_description") or response.text[:200]
-            cls = ClientRejectedError if code_name in ("invalid_client_id",
-                                                       "invalid_client") else AuthError
-            raise cls(f"the token exchange failed ({code_name}: {words})",
+            rejected = code_name in ("invalid_client_id", "invalid_client")
+            cls = ClientRejectedError if rejected else AuthError
+            fix = ("; Salesforce refused the connected app's consumer key or consumer secret:"
+                   " check client_id and what client_secret_file (or _credential / _env)"
+                   " holds" if rejected else "")
+            raise cls(f"the token exchange failed ({code_name}: {words}){fix}",
                       status=response.status_code, error_code=code_name)
         if not body.get("refresh_token"):
             raise AuthError("Salesforce issued no refresh token: add the 'refresh_token,"

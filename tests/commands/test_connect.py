@@ -149,3 +149,16 @@ def test_the_browser_page_shows_the_failed_code_exchange_instead_of_success(
     assert "ilyd was not connected" in page
     assert "invalid_client" in page
     assert not (tmp_path / "state" / "tokens" / "acme.refresh_token").exists()
+
+
+def test_a_refused_client_secret_at_the_code_exchange_names_what_to_fix(
+        tmp_path: Path, dev: DevOrg) -> None:
+    config = write_config(tmp_path, dev)
+    (tmp_path / "client_secret").write_text("not-the-secret")
+    process = _start(config)
+    page = _play_browser(_authorize_url(process), dev, "allow")
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 4, err
+    for text in (err, page):
+        assert "consumer secret" in text
+        assert "client_secret_file" in text
