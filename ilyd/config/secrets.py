@@ -79,7 +79,8 @@ class SecretRef:
         except FileNotFoundError:
             if self.missing:
                 return self.missing
-            return f"secret file {path} does not exist; create it (mode 0600) or fix the path"
+            return (f"secret file {path} does not exist; create it (mode 0600, or 0640 in"
+                    " the daemon's group when another user writes it) or fix the path")
         except OSError as exc:
             return f"cannot stat secret file {path}: {exc.strerror}"
         if not stat.S_ISREG(info.st_mode):

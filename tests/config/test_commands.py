@@ -131,3 +131,13 @@ def test_config_show_prints_the_history_days_the_daemon_keeps(write_config, secr
     assert shown["defaults"]["enrich"]["history_days"] == 90
     (org,) = shown["org"]
     assert org["enrich"]["history_days"] == 90
+
+
+def test_a_missing_secret_file_is_to_be_created_readable_by_the_daemon_s_group(
+        write_config, capsys):
+    path = write_config(GOOD_ORG)
+    assert main(["config", "check", "--config", str(path)]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("org[0].client_secret_file: secret file ")
+    assert "does not exist" in line
+    assert "0640" in line
