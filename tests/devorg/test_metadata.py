@@ -12,6 +12,7 @@ import zeep.exceptions
 from simple_salesforce import Salesforce
 
 from ilyd.devorg import DevOrg
+from tests.helpers.simple_sf import simple_salesforce
 
 ILY_FIELD = {"fullName": "Account.Ily_Domain__c", "label": "Ily Domain", "type": "Text",
              "length": 255}
@@ -25,17 +26,7 @@ def tls_dev() -> Iterator[DevOrg]:
 
 @pytest.fixture
 def sf(tls_dev: DevOrg, monkeypatch: pytest.MonkeyPatch) -> Salesforce:
-    # zeep opens its own requests session, which trusts what REQUESTS_CA_BUNDLE names
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_dev.ca_file))
-    org = tls_dev.orgs[0]
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = str(tls_dev.ca_file)
-    token = session.post(tls_dev.url + "/services/oauth2/token", data={
-        "grant_type": "refresh_token", "client_id": org.client_id,
-        "client_secret": org.client_secret, "refresh_token": org.refresh_token}).json()
-    return Salesforce(session_id=token["access_token"], instance_url=token["instance_url"],
-                      session=session, version="59.0")
+    return simple_salesforce(tls_dev, monkeypatch)
 
 
 def _permissions(dev: DevOrg, **system: bool) -> None:

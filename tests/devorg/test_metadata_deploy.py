@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 from simple_salesforce import Salesforce
 
 from ilyd.cli import main
 from ilyd.devorg import DevOrg
 from ilyd.enrich.fields import CATALOGUE
+from tests.helpers.simple_sf import simple_salesforce
 
 LAYOUT_WITH = """<?xml version="1.0" encoding="UTF-8"?>
 <Layout xmlns="http://soap.sforce.com/2006/04/metadata">
@@ -50,16 +50,7 @@ def tls_dev() -> Iterator[DevOrg]:
 
 @pytest.fixture
 def sf(tls_dev: DevOrg, monkeypatch: pytest.MonkeyPatch) -> Salesforce:
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_dev.ca_file))
-    org = tls_dev.orgs[0]
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = str(tls_dev.ca_file)
-    token = session.post(tls_dev.url + "/services/oauth2/token", data={
-        "grant_type": "refresh_token", "client_id": org.client_id,
-        "client_secret": org.client_secret, "refresh_token": org.refresh_token}).json()
-    return Salesforce(session_id=token["access_token"], instance_url=token["instance_url"],
-                      session=session, version="59.0")
+    return simple_salesforce(tls_dev, monkeypatch)
 
 
 def _custom_fields(sf: Salesforce) -> list[str]:

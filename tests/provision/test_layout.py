@@ -19,7 +19,7 @@ from ilyd.enrich.fields import CATALOGUE
 from ilyd.provision.service import Provisioner
 from ilyd.salesforce.connect import make_org_rest_client
 from ilyd.salesforce.soql import soql
-from tests.helpers.orgs import password_org_toml
+from tests.helpers.simple_sf import simple_salesforce, tls_org_config
 
 ACCOUNT, LEAD = "Account-Account Layout", "Lead-Lead Layout"
 ILY = [f.api_name for f in CATALOGUE]
@@ -33,12 +33,7 @@ def dev() -> Iterator[DevOrg]:
 
 @pytest.fixture
 def config(dev: DevOrg, tmp_path: Path) -> Path:
-    path = tmp_path / "ilyd.toml"
-    path.write_text(f'[daemon]\nstate_dir = "{tmp_path}/state"\n'
-                    f'control_socket = "{tmp_path}/control.sock"\n[metrics]\nlisten = ""\n'
-                    + password_org_toml(tmp_path, dev, dev.orgs[0],
-                                        f'ca_file = "{dev.ca_file}"\n'))
-    return path
+    return tls_org_config(dev, tmp_path)
 
 
 @pytest.fixture
@@ -48,16 +43,7 @@ def org(config: Path) -> OrgConfig:
 
 @pytest.fixture
 def sf(dev: DevOrg, monkeypatch: pytest.MonkeyPatch) -> Salesforce:
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(dev.ca_file))  # zeep's own session
-    info = dev.orgs[0]
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = str(dev.ca_file)
-    token = session.post(dev.url + "/services/oauth2/token", data={
-        "grant_type": "refresh_token", "client_id": info.client_id,
-        "client_secret": info.client_secret, "refresh_token": info.refresh_token}).json()
-    return Salesforce(session_id=token["access_token"], instance_url=token["instance_url"],
-                      session=session, version="59.0")
+    return simple_salesforce(dev, monkeypatch)
 
 
 def provisioner(org: OrgConfig, **kw: bool) -> Provisioner:

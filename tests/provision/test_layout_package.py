@@ -14,7 +14,7 @@ from simple_salesforce import Salesforce
 from ilyd.cli import main
 from ilyd.devorg import DevOrg
 from ilyd.enrich.fields import CATALOGUE
-from tests.helpers.orgs import password_org_toml
+from tests.helpers.simple_sf import simple_salesforce, tls_org_config
 
 
 @pytest.fixture
@@ -25,26 +25,12 @@ def dev() -> Iterator[DevOrg]:
 
 @pytest.fixture
 def config(dev: DevOrg, tmp_path: Path) -> Path:
-    path = tmp_path / "ilyd.toml"
-    path.write_text(f'[daemon]\nstate_dir = "{tmp_path}/state"\n'
-                    f'control_socket = "{tmp_path}/control.sock"\n[metrics]\nlisten = ""\n'
-                    + password_org_toml(tmp_path, dev, dev.orgs[0],
-                                        f'ca_file = "{dev.ca_file}"\n'))
-    return path
+    return tls_org_config(dev, tmp_path)
 
 
 @pytest.fixture
 def sf(dev: DevOrg, monkeypatch: pytest.MonkeyPatch) -> Salesforce:
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(dev.ca_file))  # zeep's own session
-    info = dev.orgs[0]
-    session = requests.Session()
-    session.trust_env = False
-    session.verify = str(dev.ca_file)
-    token = session.post(dev.url + "/services/oauth2/token", data={
-        "grant_type": "refresh_token", "client_id": info.client_id,
-        "client_secret": info.client_secret, "refresh_token": info.refresh_token}).json()
-    return Salesforce(session_id=token["access_token"], instance_url=token["instance_url"],
-                      session=session, version="59.0")
+    return simple_salesforce(dev, monkeypatch)
 
 
 def _customize_application(dev: DevOrg, granted: bool) -> None:
