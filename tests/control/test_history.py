@@ -5,8 +5,6 @@ each left alone with why; entries older than history_days are pruned."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,12 +42,6 @@ def daemon(pipeline: OrgPipeline, config_path: Path) -> Iterator[Daemon]:  # noq
     running.stop()
 
 
-def ctl(daemon: Daemon, *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "ilyd", "ctl", "--socket", str(daemon.socket),
-                           *args], capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
 
 def test_history_shows_each_enrichment_with_old_and_new_values_and_why_a_field_was_kept(
         daemon: Daemon, user: SalesforceUser) -> None:  # noqa: F811
@@ -63,7 +55,7 @@ def test_history_shows_each_enrichment_with_old_and_new_values_and_why_a_field_w
     wait_until(lambda: user.record(account)[NAME] == "Globex Corporation", timeout=30,
                what="re-enrichment after the Website edit")
 
-    result = wait_until(lambda: (r := json.loads(ctl(daemon, "--json", "history", "org0",
+    result = wait_until(lambda: (r := json.loads(daemon.ctl("--json", "history", "org0",
                                                      account)))["entries"][1:] and r,
                         timeout=30, what="two history entries")
     first, second = (e["entry"] for e in result["entries"])
@@ -76,7 +68,7 @@ def test_history_shows_each_enrichment_with_old_and_new_values_and_why_a_field_w
     assert second["skipped"][INDUSTRY] == "protected"
     assert INDUSTRY not in second["written"]
 
-    text = ctl(daemon, "history", "org0", account[:15])
+    text = daemon.ctl("history", "org0", account[:15])
     assert "domain globex.test from Website" in text
     assert "wrote   Ily_Company_Name__c: 'Acme Corporation' -> 'Globex Corporation'" in text
     assert "skipped Ily_Industry__c: protected" in text

@@ -57,6 +57,14 @@ class Daemon:
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
+    def ctl(self, *args: str) -> str:
+        """`ilyd ctl ARGS…` against this daemon; its stdout (the call must succeed)."""
+        done = subprocess.run([sys.executable, "-m", "ilyd", "ctl", "--socket",
+                               str(self.socket), *args], capture_output=True, text=True,
+                              timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
     def workers(self) -> list[dict[str, Any]]:
         return list(ControlClient(self.socket, timeout=10).call("status")["workers"])
 

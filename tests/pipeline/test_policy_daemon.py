@@ -4,8 +4,6 @@ write) and `ilyd ctl resync`, until `ilyd ctl release` gives the field back to i
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,12 +27,6 @@ def daemon(pipeline: OrgPipeline, config_path: Path) -> Iterator[Daemon]:
     running.stop()
 
 
-def ctl(daemon: Daemon, *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "ilyd", "ctl", "--socket", str(daemon.socket),
-                           *args], capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
 
 def test_a_persons_edit_survives_the_real_time_path_and_a_resync_until_released(
         daemon: Daemon, user: SalesforceUser) -> None:
@@ -54,9 +46,9 @@ def test_a_persons_edit_survives_the_real_time_path_and_a_resync_until_released(
     assert resynced["phase"] == "done", resynced
     assert user.record(account)[INDUSTRY] == "Curated by Sales"
 
-    assert "released Ily_Industry__c" in ctl(daemon, "release", "org0", account,
+    assert "released Ily_Industry__c" in daemon.ctl("release", "org0", account,
                                              "--field", INDUSTRY)
-    assert "no protected field" in ctl(daemon, "release", "org0", account)
+    assert "no protected field" in daemon.ctl("release", "org0", account)
     resynced = ControlClient(daemon.socket, timeout=120).call(
         "resync", {"org": "org0", "objects": ["Account"], "wait": True})
     assert resynced["phase"] == "done", resynced
