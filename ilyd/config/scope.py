@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ilyd.config.schema import NestedProblemsError, type_name
+from ilyd.config.schema import NestedProblemsError, join_path, type_name
 
 __all__ = ["SCOPED_OBJECTS", "scope_table"]
 
@@ -34,10 +34,11 @@ def scope_table() -> Any:
         problems = []
         pairs = []
         for sobject, condition in value.items():
+            key = join_path("", sobject)  # quoted when TOML would quote it (e.g. "")
             if sobject not in SCOPED_OBJECTS:
-                problems.append(f"{sobject}: must be one of {', '.join(SCOPED_OBJECTS)}")
+                problems.append(f"{key}: must be one of {', '.join(SCOPED_OBJECTS)}")
             elif not isinstance(condition, str) or not condition.strip():
-                problems.append(f"{sobject}: must be a non-empty SOQL condition, e.g."
+                problems.append(f"{key}: must be a non-empty SOQL condition, e.g."
                                 " \"BillingCountry = 'US'\"")
             else:
                 pairs.append((sobject, condition.strip()))
