@@ -97,7 +97,7 @@ def test_a_tls_failure_shows_degraded_with_the_certificate_problem(
 def test_a_problem_shows_degraded_only_once_it_lasted_degraded_after(
         tmp_path: Path, dev: DevOrg, info: OrgInfo, run: Any) -> None:
     config = write_config(tmp_path, dev, [info])
-    config.write_text(config.read_text().replace("degraded_after = 0", "degraded_after = 20"))
+    config.write_text(config.read_text().replace("degraded_after = 0", "degraded_after = 6"))
     (tmp_path / f"{info.name}.secret").write_text("not-the-secret")
     daemon = run(config)
     seen = wait_until(lambda: next((o for o in _orgs(daemon)
