@@ -11,6 +11,13 @@ from tests.pipeline.conftest import SalesforceUser
 from tests.pipeline.test_writer import entry, run_once
 
 
+def _next_run_writer(pipeline: OrgPipeline) -> Writer:
+    """The writer of the next run: its inbox, opened anew, holds the rows left over."""
+    restarted = Inbox(pipeline.inbox.db, pipeline.inbox.replay)
+    return Writer(pipeline.org, pipeline.rest, restarted, pipeline.state, pipeline.hashes,
+                  enrich=pipeline.config.enrich, budget=pipeline.budget)
+
+
 def _ilyd_writes(user: SalesforceUser, info: OrgInfo, record: str) -> int:
     return sum(1 for h in user.history(record) if h["user_id"] == info.user_id)
 
@@ -25,10 +32,7 @@ def test_a_record_written_by_a_run_that_died_unconfirmed_is_confirmed_not_writte
     pipeline.state.forget(pipeline.org, "Lead", [lead])
     pipeline.inbox.put(pipeline.org, [entry("Lead", lead, Email="jo@acme.example")],
                        source="test")
-    restarted = Inbox(pipeline.inbox.db, pipeline.inbox.replay)  # the next run opens it
-    writer = Writer(pipeline.org, pipeline.rest, restarted, pipeline.state, pipeline.hashes,
-                    enrich=pipeline.config.enrich, budget=pipeline.budget)
-    _, again = run_once(pipeline, [], writer=writer)
+    _, again = run_once(pipeline, [], writer=_next_run_writer(pipeline))
     assert again.written == 0  # type: ignore[attr-defined]
     assert again.skipped == 1  # type: ignore[attr-defined]
     assert _ilyd_writes(user, info, lead) == 1
@@ -44,10 +48,7 @@ def test_a_recovered_record_whose_values_changed_is_written(
     user.update("Lead", lead, Email="jo@globex.test")
     pipeline.inbox.put(pipeline.org, [entry("Lead", lead, Email="jo@globex.test")],
                        source="test")
-    restarted = Inbox(pipeline.inbox.db, pipeline.inbox.replay)
-    writer = Writer(pipeline.org, pipeline.rest, restarted, pipeline.state, pipeline.hashes,
-                    enrich=pipeline.config.enrich, budget=pipeline.budget)
-    _, again = run_once(pipeline, [], writer=writer)
+    _, again = run_once(pipeline, [], writer=_next_run_writer(pipeline))
     assert again.written == 1  # type: ignore[attr-defined]
     assert user.record(lead)["Ily_Domain__c"] == "globex.test"
     assert _ilyd_writes(user, info, lead) == 2
@@ -63,10 +64,7 @@ def test_a_record_whose_lost_write_left_other_values_gets_the_confirmed_ones_bac
                                           "Ily_Company_Name__c": "Globex Corporation"})])
     pipeline.inbox.put(pipeline.org, [entry("Lead", lead, Email="jo@acme.example")],
                        source="test")
-    restarted = Inbox(pipeline.inbox.db, pipeline.inbox.replay)
-    writer = Writer(pipeline.org, pipeline.rest, restarted, pipeline.state, pipeline.hashes,
-                    enrich=pipeline.config.enrich, budget=pipeline.budget)
-    _, again = run_once(pipeline, [], writer=writer)
+    _, again = run_once(pipeline, [], writer=_next_run_writer(pipeline))
     assert again.written == 1  # type: ignore[attr-defined]
     record = user.record(lead)
     assert record["Ily_Domain__c"] == "acme.example"
