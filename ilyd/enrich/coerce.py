@@ -69,7 +69,9 @@ def sf_length(text: str) -> int:
     return len(text) + sum(1 for ch in text if ch > "\uffff")
 
 
-def _truncate(text: str, max_chars: int) -> str:
+def truncate_units(text: str, max_chars: int) -> str:
+    """`text` cut to at most `max_chars` as Salesforce counts them (sf_length), never
+    inside a character."""
     if len(text) <= max_chars and sf_length(text) <= max_chars:
         return text
     units = 0
@@ -87,7 +89,7 @@ def _join_fitting(value: Iterable[object], max_chars: int | None) -> str | None:
         candidate = f"{joined}{LIST_SEPARATOR}{part}" if joined else part
         if max_chars is not None and sf_length(candidate) > max_chars:
             if not joined:  # a single over-long item: keep what fits of it
-                joined = _truncate(part, max_chars)
+                joined = truncate_units(part, max_chars)
             break
         joined = candidate
     return joined or None
@@ -173,4 +175,4 @@ def coerce_value(field: IlyField, value: object) -> object:
     text = _text(value)
     if text is None:
         return None
-    return _truncate(text, max_chars) if max_chars is not None else text
+    return truncate_units(text, max_chars) if max_chars is not None else text

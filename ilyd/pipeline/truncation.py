@@ -10,6 +10,7 @@ from typing import Any
 
 import structlog
 
+from ilyd.enrich.coerce import sf_length, truncate_units
 from ilyd.pipeline.writable import WritableFields
 from ilyd.salesforce.rest import RecordError
 
@@ -25,13 +26,14 @@ _MAX_LENGTH = re.compile(r"\(max length=(\d+)\)\s*$")
 def fit(sobject: str, record_id: str, values: dict[str, Any],
         lengths: Mapping[str, int | None]) -> None:
     """Cut text longer than its field's described length before it is sent: Salesforce
-    would refuse the whole record (STRING_TOO_LONG) for one long value."""
+    would refuse the whole record (STRING_TOO_LONG) for one long value. Lengths count as
+    Salesforce counts them, in UTF-16 units (ilyd.enrich.coerce.sf_length)."""
     for name, value in values.items():
         limit = lengths.get(name)
-        if isinstance(value, str) and limit and len(value) > limit:
-            values[name] = value[:limit]
+        if isinstance(value, str) and limit and sf_length(value) > limit:
+            values[name] = truncate_units(value, limit)
             log.info("ily_value_truncated", sobject=sobject, record=record_id,
-                     field=name, length=len(value), max_length=limit)
+                     field=name, length=sf_length(value), max_length=limit)
 
 
 def cut_to_stated(sobject: str, record_id: str, values: dict[str, Any], error: RecordError,
@@ -43,11 +45,11 @@ def cut_to_stated(sobject: str, record_id: str, values: dict[str, Any], error: R
         value = values.get(name)
         if isinstance(value, str):
             limit = (int(stated.group(1)) if stated else writable.get(name)) or 0
-            if not 0 < limit < len(value):
+            if not 0 < limit < sf_length(value):
                 # Our described length is stale (the field was shortened).
-                limit = fields.described_length(sobject, name) or len(value) // 2
+                limit = fields.described_length(sobject, name) or sf_length(value) // 2
             limit = max(1, limit)
-            values[name] = value[:limit]
+            values[name] = truncate_units(value, limit)
             fields.learn_length(sobject, name, limit)
             log.info("ily_value_truncated", sobject=sobject, record=record_id, field=name,
                      length=len(value), max_length=limit, error=error.status_code)
