@@ -178,7 +178,10 @@ class Writer:
         from_csv = op.from_csv
         for (how, name, f, error, limit, parsed), raw in zip(plan, values.values(), strict=True):
             if how is _TEXT:
+                # Fits for sure: ASCII within the limit, or short enough even if every
+                # character were two UTF-16 units (coerce() counts them otherwise).
                 if type(raw) is str and raw and len(raw) <= limit and \
+                        (raw.isascii() or 2 * len(raw) <= limit) and \
                         not (from_csv and raw == "#N/A"):
                     out[name] = raw  # text that fits: what coerce() would return
                     continue

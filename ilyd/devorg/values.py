@@ -29,6 +29,14 @@ class FieldValueError(Exception):
         self.field = field
 
 
+
+def _utf16_units(text: str) -> int:
+    """A text's length in UTF-16 code units. Salesforce counts a character outside the
+    Basic Multilingual Plane as two in formulas and Apex strings
+    (https://help.salesforce.com/s/articleView?id=005166849&type=1); its field-length
+    rule is not spelled out, so devorg takes the stricter reading for fields too."""
+    return len(text.encode("utf-16-le", errors="surrogatepass")) // 2
+
 def now() -> dt.datetime:
     """Current time, UTC, truncated to milliseconds as Salesforce stores it."""
     t = dt.datetime.now(UTC)
@@ -197,7 +205,7 @@ def _coerce(f: FieldDef, value: object, *, from_csv: bool = False) -> object:
         raise FieldValueError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
                               f"{f.display_label}: bad value for restricted picklist field:"
                               f" {value}", f.name)
-    if f.length and len(value) > f.length:
+    if f.length and _utf16_units(value) > f.length:
         raise FieldValueError("STRING_TOO_LONG",
                           f"{f.display_label}: data value too large: {value} "
                           f"(max length={f.length})", f.name)

@@ -17,6 +17,16 @@ def test_string_too_long_starts_with_the_field_label(client: Client) -> None:
     assert error["fields"] == ["BillingCity"]
 
 
+def test_string_length_counts_utf16_units_so_an_emoji_is_two(client: Client) -> None:
+    # BillingCity is 40 long: 20 rockets are 40 units and fit, 21 are 42 and do not.
+    fits = client.post("/sobjects/Account/", json={"Name": "A", "BillingCity": "\U0001F680" * 20})
+    assert fits.status_code == 201, fits.text
+    response = client.post("/sobjects/Account/",
+                           json={"Name": "A", "BillingCity": "\U0001F680" * 21})
+    assert response.status_code == 400
+    assert response.json()[0]["errorCode"] == "STRING_TOO_LONG"
+
+
 def test_a_push_topic_with_an_unknown_notify_for_fields_value_is_refused(
         client: Client) -> None:
     response = client.post("/sobjects/PushTopic/", json={**TOPIC, "NotifyForFields": "Some"})
