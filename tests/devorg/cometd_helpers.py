@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import threading
+from typing import IO, Any
 
 import pytest
 import requests
@@ -144,3 +146,24 @@ def streaming_fixtures(hold_seconds: int, topics: dict[str, str] | None = None,
         return client
 
     return devorg_fixture(scope), org
+
+
+class Lines:
+    """A child's JSON lines, read on a thread so the test can wait with a deadline."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.items: list[dict[str, Any]] = []
+        self._cond = threading.Condition()
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            with self._cond:
+                self.items.append(json.loads(line))
+                self._cond.notify_all()
+
+    def wait(self, n: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+        with self._cond:
+            self._cond.wait_for(lambda: len(self.items) >= n, timeout)
+            assert len(self.items) >= n, f"expected {n} lines, got {self.items}"
+            return list(self.items)

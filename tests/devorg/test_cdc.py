@@ -4,15 +4,13 @@ writer's client in changeOrigin, gap and overflow events, and a third-party clie
 
 from __future__ import annotations
 
-import json
 import subprocess
-import threading
-from typing import IO, Any
+from typing import Any
 
 import requests
 
 from ilyd.devorg import DevOrg
-from tests.devorg.cometd_helpers import API, OrgClient, RawBayeux, streaming_fixtures
+from tests.devorg.cometd_helpers import API, Lines, OrgClient, RawBayeux, streaming_fixtures
 from tests.helpers import ROOT
 
 dev, org = streaming_fixtures(hold_seconds=1)
@@ -184,27 +182,6 @@ def test_change_events_are_kept_72_hours_and_push_topic_events_24(org: OrgClient
     assert settings["cdc_retention"] == 72 * 3600
     assert settings["pushtopic_retention"] == 24 * 3600
     assert settings["cdc_entity_limit"] == 5
-
-
-class Lines:
-    """A child's JSON lines, read on a thread so the test can wait with a deadline."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.items: list[dict[str, Any]] = []
-        self._cond = threading.Condition()
-        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
-
-    def _read(self, stream: IO[str]) -> None:
-        for line in stream:
-            with self._cond:
-                self.items.append(json.loads(line))
-                self._cond.notify_all()
-
-    def wait(self, n: int, timeout: float = 30.0) -> list[dict[str, Any]]:
-        with self._cond:
-            self._cond.wait_for(lambda: len(self.items) >= n, timeout)
-            assert len(self.items) >= n, f"expected {n} lines, got {self.items}"
-            return list(self.items)
 
 
 def test_jsforce_receives_account_change_events_in_salesforces_shape(

@@ -2,38 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
-import threading
-from typing import IO, Any
 
 from ilyd.devorg import DevOrg
-from tests.devorg.cometd_helpers import OrgClient, streaming_fixtures
+from tests.devorg.cometd_helpers import Lines, OrgClient, streaming_fixtures
 from tests.helpers import ROOT
 
 dev, org = streaming_fixtures(hold_seconds=1,
                               topics={"IlyLeads": "SELECT Id, Email, Company FROM Lead"})
-
-
-class Lines:
-    """Reads a child's JSON lines on a thread so the test can wait with a deadline."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.items: list[dict[str, Any]] = []
-        self._cond = threading.Condition()
-        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
-
-    def _read(self, stream: IO[str]) -> None:
-        for line in stream:
-            with self._cond:
-                self.items.append(json.loads(line))
-                self._cond.notify_all()
-
-    def wait(self, n: int, timeout: float = 30.0) -> list[dict[str, Any]]:
-        with self._cond:
-            self._cond.wait_for(lambda: len(self.items) >= n, timeout)
-            assert len(self.items) >= n, f"expected {n} lines, got {self.items}"
-            return list(self.items)
 
 
 def jsforce(

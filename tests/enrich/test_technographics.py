@@ -6,29 +6,15 @@ vendors' guides say; bench/data/technographics_truth.toml is what an admin concl
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from ilyd.enrich.dns_provider import EVIDENCE_FIELD, DnsProvider, DnsSettings
 from tests.enrich.conftest import ZoneServer
+from tests.helpers import load_script
 
-
-def _load_bench():  # bench/ is scripts, not a package: load the evaluation by its path
-    path = Path(__file__).resolve().parents[2] / "bench" / "technographics.py"
-    spec = importlib.util.spec_from_file_location("bench_technographics", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while building
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = load_script("bench/technographics.py", "bench_technographics")
 GOAL_PRECISION, GOAL_RECALL, ZONE = bench.GOAL_PRECISION, bench.GOAL_RECALL, bench.ZONE
 evaluate, load_truth, report = bench.evaluate, bench.load_truth, bench.report
 

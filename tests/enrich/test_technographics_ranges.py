@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 import json
 import random
 import re
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -21,20 +18,9 @@ from ilyd.enrich.ip_ranges import (
 )
 from ilyd.enrich.signatures import Category
 from ilyd.errors import ConfigError
+from tests.helpers import load_script
 
-
-def _load_script():  # scripts/ is not a package: load the refresh script by its path
-    path = Path(__file__).resolve().parents[2] / "scripts" / "refresh_ip_ranges.py"
-    spec = importlib.util.spec_from_file_location("refresh_ip_ranges", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while building
-    spec.loader.exec_module(module)
-    return module
-
-
-refresh = _load_script()
+refresh = load_script("scripts/refresh_ip_ranges.py", "refresh_ip_ranges")
 
 
 @pytest.fixture(scope="module")
