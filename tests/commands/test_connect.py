@@ -137,14 +137,21 @@ def test_connecting_through_the_authorize_page_is_not_an_interactive_login(
     assert user_line()["status"] == "WARN"
 
 
-def test_the_browser_page_shows_the_failed_code_exchange_instead_of_success(
-        tmp_path: Path, dev: DevOrg) -> None:
+def _refused_code_exchange(tmp_path: Path, dev: DevOrg) -> tuple[str, str]:
+    """`ilyd connect` with a wrong client secret, allowed in the browser: its stderr and
+    the page the browser shows (it exits 4, Salesforce refused the client)."""
     config = write_config(tmp_path, dev)
     (tmp_path / "client_secret").write_text("not-the-secret")
     process = _start(config)
     page = _play_browser(_authorize_url(process), dev, "allow")
     _, err = process.communicate(timeout=30)
     assert process.returncode == 4, err
+    return err, page
+
+
+def test_the_browser_page_shows_the_failed_code_exchange_instead_of_success(
+        tmp_path: Path, dev: DevOrg) -> None:
+    _, page = _refused_code_exchange(tmp_path, dev)
     assert "ilyd is connected" not in page
     assert "ilyd was not connected" in page
     assert "invalid_client" in page
@@ -153,12 +160,7 @@ def test_the_browser_page_shows_the_failed_code_exchange_instead_of_success(
 
 def test_a_refused_client_secret_at_the_code_exchange_names_what_to_fix(
         tmp_path: Path, dev: DevOrg) -> None:
-    config = write_config(tmp_path, dev)
-    (tmp_path / "client_secret").write_text("not-the-secret")
-    process = _start(config)
-    page = _play_browser(_authorize_url(process), dev, "allow")
-    _, err = process.communicate(timeout=30)
-    assert process.returncode == 4, err
+    err, page = _refused_code_exchange(tmp_path, dev)
     for text in (err, page):
         assert "consumer secret" in text
         assert "client_secret_file" in text
