@@ -140,9 +140,7 @@ def live(request: pytest.FixtureRequest, dev: DevOrg,
     orgs, daemon_lines = SHAPES[request.param]
     directory = tmp_path_factory.mktemp("live")
     infos = list(dev.orgs[:orgs])
-    config = write_config(directory, dev, infos)
-    config.write_text(config.read_text().replace('log_format = "json"\n',
-                                                 'log_format = "json"\n' + daemon_lines, 1))
+    config = write_config(directory, dev, infos, daemon=daemon_lines)
     daemon = Daemon(config)
     daemon.start()
     prometheus = None

@@ -27,13 +27,14 @@ from tests.helpers.waiting import wait_until  # noqa: F401 - the pipeline tests 
 
 
 def write_config(tmp_path: Path, dev: DevOrg, infos: list[OrgInfo], extra: str = "",
-                 org_extra: str = "") -> Path:
-    """An ilyd config with one password-auth [[org]] per devorg org (secrets in files)."""
+                 org_extra: str = "", daemon: str = "") -> Path:
+    """An ilyd config with one password-auth [[org]] per devorg org (secrets in files);
+    `daemon` lines go into [daemon], `extra` after [metrics], `org_extra` into each org."""
     # degraded_after = 0: an org that cannot work shows degraded at once, not after 30 s.
     text = (f'[daemon]\nstate_dir = "{tmp_path}/state"\n'
             f'control_socket = "{tmp_path}/control.sock"\nlog_format = "json"\n'
-            'degraded_after = 0\n'
-            f'[metrics]\nlisten = "127.0.0.1:0"\n' + extra)
+            'degraded_after = 0\n' + daemon
+            + '[metrics]\nlisten = "127.0.0.1:0"\n' + extra)
     for info in infos:
         text += password_org_toml(tmp_path, dev, info, "poll_interval = 5\n" + org_extra)
     path = tmp_path / "ilyd.toml"

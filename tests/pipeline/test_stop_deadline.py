@@ -30,9 +30,7 @@ dev = devorg_fixture(orgs=4)
 
 @pytest.fixture
 def daemon(tmp_path: Path, dev: DevOrg) -> Iterator[Daemon]:
-    config = write_config(tmp_path, dev, list(dev.orgs))
-    config.write_text(config.read_text().replace('log_format = "json"\n',
-                                                 'log_format = "json"\nprocesses = 1\n', 1))
+    config = write_config(tmp_path, dev, list(dev.orgs), daemon="processes = 1\n")
     for org in load_config(config).orgs:
         provision(org)
     running = Daemon(config)

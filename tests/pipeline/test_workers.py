@@ -28,9 +28,7 @@ def users(dev: DevOrg) -> list[SalesforceUser]:
 
 @pytest.fixture
 def daemon(tmp_path: Path, dev: DevOrg) -> Iterator[Daemon]:
-    config = write_config(tmp_path, dev, list(dev.orgs))
-    config.write_text(config.read_text().replace('log_format = "json"\n',
-                                                 'log_format = "json"\nprocesses = 3\n', 1))
+    config = write_config(tmp_path, dev, list(dev.orgs), daemon="processes = 3\n")
     for org in load_config(config).orgs:
         provision(org)
     running = Daemon(config)
