@@ -68,9 +68,18 @@ class HostileDns:
                 except OSError:
                     return
 
-        self.udp = socketserver.ThreadingUDPServer(("127.0.0.1", 0), Udp)
-        self.port = self.udp.server_address[1]
-        self.tcp = socketserver.ThreadingTCPServer(("127.0.0.1", self.port), Tcp)
+        # The OS picks a free UDP port; its TCP twin may be taken by another test running
+        # at the same time, so try again on a new UDP port until both are ours.
+        for _attempt in range(50):
+            self.udp = socketserver.ThreadingUDPServer(("127.0.0.1", 0), Udp)
+            self.port = self.udp.server_address[1]
+            try:
+                self.tcp = socketserver.ThreadingTCPServer(("127.0.0.1", self.port), Tcp)
+                break
+            except OSError:
+                self.udp.server_close()
+        else:
+            raise OSError("no loopback port free on both UDP and TCP after 50 tries")
         for server in (self.udp, self.tcp):
             server.daemon_threads = True
             threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
