@@ -1,6 +1,6 @@
 """The DNS signature table: which DNS evidence means which product, and in which Ily field.
 
-The table is data (`data/dns_signatures.toml`), written by us from vendor documentation;
+The table is data (`data/signatures/*.toml`), written by us from vendor documentation;
 this module loads and checks it and matches DNS records against it. Host names match
 by whole labels (`x.pphosted.com` matches `pphosted.com`, `xpphosted.com` does not), so
 a lookalike domain cannot pass for a vendor.
@@ -96,30 +96,37 @@ class Match:
         return f"{kind} {self.value} -> {sig.product} ({sig.category})"
 
 
-_BUNDLED = "dns_signatures.toml"
+_BUNDLED = "signatures"
 
 
 def load_signatures(path: Path | None = None) -> SignatureTable:
-    """Load and check the table (the bundled one unless `path` is given).
+    """Load and check the table: the bundled one unless `path` is given, a TOML file or a
+    folder whose *.toml files, read in name order, together make the table.
 
     Every bad row is reported at once, with its index, as a ConfigError.
     """
+    rows: list[object] = []
+    where: list[str] = []
     try:
         if path is None:
-            text = resources.files("ilyd.enrich").joinpath("data", _BUNDLED).read_text("utf-8")
-            where = f"bundled {_BUNDLED}"
+            folder = resources.files("ilyd.enrich").joinpath("data", _BUNDLED)
+            files = [(f"bundled {_BUNDLED}/{f.name}", f) for f in
+                     sorted(folder.iterdir(), key=lambda f: f.name) if f.name.endswith(".toml")]
+        elif Path(path).is_dir():
+            files = [(str(f), f) for f in sorted(Path(path).glob("*.toml"))]
         else:
-            text = Path(path).read_text("utf-8")
-            where = str(path)
-        data = tomllib.loads(text)
+            files = [(str(path), Path(path))]
+        for name, file in files:
+            found = tomllib.loads(file.read_text("utf-8")).get("signature")
+            if not isinstance(found, list) or not found:
+                raise ConfigError(f"{name}: no [[signature]] rows")
+            rows.extend(found)
+            where.extend(f"{name} signature[{i}]" for i in range(len(found)))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read the DNS signature table {path or _BUNDLED}: {exc}") from exc
-    rows = data.get("signature")
-    if not isinstance(rows, list) or not rows:
-        raise ConfigError(f"{where}: no [[signature]] rows")
     problems: list[str] = []
-    signatures = [s for i, row in enumerate(rows) if (s := _row(row, f"{where} signature[{i}]",
-                                                                 problems)) is not None]
+    signatures = [s for row, at in zip(rows, where, strict=True)
+                  if (s := _row(row, at, problems)) is not None]
     if problems:
         raise ConfigError(problems)
     return SignatureTable(signatures)
