@@ -3,6 +3,7 @@
 ```toml
 [defaults.enrich]
 writer_window = 0.1          # seconds a single result waits for others to share its call
+refresh_after = "30d"        # re-enrich records enriched longer ago than this; 0 = off
 # per Ily field: unless_edited (the default) | always | if_blank
 overwrite = { Ily_Industry__c = "if_blank" }
 
@@ -26,6 +27,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from ilyd.config.duration import duration
 from ilyd.config.enrich_providers import PROVIDER_TYPES, ProviderSpec, parse_provider
 from ilyd.config.schema import Field, NestedProblemsError, Problems, Table, number, type_name
 from ilyd.config.secrets import SecretRef
@@ -59,6 +61,12 @@ class EnrichConfig:
     overwrite: tuple[tuple[str, OverwritePolicy], ...] = ()
     writer_window: float = 0.1
     history_days: float = 30.0  # `ilyd ctl history` keeps this many days of each record
+    # Scheduled refresh: records whose Last Enriched is older than `refresh_after`
+    # seconds (0: off) are enriched again, spending at most `refresh_api_share` of the
+    # org's daily API allowance; the backlog is counted every `refresh_interval`.
+    refresh_after: float = 30 * 86400.0
+    refresh_api_share: float = 0.05
+    refresh_interval: float = 6 * 3600.0
 
     def policy(self, api_name: str) -> OverwritePolicy:
         """The overwrite policy of one Ily field."""
@@ -142,10 +150,15 @@ _TABLE: Table[EnrichConfig] = Table(
               "seconds a write waits for others to share its Collections call"),
         Field("history_days", number(1.0, 3650.0), DEFAULT_ENRICH.history_days,
               "days of ilyd's work on each record kept for ilyd ctl history"),
+        Field("refresh_after", duration(3600.0, 3650 * 86400.0, zero=True),
+              DEFAULT_ENRICH.refresh_after,
+              "re-enrich records whose Ily Last Enriched is older than this (\"30d\"); 0 = off"),
+        Field("refresh_api_share", number(0.001, 1.0), DEFAULT_ENRICH.refresh_api_share,
+              "share of the org's daily API allowance the refresh may spend"),
+        Field("refresh_interval", duration(1.0, 30 * 86400.0), DEFAULT_ENRICH.refresh_interval,
+              "time between two counts of the refresh backlog (\"6h\")"),
     ),
-    build=lambda provider, overwrite, writer_window, history_days: EnrichConfig(
-        providers=provider, overwrite=overwrite, writer_window=writer_window,
-        history_days=history_days),
+    build=lambda provider, **rest: EnrichConfig(providers=provider, **rest),
 )
 
 

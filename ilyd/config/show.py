@@ -15,6 +15,7 @@ from typing import Any
 
 import tomli_w
 
+from ilyd.config.duration import format_duration
 from ilyd.config.enrich import EnrichConfig
 from ilyd.config.model import Config
 from ilyd.config.provider_spec import ProviderSpec
@@ -77,6 +78,9 @@ def _enrich(enrich: EnrichConfig) -> dict[str, Any]:
     return {
         "writer_window": enrich.writer_window,
         "history_days": enrich.history_days,
+        "refresh_after": format_duration(enrich.refresh_after),
+        "refresh_api_share": enrich.refresh_api_share,
+        "refresh_interval": format_duration(enrich.refresh_interval),
         "overwrite": {name: str(policy) for name, policy in enrich.overwrite},
         "provider": [_provider(spec) for spec in enrich.providers],
     }
