@@ -70,6 +70,17 @@ def _start(provisioned: OrgConfig, database: Database, pipeline: OrgPipeline,
     return EnricherActor.start(context, pipeline.acquire(), writer)
 
 
+def _idle(enricher: pykka.ActorRef[Any]) -> None:
+    """Return once the actor's first round is done and it waits for a wake-up: rows put
+    after this can reach it only through the wake-up (the fallback look is far off).
+
+    `on_start` queues the first round before the actor reads its mailbox, so the first
+    message asked of it is answered after `on_start`, with that round queued, and the
+    second after the round ran."""
+    for _ in range(2):
+        enricher.proxy().use_daemon_thread.get(timeout=10)
+
+
 def _put(pipeline: OrgPipeline, record_id: str) -> None:
     stored = pipeline.inbox.put(pipeline.org, [InboxEntry(
         "Account", record_id, {"Website": "https://acme.example"})])
@@ -81,7 +92,7 @@ def test_rows_announced_as_stored_are_handed_on_without_the_fallback_look(
         pipeline: OrgPipeline) -> None:
     monkeypatch.setattr(enricher_actor, "FALLBACK_SECONDS", 600.0)
     writer = _Writer.start(pipeline)
-    _start(provisioned, database, pipeline, writer)
+    _idle(_start(provisioned, database, pipeline, writer))
     proxy = writer.proxy()
     for n in range(5):
         _put(pipeline, f"001{n:015d}")
@@ -98,7 +109,7 @@ def test_a_row_given_back_with_a_delay_is_picked_up_when_due_with_nothing_else_g
     monkeypatch.setattr(enricher_actor, "FALLBACK_SECONDS", 600.0)
     locked = "001LOCKED000000000"
     writer = _Writer.start(pipeline, refuse=locked, delay=0.5)
-    _start(provisioned, database, pipeline, writer)
+    _idle(_start(provisioned, database, pipeline, writer))
     proxy = writer.proxy()
     _put(pipeline, locked)
     wait_until(lambda: proxy.count(locked).get(timeout=5) == 2,
