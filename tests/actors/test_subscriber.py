@@ -27,7 +27,7 @@ from ilyd.store import Database
 from ilyd.store.inbox import Inbox
 from ilyd.store.writes import WriteStateStore
 from tests.helpers import ROOT
-from tests.helpers.orgs import devorg_fixture
+from tests.helpers.devorg_process import devorg_fixture
 from tests.helpers.streaming import FAST_BACKOFF, connected, hold_connects
 from tests.helpers.waiting import wait_for
 

@@ -22,7 +22,8 @@ from ilyd.devorg import DevOrg, OrgInfo
 from ilyd.provision.spec import PUSH_TOPICS
 from ilyd.store import Database
 from ilyd.store.inbox import Inbox
-from tests.helpers.orgs import devorg_fixture, password_org_toml, provision
+from tests.helpers.devorg_process import devorg_fixture
+from tests.helpers.orgs import password_org_toml, provision
 from tests.helpers.streaming import hold_connects
 from tests.helpers.waiting import wait_for
 

@@ -13,7 +13,8 @@ import requests
 
 from ilyd.devorg import DevOrg, OrgInfo
 from tests.daemon.conftest import DaemonProcess
-from tests.helpers.orgs import devorg_fixture, password_org_toml
+from tests.helpers.devorg_process import devorg_fixture
+from tests.helpers.orgs import password_org_toml
 from tests.helpers.waiting import wait_until
 from tests.pipeline.conftest import SalesforceUser
 

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from ilyd.devorg import DevOrg
-from tests.helpers.orgs import devorg_fixture
+from tests.helpers.devorg_process import devorg_fixture
 
 API = "62.0"
 

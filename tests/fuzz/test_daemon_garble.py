@@ -14,7 +14,8 @@ import requests
 
 from ilyd.config import load_config
 from ilyd.devorg import DevOrg
-from tests.helpers.orgs import devorg_fixture, provision
+from tests.helpers.devorg_process import devorg_fixture
+from tests.helpers.orgs import provision
 from tests.helpers.waiting import wait_until
 from tests.pipeline.conftest import Daemon, SalesforceUser, write_config
 

@@ -1,5 +1,7 @@
-"""`ilyd devorg --data FILE` in a process of its own, on fixed ports, stopped and started
-like a service: for the tests that restart devorg under a running daemon."""
+"""devorg for the tests, the one way to get one: in the test's process on a free port
+(`start_devorg`, and `devorg_fixture` for a conftest's `dev`), or `ilyd devorg --data
+FILE` in a process of its own on fixed ports, stopped and started like a service
+(`DevorgProcess`: for the tests that restart devorg under a running daemon)."""
 
 from __future__ import annotations
 
@@ -7,9 +9,42 @@ import json
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
 
 from tests.helpers.waiting import wait_until
+
+if TYPE_CHECKING:
+    from ilyd.devorg import DevOrg
+
+
+@contextmanager
+def start_devorg(**options: Any) -> Iterator[DevOrg]:
+    """A devorg serving on a free loopback port for the block; `options` go to `DevOrg`
+    (orgs, sandbox_orgs, seed_records, tls, data, host, ...)."""
+    # Imported here: the pure tests of a folder whose conftest offers `dev` (soql, limits)
+    # run without loading devorg.
+    from ilyd.devorg import DevOrg
+
+    with DevOrg(**{"host": "127.0.0.1", "port": 0, **options}) as server:
+        yield server
+
+
+def devorg_fixture(scope: str = "function", **options: Any) -> Any:
+    """A devorg fixture, assigned under the name tests ask for (`dev = devorg_fixture()`,
+    `tls_dev = devorg_fixture(tls=True)`): `start_devorg(**options)` for each test, or
+    once per module with scope="module"."""
+
+    @pytest.fixture(scope=scope)
+    def dev() -> Iterator[DevOrg]:
+        with start_devorg(**options) as server:
+            yield server
+
+    return dev
 
 
 def free_ports(count: int) -> list[int]:

@@ -1,31 +1,15 @@
-"""A devorg fixture, ilyd configuration for its orgs, and provisioning them as the daemon
-would."""
+"""ilyd configuration for a devorg's orgs, and provisioning them as the daemon would
+(the devorg itself: tests.helpers.devorg_process)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from ilyd.actors.org import OrgSecrets
 from ilyd.config import OrgConfig
 from ilyd.devorg import DevOrg, OrgInfo
 from ilyd.provision.service import Provisioner
 from ilyd.salesforce.connect import make_org_rest_client
-
-
-def devorg_fixture(scope: str = "function", **options: Any) -> Any:
-    """A `dev` fixture, to assign as `dev = devorg_fixture(...)`: a devorg on a free
-    loopback port, `options` passed to `DevOrg` (orgs, sandbox_orgs, ...)."""
-
-    @pytest.fixture(scope=scope)
-    def dev() -> Iterator[DevOrg]:
-        with DevOrg(host="127.0.0.1", port=0, **options) as server:
-            yield server
-
-    return dev
 
 
 def password_org_toml(directory: Path, dev: DevOrg, info: OrgInfo, extra: str = "") -> str:

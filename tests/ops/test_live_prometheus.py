@@ -29,7 +29,7 @@ import yaml
 from ilyd.ctl import ControlClient
 from ilyd.devorg import DevOrg
 from ilyd.errors import IlydError
-from tests.helpers.orgs import devorg_fixture
+from tests.helpers.devorg_process import devorg_fixture
 from tests.helpers.waiting import wait_until
 from tests.pipeline.conftest import Daemon, SalesforceUser, write_config
 

@@ -22,7 +22,8 @@ from ilyd.ctl import ControlClient
 from ilyd.devorg import DevOrg, OrgInfo
 from ilyd.pipeline.runtime import OrgPipeline
 from ilyd.store import Database
-from tests.helpers.orgs import devorg_fixture, password_org_toml, provision
+from tests.helpers.devorg_process import devorg_fixture
+from tests.helpers.orgs import password_org_toml, provision
 from tests.helpers.waiting import wait_until  # noqa: F401 - the pipeline tests import it here
 
 

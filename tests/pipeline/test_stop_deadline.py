@@ -17,7 +17,8 @@ import requests
 from ilyd.config import load_config
 from ilyd.daemon import STOP_TIMEOUT
 from ilyd.devorg import DevOrg
-from tests.helpers.orgs import devorg_fixture, provision
+from tests.helpers.devorg_process import devorg_fixture
+from tests.helpers.orgs import provision
 from tests.pipeline.conftest import Daemon, SalesforceUser, wait_until, write_config
 
 ILY = "Ily_Match_Status__c"

@@ -13,7 +13,8 @@ import pytest
 from ilyd.config import load_config
 from ilyd.devorg import DevOrg
 from ilyd.shards import shard_of
-from tests.helpers.orgs import devorg_fixture, provision
+from tests.helpers.devorg_process import devorg_fixture
+from tests.helpers.orgs import provision
 from tests.pipeline.conftest import Daemon, SalesforceUser, wait_until, write_config
 
 ILY = "Ily_Match_Status__c"
