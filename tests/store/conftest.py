@@ -2,17 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from tests.helpers.store import database_fixture
 
-import pytest
-
-from ilyd.store import Database
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    """A fresh state database file."""
-    database = Database(tmp_path / "state.db")
-    yield database
-    database.close()
+db = database_fixture()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 
 import pytest
 
@@ -62,13 +61,6 @@ class TableProvider:
 
 
 ACME = {"Ily_Company_Name__c": "Acme Corp", "Ily_Employee_Count__c": 240}
-
-
-@pytest.fixture
-def db(tmp_path: Path):
-    database = Database(tmp_path / "state.db")
-    yield database
-    database.close()
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 
 from ilyd.store import Database
 from ilyd.store.confirmations import Confirmation, confirm
@@ -13,17 +11,11 @@ from ilyd.store.inbox import Inbox, InboxEntry
 from ilyd.store.record_hashes import RecordHashStore
 from ilyd.store.writes import WriteStateStore
 from tests.helpers.store import write_lock_held
+from tests.helpers.waiting import wait_until
 
 
 def _lead(n: int, email: str = "a@example.com") -> InboxEntry:
     return InboxEntry("Lead", f"00Q{n:015d}", {"Email": email})
-
-
-def _wait_for(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 30
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def _stores(db: Database) -> tuple[RecordHashStore, WriteStateStore]:
@@ -55,10 +47,10 @@ def test_confirmations_queued_behind_a_transaction_are_committed_together(
     with write_lock_held(db):
         first.start()
         # "a" leads and waits for the write lock; "b" and "c" queue behind it.
-        _wait_for(lambda: group.writing)
+        wait_until(lambda: group.writing, timeout=30, what="the leader writing")
         for t in others:
             t.start()
-        _wait_for(lambda: group.waiting == 2)
+        wait_until(lambda: group.waiting == 2, timeout=30, what="two queued behind it")
     for t in (first, *others):
         t.join(30)
     assert counts == {"a": 3, "b": 3, "c": 3}
@@ -109,10 +101,10 @@ def test_a_put_and_a_confirmation_queued_together_share_a_transaction(db: Databa
                threading.Thread(target=confirm, args=(confirmation,))]
     with write_lock_held(db):
         threads[0].start()
-        _wait_for(lambda: group.writing)
+        wait_until(lambda: group.writing, timeout=30, what="the leader writing")
         for t in threads[1:]:
             t.start()
-        _wait_for(lambda: group.waiting == 2)
+        wait_until(lambda: group.waiting == 2, timeout=30, what="two queued behind it")
     for t in threads:
         t.join(30)
     assert (group.groups - before[0], group.requests - before[1]) == (2, 3)

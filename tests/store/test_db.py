@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from ilyd.store import Database
+from tests.helpers.waiting import wait_until
 
 
 def test_background_checkpoints_take_the_wal_off_the_writers(tmp_path: Path) -> None:
@@ -22,13 +22,14 @@ def test_background_checkpoints_take_the_wal_off_the_writers(tmp_path: Path) -> 
         worker.start()
         worker.join(10)
         assert seen == [10_000]  # every thread's connection
-        _wait_for(lambda: db.checkpoints == 1)  # the first look (at start)
+        wait_until(lambda: db.checkpoints == 1, timeout=30,
+                   what="the first checkpoint look (at start)")
         time.sleep(0.2)
         assert db.checkpoints == 1  # nothing committed since: no checkpoint
         with db.transaction() as tx:
             tx.execute("CREATE TABLE t (x TEXT)")
             tx.executemany("INSERT INTO t VALUES (?)", [("x" * 500,)] * 2_000)
-        _wait_for(lambda: db.checkpoints == 2)
+        wait_until(lambda: db.checkpoints == 2, timeout=30, what="a background checkpoint")
         # Everything written is in the database file: a checkpoint now has nothing to copy.
         busy, log_frames, copied = db.connection().execute(
             "PRAGMA wal_checkpoint(PASSIVE)").fetchone()
@@ -36,13 +37,6 @@ def test_background_checkpoints_take_the_wal_off_the_writers(tmp_path: Path) -> 
     finally:
         db.close()
     assert not any(t.name == "ilyd-checkpoint" for t in threading.enumerate())
-
-
-def _wait_for(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 30
-    while not condition():
-        assert time.monotonic() < deadline, "no background checkpoint ran"
-        time.sleep(0.02)
 
 
 def test_a_held_state_lock_is_refused_at_once_or_waited_for(tmp_path: Path) -> None:

@@ -4,8 +4,7 @@ caller returns once its own request is written and raises only its own error."""
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -13,13 +12,7 @@ import pytest
 from ilyd.store import Database
 from ilyd.store.group_commit import GroupCommit
 from ilyd.store.inbox import Inbox, InboxEntry
-
-
-def wait_for(condition: Callable[[], bool], deadline_s: float = 10.0) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached before the deadline"
-        time.sleep(0.001)
+from tests.helpers.waiting import wait_until
 
 
 class Log:
@@ -56,7 +49,7 @@ def submit_all(
     threads = [threading.Thread(target=run, args=(r,)) for r in requests]
     for t in threads:
         t.start()
-    wait_for(lambda: gc.waiting == len(requests))
+    wait_until(lambda: gc.waiting == len(requests), what="every request queued")
     return outcome, threads
 
 
@@ -120,7 +113,7 @@ def test_concurrent_puts_of_many_orgs_inboxes_share_transactions_and_all_land(
         for t in threads:
             t.start()
         # (the group's queue is private; reading it is how the test knows all wait)
-        wait_for(lambda: inbox._group.waiting == len(orgs) - 1)
+        wait_until(lambda: inbox._group.waiting == len(orgs) - 1, what="the puts queued")
     for t in threads:
         t.join(10)
     assert inbox._group.groups == 2
