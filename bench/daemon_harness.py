@@ -22,7 +22,7 @@ from typing import Protocol
 
 from ilyd.actors.org import OrgSecrets
 from ilyd.config import load_config
-from ilyd.ctl import ControlClient, DaemonNotRunningError
+from ilyd.control.client import ControlClient, DaemonNotRunningError
 from ilyd.devorg import OrgInfo
 from ilyd.errors import ControlError
 from ilyd.provision.service import Provisioner

@@ -15,7 +15,7 @@ from ilyd import __version__
 
 _COMMAND_MODULES: tuple[str, ...] = (
     "ilyd.commands.run",
-    "ilyd.commands.ctl",
+    "ilyd.control.cli",
     "ilyd.commands.config",
     "ilyd.commands.demo",
     "ilyd.devorg.cli",

@@ -29,11 +29,13 @@ from ilyd import __version__, metrics
 from ilyd.actors.messages import ApplyConfig, GetSnapshot, OrgState, Ping, SupervisorSnapshot
 from ilyd.actors.supervisor import SupervisorActor
 from ilyd.config import Config, load_config
-from ilyd.control import ControlServer, Progress
+from ilyd.control import verbs as daemon_verbs
+from ilyd.control.protocol import Progress, merge_verbs
+from ilyd.control.server import ControlServer
 from ilyd.errors import ControlError
 from ilyd.metrics_server import MetricsServer
 from ilyd.sdnotify import Notifier
-from ilyd.service import Service, mark_reload
+from ilyd.service import Service, control_verbs, mark_reload
 from ilyd.shards import WorkerRole, own_orgs, process_count, receive_config, worker_socket
 from ilyd.store import Database
 from ilyd.store.db import lock_state_dir
@@ -72,12 +74,13 @@ class Daemon(Service):
 
     def run(self) -> int:
         """Run until SIGTERM/SIGINT; return the exit status."""
-        from ilyd.control_verbs import VERBS, WORKER_VERBS
-
         socket_path = self.config.daemon.control_socket
         if self.role is not None:
             socket_path = worker_socket(socket_path, self.role.index)
-        control = ControlServer(socket_path, VERBS if self.role is None else WORKER_VERBS, self)
+        verbs = control_verbs()
+        if self.role is not None:
+            verbs = {**verbs, **merge_verbs(daemon_verbs.WORKER_VERBS)}
+        control = ControlServer(socket_path, verbs, self)
         control.start()  # first: a second daemon must stop here, before touching anything
         database = metrics_server = state_lock = None
         try:

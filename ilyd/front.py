@@ -29,12 +29,14 @@ from prometheus_client import CollectorRegistry
 from ilyd import __version__, metrics
 from ilyd.actors.messages import OrgState, OrgStatus, SupervisorSnapshot, summarize
 from ilyd.config import Config
-from ilyd.control import ControlServer, Progress, Verb
+from ilyd.control.protocol import Progress, Verb, org_arg
+from ilyd.control.server import ControlServer
+from ilyd.control.verbs import orgs, reload, status
 from ilyd.errors import ControlError
 from ilyd.front_metrics import MergedMetrics
 from ilyd.metrics_server import MetricsServer
 from ilyd.sdnotify import Notifier
-from ilyd.service import Service, mark_reload
+from ilyd.service import Service, control_verbs, mark_reload
 from ilyd.shards import WorkerRole, own_orgs, shard_of
 from ilyd.store.db import lock_state_dir
 from ilyd.store.layout import arrange
@@ -257,16 +259,12 @@ def _org_status(org: Mapping[str, Any], worker: int) -> OrgStatus:
 
 
 def _status(front: Front, args: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
-    """The daemon's status (ilyd.control_verbs.status) and each worker process."""
-    from ilyd.control_verbs import status
-
+    """The daemon's status (ilyd.control.verbs.status) and each worker process."""
     return {**status(front, args, progress), "workers": front.worker_states()}
 
 
 def _to_owner(verb: str) -> Any:
     def handler(front: Front, args: Mapping[str, Any], progress: Progress) -> Any:
-        from ilyd.control_verbs import org_arg
-
         return front.owner(org_arg(args)).call(verb, args, progress, timeout=PROXY_TIMEOUT,
                                                wait_start=True)
 
@@ -302,14 +300,12 @@ def merge_cache_answers(answers: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _front_verbs() -> dict[str, Verb]:
-    from ilyd.control_verbs import VERBS, orgs, reload
-
     local = {"status": Verb("status", _status), "orgs": Verb("orgs", orgs),
              "reload": Verb("reload", reload, mutating=True),
              "cache": Verb("cache", _cache)}
     # Every other verb names an org: its worker answers (and audits a mutating one too).
     return {name: local.get(name) or Verb(name, _to_owner(name), verb.mutating)
-            for name, verb in VERBS.items()}
+            for name, verb in control_verbs().items()}
 
 
 FRONT_VERBS = _front_verbs()

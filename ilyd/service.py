@@ -18,12 +18,23 @@ import structlog
 from ilyd import metrics
 from ilyd.config import Config, load_config
 from ilyd.config.diff import ConfigDiff, diff_configs
+from ilyd.control import verbs as daemon_verbs
+from ilyd.control.protocol import Verb, merge_verbs
 from ilyd.errors import ConfigError, ControlError
+from ilyd.pipeline import cache_verbs, history_verbs, policy_verbs
+from ilyd.provision import verbs as provision_verbs
+from ilyd.resync import verbs as resync_verbs
 from ilyd.sdnotify import Notifier
 
 log = structlog.get_logger(__name__)
 
 _TICK = 1.0
+
+
+def control_verbs() -> dict[str, Verb]:
+    """Every verb the daemon answers: its own and each capability's."""
+    return merge_verbs(daemon_verbs.VERBS, provision_verbs.VERBS, resync_verbs.VERBS,
+                       policy_verbs.VERBS, history_verbs.VERBS, cache_verbs.VERBS)
 
 
 class Service:

@@ -15,9 +15,10 @@ from typing import Any
 import structlog
 
 from ilyd import metrics
+from ilyd.backoff import Backoff
 from ilyd.config import Config
-from ilyd.control import Progress
-from ilyd.ctl import ControlClient, DaemonNotRunningError
+from ilyd.control.client import ControlClient, DaemonNotRunningError
+from ilyd.control.protocol import Progress
 from ilyd.errors import ControlError
 from ilyd.shards import WorkerRole, send_config, worker_socket
 
@@ -26,7 +27,9 @@ log = structlog.get_logger(__name__)
 ASK_TIMEOUT = 5.0  # front -> worker, for status and orgs
 READY_TIMEOUT = 30.0  # every worker answering, before READY=1 (TimeoutStartSec=60s)
 HUNG_AFTER = 120.0  # a live worker silent this long is killed (WatchdogSec= of one process)
-FIRST_PAUSE, LONGEST_PAUSE, STABLE_AFTER = 1.0, 60.0, 60.0
+# Pauses before starting an exited worker again: up to 1 s after a run longer than
+# STABLE_AFTER, doubling with each quick exit in a row up to a minute.
+RESTART_BACKOFF, STABLE_AFTER = Backoff(initial=1.0, cap=60.0), 60.0
 # What a worker must not inherit: systemd's notify socket and watchdog are the front's.
 _FRONT_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
 
@@ -42,7 +45,7 @@ class Worker:
         self.answered_at: float | None = None  # last answer from this incarnation
         self.down_since: float | None = None
         self.next_start = 0.0
-        self.pause = FIRST_PAUSE
+        self.quick_exits = 0  # exits in a row, each sooner than STABLE_AFTER after its start
         self.restarts = 0
         self.last_exit: int | None = None
         # At 0 from the start: increase() would miss the first restart of a new series.
@@ -140,13 +143,13 @@ class Worker:
             self.last_exit = code
             self.down_since = now
             ran = now - self.started_at
-            self.pause = FIRST_PAUSE if ran > STABLE_AFTER else min(self.pause * 2,
-                                                                    LONGEST_PAUSE)
-            self.next_start = now + self.pause
+            self.quick_exits = 0 if ran > STABLE_AFTER else self.quick_exits + 1
+            pause = RESTART_BACKOFF.delay(self.quick_exits + 1)
+            self.next_start = now + pause
             metrics.WORKER_UP.labels(worker=str(self.role.index)).set(0)
             log.error("worker process exited; its orgs are down until it is started again",
                       worker=self.role.index, exit_code=code, ran_s=round(ran, 1),
-                      restart_in_s=self.pause)
+                      restart_in_s=round(pause, 1))
         if self.down_since is not None and now >= self.next_start:
             self.restarts += 1
             metrics.WORKER_RESTARTS.labels(worker=str(self.role.index)).inc()

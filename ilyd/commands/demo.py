@@ -108,7 +108,7 @@ def _provision(config_path: Path) -> str:
 
 
 def _wait_for_daemon(daemon: subprocess.Popen[bytes], socket_path: Path) -> bool:
-    from ilyd.ctl import ControlClient, DaemonNotRunningError
+    from ilyd.control.client import ControlClient, DaemonNotRunningError
     from ilyd.errors import ControlError
 
     deadline = time.monotonic() + 30

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from ilyd.control.render import table
+
 
 def cache_arguments(parser: argparse.ArgumentParser) -> None:
     """stats | clear [--domain D] | show --domain D."""
@@ -44,9 +46,6 @@ def render_cache(result: Mapping[str, Any]) -> str:
     if result.get("action") == "clear":
         what = f"for {result['domain']}" if result.get("domain") else "in all"
         return f"removed {result['removed']} cached answer(s) {what}"
-    # ilyd.ctl imports this module: take its table helper late.
-    from ilyd.ctl import table
-
     rows = [[p["provider"], str(p["entries"]), str(p["positive"]), str(p["negative"]),
              str(p["expired"]), str(p["hits"]), str(p["misses"]),
              _ratio(p["hits"], p["misses"])] for p in result["providers"]]

@@ -12,19 +12,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
-from ilyd.control import Progress
+from ilyd.control.protocol import DaemonView, Progress, Verb
 from ilyd.enrich.domain import extract_domain
 from ilyd.errors import ControlError
 from ilyd.pipeline.providers import find_registry
 from ilyd.store.cache import ProviderCache
 from ilyd.store.db import Database
-
-if TYPE_CHECKING:
-    from ilyd.daemon import Daemon
 
 log = structlog.get_logger(__name__)
 
@@ -32,7 +29,7 @@ ACTIONS = ("stats", "clear", "show")
 
 
 @contextmanager
-def _cache(daemon: Daemon) -> Iterator[ProviderCache]:
+def _cache(daemon: DaemonView) -> Iterator[ProviderCache]:
     path = daemon.database_path
     registry = find_registry(path)
     if registry is not None and registry.cache is not None:
@@ -59,7 +56,7 @@ def _domain(args: Mapping[str, Any]) -> str | None:
     return result.domain
 
 
-def cache(daemon: Daemon, args: Mapping[str, Any], _progress: Progress) -> dict[str, Any]:
+def cache(daemon: DaemonView, args: Mapping[str, Any], _progress: Progress) -> dict[str, Any]:
     """`action` stats: entries and hits/misses per provider; clear: forget entries
     (all, or those of `domain`)."""
     action = args.get("action", "stats")
@@ -96,3 +93,7 @@ def cached_answers(provider_cache: ProviderCache, domain: str) -> list[dict[str,
                         "invalid": lookup.invalid, "values": dict(lookup.values),
                         "evidence": lookup.evidence})
     return answers
+
+
+# Not audited as mutating: `stats` is read-only; `clear` logs what it removed.
+VERBS: tuple[Verb, ...] = (Verb("cache", cache),)

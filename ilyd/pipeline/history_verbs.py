@@ -7,23 +7,18 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ilyd.config.enrich import DEFAULT_ENRICH
-from ilyd.control import Progress
+from ilyd.control.protocol import DaemonView, Progress, Verb, org_arg
 from ilyd.errors import ControlError
 from ilyd.pipeline.policy_verbs import record_id_arg
 from ilyd.store.db import Database
 from ilyd.store.history import HistoryStore
 
-if TYPE_CHECKING:
-    from ilyd.daemon import Daemon
 
-
-def history(daemon: Daemon, args: Mapping[str, Any], _progress: Progress) -> dict[str, Any]:
+def history(daemon: DaemonView, args: Mapping[str, Any], _progress: Progress) -> dict[str, Any]:
     """The record's history entries, oldest first."""
-    from ilyd.control_verbs import org_arg
-
     org = org_arg(args)
     record_id = record_id_arg(args)
     config = next((o for o in daemon.config.orgs if o.name == org), None)
@@ -38,3 +33,6 @@ def history(daemon: Daemon, args: Mapping[str, Any], _progress: Progress) -> dic
         database.close()
     return {"org": org, "record_id": record_id, "days": days,
             "entries": [asdict(e) for e in entries]}
+
+
+VERBS: tuple[Verb, ...] = (Verb("history", history),)

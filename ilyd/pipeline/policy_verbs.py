@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
-from ilyd.control import Progress
+from ilyd.control.protocol import DaemonView, Progress, Verb, org_arg
 from ilyd.enrich.fields import by_api_name
 from ilyd.errors import ControlError
 from ilyd.store.db import Database
 from ilyd.store.field_state import FieldStateStore
-
-if TYPE_CHECKING:
-    from ilyd.daemon import Daemon
 
 log = structlog.get_logger(__name__)
 
@@ -39,10 +36,8 @@ def record_id_arg(args: Mapping[str, Any]) -> str:
     return record_id
 
 
-def release(daemon: Daemon, args: Mapping[str, Any], _progress: Progress) -> dict[str, Any]:
+def release(daemon: DaemonView, args: Mapping[str, Any], _progress: Progress) -> dict[str, Any]:
     """Forget the protection of the record's fields (all, or `field`)."""
-    from ilyd.control_verbs import org_arg
-
     org = org_arg(args)
     record_id = record_id_arg(args)
     field = args.get("field")
@@ -58,3 +53,6 @@ def release(daemon: Daemon, args: Mapping[str, Any], _progress: Progress) -> dic
         database.close()
     log.info("control_release", org=org, record=record_id, fields=released)
     return {"org": org, "record_id": record_id, "field": field, "released": released}
+
+
+VERBS: tuple[Verb, ...] = (Verb("release", release, mutating=True),)

@@ -4,7 +4,7 @@ actor."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pykka
 
@@ -15,31 +15,15 @@ from ilyd.actors.provisioner import (
     RunProvision,
     provisioner_for,
 )
-from ilyd.control import Progress
+from ilyd.control.protocol import DaemonView, Progress, Verb, flag_arg, org_arg
 from ilyd.errors import ControlError, IlydError
-
-if TYPE_CHECKING:
-    from ilyd.daemon import Daemon
 
 # Provisioning an org from nothing is ~50 API calls; a slow org takes a while.
 ASK_TIMEOUT = 120.0
 
 
-def _org_arg(args: Mapping[str, Any]) -> str:
-    # ilyd.control_verbs imports this module for its VERBS table: import it late.
-    from ilyd.control_verbs import org_arg
-
-    return org_arg(args)
-
-
-def _flag_arg(args: Mapping[str, Any], name: str) -> bool:
-    from ilyd.control_verbs import flag_arg
-
-    return flag_arg(args, name)
-
-
-def _ask(daemon: Daemon, args: Mapping[str, Any], message: object) -> Any:
-    org = _org_arg(args)
+def _ask(daemon: DaemonView, args: Mapping[str, Any], message: object) -> Any:
+    org = org_arg(args)
     ref = provisioner_for(org)
     if ref is None:
         states = {o.name: o.state for o in daemon.snapshot().orgs}
@@ -55,24 +39,24 @@ def _ask(daemon: Daemon, args: Mapping[str, Any], message: object) -> Any:
         raise ControlError("internal", f"{org}: {exc}", f"ilyd ctl check {org}") from exc
 
 
-def check(daemon: Daemon, args: Mapping[str, Any], _progress: Progress) -> Any:
+def check(daemon: DaemonView, args: Mapping[str, Any], _progress: Progress) -> Any:
     """The preflight of a running org; `verbose` asks the client to list every item."""
-    return {**_ask(daemon, args, RunCheck()), "verbose": _flag_arg(args, "verbose")}
+    return {**_ask(daemon, args, RunCheck()), "verbose": flag_arg(args, "verbose")}
 
 
-def provision(daemon: Daemon, args: Mapping[str, Any], _progress: Progress) -> Any:
+def provision(daemon: DaemonView, args: Mapping[str, Any], _progress: Progress) -> Any:
     """Provision now; `plan` only shows what would be done."""
-    return _ask(daemon, args, RunProvision(dry_run=_flag_arg(args, "plan")))
+    return _ask(daemon, args, RunProvision(dry_run=flag_arg(args, "plan")))
 
 
-def grant(daemon: Daemon, args: Mapping[str, Any], _progress: Progress) -> Any:
+def grant(daemon: DaemonView, args: Mapping[str, Any], _progress: Progress) -> Any:
     """Read (or Read/Edit with `edit`) on the Ily fields for the named profiles."""
     profiles = args.get("profiles")
     if not isinstance(profiles, list) or not profiles or not all(
             isinstance(p, str) and p for p in profiles):
         raise ControlError("invalid_args", "grant needs profiles: a list of profile names",
                            "ilyd ctl grant ORG --profile 'Standard User'")
-    return _ask(daemon, args, RunGrant(tuple(profiles), edit=_flag_arg(args, "edit")))
+    return _ask(daemon, args, RunGrant(tuple(profiles), edit=flag_arg(args, "edit")))
 
 
 def _names_arg(args: Mapping[str, Any], name: str) -> tuple[str, ...]:
@@ -83,8 +67,16 @@ def _names_arg(args: Mapping[str, Any], name: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def layout(daemon: Daemon, args: Mapping[str, Any], _progress: Progress) -> Any:
+def layout(daemon: DaemonView, args: Mapping[str, Any], _progress: Progress) -> Any:
     """Add the granted Ily fields to page layouts; `plan` only shows what would change."""
-    return _ask(daemon, args, RunLayout(dry_run=_flag_arg(args, "plan"),
+    return _ask(daemon, args, RunLayout(dry_run=flag_arg(args, "plan"),
                                         objects=_names_arg(args, "objects"),
                                         layouts=_names_arg(args, "layouts")))
+
+
+VERBS: tuple[Verb, ...] = (
+    Verb("check", check),
+    Verb("provision", provision, mutating=True),
+    Verb("grant", grant, mutating=True),
+    Verb("layout", layout, mutating=True),
+)

@@ -10,16 +10,13 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pykka
 
 from ilyd.actors.resync import CancelResync, GetResync, StartResync, resync_actor
-from ilyd.control import Progress
+from ilyd.control.protocol import DaemonView, Progress, Verb, org_arg
 from ilyd.errors import ControlError
-
-if TYPE_CHECKING:
-    from ilyd.daemon import Daemon
 
 ASK_TIMEOUT = 30.0  # starting a run reads nothing from Salesforce but the token
 WAIT_INTERVAL = 1.0
@@ -28,14 +25,7 @@ ORG_BACK_TIMEOUT = 60.0
 _FINISHED = {"done", "cancelled", "failed"}
 
 
-def _org_arg(args: Mapping[str, Any]) -> str:
-    # ilyd.control_verbs imports this module for its VERBS table: import it late.
-    from ilyd.control_verbs import org_arg
-
-    return org_arg(args)
-
-
-def _actor(daemon: Daemon, org: str) -> pykka.ActorRef[Any]:
+def _actor(daemon: DaemonView, org: str) -> pykka.ActorRef[Any]:
     ref = resync_actor(org)
     if ref is not None:
         return ref
@@ -53,9 +43,9 @@ def _ask(ref: pykka.ActorRef[Any], message: object) -> Any:
         raise ControlError("busy", "the org is restarting", "retry in a moment") from exc
 
 
-def resync(daemon: Daemon, args: Mapping[str, Any], progress: Progress) -> Any:
+def resync(daemon: DaemonView, args: Mapping[str, Any], progress: Progress) -> Any:
     """Start a resync (`objects`, `since`); with `wait`, stream progress until it ends."""
-    org = _org_arg(args)
+    org = org_arg(args)
     objects = args.get("objects") or []
     since = args.get("since")
     if not isinstance(objects, list) or not all(isinstance(o, str) for o in objects):
@@ -69,7 +59,7 @@ def resync(daemon: Daemon, args: Mapping[str, Any], progress: Progress) -> Any:
     return _wait(daemon, org, snapshot, progress)
 
 
-def _report(daemon: Daemon, org: str, args: Mapping[str, Any]) -> str | None:
+def _report(daemon: DaemonView, org: str, args: Mapping[str, Any]) -> str | None:
     """A dry run's report file (absolute): `report`, else one in the state directory;
     None for a resync that writes."""
     report = args.get("report")
@@ -86,7 +76,7 @@ def _report(daemon: Daemon, org: str, args: Mapping[str, Any]) -> str | None:
     return report
 
 
-def _wait(daemon: Daemon, org: str, snapshot: Any, progress: Progress) -> Any:
+def _wait(daemon: DaemonView, org: str, snapshot: Any, progress: Progress) -> Any:
     run_id = snapshot.get("run_id")
     gone_since: float | None = None
     while True:
@@ -106,7 +96,13 @@ def _wait(daemon: Daemon, org: str, snapshot: Any, progress: Progress) -> Any:
         gone_since, snapshot = None, latest
 
 
-def cancel(daemon: Daemon, args: Mapping[str, Any], _progress: Progress) -> Any:
+def cancel(daemon: DaemonView, args: Mapping[str, Any], _progress: Progress) -> Any:
     """Cancel the org's running resync."""
-    org = _org_arg(args)
+    org = org_arg(args)
     return _ask(_actor(daemon, org), CancelResync())
+
+
+VERBS: tuple[Verb, ...] = (
+    Verb("resync", resync, mutating=True),
+    Verb("cancel", cancel, mutating=True),
+)

@@ -37,7 +37,7 @@ from typing import Any
 import requests
 
 from ilyd.config import load_config
-from ilyd.ctl import ControlClient
+from ilyd.control.client import ControlClient
 from ilyd.devorg import OrgInfo
 from tests.helpers.devorg_process import DevorgProcess
 from tests.helpers.orgs import password_org_toml, provision

@@ -221,7 +221,7 @@ def ctl_check(config: Path, *extra: str) -> subprocess.CompletedProcess[str]:
 
 def test_ctl_check_on_the_running_daemon_shows_the_same_steps_and_exit_status_as_check(
         tmp_path: Path, dev: DevOrg, capsys: pytest.CaptureFixture[str]) -> None:
-    from ilyd.ctl import ControlClient
+    from ilyd.control.client import ControlClient
     from ilyd.errors import IlydError
     from tests.helpers.waiting import wait_until
     from tests.pipeline.conftest import Daemon

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ilyd.control import ControlServer, Verb
-from ilyd.ctl import ControlClient, DaemonNotRunningError
+from ilyd.control.client import ControlClient, DaemonNotRunningError
+from ilyd.control.protocol import Verb
+from ilyd.control.server import ControlServer
 from ilyd.errors import ControlError, IlydError
 
 

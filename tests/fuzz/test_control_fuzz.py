@@ -16,8 +16,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from ilyd.control import MAX_LINE_BYTES, ControlServer, Verb
-from ilyd.control_verbs import VERBS as DAEMON_VERBS
+from ilyd.control.protocol import MAX_LINE_BYTES, Verb
+from ilyd.control.server import ControlServer
+from ilyd.service import control_verbs
 from tests.fuzz.settings import NETWORK
 
 
@@ -40,7 +41,7 @@ json_values = st.recursive(
 )
 requests = st.fixed_dictionaries(
     {}, optional={"v": st.just(1) | json_values, "id": json_values,
-                  "verb": st.sampled_from([*DAEMON_VERBS, "echo", ""]) | json_values,
+                  "verb": st.sampled_from([*control_verbs(), "echo", ""]) | json_values,
                   "args": json_values | st.dictionaries(
                       st.sampled_from(["org", "object", "since", "wait", "dry_run", "id",
                                        "report", "plan", "n"]), json_values)},

@@ -26,7 +26,7 @@ import pytest
 import requests
 import yaml
 
-from ilyd.ctl import ControlClient
+from ilyd.control.client import ControlClient
 from ilyd.devorg import DevOrg
 from ilyd.errors import IlydError
 from tests.helpers.devorg_process import devorg_fixture

@@ -18,7 +18,7 @@ import requests
 
 from ilyd.actors.org import OrgSecrets
 from ilyd.config import OrgConfig, load_config
-from ilyd.ctl import ControlClient
+from ilyd.control.client import ControlClient
 from ilyd.devorg import DevOrg, OrgInfo
 from ilyd.pipeline.runtime import OrgPipeline
 from ilyd.store import Database

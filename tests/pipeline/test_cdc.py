@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ilyd.actors.org import OrgSecrets
 from ilyd.config import OrgConfig
-from ilyd.ctl import ControlClient
+from ilyd.control.client import ControlClient
 from ilyd.devorg import DevOrg, OrgInfo
 from ilyd.pipeline.cdc import read_inputs, triage
 from ilyd.salesforce.connect import make_org_rest_client

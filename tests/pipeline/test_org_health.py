@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from ilyd.ctl import ControlClient
+from ilyd.control.client import ControlClient
 from ilyd.devorg import DevOrg, OrgInfo
 from tests.pipeline.conftest import Daemon, wait_until, write_config
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ilyd.ctl import ControlClient
+from ilyd.control.client import ControlClient
 from ilyd.pipeline.runtime import OrgPipeline
 from ilyd.provision.grant import grant_profiles
 from tests.pipeline.conftest import Daemon, SalesforceUser, wait_until

@@ -17,7 +17,8 @@ import requests
 
 from ilyd import metrics
 from ilyd.config.tables import SUPPORTED_OBJECTS
-from ilyd.ctl import ControlClient, render_status
+from ilyd.control.client import ControlClient
+from ilyd.control.render import render_status
 from ilyd.devorg import DevOrg, OrgInfo
 from ilyd.pipeline.reconcile import Reconciler
 from ilyd.pipeline.runtime import OrgPipeline

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ilyd.config import OrgConfig, load_config
-from ilyd.ctl import ControlClient, DaemonNotRunningError
+from ilyd.control.client import ControlClient, DaemonNotRunningError
 from ilyd.devorg import DevOrg, OrgInfo
 from ilyd.errors import ControlError
 from ilyd.pipeline.providers import sample_refusal

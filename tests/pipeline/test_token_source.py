@@ -153,7 +153,7 @@ def test_with_rotation_a_resync_ilyd_check_and_token_expiries_never_need_reauth(
 
 
 def config_status(daemon: Daemon) -> dict[str, object]:
-    from ilyd.ctl import ControlClient
+    from ilyd.control.client import ControlClient
 
     try:
         return dict(ControlClient(daemon.socket, timeout=10).call("status"))

@@ -1,15 +1,9 @@
-"""The control socket: a unix socket speaking versioned JSON lines, one request per line.
+"""The control socket's server side: binding, peer checks, one thread per connection.
 
-Request:  ``{"v":1,"id":…,"verb":"orgs","args":{…}}``
-Progress: ``{"v":1,"id":…,"progress":{…}}`` (zero or more, for long verbs)
-Final:    ``{"v":1,"id":…,"ok":true,"final":true,"result":…}`` or
-          ``{"v":1,"id":…,"ok":false,"final":true,"error":{"code":…,"message":…,"hint":…}}``
-
-Verbs are table-driven: the server gets a mapping name -> `Verb` (see
-`ilyd.control_verbs.VERBS`). The socket is bound atomically (Supervisor's trick: bind a
-private name, hard-link it into place), created 0660 before anyone can connect; a stale
-socket is replaced, a live one means another daemon runs. Peers are checked with
-SO_PEERCRED: root, our uid, or members of our group.
+The protocol is in `ilyd.control.protocol`. The socket is bound atomically (Supervisor's
+trick: bind a private name, hard-link it into place), created 0660 before anyone can
+connect; a stale socket is replaced, a live one means another daemon runs. Peers are
+checked with SO_PEERCRED: root, our uid, or members of our group.
 """
 
 from __future__ import annotations
@@ -24,7 +18,7 @@ import socketserver
 import struct
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,29 +27,10 @@ import pykka
 import structlog
 
 from ilyd import metrics
+from ilyd.control.protocol import ERROR_CODES, MAX_LINE_BYTES, PROTOCOL_VERSION, Verb, encode
 from ilyd.errors import ControlError, IlydError
 
 log = structlog.get_logger(__name__)
-
-PROTOCOL_VERSION = 1
-MAX_LINE_BYTES = 1 << 20
-ERROR_CODES = frozenset(
-    {"unknown_org", "invalid_args", "busy", "not_permitted", "config_invalid", "internal"}
-)
-
-Progress = Callable[[Mapping[str, Any]], None]
-# handler(target, args, progress) -> JSON-able result; raises ControlError on failure.
-Handler = Callable[[Any, Mapping[str, Any], Progress], Any]
-
-
-@dataclass(frozen=True)
-class Verb:
-    """A control verb: its handler and whether it changes anything (audited in the log)."""
-
-    name: str
-    handler: Handler
-    mutating: bool = False
-
 
 @dataclass(frozen=True)
 class Peer:
@@ -133,11 +108,6 @@ def bind_socket(path: Path) -> socket.socket:
             private.unlink()
     sock.listen(16)
     return sock
-
-
-def encode(message: Mapping[str, Any]) -> bytes:
-    """One protocol line."""
-    return json.dumps(message, separators=(",", ":"), default=str).encode() + b"\n"
 
 
 def _close_after_reply(conn: socket.socket) -> None:
