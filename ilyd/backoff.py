@@ -1,16 +1,16 @@
-"""Exponential backoff with jitter: the one schedule every retry and restart loop uses.
+"""Exponential backoff with equal jitter: the one schedule every retry and restart loop uses.
 
-Attempt n (1-based) has a ceiling of `initial` · `factor`^(n-1), never above `cap`; the
-wait is drawn below that ceiling with one of the two jitters of "Exponential Backoff And
-Jitter" (https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/):
+Attempt n (1-based) has a ceiling of `initial` · `factor`^(n-1), never above `cap`, and
+waits a uniform draw in [ceiling/2, ceiling] — "equal jitter" in the terms of
+https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/.
 
-- `Jitter.EQUAL`: uniform in [ceiling/2, ceiling]. Never less than half the ceiling, so
-  a loop that keeps failing still slows down as the schedule says; for restarts and
-  retries whose every attempt costs Salesforce calls (an org's start, a provisioning
-  run, a resent request) or the operator's patience (a crash-looping worker).
-- `Jitter.FULL`: uniform in [0, ceiling]. The shortest waits on average and the widest
-  spread; for reconnecting where coming back soon is worth more than the extra attempts
-  (a Bayeux client, whose session survives only if it reconnects within 40 s).
+Equal rather than full jitter (a draw in [0, ceiling]): clients failing together still
+spread out, yet no wait is ever close to nothing, so a loop that keeps failing slows down
+as the schedule says, and each wait grows from the last one's range. That matters for
+every user here: an org's restart and a provisioning run cost the org API calls, a resent
+request costs one more, and the wait is published (`retry_in`) for operators to read. A
+prompt reconnect, where Salesforce's CometD advice wants one (interval 0 after a dropped
+session), is made before any backoff starts, not by drawing a short wait.
 
 Leaf module: imports nothing of ilyd, so every layer can use it.
 """
@@ -19,25 +19,16 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from enum import StrEnum
 
-__all__ = ["Backoff", "Jitter"]
-
-
-class Jitter(StrEnum):
-    """How the wait is drawn below the attempt's ceiling."""
-
-    FULL = "full"  # uniform in [0, ceiling]
-    EQUAL = "equal"  # uniform in [ceiling/2, ceiling]
+__all__ = ["Backoff"]
 
 
 @dataclass(frozen=True)
 class Backoff:
-    """Capped exponential backoff with the stated `jitter` (see the module docstring)."""
+    """Capped exponential backoff with equal jitter (see the module docstring)."""
 
     initial: float
     cap: float
-    jitter: Jitter
     factor: float = 2.0
 
     def __post_init__(self) -> None:
@@ -56,10 +47,9 @@ class Backoff:
         return min(self.cap, grown)
 
     def delay(self, attempt: int, rand: float | None = None) -> float:
-        """Seconds to wait before attempt number `attempt` (1-based).
+        """Seconds to wait before attempt number `attempt` (1-based), in [ceiling/2, ceiling].
 
         `rand` in [0, 1) draws the jitter; `random.random()` when None. Pass one to make
         the wait reproducible, or to give a group of items failing together one wait."""
         ceiling = self.ceiling(attempt)
-        floor = ceiling / 2 if self.jitter is Jitter.EQUAL else 0.0
-        return floor + (ceiling - floor) * (random.random() if rand is None else rand)
+        return ceiling / 2 * (1.0 + (random.random() if rand is None else rand))

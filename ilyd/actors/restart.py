@@ -2,8 +2,9 @@
 
 Semantics from Supervisor's process states: an org that fails soon after it started
 (within `start_secs`) counts a quick failure; each failure waits an exponentially
-growing, jittered delay (BACKOFF); after `start_retries` quick failures in a row the
-org is FATAL and stays down until an operator restarts it or the config is reloaded.
+growing delay with equal jitter (BACKOFF, `ilyd.backoff`); after `start_retries` quick
+failures in a row the org is FATAL and stays down until an operator restarts it or the
+config is reloaded.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ilyd.actors.messages import DetailValue, OrgState, OrgStatus
+from ilyd.backoff import Backoff
 from ilyd.config import OrgConfig, OrgName
 
 
@@ -23,12 +25,13 @@ class RestartPolicy:
     start_retries: int = 5  # quick failures in a row tolerated before fatal
     backoff_initial: float = 1.0
     backoff_max: float = 300.0
-    jitter: float = 0.25  # delay varies by ± this fraction, so orgs do not retry in step
 
     def delay(self, attempt: int, rand: float) -> float:
-        """Seconds to wait before start number `attempt` (1-based); `rand` in [0, 1)."""
-        base = min(self.backoff_max, self.backoff_initial * 2 ** max(0, attempt - 1))
-        return base * (1.0 - self.jitter + 2.0 * self.jitter * rand)
+        """Seconds to wait before start number `attempt` (1-based); `rand` in [0, 1).
+
+        Equal jitter: orgs failing together spread out, yet each waits at least half
+        the schedule, since every start costs the org a sign-in and its checks."""
+        return Backoff(self.backoff_initial, self.backoff_max).delay(attempt, rand)
 
 
 @dataclass
@@ -45,7 +48,6 @@ class OrgSlot:
     started_at: float | None = None  # monotonic time it last reached running
     quick_failures: int = 0
     restarts: int = 0
-    starts: int = 0
     retry_at: float | None = None  # wall time of the scheduled retry
     detail: dict[str, DetailValue] = field(default_factory=dict)
     problem_since: float | None = None  # monotonic time its current problem was first seen

@@ -18,7 +18,6 @@ which Ily fields. Statuses follow what commercial company-data APIs do:
 from __future__ import annotations
 
 import json
-import random
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,6 +31,7 @@ import structlog
 import urllib3
 from requests.adapters import HTTPAdapter
 
+from ilyd.backoff import Backoff
 from ilyd.enrich.http_paths import field_value, parse_path, render_body, resolve
 from ilyd.enrich.http_throttle import Pause, TokenBucket
 from ilyd.enrich.provider import Lookup
@@ -262,9 +262,9 @@ class HttpProvider:
                         f"attempts ({exc.detail}); the record waits and is tried again later",
                         retryable=True, reason=exc.reason,
                     ) from exc
-                delay = min(s.backoff_max_seconds, s.backoff_initial_seconds * 2**attempt)
-                # Full jitter keeps many workers from retrying in lockstep.
-                time.sleep(random.uniform(delay / 2, delay))
+                # Jittered, so many workers do not retry in lockstep.
+                time.sleep(Backoff(s.backoff_initial_seconds, s.backoff_max_seconds)
+                           .delay(attempt + 1))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _attempt(self, method: str, url: str, body: object, what: str) -> Any:

@@ -14,6 +14,7 @@ needed again only when someone else changed leases (`rows_changed`) or the time 
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from ilyd.backoff import Backoff
 from ilyd.enrich.provider import Provider
 from ilyd.enrich.values import EnrichmentOutcome, enrich_record
 from ilyd.pipeline.work import WorkItem, inputs_hash
@@ -39,6 +41,9 @@ ROUND_SIZE = 200
 # daemon (a hundred orgs' threads) would send rounds of in-memory dataset lookups to the
 # pool, which only adds hand-offs; an HTTP or cold DNS lookup takes tens of milliseconds.
 INLINE_SECONDS = 0.02
+# Waits of a record whose source failed for now, by its claims so far, unless the source
+# said how long (Retry-After): up to 5 s, 10 s, 20 s ... 5 minutes.
+RETRY_BACKOFF = Backoff(initial=5.0, cap=300.0)
 
 
 @dataclass(frozen=True)
@@ -138,10 +143,12 @@ class Enricher:
         ready: list[WorkItem] = []
         # Retries by (delay, error): a source that is down fails a whole round alike, and
         # gets it back in one transaction rather than one per record.
+        # One jitter draw per round keeps that: records failed alike wait alike.
         retries: dict[tuple[float, str | None], list[InboxItem]] = {}
+        draw = random.random()
         for item, outcome in zip(live, outcomes, strict=True):
             if outcome.retryable:
-                delay = outcome.retry_after or min(300.0, 5.0 * 2 ** max(0, item.attempts - 1))
+                delay = outcome.retry_after or RETRY_BACKOFF.delay(item.attempts, draw)
                 log.info("enrichment_deferred", sobject=item.sobject, record=item.record_id,
                          reason=outcome.error_reason, retry_in_s=round(delay, 1))
                 retries.setdefault((delay, outcome.error), []).append(item)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from ilyd.backoff import Backoff
 from ilyd.errors import (
     AuthError,
     RequestLimitError,
@@ -32,21 +33,20 @@ def is_transient(exc: BaseException) -> bool:
 
 @dataclass
 class StartupRetry:
-    """Exponential backoff with jitter, capped: attempt n waits about initial·2^(n-1) s,
-    never more than `maximum` (± `jitter` of it, so orgs sharing an outage spread out)."""
+    """Capped exponential backoff with equal jitter (`ilyd.backoff`): attempt n waits
+    between half and all of initial·2^(n-1) s, never more than `maximum`. Orgs sharing
+    an outage spread out, and each run, which costs the org API calls, waits at least
+    half the schedule."""
 
     initial: float = 5.0
     maximum: float = 240.0
-    jitter: float = 0.25
     attempts: int = 0  # consecutive transient failures so far
     rand: random.Random = field(default_factory=random.Random, repr=False)
 
     def next_delay(self) -> float:
         """Count one more failure; seconds to wait before the next try."""
         self.attempts += 1
-        base = min(self.maximum, self.initial * 2 ** (self.attempts - 1))
-        spread = 1.0 - self.jitter + 2.0 * self.jitter * self.rand.random()
-        return min(self.maximum, base * spread)
+        return Backoff(self.initial, self.maximum).delay(self.attempts, self.rand.random())
 
     def reset(self) -> None:
         """A run succeeded (or an operator took over): start again from `initial`."""

@@ -3,9 +3,10 @@ gaps and the backoff policy (re-exported by `ilyd.salesforce.bayeux`)."""
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from enum import StrEnum
+
+from ilyd.backoff import Backoff
 
 __all__ = ["BackoffPolicy", "ReplayGap", "StreamState", "StreamStatus"]
 
@@ -42,7 +43,15 @@ class ReplayGap:
 
 @dataclass(frozen=True)
 class BackoffPolicy:
-    """Exponential backoff with full jitter, plus the long wait for limit/permission errors."""
+    """Capped exponential backoff with equal jitter (`ilyd.backoff`) for repeated
+    failures, plus the long wait for limit/permission errors.
+
+    Salesforce keeps a Bayeux session only if the client reconnects within 40 s of the
+    last response
+    (https://developer.salesforce.com/docs/platform/api-streaming/guide/using-streaming-api-timeouts.html):
+    the default schedule keeps each of the first six waits of a failing run (at most
+    1, 2, 4 ... 32 s) inside that window.
+    """
 
     base: float = 1.0
     cap: float = 300.0
@@ -50,5 +59,4 @@ class BackoffPolicy:
 
     def delay(self, failures: int) -> float:
         """Seconds to wait after the `failures`-th consecutive failure (1-based)."""
-        ceiling = min(self.cap, self.base * 2 ** max(0, failures - 1))
-        return random.uniform(ceiling / 2, ceiling)
+        return Backoff(self.base, self.cap).delay(failures)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import random
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -21,6 +20,7 @@ from typing import IO, Any
 import requests
 import structlog
 
+from ilyd.backoff import Backoff
 from ilyd.errors import SalesforceError
 from ilyd.salesforce.rest import RestClient
 
@@ -79,7 +79,8 @@ class JobInfo:
 
 @dataclass(frozen=True)
 class PollPolicy:
-    """How to wait for a job: growing jittered intervals, an optional overall deadline."""
+    """How to wait for a job: intervals growing by `factor` up to `max_interval`, with
+    equal jitter (`ilyd.backoff`), and an optional overall deadline."""
 
     initial: float = 0.5
     factor: float = 1.6
@@ -157,17 +158,18 @@ class BulkClient:
         """Poll until the job is terminal; return its final status (Failed included)."""
         policy = poll or self.poll
         deadline = None if policy.timeout is None else time.monotonic() + policy.timeout
-        interval = policy.initial
+        schedule = Backoff(policy.initial, policy.max_interval, policy.factor)
+        polls = 0
         while True:
             info = self.job(kind, job_id)
             if info.state.terminal:
                 return info
-            if deadline is not None and time.monotonic() + interval > deadline:
+            polls += 1
+            if deadline is not None and time.monotonic() + schedule.ceiling(polls) > deadline:
                 raise SalesforceError(f"bulk {kind} job {job_id} on org {self.http.org} is "
                                       f"still {info.state} after {policy.timeout} s; it keeps "
                                       "running in Salesforce, poll it again later")
-            time.sleep(random.uniform(interval * 0.8, interval))
-            interval = min(policy.max_interval, interval * policy.factor)
+            time.sleep(schedule.delay(polls))
 
     def abort(self, kind: str, job_id: str) -> JobInfo:
         """Abort an unfinished job."""

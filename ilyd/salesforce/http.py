@@ -9,7 +9,6 @@ exception carrying Salesforce's status, errorCode, message and fields.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import requests
 import structlog
 
 from ilyd import __version__, metrics
+from ilyd.backoff import Backoff
 from ilyd.errors import (
     AuthError,
     RequestLimitError,
@@ -63,8 +63,8 @@ def make_session(ca_file: str | Path | None = None) -> requests.Session:
 class RetryPolicy:
     """How often and how patiently to retry a transient failure.
 
-    Delays grow as base_delay · 2^n, capped at max_delay, with full jitter so that many
-    orgs hitting the same outage do not retry in lockstep.
+    Delays grow as base_delay · 2^n, capped at max_delay, with equal jitter
+    (`ilyd.backoff`) so that many orgs hitting the same outage do not retry in lockstep.
     """
 
     attempts: int = 4
@@ -73,8 +73,7 @@ class RetryPolicy:
 
     def delay(self, retry: int, retry_after: str | None = None) -> float:
         """Seconds to wait before retry number `retry` (0-based)."""
-        ceiling = min(self.max_delay, self.base_delay * (2**retry))
-        wait = random.uniform(ceiling / 2, ceiling)
+        wait = Backoff(self.base_delay, self.max_delay).delay(retry + 1)
         if retry_after and retry_after.isdigit():
             wait = max(wait, min(float(retry_after), self.max_delay))
         return wait

@@ -144,11 +144,12 @@ def test_org_detail_published_by_children_is_merged_into_status(make_config, tmp
     assert dict(org.detail) == {"mode": "polling", "connection": "connected"}
 
 
-def test_restart_policy_backs_off_exponentially_with_bounded_jitter(tmp_path):
-    policy = RestartPolicy(backoff_initial=1, backoff_max=8, jitter=0.25)
-    assert [policy.delay(n, 0.5) for n in (1, 2, 3, 4, 5)] == [1, 2, 4, 8, 8]
-    assert policy.delay(1, 0.0) == 0.75
-    assert policy.delay(1, 0.999) < 1.25
+def test_restart_policy_backs_off_exponentially_with_equal_jitter(tmp_path):
+    policy = RestartPolicy(backoff_initial=1, backoff_max=8)
+    assert [policy.delay(n, 0.999999) for n in (1, 2, 3, 4, 5)] == pytest.approx(
+        [1, 2, 4, 8, 8], rel=1e-5)
+    assert policy.delay(1, 0.0) == 0.5
+    assert policy.delay(4, 0.0) == 4
 
 
 def test_an_org_failing_on_its_state_disk_backs_off_for_as_long_as_it_lasts_never_fatal():
