@@ -15,9 +15,10 @@ import requests
 from ilyd.salesforce.auth import TokenProvider, make_token_provider
 from ilyd.salesforce.http import RetryPolicy
 from ilyd.salesforce.rest import RestClient
+from tests.helpers.devorg_process import devorg_fixture
 
 if TYPE_CHECKING:
-    # Imported lazily below so the pure tests (soql, limits) run without devorg.
+    # devorg_fixture imports devorg lazily so the pure tests (soql, limits) run without it.
     from ilyd.devorg import DevOrg, OrgInfo
 
 # Short waits keep retry tests fast; the schedule's shape is the same as in production.
@@ -69,13 +70,8 @@ class Admin:
         return response.json()
 
 
-@pytest.fixture(scope="module")
-def dev() -> Iterator[DevOrg]:
-    """One devorg (two orgs: production and sandbox) for the test module."""
-    from ilyd.devorg import DevOrg
-
-    with DevOrg(host="127.0.0.1", port=0, orgs=1, sandbox_orgs=1) as server:
-        yield server
+# One devorg (two orgs: production and sandbox) for the test module.
+dev = devorg_fixture(scope="module", sandbox_orgs=1)
 
 
 @pytest.fixture(scope="module")

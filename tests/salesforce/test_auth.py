@@ -6,7 +6,6 @@ import datetime as dt
 import os
 import stat
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -28,6 +27,8 @@ from ilyd.salesforce.auth import (
 )
 from ilyd.salesforce.http import RetryPolicy
 from ilyd.salesforce.rest import RestClient
+from tests.helpers.devorg_process import start_devorg
+from tests.helpers.waiting import wait_until
 
 from .conftest import FAST_RETRY, Admin
 
@@ -60,7 +61,7 @@ def _whoami(client: RestClient) -> str:
 @pytest.fixture
 def fresh() -> Iterator[tuple[DevOrg, OrgInfo, Admin]]:
     """A devorg of its own, for tests that revoke or rotate the org's grants."""
-    with DevOrg(host="127.0.0.1", port=0, orgs=1) as server:
+    with start_devorg() as server:
         yield server, server.orgs[0], Admin(server.admin, server.orgs[0])
 
 
@@ -150,16 +151,15 @@ def test_unknown_grant_kind_is_refused_with_the_known_ones() -> None:
 
 
 def _wait_until_expired(token_value: str, instance_url: str) -> None:
-    """Wait (with a deadline) until devorg answers 401 to the old token."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    """Wait until devorg answers 401 to the old token."""
+
+    def refused() -> list[dict[str, str]] | None:
         answer = requests.get(f"{instance_url}/services/data/v62.0/limits/",
                               headers={"Authorization": f"Bearer {token_value}"}, timeout=5)
-        if answer.status_code == 401:
-            assert answer.json()[0]["errorCode"] == "INVALID_SESSION_ID"
-            return
-        time.sleep(0.05)
-    raise AssertionError("the access token never expired")
+        return list(answer.json()) if answer.status_code == 401 else None
+
+    errors = wait_until(refused, timeout=10, what="the access token to expire")
+    assert errors[0]["errorCode"] == "INVALID_SESSION_ID"
 
 
 def test_expired_token_is_refreshed_once_and_the_call_retried(

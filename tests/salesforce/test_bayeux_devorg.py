@@ -16,14 +16,12 @@ from ilyd.devorg import DevOrg, OrgInfo
 from ilyd.salesforce.auth import TokenProvider
 from ilyd.salesforce.bayeux import BayeuxClient, BayeuxEvent, StreamStatus
 from ilyd.salesforce.rest import RestClient
-from tests.helpers import waiting
 from tests.helpers.streaming import FAST_BACKOFF, connected
+from tests.helpers.waiting import wait_until
 
-
-def wait_for(condition: Callable[[], object], what: str, deadline: float = 30.0) -> None:
-    """The shared wait with a longer default deadline: recovering from devorg's injected
-    faults while records are being created takes longer than the usual 20 seconds."""
-    waiting.wait_for(condition, what, deadline)
+# Recovering from devorg's injected faults while records are being created takes longer
+# than the shared wait's usual 20 seconds.
+RECOVERY = 30.0
 
 
 class Streaming:
@@ -127,19 +125,19 @@ def test_every_fault_while_records_are_created_loses_no_record(
     client.start()
     creator = Creator(rest)
     try:
-        wait_for(lambda: client.state == "connected", "connected")
+        wait_until(lambda: client.state == "connected", what="connected", timeout=RECOVERY)
         creator.start()
         for name, inject in FAULTS:
             inject(streaming)
             mark = len(creator.created)
-            wait_for(lambda m=mark: any(i in received.ids for i in creator.created[m:]),
-                     f"events again after: {name}")
+            wait_until(lambda m=mark: any(i in received.ids for i in creator.created[m:]),
+                       what=f"events again after: {name}", timeout=RECOVERY)
         creator.stopped.set()
         creator.join(30)
         created = set(creator.created)
         assert len(created) > 20
-        wait_for(lambda: created <= received.ids,
-                 "every created lead to arrive", deadline=60)
+        wait_until(lambda: created <= received.ids,
+                   what="every created lead to arrive", timeout=60)
         reasons = {s.reason for s in received.statuses}
         assert {"unknown_client", "auth"} <= reasons
     finally:
@@ -155,7 +153,7 @@ def test_a_client_restarted_from_stored_replay_ids_gets_what_it_missed(
     first = Received()
     with connected(make_client(dev, tp, topic, first)) as client:
         rest.create("Lead", {"LastName": "A", "Company": "X"})
-        wait_for(lambda: first.count == 1, "the first event")
+        wait_until(lambda: first.count == 1, what="the first event", timeout=RECOVERY)
         stored = client.cursor()
 
     missed = [rest.create("Lead", {"LastName": f"M{n}", "Company": "X"}) for n in range(3)]
@@ -167,7 +165,7 @@ def test_a_client_restarted_from_stored_replay_ids_gets_what_it_missed(
     )
     again.start()
     try:
-        wait_for(lambda: set(missed) <= second.ids, "the missed events")
+        wait_until(lambda: set(missed) <= second.ids, what="the missed events", timeout=RECOVERY)
         assert second.count == 3
     finally:
         again.stop()
@@ -186,16 +184,19 @@ def test_a_filtered_channel_is_keyed_without_its_query_and_survives_a_rehandshak
         rest.create("Lead", {"LastName": "B", "Company": "Other"})
         by_email = rest.create("Lead", {"LastName": "C", "Company": "Other",
                                         "Email": "x@example.com"})
-        wait_for(lambda: received.ids == {acme, by_email}, "the two matching leads")
-        wait_for(lambda: topic in client.cursor(), "the cursor under the plain channel")
+        wait_until(lambda: received.ids == {acme, by_email},
+                   what="the two matching leads", timeout=RECOVERY)
+        wait_until(lambda: topic in client.cursor(),
+                   what="the cursor under the plain channel", timeout=RECOVERY)
         assert list(client.cursor()) == [topic]
         # Resubscribing after "Unknown client" sends the replay map keyed without the
         # query: devorg would refuse any other key with the replay-map error.
         streaming("forget")
-        wait_for(lambda: any(s.reason == "unknown_client" for s in received.statuses),
-                 "the forget noticed")
+        wait_until(lambda: any(s.reason == "unknown_client" for s in received.statuses),
+                   what="the forget noticed", timeout=RECOVERY)
         later = rest.create("Lead", {"LastName": "D", "Company": "Acme"})
-        wait_for(lambda: later in received.ids, "a matching lead after the re-handshake")
+        wait_until(lambda: later in received.ids,
+                   what="a matching lead after the re-handshake", timeout=RECOVERY)
         assert received.count == 3  # resumed from the cursor: nothing delivered twice
         assert not any(s.reason == "subscribe" for s in received.statuses)
 
@@ -222,7 +223,7 @@ def test_events_that_come_while_the_handler_stores_a_batch_arrive_in_one_reply(
         backoff=FAST_BACKOFF, gather_max=30.0)  # the daemon's 2 s, made long for the test
     client.start()
     try:
-        wait_for(lambda: client.state == "connected", "connected")
+        wait_until(lambda: client.state == "connected", what="connected", timeout=RECOVERY)
         first = rest.create("Lead", {"LastName": "First", "Company": "Gather"})
         assert busy.wait(30)
         connects = streaming_connects(streaming)
@@ -232,7 +233,7 @@ def test_events_that_come_while_the_handler_stores_a_batch_arrive_in_one_reply(
         # five wait there, not one exchange each.
         assert streaming_connects(streaming) == connects
         release.set()
-        wait_for(lambda: {first, *later} <= received.ids, "all six leads")
+        wait_until(lambda: {first, *later} <= received.ids, what="all six leads", timeout=RECOVERY)
         assert batches == [1, 5]
     finally:
         release.set()

@@ -27,7 +27,7 @@ from ilyd.salesforce.bayeux import (
 )
 from tests.helpers import ROOT
 from tests.helpers.streaming import connected
-from tests.helpers.waiting import wait_for
+from tests.helpers.waiting import wait_until
 
 CHANNEL = "/topic/IlyLeads"
 FAST = BackoffPolicy(base=0.05, cap=0.2, long=0.3)
@@ -125,15 +125,15 @@ def test_published_events_reach_the_handler_off_the_connect_thread(
 ) -> None:
     client = make_client(faye, rec, websocket=transport == "websocket")
     with connected(client):
-        wait_for(lambda: faye.stats()["subscribes"], "subscribed")
+        wait_until(lambda: faye.stats()["subscribes"], what="subscribed")
         for n in range(1, 6):
             faye.publish(n, f"00Q{n}")
-        wait_for(lambda: len(rec.events) >= 5, "five events")
+        wait_until(lambda: len(rec.events) >= 5, what="five events")
         assert client.transport_name == transport
         assert faye.stats()["connects"].get(transport, 0) >= 1
         assert rec.ids() == {f"00Q{n}" for n in range(1, 6)}
         assert all(name.startswith("bayeux-dispatch") for name in rec.threads)
-        wait_for(lambda: client.cursor() == {CHANNEL: 5}, "cursor at replay id 5")
+        wait_until(lambda: client.cursor() == {CHANNEL: 5}, what="cursor at replay id 5")
         assert faye.stats()["tokens"] == ["Bearer token-1"]
 
 
@@ -144,18 +144,18 @@ def test_fayes_unknown_client_is_followed_by_handshake_and_resubscribe_from_the_
     client = make_client(faye, rec, websocket=transport == "websocket")
     client.start()
     try:
-        wait_for(lambda: faye.stats()["subscribes"], "subscribed")
+        wait_until(lambda: faye.stats()["subscribes"], what="subscribed")
         for n in range(1, 4):
             faye.publish(n, f"00Q{n}")
-        wait_for(lambda: client.cursor() == {CHANNEL: 3}, "three events processed")
+        wait_until(lambda: client.cursor() == {CHANNEL: 3}, what="three events processed")
         assert faye.control("forget")["forgotten"] == 1
-        wait_for(lambda: len(faye.stats()["subscribes"]) == 2, "a second subscribe")
+        wait_until(lambda: len(faye.stats()["subscribes"]) == 2, what="a second subscribe")
         second = faye.stats()["subscribes"][1]
         assert second["ext"] == {"replay": {CHANNEL: 3}}
         assert faye.stats()["handshakes"] == 2
-        wait_for(lambda: client.state is StreamState.CONNECTED, "connected again")
+        wait_until(lambda: client.state is StreamState.CONNECTED, what="connected again")
         faye.publish(4, "00Q4")
-        wait_for(lambda: "00Q4" in rec.ids(), "the event after the re-handshake")
+        wait_until(lambda: "00Q4" in rec.ids(), what="the event after the re-handshake")
         after = metrics.STREAMING_HANDSHAKES.labels(reason="unknown_client")._value.get()
         if transport == "long-polling":
             # the next connect is answered with Faye's own `401::Unknown client`
@@ -174,11 +174,12 @@ def test_authentication_invalid_refreshes_the_token_once_and_reconnects(
     client = make_client(faye, rec)
     with connected(client):
         faye.control("reject-auth", {"count": 1})
-        wait_for(lambda: "Bearer token-2" in faye.stats()["tokens"], "the refreshed token used")
-        wait_for(lambda: faye.stats()["handshakes"] == 2, "a new handshake")
-        wait_for(lambda: client.state is StreamState.CONNECTED, "connected again")
+        wait_until(lambda: "Bearer token-2" in faye.stats()["tokens"],
+                   what="the refreshed token used")
+        wait_until(lambda: faye.stats()["handshakes"] == 2, what="a new handshake")
+        wait_until(lambda: client.state is StreamState.CONNECTED, what="connected again")
         faye.publish(1, "00Q1")
-        wait_for(lambda: rec.ids() == {"00Q1"}, "an event after the refresh")
+        wait_until(lambda: rec.ids() == {"00Q1"}, what="an event after the refresh")
         assert rec.refreshes == 1
 
 
@@ -188,10 +189,10 @@ def test_authentication_failing_after_a_refresh_backs_off_without_refreshing_aga
     client = make_client(faye, rec)
     with connected(client):
         faye.control("reject-auth", {"count": 1000})
-        wait_for(
+        wait_until(
             lambda: sum(s.state is StreamState.BACKOFF and s.reason == "auth"
                         for s in rec.statuses) >= 2,
-            "two auth backoffs",
+            what="two auth backoffs",
         )
         assert rec.refreshes == 1
 
@@ -223,8 +224,9 @@ def test_an_unreachable_server_gives_network_backoff_states(rec: Recorder) -> No
         )
         client.start()
         try:
-            wait_for(
-                lambda: sum(s.reason == "network" for s in rec.statuses) >= 3, "network backoffs"
+            wait_until(
+                lambda: sum(s.reason == "network" for s in rec.statuses) >= 3,
+                what="network backoffs",
             )
             delays = [s.retry_in for s in rec.statuses if s.reason == "network"]
             assert all(d is not None and 0 < d <= FAST.cap for d in delays)
@@ -239,7 +241,8 @@ def test_stop_interrupts_a_held_long_poll(rec: Recorder) -> None:
     try:
         client = make_client(server, rec)
         client.start()
-        wait_for(lambda: server.stats()["connects"].get("long-polling", 0) >= 1, "a held poll")
+        wait_until(lambda: server.stats()["connects"].get("long-polling", 0) >= 1,
+                   what="a held poll")
         client.stop(timeout=10)
         assert client.state is StreamState.STOPPED
         assert client._thread is not None
@@ -286,15 +289,15 @@ def test_change_data_capture_events_from_a_real_bayeux_server_are_triaged_like_s
                 "diffFields": [], "nulledFields": []}, **fields}}})
 
     with connected(client):
-        wait_for(lambda: faye.stats()["subscribes"], "subscribed")
+        wait_until(lambda: faye.stats()["subscribes"], what="subscribed")
         change(1, "CREATE", "com/salesforce/api/soap/68.0;client=SfdcInternalAPI/",
                Name="Acme", Website="https://acme.example")
         change(2, "UPDATE", "com/salesforce/api/rest/68.0;client=ilyd",
                Ily_Domain__c="acme.example")
         change(3, "UPDATE", "com/salesforce/api/rest/68.0;client=other", Phone="555")
         change(4, "UPDATE", "", Website="https://globex.test")
-        wait_for(lambda: len(rec.events) >= 4, "four change events")
-        wait_for(lambda: client.cursor() == {channel: 4}, "cursor at replay id 4")
+        wait_until(lambda: len(rec.events) >= 4, what="four change events")
+        wait_until(lambda: client.cursor() == {channel: 4}, what="cursor at replay id 4")
     batch = triage([e.data["payload"] for e in rec.events], "ilyd", ["Account"])
     assert [(e.record_id, e.change_type, e.fields.get("Website")) for e in batch.entries] == [
         ("001000000000001AAA", "created", "https://acme.example")]

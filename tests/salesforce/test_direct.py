@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import json
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +16,7 @@ import requests
 from ilyd.salesforce.direct import DirectSession
 from ilyd.salesforce.http import make_session
 from tests.helpers.serving import serving
+from tests.helpers.waiting import wait_until
 
 
 class _Server(ThreadingHTTPServer):
@@ -136,9 +136,8 @@ def test_a_connection_the_server_closed_while_idle_is_replaced_without_a_failure
     for n in range(3):
         response = session.request(method, f"{_base(server)}/create", json={}, timeout=10)
         assert response.status_code == 200
-        deadline = time.monotonic() + 10
-        while server.closed <= n and time.monotonic() < deadline:  # closed, now idle
-            time.sleep(0.01)
+        wait_until(lambda n=n: server.closed > n, timeout=10,
+                   what="the server to close the connection (now idle)")
     assert len(server.seen) == 3  # each call reached the server exactly once
     assert len(server.ports) == 3
 

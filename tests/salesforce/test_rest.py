@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from ilyd.devorg import DevOrg, OrgInfo
+from ilyd.devorg import OrgInfo
 from ilyd.errors import (
     AuthError,
     RequestLimitError,
@@ -18,6 +18,7 @@ from ilyd.salesforce.auth import make_token_provider
 from ilyd.salesforce.rest import RestClient, SaveResult
 from ilyd.salesforce.soql import identifier, like_pattern, soql
 from ilyd.salesforce.versions import DEFAULT_API_VERSION
+from tests.helpers.devorg_process import start_devorg
 
 from .conftest import FAST_RETRY, Admin
 
@@ -258,7 +259,7 @@ def test_dropped_connections_on_reads_are_retried(rest: RestClient, admin: Admin
 
 
 def test_tls_with_the_private_ca_verifies_and_without_it_fails() -> None:
-    with DevOrg(host="127.0.0.1", port=0, orgs=1, tls=True) as server:
+    with start_devorg(tls=True) as server:
         info = server.orgs[0]
         assert server.url.startswith("https://")
         assert server.ca_file is not None
