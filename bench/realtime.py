@@ -10,6 +10,12 @@ so the figures are the steady state, not the daemon's start.
     .venv/bin/python bench/realtime.py --orgs 1 --rate 500 --seconds 20   # batching
     .venv/bin/python bench/realtime.py --orgs 100 --rate 5 --seconds 30
     .venv/bin/python bench/realtime.py --all                              # the three above
+    .venv/bin/python bench/realtime.py --orgs 100 --rate 5 --seconds 120 --api-limit 200000
+
+`--api-limit N` sets every org's daily API allowance (devorg's default is a Developer
+Edition's 15,000). The writer's window widens when its projected daily calls would pass
+`api_share` (0.2) of it: the bench then prints the widest window and the projected use the
+orgs reported (`ilyd ctl orgs`), and the calls per day the traffic's own pace amounts to.
 
 Records are created inside devorg (bench/server_traffic.py: one admin request per tick
 for every org, each record still its own save and change event); `--client-traffic`
@@ -31,7 +37,8 @@ import time
 from pathlib import Path
 
 import requests
-from daemon_harness import (
+from daemon_harness import (  # ControlClient: the daemon's control socket, as the harness's
+    ControlClient,
     DevOrgProcess,
     cpu_seconds,
     free_port,
@@ -89,11 +96,13 @@ def main() -> int:
                         help="daemon on CPU 0; devorg and this process on CPU 1")
     parser.add_argument("--processes", type=int, default=None,
                         help='the daemon\'s [daemon] processes (default: its own "auto")')
+    parser.add_argument("--api-limit", type=int, default=None,
+                        help="every org's daily API allowance (default: devorg's 15,000)")
     args = parser.parse_args()
     configure_logging("console", "error")
     options = {"devorg_in_process": args.devorg_in_process,
                "client_traffic": args.client_traffic, "pin": args.pin,
-               "processes": args.processes}
+               "processes": args.processes, "api_limit": args.api_limit}
     if args.pin:
         os.sched_setaffinity(0, {1})  # devorg, started from here, inherits it
     if not args.all:
@@ -106,7 +115,8 @@ def main() -> int:
 
 
 def run(orgs: int, rate: float, seconds: float, devorg_in_process: bool = False,
-        client_traffic: bool = False, pin: bool = False, processes: int | None = None) -> int:
+        client_traffic: bool = False, pin: bool = False, processes: int | None = None,
+        api_limit: int | None = None) -> int:
     """One scenario on a fresh devorg and daemon; prints the figures, 0 if all written."""
     root = Path(tempfile.mkdtemp(prefix="ilyd-bench-"))
     server: DevOrg | DevOrgProcess = (DevOrg(host="127.0.0.1", port=0, orgs=orgs)
@@ -117,6 +127,10 @@ def run(orgs: int, rate: float, seconds: float, devorg_in_process: bool = False,
         started = time.monotonic()
         provision(config)
         print(f"provisioned {orgs} org(s) in {time.monotonic() - started:.1f} s")
+        if api_limit is not None:
+            for info in dev.orgs:
+                requests.patch(f"{dev.admin}/orgs/{info.name}/settings",
+                               json={"api_limit": api_limit}, timeout=30).raise_for_status()
         log_path = root / "daemon.log"
         log = log_path.open("wb")
         # Under --pin the daemon starts on CPU 0 (its threads inherit it from the start).
@@ -175,6 +189,7 @@ def run(orgs: int, rate: float, seconds: float, devorg_in_process: bool = False,
         missing = [(o, r) for t, o in zip(traffic, observers_of, strict=True)
                    for r in t.stats.created if r not in o.latency]
         calls = sum(o.calls() for o in observers) - calls_before  # the drain's included
+        windows = org_windows(root / "control.sock") if daemon.poll() is None else []
         for observer, record in missing[:5]:
             values = observer._session.get(f"{observer.base}/records/{record}", timeout=30).json()
             shown = {k: values["record"].get(k) for k in ("Website", "Email", "Company")}
@@ -213,6 +228,16 @@ def run(orgs: int, rate: float, seconds: float, devorg_in_process: bool = False,
     print(f"creates refused by devorg {sum(t.stats.errors for t in traffic)} (junk values"
           f" longer than the field, as Salesforce refuses them); daemon log {root}")
     print(f"API calls {calls} = {calls / max(created, 1):.3f} per event")
+    limit = api_limit or 15_000
+    per_day = calls / max(orgs, 1) / elapsed * 86_400
+    print(f"allowance {limit:,}/org/day: these calls at this pace come to {per_day:,.0f} a day"
+          f" per org = {per_day / limit:.0%} of it (api_share 20%, the drain included)")
+    if windows:
+        widest = max(w for w, _ in windows)
+        shares = [p for _, p in windows if p is not None]
+        print(f"writer window at the end: widest {widest:.1f} s, "
+              f"{sum(w > 0.1 for w, _ in windows)} of {len(windows)} orgs widened; projected"
+              f" daily use {max(shares, default=0):.0%} at most (ilyd ctl orgs)")
     others = (f"devorg + traffic (this process) {100 * own / elapsed:.0f} %" if dev_cpu is None
               else f"devorg {100 * dev_cpu / elapsed:.0f} %, traffic {100 * own / elapsed:.0f} %")
     print(f"daemon CPU {cpu:.1f} s over {elapsed:.0f} s of traffic"
@@ -227,6 +252,18 @@ def run(orgs: int, rate: float, seconds: float, devorg_in_process: bool = False,
     if problems:
         print("daemon log errors:\n  " + "\n  ".join(problems))
     return 0 if written == created and alive and code == 0 else 1
+
+
+def org_windows(socket_path: Path) -> list[tuple[float, float | None]]:
+    """Each org's (window seconds, projected daily use) as `ilyd ctl orgs` shows them."""
+    shown = []
+    for org in ControlClient(socket_path, timeout=30).call("orgs"):
+        detail = org.get("detail") or {}
+        if "window" in detail:
+            projected = detail.get("projected_api_use")
+            shown.append((float(str(detail["window"]).rstrip("s")),
+                          float(str(projected).rstrip("%")) / 100 if projected else None))
+    return shown
 
 
 if __name__ == "__main__":

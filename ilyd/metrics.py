@@ -222,6 +222,20 @@ WRITEBACK_FAILURES = Counter(
     ["org"],
     registry=REGISTRY,
 )
+WRITER_WINDOW_SECONDS = Gauge(
+    "ilyd_writer_window_seconds",
+    "How long a record queued now may wait for the writer's call: writer_window, wider (up "
+    "to writer_window_max) while the writer's projected daily calls would pass api_share.",
+    ["org"],
+    registry=REGISTRY,
+)
+API_PROJECTED_DAILY_SHARE = Gauge(
+    "ilyd_api_projected_daily_share",
+    "The real-time writer's recent call rate held for a day, as a share of the org's daily "
+    "API allowance; the window widens to keep it within api_share.",
+    ["org"],
+    registry=REGISTRY,
+)
 WRITES_SKIPPED_UNCHANGED = Counter(
     "ilyd_writes_skipped_unchanged_total",
     "Writes skipped because the record's inputs and computed values were unchanged.",
@@ -314,6 +328,34 @@ RESYNC_RUNNING = Gauge(
     registry=REGISTRY,
 )
 
+# --- scheduled refresh: [enrich] refresh_after ---
+REFRESH_BACKLOG = Gauge(
+    "ilyd_refresh_backlog_records",
+    "Records whose Ily Last Enriched is older than refresh_after, as last counted (then "
+    "less what the running refresh wrote).",
+    ["org"],
+    registry=REGISTRY,
+)
+REFRESH_RECORDS = Counter(
+    "ilyd_refresh_records_total",
+    "Records the scheduled refresh enriched again and wrote back (Last Enriched at least).",
+    ["org"],
+    registry=REGISTRY,
+)
+REFRESH_CHANGED = Counter(
+    "ilyd_refresh_changed_records_total",
+    "Records the scheduled refresh found with values that changed (only those are written, "
+    "with Last Enriched).",
+    ["org"],
+    registry=REGISTRY,
+)
+REFRESH_NEXT = Gauge(
+    "ilyd_refresh_next_run_timestamp_seconds",
+    "When the refresh next counts its backlog (and runs when there is one), Unix time.",
+    ["org"],
+    registry=REGISTRY,
+)
+
 # --- operations: the process itself, for the dashboards ---
 # REGISTRY is private, so the default registry's collectors are not in it; operators
 # expect process_* (CPU, RSS, fds), python_info and python_gc_* next to ours, as every
@@ -389,7 +431,7 @@ def prepare_org(org: str) -> None:
     `forget_org` removes them all again.
     """
     for counter in (EVENTS_RECEIVED, REPLAY_FALLBACKS, ORG_RESTARTS, RECORDS_ENRICHED,
-                    WRITEBACK_FAILURES):
+                    WRITEBACK_FAILURES, REFRESH_RECORDS, REFRESH_CHANGED):
         counter.labels(org=org)
     for stage in RESYNC_STAGES:
         RESYNC_RECORDS.labels(org=org, stage=stage)

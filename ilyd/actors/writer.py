@@ -3,7 +3,9 @@
 Enriched records arrive as `Enriched` messages; a timer tells `_Flush` when the oldest
 queued record has waited `writer_window`, and a full batch is sent at once. The timer is
 a call on the shared `TIMERS` thread: a thread started per window cost more than the
-write itself at a few events per second per org.
+write itself at a few events per second per org. The org's status shows the window
+(`window=…s`, wider while calls are scarce) and the writer's projected daily API use
+(`projected_api_use=…%` of the allowance), as of the last flush.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 import pykka
 import structlog
 
-from ilyd.actors.org import OrgContext
+from ilyd.actors.context import OrgContext
 from ilyd.errors import AuthError
 from ilyd.pipeline.runtime import OrgPipeline
 from ilyd.pipeline.wakeup import TIMERS, Timer
@@ -54,10 +56,12 @@ class WriterActor(pykka.ThreadingActor):
                               pipeline.hashes, enrich=context.config.enrich,
                               budget=pipeline.budget, scope=context.config.scope)
         self._timer: Timer | None = None
+        self._shown: tuple[str, str | None] | None = None
 
     def on_start(self) -> None:
-        """Bind the org into the log context."""
+        """Bind the org into the log context; show the window."""
         self._context.bind_log_context()
+        self._show_window()
 
     def on_stop(self) -> None:
         """Give queued records back to the inbox (they are written after the restart)."""
@@ -102,9 +106,19 @@ class WriterActor(pykka.ThreadingActor):
         # confirmed change nothing for it: no wake-up (a round's read) per flush then.
         if report.released:
             self._pipeline.wake.set()
+        self._show_window()
         if report.calls or report.skipped or report.dropped:
             log.debug("writer_flushed", calls=report.calls, written=report.written,
                       skipped=report.skipped, retried=report.retried, dropped=report.dropped)
+
+    def _show_window(self) -> None:
+        """Publish the window and the projected use when their shown values change."""
+        projected = self._writer.window.projected()
+        shown = (f"{self._writer.window.current():.1f}s",
+                 None if projected is None else f"{projected:.0%}")
+        if shown != self._shown:
+            self._shown = shown
+            self._context.publish(window=shown[0], projected_api_use=shown[1])
 
     def _tell_flush(self) -> None:
         with contextlib.suppress(pykka.ActorDeadError):

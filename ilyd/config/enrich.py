@@ -29,7 +29,15 @@ from typing import Any
 
 from ilyd.config.duration import duration
 from ilyd.config.enrich_providers import PROVIDER_TYPES, ProviderSpec, parse_provider
-from ilyd.config.schema import Field, NestedProblemsError, Problems, Table, number, type_name
+from ilyd.config.schema import (
+    Field,
+    NestedProblemsError,
+    Problems,
+    Table,
+    join_path,
+    number,
+    type_name,
+)
 from ilyd.config.secrets import SecretRef
 from ilyd.enrich.dataset_settings import DatasetSettings
 from ilyd.enrich.fields import by_api_name
@@ -60,6 +68,10 @@ class EnrichConfig:
         ProviderSpec("dataset", DatasetSettings(path=Path("@sample"))),)
     overwrite: tuple[tuple[str, OverwritePolicy], ...] = ()
     writer_window: float = 0.1
+    # The window widens up to `writer_window_max` seconds while the writer's projected
+    # daily calls would pass `api_share` of the org's allowance (ilyd.pipeline.window).
+    writer_window_max: float = 30.0
+    api_share: float = 0.2
     history_days: float = 30.0  # `ilyd ctl history` keeps this many days of each record
     # Scheduled refresh: records whose Last Enriched is older than `refresh_after`
     # seconds (0: off) are enriched again, spending at most `refresh_api_share` of the
@@ -87,7 +99,8 @@ class EnrichConfig:
     def __str__(self) -> str:
         names = ", ".join(p.describe() for p in self.providers)
         policy = ", ".join(f"{n}={p}" for n, p in self.overwrite) or "all unless_edited"
-        return f"providers [{names}]; overwrite {policy}; writer_window {self.writer_window}s"
+        return (f"providers [{names}]; overwrite {policy}; writer_window {self.writer_window}s"
+                f" (up to {self.writer_window_max:g}s past api_share {self.api_share:.0%})")
 
 
 DEFAULT_ENRICH = EnrichConfig()
@@ -141,6 +154,13 @@ def _overwrite(raw: Any) -> tuple[tuple[str, OverwritePolicy], ...]:
     return tuple(sorted(pairs))
 
 
+def _check_window(values: dict[str, Any], path: str, problems: Problems) -> None:
+    if values["writer_window_max"] < values["writer_window"]:
+        problems.add(join_path(path, "writer_window_max"),
+                     f"must be at least writer_window ({values['writer_window']:g})"
+                     f" (got {values['writer_window_max']:g})")
+
+
 _TABLE: Table[EnrichConfig] = Table(
     fields=(
         Field("provider", _providers, DEFAULT_ENRICH.providers,
@@ -148,6 +168,10 @@ _TABLE: Table[EnrichConfig] = Table(
         Field("overwrite", _overwrite, (), "per Ily field: unless_edited | always | if_blank"),
         Field("writer_window", number(0.0, 10.0), DEFAULT_ENRICH.writer_window,
               "seconds a write waits for others to share its Collections call"),
+        Field("writer_window_max", number(0.0, 600.0), DEFAULT_ENRICH.writer_window_max,
+              "seconds the window may widen to while calls are scarce (api_share)"),
+        Field("api_share", number(0.001, 1.0), DEFAULT_ENRICH.api_share,
+              "share of the org's daily API allowance the real-time writer may use"),
         Field("history_days", number(1.0, 3650.0), DEFAULT_ENRICH.history_days,
               "days of ilyd's work on each record kept for ilyd ctl history"),
         Field("refresh_after", duration(3600.0, 3650 * 86400.0, zero=True),
@@ -159,6 +183,7 @@ _TABLE: Table[EnrichConfig] = Table(
               "time between two counts of the refresh backlog (\"6h\")"),
     ),
     build=lambda provider, **rest: EnrichConfig(providers=provider, **rest),
+    check=_check_window,
 )
 
 

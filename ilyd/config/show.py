@@ -77,6 +77,8 @@ def _table(obj: Any) -> dict[str, Any]:
 def _enrich(enrich: EnrichConfig) -> dict[str, Any]:
     return {
         "writer_window": enrich.writer_window,
+        "writer_window_max": enrich.writer_window_max,
+        "api_share": enrich.api_share,
         "history_days": enrich.history_days,
         "refresh_after": format_duration(enrich.refresh_after),
         "refresh_api_share": enrich.refresh_api_share,

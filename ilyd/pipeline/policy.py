@@ -66,6 +66,7 @@ class BatchRead:
     outside: set[str]  # ids outside the scope
     current: Mapping[str, Mapping[str, Any]]  # the values read, by 15-character Id
     left_out: dict[str, dict[str, str]]  # id -> field -> why the policies kept it
+    reads: int = 0  # the queries it took (API calls)
 
 
 class FieldPolicy:
@@ -107,7 +108,9 @@ class FieldPolicy:
         maybe = [(r, v) for r, v in wanted if r in unsure]
         names = policed | wanted_names(maybe)
         ids = [r for r, _ in (wanted if policed or scope else maybe)]
+        reads = 0
         for _ in range(_MAX_READS):
+            reads += bool(ids and (names - {"Id"} or scope))  # read_current's one query
             try:
                 current = read_current(rest, sobject, ids, names, scope)
                 break
@@ -117,10 +120,11 @@ class FieldPolicy:
                     raise
                 names = names - {column}
         else:
+            reads += 1
             current = read_current(rest, sobject, ids, names, scope)
         outside = {r for r, _ in wanted if r[:15] not in current} if scope else set()
         left_out = self.apply(sobject, wanted, current)
-        return BatchRead(landed(current, maybe), outside, current, left_out)
+        return BatchRead(landed(current, maybe), outside, current, left_out, reads)
 
     def apply(self, sobject: str, wanted: Sequence[tuple[str, MutableMapping[str, Any]]],
               current: Mapping[str, Mapping[str, Any]], *,

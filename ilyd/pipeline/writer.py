@@ -38,6 +38,7 @@ from ilyd.pipeline.history import OUT_OF_SCOPE, UNCHANGED, UNWRITABLE, entry_row
 from ilyd.pipeline.outcomes import DROP_REASONS, Action, action_for
 from ilyd.pipeline.policy import FieldPolicy
 from ilyd.pipeline.truncation import cut_to_stated, fit
+from ilyd.pipeline.window import WriterWindow
 from ilyd.pipeline.work import WorkItem
 from ilyd.pipeline.writable import WritableFields
 from ilyd.salesforce.rest import MAX_COLLECTION_SIZE, RecordError, RestClient, SaveResult
@@ -78,7 +79,8 @@ def unknown_column(code: str | None, message: str) -> tuple[str, str] | None:
 class FlushReport:
     """What one flush did."""
 
-    calls: int = 0
+    calls: int = 0  # Collections calls
+    reads: int = 0  # queries of the current values (the policies, the scope)
     written: int = 0
     skipped: int = 0
     retried: int = 0
@@ -149,6 +151,9 @@ class Writer:
         self._given_back = 0
         self.min_interval = min_interval
         self._last_flush = float("-inf")
+        self.window = WriterWindow(enrich.writer_window, enrich.writer_window_max,
+                                   enrich.api_share, self._allowance, clock=clock)
+        metrics.WRITER_WINDOW_SECONDS.labels(org=org).set(self.window.current())
 
     # -- batching -----------------------------------------------------------------------
 
@@ -165,14 +170,20 @@ class Writer:
         return sum(len(batch) for batch in self._pending.values())
 
     def due_in(self) -> float | None:
-        """Seconds until the next flush is due (0: now), None when nothing is queued."""
+        """Seconds until the next flush is due (0: now), None when nothing is queued.
+
+        The first queued record waits `writer_window`, or longer while the calls would pass
+        the org's `api_share` (`ilyd.pipeline.window`), never past `writer_window_max`. A
+        full batch goes at once: holding it would not make its calls fewer."""
         if not self.pending or self._first_at is None:
             return None
         if self.pending >= self.batch_size:
             return 0.0
-        due = max(self._first_at + self.enrich.writer_window,
+        now = self._clock()
+        held = max(self._first_at + self.enrich.writer_window, now + self.window.hold())
+        due = max(min(held, self._first_at + self.window.widest),
                   self._last_flush + self.min_interval)
-        return max(0.0, due - self._clock())
+        return max(0.0, due - now)
 
     def flush(self) -> FlushReport:
         """Send everything queued, in calls of up to `batch_size` records of any sObjects
@@ -189,7 +200,16 @@ class Writer:
         for start in range(0, len(sends), self.batch_size):
             self._send(sends[start:start + self.batch_size], writables, report)
         report.released = self._given_back - given_back
+        self.window.spent(report.calls + report.reads)
+        metrics.WRITER_WINDOW_SECONDS.labels(org=self.org).set(self.window.current())
+        projected = self.window.projected()
+        if projected is not None:
+            metrics.API_PROJECTED_DAILY_SHARE.labels(org=self.org).set(projected)
         return report
+
+    def _allowance(self) -> int | None:
+        usage = self.rest.api_usage
+        return usage.max if usage is not None else None
 
     def release_all(self, delay: float = 0.0, error: str | None = None) -> int:
         """Give every queued record back to the inbox (stopping, or throttled)."""
@@ -236,6 +256,7 @@ class Writer:
                 {s.work.record_id for s in sends if self._outcome_unknown(s.work)},
                 lambda exc: self._unknown_column(sobject, exc, sends))
             done, outside = read.landed, read.outside
+            report.reads += read.reads
             for send in sends:
                 send.old = read.current.get(send.work.record_id[:15])
                 send.kept.update(read.left_out.get(send.work.record_id, {}))
