@@ -5,7 +5,8 @@ other integration). The usage comes free with each response (`Sforce-Limit-Info`
 once it reaches the ratio the resync pauses and probes `GET /limits` (one call) now and
 then until the rolling 24-hour window has freed calls. Bulk ingest jobs also spend the
 daily batch allowance (one batch per 10,000 rows, shared with Bulk API 1.0); a job is
-only sent when the allowance left covers it.
+only sent when the allowance left covers it. A run may also have a share of its own (the
+scheduled refresh): a `gate` that says how long to hold while that share is spent.
 """
 
 from __future__ import annotations
@@ -20,12 +21,16 @@ from ilyd.errors import AuthError, RequestLimitError, SalesforceError
 from ilyd.salesforce.limits import Usage
 from ilyd.salesforce.rest import RestClient
 
-__all__ = ["ROWS_PER_BATCH", "Budget", "Cancelled"]
+__all__ = ["ROWS_PER_BATCH", "Budget", "Cancelled", "Gate"]
 
 log = structlog.get_logger(__name__)
 
 # Salesforce cuts Bulk 2.0 ingest data into batches of 10,000 records.
 ROWS_PER_BATCH = 10_000
+
+
+# None when calls may be made, else (seconds to hold before asking again, why).
+Gate = Callable[[], tuple[float, str] | None]
 
 
 class Cancelled(Exception):  # noqa: N818 - control flow, not an error
@@ -37,8 +42,9 @@ class Budget:
 
     def __init__(self, rest: RestClient, ratio: float, *, probe_seconds: float,
                  cancelled: threading.Event,
-                 on_pause: Callable[[str | None], None]) -> None:
+                 on_pause: Callable[[str | None], None], gate: Gate | None = None) -> None:
         self._rest = rest
+        self._gate = gate
         self.ratio = ratio
         self._probe_seconds = probe_seconds
         self._cancelled = cancelled
@@ -67,6 +73,8 @@ class Budget:
         """Return when the API budget allows calls (at once if it does); `spent`: a call
         was just refused with REQUEST_LIMIT_EXCEEDED. Raises Cancelled."""
         self.check_cancel()
+        if self._gate is not None:
+            self._hold(self._gate)
         if not spent and not self._over(self._rest.api_usage):
             return
         usage = self._rest.api_usage
@@ -82,6 +90,21 @@ class Budget:
                 log.info("resync_resumed", usage=str(self._rest.api_usage))
                 self._on_pause(None)
                 return
+
+    def _hold(self, gate: Gate) -> None:
+        """Wait while the run's own share is spent (no call: the gate counts locally)."""
+        paused = False
+        while (held := gate()) is not None:
+            seconds, reason = held
+            if not paused:
+                log.warning("resync_paused", reason=reason)
+                self._on_pause(reason)
+                paused = True
+            if self._cancelled.wait(max(0.01, min(seconds, self._probe_seconds))):
+                raise Cancelled
+        if paused:
+            log.info("resync_resumed", usage=str(self._rest.api_usage))
+            self._on_pause(None)
 
     def reserve_batches(self, rows: int) -> None:
         """Wait until the Bulk batch allowance covers an ingest job of `rows` rows."""

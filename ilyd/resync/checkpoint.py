@@ -48,6 +48,8 @@ _MIGRATIONS = (
     "CREATE INDEX resync_ingest_by_org ON resync_ingest(org, state)",
     # A dry run's report file (NULL: a run that writes).
     "ALTER TABLE resync_runs ADD COLUMN report TEXT",
+    # A refresh: only records whose Last Enriched is older than this moment (ISO 8601).
+    "ALTER TABLE resync_runs ADD COLUMN stale_before TEXT",
 )
 
 
@@ -83,6 +85,7 @@ class ResyncRun:
     failures: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     report: str | None = None  # a dry run: where its report goes
+    stale_before: str | None = None  # a refresh: Last Enriched older than this
 
 
 @dataclass(frozen=True)
@@ -115,36 +118,47 @@ class IngestRecord:
 
 
 class ResyncStore:
-    """The resync tables. Thread-safe (one connection per thread)."""
+    """The resync tables. Thread-safe (one connection per thread).
 
-    def __init__(self, db: Database) -> None:
+    `kind` names a set of tables of the same shape: "resync" for the operator's
+    `ilyd ctl resync`, "refresh" for the scheduled refresh, so each keeps its own run
+    and checkpoint and neither forgets the other's when it begins.
+    """
+
+    def __init__(self, db: Database, kind: str = "resync") -> None:
+        if kind not in ("resync", "refresh"):
+            raise ValueError(f"unknown run kind {kind!r}")
         self._db = db
-        db.migrate("resync", _MIGRATIONS)
+        self.kind = kind
+        self._runs, self._objects, self._ingest = (
+            f"{kind}_runs", f"{kind}_objects", f"{kind}_ingest")
+        db.migrate(kind, tuple(step.replace("resync_", f"{kind}_") for step in _MIGRATIONS))
 
     # --- runs ---------------------------------------------------------------------------
 
     def begin(self, org: str, run_id: str, objects: tuple[str, ...], since: str | None,
-              report: str | None = None) -> None:
+              report: str | None = None, *, stale_before: str | None = None) -> None:
         """Start a new run, forgetting the org's previous one (`report`: a dry run's
-        report file)."""
+        report file; `stale_before`: a refresh's cutoff)."""
         with self._db.transaction() as conn:
-            for table in ("resync_runs", "resync_objects", "resync_ingest"):
+            for table in (self._runs, self._objects, self._ingest):
                 conn.execute(f"DELETE FROM {table} WHERE org = ?", (org,))  # noqa: S608
             conn.execute(
-                "INSERT INTO resync_runs(org, run_id, state, objects, since, started_at,"
-                " counts, failures, report) VALUES (?, ?, ?, ?, ?, ?, '{}', '{}', ?)",
+                f"INSERT INTO {self._runs}(org, run_id, state, objects, since, started_at,"  # noqa: S608
+                " counts, failures, report, stale_before)"
+                " VALUES (?, ?, ?, ?, ?, ?, '{}', '{}', ?, ?)",
                 (org, run_id, RunState.RUNNING, json.dumps(objects), since, time.time(),
-                 report),
+                 report, stale_before),
             )
             conn.executemany(
-                "INSERT INTO resync_objects(org, sobject) VALUES (?, ?)",
+                f"INSERT INTO {self._objects}(org, sobject) VALUES (?, ?)",  # noqa: S608
                 [(org, sobject) for sobject in objects],
             )
 
     def run(self, org: str) -> ResyncRun | None:
         """The org's current or last run."""
         row = self._db.connection().execute(
-            "SELECT * FROM resync_runs WHERE org = ?", (org,)).fetchone()
+            f"SELECT * FROM {self._runs} WHERE org = ?", (org,)).fetchone()  # noqa: S608
         if row is None:
             return None
         return ResyncRun(
@@ -152,13 +166,13 @@ class ResyncStore:
             objects=tuple(json.loads(row["objects"])), since=row["since"],
             started_at=row["started_at"], finished_at=row["finished_at"],
             counts=json.loads(row["counts"]), failures=json.loads(row["failures"]),
-            error=row["error"], report=row["report"],
+            error=row["error"], report=row["report"], stale_before=row["stale_before"],
         )
 
     def finish(self, org: str, state: RunState, error: str | None = None) -> None:
         """End the run (done, cancelled or failed)."""
         with self._db.transaction() as conn:
-            conn.execute("UPDATE resync_runs SET state = ?, finished_at = ?, error = ?"
+            conn.execute(f"UPDATE {self._runs} SET state = ?, finished_at = ?, error = ?"  # noqa: S608
                          " WHERE org = ?", (state, time.time(), error, org))
 
     def add_counts(self, org: str, counts: Mapping[str, int],
@@ -167,11 +181,11 @@ class ResyncStore:
         with self._db.transaction() as conn:
             self._add_counts(conn, org, counts, failures or {})
 
-    @staticmethod
-    def _add_counts(conn: object, org: str, counts: Mapping[str, int],
+    def _add_counts(self, conn: object, org: str, counts: Mapping[str, int],
                     failures: Mapping[str, int]) -> None:
         row = conn.execute(  # type: ignore[attr-defined]
-            "SELECT counts, failures FROM resync_runs WHERE org = ?", (org,)).fetchone()
+            f"SELECT counts, failures FROM {self._runs} WHERE org = ?",  # noqa: S608
+            (org,)).fetchone()
         if row is None:
             return
         merged, failed = json.loads(row["counts"]), json.loads(row["failures"])
@@ -180,7 +194,7 @@ class ResyncStore:
         for key, value in failures.items():
             failed[key] = failed.get(key, 0) + value
         conn.execute(  # type: ignore[attr-defined]
-            "UPDATE resync_runs SET counts = ?, failures = ? WHERE org = ?",
+            f"UPDATE {self._runs} SET counts = ?, failures = ? WHERE org = ?",  # noqa: S608
             (json.dumps(merged), json.dumps(failed), org))
 
     # --- objects ------------------------------------------------------------------------
@@ -188,7 +202,8 @@ class ResyncStore:
     def objects(self, org: str) -> list[ObjectCheckpoint]:
         """The run's objects and how far each got."""
         rows = self._db.connection().execute(
-            "SELECT * FROM resync_objects WHERE org = ? ORDER BY rowid", (org,)).fetchall()
+            f"SELECT * FROM {self._objects} WHERE org = ? ORDER BY rowid",  # noqa: S608
+            (org,)).fetchall()
         return [ObjectCheckpoint(
             sobject=r["sobject"], mode=r["mode"], total=r["total"], query_job=r["query_job"],
             read_started=r["read_started"], read_started_sf=r["read_started_sf"],
@@ -204,14 +219,14 @@ class ResyncStore:
         sets = ", ".join(f"{k} = ?" for k in values)
         with self._db.transaction() as conn:
             # Column names come from `allowed` above; values are parameters.
-            conn.execute(f"UPDATE resync_objects SET {sets} WHERE org = ? AND sobject = ?",  # noqa: S608
+            conn.execute(f"UPDATE {self._objects} SET {sets} WHERE org = ? AND sobject = ?",  # noqa: S608
                          (*values.values(), org, sobject))
 
     def advance(self, org: str, sobject: str, next_locator: str | None, read_done: bool,
                 counts: Mapping[str, int]) -> None:
         """A batch with nothing to send: move `batch_locator` on and add its counts."""
         with self._db.transaction() as conn:
-            conn.execute("UPDATE resync_objects SET batch_locator = ?, read_done = ?"
+            conn.execute(f"UPDATE {self._objects} SET batch_locator = ?, read_done = ?"  # noqa: S608
                          " WHERE org = ? AND sobject = ?",
                          (next_locator or "", int(read_done), org, sobject))
             self._add_counts(conn, org, counts, {})
@@ -219,8 +234,8 @@ class ResyncStore:
     def object_done(self, org: str, sobject: str, counts: Mapping[str, int]) -> None:
         """Mark an object read to the end with no job to send (its counts included)."""
         with self._db.transaction() as conn:
-            conn.execute("UPDATE resync_objects SET read_done = 1 WHERE org = ? AND sobject = ?",
-                         (org, sobject))
+            conn.execute(f"UPDATE {self._objects} SET read_done = 1"  # noqa: S608
+                         " WHERE org = ? AND sobject = ?", (org, sobject))
             self._add_counts(conn, org, counts, {})
 
     # --- ingest jobs --------------------------------------------------------------------
@@ -231,7 +246,8 @@ class ResyncStore:
         """Record a job right after Salesforce created it, before its upload."""
         with self._db.transaction() as conn:
             conn.execute(
-                "INSERT INTO resync_ingest(job_id, org, sobject, state, rows, next_locator,"
+                f"INSERT INTO {self._ingest}(job_id, org, sobject, state, rows,"  # noqa: S608
+                " next_locator,"
                 " read_done, counts, parent, attempt, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (job_id, org, sobject, IngestState.CREATED, rows, next_locator,
@@ -245,40 +261,41 @@ class ResyncStore:
         adds the parent's counts.
         """
         with self._db.transaction() as conn:
-            row = conn.execute("SELECT * FROM resync_ingest WHERE job_id = ?",
+            row = conn.execute(f"SELECT * FROM {self._ingest} WHERE job_id = ?",  # noqa: S608
                                (job_id,)).fetchone()
             if row is None or row["state"] != IngestState.CREATED:
                 return
-            conn.execute("UPDATE resync_ingest SET state = ? WHERE job_id = ?",
+            conn.execute(f"UPDATE {self._ingest} SET state = ? WHERE job_id = ?",  # noqa: S608
                          (IngestState.SUBMITTED, job_id))
             counts = json.loads(row["counts"])
             failures = counts.pop("_failures", {})
             if row["parent"] is None:
                 conn.execute(
-                    "UPDATE resync_objects SET batch_locator = ?, read_done = ?"
+                    f"UPDATE {self._objects} SET batch_locator = ?, read_done = ?"  # noqa: S608
                     " WHERE org = ? AND sobject = ?",
                     (row["next_locator"] or "", row["read_done"], org, row["sobject"]))
             else:
-                conn.execute("UPDATE resync_ingest SET state = ? WHERE job_id = ?",
+                conn.execute(f"UPDATE {self._ingest} SET state = ? WHERE job_id = ?",  # noqa: S608
                              (IngestState.SETTLED, row["parent"]))
             self._add_counts(conn, org, counts, failures)
 
     def job_dropped(self, job_id: str) -> None:
         """Forget a job that never got its data (aborted after a crash)."""
         with self._db.transaction() as conn:
-            conn.execute("DELETE FROM resync_ingest WHERE job_id = ?", (job_id,))
+            conn.execute(f"DELETE FROM {self._ingest} WHERE job_id = ?", (job_id,))  # noqa: S608
 
     def job_settled(self, org: str, job_id: str, counts: Mapping[str, int],
                     failures: Mapping[str, int]) -> None:
         """The job's outcome is counted and nothing of it needs re-sending."""
         with self._db.transaction() as conn:
-            conn.execute("UPDATE resync_ingest SET state = ? WHERE job_id = ? AND state = ?",
+            conn.execute(f"UPDATE {self._ingest} SET state = ?"  # noqa: S608
+                         " WHERE job_id = ? AND state = ?",
                          (IngestState.SETTLED, job_id, IngestState.SUBMITTED))
             self._add_counts(conn, org, counts, failures)
 
     def jobs(self, org: str, state: IngestState | None = None) -> list[IngestRecord]:
         """The run's ingest jobs (in one state), oldest first."""
-        sql = "SELECT * FROM resync_ingest WHERE org = ?"
+        sql = f"SELECT * FROM {self._ingest} WHERE org = ?"  # noqa: S608
         args: tuple[object, ...] = (org,)
         if state is not None:
             sql += " AND state = ?"

@@ -3,6 +3,8 @@
 Values arrive in two shapes — CSV strings from Bulk 2.0 ("" for null, numbers as
 "12000" or "12000.0") and JSON values from REST — so both sides are normalised per
 field type before comparing. Last Enriched is never compared: it changes on every write.
+A refresh writes it alone when nothing else changed: it says when the values were last
+confirmed, and moves the record out of the refresh's backlog.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from ilyd.enrich.values import EnrichmentOutcome
 from ilyd.resync.plan import ObjectPlan
 
 __all__ = ["ChangeDetector", "Prepared", "changed_values", "csv_value", "json_value",
-           "normalise"]
+           "normalise", "sent_values", "values_to_write"]
 
 _NUMERIC = (FieldType.NUMBER, FieldType.CURRENCY)
 _CATALOGUE = catalogue.by_api_name()
@@ -54,6 +56,28 @@ def changed_values(plan: ObjectPlan, current: Mapping[str, object],
         for name in plan.compared_fields if name in values
     )
     return values if differs else None
+
+
+def values_to_write(plan: ObjectPlan, current: Mapping[str, object],
+                    outcome: EnrichmentOutcome) -> tuple[dict[str, object], bool] | None:
+    """`changed_values` and True; for a refresh (`plan.stale_before`) whose values are
+    all unchanged, the outcome's values (Last Enriched the only one sent) and False."""
+    values = changed_values(plan, current, outcome)
+    if values is not None:
+        return values, True
+    if plan.stale_before is None:
+        return None
+    values = {k: v for k, v in outcome.values.items() if k in plan.ily_fields}
+    return (values, False) if catalogue.LAST_ENRICHED.api_name in values else None
+
+
+def sent_values(plan: ObjectPlan, current: Mapping[str, object],
+                values: Mapping[str, object]) -> dict[str, object]:
+    """The values to send of those to write: a value Salesforce already holds is left
+    out (the record ends up the same, and only what changed is written)."""
+    compared = plan.compared_fields
+    return {k: v for k, v in values.items()
+            if k not in compared or normalise(k, v) != normalise(k, current.get(k))}
 
 
 def csv_value(values: Mapping[str, object], column: str) -> str:
@@ -91,6 +115,7 @@ class Prepared:
     values: Mapping[str, object]
     fingerprint: str
     csv_tail: bytes
+    changed: bool = True  # False: a refresh confirming the values (Last Enriched alone)
 
 
 class ChangeDetector:
@@ -134,9 +159,10 @@ class ChangeDetector:
             return prepared
 
     def _prepare(self, row: Mapping[str, object], outcome: EnrichmentOutcome) -> Prepared | None:
-        values = changed_values(self.plan, row, outcome)
-        if values is None:
+        decided = values_to_write(self.plan, row, outcome)
+        if decided is None:
             return None
+        values, changed = decided
         fingerprint = self._fingerprints.get(id(outcome))
         if fingerprint is None:
             self._alive.append(outcome)  # its id() stays unique until reset()
@@ -144,7 +170,7 @@ class ChangeDetector:
         cells = ["" if name in values and name in self._compared_set
                  and normalise(name, values[name]) == normalise(name, row.get(name))
                  else csv_value(values, name) for name in self.columns]
-        return Prepared(values, fingerprint, csv_tail(cells))
+        return Prepared(values, fingerprint, csv_tail(cells), changed)
 
 
 def csv_tail(cells: list[str]) -> bytes:

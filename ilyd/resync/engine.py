@@ -34,7 +34,7 @@ from ilyd.errors import RequestLimitError, SalesforceError, SalesforceUnavailabl
 from ilyd.pipeline.history import outcome_json
 from ilyd.pipeline.policy import FieldPolicy
 from ilyd.resync import reader
-from ilyd.resync.budget import Budget, Cancelled
+from ilyd.resync.budget import Budget, Cancelled, Gate
 from ilyd.resync.checkpoint import ObjectCheckpoint, ResyncStore, RunState
 from ilyd.resync.compare import ChangeDetector
 from ilyd.resync.pacing import PagePlan
@@ -89,6 +89,9 @@ class ResyncRequest:
     objects: tuple[str, ...]
     since: str | None = None
     report: str | None = None  # a dry run: write nothing, report here (ilyd.resync.report)
+    # A refresh: only records whose Last Enriched is older than this (ISO 8601), each
+    # written (Last Enriched at least) even when no other value changed.
+    stale_before: str | None = None
 
 
 def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -104,7 +107,7 @@ class Resync:
                  hashes: RecordHashStore, settings: ResyncSettings | None = None,
                  inbox: Inbox | None = None, integration_user_id: str | None = None,
                  export_metrics: bool = True, enrich: EnrichConfig | None = None,
-                 scope: tuple[tuple[str, str], ...] = ()) -> None:
+                 scope: tuple[tuple[str, str], ...] = (), gate: Gate | None = None) -> None:
         import threading
 
         self.org = org
@@ -120,6 +123,7 @@ class Resync:
         self.policy = FieldPolicy(org, enrich or DEFAULT_ENRICH, self.fields, hashes,
                                   lambda: integration_user_id or rest.token.user_id)
         self.scope = scope  # [org.scope]: only matching records are read
+        self.gate = gate  # a share of the API allowance of the run's own (the refresh's)
         self.settings = settings or ResyncSettings()
         self.inbox = inbox
         self._user_id = integration_user_id
@@ -135,7 +139,9 @@ class Resync:
         """Record a new run (the previous one is forgotten); `run()` then performs it."""
         parse_since(request.since)  # refuse a bad --since before anything is stored
         run_id = uuid.uuid4().hex[:12]
-        self.store.begin(self.org, run_id, request.objects, request.since, request.report)
+        parse_since(request.stale_before)
+        self.store.begin(self.org, run_id, request.objects, request.since, request.report,
+                         stale_before=request.stale_before)
         self.progress = ResyncProgress(self.org, run_id, request.objects, self._export)
         if request.report:
             self._report = DryRunReport(request.report, fresh=True)
@@ -175,7 +181,7 @@ class Resync:
         assert run is not None
         budget = Budget(self.rest, self.settings.budget_ratio,
                         probe_seconds=self.settings.budget_probe_seconds,
-                        cancelled=self._cancel, on_pause=self._paused)
+                        cancelled=self._cancel, on_pause=self._paused, gate=self.gate)
         self._budget = budget
         self._writer = BulkWriter(
             self.org, self.bulk, store=self.store, hashes=self.hashes, fields=self.fields,
@@ -185,7 +191,8 @@ class Resync:
         transient = 0
         while True:
             try:
-                self._run_once(run.objects, parse_since(run.since))
+                self._run_once(run.objects, parse_since(run.since),
+                               parse_since(run.stale_before))
             except Cancelled:
                 if self._stopping:
                     log.info("resync_interrupted", org=self.org)
@@ -246,13 +253,14 @@ class Resync:
 
     # --- the run ------------------------------------------------------------------------
 
-    def _run_once(self, objects: tuple[str, ...], since: Any) -> None:
+    def _run_once(self, objects: tuple[str, ...], since: Any, stale_before: Any = None) -> None:
         progress = self.progress
         assert progress is not None
         self._phase_before_pause = Phase.READING
         self._writer.recover()
         describes = {o: self.rest.describe(o, refresh=True) for o in objects}
-        plans = {p.sobject: p for p in build_plan(describes, objects, since, self.scope)}
+        plans = {p.sobject: p for p in build_plan(describes, objects, since, self.scope,
+                                                  stale_before=stale_before)}
         checkpoints = {c.sobject: c for c in self.store.objects(self.org)}
         progress.total = sum(c.total or 0 for c in checkpoints.values())
         for sobject in objects:
@@ -355,7 +363,7 @@ class Resync:
                     batch.report[row["Id"]] = lines
             if prepared is None:
                 continue
-            changed += 1
+            changed += prepared.changed
             record_id = row["Id"]
             written = digests.get(id(prepared))
             if written is None:

@@ -4,7 +4,9 @@ Only the input fields (those a record's domain comes from) and the Ily fields th
 integration user can write are read, so the query moves as few bytes as possible and
 the comparison with the current Ily values needs no second read. Converted Leads are
 left out (Salesforce refuses updates to them), and `--since` narrows the read to records
-changed after a moment (SystemModstamp, the indexed audit field).
+changed after a moment (SystemModstamp, the indexed audit field). A refresh
+(`stale_before`) reads only records whose Last Enriched is older than its cutoff:
+records never enriched are the real-time path's and the resync's.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class ObjectPlan:
     ily_fields: tuple[str, ...]  # writable Ily API names, catalogue order
     since: dt.datetime | None = None
     scope: str | None = None  # [org.scope]'s condition, in parentheses (trusted admin SOQL)
+    stale_before: dt.datetime | None = None  # a refresh: Last Enriched older than this
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -55,6 +58,10 @@ class ObjectPlan:
             parts.append("IsConverted = false")
         if self.since is not None:
             parts.append(soql("SystemModstamp >= {}", self.since))
+        if self.stale_before is not None:
+            # A null Last Enriched matches no `<`: never-enriched records stay out.
+            parts.append(soql(f"{catalogue.LAST_ENRICHED.api_name} < {{}}",
+                              self.stale_before.replace(microsecond=0)))
         if self.scope:
             parts.append(self.scope)  # the admin's condition, as written in the config
         return " AND ".join(parts)
@@ -96,10 +103,12 @@ def parse_since(text: str | None) -> dt.datetime | None:
 
 def build_plan(describes: Mapping[str, Mapping[str, Any]], objects: Sequence[str],
                since: dt.datetime | None = None,
-               scope: Sequence[tuple[str, str]] = ()) -> list[ObjectPlan]:
+               scope: Sequence[tuple[str, str]] = (), *,
+               stale_before: dt.datetime | None = None) -> list[ObjectPlan]:
     """One plan per object from its describe (FLS-filtered: what the user may write).
 
-    Raises ProvisioningError when an object has none of its Ily fields writable.
+    Raises ProvisioningError when an object has none of its Ily fields writable (or,
+    for a refresh, not Last Enriched).
     """
     plans = []
     for sobject in objects:
@@ -113,6 +122,12 @@ def build_plan(describes: Mapping[str, Mapping[str, Any]], objects: Sequence[str
                 f"{sobject}: the Ily fields are missing or not writable by the integration "
                 f"user ({catalogue.MATCH_STATUS.api_name} at least is needed); run "
                 "`ilyd ctl provision ORG` or grant field-level security, then resync")
+        if stale_before is not None and catalogue.LAST_ENRICHED.api_name not in ily:
+            raise ProvisioningError(
+                f"{sobject}: {catalogue.LAST_ENRICHED.api_name} is missing or not writable by"
+                " the integration user: the refresh finds stale records by it; run "
+                "`ilyd ctl provision ORG` or grant field-level security")
         inputs = tuple(f for f in source_fields(sobject) if f in described)
-        plans.append(ObjectPlan(sobject, inputs, ily, since, scope_clause(scope, sobject)))
+        plans.append(ObjectPlan(sobject, inputs, ily, since, scope_clause(scope, sobject),
+                                stale_before))
     return plans

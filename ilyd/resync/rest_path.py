@@ -21,7 +21,7 @@ from ilyd.pipeline.history import outcome_json
 from ilyd.pipeline.policy import FieldPolicy
 from ilyd.resync.budget import Budget, Cancelled
 from ilyd.resync.checkpoint import ResyncStore
-from ilyd.resync.compare import changed_values, json_value
+from ilyd.resync.compare import changed_values, json_value, sent_values, values_to_write
 from ilyd.resync.plan import ObjectPlan
 from ilyd.resync.progress import ResyncProgress
 from ilyd.resync.report import DryRunReport, value_rows
@@ -67,6 +67,7 @@ class RestPath:
         self._lines: dict[str, list[Any]] = {}
         self.history = history  # what is written goes into ilyd ctl history
         self._entries: dict[str, str] = {}
+        self._sent: dict[str, dict[str, object]] = {}  # what differs, by record id
 
     def run(self, plan: ObjectPlan) -> None:
         """Read, enrich and write every record of `plan` (checkpointed when done)."""
@@ -93,10 +94,13 @@ class RestPath:
                     continue
                 counts["enriched"] += 1
                 progress.add("enriched")
-                values = changed_values(plan, row, outcome)
-                if values is not None:
-                    counts["changed"] += 1
-                    progress.add("changed")
+                decided = values_to_write(plan, row, outcome)
+                if decided is not None:
+                    values, changed = decided
+                    if changed:
+                        counts["changed"] += 1
+                        progress.add("changed")
+                    self._sent[str(row["Id"])] = sent_values(plan, row, values)
                     if self.history is not None:
                         self._entries[str(row["Id"])] = outcome_json(
                             outcome, values, row, policed[1].get(str(row["Id"]), {}))
@@ -145,7 +149,8 @@ class RestPath:
         attempt = 0
         while items:
             self.budget.wait()
-            records = [{"Id": rid, **{k: json_value(v) for k, v in values.items()}}
+            records = [{"Id": rid, **{k: json_value(v)
+                                      for k, v in self._sent.get(rid, values).items()}}
                        for rid, values, _ in items]
             results = self.rest.update_collection(plan.sobject, records)
             retry, written, digests = [], {}, []
@@ -171,6 +176,10 @@ class RestPath:
                     HistoryStore.insert_rows(tx, [
                         (self.org, rid, now, "resync", self._entries.pop(rid, "{}"))
                         for rid, _ in digests])
+            again = {r for r, _, _ in retry}
+            for rid, _, _ in items:
+                if rid not in again:
+                    self._sent.pop(rid, None)
             items, attempt = retry, attempt + 1
             if items and self.cancelled.wait(self.settings.lock_retry_delay * attempt):
                 raise Cancelled

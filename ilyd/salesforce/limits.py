@@ -54,13 +54,24 @@ class ApiUsage:
         self._export = export
         self._lock = threading.Lock()
         self._usage: Usage | None = None
+        # Responses that carried the header: the calls this client made that Salesforce
+        # counts (what a run with a share of its own, the refresh, adds up).
+        self._calls = 0
 
     def observe(self, header: str | None) -> Usage | None:
         """Record the usage in a `Sforce-Limit-Info` header value (ignored if absent)."""
         usage = parse_limit_info(header)
         if usage is not None:
+            with self._lock:
+                self._calls += 1
             self.record(usage)
         return usage
+
+    @property
+    def calls(self) -> int:
+        """How many counted calls this client has made (responses with the header)."""
+        with self._lock:
+            return self._calls
 
     def record(self, usage: Usage) -> None:
         """Record usage learnt another way (e.g. from `GET /limits`)."""
