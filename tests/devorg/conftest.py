@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -14,6 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from ilyd.devorg import DevOrg, OrgInfo
+from tests.helpers.devorg_process import devorg_fixture
+from tests.helpers.waiting import wait_until
 
 API = "/services/data/v59.0"
 
@@ -52,6 +53,16 @@ class Client:
         return response.json()
 
 
+def job_in_state(client: Client, path: str, states: set[str]) -> dict:
+    """The Bulk API job at `path` once it is in one of `states` (polled with a deadline)."""
+
+    def reached() -> dict | None:
+        info = client.get(path).json()
+        return info if info["state"] in states else None
+
+    return dict(wait_until(reached, timeout=30, what=f"the job at {path} to reach {states}"))
+
+
 def login(dev: DevOrg, org: OrgInfo, http: requests.Session | None = None) -> Client:
     """Password-grant login (a test convenience devorg supports)."""
     http = http or requests.Session()
@@ -66,10 +77,7 @@ def login(dev: DevOrg, org: OrgInfo, http: requests.Session | None = None) -> Cl
     return Client(dev, org, http, token)
 
 
-@pytest.fixture
-def dev() -> Iterator[DevOrg]:
-    with DevOrg(orgs=1, sandbox_orgs=1, seed_records=30) as running:
-        yield running
+dev = devorg_fixture(sandbox_orgs=1, seed_records=30)
 
 
 @pytest.fixture

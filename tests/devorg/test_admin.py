@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from ilyd.devorg import Change, DevOrg
+from ilyd.devorg import Change
+from tests.helpers.devorg_process import start_devorg
 
 from .conftest import Client, login
 
@@ -88,7 +89,7 @@ def test_many_creates_in_one_request_are_separate_records_and_events(client: Cli
 
 def test_state_survives_a_restart_with_data(tmp_path: Path) -> None:
     data = tmp_path / "devorg.sqlite"
-    with DevOrg(data=data, seed_records=5) as first:
+    with start_devorg(data=data, seed_records=5) as first:
         org = first.orgs[0]
         client = login(first, org)
         client.post("/tooling/sobjects/CustomField", json={
@@ -97,7 +98,7 @@ def test_state_survives_a_restart_with_data(tmp_path: Path) -> None:
         rid = client.post("/sobjects/Lead/", json={"LastName": "Stay",
                                                    "Company": "Co"}).json()["id"]
         client.admin("PATCH", "/orgs/org0/settings", json={"api_limit": 777})
-    with DevOrg(data=data) as second:
+    with start_devorg(data=data) as second:
         assert second.orgs[0].org_id == org.org_id
         token = requests.post(second.url + "/services/oauth2/token", data={
             "grant_type": "refresh_token", "client_id": org.client_id,

@@ -4,19 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 
-from .conftest import Client
-
-
-def _wait_state(client: Client, path: str, states: set[str]) -> dict:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        info = client.get(path).json()
-        if info["state"] in states:
-            return info
-        time.sleep(0.05)
-    raise AssertionError(f"job never reached {states}: {info}")
+from .conftest import Client, job_in_state
 
 
 def _ingest(client: Client, body: dict, data: bytes) -> dict:
@@ -30,7 +19,7 @@ def _ingest(client: Client, body: dict, data: bytes) -> dict:
     assert upload.status_code == 201
     closed = client.patch(f"/jobs/ingest/{info['id']}", json={"state": "UploadComplete"})
     assert closed.json()["state"] == "UploadComplete"
-    return _wait_state(client, f"/jobs/ingest/{info['id']}", {"JobComplete", "Failed"})
+    return job_in_state(client, f"/jobs/ingest/{info['id']}", {"JobComplete", "Failed"})
 
 
 def _csv(text: str, delimiter: str = ",") -> list[list[str]]:
@@ -113,7 +102,7 @@ def test_query_job_pages_results_with_sforce_locator(client: Client) -> None:
     job = client.post("/jobs/query", json={"operation": "query",
                                            "query": "SELECT Id, Name FROM Account"}).json()
     assert job["jobType"] == "V2Query"
-    info = _wait_state(client, f"/jobs/query/{job['id']}", {"JobComplete"})
+    info = job_in_state(client, f"/jobs/query/{job['id']}", {"JobComplete"})
     assert info["numberRecordsProcessed"] == 30
     ids: list[str] = []
     locator = None

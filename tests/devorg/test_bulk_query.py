@@ -5,20 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 
-from .conftest import Client
-
-
-def _wait_state(client: Client, path: str, states: set[str]) -> dict:
-    deadline = time.monotonic() + 30
-    info: dict = {}
-    while time.monotonic() < deadline:
-        info = client.get(path).json()
-        if info["state"] in states:
-            return info
-        time.sleep(0.05)
-    raise AssertionError(f"job never reached {states}: {info}")
+from .conftest import Client, job_in_state
 
 
 def _csv(text: str) -> list[list[str]]:
@@ -28,7 +16,7 @@ def _csv(text: str) -> list[list[str]]:
 def _query_job(client: Client, soql: str) -> dict:
     job = client.post("/jobs/query", json={"operation": "query", "query": soql})
     assert job.status_code == 200, job.text
-    return _wait_state(client, f"/jobs/query/{job.json()['id']}", {"JobComplete"})
+    return job_in_state(client, f"/jobs/query/{job.json()['id']}", {"JobComplete"})
 
 
 def _pages(client: Client, job_id: str, size: int) -> list[list[str]]:
@@ -54,7 +42,7 @@ def _insert_accounts(client: Client, names: list[str]) -> None:
     client.http.put(client.base + f"/jobs/ingest/{job['id']}/batches",
                     data=buffer.getvalue().encode(), headers={"Content-Type": "text/csv"})
     client.patch(f"/jobs/ingest/{job['id']}", json={"state": "UploadComplete"})
-    info = _wait_state(client, f"/jobs/ingest/{job['id']}", {"JobComplete", "Failed"})
+    info = job_in_state(client, f"/jobs/ingest/{job['id']}", {"JobComplete", "Failed"})
     assert info["numberRecordsFailed"] == 0, info
 
 

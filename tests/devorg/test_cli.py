@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import tomllib
 from pathlib import Path
 
 import requests
+
+from tests.helpers.waiting import wait_until
 
 
 def test_devorg_command_writes_credentials_and_a_config_that_logs_in(tmp_path: Path) -> None:
@@ -20,10 +21,9 @@ def test_devorg_command_writes_credentials_and_a_config_that_logs_in(tmp_path: P
          "--seed-records", "3", "--credentials-out", str(creds), "--config-out", str(config)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
-        while not (creds.exists() and config.exists()) and time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            time.sleep(0.05)
+        wait_until(lambda: (creds.exists() and config.exists()) or proc.poll() is not None,
+                   timeout=30, what="devorg to write its credentials and config")
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         info = json.loads(creds.read_text())
         assert creds.stat().st_mode & 0o777 == 0o600
         assert [o["is_sandbox"] for o in info["orgs"]] == [False, True]
@@ -50,10 +50,9 @@ def _serve_tls(data: Path) -> tuple[subprocess.Popen[str], dict]:
         [sys.executable, "-m", "ilyd", "devorg", "--listen", "127.0.0.1:0", "--tls",
          "--data", str(data), "--credentials-out", str(creds)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while not creds.exists() and time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-        time.sleep(0.05)
+    wait_until(lambda: creds.exists() or proc.poll() is not None, timeout=30,
+               what="devorg to write its credentials")
+    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
     return proc, json.loads(creds.read_text())
 
 

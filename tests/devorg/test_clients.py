@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,14 +13,12 @@ import requests
 from simple_salesforce import Salesforce
 
 from ilyd.devorg import DevOrg
+from tests.helpers.devorg_process import devorg_fixture, start_devorg
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def tls_dev() -> Iterator[DevOrg]:
-    with DevOrg(tls=True, seed_records=2500) as running:
-        yield running
+tls_dev = devorg_fixture(scope="module", tls=True, seed_records=2500)
 
 
 @pytest.fixture
@@ -75,7 +72,7 @@ def test_simple_salesforce_bulk2_update_round_trip(sf: Salesforce) -> None:
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_jsforce_refresh_token_login_query_and_multi_record_update() -> None:
-    with DevOrg(seed_records=5) as dev:
+    with start_devorg(seed_records=5) as dev:
         org = dev.orgs[0]
         script = Path(__file__).parent / "js" / "jsforce_roundtrip.js"
         env = {"DEVORG": json.dumps({"url": dev.url, "client_id": org.client_id,

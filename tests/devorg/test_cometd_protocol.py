@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ilyd.devorg import DevOrg
 from tests.devorg.cometd_helpers import API, OrgClient, RawBayeux, streaming_fixtures
-from tests.helpers.waiting import wait_for
+from tests.helpers.waiting import wait_until
 
 dev, org = streaming_fixtures(hold_seconds=2)
 
@@ -179,7 +179,7 @@ def test_a_client_that_misses_the_reconnect_deadline_is_forgotten(
     bayeux = RawBayeux(dev, org.token)
     bayeux.handshake()
     bayeux.connect()
-    wait_for(lambda: org.streaming()["clients"] == [], "the client to expire")
+    wait_until(lambda: org.streaming()["clients"] == [], what="the client to expire")
     assert bayeux.connect()[0]["error"] == "403::Unknown client"
 
 

@@ -8,13 +8,10 @@ from typing import Any
 
 from ilyd.devorg import DevOrg
 from tests.devorg.cometd_helpers import OrgClient, RawBayeux
+from tests.helpers.devorg_process import start_devorg
 
 TOPIC = "/topic/RestartLeads"
 CDC = "/data/LeadChangeEvent"
-
-
-def started(data: Path | None = None) -> DevOrg:
-    return DevOrg(host="127.0.0.1", port=0, data=data).start()
 
 
 def with_topic(dev: DevOrg) -> OrgClient:
@@ -50,16 +47,12 @@ def delivered(bayeux: RawBayeux, count: int) -> list[int]:
 
 def test_replay_ids_and_retained_events_survive_a_restart_with_data(tmp_path: Path) -> None:
     data = tmp_path / "devorg.sqlite"
-    first = started(data)
-    try:
+    with start_devorg(data=data) as first:
         org = with_topic(first)
         for n in range(3):
             org.lead(n)
         before = org.streaming()["channels"]
-    finally:
-        first.stop()
-    second = started(data)
-    try:
+    with start_devorg(data=data) as second:
         org = OrgClient(second)
         org.streaming("settings", {"hold_seconds": 1})
         org.lead(3)  # right after the restart: still one PushTopic event and one CDC event
@@ -71,21 +64,15 @@ def test_replay_ids_and_retained_events_survive_a_restart_with_data(tmp_path: Pa
         # A replay id handed out before the restart still names the same place.
         bayeux = subscribed(second, org, before[TOPIC]["last_replay_id"])
         assert delivered(bayeux, 1) == [after[TOPIC]["last_replay_id"]]
-    finally:
-        second.stop()
 
 
 def test_without_data_a_restart_never_hands_out_an_id_an_earlier_run_did() -> None:
-    first = started()
-    try:
+    with start_devorg() as first:
         org = with_topic(first)
         for n in range(5):
             org.lead(n)
         held = org.streaming()["channels"][TOPIC]["last_replay_id"]
-    finally:
-        first.stop()
-    second = started()
-    try:
+    with start_devorg() as second:
         org = with_topic(second)
         org.lead(9)
         channel = org.streaming()["channels"][TOPIC]
@@ -97,13 +84,10 @@ def test_without_data_a_restart_never_hands_out_an_id_an_earlier_run_did() -> No
         reply = bayeux.subscribe(TOPIC, replay=held)
         assert not reply["successful"]
         assert reply["error"].startswith(f"400::The replayId {{{held}}} you provided was invalid")
-    finally:
-        second.stop()
 
 
 def test_reset_replay_restarts_ids_at_one_so_a_held_id_skips_new_events() -> None:
-    dev = started()
-    try:
+    with start_devorg() as dev:
         org = with_topic(dev)
         for n in range(3):
             org.lead(n)
@@ -115,13 +99,10 @@ def test_reset_replay_restarts_ids_at_one_so_a_held_id_skips_new_events() -> Non
         # A client holding id 3 from before is accepted and gets only ids 4 and 5: the
         # first three new events are skipped without an error, as a reused id does.
         assert delivered(subscribed(dev, org, 3), 2) == [4, 5]
-    finally:
-        dev.stop()
 
 
 def test_a_muted_org_answers_connects_but_delivers_nothing_until_unmuted() -> None:
-    dev = started()
-    try:
+    with start_devorg() as dev:
         org = with_topic(dev)
         bayeux = subscribed(dev, org, -1)
         assert org.streaming("mute") == {"muted": True}
@@ -135,5 +116,3 @@ def test_a_muted_org_answers_connects_but_delivers_nothing_until_unmuted() -> No
         assert len(delivered(bayeux, 1)) == 1  # only the event after unmute
         # The event logged while muted is still there for a replay.
         assert org.streaming()["channels"][TOPIC]["retained"] == 2
-    finally:
-        dev.stop()

@@ -4,24 +4,20 @@ the permission gate and Salesforce's faults."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import requests
 import zeep.exceptions
 from simple_salesforce import Salesforce
 
 from ilyd.devorg import DevOrg
+from tests.helpers.devorg_process import devorg_fixture
 from tests.helpers.simple_sf import simple_salesforce
 
 ILY_FIELD = {"fullName": "Account.Ily_Domain__c", "label": "Ily Domain", "type": "Text",
              "length": 255}
 
 
-@pytest.fixture
-def tls_dev() -> Iterator[DevOrg]:
-    with DevOrg(tls=True) as running:
-        yield running
+tls_dev = devorg_fixture(tls=True)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from simple_salesforce import Salesforce
 from ilyd.cli import main
 from ilyd.devorg import DevOrg
 from ilyd.enrich.fields import CATALOGUE
+from tests.helpers.devorg_process import devorg_fixture
 from tests.helpers.simple_sf import simple_salesforce
 
 LAYOUT_WITH = """<?xml version="1.0" encoding="UTF-8"?>
@@ -42,10 +42,7 @@ PACKAGE = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-@pytest.fixture
-def tls_dev() -> Iterator[DevOrg]:
-    with DevOrg(tls=True) as running:
-        yield running
+tls_dev = devorg_fixture(tls=True)
 
 
 @pytest.fixture

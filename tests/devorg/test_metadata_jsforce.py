@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from ilyd.cli import main
-from ilyd.devorg import DevOrg
 from ilyd.enrich.fields import CATALOGUE
 from tests.devorg.conftest import login
+from tests.helpers.devorg_process import start_devorg
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +23,7 @@ def test_jsforce_reads_updates_and_lists_layouts_creates_a_field_and_deploys(
         tmp_path: Path) -> None:
     package = tmp_path / "ily.zip"
     assert main(["fields", "package", "org0", "--out", str(package)]) == 0
-    with DevOrg() as dev:
+    with start_devorg() as dev:
         org = dev.orgs[0]
         token = login(dev, org).token
         env = {"DEVORG": json.dumps({"url": dev.url, "client_id": org.client_id,

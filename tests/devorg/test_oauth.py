@@ -13,6 +13,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ilyd.devorg import DevOrg
+from tests.helpers.waiting import wait_until
 
 from .conftest import API, Client
 
@@ -60,13 +61,13 @@ def test_access_token_expires_after_the_configured_lifetime(client: Client) -> N
                    refresh_token=client.org.refresh_token).json()["access_token"]
     headers = {"Authorization": f"Bearer {fresh}"}
     assert requests.get(client.base + "/sobjects", headers=headers).status_code == 200
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def refused() -> list[dict[str, str]] | None:
         response = requests.get(client.base + "/sobjects", headers=headers)
-        if response.status_code == 401:
-            break
-        time.sleep(0.05)
-    assert response.json()[0]["errorCode"] == "INVALID_SESSION_ID"
+        return list(response.json()) if response.status_code == 401 else None
+
+    errors = wait_until(refused, timeout=10, what="the access token to expire")
+    assert errors[0]["errorCode"] == "INVALID_SESSION_ID"
 
 
 def test_admin_expiry_and_revoke_end_sessions(client: Client) -> None:
