@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
-from ilyd.actors.org import OrgSecrets
+from ilyd.actors.context import OrgSecrets
 from ilyd.config import load_config
 from ilyd.control.client import ControlClient, DaemonNotRunningError
 from ilyd.devorg import OrgInfo

@@ -28,8 +28,8 @@ from typing import Any, ClassVar
 import pykka
 from daemon_harness import free_port, write_config
 
+from ilyd.actors.context import OrgContext, OrgSecrets
 from ilyd.actors.enricher import EnricherActor
-from ilyd.actors.org import OrgContext, OrgSecrets
 from ilyd.actors.writer import Enriched
 from ilyd.commands.demo_traffic import sample_domains
 from ilyd.config import load_config

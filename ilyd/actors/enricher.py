@@ -24,7 +24,7 @@ import pykka
 import structlog
 
 from ilyd import metrics
-from ilyd.actors.org import OrgContext
+from ilyd.actors.context import OrgContext
 from ilyd.actors.writer import tell_enriched
 from ilyd.pipeline.enricher import Enricher
 from ilyd.pipeline.runtime import OrgPipeline

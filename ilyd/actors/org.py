@@ -2,9 +2,9 @@
 
 The org reads its secrets when it starts, then starts its children in the order
 `child_factories` gives; it stops them together under one deadline (`Org.stop`).
-Children report up through the `OrgContext` they are given: `publish(...)` for status
-detail (mode, connection, throttled, needs_reauth…), `fail(...)` to have the supervisor
-restart the whole org.
+Children report up through the `OrgContext` (`ilyd.actors.context`) they are given:
+`publish(...)` for status detail (mode, connection, throttled, needs_reauth…), `fail(...)`
+to have the supervisor restart the whole org.
 
 Adding a child (Provisioner, Subscriber/Poller, Enricher pool, Writer, Resync) is one
 entry in `child_factories`: a name and a function `OrgContext -> pykka.ActorRef`.
@@ -14,14 +14,23 @@ from __future__ import annotations
 
 import time
 import types
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import pykka
 import structlog
 
-from ilyd.actors.messages import DetailValue, OrgFailed, OrgReport, OrgStarted, OrgStopped
+from ilyd.actors.context import (
+    ChildFactory,
+    OrgContext,
+    OrgSecrets,
+    describe_error,
+    tell_supervisor,
+)
+from ilyd.actors.messages import OrgFailed, OrgStarted, OrgStopped
+from ilyd.actors.pipeline import pipeline_children
+from ilyd.actors.provisioner import ProvisionerActor
+from ilyd.actors.resync import ResyncActor
 from ilyd.config import OrgConfig, OrgName
 from ilyd.errors import ConfigError, ScopeRefusedError, StoreError
 from ilyd.store import Database
@@ -38,90 +47,12 @@ _STOPPED_LAST = frozenset({"writer"})
 _LAST_GRACE = 0.5
 
 
-@dataclass(frozen=True)
-class OrgSecrets:
-    """The org's secrets, read when it starts. Never logged: repr shows only which are set."""
-
-    client_secret: str | None = field(default=None, repr=False)
-    private_key: str | None = field(default=None, repr=False)
-    refresh_token: str | None = field(default=None, repr=False)
-    password: str | None = field(default=None, repr=False)
-    # The enrichment providers' API keys: (provider name, key) pairs.
-    providers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
-
-    @classmethod
-    def read(cls, config: OrgConfig) -> OrgSecrets:
-        """Read every secret the org's auth method needs (raises ConfigError if one is gone)."""
-
-        def value(ref: Any) -> str | None:
-            return ref.read() if ref is not None else None
-
-        refresh = config.refresh_token if config.auth == "refresh_token" else None
-        return cls(
-            client_secret=value(config.client_secret),
-            private_key=value(config.private_key),
-            refresh_token=value(refresh),
-            password=value(config.password),
-            providers=tuple((p.name, p.secret.read()) for p in config.enrich.providers
-                            if p.secret is not None),
-        )
-
-
-@dataclass(frozen=True)
-class OrgContext:
-    """What every child of an org gets: its config, secrets, state and a line to the supervisor."""
-
-    name: OrgName
-    config: OrgConfig
-    incarnation: int
-    secrets: OrgSecrets
-    database: Database | None
-    supervisor: pykka.ActorRef[Any] = field(repr=False)
-
-    def publish(self, **detail: DetailValue) -> None:
-        """Merge detail into the org's status (a None value removes the key); non-blocking.
-
-        A no-op once the supervisor has stopped (daemon shutdown)."""
-        tell_supervisor(self.supervisor, OrgReport.of(self.name, self.incarnation, **detail))
-
-    def fail(self, error: BaseException | str) -> None:
-        """Report that the org cannot go on; the supervisor restarts it after a backoff."""
-        tell_supervisor(self.supervisor, OrgFailed(self.name, self.incarnation, _describe(error),
-                                                   disk=isinstance(error, StoreError)))
-
-    def bind_log_context(self) -> None:
-        """Bind `org` into the calling thread's log context (call in each child's on_start)."""
-        structlog.contextvars.bind_contextvars(org=self.name)
-
-
-def tell_supervisor(supervisor: pykka.ActorRef[Any], message: Any) -> None:
-    """Tell the supervisor, dropping the message if it has stopped.
-
-    At daemon stop the supervisor is marked dead before its `on_stop` stops the orgs, so
-    everything an org and its children say while stopping (status detail, "stopped")
-    would raise ActorDeadError; nobody is left to care, so it is dropped here, the one
-    place every org-to-supervisor message goes through.
-    """
-    try:
-        supervisor.tell(message)
-    except pykka.ActorDeadError:
-        log.debug("supervisor gone, message dropped", message=type(message).__name__)
-
-
-ChildFactory = Callable[[OrgContext], pykka.ActorRef[Any]]
-
-
 def child_factories(config: OrgConfig) -> Sequence[tuple[str, ChildFactory]]:
     """The org's children in start order (asked to stop in reverse order, together).
 
     Later capabilities add theirs here, e.g. ``("provisioner", Provisioner.start_for)``,
     then the subscriber or poller, the enricher pool, the writer.
     """
-    # Imported here: the children's modules import OrgContext from this one.
-    from ilyd.actors.pipeline import pipeline_children
-    from ilyd.actors.provisioner import ProvisionerActor
-    from ilyd.actors.resync import ResyncActor
-
     return (("provisioner", ProvisionerActor.start_for), *pipeline_children(config),
             ("resync", ResyncActor.start_for))
 
@@ -227,9 +158,9 @@ class OrgActor(pykka.ThreadingActor):
         try:
             self._org.start()
         except Exception as exc:
-            log.warning("org failed to start", error=_describe(exc))
+            log.warning("org failed to start", error=describe_error(exc))
             tell_supervisor(self._supervisor,
-                            OrgFailed(self._name, self._org.incarnation, _describe(exc),
+                            OrgFailed(self._name, self._org.incarnation, describe_error(exc),
                                       disk=isinstance(exc, StoreError),
                                       config=isinstance(exc, ScopeRefusedError)))
             # Stopping runs on_stop, which stops the children that did start.
@@ -257,7 +188,7 @@ class OrgActor(pykka.ThreadingActor):
     ) -> None:
         """A message handler crashed: stop the children and report the failure."""
         self._report_late(self._org.stop())
-        error = _describe(exception_value) if exception_value else "org actor crashed"
+        error = describe_error(exception_value) if exception_value else "org actor crashed"
         tell_supervisor(self._supervisor, OrgFailed(self._name, self._org.incarnation, error))
 
     def on_receive(self, message: Any) -> Any:
@@ -281,13 +212,6 @@ def _stop_together(children: Sequence[tuple[str, pykka.ActorRef[Any]]],
         except pykka.Timeout:
             late.append(name)
     return late
-
-
-def _describe(error: BaseException | str) -> str:
-    if isinstance(error, str):
-        return error
-    text = str(error) or type(error).__name__
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def start_org_actor(

@@ -8,15 +8,15 @@ queues back to the inbox.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
 from typing import Any
 
 import pykka
 
+from ilyd.actors.context import ChildFactory, OrgContext
 from ilyd.actors.enricher import EnricherActor
-from ilyd.actors.org import ChildFactory, OrgContext
 from ilyd.actors.poller import PollerActor
+from ilyd.actors.subscriber import SubscriberActor
 from ilyd.actors.writer import WriterActor
 from ilyd.config import OrgConfig
 from ilyd.errors import StoreError
@@ -53,17 +53,11 @@ def pipeline_children(config: OrgConfig) -> Sequence[tuple[str, ChildFactory]]:
         assert shared.writer is not None
         return EnricherActor.start(context, shared.get(context), shared.writer)
 
-    # Until the Subscriber exists, an org that could stream is polled too, so no change
-    # goes unseen; with a Subscriber the poller only steps in for orgs without streaming.
-    force = None if importlib.util.find_spec("ilyd.actors.subscriber") else True
-
     def poller(context: OrgContext) -> pykka.ActorRef[Any]:
-        return PollerActor.start(context, shared.get(context), force=force)
+        return PollerActor.start(context, shared.get(context))
 
     def subscriber(context: OrgContext) -> pykka.ActorRef[Any]:
         # Streams only where the poller does not (same streaming_available rule).
-        from ilyd.actors.subscriber import SubscriberActor
-
         return SubscriberActor.start_for(context, shared.get(context))
 
     return (("writer", writer), ("enricher", enricher), ("poller", poller),

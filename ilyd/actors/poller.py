@@ -23,7 +23,7 @@ from typing import Any
 import pykka
 import structlog
 
-from ilyd.actors.org import OrgContext
+from ilyd.actors.context import OrgContext
 from ilyd.errors import IlydError, NeedsReauthError
 from ilyd.pipeline.poller import Poller
 from ilyd.pipeline.reconcile import Reconciler

@@ -25,8 +25,8 @@ from typing import Any
 import pykka
 import structlog
 
+from ilyd.actors.context import OrgContext
 from ilyd.actors.messages import DetailValue
-from ilyd.actors.org import OrgContext
 from ilyd.errors import AuthError, IlydError, NeedsReauthError
 from ilyd.provision.identity import OrgIdentityStore
 from ilyd.provision.retry import StartupRetry, is_transient

@@ -16,7 +16,7 @@ from typing import Any
 import pykka
 import structlog
 
-from ilyd.actors.org import OrgContext
+from ilyd.actors.context import OrgContext
 from ilyd.errors import ControlError
 from ilyd.resync.checkpoint import ResyncStore
 from ilyd.resync.engine import Resync, ResyncRequest, ResyncSettings

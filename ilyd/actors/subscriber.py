@@ -29,7 +29,7 @@ from typing import Any
 import pykka
 import structlog
 
-from ilyd.actors.org import OrgContext
+from ilyd.actors.context import OrgContext
 from ilyd.errors import IlydError, NeedsReauthError
 from ilyd.metrics import EVENTS_SKIPPED, ORG_SOURCE
 from ilyd.pipeline.cdc import SOURCES, read_inputs, triage

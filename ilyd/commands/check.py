@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def check_command(args: argparse.Namespace) -> int:
     """Run the checks and print them."""
-    from ilyd.actors.org import OrgSecrets
+    from ilyd.actors.context import OrgSecrets
     from ilyd.errors import IlydError, TlsError
     from ilyd.provision.identity import OrgIdentityStore
     from ilyd.provision.render import render_check

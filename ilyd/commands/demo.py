@@ -92,7 +92,7 @@ def _metric(port: int, name: str) -> float:
 
 
 def _provision(config_path: Path) -> str:
-    from ilyd.actors.org import OrgSecrets
+    from ilyd.actors.context import OrgSecrets
     from ilyd.config import load_config
     from ilyd.provision.service import Provisioner
     from ilyd.salesforce.connect import make_org_rest_client

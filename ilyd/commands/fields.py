@@ -76,7 +76,7 @@ def package_command(args: argparse.Namespace) -> int:
 
 def _layout_files(org: OrgConfig, objects: tuple[str, ...]) -> dict[str, bytes] | None:
     """The org's assigned layouts with the Ily section, or None after saying why not."""
-    from ilyd.actors.org import OrgSecrets
+    from ilyd.actors.context import OrgSecrets
     from ilyd.errors import IlydError
     from ilyd.provision.layout import package_layouts
     from ilyd.salesforce.connect import make_org_rest_client

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def layout_command(args: argparse.Namespace) -> int:
     """Plan or apply; exit 1 when a layout was refused."""
-    from ilyd.actors.org import OrgSecrets
+    from ilyd.actors.context import OrgSecrets
     from ilyd.errors import IlydError, TlsError
     from ilyd.provision.layout_render import render_layout
     from ilyd.provision.service import Provisioner

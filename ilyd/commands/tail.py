@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def tail_command(args: argparse.Namespace) -> int:
     """Follow the channels until Ctrl-C (or --count events)."""
-    from ilyd.actors.org import OrgSecrets
+    from ilyd.actors.context import OrgSecrets
     from ilyd.errors import IlydError, TlsError
     from ilyd.pipeline.cdc import CDC_CHANNELS
     from ilyd.provision.spec import PUSH_TOPICS

@@ -1,7 +1,7 @@
 """Build an org's TokenProvider and RestClient from its `[[org]]` config and secrets.
 
 The config layer resolves secret references and the org reads them when it starts
-(`ilyd.actors.org.OrgSecrets`); this module only turns the values into clients, so the
+(`ilyd.actors.context.OrgSecrets`); this module only turns the values into clients, so the
 daemon's children and the one-shot commands (`ilyd check`, `ilyd fields`) connect the
 same way, through the org's one token provider of the process. A file-backed refresh
 token is refreshed under the file's lock and a rotated one written back to it
@@ -26,7 +26,7 @@ __all__ = ["SecretValues", "make_org_rest_client", "make_org_token_provider"]
 
 
 class SecretValues(Protocol):
-    """The org's secret values (`ilyd.actors.org.OrgSecrets` satisfies it)."""
+    """The org's secret values (`ilyd.actors.context.OrgSecrets` satisfies it)."""
 
     @property
     def client_secret(self) -> str | None: ...

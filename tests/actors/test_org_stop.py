@@ -9,7 +9,8 @@ from typing import Any
 
 import pykka
 
-from ilyd.actors.org import Org, OrgContext
+from ilyd.actors.context import OrgContext
+from ilyd.actors.org import Org
 from ilyd.config import Config
 from tests.helpers.waiting import wait_until
 

@@ -38,7 +38,7 @@ def check_text(config: Path, capsys: pytest.CaptureFixture[str], *extra: str) ->
 
 
 def provision(config: Path) -> None:
-    from ilyd.actors.org import OrgSecrets
+    from ilyd.actors.context import OrgSecrets
     from ilyd.config import load_config
     from ilyd.provision.service import Provisioner
     from ilyd.salesforce.connect import make_org_rest_client

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ilyd.actors.org import OrgSecrets
+from ilyd.actors.context import OrgSecrets
 from ilyd.config import SecretKind, load_config
 from ilyd.enrich.dns_provider import DnsSettings
 from ilyd.enrich.http_provider import HttpSettings

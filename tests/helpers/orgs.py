@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ilyd.actors.org import OrgSecrets
+from ilyd.actors.context import OrgSecrets
 from ilyd.config import OrgConfig
 from ilyd.devorg import DevOrg, OrgInfo
 from ilyd.provision.service import Provisioner

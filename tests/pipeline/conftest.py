@@ -16,7 +16,7 @@ import pykka
 import pytest
 import requests
 
-from ilyd.actors.org import OrgSecrets
+from ilyd.actors.context import OrgSecrets
 from ilyd.config import OrgConfig, load_config
 from ilyd.control.client import ControlClient
 from ilyd.devorg import DevOrg, OrgInfo

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from ilyd.actors.org import OrgSecrets
+from ilyd.actors.context import OrgSecrets
 from ilyd.config import OrgConfig
 from ilyd.devorg import DevOrg, OrgInfo
 from ilyd.provision.checks import CheckResult, Status

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from ilyd import metrics
-from ilyd.actors.org import OrgSecrets
+from ilyd.actors.context import OrgSecrets
 from ilyd.config import OrgConfig, load_config
 from ilyd.devorg import DevOrg, OrgInfo
 from ilyd.pipeline.runtime import OrgPipeline

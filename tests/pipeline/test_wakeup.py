@@ -12,8 +12,8 @@ import pykka
 import pytest
 
 from ilyd.actors import enricher as enricher_actor
+from ilyd.actors.context import OrgContext, OrgSecrets
 from ilyd.actors.enricher import EnricherActor
-from ilyd.actors.org import OrgContext, OrgSecrets
 from ilyd.actors.writer import WriterActor
 from ilyd.config import OrgConfig
 from ilyd.pipeline.runtime import OrgPipeline

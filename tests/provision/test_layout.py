@@ -11,7 +11,7 @@ import pytest
 import requests
 from simple_salesforce import Salesforce
 
-from ilyd.actors.org import OrgSecrets
+from ilyd.actors.context import OrgSecrets
 from ilyd.cli import main
 from ilyd.config import OrgConfig, load_config
 from ilyd.devorg import DevOrg

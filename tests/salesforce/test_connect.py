@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from ilyd.actors.org import OrgSecrets
+from ilyd.actors.context import OrgSecrets
 from ilyd.config import OrgConfig, load_config
 from ilyd.devorg import DevOrg, OrgInfo
 from ilyd.salesforce.connect import make_org_rest_client

@@ -1,0 +1,104 @@
+"""What an org's children share, and nothing of the actors themselves: the org's secrets,
+its `OrgContext` (config, state, a line to the supervisor), and the child factory type.
+
+A leaf of `ilyd.actors`: every actor module imports it, it imports none of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pykka
+import structlog
+
+from ilyd.actors.messages import DetailValue, OrgFailed, OrgReport
+from ilyd.config import OrgConfig, OrgName
+from ilyd.errors import StoreError
+from ilyd.store import Database
+
+__all__ = ["ChildFactory", "OrgContext", "OrgSecrets", "describe_error", "tell_supervisor"]
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class OrgSecrets:
+    """The org's secrets, read when it starts. Never logged: repr shows only which are set."""
+
+    client_secret: str | None = field(default=None, repr=False)
+    private_key: str | None = field(default=None, repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+    # The enrichment providers' API keys: (provider name, key) pairs.
+    providers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+    @classmethod
+    def read(cls, config: OrgConfig) -> OrgSecrets:
+        """Read every secret the org's auth method needs (raises ConfigError if one is gone)."""
+
+        def value(ref: Any) -> str | None:
+            return ref.read() if ref is not None else None
+
+        refresh = config.refresh_token if config.auth == "refresh_token" else None
+        return cls(
+            client_secret=value(config.client_secret),
+            private_key=value(config.private_key),
+            refresh_token=value(refresh),
+            password=value(config.password),
+            providers=tuple((p.name, p.secret.read()) for p in config.enrich.providers
+                            if p.secret is not None),
+        )
+
+
+@dataclass(frozen=True)
+class OrgContext:
+    """What every child of an org gets: its config, secrets, state and a line to the supervisor."""
+
+    name: OrgName
+    config: OrgConfig
+    incarnation: int
+    secrets: OrgSecrets
+    database: Database | None
+    supervisor: pykka.ActorRef[Any] = field(repr=False)
+
+    def publish(self, **detail: DetailValue) -> None:
+        """Merge detail into the org's status (a None value removes the key); non-blocking.
+
+        A no-op once the supervisor has stopped (daemon shutdown)."""
+        tell_supervisor(self.supervisor, OrgReport.of(self.name, self.incarnation, **detail))
+
+    def fail(self, error: BaseException | str) -> None:
+        """Report that the org cannot go on; the supervisor restarts it after a backoff."""
+        tell_supervisor(self.supervisor, OrgFailed(self.name, self.incarnation,
+                                                   describe_error(error),
+                                                   disk=isinstance(error, StoreError)))
+
+    def bind_log_context(self) -> None:
+        """Bind `org` into the calling thread's log context (call in each child's on_start)."""
+        structlog.contextvars.bind_contextvars(org=self.name)
+
+
+def tell_supervisor(supervisor: pykka.ActorRef[Any], message: Any) -> None:
+    """Tell the supervisor, dropping the message if it has stopped.
+
+    At daemon stop the supervisor is marked dead before its `on_stop` stops the orgs, so
+    everything an org and its children say while stopping (status detail, "stopped")
+    would raise ActorDeadError; nobody is left to care, so it is dropped here, the one
+    place every org-to-supervisor message goes through.
+    """
+    try:
+        supervisor.tell(message)
+    except pykka.ActorDeadError:
+        log.debug("supervisor gone, message dropped", message=type(message).__name__)
+
+
+ChildFactory = Callable[[OrgContext], pykka.ActorRef[Any]]
+
+
+def describe_error(error: BaseException | str) -> str:
+    if isinstance(error, str):
+        return error
+    text = str(error) or type(error).__name__
+    return text.splitlines()[0] if text else type(error).__name__
