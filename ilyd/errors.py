@@ -1,15 +1,46 @@
-"""The one exception tree of ilyd.
+"""The one exception tree of ilyd, and the one rule for what is retryable.
 
 Library exceptions (requests, sqlite3, tomli, websocket) are translated into these
 where they enter our code (`raise ... from exc`). Every message says what happened,
 to what, and what to do about it.
+
+Each error says whether trying the same thing again later may succeed without anyone
+acting (`retryable`, asked through `is_retryable`); `transient_status` says it of an
+HTTP answer, and `idempotent` says which requests may be sent again at all.
 """
 
 from __future__ import annotations
 
+# Requests whose repetition leaves the server in the same state, so one that may have
+# reached it can be sent again: reads, and Salesforce's PUT/PATCH/DELETE, which set a
+# record to the given values or remove it. A plain POST (a create, a Bulk job) could act
+# twice, so it is never sent again once it may have reached the server.
+_IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
+
+
+def idempotent(method: str) -> bool:
+    """Whether an HTTP request with `method` may be sent again after a failure."""
+    return method.upper() in _IDEMPOTENT_METHODS
+
+
+def transient_status(status: int | None) -> bool:
+    """Whether an HTTP answer says the server failed for now (5xx): any other answer is
+    about the request, and says the same when it is sent again."""
+    return status is not None and status >= 500
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether trying the same thing again later may succeed without anyone acting.
+
+    Only ilyd's own errors say so (`retryable`); anything else is a bug or unknown."""
+    return isinstance(error, IlydError) and error.retryable
+
 
 class IlydError(Exception):
-    """Base of every error ilyd raises on purpose."""
+    """Base of every error ilyd raises on purpose. `retryable` is False unless the class
+    (or, for a provider, the instance) says otherwise."""
+
+    retryable: bool = False
 
 
 class ConfigError(IlydError):
@@ -48,9 +79,16 @@ class SalesforceError(IlydError):
         self.message = message
         super().__init__(f"{error_code or status}: {message}" if error_code or status else message)
 
+    @property
+    def retryable(self) -> bool:
+        """Salesforce failing for now (5xx); its other answers are about our request."""
+        return transient_status(self.status)
+
 
 class AuthError(SalesforceError):
     """Authentication failed (bad credentials, revoked or expired refresh token)."""
+
+    retryable = False  # refused credentials or grant: a person must act
 
 
 class NeedsReauthError(AuthError):
@@ -61,9 +99,15 @@ class TlsError(SalesforceError):
     """Salesforce's certificate could not be verified: retrying cannot help; the CA that
     signed it must be trusted (the org's `ca_file`)."""
 
+    retryable = False
+
 
 class RequestLimitError(SalesforceError):
-    """The org's API allowance is spent (REQUEST_LIMIT_EXCEEDED) or our budget is reached."""
+    """The org's API allowance is spent (REQUEST_LIMIT_EXCEEDED) or our budget is reached.
+
+    Retryable: the rolling 24-hour window frees calls again."""
+
+    retryable = True
 
 
 class SalesforceUnavailableError(SalesforceError):
@@ -71,6 +115,8 @@ class SalesforceUnavailableError(SalesforceError):
 
     Transient by nature: the caller should back off and try again later.
     """
+
+    retryable = True
 
 
 class BayeuxError(IlydError):

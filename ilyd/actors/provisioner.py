@@ -27,9 +27,9 @@ import structlog
 
 from ilyd.actors.context import OrgContext
 from ilyd.actors.messages import DetailValue
-from ilyd.errors import AuthError, IlydError, NeedsReauthError
+from ilyd.errors import AuthError, IlydError, NeedsReauthError, is_retryable
 from ilyd.provision.identity import OrgIdentityStore
-from ilyd.provision.retry import StartupRetry, is_transient
+from ilyd.provision.retry import StartupRetry
 from ilyd.provision.service import Provisioner, ProvisionReport
 from ilyd.provision.source import source_check
 from ilyd.resync.checkpoint import ResyncStore
@@ -214,7 +214,7 @@ class ProvisionerActor(pykka.ThreadingActor):
             self._tell_up(needs_reauth=True, provision_error=str(exc),
                           provision_retry_at=None, provision_attempts=None)
             return
-        if not is_transient(exc):
+        if not is_retryable(exc):
             log.warning("provisioning failed; not retried", error=error)
             # Refused credentials are fixed in the config or its secret files, which a
             # reload re-reads (restarting the org); anything else is retried by hand.

@@ -36,7 +36,7 @@ from ilyd.enrich.http_paths import field_value, parse_path, render_body, resolve
 from ilyd.enrich.http_throttle import Pause, TokenBucket
 from ilyd.enrich.provider import Lookup
 from ilyd.enrich.provider_health import HEALTHY, HealthState, ProviderHealth
-from ilyd.errors import ConfigError, ProviderError
+from ilyd.errors import ConfigError, ProviderError, transient_status
 from ilyd.metrics import (
     PROVIDER_FAILURES,
     PROVIDER_REQUEST_DURATION,
@@ -366,7 +366,7 @@ class HttpProvider:
                     log.error("provider_failing", provider=self.name, status=status)
                 self._health = ProviderHealth(HealthState.FAILING, message)
             self._fail("auth", message, retryable=False)
-        if status >= 500:
+        if transient_status(status):
             PROVIDER_FAILURES.labels(self.name, "server").inc()
             raise _TransientError("server", f"HTTP {status}")
         if status >= 400:

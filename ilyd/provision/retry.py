@@ -1,7 +1,7 @@
 """When a failed provisioning run is worth trying again, and how long to wait.
 
-Plain logic (no threads): the provisioner actor asks `is_transient` about the exception
-and `StartupRetry` for the delay. Transient failures heal on their own — Salesforce
+Plain logic (no threads): the provisioner actor asks `ilyd.errors.is_retryable` about
+the exception and `StartupRetry` for the delay. Transient failures heal on their own — Salesforce
 unreachable or answering 5xx, the daily API allowance spent — so the actor retries with
 exponential, jittered, capped delays. Anything else (a refused grant, a missing
 permission, API access off, a bug in our request) needs a person: it is published and
@@ -14,21 +14,6 @@ import random
 from dataclasses import dataclass, field
 
 from ilyd.backoff import Backoff
-from ilyd.errors import (
-    AuthError,
-    RequestLimitError,
-    SalesforceError,
-    SalesforceUnavailableError,
-)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether trying the same provisioning again later may succeed without anyone acting."""
-    if isinstance(exc, AuthError):  # refused credentials / grant: retrying cannot help
-        return False
-    if isinstance(exc, SalesforceUnavailableError | RequestLimitError):
-        return True
-    return isinstance(exc, SalesforceError) and exc.status is not None and exc.status >= 500
 
 
 @dataclass

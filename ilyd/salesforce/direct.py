@@ -30,6 +30,7 @@ import requests
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers, get_environ_proxies
 
+from ilyd.errors import idempotent
 from ilyd.salesforce.keepalive import (
     KeepAliveConnection,
     Reply,
@@ -40,9 +41,6 @@ from ilyd.salesforce.keepalive import (
 
 __all__ = ["DirectSession"]
 
-# Requests whose repetition leaves Salesforce in the same state: on a kept connection the
-# server had closed, they are sent again on a fresh one (a POST is not).
-_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Idle connections kept per origin (requests keeps 10 per host, too).
 _MAX_IDLE = 10
@@ -94,14 +92,16 @@ class DirectSession:
         connect_timeout, read_timeout = _timeouts(kwargs.get("timeout"))
         verify = self._trust(kwargs.get("verify", self.session.verify))
         started = time.monotonic()
-        idempotent = method in _IDEMPOTENT
-        # A request that may be resent needs no look at the idle socket first (a poll(2),
-        # and a GIL hand-off on a busy daemon); one that may not be resent gets it.
-        conn = self._take(origin, verify, connect_timeout, check_stale=not idempotent)
+        # On a kept connection the server had closed, a request that may be sent again
+        # (ilyd.errors.idempotent) is, on a fresh one. It needs no look at the idle
+        # socket first (a poll(2), and a GIL hand-off on a busy daemon); one that may
+        # not be sent again gets it.
+        resend = idempotent(method)
+        conn = self._take(origin, verify, connect_timeout, check_stale=not resend)
         try:
             reply = conn.request(method, target, body,
                                  {k: str(v) for k, v in headers.items() if v is not None},
-                                 read_timeout, resend_stale=idempotent)
+                                 read_timeout, resend_stale=resend)
         except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as exc:
             # The peer closed the TLS session: a dropped connection, not a trust problem
             # (send_with_retry reports an SSLError as one and never retries it).

@@ -26,6 +26,8 @@ from ilyd.errors import (
     SalesforceError,
     SalesforceUnavailableError,
     TlsError,
+    idempotent,
+    transient_status,
 )
 from ilyd.salesforce.direct import DirectSession
 from ilyd.salesforce.limits import ApiUsage
@@ -43,11 +45,6 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
-
-# Methods a retry cannot turn into a second write: reads, and PATCH/PUT/DELETE whose
-# repetition leaves the record in the same state. A plain POST (create, job creation)
-# could create twice, so it is never retried after it may have reached Salesforce.
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE"})
 
 
 def make_session(ca_file: str | Path | None = None) -> requests.Session:
@@ -188,7 +185,7 @@ def send_with_retry(
                 "check the network and the instance URL, ilyd retries later"
             ) from exc
         metrics.SF_REQUEST_DURATION.labels(op=op).observe(time.monotonic() - sent)
-        if response.status_code >= 500 and retry_safe and attempt + 1 < retry.attempts:
+        if transient_status(response.status_code) and retry_safe and attempt + 1 < retry.attempts:
             wait = retry.delay(attempt, response.headers.get("Retry-After"))
             log.info("sf_request_retry", op=op, status=response.status_code, wait_s=round(wait, 3))
             metrics.SF_REQUEST_RETRIES.labels(op=op).inc()
@@ -265,7 +262,7 @@ class OrgHttp:
         Raises the `SalesforceError` subclass matching the failure.
         """
         method = method.upper()
-        safe = method in _SAFE_METHODS if retry_safe is None else retry_safe
+        safe = idempotent(method) if retry_safe is None else retry_safe
         what = what or op
         token = self.tokens.token()
         refreshed = False

@@ -1,38 +1,10 @@
-"""The startup-retry policy: which failures are transient, and the backoff's shape."""
+"""The startup-retry policy: the backoff's shape (what is retried: tests/test_errors.py)."""
 
 from __future__ import annotations
 
 import random
 
-import pytest
-
-from ilyd.errors import (
-    AuthError,
-    NeedsReauthError,
-    ProvisioningError,
-    RequestLimitError,
-    SalesforceError,
-    SalesforceUnavailableError,
-)
-from ilyd.provision.retry import StartupRetry, is_transient
-
-
-@pytest.mark.parametrize(("error", "transient"), [
-    (SalesforceUnavailableError("could not reach Salesforce"), True),
-    (SalesforceError("server error", status=500, error_code="UNKNOWN_EXCEPTION"), True),
-    (RequestLimitError("allowance spent", status=403, error_code="REQUEST_LIMIT_EXCEEDED"),
-     True),
-    (SalesforceError("API off", status=403, error_code="API_DISABLED_FOR_ORG"), False),
-    (SalesforceError("no access", status=400, error_code="INSUFFICIENT_ACCESS_OR_READONLY"),
-     False),
-    (AuthError("bad client", status=400, error_code="invalid_client_id"), False),
-    (AuthError("session refused", status=500), False),
-    (NeedsReauthError("grant revoked", status=400, error_code="invalid_grant"), False),
-    (ProvisioningError("plan failed"), False),
-], ids=lambda v: type(v).__name__ if isinstance(v, Exception) else str(v))
-def test_only_network_5xx_and_limit_failures_are_transient(error: Exception,
-                                                           transient: bool) -> None:
-    assert is_transient(error) is transient
+from ilyd.provision.retry import StartupRetry
 
 
 class _Shortest(random.Random):
