@@ -4,7 +4,8 @@ One resync per org at a time (a second request answers `busy`); the real-time
 children keep running beside it. The control thread finds an org's actor through
 `resync_actor(org)` and asks it with frozen messages and a timeout. A run that was going
 when the daemon stopped (or was killed) resumes from its checkpoint when the org starts.
-A daemon stop leaves the run resumable; only `ilyd ctl cancel` ends it.
+A daemon stop leaves the run resumable; only `ilyd ctl cancel` ends it. The actor also
+hosts the org's scheduled refresh (`ilyd.actors.refresh`), which gives way to a resync.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pykka
 import structlog
 
 from ilyd.actors.context import OrgContext
+from ilyd.actors.refresh import RefreshRunner, RefreshSettings, RefreshTick
 from ilyd.errors import ControlError
 from ilyd.resync.checkpoint import ResyncStore
 from ilyd.resync.engine import Resync, ResyncRequest, ResyncSettings
@@ -68,9 +70,12 @@ class ResyncActor(pykka.ThreadingActor):
     # stopping daemon alive; the durable inbox means nothing is lost by leaving it.
     use_daemon_thread = True
 
-    def __init__(self, context: OrgContext, settings: ResyncSettings | None = None) -> None:
+    def __init__(self, context: OrgContext, settings: ResyncSettings | None = None,
+                 refresh: RefreshSettings | None = None) -> None:
         super().__init__()
         self._context = context
+        self._refresh_settings = refresh
+        self._refresh: RefreshRunner | None = None
         self._settings = settings or ResyncSettings(
             budget_ratio=context.config.api_budget_ratio)
         self._engine: Resync | None = None
@@ -89,6 +94,8 @@ class ResyncActor(pykka.ThreadingActor):
             _registry[self._context.name] = self.actor_ref
         if self._context.database is None:
             return
+        self._refresh = RefreshRunner(self._context, self.actor_ref, self._refresh_settings)
+        self._refresh.start()
         store = ResyncStore(self._context.database)
         run = store.run(self._context.name)
         if run is not None and run.state == "running":
@@ -107,8 +114,12 @@ class ResyncActor(pykka.ThreadingActor):
                 del _registry[self._context.name]
         if self._engine is not None:
             self._engine.stop()
+        if self._refresh is not None:
+            self._refresh.stop()
         if self._thread is not None:
             self._thread.join(_STOP_JOIN_SECONDS)
+        if self._refresh is not None:
+            self._refresh.join(_STOP_JOIN_SECONDS)
         if self._rest is not None:
             self._rest.close()
 
@@ -120,6 +131,8 @@ class ResyncActor(pykka.ThreadingActor):
             return self._cancel()
         if isinstance(message, GetResync):
             return self._status()
+        if isinstance(message, RefreshTick):
+            return self._refresh.tick() if self._refresh is not None else None
         raise TypeError(f"ResyncActor got an unexpected message: {type(message).__name__}")
 
     # --------------------------------------------------------------------------------

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.resync.conftest import dev, env, provider
+from tests.resync.conftest import dev, env, next_org, provider
 
-__all__ = ["dev", "env", "provider"]
+__all__ = ["dev", "env", "next_org", "provider"]

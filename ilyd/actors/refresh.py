@@ -1,0 +1,284 @@
+"""The scheduled refresh's rounds, hosted by the org's Resync actor.
+
+`RefreshRunner` belongs to `ilyd.actors.resync.ResyncActor` (no thread of its own while
+idle: its wake-ups are `RefreshTick` messages from the shared timers thread). A round
+runs in a thread of its own: count the backlog (one COUNT() per object) and, when there
+is one, run the refresh (`ilyd.resync.refresh`) to its end; or resume the run a restart
+or a resync interrupted.
+
+Schedule: the first round comes `refresh_interval` after the org starts, 5 minutes at
+most (API calls at an org's start are kept few), or later when the state database holds
+a later time; then every `refresh_interval` after a round ends. An operator's resync goes
+first: a round waits while one runs, and a running refresh stops within a second of one
+starting (its run stays checkpointed and resumes once the resync is over).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import pykka
+import structlog
+
+from ilyd import metrics
+from ilyd.pipeline.wakeup import TIMERS, Timer
+from ilyd.resync.checkpoint import ResyncStore, RunState
+from ilyd.resync.engine import Resync, ResyncSettings
+from ilyd.resync.refresh import (
+    RefreshSchedule,
+    ShareGate,
+    begin_refresh,
+    count_backlog,
+    cutoff_for,
+    refresh_objects,
+    stale_run,
+)
+
+if TYPE_CHECKING:
+    from ilyd.actors.context import OrgContext
+
+__all__ = ["RefreshRunner", "RefreshSettings", "RefreshTick"]
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class RefreshTick:
+    """Time for a refresh round (count the backlog, or resume the run)."""
+
+
+@dataclass(frozen=True)
+class RefreshSettings:
+    """Tunables; tests shrink the waits."""
+
+    start_delay: float = 300.0  # the first round comes at most this long after the start
+    resync_wait: float = 60.0  # seconds between looks while an operator's resync runs
+    yield_look: float = 1.0  # seconds between a running refresh's looks for a resync
+    engine: ResyncSettings = field(default_factory=ResyncSettings)
+
+
+def _iso(moment: float) -> str:
+    return dt.datetime.fromtimestamp(moment, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class RefreshRunner:
+    """One org's refresh schedule and rounds; its methods run in the actor's thread,
+    a round in a thread of its own."""
+
+    def __init__(self, context: OrgContext, actor: pykka.ActorRef[Any],
+                 settings: RefreshSettings | None = None) -> None:
+        self._context = context
+        self._actor = actor
+        enrich = context.config.enrich
+        self.enabled = (enrich.refresh_after > 0 and context.database is not None
+                        and bool(refresh_objects(context.config.objects)))
+        base = settings or RefreshSettings()
+        self._settings = base
+        self._engine_settings = replace(base.engine,
+                                        budget_ratio=context.config.api_budget_ratio)
+        self._timer: Timer | None = None
+        self._thread: threading.Thread | None = None
+        self._engine: Resync | None = None
+        self._stopping = threading.Event()
+        self._rest: Any = None
+        self._backlog: int | None = None
+        if self.enabled:
+            assert context.database is not None
+            self._runs = ResyncStore(context.database, "refresh")
+            self._resyncs = ResyncStore(context.database)
+            self._schedule = RefreshSchedule(context.database)
+
+    # --- in the actor's thread -----------------------------------------------------
+
+    def start(self) -> None:
+        """Plan the first round (called from the actor's on_start)."""
+        if not self.enabled:
+            return
+        org = self._context.name
+        interval = self._context.config.enrich.refresh_interval
+        first = time.time() + min(self._settings.start_delay, interval)
+        stored = self._schedule.next_check(org)
+        if stored is not None and stored > first and not stale_run(self._runs, org):
+            first = stored
+        self._schedule.plan(org, first)
+        self._backlog = self._schedule.backlog(org)
+        if self._backlog is not None:
+            metrics.REFRESH_BACKLOG.labels(org=org).set(self._backlog)
+        metrics.REFRESH_NEXT.labels(org=org).set(first)
+        self._context.publish(refresh_backlog=self._backlog, refresh_next=_iso(first))
+        self._wake_at(first)
+
+    def tick(self) -> None:
+        """A round is due: start it unless one runs or an operator's resync does."""
+        if not self.enabled or self._stopping.is_set() or self._round_running():
+            return
+        if self._resync_running():
+            self._context.publish(refresh="waiting for resync")
+            self._wake_at(time.time() + self._settings.resync_wait)
+            return
+        self._thread = threading.Thread(target=self._round,
+                                        name=f"refresh-{self._context.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Daemon or org stop: the run stays checkpointed and resumes at the next start."""
+        self._stopping.set()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._engine is not None:
+            self._engine.stop()
+
+    def join(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for a round to end; close the client."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._rest is not None:
+            self._rest.close()
+
+    def _round_running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _wake_at(self, moment: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        actor = self._actor
+
+        def tell() -> None:
+            with contextlib.suppress(pykka.ActorDeadError):  # the org stopped
+                actor.tell(RefreshTick())
+
+        self._timer = TIMERS.call_later(max(0.0, moment - time.time()), tell)
+
+    # --- in the round's thread -----------------------------------------------------
+
+    def _resync_running(self) -> bool:
+        run = self._resyncs.run(self._context.name)
+        return run is not None and run.state is RunState.RUNNING
+
+    def _round(self) -> None:
+        self._context.bind_log_context()
+        org = self._context.name
+        config = self._context.config
+        retry_soon = False
+        try:
+            engine = self._new_engine()
+            if stale_run(self._runs, org):
+                engine.resume()
+                log.info("refresh_resuming", run_id=engine.progress.run_id
+                         if engine.progress else None)
+            else:
+                backlog = count_backlog(self._rest, refresh_objects(config.objects),
+                                        cutoff_for(config.enrich.refresh_after),
+                                        config.scope)
+                self._gate.record()
+                self._report_backlog(backlog.total)
+                log.info("refresh_backlog_counted", backlog=backlog.total,
+                         cutoff=backlog.cutoff)
+                if backlog.total == 0 or self._stopping.is_set():
+                    return
+                begin_refresh(engine, backlog, self._engine_settings.rest_threshold)
+            self._run(engine)
+            run = self._runs.run(org)
+            retry_soon = run is not None and run.state is RunState.RUNNING
+        except Exception as exc:
+            log.warning("refresh_failed", error=str(exc))
+            self._context.publish(refresh=f"failed: {str(exc).splitlines()[0][:200]}")
+        finally:
+            self._engine = None
+            if not self._stopping.is_set():
+                self._plan_next(retry_soon)
+
+    def _new_engine(self) -> Resync:
+        from ilyd.pipeline.providers import chain_for
+        from ilyd.salesforce.connect import make_org_rest_client
+        from ilyd.store.inbox import Inbox
+        from ilyd.store.record_hashes import RecordHashStore
+
+        context = self._context
+        database = context.database
+        assert database is not None
+        if self._rest is None:
+            self._rest = make_org_rest_client(context.config, context.secrets)
+            self._gate = ShareGate(context.name, self._rest, self._schedule,
+                                   context.config.enrich.refresh_api_share)
+        return Resync(
+            context.name, self._rest,
+            chain_for(context.config.enrich, context.secrets, database),
+            store=self._runs, hashes=RecordHashStore(database),
+            settings=self._engine_settings, inbox=Inbox(database),
+            integration_user_id=self._rest.token.user_id, export_metrics=False,
+            enrich=context.config.enrich, scope=context.config.scope, gate=self._gate)
+
+    def _run(self, engine: Resync) -> None:
+        """Run the refresh to its end, a daemon stop, or an operator's resync."""
+        self._engine = engine
+        if self._stopping.is_set():
+            engine.stop()
+        done = threading.Event()
+        assert engine.progress is not None
+        seen = engine.progress.snapshot()
+        watcher = threading.Thread(target=self._watch, args=(engine, done, seen),
+                                   name=f"refresh-progress-{self._context.name}", daemon=True)
+        watcher.start()
+        try:
+            engine.run()
+        finally:
+            done.set()
+            watcher.join()
+            self._publish(engine, seen)
+            self._gate.record()
+            engine.provider.close()  # releases the org's share of the providers
+
+    def _watch(self, engine: Resync, done: threading.Event, seen: dict[str, Any]) -> None:
+        while not done.wait(self._settings.yield_look):
+            self._publish(engine, seen)
+            if self._resync_running():
+                log.info("refresh_yielding", reason="an operator's resync started")
+                engine.stop()
+                return
+
+    def _publish(self, engine: Resync, seen: dict[str, Any]) -> None:
+        """Progress into `ilyd ctl orgs` and the refresh metrics (counted once each)."""
+        if engine.progress is None:
+            return
+        p = engine.progress.snapshot()
+        org = self._context.name
+        written = p["written"] - seen["written"]
+        changed = p["changed"] - seen["changed"]
+        if written > 0:
+            metrics.REFRESH_RECORDS.labels(org=org).inc(written)
+        if changed > 0:
+            metrics.REFRESH_CHANGED.labels(org=org).inc(changed)
+        seen.update(written=p["written"], changed=p["changed"])
+        total = p["total"] or 0
+        left = max(0, total - p["written"] - p["failed"])
+        share = f" {min(100, round(100 * p['read'] / total))}%" if total else ""
+        finished = p["phase"] in ("done", "cancelled", "failed")
+        self._report_backlog(left)
+        self._context.publish(
+            refresh=None if finished and not p.get("error") else
+            (f"{p['phase']}{share}" + (f" ({p['reason']})" if p.get("reason") else "")),
+            refresh_written=p["written"], refresh_changed=p["changed"])
+
+    def _report_backlog(self, backlog: int) -> None:
+        org = self._context.name
+        self._backlog = backlog
+        metrics.REFRESH_BACKLOG.labels(org=org).set(backlog)
+        self._context.publish(refresh_backlog=backlog)
+
+    def _plan_next(self, retry_soon: bool) -> None:
+        """The next round: soon after a yield or a stop mid-run, else after the interval."""
+        org = self._context.name
+        delay = (self._settings.resync_wait if retry_soon
+                 else self._context.config.enrich.refresh_interval)
+        moment = time.time() + delay
+        self._schedule.plan(org, moment, self._backlog)
+        metrics.REFRESH_NEXT.labels(org=org).set(moment)
+        self._context.publish(refresh_next=_iso(moment),
+                              **({"refresh": "waiting for resync"} if retry_soon else {}))
+        self._wake_at(moment)
