@@ -29,6 +29,7 @@ from ilyd import __version__, metrics
 from ilyd.actors.messages import ApplyConfig, GetSnapshot, OrgState, Ping, SupervisorSnapshot
 from ilyd.actors.supervisor import SupervisorActor
 from ilyd.config import Config, load_config
+from ilyd.config.processes import process_count
 from ilyd.control import verbs as daemon_verbs
 from ilyd.control.protocol import Progress, merge_verbs
 from ilyd.control.server import ControlServer
@@ -36,7 +37,7 @@ from ilyd.errors import ControlError
 from ilyd.metrics_server import MetricsServer
 from ilyd.sdnotify import Notifier
 from ilyd.service import Service, control_verbs, mark_reload
-from ilyd.shards import WorkerRole, own_orgs, process_count, receive_config, worker_socket
+from ilyd.shards import WorkerRole, own_orgs, receive_config, worker_socket
 from ilyd.store import Database
 from ilyd.store.db import lock_state_dir
 from ilyd.store.layout import arrange, database_path

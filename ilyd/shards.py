@@ -13,7 +13,6 @@ for its write lock bouncing between them.
 from __future__ import annotations
 
 import copyreg
-import os
 import pickle
 import zlib
 from dataclasses import dataclass, replace
@@ -42,25 +41,6 @@ class WorkerRole:
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
-
-
-# "auto" gives a worker about this many orgs (each org is ~9 threads of one interpreter).
-ORGS_PER_PROCESS = 25
-
-
-def process_count(config: Config) -> int:
-    """Worker processes for `config`: as configured, or "auto". One means no workers: the
-    daemon runs the orgs itself.
-
-    "auto" is one process per ORGS_PER_PROCESS orgs, at least one per usable CPU and at
-    most two per CPU, never more than the orgs. More processes than CPUs pays: the cost
-    is each interpreter's lock passing between its threads, not CPU time (bench/realtime.py
-    measures it; the README has figures)."""
-    if config.daemon.processes is not None:
-        return config.daemon.processes
-    cpus = len(os.sched_getaffinity(0))
-    orgs = len(config.org_names())
-    return max(1, min(2 * cpus, max(cpus, -(-orgs // ORGS_PER_PROCESS)), orgs))
 
 
 def shard_of(org: str, count: int) -> int:

@@ -18,14 +18,13 @@ import tomli_w
 from ilyd.config.duration import format_duration
 from ilyd.config.enrich import EnrichConfig
 from ilyd.config.model import Config
+from ilyd.config.processes import process_count
 from ilyd.config.provider_spec import ProviderSpec
 from ilyd.config.secrets import SecretRef
 
 
 def render_config(config: Config) -> str:
     """The effective configuration (defaults filled in, secrets masked) as TOML text."""
-    from ilyd.shards import process_count  # ilyd.shards imports this package
-
     count = process_count(config)
     lines = [
         f"# effective configuration of {config.path}",

@@ -59,7 +59,7 @@ def path_field(base_dir: Path) -> Any:
 
 
 def _processes() -> Any:
-    """"auto" (None: worked out by ilyd.shards.process_count) or a count from 1 to 64."""
+    """"auto" (None: worked out by ilyd.config.processes.process_count) or a count from 1 to 64."""
     count = integer(1, 64)
 
     def convert(value: Any) -> int | None:

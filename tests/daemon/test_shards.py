@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from ilyd.config import load_config
+from ilyd.config.processes import process_count
 from ilyd.shards import (
     WorkerRole,
     own_orgs,
-    process_count,
     receive_config,
     send_config,
     shard_of,
