@@ -1,0 +1,130 @@
+"""The refresh's rounds inside the org's Resync actor, against devorg: an operator's
+resync goes first (a running refresh stops, waits, and resumes from its checkpoint
+without writing a record twice)."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pykka
+import pytest
+
+from ilyd.actors.context import OrgContext, OrgSecrets
+from ilyd.actors.messages import OrgReport
+from ilyd.actors.refresh import RefreshSettings
+from ilyd.actors.resync import ResyncActor, StartResync
+from ilyd.config import load_config
+from ilyd.resync.checkpoint import ResyncStore, RunState
+from ilyd.salesforce.versions import DEFAULT_API_VERSION
+from tests.helpers.waiting import wait_until
+from tests.pipeline.conftest import write_config
+from tests.resync.conftest import FAST, OrgEnv
+
+INGEST = f"/services/data/v{DEFAULT_API_VERSION}/jobs/ingest"
+COLLECTIONS = f"/services/data/v{DEFAULT_API_VERSION}/composite/sobjects"
+LONG_AGO = "2020-01-01T00:00:00.000Z"
+
+
+class Supervisor(pykka.ThreadingActor):
+    """Stands in for the daemon's supervisor: keeps every status detail it is told."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.details: list[dict[str, Any]] = []
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, OrgReport):
+            self.details.append(dict(message.detail))
+        return list(self.details) if message == "details" else None
+
+
+@pytest.fixture
+def short_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="rfa", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _stale_accounts(env: OrgEnv, count: int) -> list[str]:
+    """Accounts whose Last Enriched says ilyd enriched them long ago."""
+    ids = env.add_sample_accounts(count)
+    for start in range(0, count, 200):
+        env.rest.update_collection("Account", [{"Id": i, "Ily_Last_Enriched__c": LONG_AGO}
+                                               for i in ids[start:start + 200]])
+    return ids
+
+
+def test_an_operators_resync_goes_first_and_the_refresh_resumes_from_its_checkpoint(
+        env: OrgEnv, dev: Any, short_dir: Path) -> None:
+    ids = _stale_accounts(env, 600)
+    writes_before = {i: env.ily_writes(i) for i in ids}
+    env.rest.create_collection("Lead", [{"LastName": f"L{n}", "Company": "Acme",
+                                         "Email": f"l{n}@acme.example"} for n in range(20)])
+    # Slow ingest uploads: the resync starts while the refresh has jobs still to send;
+    # slow Collections writes: the resync (of Leads, by REST) lasts a while.
+    env.admin.fault(kind="latency", path_prefix=INGEST, method="PUT", delay=0.3)
+    env.admin.fault(kind="latency", path_prefix=COLLECTIONS, method="PATCH", delay=1.0)
+    config = load_config(write_config(short_dir, SimpleNamespace(url=dev.url),  # type: ignore[arg-type]
+                                      [env.info]))
+    org = config.orgs[0]
+    supervisor = Supervisor.start()
+    context = OrgContext(org.name, org, 1, OrgSecrets.read(org), env.db, supervisor)
+    settings = RefreshSettings(start_delay=0.1, resync_wait=0.2, yield_look=0.05,
+                               engine=dataclasses.replace(FAST, page_size=200))
+    actor = ResyncActor.start(context, FAST, settings)
+    refreshes = ResyncStore(env.db, "refresh")
+    try:
+        wait_until(lambda: len(refreshes.jobs(org.name)) >= 1, timeout=60,
+                   what="the refresh sending its first ingest job")
+        actor.ask(StartResync(("Lead",)), timeout=30)
+        wait_until(lambda: (run := refreshes.run(org.name)) is not None
+                   and run.state is RunState.DONE, timeout=120,
+                   what="the refresh resumed and finished")
+    finally:
+        actor.stop(timeout=30)
+        details = supervisor.ask("details", timeout=10)
+        supervisor.stop()
+        env.admin.clear_faults()
+    assert any(d.get("refresh") == "waiting for resync" for d in details)
+    assert ResyncStore(env.db).run(org.name).state is RunState.DONE  # type: ignore[union-attr]
+    # Every stale record refreshed once: nothing skipped, nothing sent twice.
+    assert all(env.ily_writes(i) == writes_before[i] + 1 for i in ids)
+
+
+def test_a_refresh_stopped_with_its_org_resumes_when_the_org_starts_again(
+        env: OrgEnv, dev: Any, short_dir: Path) -> None:
+    ids = _stale_accounts(env, 600)
+    writes_before = {i: env.ily_writes(i) for i in ids}
+    env.admin.fault(kind="latency", path_prefix=INGEST, method="PUT", delay=0.3)
+    config = load_config(write_config(short_dir, SimpleNamespace(url=dev.url),  # type: ignore[arg-type]
+                                      [env.info]))
+    org = config.orgs[0]
+    supervisor = Supervisor.start()
+    context = OrgContext(org.name, org, 1, OrgSecrets.read(org), env.db, supervisor)
+    settings = RefreshSettings(start_delay=0.1, resync_wait=0.2, yield_look=0.05,
+                               engine=dataclasses.replace(FAST, page_size=200))
+    refreshes = ResyncStore(env.db, "refresh")
+    try:
+        first = ResyncActor.start(context, FAST, settings)
+        wait_until(lambda: len(refreshes.jobs(org.name)) >= 1, timeout=60,
+                   what="the refresh sending its first ingest job")
+        first.stop(timeout=30)  # the org stops (a daemon stop or restart)
+        run = refreshes.run(org.name)
+        assert run is not None
+        assert run.state is RunState.RUNNING
+        env.admin.clear_faults()
+        again = ResyncActor.start(context, FAST, settings)
+        wait_until(lambda: (run := refreshes.run(org.name)) is not None
+                   and run.state is RunState.DONE, timeout=120,
+                   what="the refresh resumed and finished")
+        again.stop(timeout=30)
+    finally:
+        supervisor.stop()
+        env.admin.clear_faults()
+    assert all(env.ily_writes(i) == writes_before[i] + 1 for i in ids)
