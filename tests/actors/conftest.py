@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from ilyd.actors.restart import RestartPolicy
 from ilyd.actors.supervisor import SupervisorActor
 from ilyd.config import Config, load_config
 from ilyd.store import Database
+from tests.helpers.waiting import wait_until
 
 ASK_TIMEOUT = 5.0
 # Quick restarts: an org that fails to start twice is FATAL within a second.
@@ -71,18 +71,16 @@ def states(supervisor: pykka.ActorRef[Any]) -> dict[str, OrgState]:
     return {org.name: org.state for org in snapshot(supervisor).orgs}
 
 
-def wait_for(
+def wait_for_states(
     supervisor: pykka.ActorRef[Any], expected: dict[str, OrgState | frozenset[OrgState]],
     timeout: float = 10.0,
 ) -> dict[str, OrgState]:
     """Wait until the orgs named in `expected` are in those states (or in one of a set of
-    them, such as UP); fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
+    them, such as UP); the states then."""
+
+    def reached() -> dict[str, OrgState] | None:
         current = states(supervisor)
-        if all(current.get(k) in (v if isinstance(v, frozenset) else {v})
-               for k, v in expected.items()):
-            return current
-        if time.monotonic() > deadline:
-            pytest.fail(f"orgs never reached {expected}; last seen {current}")
-        time.sleep(0.02)
+        return current if all(current.get(k) in (v if isinstance(v, frozenset) else {v})
+                              for k, v in expected.items()) else None
+
+    return dict(wait_until(reached, timeout=timeout, what=f"orgs in {expected}"))

@@ -28,8 +28,9 @@ from ilyd.store.inbox import Inbox
 from ilyd.store.writes import WriteStateStore
 from tests.helpers import ROOT
 from tests.helpers.devorg_process import devorg_fixture
+from tests.helpers.store import database_fixture
 from tests.helpers.streaming import FAST_BACKOFF, connected, hold_connects
-from tests.helpers.waiting import wait_for
+from tests.helpers.waiting import wait_until
 
 TOPIC = "/topic/IlyLeadChanges"
 
@@ -58,11 +59,7 @@ def rest(org: OrgInfo) -> Iterator[RestClient]:
     client.close()
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(tmp_path / "state.db")
-    yield database
-    database.close()
+db = database_fixture()
 
 
 def lead(rest: RestClient, n: int) -> str:
@@ -91,11 +88,11 @@ def test_events_land_in_the_inbox_with_the_channels_replay_id(
     stored: list[int] = []
     with connected(make_loop(dev, org, inbox, on_stored=stored.append)):
         ids = {lead(rest, n) for n in range(3)}
-        wait_for(lambda: pending_ids(inbox, org) == ids, "three leads in the inbox")
+        wait_until(lambda: pending_ids(inbox, org) == ids, what="three leads in the inbox")
         item = inbox.pending(org.name)[0]
         assert (item.sobject, item.change_type, item.source) == ("Lead", "created", TOPIC)
         assert item.fields["Email"].endswith("@example.com")
-        wait_for(lambda: inbox.replay.get(org.name, TOPIC) is not None, "a stored replay id")
+        wait_until(lambda: inbox.replay.get(org.name, TOPIC) is not None, what="a stored replay id")
         retained = requests.get(f"{dev.admin}/streaming/{org.name}", timeout=10).json()
         assert inbox.replay.get(org.name, TOPIC) == retained["channels"][TOPIC]["last_replay_id"]
         assert inbox.replay.checkpoint(org.name, "Lead") is not None
@@ -155,7 +152,7 @@ def test_a_sigkilled_subscriber_restarts_from_its_stored_replay_id(
     loop = make_loop(dev, org, inbox)
     loop.start()
     try:
-        wait_for(lambda: pending_ids(inbox, org) == before | missed, "the missed leads")
+        wait_until(lambda: pending_ids(inbox, org) == before | missed, what="the missed leads")
         assert loop.gaps == []
     finally:
         loop.stop()
@@ -168,7 +165,7 @@ def test_an_expired_replay_id_is_closed_by_the_catch_up(
     inbox = Inbox(db)
     with connected(make_loop(dev, org, inbox)):
         seen = lead(rest, 1)
-        wait_for(lambda: pending_ids(inbox, org) == {seen}, "the first lead")
+        wait_until(lambda: pending_ids(inbox, org) == {seen}, what="the first lead")
     missed = {lead(rest, n) for n in range(2, 5)}
     requests.post(f"{dev.admin}/streaming/{org.name}/expire-events", json={},
                   timeout=10).raise_for_status()
@@ -178,11 +175,11 @@ def test_an_expired_replay_id_is_closed_by_the_catch_up(
     second = make_loop(dev, org, inbox, catch_up=poller.poll_object)
     second.start()
     try:
-        wait_for(lambda: missed <= pending_ids(inbox, org), "the missed leads via catch-up")
+        wait_until(lambda: missed <= pending_ids(inbox, org), what="the missed leads via catch-up")
         assert [g.channel for g in second.gaps] == [TOPIC]
         assert metrics.REPLAY_FALLBACKS.labels(org=org.name)._value.get() == before + 1
         after = lead(rest, 9)
-        wait_for(lambda: after in pending_ids(inbox, org), "new events after the gap")
+        wait_until(lambda: after in pending_ids(inbox, org), what="new events after the gap")
         assert json.dumps(second.gaps[0].detail).find("you provided was invalid") > 0
     finally:
         second.stop()
@@ -209,7 +206,7 @@ def catch_up_after_outage(
     with capture_logs() as logs:
         loop.start()
         try:
-            wait_for(lambda: missed <= pending_ids(inbox, org), "every record of the outage")
+            wait_until(lambda: missed <= pending_ids(inbox, org), what="every record of the outage")
         finally:
             loop.stop()
     return loop, [e for e in logs if e.get("event") == "replay gap catch-up"]
@@ -223,7 +220,7 @@ def test_a_gap_before_any_checkpoint_is_caught_up_from_the_replay_ids_event_time
     expire(dev, org)  # the first subscription (-2) finds nothing: no entry, no checkpoint
     with connected(make_loop(dev, org, inbox)):
         rest.delete("Lead", doomed)  # a deleted event: a replay id to store, nothing to enrich
-        wait_for(lambda: inbox.replay.get(org.name, TOPIC) is not None, "a stored replay id")
+        wait_until(lambda: inbox.replay.get(org.name, TOPIC) is not None, what="a stored replay id")
     assert inbox.replay.checkpoint(org.name, "Lead") is None
     stored_time = inbox.replay.event_time(org.name, TOPIC)
     assert stored_time is not None

@@ -5,7 +5,6 @@ expired during an outage is caught up through the actor's own catch-up message."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,9 @@ from ilyd.store import Database
 from ilyd.store.inbox import Inbox
 from tests.helpers.devorg_process import devorg_fixture
 from tests.helpers.orgs import password_org_toml, provision
+from tests.helpers.store import database_fixture
 from tests.helpers.streaming import hold_connects
-from tests.helpers.waiting import wait_for
+from tests.helpers.waiting import wait_until
 
 CHANNEL = PUSH_TOPICS["Lead"].channel
 
@@ -72,11 +72,7 @@ def config(tmp_path: Path, dev: DevOrg, info: OrgInfo) -> OrgConfig:
     return provision(loaded.orgs[0])
 
 
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    db = Database(tmp_path / "state.db")
-    yield db
-    db.close()
+database = database_fixture()
 
 
 class Tree:
@@ -124,8 +120,9 @@ class Tree:
 @pytest.fixture
 def tree(dev: DevOrg, info: OrgInfo, config: OrgConfig, database: Database) -> Tree:
     running = Tree(dev, info, config, database)
-    wait_for(lambda: any(isinstance(r, OrgStarted) for r in running.reports), "the org started")
-    wait_for(running.connected, "the subscriber to publish connected")
+    wait_until(lambda: any(isinstance(r, OrgStarted) for r in running.reports),
+               what="the org started")
+    wait_until(running.connected, what="the subscriber to publish connected")
     return running
 
 
@@ -136,25 +133,25 @@ def test_the_subscriber_publishes_connected_and_stores_events_with_the_replay_id
                  if isinstance(r, OrgReport)]
     assert True in streaming
     ids = {tree.lead(n) for n in range(3)}
-    wait_for(lambda: tree.pending() == ids, "three leads in the inbox")
+    wait_until(lambda: tree.pending() == ids, what="three leads in the inbox")
     items = tree.inbox.pending(tree.info.name)
     assert {(i.sobject, i.change_type, i.source) for i in items} == {
         ("Lead", "created", CHANNEL)}
     last = requests.get(f"{tree.dev.admin}/streaming/{tree.info.name}", timeout=10).json()
     expected = last["channels"][CHANNEL]["last_replay_id"]
-    wait_for(lambda: tree.inbox.replay.get(tree.info.name, CHANNEL) == expected,
-             "the last event's replay id stored")
+    wait_until(lambda: tree.inbox.replay.get(tree.info.name, CHANNEL) == expected,
+               what="the last event's replay id stored")
     assert tree.inbox.replay.event_time(tree.info.name, CHANNEL) is not None
 
 
 def test_a_forgotten_client_is_published_as_reconnecting_with_its_reason(tree: Tree) -> None:
     mark = len(tree.reports)
     assert tree.admin("forget")["forgotten"] >= 1
-    wait_for(lambda: tree.connected(mark), "connected again after the forget")
+    wait_until(lambda: tree.connected(mark), what="connected again after the forget")
     states = tree.connections(mark)
     assert states[0][:2] == ("reconnecting", "unknown_client")
     lead = tree.lead(1)
-    wait_for(lambda: lead in tree.pending(), "an event after the re-handshake")
+    wait_until(lambda: lead in tree.pending(), what="an event after the re-handshake")
 
 
 def test_503s_are_published_as_backoff_with_the_wait_then_connected(tree: Tree) -> None:
@@ -163,9 +160,9 @@ def test_503s_are_published_as_backoff_with_the_wait_then_connected(tree: Tree) 
     response.raise_for_status()
     mark = len(tree.reports)
     try:
-        wait_for(lambda: len([s for s in tree.connections(mark) if s[0] == "backoff"]) >= 2,
-                 "two backoff reports")
-        wait_for(lambda: tree.connected(mark), "connected again after the 503s")
+        wait_until(lambda: len([s for s in tree.connections(mark) if s[0] == "backoff"]) >= 2,
+                   what="two backoff reports")
+        wait_until(lambda: tree.connected(mark), what="connected again after the 503s")
     finally:
         requests.delete(f"{tree.dev.admin}/faults", timeout=10)
     backoffs = [s for s in tree.connections(mark) if s[0] == "backoff"]
@@ -173,16 +170,16 @@ def test_503s_are_published_as_backoff_with_the_wait_then_connected(tree: Tree) 
     # exponential: the second wait's range (1-2 s) starts where the first's (0.5-1 s) ends
     assert backoffs[1][2] >= backoffs[0][2]
     lead = tree.lead(2)
-    wait_for(lambda: lead in tree.pending(), "events flowing after the backoff")
+    wait_until(lambda: lead in tree.pending(), what="events flowing after the backoff")
 
 
 def test_an_expired_replay_id_is_caught_up_through_the_actors_catch_up_message(
     dev: DevOrg, info: OrgInfo, config: OrgConfig, database: Database
 ) -> None:
     first = Tree(dev, info, config, database)
-    wait_for(first.connected, "the first tree connected")
+    wait_until(first.connected, what="the first tree connected")
     seen = first.lead(0)
-    wait_for(lambda: seen in first.pending(), "the first lead")
+    wait_until(lambda: seen in first.pending(), what="the first lead")
     stored_time = first.inbox.replay.event_time(info.name, CHANNEL)
     assert stored_time is not None
     first.org.stop(block=True, timeout=10)
@@ -191,7 +188,7 @@ def test_an_expired_replay_id_is_caught_up_through_the_actors_catch_up_message(
 
     with capture_logs() as logs:
         second = Tree(dev, info, config, database)
-        wait_for(lambda: missed <= second.pending(), "every lead of the outage in the inbox")
+        wait_until(lambda: missed <= second.pending(), what="every lead of the outage in the inbox")
     assert ("reconnecting", "replay_invalid") in [s[:2] for s in second.connections()]
     window = [e for e in logs if e.get("event") == "replay gap catch-up"]
     assert [e["since"] for e in window] == [stored_time.isoformat()]
@@ -207,11 +204,11 @@ def test_an_org_unreachable_at_start_is_retried_until_streaming_connects(
     response.raise_for_status()
     tree = Tree(dev, info, config, database)
     try:
-        wait_for(lambda: [s for s in tree.connections() if s[0] == "backoff" and s[2]],
-                 "a backoff report with the next attempt's wait")
+        wait_until(lambda: [s for s in tree.connections() if s[0] == "backoff" and s[2]],
+                   what="a backoff report with the next attempt's wait")
         assert not tree.connected()
     finally:
         requests.delete(f"{dev.admin}/faults", timeout=10).raise_for_status()
-    wait_for(tree.connected, "connected once Salesforce answers again")
+    wait_until(tree.connected, what="connected once Salesforce answers again")
     lead = tree.lead(7)
-    wait_for(lambda: lead in tree.pending(), "events flowing after the retried start")
+    wait_until(lambda: lead in tree.pending(), what="events flowing after the retried start")

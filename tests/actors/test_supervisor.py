@@ -29,7 +29,7 @@ from .conftest import (
     snapshot,
     start_supervisor,
     states,
-    wait_for,
+    wait_for_states,
 )
 
 RUNNING, BACKOFF, FATAL = OrgState.RUNNING, OrgState.BACKOFF, OrgState.FATAL
@@ -40,7 +40,7 @@ def test_failing_org_goes_backoff_then_fatal_while_another_keeps_running(make_co
     # The secret disappears after the config was validated: the org's start reads it.
     (tmp_path / "broken.secret").unlink()
     supervisor = start_supervisor(config, tmp_path)
-    wait_for(supervisor, {"good": UP, "broken": FATAL})
+    wait_for_states(supervisor, {"good": UP, "broken": FATAL})
     (good, broken) = snapshot(supervisor).orgs
     assert broken.restarts == FAST_RESTART.start_retries
     assert "broken.secret does not exist" in (broken.last_error or "")
@@ -57,7 +57,7 @@ def test_backoff_is_visible_with_its_next_start(make_config, tmp_path):
     (tmp_path / "broken.secret").unlink()
     slow = RestartPolicy(start_secs=30, start_retries=3, backoff_initial=30, backoff_max=60)
     supervisor = start_supervisor(config, tmp_path, slow)
-    wait_for(supervisor, {"broken": BACKOFF})
+    wait_for_states(supervisor, {"broken": BACKOFF})
     (org,) = snapshot(supervisor).orgs
     assert org.retry_at is not None
     assert org.retry_at > org.since
@@ -68,25 +68,25 @@ def test_fatal_org_comes_back_on_restart_once_fixed(make_config, tmp_path):
     secret = tmp_path / "broken.secret"
     secret.rename(tmp_path / "kept")
     supervisor = start_supervisor(config, tmp_path)
-    wait_for(supervisor, {"broken": FATAL})
+    wait_for_states(supervisor, {"broken": FATAL})
     (tmp_path / "kept").rename(secret)
     supervisor.ask(RestartOrg("broken"), timeout=ASK_TIMEOUT)
-    wait_for(supervisor, {"broken": UP})
+    wait_for_states(supervisor, {"broken": UP})
 
 
 def test_pause_survives_a_supervisor_restart(make_config, tmp_path):
     config = make_config("a", "b")
     database = Database(tmp_path / "state.db")
     supervisor = SupervisorActor.start(config, policy=FAST_RESTART, database=database)
-    wait_for(supervisor, {"a": UP, "b": UP})
+    wait_for_states(supervisor, {"a": UP, "b": UP})
     supervisor.ask(PauseOrg("a"), timeout=ASK_TIMEOUT)
     assert states(supervisor)["a"] is OrgState.PAUSED
     supervisor.stop(block=True, timeout=10)
 
     again = SupervisorActor.start(config, policy=FAST_RESTART, database=database)
-    wait_for(again, {"a": OrgState.PAUSED, "b": UP})
+    wait_for_states(again, {"a": OrgState.PAUSED, "b": UP})
     again.ask(ResumeOrg("a"), timeout=ASK_TIMEOUT)
-    wait_for(again, {"a": UP})
+    wait_for_states(again, {"a": UP})
 
 
 def test_unknown_org_is_a_control_error(make_config, tmp_path):
@@ -98,7 +98,7 @@ def test_unknown_org_is_a_control_error(make_config, tmp_path):
 
 def test_apply_config_starts_added_stops_removed_and_restarts_only_changed(make_config, tmp_path):
     supervisor = start_supervisor(make_config("keep", "change", "drop"), tmp_path)
-    wait_for(supervisor, {"keep": UP, "change": UP, "drop": UP})
+    wait_for_states(supervisor, {"keep": UP, "change": UP, "drop": UP})
     new = make_config("keep", "change", "add", extra="")
     changed = new.orgs[1]
     assert changed.name == "change"
@@ -107,7 +107,7 @@ def test_apply_config_starts_added_stops_removed_and_restarts_only_changed(make_
     new = replace(new, orgs=(new.orgs[0], replace(changed, workers=9), new.orgs[2]))
     result = supervisor.ask(ApplyConfig(new, 2), timeout=ASK_TIMEOUT)
     assert result.generation == 2
-    current = wait_for(supervisor, {"keep": UP, "change": UP, "add": UP})
+    current = wait_for_states(supervisor, {"keep": UP, "change": UP, "add": UP})
     assert set(current) == {"keep", "change", "add"}
     restarts = {o.name: o.restarts for o in snapshot(supervisor).orgs}
     assert restarts == {"keep": 0, "change": 1, "add": 0}
@@ -123,7 +123,7 @@ def test_org_with_config_error_and_disabled_org_are_shown_not_started(make_confi
     from ilyd.config import load_config
 
     supervisor = start_supervisor(load_config(config.path), tmp_path)
-    current = wait_for(supervisor, {"ok": UP})
+    current = wait_for_states(supervisor, {"ok": UP})
     assert current["bad"] is OrgState.CONFIG_ERROR
     assert current["off"] is OrgState.STOPPED
     bad = next(o for o in snapshot(supervisor).orgs if o.name == "bad")
@@ -134,7 +134,7 @@ def test_org_detail_published_by_children_is_merged_into_status(make_config, tmp
     # No reconciliation sweep: its poller would publish its own detail at start.
     config = make_config("a", extra="[defaults]\nreconcile_interval = 0\n")
     supervisor = start_supervisor(config, tmp_path)
-    wait_for(supervisor, {"a": RUNNING})
+    wait_for_states(supervisor, {"a": RUNNING})
     supervisor.tell(OrgReport.of("a", 1, mode="polling", connection="reconnecting",
                                  reason="403 Unknown client"))
     supervisor.tell(OrgReport.of("a", 1, reason=None, connection="connected"))

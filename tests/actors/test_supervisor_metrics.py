@@ -19,7 +19,7 @@ from ilyd.actors.supervisor import SupervisorActor
 from ilyd.config import load_config
 from ilyd.store import Database
 
-from .conftest import ASK_TIMEOUT, FAST_RESTART, UP, start_supervisor, wait_for
+from .conftest import ASK_TIMEOUT, FAST_RESTART, UP, start_supervisor, wait_for_states
 
 PAUSED = OrgState.PAUSED
 # The one state child of an org that is up (see UP).
@@ -58,7 +58,7 @@ def test_each_org_exports_its_current_state_paused_stopped_and_config_error_incl
     text += '[[org]]\nname = "st-off"\nclient_id = "x"\nenabled = false\n'
     Path(config.path).write_text(text)
     supervisor = start_supervisor(load_config(config.path), tmp_path)
-    wait_for(supervisor, {"st-run": UP, "st-pause": UP})
+    wait_for_states(supervisor, {"st-run": UP, "st-pause": UP})
     supervisor.ask(PauseOrg("st-pause"), timeout=ASK_TIMEOUT)
     assert org_states("st-run") in UP_SERIES
     assert org_states("st-pause") == {"paused": 1.0}
@@ -66,13 +66,13 @@ def test_each_org_exports_its_current_state_paused_stopped_and_config_error_incl
     assert org_states("st-off") == {"stopped": 1.0}
 
     supervisor.ask(ResumeOrg("st-pause"), timeout=ASK_TIMEOUT)
-    wait_for(supervisor, {"st-pause": UP})
+    wait_for_states(supervisor, {"st-pause": UP})
     assert org_states("st-pause") in UP_SERIES
 
 
 def test_an_org_removed_from_the_config_leaves_no_state_series(make_config, tmp_path):
     supervisor = start_supervisor(make_config("st-keep", "st-drop"), tmp_path)
-    wait_for(supervisor, {"st-keep": UP, "st-drop": UP})
+    wait_for_states(supervisor, {"st-keep": UP, "st-drop": UP})
     supervisor.ask(ApplyConfig(make_config("st-keep"), 2), timeout=ASK_TIMEOUT)
     assert org_states("st-drop") == {}
     assert org_states("st-keep") in UP_SERIES
@@ -88,13 +88,13 @@ def test_each_org_exports_its_own_api_budget_and_a_reload_updates_it(make_config
     config = replace(config, orgs=(replace(low, api_budget_ratio=0.3),
                                    replace(high, api_budget_ratio=0.8)))
     supervisor = start_supervisor(config, tmp_path)
-    wait_for(supervisor, {"bu-low": UP, "bu-high": UP})
+    wait_for_states(supervisor, {"bu-low": UP, "bu-high": UP})
     assert budget("bu-low") == 0.3
     assert budget("bu-high") == 0.8
 
     raised = replace(config, orgs=(replace(config.orgs[0], api_budget_ratio=0.6), config.orgs[1]))
     supervisor.ask(ApplyConfig(raised, 2), timeout=ASK_TIMEOUT)
-    wait_for(supervisor, {"bu-low": UP})
+    wait_for_states(supervisor, {"bu-low": UP})
     assert budget("bu-low") == 0.6
     assert budget("bu-high") == 0.8
 
@@ -107,7 +107,7 @@ def test_a_configured_org_exports_its_counters_at_zero_before_any_event(make_con
     config = make_config("pre-run", "pre-pause")
     supervisor = start_supervisor(config, tmp_path)
     supervisor.ask(PauseOrg("pre-pause"), timeout=ASK_TIMEOUT)
-    wait_for(supervisor, {"pre-run": UP, "pre-pause": PAUSED})
+    wait_for_states(supervisor, {"pre-run": UP, "pre-pause": PAUSED})
     for org in ("pre-run", "pre-pause"):
         assert value("ilyd_replay_fallbacks_total", org) == 0
         assert value("ilyd_writeback_failures_total", org) == 0
@@ -122,7 +122,7 @@ def test_needs_reauth_follows_the_org_detail_and_clears_when_the_org_starts_agai
     make_config, tmp_path
 ):
     supervisor = start_supervisor(make_config("ra"), tmp_path)
-    wait_for(supervisor, {"ra": UP})
+    wait_for_states(supervisor, {"ra": UP})
     assert value("ilyd_org_needs_reauth", "ra") == 0
     supervisor.tell(OrgReport.of("ra", 1, needs_reauth=True, reason="invalid_grant"))
     supervisor.tell(OrgReport.of("ra", 1, mode="polling"))  # other detail leaves it set
@@ -133,7 +133,7 @@ def test_needs_reauth_follows_the_org_detail_and_clears_when_the_org_starts_agai
     assert value("ilyd_org_needs_reauth", "ra") == 1
 
     supervisor.ask(RestartOrg("ra"), timeout=ASK_TIMEOUT)  # after `ilyd connect`
-    wait_for(supervisor, {"ra": UP})
+    wait_for_states(supervisor, {"ra": UP})
     assert value("ilyd_org_needs_reauth", "ra") == 0
 
 
@@ -141,7 +141,7 @@ def test_a_new_supervisor_in_the_same_process_leaves_no_stale_state_child(make_c
     config = make_config("rs-a")
     database = Database(tmp_path / "state.db")
     first = SupervisorActor.start(config, policy=FAST_RESTART, database=database)
-    wait_for(first, {"rs-a": UP})
+    wait_for_states(first, {"rs-a": UP})
     first.stop(block=True, timeout=10)  # the daemon's stop does not touch the series
 
     again = SupervisorActor.start(config, policy=FAST_RESTART, database=database)
