@@ -98,7 +98,7 @@ class ChangeFeed:
             try:
                 batch_callback(changes)
             except Exception:  # a subscriber bug must not fail the write
-                log.exception("devorg.change_subscriber_failed", sobject=changes[0].sobject)
+                log.exception("devorg_change_subscriber_failed", sobject=changes[0].sobject)
         subscribers = self._subscribers
         if not subscribers:
             return
@@ -107,4 +107,4 @@ class ChangeFeed:
                 try:
                     callback(change)
                 except Exception:  # a subscriber bug must not fail the write
-                    log.exception("devorg.change_subscriber_failed", sobject=change.sobject)
+                    log.exception("devorg_change_subscriber_failed", sobject=change.sobject)

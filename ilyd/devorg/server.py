@@ -244,7 +244,7 @@ class _Server(ThreadingHTTPServer):
             try:
                 sock = self.ssl_context.wrap_socket(request, server_side=True)
             except (ssl.SSLError, OSError) as exc:
-                log.debug("devorg.tls_handshake_failed", error=str(exc))
+                log.debug("devorg_tls_handshake_failed", error=str(exc))
                 return
         with self.connections_lock:
             self.open_connections.add(sock)
@@ -258,7 +258,7 @@ class _Server(ThreadingHTTPServer):
 
     def handle_error(self, request: object, client_address: object) -> None:
         """Log handler crashes through structlog instead of printing to stderr."""
-        log.exception("devorg.handler_crashed")
+        log.exception("devorg_handler_crashed")
 
     def close_all(self) -> None:
         """Shut every open keep-alive connection (used on stop, like a server going away)."""
