@@ -20,7 +20,6 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -32,6 +31,7 @@ import structlog
 from ilyd import metrics
 from ilyd.errors import AuthError, IlydError, NeedsReauthError
 from ilyd.salesforce.http import RetryPolicy, error_from_response, make_session, send_with_retry
+from ilyd.salesforce.token import Token
 from ilyd.salesforce.token_file import RefreshTokenFile
 
 __all__ = [
@@ -69,28 +69,6 @@ def _being_processed(response: requests.Response) -> bool:
         return False
     return (isinstance(body, dict) and body.get("error") == "invalid_grant"
             and _BEING_PROCESSED in str(body.get("error_description") or ""))
-
-
-@dataclass(frozen=True)
-class Token:
-    """An access token and where to use it. The token itself never appears in repr."""
-
-    access_token: str = field(repr=False)
-    instance_url: str
-    issued_at: float
-    id_url: str | None = None
-    scope: str | None = None
-
-    @property
-    def org_id(self) -> str | None:
-        """18-char org id from the identity URL (`…/id/<orgId>/<userId>`)."""
-        parts = (self.id_url or "").rstrip("/").split("/")
-        return parts[-2] if len(parts) >= 2 and self.id_url else None
-
-    @property
-    def user_id(self) -> str | None:
-        """18-char id of the user the token acts as."""
-        return (self.id_url or "").rstrip("/").rsplit("/", 1)[-1] or None
 
 
 class TokenProvider(ABC):

@@ -13,7 +13,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import requests
 import structlog
@@ -31,10 +31,8 @@ from ilyd.errors import (
 )
 from ilyd.salesforce.direct import DirectSession
 from ilyd.salesforce.limits import ApiUsage
+from ilyd.salesforce.token import AccessTokens
 from ilyd.salesforce.versions import DEFAULT_API_VERSION
-
-if TYPE_CHECKING:
-    from ilyd.salesforce.auth import TokenProvider
 
 __all__ = [
     "OrgHttp",
@@ -213,7 +211,7 @@ class OrgHttp:
     def __init__(
         self,
         org: str,
-        token_provider: TokenProvider,
+        token_provider: AccessTokens,
         *,
         api_version: str = DEFAULT_API_VERSION,
         ca_file: str | Path | None = None,
