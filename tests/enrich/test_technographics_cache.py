@@ -18,15 +18,17 @@ from ilyd.pipeline.cache_verbs import cached_answers
 from ilyd.store.cache import ProviderCache
 from ilyd.store.db import Database
 from tests.enrich.conftest import ZoneServer
+from tests.helpers.store import database_fixture
 
 ZONE = Path(__file__).resolve().parents[2] / "bench" / "data" / "technographics.zone"
 
 
+database = database_fixture()
+
+
 @pytest.fixture
-def cache(tmp_path: Path) -> Iterator[ProviderCache]:
-    database = Database(tmp_path / "state.db")
-    yield ProviderCache(database)
-    database.close()
+def cache(database: Database) -> ProviderCache:
+    return ProviderCache(database)
 
 
 @pytest.fixture
