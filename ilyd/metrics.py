@@ -14,6 +14,7 @@ operator cannot tell zero from broken, and rate() and increase() miss that first
 from __future__ import annotations
 
 import threading
+from typing import TypeVar
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
@@ -23,22 +24,34 @@ prometheus_client.disable_created_metrics()
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
-__all__ = ["REGISTRY", "Counter", "Gauge", "Histogram", "Info"]
+__all__ = ["PER_ORG", "REGISTRY", "Counter", "Gauge", "Histogram", "Info"]
+
+_Metric = TypeVar("_Metric", Counter, Gauge, Histogram)
+
+# The metrics labelled by org, recorded as they are made (prometheus_client keeps label
+# names private), so that `forget_org` can drop every series of an org.
+PER_ORG: list[Counter | Gauge | Histogram] = []
+
+
+def _per_org(metric: _Metric) -> _Metric:
+    PER_ORG.append(metric)
+    return metric
+
 
 # --- Salesforce client (ilyd/salesforce: auth, rest, bulk) ---
-SF_API_USAGE_RATIO = Gauge(
+SF_API_USAGE_RATIO = _per_org(Gauge(
     "ilyd_sf_api_usage_ratio",
     "Share of the org's daily API allowance used, from the last Sforce-Limit-Info header.",
     ["org"],
     registry=REGISTRY,
-)
-SF_API_BUDGET_RATIO = Gauge(
+))
+SF_API_BUDGET_RATIO = _per_org(Gauge(
     "ilyd_sf_api_budget_ratio",
     "Share of the org's daily API allowance ilyd may use (the org's api_budget_ratio), "
     "set when the org starts; compare with ilyd_sf_api_usage_ratio.",
     ["org"],
     registry=REGISTRY,
-)
+))
 SF_REQUESTS = Counter(
     "ilyd_sf_requests_total",
     "HTTP requests sent to Salesforce, by operation (retries and token calls included).",
@@ -108,31 +121,31 @@ STREAMING_HANDSHAKES = Counter(
     ["reason"],
     registry=REGISTRY,
 )
-EVENTS_RECEIVED = Counter(
+EVENTS_RECEIVED = _per_org(Counter(
     "ilyd_events_received_total",
     "Streaming events received from Salesforce (before de-duplication).",
     ["org"],
     registry=REGISTRY,
-)
-LAST_EVENT_TIMESTAMP = Gauge(
+))
+LAST_EVENT_TIMESTAMP = _per_org(Gauge(
     "ilyd_last_event_timestamp_seconds",
     "Unix time the org's last streaming event was received (alert on silence).",
     ["org"],
     registry=REGISTRY,
-)
-REPLAY_FALLBACKS = Counter(
+))
+REPLAY_FALLBACKS = _per_org(Counter(
     "ilyd_replay_fallbacks_total",
     "Stored replay ids Salesforce no longer held: resubscribed with -2 and caught up by SOQL.",
     ["org"],
     registry=REGISTRY,
-)
-RECONCILED_RECORDS = Counter(
+))
+RECONCILED_RECORDS = _per_org(Counter(
     "ilyd_reconciled_records_total",
     "Records the reconciliation sweep found changed but not enriched (no event reached "
     "ilyd for them: a silent stall or a skipped replay) and put in the inbox.",
     ["org", "sobject"],
     registry=REGISTRY,
-)
+))
 
 # --- daemon: build, supervisor, config reload, control socket ---
 BUILD_INFO = Info(
@@ -147,34 +160,34 @@ ORGS = Gauge(
     ["state"],
     registry=REGISTRY,
 )
-ORG_UP = Gauge(
+ORG_UP = _per_org(Gauge(
     "ilyd_org_up",
     "1 while the org is running and doing its job, else 0 (degraded included).",
     ["org"],
     registry=REGISTRY,
-)
+))
 # One series per org, not one per org and state: the child of the state left is removed
 # (set_org_state), so 1000 orgs cost 1000 series rather than 7000.
-ORG_STATE = Gauge(
+ORG_STATE = _per_org(Gauge(
     "ilyd_org_state",
     "Always 1, labelled with the org's current supervisor state (starting, running, "
     "degraded, backoff, fatal, paused, stopped, config_error); one series per org.",
     ["org", "state"],
     registry=REGISTRY,
-)
-ORG_RESTARTS = Counter(
+))
+ORG_RESTARTS = _per_org(Counter(
     "ilyd_org_restarts_total",
     "Times the supervisor started an org again (after a failure, a restart or a reload).",
     ["org"],
     registry=REGISTRY,
-)
-ORG_NEEDS_REAUTH = Gauge(
+))
+ORG_NEEDS_REAUTH = _per_org(Gauge(
     "ilyd_org_needs_reauth",
     "1 while the org's status says it needs re-authorisation (Salesforce refused the token "
     "grant, or the sandbox was refreshed), else 0; cleared when the org is started again.",
     ["org"],
     registry=REGISTRY,
-)
+))
 ORG_TRANSITIONS = Counter(
     "ilyd_org_transitions_total",
     "Org state changes, by the state entered.",
@@ -210,44 +223,44 @@ CONTROL_REQUEST_FAILURES = Counter(
 )
 
 # --- real-time enrichment pipeline: enricher, writer, poller ---
-RECORDS_ENRICHED = Counter(
+RECORDS_ENRICHED = _per_org(Counter(
     "ilyd_records_enriched_total",
     "Records whose Ily values Salesforce confirmed (written by the real-time pipeline).",
     ["org"],
     registry=REGISTRY,
-)
-WRITEBACK_FAILURES = Counter(
+))
+WRITEBACK_FAILURES = _per_org(Counter(
     "ilyd_writeback_failures_total",
     "Per-record write-back failures Salesforce reported (retried or dropped).",
     ["org"],
     registry=REGISTRY,
-)
-WRITER_WINDOW_SECONDS = Gauge(
+))
+WRITER_WINDOW_SECONDS = _per_org(Gauge(
     "ilyd_writer_window_seconds",
     "How long a record queued now may wait for the writer's call: writer_window, wider (up "
     "to writer_window_max) while the writer's projected daily calls would pass api_share.",
     ["org"],
     registry=REGISTRY,
-)
-API_PROJECTED_DAILY_SHARE = Gauge(
+))
+API_PROJECTED_DAILY_SHARE = _per_org(Gauge(
     "ilyd_api_projected_daily_share",
     "The real-time writer's recent call rate held for a day, as a share of the org's daily "
     "API allowance; the window widens to keep it within api_share.",
     ["org"],
     registry=REGISTRY,
-)
+))
 WRITES_SKIPPED_UNCHANGED = Counter(
     "ilyd_writes_skipped_unchanged_total",
     "Writes skipped because the record's inputs and computed values were unchanged.",
     registry=REGISTRY,
 )
-FIELDS_PROTECTED = Counter(
+FIELDS_PROTECTED = _per_org(Counter(
     "ilyd_fields_protected_total",
     "Ily values not written because a person changed the field since ilyd wrote it"
     " (overwrite policy unless_edited).",
     ["org", "sobject", "field"],
     registry=REGISTRY,
-)
+))
 RECORDS_DROPPED = Counter(
     "ilyd_records_dropped_total",
     "Records given up on, by reason (deleted, not_found, converted_lead, or gave_up: a "
@@ -255,31 +268,31 @@ RECORDS_DROPPED = Counter(
     ["reason"],
     registry=REGISTRY,
 )
-INBOX_RECORDS = Gauge(
+INBOX_RECORDS = _per_org(Gauge(
     "ilyd_inbox_records",
     "Records waiting in the org's durable inbox to be enriched and written.",
     ["org"],
     registry=REGISTRY,
-)
+))
 EVENT_TO_WRITE_SECONDS = Histogram(
     "ilyd_event_to_write_seconds",
     "Time from a change reaching the inbox to Salesforce confirming its Ily values.",
     buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0),
     registry=REGISTRY,
 )
-EVENTS_SKIPPED = Counter(
+EVENTS_SKIPPED = _per_org(Counter(
     "ilyd_events_skipped_total",
     "Change events acknowledged without any API call, by reason (own_write: ilyd's own "
     "write; no_input_change: an update of fields ilyd does not read).",
     ["org", "reason"],
     registry=REGISTRY,
-)
-ORG_SOURCE = Gauge(
+))
+ORG_SOURCE = _per_org(Gauge(
     "ilyd_org_source",
     "1 for where the org's changes come from (cdc, pushtopic, polling), 0 for the others.",
     ["org", "source"],
     registry=REGISTRY,
-)
+))
 POLLS = Counter(
     "ilyd_polls_total",
     "SOQL polls for changed records (orgs in polling mode).",
@@ -288,12 +301,12 @@ POLLS = Counter(
 
 
 # --- provisioning: checks, fields, permission set, PushTopics, mode ---
-ORG_MODE = Gauge(
+ORG_MODE = _per_org(Gauge(
     "ilyd_org_mode",
     "1 for the org's current mode (streaming, polling, partial), 0 for the others.",
     ["org", "mode"],
     registry=REGISTRY,
-)
+))
 PROVISION_ACTIONS = Counter(
     "ilyd_provision_actions_total",
     "Changes provisioning made in orgs, by action (create_field, create_permission_set, "
@@ -315,46 +328,46 @@ SANDBOX_REFRESHES = Counter(
 )
 
 # --- complete database sync: ilyd ctl resync ---
-RESYNC_RECORDS = Counter(
+RESYNC_RECORDS = _per_org(Counter(
     "ilyd_resync_records_total",
     "Records a resync handled, by stage (read, enriched, changed, written, failed, skipped).",
     ["org", "stage"],
     registry=REGISTRY,
-)
-RESYNC_RUNNING = Gauge(
+))
+RESYNC_RUNNING = _per_org(Gauge(
     "ilyd_resync_running",
     "1 while a resync of the org runs (paused for the API budget included), else 0.",
     ["org"],
     registry=REGISTRY,
-)
+))
 
 # --- scheduled refresh: [enrich] refresh_after ---
-REFRESH_BACKLOG = Gauge(
+REFRESH_BACKLOG = _per_org(Gauge(
     "ilyd_refresh_backlog_records",
     "Records whose Ily Last Enriched is older than refresh_after, as last counted (then "
     "less what the running refresh wrote).",
     ["org"],
     registry=REGISTRY,
-)
-REFRESH_RECORDS = Counter(
+))
+REFRESH_RECORDS = _per_org(Counter(
     "ilyd_refresh_records_total",
     "Records the scheduled refresh enriched again and wrote back (Last Enriched at least).",
     ["org"],
     registry=REGISTRY,
-)
-REFRESH_CHANGED = Counter(
+))
+REFRESH_CHANGED = _per_org(Counter(
     "ilyd_refresh_changed_records_total",
     "Records the scheduled refresh found with values that changed (only those are written, "
     "with Last Enriched).",
     ["org"],
     registry=REGISTRY,
-)
-REFRESH_NEXT = Gauge(
+))
+REFRESH_NEXT = _per_org(Gauge(
     "ilyd_refresh_next_run_timestamp_seconds",
     "When the refresh next counts its backlog (and runs when there is one), Unix time.",
     ["org"],
     registry=REGISTRY,
-)
+))
 
 # --- operations: the process itself, for the dashboards ---
 # REGISTRY is private, so the default registry's collectors are not in it; operators
@@ -388,9 +401,8 @@ WORKER_RESTARTS = Counter(
 
 def forget_org(org: str) -> None:
     """Drop every per-org series of `org` (called when an org leaves the config)."""
-    for value in list(globals().values()):
-        if isinstance(value, Counter | Gauge | Histogram) and "org" in value._labelnames:
-            value.remove_by_labels({"org": org})
+    for metric in PER_ORG:
+        metric.remove_by_labels({"org": org})
     _ORG_STATES.pop(org, None)
 
 

@@ -122,20 +122,19 @@ def exported_names() -> set[str]:
 
 def per_org_names() -> set[str]:
     """Sample names of the metrics that carry the `org` label."""
-    from prometheus_client import Counter, Gauge, Histogram
+    from prometheus_client import Counter, Histogram
 
     from ilyd import metrics
 
     names = set()
-    for value in vars(metrics).values():
-        if isinstance(value, Counter | Gauge | Histogram) and "org" in value._labelnames:
-            base = value._name
-            if isinstance(value, Counter):
-                names.add(f"{base}_total")
-            elif isinstance(value, Histogram):
-                names.update(f"{base}{s}" for s in ("_bucket", "_sum", "_count"))
-            else:
-                names.add(base)
+    for metric in metrics.PER_ORG:
+        (family,) = metric.describe()
+        if isinstance(metric, Counter):
+            names.add(f"{family.name}_total")
+        elif isinstance(metric, Histogram):
+            names.update(f"{family.name}{s}" for s in ("_bucket", "_sum", "_count"))
+        else:
+            names.add(family.name)
     return names
 
 

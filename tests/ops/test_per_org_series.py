@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+import pytest
+from prometheus_client import Counter, Gauge, Histogram
 
 from ilyd import metrics
 
@@ -21,9 +22,10 @@ def test_prepare_org_creates_every_per_org_counter_at_zero():
     metrics.prepare_org("po-new")
     try:
         names = {name for name, _ in _samples("po-new")}
-        for value in vars(metrics).values():
-            if isinstance(value, Counter) and "org" in value._labelnames:
-                assert f"{value._name}_total" in names, f"{value._name} not pre-created"
+        for metric in metrics.PER_ORG:
+            if isinstance(metric, Counter):
+                (family,) = metric.describe()
+                assert f"{family.name}_total" in names, f"{family.name} not pre-created"
         assert {"ilyd_org_up", "ilyd_org_needs_reauth", "ilyd_resync_running"} <= names
         assert all(v == 0 for v in _samples("po-new").values())
     finally:
@@ -76,3 +78,14 @@ def test_every_per_org_counter_an_alert_reads_exists_from_the_org_start():
                     assert name in created, f"{rule['alert']} reads {name}, not pre-created"
     finally:
         metrics.forget_org("po-rules")
+
+
+def test_every_metric_with_an_org_label_is_recorded_as_per_org_and_no_other():
+    for value in vars(metrics).values():
+        if not isinstance(value, Counter | Gauge | Histogram):
+            continue
+        if any(value is metric for metric in metrics.PER_ORG):
+            value.remove_by_labels({"org": "po-none"})  # accepted: it has the label
+        else:
+            with pytest.raises(ValueError, match="label names"):
+                value.remove_by_labels({"org": "po-none"})
