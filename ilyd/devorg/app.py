@@ -116,6 +116,7 @@ class DevOrg:
             bulk_ingest,
             bulk_query,
             cometd,
+            composite,
             metadata,
             oauth,
             query,
@@ -124,8 +125,8 @@ class DevOrg:
         )
         from ilyd.devorg import collections as sobject_collections
 
-        for module in (oauth, rest, query, sobject_collections, tooling, bulk_ingest,
-                       bulk_query, admin, cometd, metadata):
+        for module in (oauth, rest, query, sobject_collections, composite, tooling,
+                       bulk_ingest, bulk_query, admin, cometd, metadata):
             module.register(self.router, self)
 
     # -- public API ----------------------------------------------------------------------
@@ -161,7 +162,7 @@ class DevOrg:
         """Start serving."""
         self._server.start()
         self._my_domain.start()
-        log.info("devorg.started", url=self.url, my_domain_url=self.my_domain_url,
+        log.info("devorg_started", url=self.url, my_domain_url=self.my_domain_url,
                  orgs=len(self.states))
         return self
 
@@ -229,7 +230,7 @@ class DevOrg:
             return exc.response
         except Exception:
             error_id = uuid.uuid4().int % 10**9
-            log.error("devorg.unexpected_error", path=request.path, error_id=error_id,
+            log.error("devorg_unexpected_error", path=request.path, error_id=error_id,
                       trace=traceback.format_exc())
             return sf_error(500, "UNKNOWN_EXCEPTION",
                             "An unexpected error occurred. Please include this ErrorId if you "

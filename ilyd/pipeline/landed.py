@@ -41,9 +41,16 @@ def read_current(rest: RestClient, sobject: str, record_ids: Sequence[str],
     query for a batch (the writer's policy checks and the landed check share it).
     `scope`: the org's condition for the object (ilyd.pipeline.scope), ANDed to the
     WHERE: a record outside it is not returned."""
+    query = current_query(sobject, record_ids, names, scope)
+    return by_short_id(rest.query(query)) if query else {}
+
+
+def current_query(sobject: str, record_ids: Sequence[str], names: Iterable[str],
+                  scope: str | None = None) -> str | None:
+    """The SOQL `read_current` sends, None when there is nothing to read."""
     wanted = sorted(set(names) - {"Id"})
     if not record_ids or not (wanted or scope):
-        return {}
+        return None
     select = ", ".join(identifier(n) for n in ("Id", *wanted))
     # Names pass `identifier` (API-name grammar); the ids are quoted by `soql`.
     template = f"SELECT {select} FROM {identifier(sobject)} WHERE Id IN {{ids}}"  # noqa: S608
@@ -52,7 +59,12 @@ def read_current(rest: RestClient, sobject: str, record_ids: Sequence[str],
         # The admin's condition, already in parentheses, is appended after `soql`'s
         # formatting: nothing is put into it, and its braces are not placeholders.
         query += f" AND {scope}"
-    return {str(r["Id"])[:15]: r for r in rest.query(query)}
+    return query
+
+
+def by_short_id(rows: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """Rows by their 15-character Id, as `read_current` answers."""
+    return {str(r["Id"])[:15]: r for r in rows}
 
 
 def landed(rows: Mapping[str, Mapping[str, Any]],

@@ -35,7 +35,7 @@ from ilyd.config.enrich import EnrichConfig, OverwritePolicy
 from ilyd.enrich.fields import LAST_ENRICHED
 from ilyd.enrich.values import EnrichmentOutcome
 from ilyd.errors import SalesforceError
-from ilyd.pipeline.landed import landed, read_current, wanted_names
+from ilyd.pipeline.landed import current_query, landed, read_current, wanted_names
 from ilyd.pipeline.scope import scope_clause
 from ilyd.salesforce.rest import RestClient
 from ilyd.store.field_state import FieldStateStore, digest
@@ -91,10 +91,27 @@ class FieldPolicy:
             policed.add(LAST_MODIFIED_BY)
         return policed
 
+    def read_query(self, sobject: str, wanted: Sequence[tuple[str, Mapping[str, Any]]],
+                   unsure: set[str]) -> str | None:
+        """The SOQL `check_batch` reads the batch with (None: it needs no read), for a
+        caller that reads several objects' batches in one call."""
+        return current_query(sobject, *self._read_plan(sobject, wanted, unsure))
+
+    def _read_plan(self, sobject: str, wanted: Sequence[tuple[str, Mapping[str, Any]]],
+                   unsure: set[str]) -> tuple[list[str], set[str], str | None]:
+        """(ids, names, scope condition) of the batch's read."""
+        policed = self.read_names({n for _, values in wanted for n in values})
+        scope = scope_clause(self.scope, sobject)
+        maybe = [(r, v) for r, v in wanted if r in unsure]
+        names = policed | wanted_names(maybe)
+        ids = [r for r, _ in (wanted if policed or scope else maybe)]
+        return ids, names, scope
+
     def check_batch(self, rest: RestClient, sobject: str,
                     wanted: Sequence[tuple[str, MutableMapping[str, Any]]],
                     unsure: set[str],
-                    dropped: Callable[[SalesforceError], str | None],
+                    dropped: Callable[[SalesforceError], str | None], *,
+                    read: Mapping[str, Mapping[str, Any]] | None = None,
                     ) -> BatchRead:
         """The writer's one read of a batch: the current values the policies need (then
         `apply`), the org's scope condition, and, for the `unsure` records (an earlier
@@ -102,29 +119,36 @@ class FieldPolicy:
         ids already holding their values, the ids outside the scope (not to be
         written), the values read and the policies' decisions. `dropped(error)`: the
         column an unknown-column error named, once the writer took it out of the values
-        (the read is then made again), else None."""
-        policed = self.read_names({n for _, values in wanted for n in values})
-        scope = scope_clause(self.scope, sobject)
+        (the read is then made again), else None. `read`: the rows of `read_query`,
+        when the caller read them already (by 15-character Id)."""
+        ids, names, scope = self._read_plan(sobject, wanted, unsure)
         maybe = [(r, v) for r, v in wanted if r in unsure]
-        names = policed | wanted_names(maybe)
-        ids = [r for r, _ in (wanted if policed or scope else maybe)]
+        if read is not None:
+            current, reads = read, 0
+        else:
+            current, reads = self._read(rest, sobject, (ids, names, scope), dropped)
+        outside = {r for r, _ in wanted if r[:15] not in current} if scope else set()
+        left_out = self.apply(sobject, wanted, current)
+        return BatchRead(landed(current, maybe), outside, current, left_out, reads)
+
+    @staticmethod
+    def _read(rest: RestClient, sobject: str, plan: tuple[list[str], set[str], str | None],
+              dropped: Callable[[SalesforceError], str | None],
+              ) -> tuple[Mapping[str, Mapping[str, Any]], int]:
+        """The batch's rows and the queries they took, read again without a column the
+        org refused as unknown (once the writer dropped it)."""
+        ids, names, scope = plan
         reads = 0
         for _ in range(_MAX_READS):
-            reads += bool(ids and (names - {"Id"} or scope))  # read_current's one query
+            reads += current_query(sobject, ids, names, scope) is not None
             try:
-                current = read_current(rest, sobject, ids, names, scope)
-                break
+                return read_current(rest, sobject, ids, names, scope), reads
             except SalesforceError as exc:
                 column = dropped(exc)
                 if column is None or column not in names:
                     raise
                 names = names - {column}
-        else:
-            reads += 1
-            current = read_current(rest, sobject, ids, names, scope)
-        outside = {r for r, _ in wanted if r[:15] not in current} if scope else set()
-        left_out = self.apply(sobject, wanted, current)
-        return BatchRead(landed(current, maybe), outside, current, left_out, reads)
+        return read_current(rest, sobject, ids, names, scope), reads + 1
 
     def apply(self, sobject: str, wanted: Sequence[tuple[str, MutableMapping[str, Any]]],
               current: Mapping[str, Mapping[str, Any]], *,

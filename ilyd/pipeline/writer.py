@@ -35,12 +35,14 @@ from ilyd.config.enrich import EnrichConfig
 from ilyd.errors import AuthError, RequestLimitError, SalesforceError
 from ilyd.pipeline.budget import ApiBudget
 from ilyd.pipeline.history import OUT_OF_SCOPE, UNCHANGED, UNWRITABLE, entry_row
+from ilyd.pipeline.landed import by_short_id
 from ilyd.pipeline.outcomes import DROP_REASONS, Action, action_for
 from ilyd.pipeline.policy import FieldPolicy
 from ilyd.pipeline.truncation import cut_to_stated, fit
 from ilyd.pipeline.window import WriterWindow
 from ilyd.pipeline.work import WorkItem
 from ilyd.pipeline.writable import WritableFields
+from ilyd.salesforce.composite import MAX_COMPOSITE_QUERIES, query_many
 from ilyd.salesforce.rest import MAX_COLLECTION_SIZE, RecordError, RestClient, SaveResult
 from ilyd.store.confirmations import Confirmation, confirm
 from ilyd.store.field_state import FieldStateStore, digests_json
@@ -195,8 +197,12 @@ class Writer:
         pending, self._pending, self._first_at = self._pending, {}, None
         sends: list[_Send] = []
         writables: dict[str, Mapping[str, int | None]] = {}
-        for sobject, batch in pending.items():
-            sends.extend(self._prepare(sobject, list(batch.values()), writables, report))
+        ready = {sobject: self._ready(sobject, list(batch.values()), writables, report)
+                 for sobject, batch in pending.items()}
+        read = self._read_together({o: r for o, r in ready.items() if r}, report)
+        for sobject, batch_sends in ready.items():
+            if batch_sends:
+                sends.extend(self._police(sobject, batch_sends, report, read.get(sobject)))
         for start in range(0, len(sends), self.batch_size):
             self._send(sends[start:start + self.batch_size], writables, report)
         report.released = self._given_back - given_back
@@ -221,11 +227,12 @@ class Writer:
 
     # -- one Collections call (and its resends) ------------------------------------------
 
-    def _prepare(self, sobject: str, works: list[WorkItem],
-                 writables: dict[str, Mapping[str, int | None]],
-                 report: FlushReport) -> list[_Send]:
-        """The records of one sObject that need a call, with the values to send: unchanged
-        ones are confirmed here, values cut to their fields and limited to writable ones."""
+    def _ready(self, sobject: str, works: list[WorkItem],
+               writables: dict[str, Mapping[str, int | None]],
+               report: FlushReport) -> list[_Send]:
+        """The records of one sObject that may need a call, with the values to send:
+        unchanged ones are confirmed here, values cut to their fields and limited to
+        writable ones (the policies and the scope decide next, in `_police`)."""
         stored = self.hashes.get_many(self.org, sobject, [w.record_id for w in works])
         sends: list[_Send] = []
         for work in works:
@@ -247,14 +254,52 @@ class Writer:
             return []
         try:
             writable = writables[sobject] = self.fields.of(sobject)
-            for send in sends:
-                send.kept = dict.fromkeys(set(send.values) - set(writable), UNWRITABLE)
-                send.values = {k: v for k, v in send.values.items() if k in writable}
-                fit(sobject, send.work.record_id, send.values, writable)
+        except SalesforceError as exc:
+            self._call_failed(exc, sends, report)
+            return []
+        for send in sends:
+            send.kept = dict.fromkeys(set(send.values) - set(writable), UNWRITABLE)
+            send.values = {k: v for k, v in send.values.items() if k in writable}
+            fit(sobject, send.work.record_id, send.values, writable)
+        return sends
+
+    def _read_together(self, ready: Mapping[str, list[_Send]],
+                       report: FlushReport) -> dict[str, Mapping[str, Any]]:
+        """The current values of every sObject's batch in one Composite call (one API
+        call instead of one per sObject), by sObject; an sObject whose query failed, or
+        a flush of one sObject, is read on its own by `_police`."""
+        queries = {sobject: self.policy.read_query(sobject, self._wanted(sends),
+                                                   self._unsure(sends))
+                   for sobject, sends in ready.items()}
+        queries = {sobject: q for sobject, q in queries.items() if q is not None}
+        if not 1 < len(queries) <= MAX_COMPOSITE_QUERIES:
+            return {}
+        report.reads += 1
+        try:
+            answers = query_many(self.rest, list(queries.values()))
+        except SalesforceError as exc:
+            # Each sObject is read on its own, where a refusal is handled as usual.
+            log.info("writeback_read_together_failed", error=str(exc))
+            return {}
+        return {sobject: by_short_id(rows)
+                for sobject, rows in zip(queries, answers, strict=True)
+                if not isinstance(rows, SalesforceError)}
+
+    def _wanted(self, sends: list[_Send]) -> list[tuple[str, dict[str, Any]]]:
+        return [(s.work.record_id, s.values) for s in sends]
+
+    def _unsure(self, sends: list[_Send]) -> set[str]:
+        return {s.work.record_id for s in sends if self._outcome_unknown(s.work)}
+
+    def _police(self, sobject: str, sends: list[_Send], report: FlushReport,
+                rows: Mapping[str, Any] | None) -> list[_Send]:
+        """Of one sObject's ready records, those to send: the policies take out the values
+        they refuse, records outside the scope and earlier writes that landed unconfirmed
+        are confirmed here. `rows`: the batch's current values, when already read."""
+        try:
             read = self.policy.check_batch(
-                self.rest, sobject, [(s.work.record_id, s.values) for s in sends],
-                {s.work.record_id for s in sends if self._outcome_unknown(s.work)},
-                lambda exc: self._unknown_column(sobject, exc, sends))
+                self.rest, sobject, self._wanted(sends), self._unsure(sends),
+                lambda exc: self._unknown_column(sobject, exc, sends), read=rows)
             done, outside = read.landed, read.outside
             report.reads += read.reads
             for send in sends:

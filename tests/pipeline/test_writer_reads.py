@@ -1,0 +1,74 @@
+"""The writer's read of the current values (for the overwrite policies and the scope)
+against devorg: a flush of several sObjects reads them all in one Composite call, and the
+policies hold as with one read per sObject."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ilyd.pipeline.enricher import Enricher
+from ilyd.pipeline.runtime import OrgPipeline
+from ilyd.pipeline.work import WorkItem
+from ilyd.pipeline.writer import FlushReport, Writer
+from ilyd.provision.grant import grant_profiles
+from ilyd.store.inbox import InboxEntry
+from tests.pipeline.conftest import SalesforceUser
+
+INDUSTRY = "Ily_Industry__c"
+
+
+def flush(pipeline: OrgPipeline, entries: Sequence[InboxEntry],
+          writer: Writer | None = None) -> FlushReport:
+    """Put the entries, enrich them, and flush a writer (default a new one) once."""
+    pipeline.inbox.put(pipeline.org, entries, source="test")
+    collected: list[WorkItem] = []
+    enricher = Enricher(pipeline.org, pipeline.inbox, pipeline.provider, collected.extend,
+                        state=pipeline.state, workers=2)
+    try:
+        enricher.run_round()
+    finally:
+        enricher.close()
+    writer = writer or new_writer(pipeline)
+    writer.add(collected)
+    return writer.flush()
+
+
+def new_writer(pipeline: OrgPipeline) -> Writer:
+    return Writer(pipeline.org, pipeline.rest, pipeline.inbox, pipeline.state,
+                  pipeline.hashes, enrich=pipeline.config.enrich, budget=pipeline.budget)
+
+
+def test_a_flush_of_leads_and_accounts_reads_both_in_one_call(
+        pipeline: OrgPipeline, user: SalesforceUser) -> None:
+    writer = new_writer(pipeline)
+    writer.fields.of("Lead")  # the describes, once per writer
+    writer.fields.of("Account")
+    lead = user.create("Lead", LastName="Doe", Company="Acme", Email="jo@acme.example")
+    account = user.create("Account", Name="Globex", Website="globex.test")
+    before = user.calls()
+    report = flush(pipeline, [InboxEntry("Lead", lead, {"Email": "jo@acme.example"}),
+                              InboxEntry("Account", account, {"Website": "globex.test"})],
+                   writer)
+    assert report.written == 2
+    assert (report.reads, report.calls) == (1, 1)
+    assert user.calls() - before == 2  # one Composite read, one Collections write
+    assert user.record(lead)["Ily_Company_Name__c"] == "Acme Corporation"
+    assert user.record(account)["Ily_Company_Name__c"] == "Globex Corporation"
+
+
+def test_a_persons_edit_is_kept_when_both_objects_are_read_in_one_call(
+        pipeline: OrgPipeline, user: SalesforceUser) -> None:
+    # The org's human user (Standard User profile) may edit the Industry field.
+    grant_profiles(pipeline.rest, ["Standard User"], [f"Account.{INDUSTRY}"], edit=True)
+    account = user.create("Account", Name="A", Website="acme.example")
+    flush(pipeline, [InboxEntry("Account", account, {"Website": "acme.example"})])
+    assert user.record(account)[INDUSTRY] == "Manufacturing"
+    user.update("Account", account, **{INDUSTRY: "Curated by Sales"})
+    user.update("Account", account, Website="globex.test")
+    lead = user.create("Lead", LastName="Doe", Company="Acme", Email="jo@acme.example")
+    report = flush(pipeline, [InboxEntry("Account", account, {"Website": "globex.test"}),
+                              InboxEntry("Lead", lead, {"Email": "jo@acme.example"})])
+    assert report.reads == 1
+    assert user.record(account)["Ily_Company_Name__c"] == "Globex Corporation"
+    assert user.record(account)[INDUSTRY] == "Curated by Sales"
+    assert user.record(lead)["Ily_Company_Name__c"] == "Acme Corporation"
