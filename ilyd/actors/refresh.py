@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import random
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -101,7 +102,10 @@ class RefreshRunner:
             return
         org = self._context.name
         interval = self._context.config.enrich.refresh_interval
-        first = time.time() + min(self._settings.start_delay, interval)
+        # Spread over the second half of the delay: a daemon of many orgs does not count
+        # every org's backlog in the same second.
+        delay = min(self._settings.start_delay, interval) * random.uniform(0.5, 1.0)
+        first = time.time() + delay
         stored = self._schedule.next_check(org)
         if stored is not None and stored > first and not stale_run(self._runs, org):
             first = stored
@@ -134,11 +138,9 @@ class RefreshRunner:
             self._engine.stop()
 
     def join(self, timeout: float) -> None:
-        """Wait up to `timeout` seconds for a round to end; close the client."""
+        """Wait up to `timeout` seconds for a round to end."""
         if self._thread is not None:
             self._thread.join(timeout)
-        if self._rest is not None:
-            self._rest.close()
 
     def _round_running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -164,10 +166,18 @@ class RefreshRunner:
         self._context.bind_log_context()
         org = self._context.name
         config = self._context.config
-        retry_soon = False
+        after: float | None = None  # seconds to the next round (None: refresh_interval)
         try:
-            engine = self._new_engine()
-            if stale_run(self._runs, org):
+            self._connect()
+            resuming = stale_run(self._runs, org)
+            held = None if resuming else self._gate()
+            if held is not None:
+                # The share is spent: not even the backlog is counted.
+                after = held[0]
+                self._context.publish(refresh=f"paused ({held[1]})")
+                return
+            if resuming:
+                engine = self._new_engine()
                 engine.resume()
                 log.info("refresh_resuming", run_id=engine.progress.run_id
                          if engine.progress else None)
@@ -175,37 +185,54 @@ class RefreshRunner:
                 backlog = count_backlog(self._rest, refresh_objects(config.objects),
                                         cutoff_for(config.enrich.refresh_after),
                                         config.scope)
-                self._gate.record()
                 self._report_backlog(backlog.total)
                 log.info("refresh_backlog_counted", backlog=backlog.total,
                          cutoff=backlog.cutoff)
                 if backlog.total == 0 or self._stopping.is_set():
+                    self._context.publish(refresh=None)
                     return
+                engine = self._new_engine()
                 begin_refresh(engine, backlog, self._engine_settings.rest_threshold)
-            self._run(engine)
+            try:
+                self._run(engine)
+            finally:
+                engine.provider.close()  # releases the org's share of the providers
             run = self._runs.run(org)
-            retry_soon = run is not None and run.state is RunState.RUNNING
+            if run is not None and run.state is RunState.RUNNING:  # it gave way
+                after = self._settings.resync_wait
         except Exception as exc:
             log.warning("refresh_failed", error=str(exc))
             self._context.publish(refresh=f"failed: {str(exc).splitlines()[0][:200]}")
         finally:
             self._engine = None
+            self._disconnect()
             if not self._stopping.is_set():
-                self._plan_next(retry_soon)
+                self._plan_next(after)
+
+    def _connect(self) -> None:
+        """A client of the round's own (its calls are the ones its share counts)."""
+        from ilyd.salesforce.connect import make_org_rest_client
+
+        context = self._context
+        self._rest = make_org_rest_client(context.config, context.secrets)
+        self._gate = ShareGate(context.name, self._rest, self._schedule,
+                               context.config.enrich.refresh_api_share)
+
+    def _disconnect(self) -> None:
+        """Count the round's last calls and close its client (rounds are hours apart)."""
+        if self._rest is not None:
+            self._gate.record()
+            self._rest.close()
+            self._rest = None
 
     def _new_engine(self) -> Resync:
         from ilyd.pipeline.providers import chain_for
-        from ilyd.salesforce.connect import make_org_rest_client
         from ilyd.store.inbox import Inbox
         from ilyd.store.record_hashes import RecordHashStore
 
         context = self._context
         database = context.database
         assert database is not None
-        if self._rest is None:
-            self._rest = make_org_rest_client(context.config, context.secrets)
-            self._gate = ShareGate(context.name, self._rest, self._schedule,
-                                   context.config.enrich.refresh_api_share)
         return Resync(
             context.name, self._rest,
             chain_for(context.config.enrich, context.secrets, database),
@@ -231,8 +258,6 @@ class RefreshRunner:
             done.set()
             watcher.join()
             self._publish(engine, seen)
-            self._gate.record()
-            engine.provider.close()  # releases the org's share of the providers
 
     def _watch(self, engine: Resync, done: threading.Event, seen: dict[str, Any]) -> None:
         while not done.wait(self._settings.yield_look):
@@ -271,14 +296,13 @@ class RefreshRunner:
         metrics.REFRESH_BACKLOG.labels(org=org).set(backlog)
         self._context.publish(refresh_backlog=backlog)
 
-    def _plan_next(self, retry_soon: bool) -> None:
-        """The next round: soon after a yield or a stop mid-run, else after the interval."""
+    def _plan_next(self, after: float | None) -> None:
+        """The next round `after` seconds from now (a yield, a spent share), else after
+        the interval."""
         org = self._context.name
-        delay = (self._settings.resync_wait if retry_soon
-                 else self._context.config.enrich.refresh_interval)
+        delay = self._context.config.enrich.refresh_interval if after is None else after
         moment = time.time() + delay
         self._schedule.plan(org, moment, self._backlog)
         metrics.REFRESH_NEXT.labels(org=org).set(moment)
-        self._context.publish(refresh_next=_iso(moment),
-                              **({"refresh": "waiting for resync"} if retry_soon else {}))
+        self._context.publish(refresh_next=_iso(moment))
         self._wake_at(moment)

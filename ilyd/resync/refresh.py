@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from ilyd.errors import ProvisioningError
 from ilyd.resync import reader
 from ilyd.resync.checkpoint import ResyncStore, RunState
 from ilyd.resync.engine import Resync, ResyncRequest
@@ -82,11 +83,23 @@ def count_backlog(rest: RestClient, objects: Sequence[str], cutoff: str,
                   scope: Sequence[tuple[str, str]] = ()) -> Backlog:
     """One COUNT() per object of the records a refresh with `cutoff` would read.
 
-    Raises ProvisioningError when an object's Last Enriched is not writable."""
+    An object whose Ily fields (Last Enriched at least) the integration user cannot write
+    is left out, as the real-time path leaves it; raises ProvisioningError when that
+    leaves none."""
     from ilyd.resync.plan import parse_since
 
-    describes = {o: rest.describe(o) for o in objects}
-    plans = build_plan(describes, objects, None, scope, stale_before=parse_since(cutoff))
+    stale_before = parse_since(cutoff)
+    plans = []
+    refused: ProvisioningError | None = None
+    for sobject in objects:
+        try:
+            plans += build_plan({sobject: rest.describe(sobject)}, (sobject,), None, scope,
+                                stale_before=stale_before)
+        except ProvisioningError as exc:
+            log.info("refresh_object_left_out", sobject=sobject, reason=str(exc))
+            refused = exc
+    if not plans and refused is not None:
+        raise refused
     return Backlog(cutoff, tuple((p.sobject, reader.count_records(rest, p)) for p in plans))
 
 

@@ -194,3 +194,18 @@ def test_the_refresh_ledger_counts_a_day_of_its_own_calls_and_says_when_they_age
     assert 1_000_000.0 + 86400 <= first_out <= 1_000_000.0 + 86400 + 600
     clock[0] += 86400 - 1800  # the first hour's calls are more than a day old
     assert sum(n for _, n in schedule.spent("o")) == 7
+
+
+def test_an_object_whose_last_enriched_is_not_writable_is_left_out_of_the_backlog(env):
+    ids = _sync_first(env, 2)
+    _age(env, ids)
+    rows = list(env.rest.query("SELECT Id FROM FieldPermissions"
+                               " WHERE Field = 'Lead.Ily_Last_Enriched__c'"))
+    assert rows
+    for row in rows:  # what an admin does in Setup: Edit off for the field
+        env.rest.update("FieldPermissions", row["Id"], {"PermissionsEdit": False})
+    env.rest.forget_describe()
+
+    backlog = count_backlog(env.rest, ("Account", "Lead"), cutoff_for(THIRTY_DAYS))
+
+    assert backlog.counts == (("Account", 2),)
