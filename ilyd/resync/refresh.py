@@ -47,6 +47,9 @@ _MIGRATIONS = (
     "CREATE TABLE refresh_spend ("
     " org TEXT NOT NULL, bucket INTEGER NOT NULL, calls INTEGER NOT NULL,"
     " PRIMARY KEY (org, bucket))",
+    # The org's daily allowance as last seen: a round's fresh client knows it only after
+    # a call, and a spent share must hold before the first.
+    "ALTER TABLE refresh_schedule ADD COLUMN allowance INTEGER",
 )
 # Salesforce's allowance is over a rolling 24 hours; the ledger keeps ten-minute buckets
 # and counts a bucket until all of it is older than a day (a little early, never late).
@@ -135,6 +138,20 @@ class RefreshSchedule:
                 " checked_at = COALESCE(excluded.checked_at, refresh_schedule.checked_at)",
                 (org, next_check, backlog, self._clock() if backlog is not None else None))
 
+    def allowance(self, org: str) -> int | None:
+        """The org's daily API allowance as last seen, None if never."""
+        row = self._db.connection().execute(
+            "SELECT allowance FROM refresh_schedule WHERE org = ?", (org,)).fetchone()
+        return None if row is None or row["allowance"] is None else int(row["allowance"])
+
+    def set_allowance(self, org: str, allowance: int) -> None:
+        """Remember the org's daily API allowance (from Sforce-Limit-Info)."""
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO refresh_schedule(org, next_check, allowance) VALUES (?, 0, ?)"
+                " ON CONFLICT(org) DO UPDATE SET allowance = excluded.allowance",
+                (org, allowance))
+
     def add_calls(self, org: str, calls: int) -> None:
         """Count `calls` made now by the refresh."""
         if calls <= 0:
@@ -171,6 +188,7 @@ class ShareGate:
         self.share = share
         self._clock = clock
         self._seen = rest.http.usage.calls
+        self._allowance = schedule.allowance(org)
 
     def record(self) -> None:
         """Add the calls the client made since the last look to the ledger."""
@@ -181,9 +199,12 @@ class ShareGate:
     def __call__(self) -> tuple[float, str] | None:
         self.record()
         usage = self._rest.api_usage
-        if usage is None or usage.max <= 0:
+        if usage is not None and usage.max > 0 and usage.max != self._allowance:
+            self._allowance = usage.max
+            self._schedule.set_allowance(self.org, usage.max)
+        if not self._allowance:
             return None
-        allowed = self.share * usage.max
+        allowed = self.share * self._allowance
         buckets = self._schedule.spent(self.org)
         spent = sum(n for _, n in buckets)
         if spent < allowed:
@@ -197,7 +218,7 @@ class ShareGate:
             if left < allowed:
                 break
         reason = (f"refresh share: {spent} calls in 24 h, the refresh may use "
-                  f"{self.share:.0%} of {usage.max}")
+                  f"{self.share:.0%} of {self._allowance}")
         return max(1.0, until - self._clock()), reason
 
 

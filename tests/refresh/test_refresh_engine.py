@@ -26,6 +26,7 @@ from ilyd.resync.refresh import (
     count_backlog,
     cutoff_for,
 )
+from ilyd.salesforce.rest import RestClient
 from ilyd.store.record_hashes import RecordHashStore
 from tests.helpers.waiting import wait_until
 from tests.resync.conftest import FAST, OrgEnv
@@ -209,3 +210,20 @@ def test_an_object_whose_last_enriched_is_not_writable_is_left_out_of_the_backlo
     backlog = count_backlog(env.rest, ("Account", "Lead"), cutoff_for(THIRTY_DAYS))
 
     assert backlog.counts == (("Account", 2),)
+
+
+def test_a_spent_share_holds_a_fresh_client_before_its_first_call(env):
+    schedule = RefreshSchedule(env.db)
+    seen = ShareGate(env.info.name, env.rest, schedule, 0.05)
+    env.rest.describe("Account")  # one answer: the allowance (15,000) is learnt
+    assert seen() is None
+    schedule.add_calls(env.info.name, 750)  # 5 % of 15,000
+    calls = env.admin.calls()["used"]
+    fresh = RestClient(env.info.name, env.rest.http.tokens, export_usage=False)
+    try:
+        held = ShareGate(env.info.name, fresh, schedule, 0.05)()
+    finally:
+        fresh.close()
+    assert held is not None
+    assert held[1].startswith("refresh share: 751 calls in 24 h")
+    assert env.admin.calls()["used"] == calls
