@@ -195,7 +195,7 @@ class Resync:
                                parse_since(run.stale_before))
             except Cancelled:
                 if self._stopping:
-                    log.info("resync_interrupted", org=self.org)
+                    log.info("resync_interrupted", org=self.org, run=self.store.kind)
                     return progress
                 self._end(RunState.CANCELLED, Phase.CANCELLED)
             except RequestLimitError as exc:
@@ -238,7 +238,8 @@ class Resync:
         self.store.finish(self.org, state, error)
         self.progress.error = error
         self.progress.set_phase(phase, error)
-        log.info("resync_finished", org=self.org, state=str(state), error=error,
+        log.info("resync_finished", org=self.org, run=self.store.kind, state=str(state),
+                 error=error,
                  **{k: v for k, v in self.progress.snapshot().items()
                     if k in ("read", "changed", "written", "failed", "skipped")})
 
