@@ -12,7 +12,7 @@ for its write lock bouncing between them.
 
 from __future__ import annotations
 
-import copyreg
+import io
 import pickle
 import zlib
 from dataclasses import dataclass, replace
@@ -67,16 +67,25 @@ def _read_only(items: dict[Any, Any]) -> MappingProxyType[Any, Any]:
     return MappingProxyType(items)
 
 
+class _ConfigPickler(pickle.Pickler):
+    """Pickles Config's frozen mappings (MappingProxyType, which pickle does not know)
+    as read-only views of plain dicts: this pickler's own rule, not one registered for
+    every pickle in the process."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if type(obj) is MappingProxyType:
+            return _read_only, (dict(obj),)
+        return NotImplemented
+
+
 # The front hands each worker its validated Config by pickle (on the worker's stdin), not
 # the file's name: a worker started later — after a crash, or after the file was edited
-# without a reload — must run the config the front runs. Config's frozen mappings are
-# MappingProxyType, which pickle does not know.
-copyreg.pickle(MappingProxyType, lambda m: (_read_only, (dict(m),)))
-
-
+# without a reload — must run the config the front runs.
 def send_config(config: Config) -> bytes:
     """`config` as the front writes it to a worker's stdin."""
-    return pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL)
+    buffer = io.BytesIO()
+    _ConfigPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(config)
+    return buffer.getvalue()
 
 
 def receive_config(stream: BinaryIO) -> Config:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,14 @@ def test_a_worker_receives_the_front_s_config_exactly(tmp_path):
 def test_worker_sockets_sit_beside_the_control_socket():
     assert worker_socket(Path("/run/ilyd/control.sock"), 2) == Path(
         "/run/ilyd/control.sock.worker-2")
+
+
+def test_importing_shards_leaves_every_other_pickle_as_python_has_it():
+    # Only the front's config pickler knows read-only mappings; elsewhere pickling one
+    # still fails, as it does without ilyd.
+    import pickle
+    from types import MappingProxyType
+
+    assert "ilyd.shards" in sys.modules
+    with pytest.raises(TypeError, match="mappingproxy"):
+        pickle.dumps(MappingProxyType({"a": 1}))
