@@ -141,7 +141,7 @@ class ResyncActor(pykka.ThreadingActor):
         return self._thread is not None and self._thread.is_alive()
 
     def _new_engine(self) -> Resync:
-        from ilyd.pipeline.runtime import provider_for
+        from ilyd.pipeline.providers import chain_for
 
         database = self._context.database
         assert database is not None
@@ -149,7 +149,7 @@ class ResyncActor(pykka.ThreadingActor):
             self._rest = make_org_rest_client(self._context.config, self._context.secrets)
         return Resync(
             self._context.name, self._rest,
-            provider_for(self._context.config.enrich, self._context.secrets, database),
+            chain_for(self._context.config.enrich, self._context.secrets, database),
             store=ResyncStore(database), hashes=RecordHashStore(database),
             settings=self._settings, inbox=Inbox(database),
             integration_user_id=self._rest.token.user_id, enrich=self._context.config.enrich,

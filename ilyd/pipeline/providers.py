@@ -6,7 +6,7 @@ and — most of all — the cache's in-flight de-duplication are process-wide: a
 seeing the same company at once cause one vendor request. Each instance sits behind a
 `CachedProvider` over one `ProviderCache` per state database (the daemon has one).
 
-An org takes a handle per provider when its pipeline starts (`provider_for`) and closes
+An org takes a handle per provider when its pipeline starts (`chain_for`) and closes
 the handles when it stops; the instance is closed when its last handle is. A changed
 setting or a rotated secret gives a different key, hence a fresh instance — which is also
 how a provider marked FAILING (HTTP 401/403) recovers once its key is fixed and the org
@@ -257,8 +257,11 @@ def secret_values(enrich: EnrichConfig, secrets: object | None) -> dict[str, str
 
 def chain_for(enrich: EnrichConfig, secrets: object | None = None,
               database: Database | None = None) -> Provider:
-    """The org's provider: handles on the shared instances, chained in order of trust.
-    Closing it releases the handles."""
+    """The org's provider: handles on the shared instances, chained in order of trust,
+    cached in `database`'s provider cache.
+
+    `secrets` is the org's `OrgSecrets` (the provider keys it read at start); without it
+    the keys are read now. Close the result when done: that releases the handles."""
     registry = registry_for(database)
     values = secret_values(enrich, secrets)
     handles: list[SharedProvider] = []

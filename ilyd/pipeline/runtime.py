@@ -14,8 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 from ilyd.config import OrgConfig
-from ilyd.config.enrich import EnrichConfig
-from ilyd.enrich.provider import Provider
 from ilyd.pipeline.budget import ApiBudget
 from ilyd.pipeline.providers import chain_for, watch_health
 from ilyd.pipeline.wakeup import Wake
@@ -26,17 +24,7 @@ from ilyd.store.inbox import Inbox
 from ilyd.store.record_hashes import RecordHashStore
 from ilyd.store.writes import WriteStateStore
 
-__all__ = ["OrgPipeline", "provider_for"]
-
-def provider_for(enrich: EnrichConfig, secrets: object | None = None,
-                 database: Database | None = None) -> Provider:
-    """The org's provider: its one source, or a chain of them in order of trust, each
-    shared with the other orgs and cached in `database`'s provider cache.
-
-    `secrets` is the org's `OrgSecrets` (the provider keys it read at start); without it
-    the keys are read now. Close the result when done: that releases the shared providers.
-    """
-    return chain_for(enrich, secrets, database)
+__all__ = ["OrgPipeline"]
 
 
 class OrgPipeline:
@@ -61,7 +49,7 @@ class OrgPipeline:
         self.state = WriteStateStore(database)
         self.hashes = RecordHashStore(database)
         self._publish = publish
-        self.provider = watch_health(provider_for(config.enrich, secrets, database), publish)
+        self.provider = watch_health(chain_for(config.enrich, secrets, database), publish)
         self.budget = ApiBudget(config.api_budget_ratio, lambda: self.rest.api_usage,
                                 self.rest.limits,
                                 # While throttled, look again as often as a poll would.

@@ -12,8 +12,7 @@ import pytest
 
 from ilyd.config.enrich import EnrichConfig, enrich_settings
 from ilyd.errors import ConfigError, ProviderError
-from ilyd.pipeline.providers import find_registry, registry_for, watch_health
-from ilyd.pipeline.runtime import provider_for
+from ilyd.pipeline.providers import chain_for, find_registry, registry_for, watch_health
 from ilyd.store import Database
 from tests.enrich.conftest import HttpStub, Reply
 
@@ -51,8 +50,8 @@ def test_two_orgs_share_one_instance_and_one_request_per_domain(
         database: Database, stub: HttpStub, key_file: Path) -> None:
     stub.route("/companies/acme.test", Reply(200, {"name": "Acme"}, delay=0.3))
     config = enrich(stub, key_file)
-    first = provider_for(config, Secrets(vendor="the-key"), database)
-    second = provider_for(config, Secrets(vendor="the-key"), database)
+    first = chain_for(config, Secrets(vendor="the-key"), database)
+    second = chain_for(config, Secrets(vendor="the-key"), database)
     registry = registry_for(database)
     assert registry.instances() == 1
     answers: list[Any] = []
@@ -79,8 +78,8 @@ def test_two_orgs_share_one_instance_and_one_request_per_domain(
 def test_a_rotated_key_gets_its_own_instance(
         database: Database, stub: HttpStub, key_file: Path) -> None:
     config = enrich(stub, key_file)
-    old = provider_for(config, Secrets(vendor="old-key"), database)
-    new = provider_for(config, Secrets(vendor="new-key"), database)
+    old = chain_for(config, Secrets(vendor="old-key"), database)
+    new = chain_for(config, Secrets(vendor="new-key"), database)
     assert registry_for(database).instances() == 2
     old.close()
     new.close()
@@ -89,10 +88,10 @@ def test_a_rotated_key_gets_its_own_instance(
 
 def test_one_name_with_different_settings_is_refused(
         database: Database, stub: HttpStub, key_file: Path) -> None:
-    held = provider_for(enrich(stub, key_file), Secrets(vendor="k"), database)
+    held = chain_for(enrich(stub, key_file), Secrets(vendor="k"), database)
     try:
         with pytest.raises(ConfigError, match="'vendor' is already used by another org"):
-            provider_for(enrich(stub, key_file, timeout=3), Secrets(vendor="k"), database)
+            chain_for(enrich(stub, key_file, timeout=3), Secrets(vendor="k"), database)
     finally:
         held.close()
 
@@ -100,7 +99,7 @@ def test_one_name_with_different_settings_is_refused(
 def test_without_secrets_given_the_key_is_read_from_its_reference(
         database: Database, stub: HttpStub, key_file: Path) -> None:
     stub.route("/companies/acme.test", Reply(200, {"name": "Acme"}))
-    provider = provider_for(enrich(stub, key_file), None, database)
+    provider = chain_for(enrich(stub, key_file), None, database)
     try:
         provider.lookup("acme.test")
     finally:
@@ -111,7 +110,7 @@ def test_without_secrets_given_the_key_is_read_from_its_reference(
 def test_a_zero_ttl_provider_is_asked_every_time(
         database: Database, stub: HttpStub, key_file: Path) -> None:
     stub.route("/companies/acme.test", Reply(200, {"name": "Acme"}))
-    provider = provider_for(enrich(stub, key_file, cache_ttl=0, negative_cache_ttl=0),
+    provider = chain_for(enrich(stub, key_file, cache_ttl=0, negative_cache_ttl=0),
                             Secrets(vendor="k"), database)
     try:
         provider.lookup("acme.test")
@@ -125,7 +124,7 @@ def test_a_refused_key_is_published_once_as_the_org_error(
         database: Database, stub: HttpStub, key_file: Path) -> None:
     stub.route("/companies/acme.test", Reply(403, {"error": "forbidden"}))
     published: list[dict[str, Any]] = []
-    provider = watch_health(provider_for(enrich(stub, key_file), Secrets(vendor="k"),
+    provider = watch_health(chain_for(enrich(stub, key_file), Secrets(vendor="k"),
                                          database), lambda **d: published.append(d))
     try:
         for _ in range(2):
