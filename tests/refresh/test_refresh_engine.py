@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ilyd.config.enrich import DEFAULT_ENRICH
+from ilyd.config.enrich import DEFAULT_ENRICH, EnrichConfig, OverwritePolicy
 from ilyd.enrich.dataset import DatasetProvider
 from ilyd.enrich.dataset_settings import DatasetSettings, sample_dataset_path
 from ilyd.provision.grant import grant_profiles
@@ -37,7 +37,8 @@ PERSON = "Chosen by a person"
 
 
 def _changed_dataset(tmp_path: Path) -> DatasetProvider:
-    """The bundled sample, with acme.example's industry changed since the first sync."""
+    """The bundled sample, with acme.example's industry and name changed since the
+    first sync."""
     path = tmp_path / "companies.csv"
     with sample_dataset_path().open(newline="") as src, path.open("w", newline="") as out:
         rows = csv.DictReader(src)
@@ -46,6 +47,7 @@ def _changed_dataset(tmp_path: Path) -> DatasetProvider:
         for row in rows:
             if row["domain"] == "acme.example":
                 row["industry"] = "Aerospace"
+                row["company_name"] = "Acme Aerospace"
             writer.writerow(row)
     return DatasetProvider(DatasetSettings(path=path))
 
@@ -67,11 +69,12 @@ def _age(env: OrgEnv, ids: list[str]) -> None:
 
 
 def _refresh(env: OrgEnv, provider: DatasetProvider, *, settings: Any = FAST,
-             scope: tuple[tuple[str, str], ...] = (), gate: Any = None) -> Resync:
+             scope: tuple[tuple[str, str], ...] = (), gate: Any = None,
+             enrich: EnrichConfig = DEFAULT_ENRICH) -> Resync:
     return Resync(env.info.name, env.rest, provider, store=ResyncStore(env.db, "refresh"),
                   hashes=RecordHashStore(env.db), settings=settings,
                   integration_user_id=env.user_id, export_metrics=False,
-                  enrich=DEFAULT_ENRICH, scope=scope, gate=gate)
+                  enrich=enrich, scope=scope, gate=gate)
 
 
 def _values(env: OrgEnv, record_id: str) -> dict[str, Any]:
@@ -105,11 +108,13 @@ def test_a_refresh_writes_only_what_changed_on_stale_records_and_keeps_a_persons
     assert progress.phase is Phase.DONE
     assert ResyncStore(env.db, "refresh").objects(env.info.name)[0].mode == path
     snapshot = progress.snapshot()
-    assert (snapshot["read"], snapshot["changed"], snapshot["written"]) == (4, 1, 4)
+    assert (snapshot["read"], snapshot["changed"], snapshot["written"]) == (4, 2, 4)
     assert _values(env, ids[2])["Ily_Industry__c"] == "Aerospace"
-    assert _last_ily_change(env, ids[2]) == {"Ily_Industry__c", "Ily_Last_Enriched__c"}
+    assert _last_ily_change(env, ids[2]) == {"Ily_Industry__c", "Ily_Company_Name__c",
+                                             "Ily_Last_Enriched__c"}
     assert _values(env, ids[0])["Ily_Industry__c"] == PERSON  # the person's edit survives
-    for confirmed in (ids[0], ids[1], ids[3]):
+    assert _last_ily_change(env, ids[0]) == {"Ily_Company_Name__c", "Ily_Last_Enriched__c"}
+    for confirmed in (ids[1], ids[3]):
         assert _last_ily_change(env, confirmed) == {"Ily_Last_Enriched__c"}
     for record_id in ids[:4]:
         assert not _values(env, record_id)["Ily_Last_Enriched__c"].startswith("2020")
@@ -227,3 +232,25 @@ def test_a_spent_share_holds_a_fresh_client_before_its_first_call(env):
     assert held is not None
     assert held[1].startswith("refresh share: 751 calls in 24 h")
     assert env.admin.calls()["used"] == calls
+
+
+def test_always_overwrites_a_persons_edit_on_refresh_and_if_blank_keeps_a_filled_field(
+        env, tmp_path):
+    ids = _sync_first(env, 2)
+    _age(env, ids)
+    grant_profiles(env.rest, ["Standard User"],
+                   ["Account.Ily_Industry__c", "Account.Ily_Company_Name__c"], edit=True)
+    env.admin.update_as_user("Account", ids[0], {"Ily_Industry__c": PERSON,
+                                                  "Ily_Company_Name__c": PERSON})
+    enrich = EnrichConfig(overwrite=(("Ily_Company_Name__c", OverwritePolicy.IF_BLANK),
+                                     ("Ily_Industry__c", OverwritePolicy.ALWAYS)))
+    changed = _changed_dataset(tmp_path)
+    engine = _refresh(env, changed, enrich=enrich)
+    begin_refresh(engine, count_backlog(env.rest, ("Account",), cutoff_for(THIRTY_DAYS)),
+                  FAST.rest_threshold)
+    assert engine.run().phase is Phase.DONE
+
+    record = env.rest.get("Account", ids[0], ["Ily_Industry__c", "Ily_Company_Name__c"])
+    assert record["Ily_Industry__c"] == "Aerospace"  # always: ilyd owns the field
+    assert record["Ily_Company_Name__c"] == PERSON  # if_blank: it is filled
+    changed.close()
