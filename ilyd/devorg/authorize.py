@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from ilyd.devorg.logins import record_login
-from ilyd.devorg.oauth import OAuthError, TokenEndpoint
+from ilyd.devorg.oauth_clients import OAuthError, org_for_client
 from ilyd.devorg.session import AuthCode
 from ilyd.devorg.web import Request, Response, Router
 
@@ -55,13 +55,12 @@ class AuthorizePage:
 
     def __init__(self, dev: DevOrg) -> None:
         self.dev = dev
-        self.tokens = TokenEndpoint(dev)
 
     def handle(self, request: Request) -> Response:
         """Render (GET) or submit (POST) the page."""
         form = request.form()
         try:
-            org = self.tokens.org_for_client(form.get("client_id"))
+            org = org_for_client(self.dev.states.values(), form.get("client_id"))
         except OAuthError as exc:
             body = f"<h1>error={exc.error}</h1><p>{html.escape(exc.description)}</p>"
             return Response(400, body.encode(), content_type="text/html;charset=UTF-8")

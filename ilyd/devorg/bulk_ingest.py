@@ -8,14 +8,12 @@ the daily batch allowance), streaming — memory stays flat whatever the file si
 from __future__ import annotations
 
 import shutil
-import tempfile
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ilyd.devorg.bulk_ingest_worker import process, spooled_header, write_unprocessed
-from ilyd.devorg.bulk_jobs import TERMINAL, Job, JobRegistry, csv_lines, dialect
+from ilyd.devorg.bulk_ingest_worker import IngestJob, process, spooled_header, write_unprocessed
+from ilyd.devorg.bulk_jobs import TERMINAL, JobRegistry, csv_lines, dialect
 from ilyd.devorg.rest import V, context, parse_json_body, resolve_object
 from ilyd.devorg.web import ApiError, Request, Response, Router, json_response
 
@@ -25,29 +23,6 @@ if TYPE_CHECKING:
 MAX_UPLOAD = 150 * 1024 * 1024
 OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete")
 J = V + r"/jobs/ingest"
-
-
-@dataclass
-class IngestJob(Job):
-    """An ingest job and its spooled data and result files."""
-
-    external_id: str | None = None
-    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="devorg-bulk-")))
-    uploaded: bool = False
-    abort: threading.Event = field(default_factory=threading.Event)
-
-    def info(self) -> dict[str, object]:
-        """JobInfo JSON."""
-        out = self.base_info("V2Ingest")
-        if self.external_id:
-            out["externalIdFieldName"] = self.external_id
-        out["contentUrl"] = f"services/data/v{self.api_version}/jobs/ingest/{self.id}/batches"
-        out.update(numberRecordsProcessed=self.processed, numberRecordsFailed=self.failed,
-                   retries=0, totalProcessingTime=self.processing_ms,
-                   apiActiveProcessingTime=self.processing_ms, apexProcessingTime=0)
-        if self.error_message:
-            out["errorMessage"] = self.error_message
-        return out
 
 
 def register(router: Router, dev: DevOrg) -> None:

@@ -4,26 +4,49 @@ The spooled CSV is read row by row, each row turned into a WriteOp and saved 200
 time — Salesforce's chunk, each its own transaction — and the outcomes are spooled to the
 job's successfulResults / failedResults files, so memory stays flat whatever the file
 size. Every 10,000 rows count as one batch of the daily allowance. `bulk_ingest` serves
-the HTTP side of the job.
+the HTTP side of the job (`IngestJob`, defined here).
 """
 
 from __future__ import annotations
 
 import csv
 import itertools
+import tempfile
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
-from ilyd.devorg.bulk_jobs import DELIMITERS, LINE_ENDINGS
+from ilyd.devorg.bulk_jobs import DELIMITERS, LINE_ENDINGS, Job
 from ilyd.devorg.dml import SaveResult, WriteOp, collections_paused, save
-
-if TYPE_CHECKING:
-    from ilyd.devorg.bulk_ingest import IngestJob
 
 BATCH_RECORDS = 10_000
 CHUNK_RECORDS = 200  # divides BATCH_RECORDS
+
+
+@dataclass
+class IngestJob(Job):
+    """An ingest job and its spooled data and result files."""
+
+    external_id: str | None = None
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="devorg-bulk-")))
+    uploaded: bool = False
+    abort: threading.Event = field(default_factory=threading.Event)
+
+    def info(self) -> dict[str, object]:
+        """JobInfo JSON."""
+        out = self.base_info("V2Ingest")
+        if self.external_id:
+            out["externalIdFieldName"] = self.external_id
+        out["contentUrl"] = f"services/data/v{self.api_version}/jobs/ingest/{self.id}/batches"
+        out.update(numberRecordsProcessed=self.processed, numberRecordsFailed=self.failed,
+                   retries=0, totalProcessingTime=self.processing_ms,
+                   apiActiveProcessingTime=self.processing_ms, apexProcessingTime=0)
+        if self.error_message:
+            out["errorMessage"] = self.error_message
+        return out
 
 
 def _reader(job: IngestJob, fh: IO[str]) -> Any:

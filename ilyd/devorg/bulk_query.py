@@ -21,7 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ilyd.devorg import soql
 from ilyd.devorg.bulk_jobs import DELIMITERS, LINE_ENDINGS, TERMINAL, Job, JobRegistry, dialect
-from ilyd.devorg.query import OrgSchema, OrgSource
+from ilyd.devorg.query_schema import OrgSchema, OrgSource
 from ilyd.devorg.rest import V, context, parse_json_body
 from ilyd.devorg.values import to_csv
 from ilyd.devorg.web import ApiError, Request, Response, Router, json_response

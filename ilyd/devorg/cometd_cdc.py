@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ilyd.devorg.dml_ops import RecordError
 from ilyd.devorg.org import OrgState
 
 __all__ = ["CDC_ENTITIES", "STANDARD_CHANNEL", "check_channel_member", "nest_fields",
@@ -56,16 +57,17 @@ def selected_entities(org: OrgState) -> frozenset[str]:
 
 
 def _error(code: str, message: str, fields: list[str]) -> Exception:
-    from ilyd.devorg.dml_ops import RecordError
-
     return RecordError(code, message, fields)
 
 
 def check_channel_member(org: OrgState, rec: dict[str, object], old: Mapping[str, object] | None,
-                         pending: Mapping[str, tuple[str, Mapping[str, object]]]) -> None:
+                         pending: Mapping[str, tuple[str, Mapping[str, object]]],
+                         entity_limit: int) -> None:
     """Complete and check a PlatformEventChannelMember about to be written (create takes
     `FullName` + `Metadata {eventChannel, selectedEntity}` or the fields themselves);
-    raises RecordError. Error texts devorg could not confirm are its own (ADMIN.md)."""
+    `entity_limit` is how many entities the org may select (its streaming setting
+    `cdc_entity_limit`). Raises RecordError. Error texts devorg could not confirm are its
+    own (ADMIN.md)."""
     if old is not None:
         for name in ("EventChannel", "SelectedEntity"):
             if rec.get(name) != old.get(name):
@@ -114,14 +116,11 @@ def check_channel_member(org: OrgState, rec: dict[str, object], old: Mapping[str
         raise _error("DUPLICATE_DEVELOPER_NAME",
                      f"There is already a channel member named {developer_name}.",
                      ["DeveloperName"])
-    from ilyd.devorg.cometd_state import streaming_of
-
-    limit = streaming_of(org).settings.cdc_entity_limit
     selected = {str(r.get("SelectedEntity")) for r in others
                 if r.get("EventChannel") == STANDARD_CHANNEL}
-    if len(selected) >= limit:
+    if len(selected) >= entity_limit:
         raise _error("LIMIT_EXCEEDED",
-                     f"You can select up to {limit} entities for Change Data Capture. "
+                     f"You can select up to {entity_limit} entities for Change Data Capture. "
                      "Remove an entity or purchase the Change Data Capture add-on.",
                      ["SelectedEntity"])
 

@@ -33,6 +33,7 @@ from ilyd.devorg.cometd_topics import (
     pushtopic_data,
 )
 from ilyd.devorg.org import OrgState
+from ilyd.devorg.query_schema import OrgSchema
 
 __all__ = ["ClientSession", "OrgStreaming", "StreamingSettings", "streaming_of"]
 
@@ -107,7 +108,7 @@ class OrgStreaming:
         # OrgSchema of the org's own user for PushTopic queries, with the permission
         # version it was built at: building one reads every field's FLS, once per commit
         # otherwise (see schema_for_topics).
-        self._topic_schema: tuple[int, Any] | None = None
+        self._topic_schema: tuple[int, OrgSchema] | None = None
         self._commit_numbers = itertools.count(10_000_000)
         # Where a channel logged for the first time starts its ids (1 after reset-replay).
         self._first_id = start_id()
@@ -242,15 +243,13 @@ class OrgStreaming:
                 self.cond.notify_all()
         return 1
 
-    def schema_for_topics(self) -> Any:
+    def schema_for_topics(self) -> OrgSchema:
         """The `OrgSchema` PushTopic queries bind to (the org's own user), reused until
         the org's permissions or custom fields change (both bump its permissions
         version): its field maps are the same until then."""
         version = self.org.permissions_version
         cached = self._topic_schema
         if cached is None or cached[0] != version:
-            from ilyd.devorg.query import OrgSchema
-
             cached = self._topic_schema = (version,
                                            OrgSchema(self.org, self.org.identity.user_id))
         return cached[1]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import jwt
 from cryptography import x509
 
-from ilyd.devorg.oauth import OAuthError, TokenEndpoint, audiences
+from ilyd.devorg.oauth_clients import OAuthError, org_for_client
 from ilyd.devorg.org import OrgState
 
 if TYPE_CHECKING:
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 MAX_LIFETIME = 180  # seconds: Salesforce refuses assertions expiring further ahead
 _LEEWAY = 5
+_AUDIENCES = {False: "https://login.salesforce.com", True: "https://test.salesforce.com"}
 
 
 def verify_assertion(dev: DevOrg, assertion: str | None) -> tuple[OrgState, str]:
@@ -28,7 +29,7 @@ def verify_assertion(dev: DevOrg, assertion: str | None) -> tuple[OrgState, str]
         header = jwt.get_unverified_header(assertion)
     except jwt.PyJWTError:
         raise OAuthError("invalid_grant", "invalid assertion") from None
-    org = TokenEndpoint(dev).org_for_client(str(unverified.get("iss") or ""))
+    org = org_for_client(dev.states.values(), str(unverified.get("iss") or ""))
     if org.jwt_certificate is None or header.get("alg") != "RS256":
         raise OAuthError("invalid_grant", "invalid assertion")
     public_key = x509.load_pem_x509_certificate(org.jwt_certificate).public_key()
@@ -52,3 +53,13 @@ def verify_assertion(dev: DevOrg, assertion: str | None) -> tuple[OrgState, str]
     if user["Id"] != org.identity.user_id or not org.settings.jwt_preauthorized:
         raise OAuthError("invalid_grant", "user hasn't approved this consumer")
     return org, str(user["Id"])
+
+
+def audiences(dev: DevOrg, org: OrgState) -> set[str]:
+    """The JWT `aud` values an org accepts: its login URL and Salesforce's host for its kind.
+
+    Never the My Domain URL, even for an assertion posted there: the audience is the
+    authorization server, login.salesforce.com or test.salesforce.com (or an Experience
+    Cloud site), https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_jwt_flow.htm&type=5
+    """
+    return {dev.url, _AUDIENCES[org.identity.is_sandbox]}

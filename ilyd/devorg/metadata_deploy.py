@@ -25,7 +25,7 @@ from urllib.parse import quote, unquote
 from ilyd.devorg import metadata_fields as fields
 from ilyd.devorg.dml import WriteOp, save
 from ilyd.devorg.dml_ops import RecordError
-from ilyd.devorg.metadata import Call, file_properties, read_component, write_component
+from ilyd.devorg.metadata_components import Call, file_properties, read_component, write_component
 from ilyd.devorg.metadata_soap import MD_NS, SoapFaultError, add, strip, text, texts
 from ilyd.devorg.values import now, to_json
 

@@ -12,7 +12,10 @@ import hmac
 import time
 from typing import TYPE_CHECKING
 
+from ilyd.devorg import authorize
+from ilyd.devorg.jwt_grant import verify_assertion
 from ilyd.devorg.logins import record_login
+from ilyd.devorg.oauth_clients import OAuthError, org_for_client
 from ilyd.devorg.org import OrgState
 from ilyd.devorg.session import Session
 from ilyd.devorg.values import format_datetime
@@ -22,20 +25,6 @@ if TYPE_CHECKING:
     from ilyd.devorg.app import DevOrg
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-_AUDIENCES = {False: "https://login.salesforce.com", True: "https://test.salesforce.com"}
-
-
-class OAuthError(Exception):
-    """A token-endpoint failure with Salesforce's error / error_description pair."""
-
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
-        super().__init__(description)
-        self.error, self.description, self.status = error, description, status
-
-    def response(self) -> Response:
-        """The JSON error body Salesforce sends."""
-        return json_response({"error": self.error, "error_description": self.description},
-                             self.status)
 
 
 def register(router: Router, dev: DevOrg) -> None:
@@ -48,8 +37,6 @@ def register(router: Router, dev: DevOrg) -> None:
                "public")
     router.add("GET", r"/id/(?P<org>00D\w+)/(?P<user>005\w+)", endpoint.identity, "identity",
                "public")
-    from ilyd.devorg import authorize
-
     authorize.register(router, dev)
 
 
@@ -60,13 +47,6 @@ class TokenEndpoint:
         self.dev = dev
 
     # -- helpers -------------------------------------------------------------------------
-    def org_for_client(self, client_id: str | None) -> OrgState:
-        """The org whose connected app has this consumer key."""
-        for state in self.dev.states.values():
-            if client_id and hmac.compare_digest(state.identity.client_id, client_id):
-                return state
-        raise OAuthError("invalid_client_id", "client identifier invalid")
-
     @staticmethod
     def check_secret(org: OrgState, secret: str | None, required: bool) -> None:
         """Reject a wrong client secret (or a missing one where the grant needs it)."""
@@ -130,8 +110,6 @@ class TokenEndpoint:
                     raise OAuthError("invalid_grant", "request not supported on this domain")
                 return self._client_credentials(form, ip)
             if grant == JWT_GRANT:
-                from ilyd.devorg.jwt_grant import verify_assertion
-
                 org, user_id = verify_assertion(self.dev, form.get("assertion"))
                 return self.token_response(org, user_id, org.identity.client_id,
                                            scope="api", source_ip=ip)
@@ -140,7 +118,7 @@ class TokenEndpoint:
             return exc.response()
 
     def _password(self, form: dict[str, str], ip: str | None) -> Response:
-        org = self.org_for_client(form.get("client_id"))
+        org = org_for_client(self.dev.states.values(), form.get("client_id"))
         self.check_secret(org, form.get("client_secret"), required=True)
         if not org.settings.password_flow_enabled:
             raise OAuthError("invalid_grant", "authentication failure")
@@ -153,7 +131,7 @@ class TokenEndpoint:
         return self.token_response(org, ident.user_id, ident.client_id, source_ip=ip)
 
     def _refresh(self, form: dict[str, str], ip: str | None) -> Response:
-        org = self.org_for_client(form.get("client_id"))
+        org = org_for_client(self.dev.states.values(), form.get("client_id"))
         self.check_secret(org, form.get("client_secret"), required=False)
         tokens = self.dev.tokens
         presented = form.get("refresh_token") or ""
@@ -193,7 +171,7 @@ class TokenEndpoint:
                                    source_ip=ip, family=grant.family)
 
     def _authorization_code(self, form: dict[str, str], _ip: str | None) -> Response:
-        org = self.org_for_client(form.get("client_id"))
+        org = org_for_client(self.dev.states.values(), form.get("client_id"))
         self.check_secret(org, form.get("client_secret"), required=False)
         code = self.dev.tokens.codes.pop(form.get("code") or "", None)
         if code is None or code.expires_at < time.time() or code.org is not org:
@@ -214,7 +192,7 @@ class TokenEndpoint:
                                    record=False, family=refresh.family)
 
     def _client_credentials(self, form: dict[str, str], ip: str | None) -> Response:
-        org = self.org_for_client(form.get("client_id"))
+        org = org_for_client(self.dev.states.values(), form.get("client_id"))
         self.check_secret(org, form.get("client_secret"), required=True)
         if not org.settings.client_credentials_enabled:
             raise OAuthError("invalid_grant", "no client credentials user enabled")
@@ -308,13 +286,3 @@ def identity_document(dev: DevOrg, org: OrgState, user_id: str,
         "last_modified_date": format_datetime(modified) if modified else None,  # type: ignore[arg-type]
         "is_app_installed": True,
     }
-
-
-def audiences(dev: DevOrg, org: OrgState) -> set[str]:
-    """The JWT `aud` values an org accepts: its login URL and Salesforce's host for its kind.
-
-    Never the My Domain URL, even for an assertion posted there: the audience is the
-    authorization server, login.salesforce.com or test.salesforce.com (or an Experience
-    Cloud site), https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_jwt_flow.htm&type=5
-    """
-    return {dev.url, _AUDIENCES[org.identity.is_sandbox]}

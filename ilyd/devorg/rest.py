@@ -6,6 +6,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from ilyd.devorg import describe as describing
+from ilyd.devorg.cometd_state import streaming_of
 from ilyd.devorg.dml import RecordError, WriteOp, save
 from ilyd.devorg.ids import sobject_of, to18
 from ilyd.devorg.org import OrgState, Record
@@ -223,8 +224,6 @@ def upsert_by_external_id(request: Request) -> Response:
 
 def _platform_event_deliveries(org: OrgState, pair: Any) -> dict[str, int]:
     """Change events delivered to CometD clients in 24 h, against the org's allocation."""
-    from ilyd.devorg.cometd_state import streaming_of
-
     streaming = streaming_of(org)
     limit = streaming.settings.cdc_daily_delivery_limit
     return pair(limit, limit - streaming.cdc_delivered_today())  # type: ignore[no-any-return]

@@ -7,6 +7,10 @@ import re
 from typing import TYPE_CHECKING
 
 from ilyd.devorg import soql
+from ilyd.devorg.cometd_cdc import check_channel_member
+from ilyd.devorg.cometd_state import streaming_of
+from ilyd.devorg.dml_ops import RecordError
+from ilyd.devorg.query_schema import OrgSchema
 from ilyd.devorg.schema import METADATA_TYPES, ObjectDef
 
 if TYPE_CHECKING:
@@ -17,8 +21,6 @@ _STREAMING_OBJECTS = frozenset({"account", "lead"})
 
 
 def _error(code: str, message: str, fields: list[str] | None = None) -> Exception:
-    from ilyd.devorg.dml import RecordError
-
     return RecordError(code, message, fields)
 
 
@@ -78,9 +80,8 @@ def before_write(org: OrgState, obj: ObjectDef, rec: Record, old: Record | None,
     elif name == "CustomField":
         _check_custom_field(org, rec, old, pending)
     elif name == "PlatformEventChannelMember":
-        from ilyd.devorg.cometd_cdc import check_channel_member
-
-        check_channel_member(org, rec, old, pending)
+        check_channel_member(org, rec, old, pending,
+                             streaming_of(org).settings.cdc_entity_limit)
 
 
 def before_delete(org: OrgState, obj: ObjectDef, old: Record) -> None:
@@ -170,8 +171,6 @@ def _check_push_topic(org: OrgState, rec: Record,
 
 def _check_soql(org: OrgState, query: str) -> None:
     """Parse and type-check the PushTopic query with the SOQL engine."""
-    from ilyd.devorg.query import OrgSchema  # query imports rules (through rest and dml)
-
     try:
         parsed = soql.parse(query)
         soql.execute(parsed, OrgSchema(org, org.identity.user_id), _NoRows())
