@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from ilyd.devorg import DevOrg
+from tests.helpers.devorg_process import devorg_fixture
 
-
-@pytest.fixture
-def dev() -> Iterator[DevOrg]:
-    """A fresh devorg with one production org."""
-    with DevOrg(host="127.0.0.1", port=0, orgs=1) as server:
-        yield server
+# A fresh devorg with one production org.
+dev = devorg_fixture()
 
 
 def write_config(tmp_path: Path, dev: DevOrg, *, auth: str = "refresh_token",

@@ -22,6 +22,7 @@ import requests
 from ilyd.devorg import DevOrg
 from ilyd.salesforce.auth import make_token_provider
 from ilyd.salesforce.rest import RestClient
+from tests.helpers.devorg_process import devorg_fixture
 from tests.helpers.orgs import password_org_toml
 from tests.helpers.waiting import wait_until
 
@@ -34,11 +35,8 @@ FOREIGN_ENV = {**os.environ, "REQUESTS_CA_BUNDLE": certifi.where(),
 EXIT_TLS = 6
 
 
-@pytest.fixture
-def dev() -> Iterator[DevOrg]:
-    """devorg serving HTTPS with its own CA."""
-    with DevOrg(host="127.0.0.1", port=0, orgs=1, tls=True) as server:
-        yield server
+# devorg serving HTTPS with its own CA.
+dev = devorg_fixture(tls=True)
 
 
 @pytest.fixture
