@@ -29,8 +29,9 @@ from ilyd.salesforce.http import RetryPolicy
 from ilyd.salesforce.rest import RestClient
 from ilyd.salesforce.versions import DEFAULT_API_VERSION
 from tests.fuzz.settings import NETWORK, PURE
+from tests.helpers.devorg_process import devorg_fixture
 from tests.helpers.streaming import FAST_BACKOFF
-from tests.helpers.waiting import wait_for
+from tests.helpers.waiting import wait_until
 
 scalars = (st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
            | st.sampled_from(["²", "-", "1" * 5000, "/meta/connect", "403::Unknown client",
@@ -106,10 +107,7 @@ class Listener:
                     self.ids.add(sobject["Id"])
 
 
-@pytest.fixture(scope="module")
-def dev() -> Iterator[DevOrg]:
-    with DevOrg(host="127.0.0.1", port=0, orgs=1) as server:
-        yield server
+dev = devorg_fixture(scope="module")
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +143,7 @@ def streaming_client(dev: DevOrg) -> Iterator[tuple[BayeuxClient, Listener, Rest
 
     thread = threading.Thread(target=run, name="bayeux-fuzz", daemon=True)
     thread.start()
-    wait_for(lambda: client.state == StreamState.CONNECTED, "the client to connect")
+    wait_until(lambda: client.state == StreamState.CONNECTED, what="the client to connect")
     yield client, listener, rest, (thread, crashed)
     client.stop()
     thread.join(10)
@@ -193,12 +191,12 @@ def test_a_garbled_connect_reply_never_crashes_the_client_and_it_comes_back(
     mark = len(listener.statuses)
     requests.post(f"{dev.admin}/streaming/{dev.orgs[0].name}/garble", data=body,
                   timeout=30).raise_for_status()
-    wait_for(lambda: garbled_pending(dev) == 0 or not thread.is_alive(),
-             "the garbled reply to be taken")
+    wait_until(lambda: garbled_pending(dev) == 0 or not thread.is_alive(),
+               what="the garbled reply to be taken")
     lead = rest.create("Lead", {"LastName": "Fuzz", "Company": f"F{time.monotonic_ns()}"})
     # An advised interval is obeyed up to a few seconds: a longer deadline than usual.
-    wait_for(lambda: lead in listener.ids or not thread.is_alive(),
-             "the client to receive a new lead after the garbled reply", deadline=30)
+    wait_until(lambda: lead in listener.ids or not thread.is_alive(),
+               what="the client to receive a new lead after the garbled reply", timeout=30)
     assert thread.is_alive(), f"the Bayeux client crashed: {crashed!r}"
     for status in listener.statuses[mark:]:
         if status.state in (StreamState.BACKOFF, StreamState.RECONNECTING):
