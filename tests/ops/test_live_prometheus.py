@@ -43,6 +43,8 @@ from .conftest import (
 )
 
 SCRAPE_SECONDS = 1
+# Waits on Prometheus poll a second-resolution server five times a second, for a minute.
+POLL, PROMETHEUS_WAIT = 0.2, 60.0
 JOB = "ilyd"  # the alert rules select job="ilyd"
 ILY = "Ily_Match_Status__c"
 
@@ -63,11 +65,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def wait_for(condition: Any, what: str, timeout: float = 60.0) -> Any:
-    """`wait_until`, polling a second-resolution Prometheus five times a second."""
-    return wait_until(condition, timeout=timeout, what=what, interval=0.2)
 
 
 @dataclass
@@ -128,7 +125,7 @@ def start_prometheus(directory: Path, target: str) -> Prometheus:
             pytest.fail(f"prometheus exited: {log.read_text()[-2000:]}")
         return prometheus.ready()
 
-    wait_for(ready, "prometheus ready")
+    wait_until(ready, what="prometheus ready", timeout=PROMETHEUS_WAIT, interval=POLL)
     return prometheus
 
 
@@ -146,29 +143,32 @@ def live(request: pytest.FixtureRequest, dev: DevOrg,
     prometheus = None
     try:
         # The control socket answers first; the metrics endpoint is up a moment later.
-        metrics_url = wait_for(lambda: (_status(daemon) or {}).get("metrics_url"),
-                               "the daemon's metrics endpoint")
-        wait_for(lambda: _status(daemon)["orgs"].get("running") == orgs, "the orgs running")
+        metrics_url = wait_until(lambda: (_status(daemon) or {}).get("metrics_url"),
+                                 what="the daemon's metrics endpoint",
+                                 timeout=PROMETHEUS_WAIT, interval=POLL)
+        wait_until(lambda: _status(daemon)["orgs"].get("running") == orgs,
+                   what="the orgs running", timeout=PROMETHEUS_WAIT, interval=POLL)
         target = metrics_url.removeprefix("http://").split("/", 1)[0]
         started = time.time()
         prometheus = start_prometheus(directory, target)
-        wait_for(lambda: prometheus.instant(f'up{{job="{JOB}"}} == 1'), "a first scrape")
+        wait_until(lambda: prometheus.instant(f'up{{job="{JOB}"}} == 1'),
+                   what="a first scrape", timeout=PROMETHEUS_WAIT, interval=POLL)
         # Every org has events, so each one's panels have their first event's series
         # (the time since the last event only exists from the first one on).
         records = [(user, user.create(sobject, **values))
                    for user in (SalesforceUser(dev, info) for info in infos)
                    for sobject, values in TRAFFIC]
-        wait_for(lambda: all(user.record(r)[ILY] for user, r in records),
-                 "every record enriched")
+        wait_until(lambda: all(user.record(r)[ILY] for user, r in records),
+                   what="every record enriched", timeout=PROMETHEUS_WAIT, interval=POLL)
         # Prometheus has scraped the enriched records, and a few scrapes after them, so
         # each rate window over the traffic holds samples from before and after it.
-        wait_for(lambda: prometheus.instant(
+        wait_until(lambda: prometheus.instant(
             f'sum(ilyd_records_enriched_total{{job="{JOB}"}}) >= {len(records)}'),
-            "the enriched records scraped")
+            what="the enriched records scraped", timeout=PROMETHEUS_WAIT, interval=POLL)
         after = time.time()
-        wait_for(lambda: prometheus.instant(
+        wait_until(lambda: prometheus.instant(
             f'timestamp(up{{job="{JOB}"}}) > {after + 4 * SCRAPE_SECONDS}'),
-            "four more scrapes")
+            what="four more scrapes", timeout=PROMETHEUS_WAIT, interval=POLL)
         yield Live(prometheus, started)
     finally:
         daemon.stop()
@@ -287,10 +287,10 @@ def _rules(prometheus: Prometheus) -> list[dict[str, Any]]:
 def _rule_problems(live: Live) -> list[str]:
     """Rules of the file Prometheus did not load, or whose evaluation failed."""
     expected = {rule["alert"] for rule in alert_rules()}
-    evaluated = wait_for(
+    evaluated = wait_until(
         lambda: (rules := _rules(live.prometheus))
         and all(r["health"] != "unknown" for r in rules) and rules,
-        "every rule evaluated once")
+        what="every rule evaluated once", timeout=PROMETHEUS_WAIT, interval=POLL)
     loaded = {r["name"] for r in evaluated if r["type"] == "alerting"}
     problems = [f"rule {name}: not loaded" for name in sorted(expected - loaded)]
     problems += [f"rule {r['name']}: {r['health']} {r.get('lastError', '')}"
@@ -301,8 +301,9 @@ def _rule_problems(live: Live) -> list[str]:
 def _alert_problems(live: Live) -> list[str]:
     """Alerts pending or firing once every rule was evaluated after the traffic."""
     now = time.time()
-    wait_for(lambda: all(_evaluated_after(r, now) for r in _rules(live.prometheus)),
-             "an evaluation of every rule after the traffic")
+    wait_until(lambda: all(_evaluated_after(r, now) for r in _rules(live.prometheus)),
+               what="an evaluation of every rule after the traffic",
+               timeout=PROMETHEUS_WAIT, interval=POLL)
     return [f"alert {a['labels'].get('alertname')} {a['state']}: {a['labels']}"
             for a in live.prometheus.api("alerts")["alerts"]]
 
