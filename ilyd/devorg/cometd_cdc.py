@@ -56,10 +56,6 @@ def selected_entities(org: OrgState) -> frozenset[str]:
         if row.get("EventChannel") == STANDARD_CHANNEL)
 
 
-def _error(code: str, message: str, fields: list[str]) -> Exception:
-    return RecordError(code, message, fields)
-
-
 def check_channel_member(org: OrgState, rec: dict[str, object], old: Mapping[str, object] | None,
                          pending: Mapping[str, tuple[str, Mapping[str, object]]],
                          entity_limit: int) -> None:
@@ -71,8 +67,8 @@ def check_channel_member(org: OrgState, rec: dict[str, object], old: Mapping[str
     if old is not None:
         for name in ("EventChannel", "SelectedEntity"):
             if rec.get(name) != old.get(name):
-                raise _error("FIELD_INTEGRITY_EXCEPTION",
-                             f"{name}: the field can't be updated", [name])
+                raise RecordError("FIELD_INTEGRITY_EXCEPTION",
+                                  f"{name}: the field can't be updated", [name])
         return
     meta = rec.get("Metadata") if isinstance(rec.get("Metadata"), dict) else {}
     assert isinstance(meta, dict)
@@ -80,26 +76,27 @@ def check_channel_member(org: OrgState, rec: dict[str, object], old: Mapping[str
     entity = str(meta.get("selectedEntity") or rec.get("SelectedEntity") or "")
     if not channel or not entity:
         missing = [n for n, v in (("EventChannel", channel), ("SelectedEntity", entity)) if not v]
-        raise _error("REQUIRED_FIELD_MISSING",
-                     f"Required fields are missing: [{', '.join(missing)}]", missing)
+        raise RecordError("REQUIRED_FIELD_MISSING",
+                          f"Required fields are missing: [{', '.join(missing)}]", missing)
     if channel != STANDARD_CHANNEL:
         # devorg has no custom channels (PlatformEventChannel): stricter than Salesforce.
-        raise _error("FIELD_INTEGRITY_EXCEPTION",
-                     f"EventChannel: no channel named {channel} exists; devorg supports the "
-                     f"standard {STANDARD_CHANNEL} channel only", ["EventChannel"])
+        raise RecordError("FIELD_INTEGRITY_EXCEPTION",
+                          f"EventChannel: no channel named {channel} exists; devorg supports the "
+                          f"standard {STANDARD_CHANNEL} channel only", ["EventChannel"])
     sobject = entity.removesuffix("ChangeEvent")
     if not entity.endswith("ChangeEvent") or sobject not in CDC_ENTITIES:
-        raise _error("FIELD_INTEGRITY_EXCEPTION",
-                     f"SelectedEntity: {entity} isn't a change event that can be selected",
-                     ["SelectedEntity"])
+        raise RecordError("FIELD_INTEGRITY_EXCEPTION",
+                          f"SelectedEntity: {entity} isn't a change event that can be selected",
+                          ["SelectedEntity"])
     developer_name = str(rec.get("DeveloperName") or rec.get("FullName")
                          or f"{channel}_{entity}")
     if not _DEV_NAME.match(developer_name) or developer_name.endswith("_"):
-        raise _error("FIELD_INTEGRITY_EXCEPTION",
-                     "DeveloperName: The name can only contain underscores and alphanumeric "
-                     "characters. It must be unique, begin with a letter, not include spaces, "
-                     "not end with an underscore, and not contain two consecutive underscores.",
-                     ["DeveloperName"])
+        raise RecordError(
+            "FIELD_INTEGRITY_EXCEPTION",
+            "DeveloperName: The name can only contain underscores and alphanumeric "
+            "characters. It must be unique, begin with a letter, not include spaces, "
+            "not end with an underscore, and not contain two consecutive underscores.",
+            ["DeveloperName"])
     rec.update(DeveloperName=developer_name, FullName=developer_name, EventChannel=channel,
                SelectedEntity=entity,
                Metadata={"eventChannel": channel, "selectedEntity": entity})
@@ -108,21 +105,22 @@ def check_channel_member(org: OrgState, rec: dict[str, object], old: Mapping[str
     others = [r for r in rows if r.get("Id") != rec.get("Id")]
     if any(r.get("SelectedEntity") == entity and r.get("EventChannel") == channel
            for r in others):
-        raise _error("DUPLICATE_VALUE",
-                     f"duplicate value found: SelectedEntity duplicates value on record with "
-                     f"id: {next(r['Id'] for r in others if r.get('SelectedEntity') == entity)}",
-                     ["SelectedEntity"])
+        raise RecordError(
+            "DUPLICATE_VALUE",
+            f"duplicate value found: SelectedEntity duplicates value on record with "
+            f"id: {next(r['Id'] for r in others if r.get('SelectedEntity') == entity)}",
+            ["SelectedEntity"])
     if any(str(r.get("DeveloperName")).lower() == developer_name.lower() for r in others):
-        raise _error("DUPLICATE_DEVELOPER_NAME",
-                     f"There is already a channel member named {developer_name}.",
-                     ["DeveloperName"])
+        raise RecordError("DUPLICATE_DEVELOPER_NAME",
+                          f"There is already a channel member named {developer_name}.",
+                          ["DeveloperName"])
     selected = {str(r.get("SelectedEntity")) for r in others
                 if r.get("EventChannel") == STANDARD_CHANNEL}
     if len(selected) >= entity_limit:
-        raise _error("LIMIT_EXCEEDED",
-                     f"You can select up to {entity_limit} entities for Change Data Capture. "
-                     "Remove an entity or purchase the Change Data Capture add-on.",
-                     ["SelectedEntity"])
+        raise RecordError("LIMIT_EXCEEDED",
+                          f"You can select up to {entity_limit} entities for Change Data Capture. "
+                          "Remove an entity or purchase the Change Data Capture add-on.",
+                          ["SelectedEntity"])
 
 
 def payload_names(sobject: str, names: Iterable[str]) -> list[str]:
