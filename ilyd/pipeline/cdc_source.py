@@ -54,7 +54,7 @@ def choose_source(rest: RestClient, mode: str, objects: Sequence[str],
     if mode == "cdc":
         for sobject in (o for o in wanted if o not in cdc):
             try:
-                rest.tooling_create("PlatformEventChannelMember", member_body(sobject))
+                rest.create("PlatformEventChannelMember", member_body(sobject), tooling=True)
             except IlydError as exc:
                 if getattr(exc, "error_code", None) == "DUPLICATE_VALUE":
                     cdc.add(sobject)  # selected meanwhile (by provisioning, say)

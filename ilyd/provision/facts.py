@@ -185,9 +185,9 @@ def _push_topic_grant(rest: RestClient, set_ids: list[str]) -> frozenset[str] | 
 def _existing_custom_fields(rest: RestClient, unknown: dict[str, str]) -> dict[str, str] | None:
     """Full name -> CustomField id of every Ily field in the org (Tooling; FLS-blind)."""
     try:
-        rows = list(rest.tooling_query(
+        rows = list(rest.query(
             "SELECT Id, DeveloperName, TableEnumOrId FROM CustomField"
-            " WHERE DeveloperName LIKE 'Ily%'"))
+            " WHERE DeveloperName LIKE 'Ily%'", tooling=True))
     except SalesforceError as exc:
         unknown["custom_fields"] = exc.message
         return None
@@ -386,8 +386,8 @@ def _cdc_selected(rest: RestClient, unknown: dict[str, str]) -> frozenset[str] |
     """The objects selected for Change Data Capture on the standard channel (reading
     PlatformEventChannelMember needs View Setup and Configuration)."""
     try:
-        rows = rest.tooling_query("SELECT SelectedEntity FROM PlatformEventChannelMember"
-                                  " WHERE EventChannel = 'ChangeEvents'")
+        rows = rest.query("SELECT SelectedEntity FROM PlatformEventChannelMember"
+                          " WHERE EventChannel = 'ChangeEvents'", tooling=True)
         return frozenset(str(r.get("SelectedEntity") or "").removesuffix("ChangeEvent")
                          for r in rows)
     except SalesforceError as exc:

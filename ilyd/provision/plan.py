@@ -217,7 +217,7 @@ class _Applier:
     def failed(self, action: Action, error: str) -> None:
         self.result.failed.append((action, error))
         metrics.PROVISION_ACTION_FAILURES.labels(action=str(action.kind)).inc()
-        log.warning("provisioning action failed", action=str(action.kind),
+        log.warning("provisioning_action_failed", action=str(action.kind),
                     target=action.target, error=error)
 
     def run(self, action: Action, call: Callable[[], object]) -> bool:
@@ -232,7 +232,7 @@ class _Applier:
     def create_field(self, action: Action) -> None:
         sobject, api_name = action.target.split(".")
         body = by_api_name()[api_name].tooling_body(sobject)
-        self.run(action, lambda: self.rest.tooling_create("CustomField", body))
+        self.run(action, lambda: self.rest.create("CustomField", body, tooling=True))
 
     def create_permission_set(self, action: Action) -> None:
         def create() -> None:
@@ -313,7 +313,7 @@ def apply(rest: RestClient, facts: OrgFacts, plan: Plan, api_version: str,
     for action in by_kind.get(ActionKind.SELECT_CDC_ENTITY, []):
         sobject = action.detail.split()[0]
         body = member_body(sobject)
-        applier.run(action, lambda body=body: rest.tooling_create(  # type: ignore[misc]
-            "PlatformEventChannelMember", body))
+        applier.run(action, lambda body=body: rest.create(  # type: ignore[misc]
+            "PlatformEventChannelMember", body, tooling=True))
     rest.forget_describe()
     return applier.result

@@ -143,21 +143,16 @@ class RestClient:
     # --- query -------------------------------------------------------------------------
 
     def query(self, soql: str, *, batch_size: int | None = None,
-              include_deleted: bool = False) -> RecordIterator:
+              include_deleted: bool = False, tooling: bool = False) -> RecordIterator:
         """Run a SOQL query; iterate its records across all pages.
 
-        `batch_size` (200–2000) asks for smaller pages; `include_deleted` uses queryAll.
-        Build `soql` with `ilyd.salesforce.soql` when it contains values.
+        `batch_size` (200–2000) asks for smaller pages; `include_deleted` uses queryAll
+        (deleted and archived records too); `tooling` queries the Tooling API
+        (CustomField, …). Build `soql` with `ilyd.salesforce.soql` when it contains values.
         """
+        if tooling:
+            return self._query("tooling/query", soql, batch_size, op="tooling_query")
         return self._query("queryAll" if include_deleted else "query", soql, batch_size)
-
-    def query_all(self, soql: str, *, batch_size: int | None = None) -> RecordIterator:
-        """`query` including deleted and archived records (queryAll)."""
-        return self.query(soql, batch_size=batch_size, include_deleted=True)
-
-    def tooling_query(self, soql: str) -> RecordIterator:
-        """Run a SOQL query against the Tooling API (CustomField, …)."""
-        return self._query("tooling/query", soql, None, op="tooling_query")
 
     def _query(self, resource: str, soql: str, batch_size: int | None,
                op: str = "query") -> RecordIterator:
@@ -200,32 +195,33 @@ class RestClient:
         """The org's object list (`GET /sobjects`)."""
         return self.http.json("describe", "GET", "sobjects/", what="describeGlobal")
 
-    # --- sObject CRUD ------------------------------------------------------------------
+    # --- sObject CRUD, on the data API or (`tooling=True`) the Tooling API -------------
 
-    def get(self, sobject: str, record_id: str,
-            fields: Sequence[str] | None = None) -> dict[str, Any]:
-        """One record by id (only `fields` if given)."""
+    def get(self, sobject: str, record_id: str, fields: Sequence[str] | None = None, *,
+            tooling: bool = False) -> dict[str, Any]:
+        """One record by id (only `fields` if given); a Tooling record (e.g. a CustomField
+        with its Metadata) with `tooling`."""
         params = {"fields": ",".join(fields)} if fields else None
-        return self.http.json("get", "GET", f"sobjects/{urlquote(sobject)}/{urlquote(record_id)}",
-                              params=params, what=f"read of {sobject} {record_id}")
+        op, path, what = _crud("get", sobject, record_id, tooling)
+        return self.http.json(op, "GET", path, params=params, what=what)
 
-    def create(self, sobject: str, body: Mapping[str, Any]) -> str:
-        """Create a record; return its id. Never retried: a retry could create it twice."""
-        result = self.http.json("create", "POST", f"sobjects/{urlquote(sobject)}/",
-                                json=dict(body), what=f"create of {sobject}")
-        return str(result["id"])
+    def create(self, sobject: str, body: Mapping[str, Any], *, tooling: bool = False) -> str:
+        """Create a record (a Tooling record, one CustomField per call, with `tooling`);
+        return its id. Never retried: a retry could create it twice."""
+        op, path, what = _crud("create", sobject, None, tooling)
+        return str(self.http.json(op, "POST", path, json=dict(body), what=what)["id"])
 
-    def update(self, sobject: str, record_id: str, body: Mapping[str, Any]) -> None:
-        """Update fields of one record (204 No Content)."""
-        self.http.request("update", "PATCH",
-                          f"sobjects/{urlquote(sobject)}/{urlquote(record_id)}",
-                          json=dict(body), what=f"update of {sobject} {record_id}")
+    def update(self, sobject: str, record_id: str, body: Mapping[str, Any], *,
+               tooling: bool = False) -> None:
+        """Update fields of one record (204 No Content); a Tooling CustomField takes its
+        full Metadata."""
+        op, path, what = _crud("update", sobject, record_id, tooling)
+        self.http.request(op, "PATCH", path, json=dict(body), what=what)
 
-    def delete(self, sobject: str, record_id: str) -> None:
+    def delete(self, sobject: str, record_id: str, *, tooling: bool = False) -> None:
         """Delete one record."""
-        self.http.request("delete", "DELETE",
-                          f"sobjects/{urlquote(sobject)}/{urlquote(record_id)}",
-                          what=f"delete of {sobject} {record_id}")
+        op, path, what = _crud("delete", sobject, record_id, tooling)
+        self.http.request(op, "DELETE", path, what=what)
 
     # --- sObject Collections -----------------------------------------------------------
 
@@ -290,33 +286,6 @@ class RestClient:
         out["attributes"] = {"type": sobject}
         return out
 
-    # --- Tooling API -------------------------------------------------------------------
-
-    def tooling_get(self, sobject: str, record_id: str) -> dict[str, Any]:
-        """One Tooling record (e.g. a CustomField with its Metadata)."""
-        return self.http.json("tooling_get", "GET",
-                              f"tooling/sobjects/{urlquote(sobject)}/{urlquote(record_id)}",
-                              what=f"tooling read of {sobject} {record_id}")
-
-    def tooling_create(self, sobject: str, body: Mapping[str, Any]) -> str:
-        """Create a Tooling record (one CustomField per call); return its id."""
-        result = self.http.json("tooling_create", "POST",
-                                f"tooling/sobjects/{urlquote(sobject)}/", json=dict(body),
-                                what=f"tooling create of {sobject}")
-        return str(result["id"])
-
-    def tooling_update(self, sobject: str, record_id: str, body: Mapping[str, Any]) -> None:
-        """Update a Tooling record (CustomField: send the full Metadata)."""
-        self.http.request("tooling_update", "PATCH",
-                          f"tooling/sobjects/{urlquote(sobject)}/{urlquote(record_id)}",
-                          json=dict(body), what=f"tooling update of {sobject} {record_id}")
-
-    def tooling_delete(self, sobject: str, record_id: str) -> None:
-        """Delete a Tooling record."""
-        self.http.request("tooling_delete", "DELETE",
-                          f"tooling/sobjects/{urlquote(sobject)}/{urlquote(record_id)}",
-                          what=f"tooling delete of {sobject} {record_id}")
-
     # --- limits ------------------------------------------------------------------------
 
     def limits(self) -> dict[str, Any]:
@@ -327,3 +296,17 @@ class RestClient:
             self.http.usage.record(Usage(int(daily["Max"]) - int(daily["Remaining"]),
                                          int(daily["Max"])))
         return body
+
+
+_CRUD_WHAT = {"get": "read", "create": "create", "update": "update", "delete": "delete"}
+
+
+def _crud(verb: str, sobject: str, record_id: str | None,
+          tooling: bool) -> tuple[str, str, str]:
+    """(op, path, what) of a CRUD call: the metrics' op (`tooling_…` for the Tooling API),
+    the resource path and the words naming the call in errors."""
+    path = f"sobjects/{urlquote(sobject)}/{urlquote(record_id) if record_id else ''}"
+    what = f"{_CRUD_WHAT[verb]} of {sobject}" + (f" {record_id}" if record_id else "")
+    if tooling:
+        return f"tooling_{verb}", f"tooling/{path}", f"tooling {what}"
+    return verb, path, what

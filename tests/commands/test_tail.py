@@ -25,9 +25,10 @@ def test_tail_replays_retained_events_as_json_lines_without_touching_the_state(
     rest = RestClient(org.name, tp)
     rest.create("PushTopic", {"Name": "IlyLeadChanges", "ApiVersion": 62.0,
                               "Query": "SELECT Id, Email, Company FROM Lead"})
-    rest.tooling_create("PlatformEventChannelMember", {  # select Lead for change events
+    rest.create("PlatformEventChannelMember", {  # select Lead for change events
         "FullName": "ChangeEvents_LeadChangeEvent",
-        "Metadata": {"eventChannel": "ChangeEvents", "selectedEntity": "LeadChangeEvent"}})
+        "Metadata": {"eventChannel": "ChangeEvents", "selectedEntity": "LeadChangeEvent"}},
+        tooling=True)
     ids = [rest.create("Lead", {"LastName": f"T{n}", "Company": "Tail"}) for n in range(2)]
     rest.close()
     requests.post(f"{dev.admin}/streaming/{org.name}/settings", json={"hold_seconds": 1},

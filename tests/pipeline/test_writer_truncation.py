@@ -45,14 +45,14 @@ mapping = {{ name = "Ily_Company_Name__c", industry = "Ily_Industry__c" }}
 def shorten_company_name(pipeline: OrgPipeline, length: int,
                          name: str = "Ily_Company_Name") -> None:
     """What an admin does in Setup: the Account field's length, via the Tooling API."""
-    rows = list(pipeline.rest.tooling_query(
+    rows = list(pipeline.rest.query(
         f"SELECT Id FROM CustomField WHERE DeveloperName = '{name}'"  # noqa: S608
-        " AND TableEnumOrId = 'Account'"))
+        " AND TableEnumOrId = 'Account'", tooling=True))
     assert len(rows) == 1
     field_id = str(rows[0]["Id"])
-    metadata = dict(pipeline.rest.tooling_get("CustomField", field_id)["Metadata"])
-    pipeline.rest.tooling_update("CustomField", field_id, {"Metadata": {**metadata,
-                                                                         "length": length}})
+    metadata = dict(pipeline.rest.get("CustomField", field_id, tooling=True)["Metadata"])
+    pipeline.rest.update("CustomField", field_id, {"Metadata": {**metadata, "length": length}},
+                         tooling=True)
     described = {f["name"]: f for f in pipeline.rest.describe("Account", refresh=True)["fields"]}
     assert described[f"{name}__c"]["length"] == length
 

@@ -67,13 +67,13 @@ def test_count_query_reports_total_size(rest: RestClient) -> None:
     assert list(result) == []
 
 
-def test_query_all_includes_deleted_records(rest: RestClient) -> None:
+def test_a_query_including_deleted_records_finds_deleted_ones(rest: RestClient) -> None:
     name = _tag()
     record_id = rest.create("Account", {"Name": name})
     rest.delete("Account", record_id)
     query = soql("SELECT Id, IsDeleted FROM Account WHERE Name = {}", name)
     assert list(rest.query(query)) == []
-    rows = list(rest.query_all(query))
+    rows = list(rest.query(query, include_deleted=True))
     assert [(r["Id"], r["IsDeleted"]) for r in rows] == [(record_id, True)]
 
 
@@ -287,12 +287,13 @@ def test_new_custom_field_is_invisible_until_field_level_security_is_granted(
 ) -> None:
     name = f"Ily_{_tag()}"
     field = f"{name}__c"
-    field_id = rest.tooling_create("CustomField", {
+    field_id = rest.create("CustomField", {
         "FullName": f"Account.{field}",
         "Metadata": {"label": "Ily test", "type": "Text", "length": 100},
-    })
-    created = list(rest.tooling_query(soql(
-        "SELECT Id, DeveloperName FROM CustomField WHERE DeveloperName = {}", name)))
+    }, tooling=True)
+    created = list(rest.query(soql(
+        "SELECT Id, DeveloperName FROM CustomField WHERE DeveloperName = {}", name),
+        tooling=True))
     assert [r["Id"] for r in created] == [field_id]
     account = rest.create("Account", {"Name": _tag()})
 
