@@ -110,6 +110,7 @@ class RestPath:
                 del pending[:MAX_COLLECTION_SIZE]
         if pending:
             self._collection_write(plan, pending, counts, failures)
+        self._sent.clear()  # what records left to the real-time path would have sent
         self.store.object_done(self.org, plan.sobject, {**counts})
         if failures:
             self.store.add_counts(self.org, {}, dict(failures))
