@@ -13,6 +13,7 @@ metrics), without systemd notifications, and it stops when the front goes away.
 
 from __future__ import annotations
 
+import logging
 import os
 import resource
 import signal
@@ -104,7 +105,7 @@ class Daemon(Service):
             self.supervisor = SupervisorActor.start(self.config, generation=self.generation,
                                                     database=database)
             self._install_signals()
-            log.info("ilyd started" if self.role is None else "ilyd worker started",
+            log.info("ilyd_started" if self.role is None else "ilyd_worker_started",
                      version=__version__, config=str(self.config.path),
                      control_socket=str(control.path), metrics=self.metrics_url,
                      orgs=len(self.config.orgs))
@@ -112,7 +113,7 @@ class Daemon(Service):
             self._loop()
         finally:
             self.notifier.stopping()
-            log.info("ilyd stopping")
+            log.info("ilyd_stopping")
             control.stop()
             if self.supervisor is not None:
                 stop_actors(self.supervisor)
@@ -122,7 +123,7 @@ class Daemon(Service):
                 database.close()
             if state_lock is not None:
                 state_lock.close()
-        log.info("ilyd stopped")
+        log.info("ilyd_stopped")
         return 0
 
     def _startup_status(self) -> str:
@@ -136,8 +137,9 @@ class Daemon(Service):
         try:
             return self.snapshot().summary()
         except pykka.Timeout:
-            log.warning("supervisor still starting the orgs; ready without a status",
-                        orgs=len(self.config.orgs))
+            log.warning("ready_while_orgs_starting", orgs=len(self.config.orgs),
+                        hint="READY=1 sent without a status: the supervisor is still busy"
+                        " starting the orgs")
             return f"starting {len(self.config.orgs)} org(s)"
 
     def _install_signals(self) -> None:
@@ -158,8 +160,8 @@ class Daemon(Service):
         if self.role is None:
             return self._liveness()
         if os.getppid() != self._parent:
-            log.error("the front process went away; this worker stops",
-                      worker=str(self.role), front_pid=self._parent)
+            log.error("front_process_gone", worker=str(self.role), front_pid=self._parent,
+                      action="this worker stops")
             self.request_stop()
         return None  # the front checks its workers (ilyd.front); no systemd here
 
@@ -177,9 +179,10 @@ class Daemon(Service):
         except (pykka.Timeout, pykka.ActorDeadError) as exc:
             silent = time.monotonic() - self._last_answer
             limit = self.notifier.watchdog_interval or 30.0  # already half the period
-            report = log.error if silent >= limit or isinstance(exc, pykka.ActorDeadError) \
-                else log.warning
-            report("supervisor did not answer the liveness check", silent_s=round(silent, 1))
+            level = logging.ERROR if silent >= limit or isinstance(exc, pykka.ActorDeadError) \
+                else logging.WARNING
+            log.log(level, "supervisor_not_answering", silent_s=round(silent, 1),
+                    check="liveness")
             return None
         self._last_answer = time.monotonic()
         return summary
@@ -208,7 +211,7 @@ class Daemon(Service):
             new = self._adopt(new)
             self.ask(ApplyConfig(new, self.generation))
             mark_reload(self.generation, ok=True)
-            log.info("config reloaded", generation=self.generation, **diff.as_dict())
+            log.info("config_reloaded", generation=self.generation, **diff.as_dict())
             if wait:
                 self._wait_settled(set(diff.added) | set(diff.changed), progress)
             snapshot = self.snapshot()
@@ -272,8 +275,8 @@ def raise_open_files_limit() -> tuple[int, int]:
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     except (ValueError, OSError) as exc:  # e.g. a seccomp filter refusing setrlimit
-        log.warning("could not raise the open-files limit; about 18 are needed per org",
-                    soft=soft, hard=hard, error=str(exc))
+        log.warning("open_files_limit_not_raised", soft=soft, hard=hard, error=str(exc),
+                    hint=f"about {FDS_PER_ORG} open files are needed per org")
         return soft, hard
     return hard, hard
 
@@ -291,15 +294,16 @@ def run_daemon(config_path: Path, worker: WorkerRole | None = None) -> int:
     configure_logging(config.daemon.log_format, config.daemon.log_level,
                       fields={"worker": worker.index} if worker is not None else None)
     soft, _hard = raise_open_files_limit()
-    if soft != resource.RLIM_INFINITY and soft < FDS_PER_ORG * len(config.orgs) + 100:
-        log.warning("the open-files limit is low for this many orgs (about 18 per org)",
-                    limit=soft, orgs=len(config.orgs))
+    needed = FDS_PER_ORG * len(config.orgs) + 100
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        log.warning("open_files_limit_low", limit=soft, orgs=len(config.orgs), needed=needed,
+                    hint=f"about {FDS_PER_ORG} open files are needed per org; raise LimitNOFILE")
     if worker is not None:
         return Daemon(config, role=worker).run()
     for problem in config.problems():
-        log.error("org disabled by a config error", problem=problem)
+        log.error("org_disabled_by_config", problem=problem)
     for warning in config.warnings:
-        log.warning("config warning", warning=warning)
+        log.warning("config_warning", warning=warning)
     processes = process_count(config)
     if processes > 1:
         from ilyd.front import Front

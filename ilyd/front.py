@@ -82,21 +82,21 @@ class Front(Service):
             for worker in self.workers:
                 worker.start(self.config)
             self._install_signals()
-            log.info("ilyd started", version=__version__, config=str(self.config.path),
+            log.info("ilyd_started", version=__version__, config=str(self.config.path),
                      control_socket=str(control.path), metrics=self.metrics_url,
                      processes=len(self.workers))
             self.notifier.ready(self._startup_status())
             self._loop()
         finally:
             self.notifier.stopping()
-            log.info("ilyd stopping")
+            log.info("ilyd_stopping")
             control.stop()
             self._stop_workers()
             if metrics_server is not None:
                 metrics_server.stop()
             if state_lock is not None:
                 state_lock.close()
-        log.info("ilyd stopped")
+        log.info("ilyd_stopped")
         return 0
 
     def _startup_status(self) -> str:
@@ -107,7 +107,7 @@ class Front(Service):
             if all(w.answered_at is not None for w in self.workers):
                 return summary
             if time.monotonic() > deadline or not self._events.empty():
-                log.warning("worker processes still starting; ready without them",
+                log.warning("ready_while_workers_starting",
                             starting=[w.role.index for w in self.workers
                                       if w.answered_at is None])
                 return summary
@@ -214,7 +214,7 @@ class Front(Service):
             self._adopt(new)
             failed = self._reload_workers(wait, progress)
             mark_reload(self.generation, ok=not failed)
-            log.info("config reloaded", generation=self.generation, **diff.as_dict())
+            log.info("config_reloaded", generation=self.generation, **diff.as_dict())
             snapshot = self.snapshot()
             self.notifier.ready(snapshot.summary())
             if failed:
@@ -238,8 +238,7 @@ class Front(Service):
             try:
                 worker.call("reload", {"wait": wait}, relay, timeout=RELOAD_TIMEOUT)
             except ControlError as exc:
-                log.error("a worker process did not apply the reload", worker=worker.role.index,
-                          problem=exc.message)
+                log.error("worker_reload_failed", worker=worker.role.index, problem=exc.message)
                 return f"{worker.role.index}: {exc.message}"
             return None
 

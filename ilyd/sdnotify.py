@@ -27,7 +27,8 @@ class Notifier:
         if address.startswith("@"):
             address = "\0" + address[1:]
         elif address and not address.startswith("/"):
-            log.warning("ignoring NOTIFY_SOCKET that is neither a path nor abstract")
+            log.warning("notify_socket_ignored", notify_socket=address,
+                        reason="neither a path nor an abstract socket")
             address = ""
         self._address = address
         self.watchdog_interval = _watchdog_interval(env)
@@ -50,10 +51,11 @@ class Notifier:
                 sock.connect(self._address)
                 sock.sendall("\n".join(lines).encode())
         except TimeoutError:
-            log.warning("sd_notify dropped: the service manager is not reading", lines=lines)
+            log.warning("sd_notify_dropped", lines=lines,
+                        reason="the service manager is not reading")
             return False
         except OSError as exc:
-            log.warning("sd_notify failed", error=str(exc))
+            log.warning("sd_notify_failed", error=str(exc))
             return False
         return True
 

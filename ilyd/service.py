@@ -91,7 +91,7 @@ class Service:
                 try:
                     self.reload()
                 except ControlError as exc:
-                    log.error("reload on SIGHUP refused", problem=exc.message)
+                    log.error("sighup_reload_refused", problem=exc.message)
             summary = self._tick()
             if summary is not None:
                 self.notifier.watchdog()
@@ -118,8 +118,8 @@ class Service:
             if not dry_run:
                 mark_reload(self.generation, ok=False)
                 self.notifier.ready(self.summary_now())
-            log.error("config reload refused; keeping the running config",
-                      generation=self.generation, problems=exc.problems)
+            log.error("config_reload_refused", generation=self.generation, problems=exc.problems,
+                      action="keeping the running config")
             raise ControlError(
                 "config_invalid",
                 f"{self.config.path} is invalid; still running generation"
@@ -127,7 +127,7 @@ class Service:
                 f"ilyd config check --config {self.config.path}",
             ) from exc
         for warning in new.warnings:
-            log.warning("config warning", generation=self.generation, warning=warning)
+            log.warning("config_warning", generation=self.generation, warning=warning)
         diff = diff_configs(self.config, new)
         return new, diff, {**diff.as_dict(), "problems": list(new.problems())}
 

@@ -70,7 +70,7 @@ class Worker:
         self.answered_at = None
         self.down_since = None
         metrics.WORKER_UP.labels(worker=str(self.role.index)).set(0)
-        log.info("worker process started", worker=self.role.index, pid=self.process.pid)
+        log.info("worker_process_started", worker=self.role.index, pid=self.process.pid)
 
     @property
     def pid(self) -> int | None:
@@ -135,8 +135,8 @@ class Worker:
         if code is None and self.down_since is None:
             silent_since = self.answered_at or self.started_at
             if now - silent_since > HUNG_AFTER:
-                log.error("worker process stopped answering; killing it", worker=self.role.index,
-                          pid=self.process.pid, silent_s=round(now - silent_since))
+                log.error("worker_process_hung", worker=self.role.index, pid=self.process.pid,
+                          silent_s=round(now - silent_since), action="killing it")
                 self.process.kill()
                 code = self.process.wait()
         if code is not None and self.down_since is None:
@@ -147,9 +147,9 @@ class Worker:
             pause = RESTART_BACKOFF.delay(self.quick_exits + 1)
             self.next_start = now + pause
             metrics.WORKER_UP.labels(worker=str(self.role.index)).set(0)
-            log.error("worker process exited; its orgs are down until it is started again",
-                      worker=self.role.index, exit_code=code, ran_s=round(ran, 1),
-                      restart_in_s=round(pause, 1))
+            log.error("worker_process_exited", worker=self.role.index, exit_code=code,
+                      ran_s=round(ran, 1), restart_in_s=round(pause, 1),
+                      hint="its orgs are down until it is started again")
         if self.down_since is not None and now >= self.next_start:
             self.restarts += 1
             metrics.WORKER_RESTARTS.labels(worker=str(self.role.index)).inc()
@@ -168,8 +168,8 @@ class Worker:
         try:
             self.process.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            log.error("worker process did not stop in time; killing it",
-                      worker=self.role.index, pid=self.process.pid)
+            log.error("worker_process_not_stopped", worker=self.role.index,
+                      pid=self.process.pid, action="killing it")
             self.process.kill()
             self.process.wait()
 

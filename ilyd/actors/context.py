@@ -91,7 +91,7 @@ def tell_supervisor(supervisor: pykka.ActorRef[Any], message: Any) -> None:
     try:
         supervisor.tell(message)
     except pykka.ActorDeadError:
-        log.debug("supervisor gone, message dropped", message=type(message).__name__)
+        log.debug("supervisor_gone_message_dropped", message=type(message).__name__)
 
 
 ChildFactory = Callable[[OrgContext], pykka.ActorRef[Any]]

@@ -96,7 +96,7 @@ class Org:
             supervisor=self._supervisor,
         )
         for name, factory in self._factories:
-            log.debug("starting org child", child=name)
+            log.debug("org_child_starting", child=name)
             self.children.append((name, factory(self.context)))
 
     def stop(self, timeout: float = ORG_STOP_TIMEOUT) -> list[str]:
@@ -158,7 +158,7 @@ class OrgActor(pykka.ThreadingActor):
         try:
             self._org.start()
         except Exception as exc:
-            log.warning("org failed to start", error=describe_error(exc))
+            log.warning("org_start_failed", error=describe_error(exc))
             tell_supervisor(self._supervisor,
                             OrgFailed(self._name, self._org.incarnation, describe_error(exc),
                                       disk=isinstance(exc, StoreError),

@@ -215,18 +215,18 @@ class ProvisionerActor(pykka.ThreadingActor):
                           provision_retry_at=None, provision_attempts=None)
             return
         if not is_retryable(exc):
-            log.warning("provisioning failed; not retried", error=error)
             # Refused credentials are fixed in the config or its secret files, which a
             # reload re-reads (restarting the org); anything else is retried by hand.
             then = ("fix the client id or secret, then ilyd ctl reload"
                     if isinstance(exc, AuthError) else
                     f"fix it, then ilyd ctl provision {self._context.name}")
+            log.warning("provisioning_failed", error=error, retried=False, hint=then)
             self._tell_up(provision_error=f"{error} (not retried: {then})",
                           provision_retry_at=None, provision_attempts=None)
             return
         delay = self._retry.next_delay()
         at = datetime.fromtimestamp(time.time() + delay, UTC)
-        log.warning("provisioning failed; retrying", error=error,
+        log.warning("provisioning_retrying", error=error,
                     attempt=self._retry.attempts, retry_in_s=round(delay, 1))
         self._schedule_retry(delay)
         self._tell_up(provision_error=error,

@@ -309,7 +309,7 @@ class SubscriptionLoop:
             channel = next((c for c, s in self.channels.items() if s == sobject), "")
             start = self.inbox.replay.gap_start(self.org, channel, sobject)
         since = start.since.isoformat() if start.since else None
-        log.warning("replay gap catch-up", org=self.org, sobject=sobject, since=since,
+        log.warning("replay_gap_catch_up", org=self.org, sobject=sobject, since=since,
                     until=datetime.now(UTC).isoformat(), basis=start.basis)
         try:
             found = self._catch_up(sobject, start.since)
@@ -320,7 +320,7 @@ class SubscriptionLoop:
             log.error("catch_up_failed", org=self.org, sobject=sobject, since=since,
                       error=str(exc))
             return
-        log.warning("replay gap closed by catch-up", org=self.org, sobject=sobject,
+        log.warning("replay_gap_closed", org=self.org, sobject=sobject,
                     since=since, basis=start.basis, found=found)
 
 

@@ -9,6 +9,7 @@ two instances of one org never run at once.
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import threading
 import time
@@ -179,7 +180,7 @@ class SupervisorActor(pykka.ThreadingActor):
                 slot.detail[key] = value
         metrics.ORG_NEEDS_REAUTH.labels(org=slot.name).set(
             1 if slot.detail.get("needs_reauth") else 0)
-        log.info("org detail", org=slot.name, **dict(msg.detail))
+        log.info("org_detail_published", org=slot.name, **dict(msg.detail))
         self._judge(slot)
 
     def _judge(self, slot: OrgSlot) -> None:
@@ -286,7 +287,7 @@ class SupervisorActor(pykka.ThreadingActor):
             self._secrets_seen.pop(name, None)
             self._count_states()
             metrics.forget_org(name)
-            log.info("org removed", org=name)
+            log.info("org_removed", org=name)
         for name, (org_config, problems) in wanted.items():
             slot = self._slots.get(name)
             if slot is None:
@@ -312,7 +313,7 @@ class SupervisorActor(pykka.ThreadingActor):
         seen = self._secrets_seen.get(slot.name)
         if seen is None or seen == _secrets_fingerprint(slot.config):
             return False
-        log.info("org secrets changed; restarting the org", org=slot.name)
+        log.info("org_secrets_changed", org=slot.name, action="restarting the org")
         return True
 
     def _settle(self, slot: OrgSlot, *, restart: bool = False) -> None:
@@ -384,8 +385,9 @@ class SupervisorActor(pykka.ThreadingActor):
         metrics.ORG_UP.labels(org=slot.name).set(1 if state is OrgState.RUNNING else 0)
         metrics.set_org_state(slot.name, state)
         self._count_states()
-        level = log.warning if state in (OrgState.BACKOFF, OrgState.FATAL) else log.info
-        level("org state", org=slot.name, state=str(state), previous=str(previous), **fields)
+        level = logging.WARNING if state in (OrgState.BACKOFF, OrgState.FATAL) else logging.INFO
+        log.log(level, "org_state_changed", org=slot.name, state=str(state),
+                previous=str(previous), **fields)
 
     def _count_states(self) -> None:
         counts = {state: 0 for state in OrgState}

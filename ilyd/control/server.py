@@ -95,7 +95,7 @@ def bind_socket(path: Path) -> socket.socket:
                         f"another ilyd is already running on control socket {path};"
                         " stop it first (ilyd ctl status shows it)"
                     ) from None
-                log.info("replacing stale control socket", path=str(path))
+                log.info("control_socket_stale_replaced", path=str(path))
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
         else:
@@ -233,7 +233,7 @@ class ControlServer:
         if not isinstance(args, dict):
             raise ControlError("invalid_args", "args must be a JSON object")
         if verb.mutating:
-            log.info("control request", verb=verb.name, args=args, peer_uid=peer.uid,
+            log.info("control_request", verb=verb.name, args=args, peer_uid=peer.uid,
                      peer_pid=peer.pid)
 
         def progress(update: Mapping[str, Any]) -> None:
@@ -250,7 +250,7 @@ class ControlServer:
         except pykka.ActorDeadError as exc:
             raise ControlError("internal", "the daemon is shutting down") from exc
         except Exception as exc:
-            log.exception("control verb failed", verb=verb.name)
+            log.exception("control_verb_failed", verb=verb.name)
             raise ControlError(
                 "internal", f"{verb.name} failed: {exc}", "see the daemon log"
             ) from exc

@@ -148,7 +148,7 @@ class Timers:
             try:
                 timer.callback()
             except Exception:  # one org's bug must not stop every org's wake-ups
-                log.exception("timer callback failed")
+                log.exception("timer_callback_failed")
 
 
 TIMERS = Timers()

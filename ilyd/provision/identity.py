@@ -81,8 +81,8 @@ class OrgIdentityStore:
                        (org_id, now, stored.org_id, now, org))
         ReplayStore(self.db).clear(org)
         metrics.SANDBOX_REFRESHES.inc()
-        log.warning("org id changed: sandbox refreshed; replay ids dropped",
-                    previous_org_id=stored.org_id, org_id=org_id)
+        log.warning("sandbox_refreshed", previous_org_id=stored.org_id, org_id=org_id,
+                    replay_ids="dropped")
         return SandboxRefresh(stored.org_id, org_id, acknowledged=False)
 
     def acknowledge(self, org: str, org_id: str) -> None:

@@ -199,7 +199,7 @@ class Provisioner:
         writable = sum(f.writable for f in facts.fields.values())
         if not dry_run:
             set_mode_metric(self.org, mode)
-            log.info("provisioning finished", mode=str(mode), done=len(done),
+            log.info("provisioning_finished", mode=str(mode), done=len(done),
                      failed=len(failed), skipped=len(plan.skipped),
                      fields=f"{writable}/{len(facts.fields)}")
         return ProvisionReport(self.org, plan, not dry_run, done, failed, mode, writable,

@@ -260,7 +260,7 @@ class BayeuxClient:
         offered = reply.get("supportedConnectionTypes") or []
         if self.allow_websocket and "websocket" in offered:
             self._use_websocket()
-        log.info("bayeux handshake", org=self.org, reason=self._handshake_reason,
+        log.info("bayeux_handshake", org=self.org, reason=self._handshake_reason,
                  transport=self._transport.name)
 
     def _use_long_polling(self) -> None:
@@ -274,8 +274,8 @@ class BayeuxClient:
         try:
             ws.open(self._headers(), cookies or None, _META_TIMEOUT_SECONDS)
         except TransportError as exc:
-            log.warning("bayeux websocket refused, staying on long polling", org=self.org,
-                        error=str(exc))
+            log.warning("bayeux_websocket_refused", org=self.org, error=str(exc),
+                        transport="long-polling")
             return
         self._transport = ws
 
@@ -344,7 +344,7 @@ class BayeuxClient:
                 headers=self._headers(), timeout=5.0, on_events=lambda _events: None,
             )
         except Exception as exc:
-            log.debug("bayeux disconnect failed", org=self.org, error=str(exc))
+            log.debug("bayeux_disconnect_failed", org=self.org, error=str(exc))
         self._transport.close()
 
     # -- recovery -----------------------------------------------------------------------
@@ -400,9 +400,9 @@ class BayeuxClient:
         try:
             self._refresh_token()
         except Exception as exc:
-            log.warning("bayeux token refresh failed", org=self.org, error=str(exc))
+            log.warning("bayeux_token_refresh_failed", org=self.org, error=str(exc))
             return False
-        log.info("bayeux token refreshed after auth failure", org=self.org, detail=detail)
+        log.info("bayeux_token_refreshed", org=self.org, after="auth failure", detail=detail)
         return True
 
     def _restart_session(self, reason: str) -> None:
@@ -410,8 +410,8 @@ class BayeuxClient:
         self._handshake_reason = reason
 
     def _wait(self, state: StreamState, kind: FailureKind, detail: str, delay: float) -> None:
-        log.warning("bayeux connection problem", org=self.org, reason=kind.value, detail=detail,
-                    retry_in=round(delay, 3), state=state.value)
+        log.warning("bayeux_connection_problem", org=self.org, reason=kind.value, detail=detail,
+                    retry_in_s=round(delay, 3), state=state.value)
         self._set_state(state, kind.value, detail, delay)
         if delay > 0:
             self._stop.wait(delay)
@@ -426,7 +426,7 @@ class BayeuxClient:
             try:
                 self._on_status(StreamStatus(state, reason, detail, retry_in))
             except Exception:
-                log.exception("bayeux status callback failed", org=self.org)
+                log.exception("bayeux_status_callback_failed", org=self.org)
 
     # -- events -------------------------------------------------------------------------
 

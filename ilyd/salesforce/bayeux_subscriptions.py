@@ -82,13 +82,13 @@ class Subscriptions:
         key = replay_key(channel)
         self._rejected[key] = rejected
         metrics.REPLAY_FALLBACKS.labels(org=self.org).inc()
-        log.warning("bayeux replay id no longer retained; resubscribing with -2 and catching up",
-                    org=self.org, channel=key, rejected=rejected, detail=detail)
+        log.warning("replay_id_not_retained", org=self.org, channel=key, rejected=rejected,
+                    detail=detail, action="resubscribing with -2 and catching up")
         if self._on_gap is not None:
             try:
                 self._on_gap(ReplayGap(channel=key, rejected=rejected, detail=detail))
             except Exception:
-                log.exception("bayeux gap callback failed", org=self.org, channel=key)
+                log.exception("bayeux_gap_callback_failed", org=self.org, channel=key)
 
     def advance(self, events: Iterable[BayeuxEvent]) -> None:
         """Move the cursor past events the application has taken."""

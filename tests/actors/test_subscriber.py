@@ -209,7 +209,7 @@ def catch_up_after_outage(
             wait_until(lambda: missed <= pending_ids(inbox, org), what="every record of the outage")
         finally:
             loop.stop()
-    return loop, [e for e in logs if e.get("event") == "replay gap catch-up"]
+    return loop, [e for e in logs if e.get("event") == "replay_gap_catch_up"]
 
 
 def test_a_gap_before_any_checkpoint_is_caught_up_from_the_replay_ids_event_time(

@@ -190,7 +190,7 @@ def test_an_expired_replay_id_is_caught_up_through_the_actors_catch_up_message(
         second = Tree(dev, info, config, database)
         wait_until(lambda: missed <= second.pending(), what="every lead of the outage in the inbox")
     assert ("reconnecting", "replay_invalid") in [s[:2] for s in second.connections()]
-    window = [e for e in logs if e.get("event") == "replay gap catch-up"]
+    window = [e for e in logs if e.get("event") == "replay_gap_catch_up"]
     assert [e["since"] for e in window] == [stored_time.isoformat()]
 
 

@@ -190,7 +190,7 @@ def test_sigterm_exits_zero_within_ten_seconds_and_no_secret_is_logged(
     daemon.ctl("reload", "--wait")
     status, out, err = daemon.stop(timeout=10)
     assert status == 0
-    assert '"event": "ilyd stopped"' in out
+    assert '"event": "ilyd_stopped"' in out
     for secret in SECRETS.values():
         assert secret not in out
         assert secret not in err

@@ -146,7 +146,7 @@ def test_sigterm_stops_the_workers_and_sighup_reaches_them(write_config, start_d
     status, out, _err = daemon.stop(timeout=30)
     assert status == 0
     assert not [pid for pid in pids if alive(pid)]
-    assert out.count('"event": "ilyd worker started"') == 2
+    assert out.count('"event": "ilyd_worker_started"') == 2
     assert '"worker": 1' in out  # a worker's lines say which worker wrote them
 
 

@@ -129,7 +129,7 @@ def test_an_org_mistake_fails_the_reload_and_the_running_org_keeps_its_config(
     wait_until(lambda: enriched(users[0], record), timeout=30, what="the record enriched")
     status, out, err = daemon.stop()
     assert status == 0
-    assert "config reload refused; keeping the running config" in out + err
+    assert "config_reload_refused" in out + err
 
 
 def test_a_reload_reads_the_secret_files_again(dev, write_devorg_config, start_daemon, workdir,
@@ -175,4 +175,4 @@ def test_an_org_started_before_ilyd_connect_says_to_run_it(dev, start_daemon, wo
     assert "does not exist" not in str(error)
     status, out, err = daemon.stop()
     assert status == 0
-    assert "config warning" in out + err
+    assert "config_warning" in out + err

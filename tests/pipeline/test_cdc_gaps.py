@@ -123,4 +123,4 @@ def test_a_change_event_replay_id_no_longer_retained_is_caught_up_by_query(
     daemon.start()
     wait_until(lambda: company(user, lead) == "Globex Corporation", timeout=40,
                what="the change whose event expired caught up")
-    assert "replay gap catch-up" in log_text(config_path)
+    assert "replay_gap_catch_up" in log_text(config_path)

@@ -67,7 +67,7 @@ def test_sigterm_on_a_running_org_exits_zero_and_logs_no_error(
     assert stop(daemon) == 0
     log = config_path.parent / "daemon.log"
     assert problems(log) == []
-    assert '"ilyd stopped"' in log.read_text()
+    assert '"ilyd_stopped"' in log.read_text()
 
 
 def test_sigterm_mid_burst_exits_zero_and_logs_no_error(
@@ -84,6 +84,6 @@ def test_sigterm_mid_burst_exits_zero_and_logs_no_error(
 def test_sigterm_while_the_org_is_still_starting_exits_zero_and_logs_no_error(
         daemon: subprocess.Popen[bytes], config_path: Path) -> None:
     log = config_path.parent / "daemon.log"
-    wait_until(lambda: '"ilyd started"' in log.read_text(), timeout=30, what="ilyd started")
+    wait_until(lambda: '"ilyd_started"' in log.read_text(), timeout=30, what="ilyd_started")
     assert stop(daemon) == 0
     assert problems(log) == []

@@ -68,7 +68,7 @@ def _not_stopped_lines(log: Path) -> list[dict[str, object]]:
             entry = json.loads(line)
         except ValueError:
             continue
-        if "not stop" in str(entry.get("event")) or "not_stopped" in str(entry.get("event")):
+        if "not_stopped" in str(entry.get("event")):
             lines.append(entry)
     return lines
 
