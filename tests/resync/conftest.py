@@ -26,6 +26,7 @@ from ilyd.salesforce.http import RetryPolicy
 from ilyd.salesforce.rest import RestClient
 from ilyd.store import Database
 from ilyd.store.record_hashes import RecordHashStore
+from tests.helpers.devorg_process import devorg_fixture
 
 FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)
 # Small pages and uploads: a few thousand records cross several pages and jobs.
@@ -114,12 +115,14 @@ class OrgEnv:
         return ids
 
 
+# One devorg per test module, one fresh org of it per test (`env`).
+dev = devorg_fixture(scope="module", orgs=ORGS_PER_MODULE)
+
+
 @pytest.fixture(scope="module")
-def dev() -> Iterator[DevOrg]:
-    """One devorg per test module, one fresh org per test."""
-    with DevOrg(host="127.0.0.1", port=0, orgs=ORGS_PER_MODULE, sandbox_orgs=0) as server:
-        server.next_org = itertools.count()  # type: ignore[attr-defined]
-        yield server
+def next_org() -> Iterator[int]:
+    """The index of the module's devorg org the next test takes."""
+    return itertools.count()
 
 
 @pytest.fixture(scope="module")
@@ -131,9 +134,10 @@ def provider() -> Iterator[DatasetProvider]:
 
 
 @pytest.fixture
-def env(dev: DevOrg, provider: DatasetProvider, tmp_path: Path) -> Iterator[OrgEnv]:
+def env(dev: DevOrg, next_org: Iterator[int], provider: DatasetProvider,
+        tmp_path: Path) -> Iterator[OrgEnv]:
     """A fresh org, provisioned (Ily fields with FLS), with a state database."""
-    info = dev.orgs[next(dev.next_org)]  # type: ignore[attr-defined]
+    info = dev.orgs[next(next_org)]
     tokens = make_token_provider("refresh_token", login_url=info.login_url,
                                  client_id=info.client_id, client_secret=info.client_secret,
                                  refresh_token=info.refresh_token, org=info.name,

@@ -7,18 +7,16 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from ilyd.resync.checkpoint import IngestState, ResyncStore, RunState
 from ilyd.resync.progress import Phase
 from ilyd.salesforce.versions import DEFAULT_API_VERSION
+from tests.helpers import ROOT
 from tests.helpers.waiting import wait_until
 
 from .conftest import OrgEnv
-
-TESTS = Path(__file__).resolve().parent.parent
 
 # Where ingest uploads go at the API version the clients speak by default.
 INGEST = f"/services/data/v{DEFAULT_API_VERSION}/jobs/ingest"
@@ -32,9 +30,9 @@ def test_sigkill_mid_sync_then_restart_enriches_every_record_exactly_once(env: O
                     method="PUT", delay=0.15)
     info = env.info
     child = subprocess.Popen(
-        [sys.executable, "-m", "resync.resync_child", info.login_url, info.client_id,
+        [sys.executable, "-m", "tests.resync.resync_child", info.login_url, info.client_id,
          info.client_secret, info.refresh_token, info.name, str(env.db.path)],
-        cwd=TESTS, env={**os.environ, "PYTHONPATH": str(TESTS)},
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     store = ResyncStore(env.db)
     try:
