@@ -22,6 +22,8 @@ LEVEL_OF = {"debug": "debug", "info": "info", "msg": "info", "warning": "warning
 STDLIB_LEVELS = {"DEBUG": "debug", "INFO": "info", "WARNING": "warning", "ERROR": "error",
                  "CRITICAL": "critical"}
 OPERATOR_LEVELS = {"warning", "error", "critical"}
+# Methods that return another logger, whose calls this scan would not see.
+BOUND = {"bind", "new", "unbind", "try_unbind"}
 # `log.log(level, …)` with a level chosen at run time may be a warning: documented as one.
 DYNAMIC = "dynamic"
 EVENT = re.compile(r"[a-z][a-z0-9_]*")
@@ -115,6 +117,11 @@ def scan(source: str, where: str) -> tuple[list[LogCall], list[str]]:
             problems.append((node.lineno, f"{where}:{node.lineno}: {ast.unparse(method)} is"
                              " passed around; call it with its event (or log.log(level,"
                              " event, …)) so that its event can be read here"))
+        elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+              and node.value.id in loggers and node.attr in BOUND):
+            problems.append((node.lineno, f"{where}:{node.lineno}: {ast.unparse(node)} makes a"
+                             " logger whose events cannot be read here; pass the fields to"
+                             " each call, or bind them with structlog.contextvars"))
     return calls, [text for _line, text in sorted(problems)]
 
 
@@ -140,7 +147,7 @@ def _documented() -> dict[str, set[str]]:
             for event, levels in DOC_ROW.findall(DOCS.read_text())}
 
 
-def test_the_scan_refuses_prose_dotted_names_computed_events_and_a_logger_passed_around(
+def test_the_scan_refuses_prose_dotted_names_computed_events_and_loggers_it_cannot_follow(
 ) -> None:
     source = '''
 import structlog
@@ -154,10 +161,11 @@ def f(flag, name):
     log.info("config_reloaded", generation=2)
     log.info("ilyd_started" if flag else "ilyd_worker_started")
     log.log(logging.WARNING, "org_state_changed")
+    log.bind(org="acme").warning("replay id gone")
 '''
     calls, problems = scan(source, "m.py")
     assert [p.split(": ", 1)[0] for p in problems] == ["m.py:5", "m.py:6", "m.py:7",
-                                                       "m.py:8", "m.py:8"]
+                                                       "m.py:8", "m.py:8", "m.py:13"]
     assert [(c.level, c.events) for c in calls] == [
         ("info", ("config_reloaded",)), ("info", ("ilyd_started", "ilyd_worker_started")),
         ("warning", ("org_state_changed",))]
