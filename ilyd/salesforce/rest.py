@@ -16,9 +16,9 @@ from urllib.parse import quote as urlquote
 import requests
 
 from ilyd.salesforce.auth import TokenProvider
-from ilyd.salesforce.token import Token
 from ilyd.salesforce.http import OrgHttp, RetryPolicy
 from ilyd.salesforce.limits import Usage
+from ilyd.salesforce.token import Token
 from ilyd.salesforce.versions import DEFAULT_API_VERSION
 
 __all__ = ["MAX_COLLECTION_SIZE", "RecordError", "RecordIterator", "RestClient", "SaveResult"]
