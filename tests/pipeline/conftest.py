@@ -24,6 +24,7 @@ from ilyd.pipeline.runtime import OrgPipeline
 from ilyd.store import Database
 from tests.helpers.devorg_process import devorg_fixture
 from tests.helpers.orgs import password_org_toml, provision
+from tests.helpers.store import database_fixture
 from tests.helpers.waiting import wait_until  # noqa: F401 - the pipeline tests import it here
 
 
@@ -176,11 +177,8 @@ def provisioned(org_config: OrgConfig) -> OrgConfig:
     return provision(org_config)
 
 
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    db = Database(tmp_path / "state" / "ilyd.db")
-    yield db
-    db.close()
+# The state database where the daemon of `write_config` keeps it.
+database = database_fixture()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
 
 import pytest
 
@@ -19,6 +18,7 @@ from ilyd.pipeline.enricher import Enricher
 from ilyd.pipeline.work import WorkItem
 from ilyd.store import Database
 from ilyd.store.inbox import Inbox, InboxEntry
+from tests.helpers.waiting import wait_until
 
 ORG = "acme"
 
@@ -65,13 +65,6 @@ class _Sink:
         self.items.extend(items)
 
 
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    db = Database(tmp_path / "ilyd.db")
-    yield db
-    db.close()
-
-
 def _enricher(inbox: Inbox, provider: _Companies, sink: _Sink) -> Iterator[Enricher]:
     enricher = Enricher(ORG, inbox, provider, sink, workers=2)
     yield enricher
@@ -90,11 +83,8 @@ def _statements(database: Database) -> list[str]:
     return seen
 
 
-def _wait_until_due(enricher: Enricher, deadline: float = 10.0) -> None:
-    end = time.monotonic() + deadline
-    while enricher.next_due() != 0.0:
-        assert time.monotonic() < end, "the row never came due"
-        time.sleep(0.02)
+def _wait_until_due(enricher: Enricher) -> None:
+    wait_until(lambda: enricher.next_due() == 0.0, timeout=10, what="the row to come due")
 
 
 def test_rows_it_was_told_about_are_claimed_without_reading_the_inbox_first(
@@ -177,11 +167,11 @@ def test_a_lease_that_runs_out_is_claimed_again(database: Database) -> None:
 
 
 def test_rows_put_by_another_process_are_found_after_rows_changed(
-        database: Database, tmp_path: Path) -> None:
+        database: Database) -> None:
     inbox, sink = Inbox(database), _Sink()
     for enricher in _enricher(inbox, _Companies(), sink):
         assert enricher.next_due() is None  # an empty inbox, read once
-        other = Database(tmp_path / "ilyd.db")  # another process's connection
+        other = Database(database.path)  # another process's connection
         try:
             Inbox(other).put(ORG, [InboxEntry("Account", "001A",
                                               {"Website": "https://a.example"})])

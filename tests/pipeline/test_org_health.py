@@ -14,6 +14,7 @@ import requests
 
 from ilyd.control.client import ControlClient
 from ilyd.devorg import DevOrg, OrgInfo
+from tests.helpers.devorg_process import start_devorg
 from tests.pipeline.conftest import Daemon, wait_until, write_config
 
 
@@ -86,7 +87,7 @@ def test_salesforce_unreachable_shows_degraded_with_the_connection_error(
 
 def test_a_tls_failure_shows_degraded_with_the_certificate_problem(
         tmp_path: Path, run: Any) -> None:
-    with DevOrg(host="127.0.0.1", port=0, orgs=1, tls=True) as tls_org:
+    with start_devorg(tls=True) as tls_org:
         # No ca_file: devorg's own CA is not trusted, as with a proxy's on a real host.
         config = write_config(tmp_path, tls_org, [tls_org.orgs[0]])
         daemon = run(config)

@@ -15,6 +15,7 @@ from ilyd.control.client import ControlClient, DaemonNotRunningError
 from ilyd.devorg import DevOrg, OrgInfo
 from ilyd.errors import ControlError
 from ilyd.pipeline.providers import sample_refusal
+from tests.helpers.devorg_process import start_devorg
 from tests.helpers.orgs import password_org_toml
 from tests.pipeline.conftest import Daemon, SalesforceUser, wait_until
 
@@ -44,7 +45,7 @@ def remote_dev(monkeypatch: pytest.MonkeyPatch) -> Iterator[DevOrg]:
     address = outward_address()
     if address is None:
         pytest.skip("no non-loopback IPv4 address on this machine")
-    with DevOrg(host=address, port=0, orgs=1, tls=True) as server:
+    with start_devorg(host=address, tls=True) as server:
         yield server
 
 
