@@ -60,6 +60,20 @@ def _stale_accounts(env: OrgEnv, count: int) -> list[str]:
     return ids
 
 
+# Short waits; Bulk result pages of 200 records, so a refresh of 600 sends several jobs.
+SETTINGS = RefreshSettings(start_delay=0.1, resync_wait=0.2, yield_look=0.05,
+                           engine=dataclasses.replace(FAST, page_size=200))
+
+
+def _org_context(env: OrgEnv, dev: Any, directory: Path) -> tuple[OrgContext, Any]:
+    """The org's context as the daemon gives it to its children, and the supervisor."""
+    config = load_config(write_config(directory, SimpleNamespace(url=dev.url),  # type: ignore[arg-type]
+                                      [env.info]))
+    org = config.orgs[0]
+    supervisor = Supervisor.start()
+    return OrgContext(org.name, org, 1, OrgSecrets.read(org), env.db, supervisor), supervisor
+
+
 def test_an_operators_resync_goes_first_and_the_refresh_resumes_from_its_checkpoint(
         env: OrgEnv, dev: Any, short_dir: Path) -> None:
     ids = _stale_accounts(env, 600)
@@ -70,14 +84,9 @@ def test_an_operators_resync_goes_first_and_the_refresh_resumes_from_its_checkpo
     # slow Collections writes: the resync (of Leads, by REST) lasts a while.
     env.admin.fault(kind="latency", path_prefix=INGEST, method="PUT", delay=0.3)
     env.admin.fault(kind="latency", path_prefix=COLLECTIONS, method="PATCH", delay=1.0)
-    config = load_config(write_config(short_dir, SimpleNamespace(url=dev.url),  # type: ignore[arg-type]
-                                      [env.info]))
-    org = config.orgs[0]
-    supervisor = Supervisor.start()
-    context = OrgContext(org.name, org, 1, OrgSecrets.read(org), env.db, supervisor)
-    settings = RefreshSettings(start_delay=0.1, resync_wait=0.2, yield_look=0.05,
-                               engine=dataclasses.replace(FAST, page_size=200))
-    actor = ResyncActor.start(context, FAST, settings)
+    context, supervisor = _org_context(env, dev, short_dir)
+    org = context.config
+    actor = ResyncActor.start(context, FAST, SETTINGS)
     refreshes = ResyncStore(env.db, "refresh")
     try:
         wait_until(lambda: len(refreshes.jobs(org.name)) >= 1, timeout=60,
@@ -102,16 +111,11 @@ def test_a_refresh_stopped_with_its_org_resumes_when_the_org_starts_again(
     ids = _stale_accounts(env, 600)
     writes_before = {i: env.ily_writes(i) for i in ids}
     env.admin.fault(kind="latency", path_prefix=INGEST, method="PUT", delay=0.3)
-    config = load_config(write_config(short_dir, SimpleNamespace(url=dev.url),  # type: ignore[arg-type]
-                                      [env.info]))
-    org = config.orgs[0]
-    supervisor = Supervisor.start()
-    context = OrgContext(org.name, org, 1, OrgSecrets.read(org), env.db, supervisor)
-    settings = RefreshSettings(start_delay=0.1, resync_wait=0.2, yield_look=0.05,
-                               engine=dataclasses.replace(FAST, page_size=200))
+    context, supervisor = _org_context(env, dev, short_dir)
+    org = context.config
     refreshes = ResyncStore(env.db, "refresh")
     try:
-        first = ResyncActor.start(context, FAST, settings)
+        first = ResyncActor.start(context, FAST, SETTINGS)
         wait_until(lambda: len(refreshes.jobs(org.name)) >= 1, timeout=60,
                    what="the refresh sending its first ingest job")
         first.stop(timeout=30)  # the org stops (a daemon stop or restart)
@@ -119,7 +123,7 @@ def test_a_refresh_stopped_with_its_org_resumes_when_the_org_starts_again(
         assert run is not None
         assert run.state is RunState.RUNNING
         env.admin.clear_faults()
-        again = ResyncActor.start(context, FAST, settings)
+        again = ResyncActor.start(context, FAST, SETTINGS)
         wait_until(lambda: (run := refreshes.run(org.name)) is not None
                    and run.state is RunState.DONE, timeout=120,
                    what="the refresh resumed and finished")

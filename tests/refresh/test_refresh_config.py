@@ -3,32 +3,24 @@ share, their problems with key paths, and the effective config showing them."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import pytest
 
 from ilyd.config import load_config
 from ilyd.config.show import config_data
+from tests.config.conftest import GOOD_ORG as ORG
+from tests.config.conftest import secret_file, write_config
 
-ORG = """
-[[org]]
-name = "acme"
-environment = "https://acme.my.salesforce.com"
-auth = "client_credentials"
-client_id = "3MVG9-client"
-client_secret_file = "client.secret"
-"""
+__all__ = ["secret_file", "write_config"]  # the config tests' fixtures, used here
 
 
-def _load(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]
-    secret = tmp_path / "client.secret"
-    secret.write_text("s3cret\n")
-    secret.chmod(0o600)
-    path = tmp_path / "ilyd.toml"
-    path.write_text(text)
-    return load_config(path)
+@pytest.fixture
+def load(write_config, secret_file):  # type: ignore[no-untyped-def]
+    """Load TOML text (the org's client secret file in place)."""
+    return lambda text: load_config(write_config(text))
 
 
-def test_refresh_after_takes_days_hours_and_zero_turns_it_off(tmp_path):
-    config = _load(tmp_path, '[defaults.enrich]\nrefresh_after = "30d"\n'
+def test_refresh_after_takes_days_hours_and_zero_turns_it_off(load):
+    config = load('[defaults.enrich]\nrefresh_after = "30d"\n'
                    'refresh_interval = "90m"\nrefresh_api_share = 0.02\n' + ORG
                    + '[org.enrich]\nrefresh_after = 0\n')
     defaults = config.defaults.enrich
@@ -38,13 +30,13 @@ def test_refresh_after_takes_days_hours_and_zero_turns_it_off(tmp_path):
 
 
 def test_the_refresh_is_on_by_default_every_thirty_days_with_five_percent_of_the_calls(
-        tmp_path):
-    enrich = _load(tmp_path, ORG).orgs[0].enrich
+        load):
+    enrich = load(ORG).orgs[0].enrich
     assert (enrich.refresh_after, enrich.refresh_api_share) == (30 * 86400, 0.05)
 
 
-def test_bad_refresh_values_are_reported_with_their_key_paths(tmp_path):
-    config = _load(tmp_path, ORG + '[org.enrich]\nrefresh_after = "3 weeks"\n'
+def test_bad_refresh_values_are_reported_with_their_key_paths(load):
+    config = load(ORG + '[org.enrich]\nrefresh_after = "3 weeks"\n'
                    'refresh_api_share = 2\nrefresh_interval = "0s"\n')
     problems = list(config.problems())
     assert any(p.startswith("org[0].enrich.refresh_after: must be a duration like") and
@@ -54,8 +46,8 @@ def test_bad_refresh_values_are_reported_with_their_key_paths(tmp_path):
                for p in problems), problems
 
 
-def test_the_effective_config_writes_the_refresh_durations_back_with_units(tmp_path):
-    data = config_data(_load(tmp_path, '[defaults.enrich]\nrefresh_after = "12h"\n' + ORG))
+def test_the_effective_config_writes_the_refresh_durations_back_with_units(load):
+    data = config_data(load('[defaults.enrich]\nrefresh_after = "12h"\n' + ORG))
     enrich = data["defaults"]["enrich"]
     assert (enrich["refresh_after"], enrich["refresh_interval"]) == ("12h", "6h")
     assert enrich["refresh_api_share"] == 0.05
