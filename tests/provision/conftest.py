@@ -13,6 +13,7 @@ from ilyd.provision.service import Provisioner
 from ilyd.salesforce.auth import make_token_provider
 from ilyd.salesforce.http import RetryPolicy
 from ilyd.salesforce.rest import RestClient
+from tests.helpers.devorg_process import start_devorg
 
 FAST_RETRY = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.05)
 
@@ -51,7 +52,7 @@ class Env:
 @pytest.fixture
 def env() -> Iterator[Env]:
     """A fresh org (full permissions, nothing installed) for each test."""
-    with DevOrg(host="127.0.0.1", port=0, orgs=1) as dev:
+    with start_devorg() as dev:
         environment = Env(dev)
         yield environment
         environment.rest.close()

@@ -3,7 +3,6 @@ running (streaming off → polling)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from ilyd.config import load_config
 from ilyd.provision.unwritable import STEP as UNWRITABLE_STEP
 from ilyd.store import Database
 from ilyd.store.writes import WriteStateStore
+from tests.helpers.waiting import wait_until
 
 from .conftest import Env
 
@@ -42,14 +42,15 @@ def _config(tmp_path: Path, env: Env) -> Any:
     return load_config(path)
 
 
-def _wait_for_mode(supervisor: pykka.ActorRef[Any], deadline: float = 20.0) -> OrgStatus:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        org = supervisor.ask(GetSnapshot(), timeout=5).orgs[0]
-        if "mode" in dict(org.detail) or "provision_error" in dict(org.detail):
-            return org
-        time.sleep(0.05)
-    raise AssertionError("the org never published its mode")
+def _wait_for_mode(supervisor: pykka.ActorRef[Any]) -> OrgStatus:
+    # The provisioner can publish its mode before the org has reported itself started.
+    def published() -> OrgStatus | None:
+        org: OrgStatus = supervisor.ask(GetSnapshot(), timeout=5).orgs[0]
+        detail = dict(org.detail)
+        settled = org.state is not OrgState.STARTING
+        return org if settled and ("mode" in detail or "provision_error" in detail) else None
+
+    return wait_until(published, what="the org started, its mode published")
 
 
 def test_an_org_without_streaming_runs_in_polling_mode_and_keeps_running(

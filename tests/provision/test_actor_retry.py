@@ -4,7 +4,6 @@ access off) is published and left until `ilyd ctl provision`."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from ilyd.actors.messages import GetSnapshot, OrgState, OrgStatus
 from ilyd.actors.provisioner import RunProvision, provisioner_for
 from ilyd.actors.supervisor import SupervisorActor
 from ilyd.store import Database
+from tests.helpers.waiting import wait_until
 
 from .conftest import Env
 from .test_actor import _config
@@ -32,14 +32,12 @@ def _stop_all_actors(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def _wait(supervisor: pykka.ActorRef[Any], what: str,
-          condition: Callable[[dict[str, Any]], bool], deadline: float = 30.0) -> OrgStatus:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        org = supervisor.ask(GetSnapshot(), timeout=5).orgs[0]
-        if condition(dict(org.detail)):
-            return org
-        time.sleep(0.05)
-    raise AssertionError(f"never saw {what}; last detail: {dict(org.detail)}")
+          condition: Callable[[dict[str, Any]], bool]) -> OrgStatus:
+    def seen() -> OrgStatus | None:
+        org: OrgStatus = supervisor.ask(GetSnapshot(), timeout=5).orgs[0]
+        return org if condition(dict(org.detail)) else None
+
+    return wait_until(seen, timeout=30, what=what)
 
 
 def test_a_5xx_at_startup_is_retried_with_the_next_try_published(

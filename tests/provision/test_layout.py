@@ -4,7 +4,6 @@ layouts back): `ilyd layout`, the Provisioner's layouts(), auto_layout, `ilyd ch
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,16 +18,14 @@ from ilyd.enrich.fields import CATALOGUE
 from ilyd.provision.service import Provisioner
 from ilyd.salesforce.connect import make_org_rest_client
 from ilyd.salesforce.soql import soql
+from tests.helpers.devorg_process import devorg_fixture
 from tests.helpers.simple_sf import simple_salesforce, tls_org_config
 
 ACCOUNT, LEAD = "Account-Account Layout", "Lead-Lead Layout"
 ILY = [f.api_name for f in CATALOGUE]
 
 
-@pytest.fixture
-def dev() -> Iterator[DevOrg]:
-    with DevOrg(tls=True) as running:
-        yield running
+dev = devorg_fixture(tls=True)
 
 
 @pytest.fixture

@@ -9,9 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
 from ilyd.devorg import DevOrg
+from tests.helpers.devorg_process import devorg_fixture
 from tests.helpers.orgs import password_org_toml
 from tests.helpers.waiting import wait_until
 from tests.pipeline.conftest import Daemon
@@ -19,10 +18,7 @@ from tests.pipeline.conftest import Daemon
 ACCOUNT, LEAD = "Account-Account Layout", "Lead-Lead Layout"
 
 
-@pytest.fixture
-def dev() -> Iterator[DevOrg]:
-    with DevOrg(host="127.0.0.1", port=0) as running:
-        yield running
+dev = devorg_fixture()
 
 
 def _config(tmp_path: Path, dev: DevOrg, extra: str = "") -> Path:

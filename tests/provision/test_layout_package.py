@@ -4,7 +4,6 @@ an admin deploys holds the Ily fields and the page layouts with the Ily section.
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,13 +13,10 @@ from simple_salesforce import Salesforce
 from ilyd.cli import main
 from ilyd.devorg import DevOrg
 from ilyd.enrich.fields import CATALOGUE
+from tests.helpers.devorg_process import devorg_fixture
 from tests.helpers.simple_sf import simple_salesforce, tls_org_config
 
-
-@pytest.fixture
-def dev() -> Iterator[DevOrg]:
-    with DevOrg(tls=True) as running:
-        yield running
+dev = devorg_fixture(tls=True)
 
 
 @pytest.fixture
