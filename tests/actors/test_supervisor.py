@@ -142,7 +142,8 @@ def test_org_detail_published_by_children_is_merged_into_status(make_config, tmp
     assert supervisor.ask(Ping(), timeout=ASK_TIMEOUT) is True
     (org,) = snapshot(supervisor).orgs
     # The org's own children publish their detail too (the writer's window, …).
-    published = {k: v for k, v in org.detail.items() if k in {"mode", "connection", "reason"}}
+    published = {k: v for k, v in dict(org.detail).items()
+                 if k in {"mode", "connection", "reason"}}
     assert published == {"mode": "polling", "connection": "connected"}
 
 
