@@ -65,10 +65,11 @@ SETTINGS = RefreshSettings(start_delay=0.1, resync_wait=0.2, yield_look=0.05,
                            engine=dataclasses.replace(FAST, page_size=200))
 
 
-def _org_context(env: OrgEnv, dev: Any, directory: Path) -> tuple[OrgContext, Any]:
+def _org_context(env: OrgEnv, dev: Any, directory: Path,
+                 extra: str = "") -> tuple[OrgContext, Any]:
     """The org's context as the daemon gives it to its children, and the supervisor."""
     config = load_config(write_config(directory, SimpleNamespace(url=dev.url),  # type: ignore[arg-type]
-                                      [env.info]))
+                                      [env.info], extra=extra))
     org = config.orgs[0]
     supervisor = Supervisor.start()
     return OrgContext(org.name, org, 1, OrgSecrets.read(org), env.db, supervisor), supervisor
@@ -132,3 +133,28 @@ def test_a_refresh_stopped_with_its_org_resumes_when_the_org_starts_again(
         supervisor.stop()
         env.admin.clear_faults()
     assert all(env.ily_writes(i) == writes_before[i] + 1 for i in ids)
+
+
+def _details_at_start(env: OrgEnv, dev: Any, directory: Path,
+                      extra: str = "") -> list[dict[str, Any]]:
+    """What the org's Resync actor publishes by the time it has started and answers."""
+    directory.mkdir()
+    context, supervisor = _org_context(env, dev, directory, extra)
+    actor = ResyncActor.start(context, FAST, SETTINGS)
+    try:
+        actor.ask(StartResync(("Lead",)), timeout=30)  # on_start is over once it answers
+        wait_until(lambda: ResyncStore(env.db).run(context.name).state  # type: ignore[union-attr]
+                   is RunState.DONE, timeout=30, what="the resync of Leads done")
+    finally:
+        actor.stop(timeout=30)
+        details: list[dict[str, Any]] = supervisor.ask("details", timeout=10)
+        supervisor.stop()
+    return details
+
+
+def test_the_next_refresh_is_shown_from_the_start_and_refresh_after_zero_turns_it_off(
+        env: OrgEnv, dev: Any, short_dir: Path) -> None:
+    on = _details_at_start(env, dev, short_dir / "on")
+    assert any(str(d.get("refresh_next", "")).endswith("Z") for d in on)
+    off = _details_at_start(env, dev, short_dir / "off", '[defaults.enrich]\nrefresh_after = 0\n')
+    assert not any(key.startswith("refresh") for d in off for key in d)
