@@ -2,8 +2,11 @@
 
 Imported as `tests.helpers.<module>` (pytest runs with `--import-mode=importlib`, which
 makes the `tests` tree importable by that name, as `tests.devorg.cometd_helpers` is).
-Fixtures stay in each folder's conftest.py; what lives here is plain functions and
-constants those fixtures and tests build on."""
+One way to do each thing: a devorg (`devorg_process`: `start_devorg`, `devorg_fixture`),
+a state database (`store.database_fixture`), waiting on a condition (`waiting.wait_until`).
+A folder's conftest.py assigns the fixtures it offers from these factories
+(`dev = devorg_fixture(...)`, `db = database_fixture()`); the rest here is plain functions
+and constants those fixtures and tests build on."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import requests
 from ilyd.actors.subscriber import SubscriptionLoop
 from ilyd.devorg import DevOrg, OrgInfo
 from ilyd.salesforce.bayeux import BackoffPolicy, BayeuxClient, StreamState
-from tests.helpers.waiting import wait_for
+from tests.helpers.waiting import wait_until
 
 Runner = TypeVar("Runner", BayeuxClient, SubscriptionLoop)
 
@@ -34,7 +34,7 @@ def connected(runner: Runner) -> Iterator[Runner]:
     client = runner.client if isinstance(runner, SubscriptionLoop) else runner
     runner.start()
     try:
-        wait_for(lambda: client.state == StreamState.CONNECTED, "connected")
+        wait_until(lambda: client.state == StreamState.CONNECTED, what="connected")
         yield runner
     finally:
         runner.stop()

@@ -1,4 +1,5 @@
-"""Waiting on a condition with a deadline (never sleep-and-hope)."""
+"""Waiting on a condition with a deadline (never sleep-and-hope): `wait_until`, the one
+wait helper of the tests."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from typing import Any
 import pytest
 
 
-def wait_until(condition: Callable[[], Any], timeout: float = 20.0, what: str = "",
-               *, interval: float = 0.02) -> Any:
+def wait_until(condition: Callable[[], Any], *, timeout: float = 20.0, what: str = "",
+               interval: float = 0.02) -> Any:
     """Poll `condition` until it returns something truthy and return that; fail the test
-    naming `what` once `timeout` seconds have passed."""
+    naming `what` once `timeout` seconds have passed. Everything after the condition is
+    given by name, so a call reads the same whatever order it names them in."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
@@ -22,8 +24,3 @@ def wait_until(condition: Callable[[], Any], timeout: float = 20.0, what: str = 
             pytest.fail(f"timed out waiting for {what or condition}")
         time.sleep(interval)
 
-
-def wait_for(condition: Callable[[], Any], what: str, deadline: float = 20.0) -> Any:
-    """`wait_until` in the streaming tests' argument order: what is awaited, then the
-    deadline in seconds."""
-    return wait_until(condition, timeout=deadline, what=what)
