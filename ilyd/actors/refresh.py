@@ -8,9 +8,10 @@ or a resync interrupted.
 
 Schedule: the first round comes `refresh_interval` after the org starts, 5 minutes at
 most (API calls at an org's start are kept few; orgs are spread over the second half of
-that delay), or later when the state database holds a later time; then every `refresh_interval` after a round ends. An operator's resync goes
-first: a round waits while one runs, and a running refresh stops within a second of one
-starting (its run stays checkpointed and resumes once the resync is over).
+that delay), or later when the state database holds a later time; then every
+`refresh_interval` after a round ends. An operator's resync goes first: a round waits
+while one runs, and a running refresh stops within a second of one starting (its run
+stays checkpointed and resumes once the resync is over).
 """
 
 from __future__ import annotations
