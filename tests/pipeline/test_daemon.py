@@ -32,16 +32,17 @@ def ilyd_writes(user: SalesforceUser, info: OrgInfo, record: str) -> int:
 
 def quiet_calls(user: SalesforceUser, settle: float = 1.5) -> int:
     """The org's call count once it stopped moving for `settle` seconds."""
-    last, since = user.calls(), time.monotonic()
-    deadline = since + 30
-    while time.monotonic() < deadline:
-        time.sleep(0.25)
+    last = {"calls": user.calls(), "since": time.monotonic()}
+
+    def still() -> tuple[int] | None:
         now = user.calls()
-        if now != last:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since >= settle:
-            return now
-    pytest.fail("API calls never stopped growing")
+        if now != last["calls"]:
+            last.update(calls=now, since=time.monotonic())
+            return None
+        return (now,) if time.monotonic() - last["since"] >= settle else None
+
+    (calls,) = wait_until(still, timeout=30, what="API calls to stop growing", interval=0.25)
+    return int(calls)
 
 
 def test_created_records_are_enriched_once_and_calls_stop_with_the_traffic(
