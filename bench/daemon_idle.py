@@ -35,8 +35,8 @@ from daemon_harness import (
     write_config,
 )
 
+from ilyd.daemon.logs import configure_logging
 from ilyd.errors import ControlError
-from ilyd.logs import configure_logging
 
 
 def daemon_command(config: Path, nofile: str | None) -> list[str]:

@@ -32,8 +32,8 @@ from daemon_harness import (
     write_config,
 )
 
+from ilyd.daemon.logs import configure_logging
 from ilyd.errors import ControlError
-from ilyd.logs import configure_logging
 
 _HANG_SECONDS = 120.0
 

@@ -34,7 +34,7 @@ from urllib.parse import urlencode, urlsplit
 
 from daemon_harness import DevOrgProcess, cpu_seconds, free_port, provision, write_config
 
-from ilyd.logs import configure_logging
+from ilyd.daemon.logs import configure_logging
 
 
 def user_system(pid: int) -> tuple[float, float]:

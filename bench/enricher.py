@@ -33,9 +33,9 @@ from ilyd.actors.enricher import EnricherActor
 from ilyd.actors.writer import Enriched
 from ilyd.commands.demo_traffic import sample_domains
 from ilyd.config import load_config
+from ilyd.daemon.logs import configure_logging
 from ilyd.devorg import DevOrg
 from ilyd.enrich.values import enrich_record
-from ilyd.logs import configure_logging
 from ilyd.pipeline.runtime import OrgPipeline
 from ilyd.store import Database
 from ilyd.store.inbox import InboxEntry

@@ -102,7 +102,7 @@ class SupervisorActor(pykka.ThreadingActor):
     def on_stop(self) -> None:
         """Stop every org at once (each stops its children under its own deadline) and
         wait for them under one deadline. The daemon then counts, and logs once, the
-        actors still running (ilyd.daemon)."""
+        actors still running (ilyd.daemon.process)."""
         for timer in self._timers.values():
             timer.cancel()
         futures = []

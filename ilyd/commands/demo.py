@@ -191,8 +191,8 @@ def _render(summary: dict[str, Any], config: Path, recent: list[str]) -> str:
 def demo_command(args: argparse.Namespace) -> int:
     """Run the demo until Ctrl-C or --duration; 0 on a clean stop."""
     from ilyd.commands.demo_traffic import Observer, Traffic
+    from ilyd.daemon.logs import configure_logging
     from ilyd.devorg import DevOrg
-    from ilyd.logs import configure_logging
 
     # The demo's own log lines (provisioning) only when something is wrong: the view
     # (or the JSON summary) is the output. The daemon logs to its own file.

@@ -48,6 +48,6 @@ def load_org(config_path: str, name: str, command: str) -> tuple[Config, OrgConf
 
 def quiet_logging() -> None:
     """One-shot commands print their result on stdout: logs go to stderr, warnings only."""
-    from ilyd.logs import configure_logging
+    from ilyd.daemon.logs import configure_logging
 
     configure_logging("console", "warning", stream="stderr")

@@ -21,9 +21,9 @@ def run_command(args: argparse.Namespace) -> int:
     """Run until SIGTERM; exit 1 on an invalid config or when another daemon runs."""
     from pathlib import Path
 
-    from ilyd.daemon import run_daemon
+    from ilyd.daemon.process import run_daemon
+    from ilyd.daemon.shards import WorkerRole
     from ilyd.errors import ConfigError, IlydError
-    from ilyd.shards import WorkerRole
 
     try:
         worker = WorkerRole.parse(args.worker) if args.worker else None

@@ -27,7 +27,7 @@ class DaemonConfig:
     control_socket: Path
     log_format: str  # auto | json | console
     log_level: str  # debug | info | warning | error
-    processes: int | None = None  # worker processes; None: auto (see ilyd.shards)
+    processes: int | None = None  # worker processes; None: auto (see ilyd.daemon.shards)
     # A running org shows `degraded` once a problem has lasted this long (ilyd.actors.health).
     degraded_after: float = 30.0
 

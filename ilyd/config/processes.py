@@ -1,7 +1,7 @@
 """How many processes `ilyd run` uses for a config: `[daemon] processes`, or "auto".
 
 Worked out from the config alone, so `ilyd config show` can print it and the daemon
-(ilyd.shards shares the orgs over that many) agrees with it.
+(ilyd.daemon.shards shares the orgs over that many) agrees with it.
 """
 
 from __future__ import annotations

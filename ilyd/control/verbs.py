@@ -2,7 +2,7 @@
 restart, reload (`VERBS`), and what a worker process answers its front (`WORKER_VERBS`).
 
 A capability's verbs live with the capability (`ilyd.provision.verbs.VERBS`, …); the
-daemon merges every table at start (`ilyd.service.control_verbs`). Adding a verb is one
+daemon merges every table at start (`ilyd.daemon.service.control_verbs`). Adding a verb is one
 handler plus one `Verb(...)` entry in its capability's table; the client side is one
 `ClientVerb` in `ilyd.control.cli.CLIENT_VERBS`.
 """

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import structlog
 
+from ilyd.daemon.shards import shard_of
 from ilyd.errors import StoreError
-from ilyd.shards import shard_of
 
 log = structlog.get_logger(__name__)
 

@@ -16,7 +16,7 @@ import pykka
 import pytest
 
 from ilyd.config import load_config
-from ilyd.daemon import Daemon
+from ilyd.daemon.process import Daemon
 
 
 class _BusySupervisor(pykka.ThreadingActor):

@@ -9,7 +9,7 @@ import subprocess
 
 import requests
 
-from ilyd.shards import shard_of
+from ilyd.daemon.shards import shard_of
 
 from .conftest import ILYD, wait_until
 
@@ -176,7 +176,7 @@ def test_a_bad_process_count_is_a_config_error_with_its_key(write_config, workdi
 
 
 def test_the_workers_cache_answers_add_up_entries_included():
-    from ilyd.front import merge_cache_answers
+    from ilyd.daemon.front import merge_cache_answers
 
     def stats(provider: str, entries: int, hits: int) -> dict:
         row = {"provider": provider, "entries": entries, "positive": entries, "negative": 0,

@@ -8,7 +8,7 @@ import logging
 import pytest
 import structlog
 
-from ilyd.logs import REDACTED, configure_logging, redact_text
+from ilyd.daemon.logs import REDACTED, configure_logging, redact_text
 
 SESSION_ID = "00D5g000004XyZ1!AQ8AQFm4kzGx.PL_Sample-Token"
 

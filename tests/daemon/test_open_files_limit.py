@@ -8,7 +8,7 @@ import sys
 _CHILD = """
 import resource
 resource.setrlimit(resource.RLIMIT_NOFILE, (64, 256))
-from ilyd.daemon import raise_open_files_limit
+from ilyd.daemon.process import raise_open_files_limit
 print(raise_open_files_limit(), resource.getrlimit(resource.RLIMIT_NOFILE))
 """
 

@@ -11,7 +11,7 @@ import pytest
 
 from ilyd.config import load_config
 from ilyd.config.processes import process_count
-from ilyd.shards import (
+from ilyd.daemon.shards import (
     WorkerRole,
     own_orgs,
     receive_config,
@@ -96,6 +96,6 @@ def test_importing_shards_leaves_every_other_pickle_as_python_has_it():
     import pickle
     from types import MappingProxyType
 
-    assert "ilyd.shards" in sys.modules
+    assert "ilyd.daemon.shards" in sys.modules
     with pytest.raises(TypeError, match="mappingproxy"):
         pickle.dumps(MappingProxyType({"a": 1}))

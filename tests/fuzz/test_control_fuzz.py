@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from ilyd.control.protocol import MAX_LINE_BYTES, Verb
 from ilyd.control.server import ControlServer
-from ilyd.service import control_verbs
+from ilyd.daemon.service import control_verbs
 from tests.fuzz.settings import NETWORK
 
 

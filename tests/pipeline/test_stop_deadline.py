@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from ilyd.config import load_config
-from ilyd.daemon import STOP_TIMEOUT
+from ilyd.daemon.process import STOP_TIMEOUT
 from ilyd.devorg import DevOrg
 from tests.helpers.devorg_process import devorg_fixture
 from tests.helpers.orgs import provision

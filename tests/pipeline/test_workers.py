@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from ilyd.config import load_config
+from ilyd.daemon.shards import shard_of
 from ilyd.devorg import DevOrg
-from ilyd.shards import shard_of
 from tests.helpers.devorg_process import devorg_fixture
 from tests.helpers.orgs import provision
 from tests.pipeline.conftest import Daemon, SalesforceUser, wait_until, write_config

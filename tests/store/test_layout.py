@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from ilyd.daemon.shards import shard_of
 from ilyd.enrich.provider import Lookup
-from ilyd.shards import shard_of
 from ilyd.store import Database, layout
 from ilyd.store.cache import ProviderCache
 from ilyd.store.inbox import Inbox, InboxEntry

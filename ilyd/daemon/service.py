@@ -1,5 +1,5 @@
-"""What the one-process daemon (ilyd.daemon) and the front over worker processes
-(ilyd.front) share: the main loop driven by signals, the watchdog and status it sends,
+"""What the one-process daemon (ilyd.daemon.process) and the front over worker processes
+(ilyd.daemon.front) share: the main loop driven by signals, the watchdog and status it sends,
 and the first half of a reload — the file validated again and compared.
 """
 
@@ -20,11 +20,11 @@ from ilyd.config import Config, load_config
 from ilyd.config.diff import ConfigDiff, diff_configs
 from ilyd.control import verbs as daemon_verbs
 from ilyd.control.protocol import Verb, merge_verbs
+from ilyd.daemon.sdnotify import Notifier
 from ilyd.errors import ConfigError, ControlError
 from ilyd.pipeline import cache_verbs, history_verbs, policy_verbs
 from ilyd.provision import verbs as provision_verbs
 from ilyd.resync import verbs as resync_verbs
-from ilyd.sdnotify import Notifier
 
 log = structlog.get_logger(__name__)
 
@@ -134,7 +134,7 @@ class Service:
     def _adopt(self, new: Config) -> Config:
         """Run `new` from now on, but for the settings that need a restart; the next
         generation."""
-        from ilyd.logs import set_level
+        from ilyd.daemon.logs import set_level
 
         self.generation += 1
         self.config = keep_restart_only(self.config, new)

@@ -1,6 +1,6 @@
 """The front process: the daemon as systemd and operators see it, over worker processes.
 
-With `[daemon] processes` above one (ilyd.shards), `ilyd run` holds the control socket,
+With `[daemon] processes` above one (ilyd.daemon.shards), `ilyd run` holds the control socket,
 the state directory's lock, the metrics endpoint and the systemd protocol (READY,
 STATUS, WATCHDOG, RELOADING, STOPPING), and starts one worker process per share of the
 orgs. A worker is a whole daemon (ilyd.daemon.Daemon) for its orgs, on a private control
@@ -8,8 +8,8 @@ socket that the front talks to with the ordinary protocol:
 
 - `ilyd ctl` verbs about one org go to that org's worker as they are, progress included;
 - status and orgs gather every worker's answer; reload re-reads the config here, then
-  in each worker; the metrics endpoint merges every worker's series (ilyd.front_metrics);
-- a worker that exits, or stops answering for 120 s (ilyd.worker_process), is started
+  in each worker; the metrics endpoint merges every worker's series (ilyd.daemon.merged_metrics);
+- a worker that exits, or stops answering for 120 s (ilyd.daemon.worker), is started
   again after a pause (1 s, doubled up to 60 s while it keeps failing within a minute of
   its start); meanwhile its orgs show as backoff, with the reason, and nothing of theirs
   is lost — their inbox is in the worker's state file.
@@ -32,15 +32,15 @@ from ilyd.config import Config
 from ilyd.control.protocol import Progress, Verb, org_arg
 from ilyd.control.server import ControlServer
 from ilyd.control.verbs import orgs, reload, status
+from ilyd.daemon.merged_metrics import MergedMetrics
+from ilyd.daemon.metrics_server import MetricsServer
+from ilyd.daemon.sdnotify import Notifier
+from ilyd.daemon.service import Service, control_verbs, mark_reload
+from ilyd.daemon.shards import WorkerRole, own_orgs, shard_of
+from ilyd.daemon.worker import ASK_TIMEOUT, READY_TIMEOUT, Worker
 from ilyd.errors import ControlError
-from ilyd.front_metrics import MergedMetrics
-from ilyd.metrics_server import MetricsServer
-from ilyd.sdnotify import Notifier
-from ilyd.service import Service, control_verbs, mark_reload
-from ilyd.shards import WorkerRole, own_orgs, shard_of
 from ilyd.store.db import lock_state_dir
 from ilyd.store.layout import arrange
-from ilyd.worker_process import ASK_TIMEOUT, READY_TIMEOUT, Worker
 
 log = structlog.get_logger(__name__)
 

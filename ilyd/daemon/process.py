@@ -5,8 +5,8 @@ metrics endpoint, supervisor (which starts the orgs), READY=1. Stop order is the
 reverse. The main thread only waits for signals and runs the watchdog: WATCHDOG=1 is
 sent only when the supervisor answered a liveness ask in time.
 
-With more than one process (`[daemon] processes`, ilyd.shards) this same Daemon runs in
-each worker process for its share of the orgs, under the front process (ilyd.front):
+With more than one process (`[daemon] processes`, ilyd.daemon.shards) this same Daemon runs in
+each worker process for its share of the orgs, under the front process (ilyd.daemon.front):
 on its own control socket, without the metrics endpoint (the front serves the workers'
 metrics), without systemd notifications, and it stops when the front goes away.
 """
@@ -34,11 +34,11 @@ from ilyd.config.processes import process_count
 from ilyd.control import verbs as daemon_verbs
 from ilyd.control.protocol import Progress, merge_verbs
 from ilyd.control.server import ControlServer
+from ilyd.daemon.metrics_server import MetricsServer
+from ilyd.daemon.sdnotify import Notifier
+from ilyd.daemon.service import Service, control_verbs, mark_reload
+from ilyd.daemon.shards import WorkerRole, own_orgs, receive_config, worker_socket
 from ilyd.errors import ControlError
-from ilyd.metrics_server import MetricsServer
-from ilyd.sdnotify import Notifier
-from ilyd.service import Service, control_verbs, mark_reload
-from ilyd.shards import WorkerRole, own_orgs, receive_config, worker_socket
 from ilyd.store import Database
 from ilyd.store.db import lock_state_dir
 from ilyd.store.layout import arrange, database_path
@@ -48,7 +48,7 @@ log = structlog.get_logger(__name__)
 ASK_TIMEOUT = 5.0  # control thread -> supervisor
 LIVENESS_TIMEOUT = 2.0
 # The supervisor's stop (its orgs': ilyd.actors.supervisor.ORGS_STOP_TIMEOUT): well within
-# systemd/ilyd.service's TimeoutStopSec and the front's wait for a worker (ilyd.front).
+# systemd/ilyd.service's TimeoutStopSec and the front's wait for a worker (ilyd.daemon.front).
 STOP_TIMEOUT = 8.0
 WORKER_LOCK_WAIT = 15.0  # a worker whose front died stops within a few seconds
 RELOAD_WAIT_TIMEOUT = 60.0
@@ -163,7 +163,7 @@ class Daemon(Service):
             log.error("front_process_gone", worker=str(self.role), front_pid=self._parent,
                       action="this worker stops")
             self.request_stop()
-        return None  # the front checks its workers (ilyd.front); no systemd here
+        return None  # the front checks its workers (ilyd.daemon.front); no systemd here
 
     def _liveness(self) -> str | None:
         """The status summary if the supervisor answered in time, else None (no watchdog).
@@ -284,12 +284,12 @@ def raise_open_files_limit() -> tuple[int, int]:
 def run_daemon(config_path: Path, worker: WorkerRole | None = None) -> int:
     """Load the config and run the daemon (the body of `ilyd run`); ConfigError if invalid.
 
-    With more than one process, this process is the front over its workers (ilyd.front);
+    With more than one process, this process is the front over its workers (ilyd.daemon.front);
     `worker` is set in a worker process, which the front starts."""
     # A worker runs the config its front validated (on its stdin), not the file as it is
     # now: the two may differ when it is started again after a crash.
     config = receive_config(sys.stdin.buffer) if worker is not None else load_config(config_path)
-    from ilyd.logs import configure_logging
+    from ilyd.daemon.logs import configure_logging
 
     configure_logging(config.daemon.log_format, config.daemon.log_level,
                       fields={"worker": worker.index} if worker is not None else None)
@@ -306,7 +306,7 @@ def run_daemon(config_path: Path, worker: WorkerRole | None = None) -> int:
         log.warning("config_warning", warning=warning)
     processes = process_count(config)
     if processes > 1:
-        from ilyd.front import Front
+        from ilyd.daemon.front import Front
 
         return Front(config, processes).run()
     return Daemon(config).run()

@@ -1,4 +1,4 @@
-"""One worker process as the front (ilyd.front) sees it: started with the front's config,
+"""One worker process as the front (ilyd.daemon.front) sees it: started with the front's config,
 asked over its own control socket, watched, started again after it exits or hangs,
 stopped. The process itself is ilyd.daemon.Daemon with a WorkerRole.
 """
@@ -19,8 +19,8 @@ from ilyd.backoff import Backoff
 from ilyd.config import Config
 from ilyd.control.client import ControlClient, DaemonNotRunningError
 from ilyd.control.protocol import Progress
+from ilyd.daemon.shards import WorkerRole, send_config, worker_socket
 from ilyd.errors import ControlError
-from ilyd.shards import WorkerRole, send_config, worker_socket
 
 log = structlog.get_logger(__name__)
 
