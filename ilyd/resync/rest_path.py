@@ -175,7 +175,7 @@ class RestPath:
                 now = time.time()
                 with self.history.db.transaction() as tx:
                     HistoryStore.insert_rows(tx, [
-                        (self.org, rid, now, "resync", self._entries.pop(rid, "{}"))
+                        (self.org, rid, now, self.store.kind, self._entries.pop(rid, "{}"))
                         for rid, _ in digests])
             again = {r for r, _, _ in retry}
             for rid, _, _ in items:

@@ -181,7 +181,8 @@ class BulkWriter:
                     chunk := list(itertools.islice(entries, _HASH_CHUNK))):
                 now = time.time()
                 with self.history.db.transaction() as tx:
-                    HistoryStore.insert_rows(tx, [(self.org, r, now, "resync", e)
+                    # The path `ilyd ctl history` shows: resync, or the scheduled refresh.
+                    HistoryStore.insert_rows(tx, [(self.org, r, now, self.store.kind, e)
                                                   for r, e in chunk])
         log.info("resync_job_submitted", org=self.org, sobject=sobject, job_id=job.id,
                  rows=spool.rows, retry_of=parent)

@@ -42,7 +42,7 @@ class HistoryEntry:
     """One enrichment of a record."""
 
     at: float
-    path: str  # realtime | resync
+    path: str  # realtime | resync | refresh
     entry: dict[str, Any]
 
 

@@ -27,6 +27,7 @@ from ilyd.resync.refresh import (
     cutoff_for,
 )
 from ilyd.salesforce.rest import RestClient
+from ilyd.store.history import HistoryStore
 from ilyd.store.record_hashes import RecordHashStore
 from tests.helpers.waiting import wait_until
 from tests.resync.conftest import FAST, OrgEnv
@@ -113,6 +114,10 @@ def test_a_refresh_writes_only_what_changed_on_stale_records_and_keeps_a_persons
     assert _last_ily_change(env, ids[2]) == {"Ily_Industry__c", "Ily_Company_Name__c",
                                              "Ily_Last_Enriched__c"}
     assert _values(env, ids[0])["Ily_Industry__c"] == PERSON  # the person's edit survives
+    # `ilyd ctl history` tells the refresh's writes from the resync's.
+    paths = [e.path for e in HistoryStore(env.db).for_record(env.info.name, ids[2], 0)]
+    assert paths[-1] == "refresh"
+    assert "resync" in paths
     assert _last_ily_change(env, ids[0]) == {"Ily_Company_Name__c", "Ily_Last_Enriched__c"}
     for confirmed in (ids[1], ids[3]):
         assert _last_ily_change(env, confirmed) == {"Ily_Last_Enriched__c"}
