@@ -81,10 +81,10 @@ def bulk_pages(bulk: BulkClient, read: BulkRead, locator: str | None,
     `maxRecords` on every request of the same job.
     """
     while True:
-        response = bulk.http.request(
+        response = bulk.http.stream(
             "bulk_query_results", "GET", f"jobs/query/{read.job_id}/results",
             params={"maxRecords": page_size(), **({"locator": locator} if locator else {})},
-            stream=True, headers={"Accept": "text/csv"},
+            headers={"Accept": "text/csv"},
             what=f"results of bulk query job {read.job_id}")
         next_locator = response.headers.get("Sforce-Locator")
         if next_locator in (None, "", "null"):

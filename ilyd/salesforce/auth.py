@@ -31,6 +31,7 @@ import structlog
 from ilyd import metrics
 from ilyd.errors import AuthError, IlydError, NeedsReauthError
 from ilyd.salesforce.http import RetryPolicy, error_from_response, make_session, send_with_retry
+from ilyd.salesforce.response import HttpResponse
 from ilyd.salesforce.token import Token
 from ilyd.salesforce.token_file import RefreshTokenFile
 
@@ -60,7 +61,7 @@ _JWT_LIFETIME_S = 150
 _BEING_PROCESSED = "token request is already being processed"
 
 
-def _being_processed(response: requests.Response) -> bool:
+def _being_processed(response: HttpResponse) -> bool:
     if response.status_code != 400:
         return False
     try:
@@ -173,7 +174,6 @@ class TokenProvider(ABC):
                 break
             # Someone else's request with the same refresh token is in flight: its
             # answer will not change ours, so wait a little and ask again.
-            response.close()
             wait = self._retry.delay(busy)
             busy += 1
             log.info("sf_token_request_busy", org=self.org, grant=self.kind,
@@ -197,7 +197,7 @@ class TokenProvider(ABC):
         log.info("sf_token_issued", org=self.org, grant=self.kind, instance_url=token.instance_url)
         return token
 
-    def _raise_for_grant(self, response: requests.Response, where: str) -> None:
+    def _raise_for_grant(self, response: HttpResponse, where: str) -> None:
         error = error_from_response(response, where)
         if response.status_code >= 500:
             raise error

@@ -205,10 +205,10 @@ class BulkClient:
                 params["locator"] = locator
             if max_records:
                 params["maxRecords"] = max_records
-            response = self.http.request("bulk_query_results", "GET",
-                                         f"jobs/query/{job_id}/results", params=params,
-                                         stream=True, headers={"Accept": "text/csv"},
-                                         what=f"results of bulk query job {job_id}")
+            response = self.http.stream("bulk_query_results", "GET",
+                                        f"jobs/query/{job_id}/results", params=params,
+                                        headers={"Accept": "text/csv"},
+                                        what=f"results of bulk query job {job_id}")
             next_locator = response.headers.get("Sforce-Locator")
             if next_locator in (None, "", "null"):
                 next_locator = None
@@ -332,10 +332,10 @@ class BulkClient:
         return self._ingest_result(job_id, "unprocessedrecords")
 
     def _ingest_result(self, job_id: str, which: str) -> Iterator[dict[str, str]]:
-        response = self.http.request(f"bulk_ingest_{which.lower()}", "GET",
-                                     f"jobs/ingest/{job_id}/{which}", stream=True,
-                                     headers={"Accept": "text/csv"},
-                                     what=f"{which} of bulk ingest job {job_id}")
+        response = self.http.stream(f"bulk_ingest_{which.lower()}", "GET",
+                                    f"jobs/ingest/{job_id}/{which}",
+                                    headers={"Accept": "text/csv"},
+                                    what=f"{which} of bulk ingest job {job_id}")
         return _csv_rows(response)
 
 

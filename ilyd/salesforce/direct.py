@@ -1,12 +1,14 @@
-"""`DirectSession`: the org's requests made on kept `http.client` connections.
+"""`DirectSession`: the org's requests made on kept connections.
 
 `OrgHttp` sends every Salesforce call through `session.request(...)`. At real-time load
 the sObject Collections writes made `requests` the daemon's largest CPU cost (see
 `ilyd.salesforce.keepalive`), so this class answers the plain requests — a JSON, bytes or
 empty body, no streaming, no proxy — itself, on a small pool of kept connections per
-origin, and hands everything else (streamed Bulk results, form bodies, proxied
-instances, redirects) to the wrapped `requests.Session` unchanged. Both paths return a
-`requests.Response` and raise `requests` exceptions, so callers cannot tell them apart.
+origin, and hands everything else (form bodies, proxied instances, redirects) to the
+wrapped `requests.Session` unchanged. Both paths return an
+`ilyd.salesforce.response.HttpResponse` and raise `requests` exceptions, so callers cannot
+tell them apart. Streamed bodies (Bulk results) go through `stream`, which returns
+requests' own `Response`: its `raw` reads the socket as the rows arrive.
 
 The environment is read once per origin: proxy variables (HTTPS_PROXY, NO_PROXY, ...) at
 the first request to that origin, and REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE at
@@ -16,19 +18,18 @@ construction — the same settings requests would apply, without re-reading them
 
 from __future__ import annotations
 
-import datetime
 import http.client
+import io
 import json as jsonlib
 import ssl
 import threading
-import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import requests
-from requests.structures import CaseInsensitiveDict
-from requests.utils import get_encoding_from_headers, get_environ_proxies
+import urllib3
+from requests.utils import get_environ_proxies
 
 from ilyd.errors import idempotent
 from ilyd.salesforce.keepalive import (
@@ -38,6 +39,7 @@ from ilyd.salesforce.keepalive import (
     proxied,
     ssl_context,
 )
+from ilyd.salesforce.response import Headers, HttpResponse
 
 __all__ = ["DirectSession"]
 
@@ -51,7 +53,8 @@ _DIRECT_KWARGS = frozenset({"params", "json", "data", "headers", "timeout", "ver
 class DirectSession:
     """Sends plain requests on kept connections, the rest through `session`; thread-safe.
 
-    Exposes what `send_with_retry` uses of a session: `request`, `verify`, `close`.
+    Exposes what `send_with_retry` and `OrgHttp` use of a session: `request`, `stream`,
+    `verify`, `close`.
     """
 
     def __init__(self, session: requests.Session) -> None:
@@ -68,12 +71,16 @@ class DirectSession:
         """The session's TLS setting (True, or a CA file / directory)."""
         return self.session.verify  # type: ignore[return-value]
 
-    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        """`requests.Session.request`, answered on a kept connection when it is plain."""
+    def request(self, method: str, url: str, **kwargs: Any) -> HttpResponse:
+        """`requests.Session.request`'s arguments, the answer read whole: on a kept
+        connection when the call is plain, else through requests. Raises TypeError for
+        `stream` (see `stream`)."""
+        if "stream" in kwargs:
+            raise TypeError("DirectSession.request reads the body whole; use stream()")
         origin = _origin(url)
-        if (origin is None or kwargs.get("stream") or not _DIRECT_KWARGS.issuperset(kwargs)
+        if (origin is None or not _DIRECT_KWARGS.issuperset(kwargs)
                 or not _plain_body(kwargs.get("data")) or self._through_proxy(origin, url)):
-            return self.session.request(method, url, **kwargs)
+            return HttpResponse.from_requests(self.session.request(method, url, **kwargs))
         method = method.upper()
         if kwargs.get("json") is not None:
             # As requests encodes it (NaN refused: it is not JSON).
@@ -91,7 +98,6 @@ class DirectSession:
             headers["Content-Type"] = content_type
         connect_timeout, read_timeout = _timeouts(kwargs.get("timeout"))
         verify = self._trust(kwargs.get("verify", self.session.verify))
-        started = time.monotonic()
         # On a kept connection the server had closed, a request that may be sent again
         # (ilyd.errors.idempotent) is, on a fresh one. It needs no look at the idle
         # socket first (a poll(2), and a GIL hand-off on a busy daemon); one that may
@@ -115,13 +121,20 @@ class DirectSession:
                 f"{origin}: {type(exc).__name__}: {exc}") from exc
         finally:
             self._give_back(origin, conn)
-        response = _response(reply, url, time.monotonic() - started)
+        response = HttpResponse(reply.status, reply.reason, Headers(reply.headers), reply.body,
+                                url)
         if reply.status in _REDIRECTS and "location" in response.headers:
-            return self._follow(response, method, url, kwargs)
+            return self._follow(reply, method, url, kwargs)
         return response
 
-    def _follow(self, response: requests.Response, method: str, url: str,
-                kwargs: dict[str, Any]) -> requests.Response:
+    def stream(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """A call whose body is read as it arrives (Bulk results): requests' own
+        `Response` with `stream=True`, whose `raw` and `iter_content` read the socket.
+        The caller closes it."""
+        return self.session.request(method, url, stream=True, **kwargs)
+
+    def _follow(self, reply: Reply, method: str, url: str,
+                kwargs: dict[str, Any]) -> HttpResponse:
         """Follow a redirect with requests' own rules (a POST answered 303 becomes a GET,
         Authorization is dropped for another host, at most 30 hops) — from this answer,
         so the request already sent is not sent again. Salesforce does not redirect API
@@ -129,15 +142,20 @@ class DirectSession:
         prepared = self.session.prepare_request(requests.Request(
             method, url, headers=kwargs.get("headers"), params=kwargs.get("params"),
             json=kwargs.get("json"), data=kwargs.get("data")))
-        response.request = prepared
+        # The reply as requests' adapter would have built it. Its body is already
+        # decoded, so the headers that framed and encoded it on the wire are left out.
+        raw = urllib3.HTTPResponse(
+            body=io.BytesIO(reply.body), status=reply.status, reason=reply.reason,
+            headers=urllib3.HTTPHeaderDict(
+                [(k, v) for k, v in reply.headers
+                 if k.lower() not in ("content-length", "content-encoding",
+                                      "transfer-encoding")]),
+            preload_content=False, decode_content=False)
+        first = self.session.get_adapter(url).build_response(prepared, raw)
         hops = list(self.session.resolve_redirects(
-            response, prepared, timeout=kwargs.get("timeout"),
+            first, prepared, timeout=kwargs.get("timeout"),
             verify=kwargs.get("verify", self.session.verify)))
-        if not hops:
-            return response
-        # As Session.send does: every response before the last is its history.
-        hops[-1].history = [response, *hops[:-1]]
-        return hops[-1]
+        return HttpResponse.from_requests(hops[-1] if hops else first)
 
     def close(self) -> None:
         """Close the kept connections and the wrapped session."""
@@ -221,20 +239,3 @@ def _timeouts(timeout: object) -> tuple[float, float]:
         return float(connect or 120.0), float(read or 120.0)
     value = float(timeout) if isinstance(timeout, int | float) else 120.0
     return value, value
-
-
-def _response(reply: Reply, url: str, elapsed: float) -> requests.Response:
-    response = requests.Response()
-    response.status_code = reply.status
-    response.reason = reply.reason
-    headers: CaseInsensitiveDict[str] = CaseInsensitiveDict()
-    for name, value in reply.headers:
-        # Repeated headers folded as urllib3 folds them for requests.
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    response.headers = headers
-    response._content = reply.body
-    response._content_consumed = True
-    response.url = url
-    response.encoding = get_encoding_from_headers(headers)
-    response.elapsed = datetime.timedelta(seconds=elapsed)
-    return response

@@ -5,15 +5,19 @@ adds the bearer token, refreshes it once on INVALID_SESSION_ID, retries with jit
 exponential backoff only where a retry cannot duplicate a write, reads
 `Sforce-Limit-Info`, counts requests, and turns every failure into an `ilyd.errors`
 exception carrying Salesforce's status, errorCode, message and fields.
+
+Every call's answer is an `ilyd.salesforce.response.HttpResponse`, read whole; only
+`OrgHttp.stream` (Bulk results, read row by row off the socket) returns requests' own
+`Response`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 import structlog
@@ -31,6 +35,7 @@ from ilyd.errors import (
 )
 from ilyd.salesforce.direct import DirectSession
 from ilyd.salesforce.limits import ApiUsage
+from ilyd.salesforce.response import HttpResponse
 from ilyd.salesforce.token import AccessTokens
 from ilyd.salesforce.versions import DEFAULT_API_VERSION
 
@@ -43,6 +48,9 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
+
+# An answer read whole, or a streamed one (OrgHttp.stream) whose body holds the connection.
+_R = TypeVar("_R", HttpResponse, requests.Response)
 
 
 def make_session(ca_file: str | Path | None = None) -> requests.Session:
@@ -86,7 +94,7 @@ def _reason_for(status: int | None, error_code: str | None) -> str:
     return "client"
 
 
-def _parse_error_body(response: requests.Response) -> tuple[str, str | None, tuple[str, ...]]:
+def _parse_error_body(response: HttpResponse) -> tuple[str, str | None, tuple[str, ...]]:
     """Return (message, errorCode, fields) from any Salesforce error body shape."""
     try:
         body: Any = response.json()
@@ -110,7 +118,7 @@ def _parse_error_body(response: requests.Response) -> tuple[str, str | None, tup
     return (str(body)[:500], None, ())
 
 
-def error_from_response(response: requests.Response, what: str) -> SalesforceError:
+def error_from_response(response: HttpResponse, what: str) -> SalesforceError:
     """Translate a failed response into the matching `SalesforceError` subclass.
 
     `what` names the operation and its target ("query on Account") for the message.
@@ -146,22 +154,35 @@ def send_with_retry(
     retry_safe: bool,
     timeout: float,
     **kwargs: Any,
-) -> requests.Response:
+) -> HttpResponse:
     """Send one request, retrying connection errors and 5xx answers when `retry_safe`.
 
-    Returns the last response (any status); raises SalesforceUnavailableError when the
-    connection keeps failing. Counts `ilyd_sf_requests_total{op}` per attempt and times
-    each answered attempt (`ilyd_sf_request_duration_seconds{op}`).
+    Returns the last response (any status), its body read; raises
+    SalesforceUnavailableError when the connection keeps failing. Counts
+    `ilyd_sf_requests_total{op}` per attempt and times each answered attempt
+    (`ilyd_sf_request_duration_seconds{op}`).
     """
     # requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override `session.verify`
     # (psf/requests#3829); passing it per request keeps a configured ca_file in force.
     kwargs.setdefault("verify", session.verify)
+    if isinstance(session, DirectSession):
+        return _retrying(lambda: session.request(method, url, timeout=timeout, **kwargs),
+                         op=op, url=url, retry=retry, retry_safe=retry_safe)
+    return _retrying(
+        lambda: HttpResponse.from_requests(
+            session.request(method, url, timeout=timeout, **kwargs)),
+        op=op, url=url, retry=retry, retry_safe=retry_safe)
+
+
+def _retrying(send: Callable[[], _R], *, op: str, url: str, retry: RetryPolicy,
+              retry_safe: bool) -> _R:
+    """`send_with_retry`'s loop around one way of sending."""
     attempt = 0
     while True:
         metrics.SF_REQUESTS.labels(op=op).inc()
         sent = time.monotonic()
         try:
-            response = session.request(method, url, timeout=timeout, **kwargs)
+            response = send()
         except requests.exceptions.SSLError as exc:
             # An untrusted certificate does not heal by retrying.
             metrics.SF_REQUEST_FAILURES.labels(op=op, reason="tls").inc()
@@ -187,11 +208,17 @@ def send_with_retry(
             wait = retry.delay(attempt, response.headers.get("Retry-After"))
             log.info("sf_request_retry", op=op, status=response.status_code, wait_s=round(wait, 3))
             metrics.SF_REQUEST_RETRIES.labels(op=op).inc()
-            response.close()
+            _release(response)
             attempt += 1
             time.sleep(wait)
             continue
         return response
+
+
+def _release(response: HttpResponse | requests.Response) -> None:
+    # A streamed answer holds its connection until closed; one read whole holds nothing.
+    if isinstance(response, requests.Response):
+        response.close()
 
 
 def _origin(url: str) -> str:
@@ -252,7 +279,7 @@ class OrgHttp:
         retry_safe: bool | None = None,
         headers: Mapping[str, str] | None = None,
         **kwargs: Any,
-    ) -> requests.Response:
+    ) -> HttpResponse:
         """Send an authenticated request and return its successful (2xx) response.
 
         `retry_safe` defaults by method (POST is unsafe). A 401 refreshes the shared
@@ -261,29 +288,59 @@ class OrgHttp:
         """
         method = method.upper()
         safe = idempotent(method) if retry_safe is None else retry_safe
-        what = what or op
+        return self._authorized(
+            op, path, what or op, headers,
+            lambda url, sent: send_with_retry(
+                self._sender, method, url, op=op, retry=self.retry, retry_safe=safe,
+                timeout=self.timeout, headers=sent, **kwargs))
+
+    def stream(
+        self,
+        op: str,
+        method: str,
+        path: str,
+        *,
+        what: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        """`request` for a body read as it arrives (Bulk 2.0 result pages, up to millions
+        of rows held in flat memory): the one call that returns requests' own `Response`,
+        whose `raw` and `iter_content` read the socket. Retried (when `method` is
+        idempotent), refreshed and translated as `request`; the caller closes it.
+        """
+        method = method.upper()
+        kwargs.setdefault("verify", self._sender.verify)
+        return self._authorized(
+            op, path, what or op, headers,
+            lambda url, sent: _retrying(
+                lambda: self._sender.stream(method, url, timeout=self.timeout, headers=sent,
+                                            **kwargs),
+                op=op, url=url, retry=self.retry, retry_safe=idempotent(method)))
+
+    def _authorized(self, op: str, path: str, what: str, headers: Mapping[str, str] | None,
+                    send: Callable[[str, dict[str, str]], _R]) -> _R:
+        """`send(url, headers)` with the org's bearer token; the 2xx answer."""
         token = self.tokens.token()
         refreshed = False
         while True:
             all_headers = {"Authorization": f"Bearer {token.access_token}", **(headers or {})}
-            response = send_with_retry(
-                self._sender, method, self.url(path, token.instance_url),
-                op=op, retry=self.retry, retry_safe=safe, timeout=self.timeout,
-                headers=all_headers, **kwargs,
-            )
+            response = send(self.url(path, token.instance_url), all_headers)
             self.usage.observe(response.headers.get("Sforce-Limit-Info"))
             if response.status_code == 401 and not refreshed:
                 # Expired or revoked session: one refresh, shared by every thread that
                 # saw the same stale token, then one resend.
-                response.close()
+                _release(response)
                 log.info("sf_session_refresh", org=self.org, op=op)
                 metrics.SF_REQUEST_RETRIES.labels(op=op).inc()
                 token = self.tokens.refresh(stale=token)
                 refreshed = True
                 continue
             if response.status_code >= 400:
-                error = error_from_response(response, f"{what} on org {self.org}")
-                response.close()
+                whole = (HttpResponse.from_requests(response)
+                         if isinstance(response, requests.Response) else response)
+                error = error_from_response(whole, f"{what} on org {self.org}")
+                _release(response)
                 metrics.SF_REQUEST_FAILURES.labels(
                     op=op, reason=_reason_for(error.status, error.error_code)
                 ).inc()
