@@ -28,6 +28,7 @@ import pykka
 import structlog
 
 from ilyd import metrics
+from ilyd.pipeline.providers import chain_for
 from ilyd.pipeline.wakeup import TIMERS, Timer
 from ilyd.resync.checkpoint import ResyncStore, RunState
 from ilyd.resync.engine import Resync, ResyncSettings
@@ -40,6 +41,9 @@ from ilyd.resync.refresh import (
     refresh_objects,
     stale_run,
 )
+from ilyd.salesforce.connect import make_org_rest_client
+from ilyd.store.inbox import Inbox
+from ilyd.store.record_hashes import RecordHashStore
 
 if TYPE_CHECKING:
     from ilyd.actors.context import OrgContext
@@ -212,8 +216,6 @@ class RefreshRunner:
 
     def _connect(self) -> None:
         """A client of the round's own (its calls are the ones its share counts)."""
-        from ilyd.salesforce.connect import make_org_rest_client
-
         context = self._context
         self._rest = make_org_rest_client(context.config, context.secrets)
         self._gate = ShareGate(context.name, self._rest, self._schedule,
@@ -227,10 +229,6 @@ class RefreshRunner:
             self._rest = None
 
     def _new_engine(self) -> Resync:
-        from ilyd.pipeline.providers import chain_for
-        from ilyd.store.inbox import Inbox
-        from ilyd.store.record_hashes import RecordHashStore
-
         context = self._context
         database = context.database
         assert database is not None

@@ -32,7 +32,7 @@ from ilyd.errors import ProvisioningError
 from ilyd.resync import reader
 from ilyd.resync.checkpoint import ResyncStore, RunState
 from ilyd.resync.engine import Resync, ResyncRequest
-from ilyd.resync.plan import SUPPORTED_OBJECTS, build_plan
+from ilyd.resync.plan import SUPPORTED_OBJECTS, build_plan, parse_since
 from ilyd.salesforce.rest import RestClient
 from ilyd.store.db import Database
 
@@ -89,8 +89,6 @@ def count_backlog(rest: RestClient, objects: Sequence[str], cutoff: str,
     An object whose Ily fields (Last Enriched at least) the integration user cannot write
     is left out, as the real-time path leaves it; raises ProvisioningError when that
     leaves none."""
-    from ilyd.resync.plan import parse_since
-
     stale_before = parse_since(cutoff)
     plans = []
     refused: ProvisioningError | None = None
