@@ -19,6 +19,8 @@ from typing import TypeVar
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
+from ilyd.enrich.fields import LAST_ENRICHED, fields_for
+
 # `_created` series double the series count and nobody graphs them.
 prometheus_client.disable_created_metrics()
 
@@ -454,7 +456,6 @@ def prepare_org(org: str) -> None:
     for gauge in (ORG_UP, ORG_NEEDS_REAUTH, RESYNC_RUNNING):
         gauge.labels(org=org)
     # Every Ily field but Last Enriched (always written) may be protected: ~38 series.
-    from ilyd.enrich.fields import LAST_ENRICHED, fields_for
 
     for sobject in RECONCILE_OBJECTS:
         for ily in fields_for(sobject):

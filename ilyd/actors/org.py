@@ -33,6 +33,9 @@ from ilyd.actors.provisioner import ProvisionerActor
 from ilyd.actors.resync import ResyncActor
 from ilyd.config import OrgConfig, OrgName
 from ilyd.errors import ConfigError, ScopeRefusedError, StoreError
+from ilyd.pipeline.providers import sample_refusal
+from ilyd.pipeline.scope import validate_scope
+from ilyd.salesforce.connect import make_org_rest_client
 from ilyd.store import Database
 
 log = structlog.get_logger(__name__)
@@ -78,8 +81,6 @@ class Org:
 
     def start(self) -> None:
         """Read the secrets and start every child; raises on the first failure."""
-        from ilyd.pipeline.providers import sample_refusal
-
         # Refused before any child runs: not even provisioning touches such an org.
         refusal = sample_refusal(self.config)
         if refusal is not None:
@@ -116,9 +117,6 @@ class Org:
 def _validate_scope(config: OrgConfig, secrets: OrgSecrets) -> None:
     """Salesforce checks the `[org.scope]` conditions before any child runs (a refused
     one raises ScopeRefusedError: the org's config is wrong, not the org)."""
-    from ilyd.pipeline.scope import validate_scope
-    from ilyd.salesforce.connect import make_org_rest_client
-
     rest = make_org_rest_client(config, secrets)
     try:
         validate_scope(rest, config.name, config.scope)

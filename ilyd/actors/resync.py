@@ -20,6 +20,7 @@ import structlog
 from ilyd.actors.context import OrgContext
 from ilyd.actors.refresh import RefreshRunner, RefreshSettings, RefreshTick
 from ilyd.errors import ControlError
+from ilyd.pipeline.providers import chain_for
 from ilyd.resync.checkpoint import ResyncStore
 from ilyd.resync.engine import Resync, ResyncRequest, ResyncSettings
 from ilyd.resync.plan import SUPPORTED_OBJECTS, parse_since
@@ -141,8 +142,6 @@ class ResyncActor(pykka.ThreadingActor):
         return self._thread is not None and self._thread.is_alive()
 
     def _new_engine(self) -> Resync:
-        from ilyd.pipeline.providers import chain_for
-
         database = self._context.database
         assert database is not None
         if self._rest is None:

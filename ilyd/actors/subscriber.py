@@ -32,8 +32,13 @@ import structlog
 from ilyd.actors.context import OrgContext
 from ilyd.errors import IlydError, NeedsReauthError
 from ilyd.metrics import EVENTS_SKIPPED, ORG_SOURCE
-from ilyd.pipeline.cdc import SOURCES, read_inputs, triage
+from ilyd.pipeline.cdc import CDC_CHANNELS, SOURCES, read_inputs, triage
+from ilyd.pipeline.cdc_source import choose_source
+from ilyd.pipeline.poller import Poller
 from ilyd.pipeline.wakeup import TIMERS
+from ilyd.provision.checks import streaming_available
+from ilyd.provision.facts import gather
+from ilyd.provision.spec import PUSH_TOPICS
 from ilyd.salesforce.bayeux import (
     BackoffPolicy,
     BayeuxClient,
@@ -326,9 +331,6 @@ class SubscriptionLoop:
 
 def _other_channel(channel: str, sobject: str) -> str:
     """The object's channel on its other real-time source (PushTopic <-> change events)."""
-    from ilyd.pipeline.cdc import CDC_CHANNELS
-    from ilyd.provision.spec import PUSH_TOPICS
-
     cdc = CDC_CHANNELS[sobject]
     return PUSH_TOPICS[sobject].channel if channel == cdc else cdc
 
@@ -408,11 +410,6 @@ class SubscriberActor(pykka.ThreadingActor):
         return None
 
     def _decide(self) -> None:
-        from ilyd.pipeline.cdc_source import choose_source
-        from ilyd.pipeline.poller import Poller
-        from ilyd.provision.checks import streaming_available
-        from ilyd.provision.facts import gather
-
         config = self._context.config
         rest = self._pipeline.rest
         try:

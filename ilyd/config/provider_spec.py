@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ilyd.config.schema import Field, number
 from ilyd.config.secrets import SecretKind, SecretRef
-from ilyd.enrich.dataset_settings import DatasetSettings
+from ilyd.enrich.dataset_settings import DatasetSettings, sample_dataset_path
 from ilyd.enrich.dns_provider import DnsSettings
 from ilyd.enrich.http_provider import HttpSettings
 
@@ -51,8 +51,6 @@ class ProviderSpec:
         if isinstance(settings, DatasetSettings):
             path = settings.path
             if str(path) == "@sample":
-                from ilyd.enrich.dataset_settings import sample_dataset_path
-
                 path = sample_dataset_path()
             elif not path.is_absolute():
                 path = base_dir / path

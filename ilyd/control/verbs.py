@@ -13,9 +13,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import prometheus_client
+
 from ilyd import __version__
 from ilyd.actors.messages import OrgStatus, PauseOrg, RestartOrg, ResumeOrg
 from ilyd.control.protocol import DaemonView, Progress, Verb, flag_arg, org_arg
+from ilyd.metrics import REGISTRY
 
 
 def org_json(org: OrgStatus) -> dict[str, Any]:
@@ -87,10 +90,6 @@ VERBS: tuple[Verb, ...] = (
 
 def metrics_text(_daemon: DaemonView, _args: Mapping[str, Any], _progress: Progress) -> str:
     """This process's Prometheus exposition (a worker's, for the front to merge)."""
-    import prometheus_client
-
-    from ilyd.metrics import REGISTRY
-
     return prometheus_client.generate_latest(REGISTRY).decode()
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import prometheus_client
 from prometheus_client.registry import Collector
 
+from ilyd.errors import IlydError
 from ilyd.metrics import REGISTRY
 
 
@@ -45,8 +46,6 @@ class MetricsServer:
                 port, addr=host, registry=registry
             )
         except OSError as exc:
-            from ilyd.errors import IlydError
-
             raise IlydError(
                 f"cannot serve metrics on {host}:{port}: {exc.strerror}; change [metrics]"
                 " listen or stop whatever holds the port"

@@ -34,6 +34,8 @@ from ilyd.config.processes import process_count
 from ilyd.control import verbs as daemon_verbs
 from ilyd.control.protocol import Progress, merge_verbs
 from ilyd.control.server import ControlServer
+from ilyd.daemon.front import Front
+from ilyd.daemon.logs import configure_logging
 from ilyd.daemon.metrics_server import MetricsServer
 from ilyd.daemon.sdnotify import Notifier
 from ilyd.daemon.service import Service, control_verbs, mark_reload
@@ -289,7 +291,6 @@ def run_daemon(config_path: Path, worker: WorkerRole | None = None) -> int:
     # A worker runs the config its front validated (on its stdin), not the file as it is
     # now: the two may differ when it is started again after a crash.
     config = receive_config(sys.stdin.buffer) if worker is not None else load_config(config_path)
-    from ilyd.daemon.logs import configure_logging
 
     configure_logging(config.daemon.log_format, config.daemon.log_level,
                       fields={"worker": worker.index} if worker is not None else None)
@@ -306,7 +307,5 @@ def run_daemon(config_path: Path, worker: WorkerRole | None = None) -> int:
         log.warning("config_warning", warning=warning)
     processes = process_count(config)
     if processes > 1:
-        from ilyd.daemon.front import Front
-
         return Front(config, processes).run()
     return Daemon(config).run()

@@ -20,6 +20,7 @@ from ilyd.config import Config, load_config
 from ilyd.config.diff import ConfigDiff, diff_configs
 from ilyd.control import verbs as daemon_verbs
 from ilyd.control.protocol import Verb, merge_verbs
+from ilyd.daemon.logs import set_level
 from ilyd.daemon.sdnotify import Notifier
 from ilyd.errors import ConfigError, ControlError
 from ilyd.pipeline import cache_verbs, history_verbs, policy_verbs
@@ -134,8 +135,6 @@ class Service:
     def _adopt(self, new: Config) -> Config:
         """Run `new` from now on, but for the settings that need a restart; the next
         generation."""
-        from ilyd.daemon.logs import set_level
-
         self.generation += 1
         self.config = keep_restart_only(self.config, new)
         set_level(self.config.daemon.log_level)

@@ -8,6 +8,8 @@ import datetime as dt
 import json
 from typing import TYPE_CHECKING, Any
 
+from cryptography import x509
+
 from ilyd.devorg import bootstrap, convert, logins
 from ilyd.devorg.dml import RecordError, WriteOp, save
 from ilyd.devorg.ids import to18
@@ -169,8 +171,6 @@ class Admin:
         """PUT /_devorg/orgs/{org}/certificate — the connected app's X.509 cert (PEM) for
         the JWT bearer flow."""
         org = self._org(request)
-        from cryptography import x509
-
         try:
             x509.load_pem_x509_certificate(request.body)
         except ValueError as exc:
