@@ -88,3 +88,16 @@ def test_metrics_doc_headings_name_no_issue():
     headings = re.findall(r"^#+ .*$", text, flags=re.MULTILINE)
     assert headings
     assert not [h for h in headings if re.search(r"\bissue\b", h, flags=re.IGNORECASE)]
+
+
+def test_the_readme_layout_names_every_package_and_loose_module_of_the_tree():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## How the code is laid out\n", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`ilyd/([a-z_]+)/`", section))
+    named_modules = set(re.findall(r"`([a-z_]+\.py)`", section))
+    package = ROOT / "ilyd"
+    packages = {p.name for p in package.iterdir() if (p / "__init__.py").exists()}
+    loose = {p.name for p in package.glob("*.py")} - {"__init__.py", "__main__.py", "cli.py"}
+    assert named == packages, f"README layout vs tree: {sorted(named ^ packages)}"
+    assert loose <= named_modules, f"loose modules not in the README: {loose - named_modules}"
+    assert "`ilyd/cli.py`" in section
