@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import requests
+
 from ilyd.pipeline.enricher import Enricher
 from ilyd.pipeline.runtime import OrgPipeline
 from ilyd.pipeline.work import WorkItem
 from ilyd.pipeline.writer import FlushReport, Writer
 from ilyd.provision.grant import grant_profiles
+from ilyd.salesforce.soql import soql
 from ilyd.store.inbox import InboxEntry
 from tests.pipeline.conftest import SalesforceUser
 
@@ -31,6 +34,12 @@ def flush(pipeline: OrgPipeline, entries: Sequence[InboxEntry],
     writer = writer or new_writer(pipeline)
     writer.add(collected)
     return writer.flush()
+
+
+def composite_calls(user: SalesforceUser) -> int:
+    """The Composite calls devorg counted for the org."""
+    calls = requests.get(f"{user.base}/calls", timeout=30).json()["by_endpoint"]
+    return int(calls.get("POST composite", 0))
 
 
 def new_writer(pipeline: OrgPipeline) -> Writer:
@@ -71,4 +80,28 @@ def test_a_persons_edit_is_kept_when_both_objects_are_read_in_one_call(
     assert report.reads == 1
     assert user.record(account)["Ily_Company_Name__c"] == "Globex Corporation"
     assert user.record(account)[INDUSTRY] == "Curated by Sales"
+    assert user.record(lead)["Ily_Company_Name__c"] == "Acme Corporation"
+
+
+def test_an_object_whose_query_the_composite_call_refuses_is_read_on_its_own(
+        pipeline: OrgPipeline, user: SalesforceUser) -> None:
+    writer = new_writer(pipeline)
+    first = user.create("Account", Name="One", Website="acme.example")
+    flush(pipeline, [InboxEntry("Account", first, {"Website": "acme.example"})], writer)
+    # The field's grant goes: for the integration user the column no longer exists, and
+    # the writer still believes it is there (its read asks for it).
+    for row in pipeline.rest.query(soql(
+            "SELECT Id FROM FieldPermissions WHERE Field = {}", f"Account.{INDUSTRY}")):
+        pipeline.rest.delete("FieldPermissions", row["Id"])
+    account = user.create("Account", Name="Two", Website="globex.test")
+    lead = user.create("Lead", LastName="Doe", Company="Acme", Email="jo@acme.example")
+    composites = composite_calls(user)
+    report = flush(pipeline, [InboxEntry("Account", account, {"Website": "globex.test"}),
+                              InboxEntry("Lead", lead, {"Email": "jo@acme.example"})], writer)
+    assert report.written == 2
+    assert report.reads == 3  # both in one call; the Account alone, refused, then without
+    assert composite_calls(user) == composites + 1
+    assert [(u.sobject, u.field) for u in pipeline.state.unwritable(pipeline.org)] == [
+        ("Account", INDUSTRY)]
+    assert user.record(account)["Ily_Company_Name__c"] == "Globex Corporation"
     assert user.record(lead)["Ily_Company_Name__c"] == "Acme Corporation"
