@@ -8,14 +8,13 @@ from collections.abc import Sequence
 
 import requests
 
-from ilyd.pipeline.enricher import Enricher
 from ilyd.pipeline.runtime import OrgPipeline
-from ilyd.pipeline.work import WorkItem
 from ilyd.pipeline.writer import FlushReport, Writer
 from ilyd.provision.grant import grant_profiles
 from ilyd.salesforce.soql import soql
 from ilyd.store.inbox import InboxEntry
 from tests.pipeline.conftest import SalesforceUser
+from tests.pipeline.test_writer import make_writer, run_once
 
 INDUSTRY = "Ily_Industry__c"
 
@@ -23,17 +22,9 @@ INDUSTRY = "Ily_Industry__c"
 def flush(pipeline: OrgPipeline, entries: Sequence[InboxEntry],
           writer: Writer | None = None) -> FlushReport:
     """Put the entries, enrich them, and flush a writer (default a new one) once."""
-    pipeline.inbox.put(pipeline.org, entries, source="test")
-    collected: list[WorkItem] = []
-    enricher = Enricher(pipeline.org, pipeline.inbox, pipeline.provider, collected.extend,
-                        state=pipeline.state, workers=2)
-    try:
-        enricher.run_round()
-    finally:
-        enricher.close()
-    writer = writer or new_writer(pipeline)
-    writer.add(collected)
-    return writer.flush()
+    report = run_once(pipeline, entries, writer)[1]
+    assert isinstance(report, FlushReport)
+    return report
 
 
 def composite_calls(user: SalesforceUser) -> int:
@@ -42,14 +33,9 @@ def composite_calls(user: SalesforceUser) -> int:
     return int(calls.get("POST composite", 0))
 
 
-def new_writer(pipeline: OrgPipeline) -> Writer:
-    return Writer(pipeline.org, pipeline.rest, pipeline.inbox, pipeline.state,
-                  pipeline.hashes, enrich=pipeline.config.enrich, budget=pipeline.budget)
-
-
 def test_a_flush_of_leads_and_accounts_reads_both_in_one_call(
         pipeline: OrgPipeline, user: SalesforceUser) -> None:
-    writer = new_writer(pipeline)
+    writer = make_writer(pipeline)
     writer.fields.of("Lead")  # the describes, once per writer
     writer.fields.of("Account")
     lead = user.create("Lead", LastName="Doe", Company="Acme", Email="jo@acme.example")
@@ -85,7 +71,7 @@ def test_a_persons_edit_is_kept_when_both_objects_are_read_in_one_call(
 
 def test_an_object_whose_query_the_composite_call_refuses_is_read_on_its_own(
         pipeline: OrgPipeline, user: SalesforceUser) -> None:
-    writer = new_writer(pipeline)
+    writer = make_writer(pipeline)
     first = user.create("Account", Name="One", Website="acme.example")
     flush(pipeline, [InboxEntry("Account", first, {"Website": "acme.example"})], writer)
     # The field's grant goes: for the integration user the column no longer exists, and
