@@ -17,6 +17,7 @@ socket that the front talks to with the ordinary protocol:
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Mapping
@@ -26,7 +27,7 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry
 
-from ilyd import __version__, metrics
+from ilyd import metrics
 from ilyd.actors.messages import OrgState, OrgStatus, SupervisorSnapshot, summarize
 from ilyd.config import Config
 from ilyd.control.protocol import Progress, Verb, org_arg
@@ -60,44 +61,28 @@ class Front(Service):
 
     # ----------------------------------------------------------------- main loop
 
-    def run(self) -> int:
-        """Run until SIGTERM/SIGINT; return the exit status."""
-        control = ControlServer(self.config.daemon.control_socket, FRONT_VERBS, self)
-        control.start()  # first: a second daemon must stop here, before touching anything
-        metrics_server = state_lock = None
-        try:
-            state_lock = lock_state_dir(self.config.daemon.state_dir)
-            # One state file per worker (a shared one's cross-process write lock makes every
-            # write wait); rows move to their org's file when the count changes.
-            arrange(self.config.daemon.state_dir, len(self.workers))  # logs what it moved
-            listen = self.config.metrics.listen
-            if listen is not None:
-                registry = CollectorRegistry(auto_describe=False)
-                registry.register(MergedMetrics(metrics.REGISTRY, self._expositions))
-                metrics_server = MetricsServer(*listen, per_org=self.config.metrics.per_org,
-                                               registry=registry)
-                self.metrics_url = metrics_server.url
-            metrics.BUILD_INFO.info({"version": __version__})
-            mark_reload(self.generation, ok=True)
-            for worker in self.workers:
-                worker.start(self.config)
-            self._install_signals()
-            log.info("ilyd_started", version=__version__, config=str(self.config.path),
-                     control_socket=str(control.path), metrics=self.metrics_url,
-                     processes=len(self.workers))
-            self.notifier.ready(self._startup_status())
-            self._loop()
-        finally:
-            self.notifier.stopping()
-            log.info("ilyd_stopping")
-            control.stop()
-            self._stop_workers()
-            if metrics_server is not None:
-                metrics_server.stop()
-            if state_lock is not None:
-                state_lock.close()
-        log.info("ilyd_stopped")
-        return 0
+    def _control(self) -> ControlServer:
+        return ControlServer(self.config.daemon.control_socket, FRONT_VERBS, self)
+
+    def _open(self, cleanup: contextlib.ExitStack) -> None:
+        cleanup.callback(lock_state_dir(self.config.daemon.state_dir).close)
+        # One state file per worker (a shared one's cross-process write lock makes every
+        # write wait); rows move to their org's file when the count changes.
+        arrange(self.config.daemon.state_dir, len(self.workers))  # logs what it moved
+        listen = self.config.metrics.listen
+        if listen is not None:
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(MergedMetrics(metrics.REGISTRY, self._expositions))
+            metrics_server = MetricsServer(*listen, per_org=self.config.metrics.per_org,
+                                           registry=registry)
+            cleanup.callback(metrics_server.stop)
+            self.metrics_url = metrics_server.url
+
+    def _start(self, cleanup: contextlib.ExitStack) -> dict[str, Any]:
+        cleanup.callback(self._stop_workers)
+        for worker in self.workers:
+            worker.start(self.config)
+        return {"event": "ilyd_started", "processes": len(self.workers)}
 
     def _startup_status(self) -> str:
         """READY=1's status, once every worker answers (or READY_TIMEOUT passed)."""

@@ -13,6 +13,7 @@ metrics), without systemd notifications, and it stops when the front goes away.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import resource
@@ -26,7 +27,7 @@ from typing import Any
 import pykka
 import structlog
 
-from ilyd import __version__, metrics
+from ilyd import metrics
 from ilyd.actors.messages import ApplyConfig, GetSnapshot, OrgState, Ping, SupervisorSnapshot
 from ilyd.actors.supervisor import SupervisorActor
 from ilyd.config import Config, load_config
@@ -69,6 +70,7 @@ class Daemon(Service):
         self.role = role
         self._parent = os.getppid()
         self.supervisor: pykka.ActorRef[Any] | None = None
+        self.database: Database | None = None
         self.database_path = (database_path(self.config.daemon.state_dir) if role is None else
                               database_path(self.config.daemon.state_dir, role.index,
                                             role.count))
@@ -76,57 +78,39 @@ class Daemon(Service):
 
     # ----------------------------------------------------------------- main loop
 
-    def run(self) -> int:
-        """Run until SIGTERM/SIGINT; return the exit status."""
+    def _control(self) -> ControlServer:
         socket_path = self.config.daemon.control_socket
-        if self.role is not None:
-            socket_path = worker_socket(socket_path, self.role.index)
         verbs = control_verbs()
         if self.role is not None:
+            socket_path = worker_socket(socket_path, self.role.index)
             verbs = {**verbs, **merge_verbs(daemon_verbs.WORKER_VERBS)}
-        control = ControlServer(socket_path, verbs, self)
-        control.start()  # first: a second daemon must stop here, before touching anything
-        database = metrics_server = state_lock = None
-        try:
-            if self.role is None:  # a worker's front holds the state directory
-                state_lock = lock_state_dir(self.config.daemon.state_dir)
-                arrange(self.config.daemon.state_dir, 1)  # logs what it moved
-            else:  # and the worker its file: a killed front's worker may linger a moment
-                state_lock = lock_state_dir(self.config.daemon.state_dir,
-                                            f"{self.database_path.name}.lock",
-                                            wait=WORKER_LOCK_WAIT)
-            database = Database(self.database_path)
-            database.checkpoint_in_background()
-            listen = self.config.metrics.listen
-            if listen is not None and self.role is None:
-                metrics_server = MetricsServer(*listen, per_org=self.config.metrics.per_org)
-                self.metrics_url = metrics_server.url
-            metrics.BUILD_INFO.info({"version": __version__})
-            metrics.prepare_daemon(one_process=self.role is None)
-            mark_reload(self.generation, ok=True)
-            self.supervisor = SupervisorActor.start(self.config, generation=self.generation,
-                                                    database=database)
-            self._install_signals()
-            log.info("ilyd_started" if self.role is None else "ilyd_worker_started",
-                     version=__version__, config=str(self.config.path),
-                     control_socket=str(control.path), metrics=self.metrics_url,
-                     orgs=len(self.config.orgs))
-            self.notifier.ready(self._startup_status())
-            self._loop()
-        finally:
-            self.notifier.stopping()
-            log.info("ilyd_stopping")
-            control.stop()
-            if self.supervisor is not None:
-                stop_actors(self.supervisor)
-            if metrics_server is not None:
-                metrics_server.stop()
-            if database is not None:
-                database.close()
-            if state_lock is not None:
-                state_lock.close()
-        log.info("ilyd_stopped")
-        return 0
+        return ControlServer(socket_path, verbs, self)
+
+    def _open(self, cleanup: contextlib.ExitStack) -> None:
+        if self.role is None:  # a worker's front holds the state directory
+            state_lock = lock_state_dir(self.config.daemon.state_dir)
+            arrange(self.config.daemon.state_dir, 1)  # logs what it moved
+        else:  # and the worker its file: a killed front's worker may linger a moment
+            state_lock = lock_state_dir(self.config.daemon.state_dir,
+                                        f"{self.database_path.name}.lock",
+                                        wait=WORKER_LOCK_WAIT)
+        cleanup.callback(state_lock.close)
+        self.database = Database(self.database_path)
+        cleanup.callback(self.database.close)
+        self.database.checkpoint_in_background()
+        listen = self.config.metrics.listen
+        if listen is not None and self.role is None:
+            metrics_server = MetricsServer(*listen, per_org=self.config.metrics.per_org)
+            cleanup.callback(metrics_server.stop)
+            self.metrics_url = metrics_server.url
+
+    def _start(self, cleanup: contextlib.ExitStack) -> dict[str, Any]:
+        metrics.prepare_daemon(one_process=self.role is None)
+        self.supervisor = SupervisorActor.start(self.config, generation=self.generation,
+                                                database=self.database)
+        cleanup.callback(stop_actors, self.supervisor)
+        return {"event": "ilyd_started" if self.role is None else "ilyd_worker_started",
+                "orgs": len(self.config.orgs)}
 
     def _startup_status(self) -> str:
         """The status line for READY=1.

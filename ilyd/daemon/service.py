@@ -5,6 +5,7 @@ and the first half of a reload — the file validated again and compared.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import signal
 import threading
@@ -15,11 +16,12 @@ from typing import Any
 import pykka.debug
 import structlog
 
-from ilyd import metrics
+from ilyd import __version__, metrics
 from ilyd.config import Config, load_config
 from ilyd.config.diff import ConfigDiff, diff_configs
 from ilyd.control import verbs as daemon_verbs
 from ilyd.control.protocol import Verb, merge_verbs
+from ilyd.control.server import ControlServer
 from ilyd.daemon.logs import set_level
 from ilyd.daemon.sdnotify import Notifier
 from ilyd.errors import ConfigError, ControlError
@@ -50,9 +52,58 @@ class Service:
         self._events: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._reload_lock = threading.Lock()
 
+    # --------------------------------------------------- what each kind of process does
+
+    def _control(self) -> ControlServer:
+        """The control server this process answers on (not started)."""
+        raise NotImplementedError
+
+    def _open(self, cleanup: contextlib.ExitStack) -> None:
+        """Claim the state and open what the process holds (state lock, database, metrics
+        endpoint), each with its closer pushed on `cleanup`."""
+        raise NotImplementedError
+
+    def _start(self, cleanup: contextlib.ExitStack) -> dict[str, Any]:
+        """Start the work (the supervisor, or the worker processes), its stop pushed on
+        `cleanup`; return the `ilyd_started` log line's event and fields."""
+        raise NotImplementedError
+
+    def _startup_status(self) -> str:
+        """READY=1's status line."""
+        raise NotImplementedError
+
     def summary_now(self) -> str:
         """The STATUS= line as it is now (after a refused reload)."""
         raise NotImplementedError
+
+    # ---------------------------------------------------------------- the main loop
+
+    def run(self) -> int:
+        """Run until SIGTERM/SIGINT; return the exit status.
+
+        The control socket comes first: a second daemon must stop there, before touching
+        anything. At the end the socket goes first, then what `_start` and `_open` set up,
+        in the reverse order."""
+        control = self._control()
+        control.start()
+        with contextlib.ExitStack() as cleanup:
+            try:
+                self._open(cleanup)
+                metrics.BUILD_INFO.info({"version": __version__})
+                mark_reload(self.generation, ok=True)
+                started = self._start(cleanup)
+                self._install_signals()
+                log.info(started.pop("event"), version=__version__,
+                         config=str(self.config.path), control_socket=str(control.path),
+                         metrics=self.metrics_url, **started)
+                self.notifier.ready(self._startup_status())
+                self._loop()
+            finally:
+                self.notifier.stopping()
+                log.info("ilyd_stopping")
+                control.stop()
+        log.info("ilyd_stopped")
+        return 0
 
     def reload(self, **options: Any) -> dict[str, Any]:
         """Validate the config file again and apply the difference."""
