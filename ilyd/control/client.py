@@ -83,7 +83,7 @@ class ControlClient:
 def default_socket(config: str | None) -> Path:
     """--config's control socket, else systemd's, else the local ./var/run one."""
     if config:
-        from ilyd.config import load_config
+        from ilyd.config import load_config  # noqa: PLC0415 (only with --config: ilyd ctl starts fast)
 
         return load_config(config).daemon.control_socket
     runtime = os.environ.get("RUNTIME_DIRECTORY")

@@ -18,6 +18,7 @@ after a crash (it continues from the checkpoint). Per object:
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 import uuid
 from collections import Counter
@@ -108,8 +109,6 @@ class Resync:
                  inbox: Inbox | None = None, integration_user_id: str | None = None,
                  export_metrics: bool = True, enrich: EnrichConfig | None = None,
                  scope: tuple[tuple[str, str], ...] = (), gate: Gate | None = None) -> None:
-        import threading
-
         self.org = org
         self.rest = rest
         self.bulk = BulkClient(rest, max_upload_bytes=(settings or ResyncSettings())

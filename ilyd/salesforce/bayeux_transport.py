@@ -185,7 +185,8 @@ class WebSocketTransport:
 
     def open(self, headers: Mapping[str, str], cookie: str | None, timeout: float) -> None:
         """Open the socket (raises TransportError when the server refuses the upgrade)."""
-        import websocket  # websocket-client: only loaded when a server offers WebSocket
+        # websocket-client: only loaded when a server offers WebSocket.
+        import websocket  # noqa: PLC0415
 
         sslopt = {"ca_certs": self._ca_file} if self._ca_file else None
         try:
@@ -203,7 +204,7 @@ class WebSocketTransport:
         on_events: EventSink,
     ) -> list[Message]:
         """Send the messages; read frames until every one of them has its reply."""
-        import websocket
+        import websocket  # noqa: PLC0415 (as in open)
 
         if self._ws is None:
             raise TransportError("WebSocket is not open", FailureKind.NETWORK)

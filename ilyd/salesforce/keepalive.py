@@ -50,7 +50,8 @@ def ssl_context(verify: str | bool) -> ssl.SSLContext:
             return ssl.create_default_context(capath=verify)
         return ssl.create_default_context(cafile=verify)
     try:
-        import certifi  # requests' own CA bundle: the same trust as the requests path
+        # requests' own CA bundle: the same trust as the requests path.
+        import certifi  # noqa: PLC0415
     except ImportError:  # pragma: no cover - certifi comes with requests
         return ssl.create_default_context()
     return ssl.create_default_context(cafile=certifi.where())
