@@ -23,7 +23,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import requests
+
 _SETTLE_SECONDS = 20.0  # after traffic stops, how long --json waits for the last writes
+DEMO_API_LIMIT = 5_000_000  # the demo org's daily API allowance: room for its compressed traffic
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -206,6 +209,11 @@ def demo_command(args: argparse.Namespace) -> int:
     interrupted = False
     try:
         info = dev.orgs[0]
+        # The traffic packs a day's creates into minutes: on devorg's default allowance
+        # (a Developer Edition's 15,000 calls a day) the writer's window would widen to its
+        # widest within seconds (api_share), hiding the live enrichment the demo shows.
+        requests.patch(f"{dev.admin}/orgs/{info.name}/settings",
+                       json={"api_limit": DEMO_API_LIMIT}, timeout=30).raise_for_status()
         config = _write_config(root, dev.url, info, metrics_port)
         if not args.json:
             print(f"devorg on {dev.url}; installing ilyd into org {info.name} …", flush=True)
