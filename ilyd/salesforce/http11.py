@@ -18,9 +18,10 @@ four times this module's CPU, no less than `http.client` (`bench/http_exchange.p
     Bayeux connect POST, devorg's        17          74       75
     Bayeux connect POST, Salesforce's    22          96       95
 
-Being hand-written, it is tested as h11 is, against the standard library
-(tests/salesforce/test_http11_stdlib.py): every framing `http.server` serves must read
-as `http.client` reads it, and fail where it fails, with the same exception.
+Being hand-written, it is tested as h11 is, against the standard library: every framing
+`http.server` serves must read as `http.client` reads it, and fail where it fails, with
+the same exception (tests/salesforce/test_http11_stdlib.py), and so must generated
+answers (tests/fuzz/test_http11_fuzz.py).
 """
 
 from __future__ import annotations
