@@ -82,7 +82,7 @@ class Front(Service):
         cleanup.callback(self._stop_workers)
         for worker in self.workers:
             worker.start(self.config)
-        return {"event": "ilyd_started", "processes": len(self.workers)}
+        return {"processes": len(self.workers)}
 
     def _startup_status(self) -> str:
         """READY=1's status, once every worker answers (or READY_TIMEOUT passed)."""

@@ -109,8 +109,10 @@ class Daemon(Service):
         self.supervisor = SupervisorActor.start(self.config, generation=self.generation,
                                                 database=self.database)
         cleanup.callback(stop_actors, self.supervisor)
-        return {"event": "ilyd_started" if self.role is None else "ilyd_worker_started",
-                "orgs": len(self.config.orgs)}
+        return {"orgs": len(self.config.orgs)}
+
+    def _is_worker(self) -> bool:
+        return self.role is not None
 
     def _startup_status(self) -> str:
         """The status line for READY=1.

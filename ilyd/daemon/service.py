@@ -65,8 +65,12 @@ class Service:
 
     def _start(self, cleanup: contextlib.ExitStack) -> dict[str, Any]:
         """Start the work (the supervisor, or the worker processes), its stop pushed on
-        `cleanup`; return the `ilyd_started` log line's event and fields."""
+        `cleanup`; return the fields of the `ilyd_started` log line."""
         raise NotImplementedError
+
+    def _is_worker(self) -> bool:
+        """Whether this process is a worker under a front."""
+        return False
 
     def _startup_status(self) -> str:
         """READY=1's status line."""
@@ -93,7 +97,8 @@ class Service:
                 mark_reload(self.generation, ok=True)
                 started = self._start(cleanup)
                 self._install_signals()
-                log.info(started.pop("event"), version=__version__,
+                log.info("ilyd_worker_started" if self._is_worker() else "ilyd_started",
+                         version=__version__,
                          config=str(self.config.path), control_socket=str(control.path),
                          metrics=self.metrics_url, **started)
                 self.notifier.ready(self._startup_status())
