@@ -21,7 +21,6 @@ ENTITY_IS_DELETED / NOT_FOUND / CANNOT_UPDATE_CONVERTED_LEAD → dropped, counte
 
 from __future__ import annotations
 
-import random
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -31,6 +30,7 @@ from typing import Any
 import structlog
 
 from ilyd import metrics
+from ilyd.backoff import Backoff
 from ilyd.config.enrich import EnrichConfig
 from ilyd.errors import AuthError, RequestLimitError, SalesforceError
 from ilyd.pipeline.budget import ApiBudget
@@ -105,10 +105,8 @@ class _Send:
     kept: dict[str, str] = field(default_factory=dict)  # field -> why it is not sent
 
 
-def backoff(attempts: int, base: float = 0.5, cap: float = 60.0) -> float:
-    """Seconds before a record is tried again after `attempts` claims (jittered)."""
-    ceiling = min(cap, base * 2 ** max(0, attempts - 1))
-    return random.uniform(ceiling / 2, ceiling)
+# Waits of a record given back after `attempts` claims: up to 0.5 s, 1 s, 2 s ... 60 s.
+RETRY_BACKOFF = Backoff(initial=0.5, cap=60.0)
 
 
 class Writer:
@@ -505,7 +503,7 @@ class Writer:
         for send in keep:
             report.retried += 1
             self._given_back += 1
-            self.inbox.release([send.work.item], delay=backoff(send.work.item.attempts),
+            self.inbox.release([send.work.item], delay=RETRY_BACKOFF.delay(send.work.item.attempts),
                                error=error)
 
     def _release(self, sends: list[_Send], delay: float, error: str) -> None:
@@ -522,6 +520,6 @@ class Writer:
             return
         log.warning("writeback_call_failed", error=str(exc), records=len(sends))
         attempts = max(s.work.item.attempts for s in sends)
-        self._release(sends, backoff(attempts), str(exc))
+        self._release(sends, RETRY_BACKOFF.delay(attempts), str(exc))
         if isinstance(exc, AuthError):
             raise exc
