@@ -1,9 +1,14 @@
-"""The org children of the real-time pipeline: writer, enricher, poller.
+"""The org children of the real-time pipeline: writer, enricher, and the feed.
 
 They share one `OrgPipeline` (client, stores, providers, budget), built by the first
-of them to start and closed by the last to stop. Start order writer → enricher →
-poller; the org stops them in reverse, so the writer goes last and hands what it still
-queues back to the inbox.
+of them to start and closed by the last to stop. Start order writer → enricher → feed;
+the org stops them in reverse, so the writer goes last and hands what it still queues
+back to the inbox.
+
+The feed is one child, decided once per start without asking Salesforce: the poller
+when the org is configured to poll or its last decision (stored in the state database,
+`ilyd.store.org_facts`) was polling, else the subscriber, which decides from the facts
+and has the org restarted should they say polling.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from ilyd.actors.writer import WriterActor
 from ilyd.config import OrgConfig
 from ilyd.errors import StoreError
 from ilyd.pipeline.runtime import OrgPipeline
+from ilyd.provision.feed import POLLING
+from ilyd.store.org_facts import OrgFactsStore
 
 
 class _Shared:
@@ -41,7 +48,7 @@ class _Shared:
 
 
 def pipeline_children(config: OrgConfig) -> Sequence[tuple[str, ChildFactory]]:
-    """(name, factory) of the writer, the enricher and the poller, in start order."""
+    """(name, factory) of the writer, the enricher and the feed, in start order."""
     del config
     shared = _Shared()
 
@@ -53,12 +60,14 @@ def pipeline_children(config: OrgConfig) -> Sequence[tuple[str, ChildFactory]]:
         assert shared.writer is not None
         return EnricherActor.start(context, shared.get(context), shared.writer)
 
-    def poller(context: OrgContext) -> pykka.ActorRef[Any]:
-        return PollerActor.start(context, shared.get(context))
+    def feed(context: OrgContext) -> pykka.ActorRef[Any]:
+        pipeline = shared.get(context)
+        if context.config.source == "polling":
+            return PollerActor.start(context, pipeline)
+        stored = OrgFactsStore(pipeline.database).get(context.name)
+        if stored is not None and stored.feed == POLLING:
+            return PollerActor.start(
+                context, pipeline, reason="streaming is not available to the integration user")
+        return SubscriberActor.start_for(context, pipeline)
 
-    def subscriber(context: OrgContext) -> pykka.ActorRef[Any]:
-        # Streams only where the poller does not (same streaming_available rule).
-        return SubscriberActor.start_for(context, shared.get(context))
-
-    return (("writer", writer), ("enricher", enricher), ("poller", poller),
-            ("subscriber", subscriber))
+    return (("writer", writer), ("enricher", enricher), ("feed", feed))

@@ -2,7 +2,11 @@
 
 At org start it provisions (with `auto_provision`, else it only looks) in a message to
 itself, so the org's start never waits on Salesforce, then publishes the org's mode and
-field count through `OrgContext.publish`. A provisioning failure is published as detail,
+field count through `OrgContext.publish`. A warm start (the checks of an earlier start
+stored, about the same org, with nothing left to provision) publishes from the stored
+facts at once and runs the checks again at a random moment within `recheck_within`
+seconds; a re-check that changes how the org is fed (streaming or polling) restarts the
+org, which then starts the other child. A provisioning failure is published as detail,
 never raised: the org keeps running in whatever mode the facts allow. A transient failure
 (Salesforce unreachable, 5xx, allowance spent) is tried again after an exponential,
 jittered, capped delay, published as `provision_retry_at` (UTC) and `provision_attempts`;
@@ -28,13 +32,18 @@ import structlog
 from ilyd.actors.context import OrgContext
 from ilyd.actors.messages import DetailValue
 from ilyd.errors import AuthError, IlydError, NeedsReauthError, is_retryable
+from ilyd.provision.checks import decide_mode
+from ilyd.provision.facts import OrgFacts
+from ilyd.provision.feed import decide_feed, recheck_delay, remember, stored_facts
 from ilyd.provision.identity import OrgIdentityStore
+from ilyd.provision.plan import make_plan
 from ilyd.provision.retry import StartupRetry
-from ilyd.provision.service import Provisioner, ProvisionReport
+from ilyd.provision.service import Provisioner, ProvisionReport, set_mode_metric
 from ilyd.provision.source import source_check
 from ilyd.resync.checkpoint import ResyncStore
 from ilyd.salesforce.connect import make_org_rest_client
 from ilyd.salesforce.http import RetryPolicy
+from ilyd.store.org_facts import OrgFactsStore
 from ilyd.store.writes import WriteStateStore
 
 log = structlog.get_logger(__name__)
@@ -59,6 +68,11 @@ def provisioner_for(org: str) -> pykka.ActorRef[Any] | None:
 @dataclass(frozen=True)
 class _Startup:
     """Internal: the first run after the org started."""
+
+
+@dataclass(frozen=True)
+class _Recheck:
+    """Internal: a warm start's checks, run again in the background."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +127,8 @@ class ProvisionerActor(pykka.ThreadingActor):
         self._retry = StartupRetry(initial=STARTUP_RETRY_INITIAL, maximum=STARTUP_RETRY_MAX)
         self._generation = 0
         self._timer: threading.Timer | None = None
+        self._recheck: threading.Timer | None = None
+        self._facts: OrgFactsStore | None = None
 
     @classmethod
     def start_for(cls, context: OrgContext) -> pykka.ActorRef[Any]:
@@ -132,6 +148,7 @@ class ProvisionerActor(pykka.ThreadingActor):
             self.actor_ref.stop(block=False)
             return
         database = self._context.database
+        self._facts = OrgFactsStore(database) if database is not None else None
         self._provisioner = Provisioner(
             config.name, rest, objects=config.objects, api_version=config.api_version,
             api_budget_ratio=config.api_budget_ratio, poll_interval=config.poll_interval,
@@ -141,7 +158,7 @@ class ProvisionerActor(pykka.ThreadingActor):
             auto_provision=config.auto_provision, source=source_check(config),
             auto_layout=config.auto_layout,
             resyncs=ResyncStore(database) if database is not None else None,
-            streaming_source=config.source)
+            streaming_source=config.source, on_facts=self._remember)
         with _registry_lock:
             _registry[config.name] = self.actor_ref
         self.actor_ref.tell(_Startup())
@@ -149,6 +166,8 @@ class ProvisionerActor(pykka.ThreadingActor):
     def on_stop(self) -> None:
         """Unregister, drop a pending retry and close the client."""
         self._cancel_retry()
+        if self._recheck is not None:
+            self._recheck.cancel()
         with _registry_lock:
             if _registry.get(self._context.name) is self.actor_ref:
                 del _registry[self._context.name]
@@ -167,6 +186,11 @@ class ProvisionerActor(pykka.ThreadingActor):
         """Dispatch by message type."""
         assert self._provisioner is not None
         if isinstance(message, _Startup):
+            if not self._warm_start():
+                self._startup()
+            return None
+        if isinstance(message, _Recheck):
+            self._recheck = None
             self._startup()
             return None
         if isinstance(message, _Retry):
@@ -197,6 +221,8 @@ class ProvisionerActor(pykka.ThreadingActor):
         raise TypeError(f"ProvisionerActor got an unexpected message: {type(message).__name__}")
 
     def _startup(self) -> None:
+        """The start-up run (provision, or only look), then whether the org is still fed
+        as it was decided."""
         assert self._provisioner is not None
         dry_run = not self._context.config.auto_provision
         try:
@@ -206,6 +232,80 @@ class ProvisionerActor(pykka.ThreadingActor):
             self._failed(exc)
             return
         self._publish(report)
+        if self._facts is not None:
+            self._facts.mark_checked(self._context.name)
+            self._check_feed()
+
+    def _remember(self, facts: OrgFacts) -> None:
+        if self._facts is not None:
+            remember(self._facts, self._context.name, facts)
+
+    def _warm_start(self) -> bool:
+        """Publish from the stored facts and schedule the re-check, when they may be
+        trusted: about the org the token signs in to, no sandbox refresh awaiting
+        `ilyd connect`, and nothing the start-up run would create or correct."""
+        assert self._provisioner is not None
+        config = self._context.config
+        if self._facts is None:
+            return False
+        try:
+            org_id = self._provisioner.rest.token.org_id
+        except IlydError:
+            return False  # the start-up run reports it
+        facts = stored_facts(self._facts, config.name, org_id, checked=True)
+        if facts is None:
+            return False
+        identities = self._provisioner.identities
+        if identities is not None and not identities.compare(config.name,
+                                                             facts.org_id).acknowledged:
+            return False
+        plan = make_plan(facts, config.objects, config.api_version, config.name,
+                         config.source)
+        if config.auto_provision and not plan.empty:
+            return False
+        mode = decide_mode(facts, config.objects)
+        set_mode_metric(config.name, mode)
+        delay = recheck_delay(config.recheck_within)
+        log.info("org_started_from_stored_facts", mode=str(mode), recheck_in_s=round(delay, 1))
+        self._tell_up(
+            mode=str(mode),
+            fields=f"{sum(f.writable for f in facts.fields.values())}/{len(facts.fields)}",
+            not_provisioned=(f"not provisioned: run ilyd ctl provision {config.name}"
+                             if not plan.empty else None))
+        ref = self.actor_ref
+
+        def fire() -> None:
+            with contextlib.suppress(pykka.ActorDeadError):  # the org stopped meanwhile
+                ref.tell(_Recheck())
+
+        self._recheck = threading.Timer(delay, fire)
+        self._recheck.daemon = True
+        self._recheck.start()
+        return True
+
+    def _check_feed(self) -> None:
+        """Restart the org when the facts just read feed it otherwise than decided."""
+        config = self._context.config
+        if self._facts is None:
+            return
+        row = self._facts.get(config.name)
+        facts = stored_facts(self._facts, config.name, self._provisioner_org_id())
+        if row is None or facts is None:
+            return
+        feed = decide_feed(facts, config.objects, config.source)
+        if row.feed is None or row.feed == feed:
+            return
+        self._facts.set_feed(config.name, feed)
+        log.warning("org_feed_changed", was=row.feed, now=feed)
+        with contextlib.suppress(pykka.ActorDeadError):
+            self._context.fail(f"the org is now fed by {feed} (was {row.feed}): restarting")
+
+    def _provisioner_org_id(self) -> str | None:
+        assert self._provisioner is not None
+        try:
+            return self._provisioner.rest.token.org_id
+        except IlydError:
+            return None
 
     def _failed(self, exc: IlydError) -> None:
         """Publish a failed run; schedule the next try when the cause is transient."""

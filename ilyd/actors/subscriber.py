@@ -10,9 +10,12 @@ SOQL catch-up on SystemModstamp from the earliest safe point (`ReplayStore.gap_s
 the checkpoint, the stored replay id's event time, or when the channel was first
 subscribed), and the window is logged.
 
-`SubscriberActor` is the thin pykka shell: it decides whether the org streams (the same
-rule as the poller, so exactly one of them feeds the inbox), starts the loop, publishes
-connected / reconnecting / backoff with the reason, and runs catch-ups in its mailbox.
+`SubscriberActor` is the thin pykka shell. The org starts it unless it is fed by
+polling (`ilyd.provision.feed`); it decides from the facts an earlier start stored (a
+warm start asks Salesforce nothing) or, with none, reads them and stores them. Should
+the facts say polling, it records that and has the org restarted, which then starts the
+poller instead. Otherwise it starts the loop, publishes connected / reconnecting /
+backoff with the reason, and runs catch-ups and the reconciliation sweep in its mailbox.
 """
 
 from __future__ import annotations
@@ -30,14 +33,15 @@ import pykka
 import structlog
 
 from ilyd.actors.context import OrgContext
+from ilyd.actors.sweeps import Reconcile, StartSweeps, Sweeps
 from ilyd.errors import IlydError, NeedsReauthError
 from ilyd.metrics import EVENTS_SKIPPED, ORG_SOURCE
 from ilyd.pipeline.cdc import CDC_CHANNELS, SOURCES, read_inputs, triage
 from ilyd.pipeline.cdc_source import choose_source
 from ilyd.pipeline.poller import Poller
 from ilyd.pipeline.wakeup import TIMERS
-from ilyd.provision.checks import streaming_available
-from ilyd.provision.facts import gather
+from ilyd.provision.facts import OrgFacts, gather
+from ilyd.provision.feed import POLLING, STREAMING, decide_feed, remember, stored_facts
 from ilyd.provision.spec import PUSH_TOPICS
 from ilyd.salesforce.bayeux import (
     BackoffPolicy,
@@ -48,6 +52,7 @@ from ilyd.salesforce.bayeux import (
 )
 from ilyd.salesforce.bayeux_messages import replay_key
 from ilyd.store.inbox import Inbox, InboxEntry
+from ilyd.store.org_facts import OrgFactsStore
 from ilyd.store.replay import ALL_RETAINED, GapStart
 
 __all__ = ["SubscriberActor", "SubscriptionLoop", "entries_of", "event_time"]
@@ -370,6 +375,7 @@ class SubscriberActor(pykka.ThreadingActor):
         self._poller: Any = None
         self._decide_failures = 0
         self._retry: Any = None  # the pending timer of a retried _Decide
+        self._sweeps: Sweeps | None = None
 
     @classmethod
     def start_for(cls, context: OrgContext, pipeline: Any) -> pykka.ActorRef[Any]:
@@ -380,11 +386,18 @@ class SubscriberActor(pykka.ThreadingActor):
         """Decide in a message, so the org's start never waits on Salesforce."""
         self._context.bind_log_context()
         self.actor_ref.tell(_Decide())
+        if Sweeps.wanted(self._context):
+            self._sweeps = Sweeps(self._context, self._pipeline, self.actor_ref)
+            # In a message: a state-file error there reaches on_failure, which on_start's
+            # would not.
+            self.actor_ref.tell(StartSweeps())
 
     def on_stop(self) -> None:
         """Stop the connect loop (a held poll is interrupted) and release the pipeline."""
         if self._retry is not None:
             self._retry.cancel()
+        if self._sweeps is not None:
+            self._sweeps.cancel()
         if self._loop is not None:
             self._loop.stop()
             self._context.publish(connection=None, connection_reason=None)
@@ -405,6 +418,10 @@ class SubscriberActor(pykka.ThreadingActor):
             self._decide()
         elif isinstance(message, _CatchUp):
             self._run_catch_up(message.sobject)
+        elif isinstance(message, Reconcile) and self._sweeps is not None:
+            self._sweeps.run()
+        elif isinstance(message, StartSweeps) and self._sweeps is not None:
+            self._sweeps.start()
         else:
             raise TypeError(f"SubscriberActor got an unexpected message: {type(message).__name__}")
         return None
@@ -412,8 +429,10 @@ class SubscriberActor(pykka.ThreadingActor):
     def _decide(self) -> None:
         config = self._context.config
         rest = self._pipeline.rest
+        store = (OrgFactsStore(self._context.database)
+                 if self._context.database is not None else None)
         try:
-            facts = gather(rest, config.objects)
+            facts = self._facts(store)
         except NeedsReauthError as exc:
             self._context.publish(needs_reauth=True, reason=str(exc).splitlines()[0])
             return
@@ -429,10 +448,16 @@ class SubscriberActor(pykka.ThreadingActor):
             self._retry = TIMERS.call_later(delay, lambda: _tell_quietly(ref, _Decide()))
             return
         self._decide_failures = 0
-        if config.source == "polling" or not streaming_available(facts, config.objects):
-            self._publish_source("polling", None if config.source == "polling" else
-                                 "streaming is not available to the integration user")
-            return  # the poller feeds the inbox for this org
+        if decide_feed(facts, config.objects, config.source) == POLLING:
+            if store is None:
+                raise RuntimeError("an org fed by polling needs the state database")
+            store.set_feed(self._context.name, POLLING)
+            log.warning("org_feed_decided", feed=POLLING, restart=True)
+            self._context.fail("streaming is not available to the integration user:"
+                               " restarting to poll")
+            return
+        if store is not None:
+            store.set_feed(self._context.name, STREAMING)
         tokens = rest.http.tokens
         endpoint = f"{rest.token.instance_url.rstrip('/')}/cometd/{rest.api_version}"
         try:
@@ -469,6 +494,18 @@ class SubscriberActor(pykka.ThreadingActor):
         self._loop.start()
         for sobject in switched:
             ref.tell(_CatchUp(sobject))
+
+    def _facts(self, store: OrgFactsStore | None) -> OrgFacts:
+        """The facts an earlier start stored, when they are about the token's org; else
+        read now (and stored for the next start)."""
+        if store is not None:
+            facts = stored_facts(store, self._context.name, self._pipeline.rest.token.org_id)
+            if facts is not None:
+                return facts
+        facts = gather(self._pipeline.rest, self._context.config.objects)
+        if store is not None:
+            remember(store, self._context.name, facts)
+        return facts
 
     def _publish_source(self, source: str, reason: str | None) -> None:
         """Where the org's changes come from, and why not from change events if so."""

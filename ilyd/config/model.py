@@ -52,6 +52,7 @@ class DefaultsConfig:
     auto_provision: bool
     enrich: EnrichConfig = DEFAULT_ENRICH
     reconcile_interval: float = 900.0  # seconds; 0: no reconciliation sweep
+    recheck_within: float = 300.0  # seconds: a warm start's checks run again by then
     auto_layout: bool = False  # provisioning adds the Ily section to page layouts
     source: str = "auto"  # auto | cdc | pushtopic | polling
     call_client: str = "ilyd"  # Sforce-Call-Options client of every call
@@ -81,6 +82,7 @@ class OrgConfig:
     auto_provision: bool
     enrich: EnrichConfig = DEFAULT_ENRICH
     reconcile_interval: float = 900.0  # seconds; 0: no reconciliation sweep
+    recheck_within: float = 300.0  # seconds: a warm start's checks run again by then
     auto_layout: bool = False  # provisioning adds the Ily section to page layouts
     source: str = "auto"  # auto | cdc | pushtopic | polling
     call_client: str = "ilyd"  # Sforce-Call-Options client of every call

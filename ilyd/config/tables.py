@@ -147,6 +147,9 @@ DEFAULTS_FIELDS: tuple[Field, ...] = (
     Field("reconcile_interval", number(0, 86400), 900.0,
           "seconds between reconciliation sweeps (one SOQL query per object for changed "
           "records no event brought); 0 turns them off", inherit=True),
+    Field("recheck_within", number(1, 86400), 300.0,
+          "a warm start decides from the facts its last checks stored and checks the org "
+          "again at a random moment within this many seconds", inherit=True),
     Field("source", choice("auto", "cdc", "pushtopic", "polling"), "auto",
           "where changes come from: auto (Change Data Capture when the org already "
           "publishes Account or Lead change events, else PushTopics, else polling), cdc, "

@@ -393,3 +393,61 @@ def _cdc_selected(rest: RestClient, unknown: dict[str, str]) -> frozenset[str] |
     except SalesforceError as exc:
         unknown["change_data_capture"] = exc.message
         return None
+
+
+def facts_as_json(facts: OrgFacts) -> dict[str, Any]:
+    """`facts` as JSON-ready values (the state database keeps them between starts)."""
+    return {
+        "org_id": facts.org_id, "user_id": facts.user_id, "username": facts.username,
+        "org_name": facts.org_name, "is_sandbox": facts.is_sandbox,
+        "system": sorted(facts.system),
+        "objects": {k: sorted(v) for k, v in facts.objects.items()},
+        "assigned_sets": dict(facts.assigned_sets),
+        "streaming_enabled": facts.streaming_enabled,
+        "fields": {k: [f.full_name, f.exists, f.readable, f.writable, f.custom_field_id]
+                   for k, f in facts.fields.items()},
+        "permission_set_id": facts.permission_set_id,
+        "permission_set_grants": {k: list(v) for k, v in facts.permission_set_grants.items()},
+        "push_topics": {k: dict(v) for k, v in facts.push_topics.items()},
+        "push_topic_error": facts.push_topic_error,
+        "profile_readers": list(facts.profile_readers),
+        "api_usage": list(facts.api_usage) if facts.api_usage is not None else None,
+        "interactive_logins": facts.interactive_logins,
+        "unknown": dict(facts.unknown),
+        "last_interactive_login": facts.last_interactive_login,
+        "cdc_selected": sorted(facts.cdc_selected) if facts.cdc_selected is not None else None,
+        "cdc_deliveries": (list(facts.cdc_deliveries) if facts.cdc_deliveries is not None
+                           else None),
+    }
+
+
+def facts_from_json(data: Mapping[str, Any]) -> OrgFacts:
+    """The `OrgFacts` that `facts_as_json` wrote (KeyError/TypeError/ValueError when the
+    stored form is not one this version wrote)."""
+
+    def pair(value: Any) -> tuple[int, int] | None:
+        return (int(value[0]), int(value[1])) if value is not None else None
+
+    cdc = data["cdc_selected"]
+    return OrgFacts(
+        org_id=str(data["org_id"]), user_id=str(data["user_id"]), username=data["username"],
+        org_name=str(data["org_name"]), is_sandbox=bool(data["is_sandbox"]),
+        system=frozenset(data["system"]),
+        objects={k: frozenset(v) for k, v in data["objects"].items()},
+        assigned_sets=dict(data["assigned_sets"]),
+        streaming_enabled=data["streaming_enabled"],
+        fields={k: FieldFacts(str(v[0]), v[1], bool(v[2]), bool(v[3]), v[4])
+                for k, v in data["fields"].items()},
+        permission_set_id=data["permission_set_id"],
+        permission_set_grants={k: (str(v[0]), bool(v[1]), bool(v[2]))
+                               for k, v in data["permission_set_grants"].items()},
+        push_topics={k: dict(v) for k, v in data["push_topics"].items()},
+        push_topic_error=data["push_topic_error"],
+        profile_readers=tuple(data["profile_readers"]),
+        api_usage=pair(data["api_usage"]),
+        interactive_logins=data["interactive_logins"],
+        unknown=dict(data["unknown"]),
+        last_interactive_login=data["last_interactive_login"],
+        cdc_selected=frozenset(cdc) if cdc is not None else None,
+        cdc_deliveries=pair(data["cdc_deliveries"]),
+    )

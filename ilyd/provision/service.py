@@ -116,8 +116,11 @@ class Provisioner:
         source: CheckResult | None = None,
         resyncs: ResyncStore | None = None,
         streaming_source: str = "auto",
+        on_facts: Callable[[OrgFacts], None] | None = None,
     ) -> None:
         self.org = org
+        # Told every snapshot read, so what a run learned outlives the run (warm starts).
+        self.on_facts = on_facts
         # The org's `source` (auto, cdc, pushtopic, polling): check lines and plan steps.
         self.streaming_source = streaming_source
         # Whether ilyd creates what is missing when the org starts (pending, not blocked).
@@ -143,7 +146,10 @@ class Provisioner:
 
     def facts(self) -> OrgFacts:
         """The org as it is now (raises SalesforceError if it cannot be read)."""
-        return gather(self.rest, self.objects)
+        facts = gather(self.rest, self.objects)
+        if self.on_facts is not None:
+            self.on_facts(facts)
+        return facts
 
     def check(self) -> CheckReport:
         """The preflight; changes nothing (not even the stored org id)."""

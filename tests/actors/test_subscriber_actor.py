@@ -42,14 +42,14 @@ class _Supervisor(pykka.ThreadingActor):
 
 
 class _FeedingOrgActor(OrgActor):
-    """The real OrgActor with the real poller and subscriber children, wired by
+    """The real OrgActor with the real feed child (the subscriber here), wired by
     `pipeline_children` as in the daemon, but without the enricher and writer: they would
     empty the inbox this test reads."""
 
     def __init__(self, config: OrgConfig, supervisor: pykka.ActorRef[Any],
                  database: Database) -> None:
         super().__init__(config, 1, supervisor, database)
-        feeders = [(n, f) for n, f in pipeline_children(config) if n in ("poller", "subscriber")]
+        feeders = [(n, f) for n, f in pipeline_children(config) if n == "feed"]
         self._org = Org(config, 1, supervisor, database, factories=feeders)
 
 
