@@ -8,7 +8,7 @@ back to the inbox.
 The feed is one child, decided once per start without asking Salesforce: the poller
 when the org is configured to poll or its last decision (stored in the state database,
 `ilyd.store.org_facts`) was polling, else the subscriber, which decides from the facts
-and has the org restarted should they say polling.
+and, should they say polling, hands the org to a poller of its own.
 """
 
 from __future__ import annotations

@@ -13,9 +13,10 @@ subscribed), and the window is logged.
 `SubscriberActor` is the thin pykka shell. The org starts it unless it is fed by
 polling (`ilyd.provision.feed`); it decides from the facts an earlier start stored (a
 warm start asks Salesforce nothing) or, with none, reads them and stores them. Should
-the facts say polling, it records that and has the org restarted, which then starts the
-poller instead. Otherwise it starts the loop, publishes connected / reconnecting /
-backoff with the reason, and runs catch-ups and the reconciliation sweep in its mailbox.
+the facts say polling (a first start), it records that and hands the org to a poller it
+starts and stops with itself; later starts begin with the poller. Otherwise it starts
+the loop, publishes connected / reconnecting / backoff with the reason, and runs
+catch-ups and the reconciliation sweep in its mailbox.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import pykka
 import structlog
 
 from ilyd.actors.context import OrgContext
+from ilyd.actors.poller import PollerActor
 from ilyd.actors.sweeps import Reconcile, StartSweeps, Sweeps
 from ilyd.errors import IlydError, NeedsReauthError
 from ilyd.metrics import EVENTS_SKIPPED, ORG_SOURCE
@@ -358,6 +360,10 @@ class _CatchUp:
     sobject: str
 
 
+# A poller this actor started is stopped with it, inside the org's own stop deadline.
+_POLLER_STOP_TIMEOUT = 2.0
+
+
 class SubscriberActor(pykka.ThreadingActor):
     """Thin shell: owns one org's `SubscriptionLoop` and reports its connection state."""
 
@@ -376,6 +382,7 @@ class SubscriberActor(pykka.ThreadingActor):
         self._decide_failures = 0
         self._retry: Any = None  # the pending timer of a retried _Decide
         self._sweeps: Sweeps | None = None
+        self._polling: pykka.ActorRef[Any] | None = None  # the poller handed the org
 
     @classmethod
     def start_for(cls, context: OrgContext, pipeline: Any) -> pykka.ActorRef[Any]:
@@ -401,7 +408,14 @@ class SubscriberActor(pykka.ThreadingActor):
         if self._loop is not None:
             self._loop.stop()
             self._context.publish(connection=None, connection_reason=None)
+        self._stop_poller()
         self._pipeline.release()
+
+    def _stop_poller(self) -> None:
+        if self._polling is not None:
+            with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
+                self._polling.stop(timeout=_POLLER_STOP_TIMEOUT)
+            self._polling = None
 
     def on_failure(self, exception_type: type[BaseException] | None,
                    exception_value: BaseException | None,
@@ -409,6 +423,7 @@ class SubscriberActor(pykka.ThreadingActor):
         """A bug in a message handler: stop streaming and have the org restarted."""
         if self._loop is not None:
             self._loop.stop()
+        self._stop_poller()
         self._pipeline.release()
         self._context.fail(exception_value or "subscriber crashed")
 
@@ -418,10 +433,12 @@ class SubscriberActor(pykka.ThreadingActor):
             self._decide()
         elif isinstance(message, _CatchUp):
             self._run_catch_up(message.sobject)
-        elif isinstance(message, Reconcile) and self._sweeps is not None:
-            self._sweeps.run()
-        elif isinstance(message, StartSweeps) and self._sweeps is not None:
-            self._sweeps.start()
+        elif isinstance(message, Reconcile):
+            if self._sweeps is not None:  # None once the org was handed to a poller
+                self._sweeps.run()
+        elif isinstance(message, StartSweeps):
+            if self._sweeps is not None:
+                self._sweeps.start()
         else:
             raise TypeError(f"SubscriberActor got an unexpected message: {type(message).__name__}")
         return None
@@ -452,9 +469,13 @@ class SubscriberActor(pykka.ThreadingActor):
             if store is None:
                 raise RuntimeError("an org fed by polling needs the state database")
             store.set_feed(self._context.name, POLLING)
-            log.warning("org_feed_decided", feed=POLLING, restart=True)
-            self._context.fail("streaming is not available to the integration user:"
-                               " restarting to poll")
+            if self._sweeps is not None:  # the poller sweeps
+                self._sweeps.cancel()
+                self._sweeps = None
+            reason = (None if config.source == "polling"
+                      else "streaming is not available to the integration user")
+            self._polling = PollerActor.start(self._context, self._pipeline.acquire(),
+                                              reason=reason)
             return
         if store is not None:
             store.set_feed(self._context.name, STREAMING)
