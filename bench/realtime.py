@@ -45,6 +45,7 @@ from daemon_harness import (  # ControlClient: the daemon's control socket, as t
     log_problems,
     provision,
     rss_mib,
+    thread_count,
     wait_ready,
     write_config,
 )
@@ -163,7 +164,12 @@ def run(orgs: int, rate: float, seconds: float, devorg_in_process: bool = False,
             generator = ServerTraffic(dev.admin, [i.name for i in dev.orgs], rate=rate).start()
             traffic = generator.feeds
         traffic_started = time.monotonic()
-        time.sleep(seconds)
+        # The daemon's threads (its worker processes' included) at their most while the
+        # traffic runs: lookup threads are started as rounds need them.
+        peak_threads = thread_count(daemon.pid)
+        while time.monotonic() - traffic_started < seconds:
+            time.sleep(min(1.0, max(0.0, seconds - (time.monotonic() - traffic_started))))
+            peak_threads = max(peak_threads, thread_count(daemon.pid))
         if generator is not None:
             generator.stop()
         for t in traffic:
@@ -247,7 +253,8 @@ def run(orgs: int, rate: float, seconds: float, devorg_in_process: bool = False,
               else f"devorg {100 * dev_cpu / elapsed:.0f} %, traffic {100 * own / elapsed:.0f} %")
     print(f"daemon CPU {cpu:.1f} s over {elapsed:.0f} s of traffic"
           f" ({100 * cpu / elapsed:.0f} % of one core, {1000 * cpu / max(created, 1):.2f} ms"
-          f" per event), RSS {rss:.0f} MiB; {others}; load average"
+          f" per event), RSS {rss:.0f} MiB, threads {peak_threads} at most; {others};"
+          f" load average"
           f" {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     if generator is not None and generator.behind:
         print(f"traffic ticks late {generator.behind} (creates sent in bursts to keep the rate)")

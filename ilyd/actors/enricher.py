@@ -27,6 +27,7 @@ from ilyd import metrics
 from ilyd.actors.context import OrgContext
 from ilyd.actors.writer import tell_enriched
 from ilyd.pipeline.enricher import Enricher
+from ilyd.pipeline.lookups import pool_for
 from ilyd.pipeline.runtime import OrgPipeline
 from ilyd.pipeline.wakeup import TIMERS, Timer
 
@@ -46,7 +47,8 @@ class _Round:
 
 
 class EnricherActor(pykka.ThreadingActor):
-    """Enriches one org's pending records with `workers` threads."""
+    """Enriches one org's pending records, `workers` lookups at a time on the process's
+    lookup pool."""
 
     # Network I/O in flight (a retried token request, a held poll) must never keep a
     # stopping daemon alive; the durable inbox means nothing is lost by leaving it.
@@ -61,6 +63,7 @@ class EnricherActor(pykka.ThreadingActor):
             context.name, pipeline.inbox, pipeline.provider,
             lambda items: tell_enriched(writer, items),
             state=pipeline.state, workers=context.config.workers,
+            lookups=pool_for(pipeline.database),
         )
         self._stopping = False
         self._depth_at = 0.0
@@ -81,7 +84,7 @@ class EnricherActor(pykka.ThreadingActor):
         self._kick()
 
     def on_stop(self) -> None:
-        """Stop listening and the worker threads."""
+        """Stop listening and the enricher (the process's lookup pool runs on)."""
         self._stopping = True
         self._pipeline.wake.unlisten(self._on_wake)
         self._cancel_timer()

@@ -41,6 +41,7 @@ from ilyd.actors.restart import OrgSlot, RestartPolicy, on_failure
 from ilyd.config import Config, OrgConfig, OrgName
 from ilyd.config.secrets import fingerprint
 from ilyd.errors import ControlError
+from ilyd.pipeline.lookups import LookupPool, open_pool
 from ilyd.store import Database
 from ilyd.store.org_flags import OrgFlagStore
 
@@ -75,6 +76,9 @@ class SupervisorActor(pykka.ThreadingActor):
         self._flags = OrgFlagStore(database) if database is not None else None
         self._paused: set[str] = set(self._flags.paused()) if self._flags else set()
         self._start_org = start_org
+        # Every org's blocking lookups, on threads of the process rather than of each org;
+        # the orgs' enrichers find it through the state database (ilyd.pipeline.lookups).
+        self._lookups: LookupPool | None = None
         self._slots: dict[OrgName, OrgSlot] = {}
         self._timers: dict[OrgName, threading.Timer] = {}
         # Each org's secrets as they were when it last started (ilyd.config.secrets).
@@ -96,12 +100,15 @@ class SupervisorActor(pykka.ThreadingActor):
     # ------------------------------------------------------------------ lifecycle
 
     def on_start(self) -> None:
-        """Create a slot per configured org and start the enabled ones."""
+        """Open the lookup pool, create a slot per configured org, start the enabled ones."""
+        if self._database is not None:
+            self._lookups = open_pool(self._database, self._config.daemon.lookup_threads)
         self._apply(self._config, self._generation)
 
     def on_stop(self) -> None:
         """Stop every org at once (each stops its children under its own deadline) and
-        wait for them under one deadline. The daemon then counts, and logs once, the
+        wait for them under one deadline, then shut the lookup pool down (lookups an org
+        left behind waiting are not run). The daemon then counts, and logs once, the
         actors still running (ilyd.daemon.process)."""
         for timer in self._timers.values():
             timer.cancel()
@@ -115,6 +122,8 @@ class SupervisorActor(pykka.ThreadingActor):
         for future in futures:
             with contextlib.suppress(pykka.Timeout):
                 future.get(timeout=max(0.0, deadline - time.monotonic()))
+        if self._lookups is not None:
+            self._lookups.shutdown()
 
     def on_receive(self, message: Any) -> Any:
         """Dispatch a message to its handler by type."""

@@ -12,6 +12,7 @@ _RESTART_ONLY = (
     ("daemon", "control_socket"),
     ("daemon", "log_format"),
     ("daemon", "processes"),
+    ("daemon", "lookup_threads"),
     ("metrics", "listen"),
     ("metrics", "per_org"),
 )

@@ -30,6 +30,8 @@ class DaemonConfig:
     processes: int | None = None  # worker processes; None: auto (see ilyd.daemon.shards)
     # A running org shows `degraded` once a problem has lasted this long (ilyd.actors.health).
     degraded_after: float = 30.0
+    # Threads each daemon process runs every org's blocking lookups on (ilyd.pipeline.lookups).
+    lookup_threads: int = 32
 
 
 @dataclass(frozen=True)

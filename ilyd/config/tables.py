@@ -86,6 +86,9 @@ def daemon_table(base_dir: Path) -> Table[DaemonConfig]:
                   'worker processes the orgs are shared over; "auto": by orgs and CPUs'),
             Field("degraded_after", number(0, 3600), 30.0,
                   "seconds a running org's problem lasts before it shows degraded"),
+            Field("lookup_threads", integer(1, 1024), 32,
+                  "threads per daemon process for every org's blocking enrichment lookups"
+                  " (a vendor's HTTP API, DNS); each org has at most `workers` in flight"),
         ),
         build=lambda state_dir, control_socket, **rest: DaemonConfig(
             state_dir=state_dir or default_state_dir(base_dir),
@@ -133,7 +136,8 @@ DEFAULTS_FIELDS: tuple[Field, ...] = (
           inherit=True),
     Field("objects", string_list(SUPPORTED_OBJECTS), SUPPORTED_OBJECTS,
           "sObjects to enrich", inherit=True),
-    Field("workers", integer(1, 64), 4, "enricher workers per org", inherit=True),
+    Field("workers", integer(1, 64), 4,
+          "lookups in flight per org, on the process's [daemon] lookup_threads", inherit=True),
     Field("poll_interval", number(5, 3600), 30.0,
           "seconds between SOQL polls when streaming is unavailable", inherit=True),
     Field("api_budget_ratio", number(0.01, 1.0), 0.5,

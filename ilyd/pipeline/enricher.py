@@ -1,9 +1,10 @@
 """The enricher: claims inbox rows, computes each record's Ily values, hands them on.
 
 Provider lookups may block (HTTP, DNS), so once a round's records prove slow the rest
-are enriched on a small thread pool (`workers` from config); fast ones (the dataset, a
-cache hit) are enriched inline, with no hand-off. A retryable provider failure puts the
-row back in the inbox with a delay; nothing is written for it meanwhile.
+are enriched on the process's lookup pool (`ilyd.pipeline.lookups`), at most `workers`
+(from config) of the org's at once; fast ones (the dataset, a cache hit) are enriched
+inline, with no hand-off. A retryable provider failure puts the row back in the inbox
+with a delay; nothing is written for it meanwhile.
 
 A claim is a write transaction, the costliest step of a record's way through, so the
 enricher claims only when it knows rows are claimable: told so (`rows_stored`), or read
@@ -17,7 +18,6 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import structlog
@@ -25,6 +25,7 @@ import structlog
 from ilyd.backoff import Backoff
 from ilyd.enrich.provider import Provider
 from ilyd.enrich.values import EnrichmentOutcome, enrich_record
+from ilyd.pipeline.lookups import LookupPool, LookupsClosedError
 from ilyd.pipeline.work import WorkItem, inputs_hash
 from ilyd.store.inbox import Inbox, InboxItem
 from ilyd.store.writes import WriteStateStore
@@ -36,7 +37,7 @@ log = structlog.get_logger(__name__)
 # Rows claimed per round: a Collections call's worth.
 ROUND_SIZE = 200
 # A round's records are enriched inline while they take less than this on average;
-# past it the source is waiting on the network and the rest go to the worker pool. Wall
+# past it the source is waiting on the network and the rest go to the lookup pool. Wall
 # time, so it also counts waits for the interpreter lock: near a millisecond, a busy
 # daemon (a hundred orgs' threads) would send rounds of in-memory dataset lookups to the
 # pool, which only adds hand-offs; an HTTP or cold DNS lookup takes tens of milliseconds.
@@ -68,6 +69,7 @@ class Enricher:
         *,
         state: WriteStateStore | None = None,
         workers: int = 4,
+        lookups: LookupPool | None = None,
         round_size: int = ROUND_SIZE,
         worker_id: str | None = None,
     ) -> None:
@@ -78,8 +80,13 @@ class Enricher:
         self.state = state
         self.round_size = round_size
         self.worker_id = worker_id or f"enricher-{org}-{id(self):x}"
-        self._pool = ThreadPoolExecutor(max_workers=max(1, workers),
-                                        thread_name_prefix=f"enrich-{org}")
+        # `workers` of the org's lookups in flight at once, on the process's pool; without
+        # one (a test, a bench) on a pool of its own, which starts as many threads (a lane
+        # leaves a pool one thread it never takes).
+        self._own_pool: LookupPool | None = None
+        if lookups is None:
+            lookups = self._own_pool = LookupPool(workers + 1, name=f"enrich-{org}")
+        self._lane = lookups.lane(workers)
         # What this enricher knows of the org's inbox without reading it: rows claimable
         # now (`_ready`); the earliest time (time.time()) a leased or delayed row comes
         # due (`_due_at`, None: none waits); `_fresh`: nobody else changed leases since
@@ -139,7 +146,13 @@ class Enricher:
                 for item in deleted:
                     self.state.forget(self.org, item.sobject, [item.record_id])
         live = [i for i in items if i.change_type != "deleted"]
-        outcomes = self._enrich_all(live)
+        try:
+            outcomes = self._enrich_all(live)
+        except LookupsClosedError:
+            # The process is stopping: the rows stay in the inbox, leased to this
+            # enricher, and the org's next start claims them again at once.
+            log.info("enrichment_abandoned", records=len(live), reason="process_stopping")
+            return RoundReport(len(items), deleted=len(deleted))
         ready: list[WorkItem] = []
         # Retries by (delay, error): a source that is down fails a whole round alike, and
         # gets it back in one transaction rather than one per record.
@@ -164,12 +177,13 @@ class Enricher:
 
     def _enrich_all(self, items: list[InboxItem]) -> list[EnrichmentOutcome]:
         """Inline while the records are quick (no hand-off to a thread, the usual case
-        with the dataset or cached answers); the rest on the pool once they are not."""
+        with the dataset or cached answers); the rest on the lookup pool once they are
+        not."""
         outcomes: list[EnrichmentOutcome] = []
         started = time.perf_counter()
         for index, item in enumerate(items):
             if index and time.perf_counter() - started > INLINE_SECONDS * index:
-                outcomes.extend(self._pool.map(self._enrich, items[index:]))
+                outcomes.extend(self._lane.map(self._enrich, items[index:]))
                 break
             outcomes.append(self._enrich(item))
         return outcomes
@@ -178,5 +192,7 @@ class Enricher:
         return enrich_record(item.sobject, item.fields, self.provider)
 
     def close(self) -> None:
-        """Stop the worker threads."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Stop the enricher's own lookup threads, if it has any; the process's pool is
+        the process's to shut down, and other orgs' lookups run on."""
+        if self._own_pool is not None:
+            self._own_pool.shutdown()
