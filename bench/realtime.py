@@ -20,20 +20,26 @@ orgs reported (`ilyd ctl orgs`), and the calls per day the traffic's own pace am
 Records are created inside devorg (bench/server_traffic.py: one admin request per tick
 for every org, each record still its own save and change event); `--client-traffic`
 creates each with its own request, as `ilyd demo` does (costs the bench as much CPU as
-devorg). `--pin` runs the daemon on CPU 0 and devorg and the traffic on CPU 1: the
-daemon alone on one core, as on a VM where Salesforce is elsewhere.
+devorg). `--vendor-delay MS` enriches from a vendor's HTTP API (a loopback server in this
+process answering every domain after MS milliseconds) instead of the bundled dataset: the
+lookups then wait on the network, as they do on the daemon's lookup threads. `--pin`
+runs the daemon on CPU 0 and devorg and the traffic on CPU 1: the daemon alone on one
+core, as on a VM where Salesforce is elsewhere.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import requests
@@ -82,6 +88,36 @@ _PER_THREAD = 40.0
 SCENARIOS = ((1, 50.0, 30.0), (1, 500.0, 20.0), (100, 5.0, 30.0))
 
 
+class Vendor:
+    """A vendor's company API on loopback: every domain is a company, answered after
+    `delay` seconds."""
+
+    def __init__(self, delay: float) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                time.sleep(delay)  # the vendor's own work and the network's
+                body = json.dumps({"name": self.path.rsplit("/", 1)[-1]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def provider(self) -> str:
+        """The [[defaults.enrich.provider]] table asking it, its own limits out of the way."""
+        return ("[[defaults.enrich.provider]]\ntype = \"http\"\nname = \"vendor\"\n"
+                f"url = \"http://127.0.0.1:{self.server.server_address[1]}/c/{{domain}}\"\n"
+                "fields = { Ily_Company_Name__c = \"name\" }\n"
+                "requests_per_second = 10000\nmax_concurrency = 256\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orgs", type=int, default=1)
@@ -99,11 +135,14 @@ def main() -> int:
                         help='the daemon\'s [daemon] processes (default: its own "auto")')
     parser.add_argument("--api-limit", type=int, default=None,
                         help="every org's daily API allowance (default: devorg's 15,000)")
+    parser.add_argument("--vendor-delay", type=float, default=None, metavar="MS",
+                        help="enrich from a loopback vendor API answering after MS ms")
     args = parser.parse_args()
     configure_logging("console", "error")
     options = {"devorg_in_process": args.devorg_in_process,
                "client_traffic": args.client_traffic, "pin": args.pin,
-               "processes": args.processes, "api_limit": args.api_limit}
+               "processes": args.processes, "api_limit": args.api_limit,
+               "vendor_delay": args.vendor_delay}
     if args.pin:
         os.sched_setaffinity(0, {1})  # devorg, started from here, inherits it
     if not args.all:
@@ -117,14 +156,16 @@ def main() -> int:
 
 def run(orgs: int, rate: float, seconds: float, devorg_in_process: bool = False,
         client_traffic: bool = False, pin: bool = False, processes: int | None = None,
-        api_limit: int | None = None) -> int:
+        api_limit: int | None = None, vendor_delay: float | None = None) -> int:
     """One scenario on a fresh devorg and daemon; prints the figures, 0 if all written."""
     root = Path(tempfile.mkdtemp(prefix="ilyd-bench-"))
     server: DevOrg | DevOrgProcess = (DevOrg(host="127.0.0.1", port=0, orgs=orgs)
                                       if devorg_in_process else DevOrgProcess(orgs))
+    vendor = Vendor(vendor_delay / 1000) if vendor_delay is not None else None
     with server as dev:
         metrics_port = free_port()
-        config = write_config(root, dev, metrics_port, processes=processes)
+        defaults = "poll_interval = 5\nworkers = 2\n" + (vendor.provider() if vendor else "")
+        config = write_config(root, dev, metrics_port, defaults, processes=processes)
         started = time.monotonic()
         provision(config)
         print(f"provisioned {orgs} org(s) in {time.monotonic() - started:.1f} s")

@@ -1,0 +1,128 @@
+"""The process's lookup pool in a running daemon (`ilyd run`) against devorg and a vendor
+API on loopback: two orgs looking companies up through it are both enriched, and neither
+ever has more lookups in flight than the pool leaves it (all its threads but one)."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from ilyd.config import load_config
+from ilyd.control.client import ControlClient
+from ilyd.devorg import DevOrg
+from tests.helpers.devorg_process import devorg_fixture
+from tests.helpers.orgs import provision
+from tests.pipeline.conftest import Daemon, SalesforceUser, wait_until, write_config
+
+dev = devorg_fixture(orgs=2)
+
+# Each answer takes this long: a source across the network, slow enough that a round's
+# records go to the pool rather than being looked up inline.
+ANSWER_SECONDS = 0.2
+
+
+class _Vendor:
+    """A vendor API on loopback that counts, per org (the domain's first label up to its
+    digits), the requests it is answering at once and the most it ever answered."""
+
+    def __init__(self) -> None:
+        self.in_flight: Counter[str] = Counter()
+        self.most: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        vendor = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                domain = self.path.rsplit("/", 1)[-1]
+                org = re.sub(r"\d.*", "", domain)  # alpha3.test: alpha
+                with vendor._lock:
+                    vendor.in_flight[org] += 1
+                    vendor.most[org] = max(vendor.most[org], vendor.in_flight[org])
+                try:
+                    vendor._stopping.wait(ANSWER_SECONDS)
+                    body = json.dumps({"name": f"{domain} Inc."}).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                finally:
+                    with vendor._lock:
+                        vendor.in_flight[org] -= 1
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
+                         daemon=True).start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def vendor() -> Iterator[_Vendor]:
+    server = _Vendor()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, dev: DevOrg, vendor: _Vendor) -> Iterator[Daemon]:
+    # One vendor, one provider instance for both orgs; its own limits are out of the way,
+    # so only the pool limits the lookups in flight.
+    provider = f"""
+[[org.enrich.provider]]
+type = "http"
+name = "vendor"
+url = "{vendor.base}/companies/{{domain}}"
+fields = {{ Ily_Company_Name__c = "name" }}
+timeout = 30
+max_attempts = 1
+requests_per_second = 1000
+max_concurrency = 64
+"""
+    config = write_config(tmp_path, dev, list(dev.orgs),
+                          daemon="processes = 1\nlookup_threads = 2\n", org_extra=provider)
+    for org in load_config(config).orgs:
+        provision(org)
+    running = Daemon(config)
+    running.start()
+    yield running
+    running.stop()
+
+
+def test_two_orgs_are_enriched_on_the_shared_pool_each_with_at_most_all_its_threads_but_one(
+        daemon: Daemon, dev: DevOrg, vendor: _Vendor) -> None:
+    users = [SalesforceUser(dev, info) for info in dev.orgs]
+
+    def running() -> bool:
+        try:
+            orgs = ControlClient(daemon.socket, timeout=10).call("orgs")
+        except Exception:  # not up yet
+            return False
+        return [o["state"] for o in orgs] == ["running", "running"]
+
+    wait_until(running, timeout=60, what="both orgs running")
+    # Each org's workers is 4 (the default); with lookup_threads = 2 an org gets one.
+    records = [(user, user.create("Account", Name=f"{org}{i}", Website=f"{org}{i}.test"))
+               for user, org in zip(users, ("alpha", "beta"), strict=True) for i in range(12)]
+    wait_until(lambda: all(user.record(record)["Ily_Company_Name__c"]
+                           for user, record in records),
+               timeout=90, what="every record of both orgs enriched")
+    assert {user.record(record)["Ily_Company_Name__c"] for user, record in records} == {
+        f"{org}{i}.test Inc." for org in ("alpha", "beta") for i in range(12)}
+    assert vendor.most == {"alpha": 1, "beta": 1}
