@@ -286,7 +286,7 @@ class ProvisionerActor(pykka.ThreadingActor):
     def _check_feed(self) -> None:
         """Restart the org when the facts just read feed it otherwise than decided."""
         config = self._context.config
-        if self._facts is None:
+        if self._facts is None or config.source == "polling":  # the config decides
             return
         row = self._facts.get(config.name)
         facts = stored_facts(self._facts, config.name, self._provisioner_org_id())
