@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
+import time
 import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -523,9 +524,10 @@ class SubscriberActor(pykka.ThreadingActor):
             facts = stored_facts(store, self._context.name, self._pipeline.rest.token.org_id)
             if facts is not None:
                 return facts
+        began = time.time()
         facts = gather(self._pipeline.rest, self._context.config.objects)
         if store is not None:
-            remember(store, self._context.name, facts)
+            remember(store, self._context.name, facts, began)
         return facts
 
     def _publish_source(self, source: str, reason: str | None) -> None:

@@ -50,9 +50,10 @@ def stored_facts(store: OrgFactsStore, org: str, org_id: str | None, *,
     return facts
 
 
-def remember(store: OrgFactsStore, org: str, facts: OrgFacts) -> None:
-    """Store what the checks just read."""
-    store.put(org, facts_as_json(facts))
+def remember(store: OrgFactsStore, org: str, facts: OrgFacts,
+             learned_at: float | None = None) -> None:
+    """Store what the checks read (`learned_at`: when the reading began; default now)."""
+    store.put(org, facts_as_json(facts), learned_at)
 
 
 def recheck_delay(within: float, rand: float | None = None) -> float:

@@ -53,12 +53,15 @@ class OrgFactsStore:
                            row["feed"])
 
     def put(self, org: str, facts: dict[str, Any], learned_at: float | None = None) -> None:
-        """Replace the org's facts (the feed decision and check time stay)."""
+        """Replace the org's facts (the feed decision and check time stay), unless those
+        stored were read later: two children may read the org at once at a first start,
+        and the slower one's reading is the older."""
         with self._db.transaction() as tx:
             tx.execute(
                 "INSERT INTO org_facts(org, facts, learned_at) VALUES (?, ?, ?)"
                 " ON CONFLICT(org) DO UPDATE SET facts = excluded.facts,"
-                " learned_at = excluded.learned_at",
+                " learned_at = excluded.learned_at"
+                " WHERE excluded.learned_at >= org_facts.learned_at",
                 (org, json.dumps(facts, sort_keys=True),
                  time.time() if learned_at is None else learned_at))
 
