@@ -9,10 +9,12 @@ to its own exit code: access denied, client refused, timeout.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import http.server
 import secrets
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +73,8 @@ def pkce_pair() -> tuple[str, str]:
 # How long the browser's redirect waits for the code exchange before the page says to
 # look at the terminal (the exchange itself gives up after 60 s).
 _OUTCOME_WAIT_S = 90.0
+# How long closing waits for a browser's page to be written out.
+_ANSWER_WAIT_S = 5.0
 
 
 class _Callback(http.server.BaseHTTPRequestHandler):
@@ -81,16 +85,18 @@ class _Callback(http.server.BaseHTTPRequestHandler):
         if parts.path != CALLBACK_PATH:
             self.send_error(404)
             return
-        self.server.deliver({k: v[0] for k, v in parse_qs(parts.query).items()})
-        # The page tells the outcome of the whole login, so it is written only once the
-        # code exchange has succeeded or failed, never on the redirect's arrival alone.
-        title, text = self.server.outcome(_OUTCOME_WAIT_S)
-        body = _PAGE.format(title=_escape(title), text=_escape(text)).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        with self.server.answering():
+            self.server.deliver({k: v[0] for k, v in parse_qs(parts.query).items()})
+            # The page tells the outcome of the whole login, so it is written only once the
+            # code exchange has succeeded or failed, never on the redirect's arrival alone.
+            title, text = self.server.outcome(_OUTCOME_WAIT_S)
+            body = _PAGE.format(title=_escape(title), text=_escape(text)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            self.wfile.flush()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence: the query string carries the authorization code."""
@@ -109,6 +115,26 @@ class _CallbackServer(http.server.ThreadingHTTPServer):
         self.arrived = threading.Event()
         self._page: tuple[str, str] | None = None
         self._decided = threading.Event()
+        self._answers = 0  # browsers being answered now
+        self._answered = threading.Condition()
+
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        """Count a browser being answered, so `close` can let its page out first."""
+        with self._answered:
+            self._answers += 1
+        try:
+            yield
+        finally:
+            with self._answered:
+                self._answers -= 1
+                self._answered.notify_all()
+
+    def wait_answered(self, timeout: float) -> None:
+        """Wait (at most `timeout`) until no browser is being answered: the handler
+        threads are daemon threads, and a process that exits mid-page cuts it short."""
+        with self._answered:
+            self._answered.wait_for(lambda: self._answers == 0, timeout)
 
     def deliver(self, params: dict[str, str]) -> None:
         if not self.arrived.is_set():
@@ -274,5 +300,6 @@ class WebServerFlow:
         """Stop listening (a browser still waiting is told to look at the terminal)."""
         self._server.decide("ilyd was not connected", "See the terminal where ilyd connect"
                             " runs.")
+        self._server.wait_answered(_ANSWER_WAIT_S)
         self._server.shutdown()
         self._server.server_close()
