@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,24 @@ def org_config(config_path: Path) -> OrgConfig:
     config = load_config(config_path)
     assert not config.org_errors, config.org_errors
     return config.orgs[0]
+
+
+@contextmanager
+def provisioned_daemon(tmp_path: Path, dev: DevOrg, infos: list[OrgInfo] | None = None,
+                       **config: str) -> Iterator[Daemon]:
+    """`ilyd run` on `write_config(..., **config)` for `infos` (every devorg org by
+    default), each org provisioned first; stopped on leaving."""
+    path = write_config(tmp_path, dev, list(dev.orgs) if infos is None else infos, **config)
+    loaded = load_config(path)
+    assert not loaded.org_errors, loaded.org_errors
+    for org in loaded.orgs:
+        provision(org)
+    running = Daemon(path)
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 @pytest.fixture

@@ -14,12 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from ilyd.config import load_config
 from ilyd.control.client import ControlClient
 from ilyd.devorg import DevOrg
 from tests.helpers.devorg_process import devorg_fixture
-from tests.helpers.orgs import provision
-from tests.pipeline.conftest import Daemon, SalesforceUser, wait_until, write_config
+from tests.pipeline.conftest import Daemon, SalesforceUser, provisioned_daemon, wait_until
 
 dev = devorg_fixture(orgs=2)
 
@@ -95,14 +93,9 @@ max_attempts = 1
 requests_per_second = 1000
 max_concurrency = 64
 """
-    config = write_config(tmp_path, dev, list(dev.orgs),
-                          daemon="processes = 1\nlookup_threads = 2\n", org_extra=provider)
-    for org in load_config(config).orgs:
-        provision(org)
-    running = Daemon(config)
-    running.start()
-    yield running
-    running.stop()
+    with provisioned_daemon(tmp_path, dev, daemon="processes = 1\nlookup_threads = 2\n",
+                            org_extra=provider) as running:
+        yield running
 
 
 def test_two_orgs_are_enriched_on_the_shared_pool_each_with_at_most_all_its_threads_but_one(

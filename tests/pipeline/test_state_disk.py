@@ -13,10 +13,8 @@ from typing import Any
 
 import pytest
 
-from ilyd.config import load_config
 from ilyd.devorg import DevOrg, OrgInfo
-from tests.helpers.orgs import provision
-from tests.pipeline.conftest import Daemon, SalesforceUser, wait_until, write_config
+from tests.pipeline.conftest import Daemon, SalesforceUser, provisioned_daemon, wait_until
 
 ILY = "Ily_Match_Status__c"
 
@@ -42,12 +40,8 @@ def small_state_dir(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.fixture
 def daemon(small_state_dir: Path, tmp_path: Path, dev: DevOrg, info: OrgInfo) -> Iterator[Daemon]:
-    config = write_config(tmp_path, dev, [info])
-    provision(load_config(config).orgs[0])
-    running = Daemon(config)
-    running.start()
-    yield running
-    running.stop()
+    with provisioned_daemon(tmp_path, dev, [info]) as running:
+        yield running
 
 
 def _fill(directory: Path) -> Path:

@@ -14,12 +14,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from ilyd.config import load_config
 from ilyd.daemon.process import STOP_TIMEOUT
 from ilyd.devorg import DevOrg
 from tests.helpers.devorg_process import devorg_fixture
-from tests.helpers.orgs import provision
-from tests.pipeline.conftest import Daemon, SalesforceUser, wait_until, write_config
+from tests.pipeline.conftest import Daemon, SalesforceUser, provisioned_daemon, wait_until
 
 ILY = "Ily_Match_Status__c"
 # Longer than the daemon's stop deadline (and the wait for its exit below): the writes
@@ -31,13 +29,8 @@ dev = devorg_fixture(orgs=4)
 
 @pytest.fixture
 def daemon(tmp_path: Path, dev: DevOrg) -> Iterator[Daemon]:
-    config = write_config(tmp_path, dev, list(dev.orgs), daemon="processes = 1\n")
-    for org in load_config(config).orgs:
-        provision(org)
-    running = Daemon(config)
-    running.start()
-    yield running
-    running.stop()
+    with provisioned_daemon(tmp_path, dev, daemon="processes = 1\n") as running:
+        yield running
     requests.delete(f"{dev.admin}/faults", timeout=10)
 
 

@@ -10,12 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from ilyd.config import load_config
 from ilyd.daemon.shards import shard_of
 from ilyd.devorg import DevOrg
 from tests.helpers.devorg_process import devorg_fixture
-from tests.helpers.orgs import provision
-from tests.pipeline.conftest import Daemon, SalesforceUser, wait_until, write_config
+from tests.pipeline.conftest import Daemon, SalesforceUser, provisioned_daemon, wait_until
 
 ILY = "Ily_Match_Status__c"
 
@@ -29,13 +27,8 @@ def users(dev: DevOrg) -> list[SalesforceUser]:
 
 @pytest.fixture
 def daemon(tmp_path: Path, dev: DevOrg) -> Iterator[Daemon]:
-    config = write_config(tmp_path, dev, list(dev.orgs), daemon="processes = 3\n")
-    for org in load_config(config).orgs:
-        provision(org)
-    running = Daemon(config)
-    running.start()
-    yield running
-    running.stop()
+    with provisioned_daemon(tmp_path, dev, daemon="processes = 3\n") as running:
+        yield running
 
 
 def create_everywhere(users: list[SalesforceUser], tag: str, count: int) -> list[tuple]:
