@@ -12,15 +12,40 @@ request costs one more, and the wait is published (`retry_in`) for operators to 
 prompt reconnect, where Salesforce's CometD advice wants one (interval 0 after a dropped
 session), is made before any backoff starts, not by drawing a short wait.
 
-Leaf module: imports nothing of ilyd, so every layer can use it.
+A thread that belongs to an org (each of the org's actors) names the org's stop event
+with `stop_waits_with`; its retry waits (`pause`) then end the moment the org stops, so a
+stop never waits out a backoff of up to half a minute.
+
+Leaf module: imports only `ilyd.errors`, so every layer can use it.
 """
 
 from __future__ import annotations
 
 import random
+import threading
+import time
 from dataclasses import dataclass
 
-__all__ = ["Backoff"]
+from ilyd.errors import StoppingError
+
+__all__ = ["Backoff", "pause", "stop_waits_with"]
+
+_thread = threading.local()
+
+
+def stop_waits_with(event: threading.Event | None) -> None:
+    """Have the calling thread's `pause`s end as soon as `event` is set (None: never)."""
+    _thread.stopping = event
+
+
+def pause(seconds: float, what: str = "retry") -> None:
+    """Wait `seconds` before trying again; raises StoppingError at once when the calling
+    thread's stop event (`stop_waits_with`) is or becomes set."""
+    event: threading.Event | None = getattr(_thread, "stopping", None)
+    if event is None:
+        time.sleep(seconds)
+    elif event.wait(seconds) or event.is_set():
+        raise StoppingError(f"{what}: not tried again, the org is stopping")
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,12 @@ class SalesforceUnavailableError(SalesforceError):
     retryable = True
 
 
+class StoppingError(SalesforceUnavailableError):
+    """A wait before a retry was cut short because the thread's org or the daemon is
+    stopping (`ilyd.backoff.pause`). Nothing more was sent; treated as Salesforce being
+    unavailable, so what was being done stays where a later start finds it again."""
+
+
 class BayeuxError(IlydError):
     """A Bayeux/CometD exchange failed (handshake denied, unknown client, bad reply)."""
 

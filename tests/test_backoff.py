@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+import threading
 
 import pytest
 
-from ilyd.backoff import Backoff
+from ilyd.backoff import Backoff, pause, stop_waits_with
+from ilyd.errors import StoppingError
 
 
 def test_the_ceiling_doubles_from_the_initial_wait_and_stops_at_the_cap() -> None:
@@ -65,3 +67,25 @@ def test_a_schedule_that_cannot_grow_or_wait_is_refused(initial: float, cap: flo
                                                         factor: float) -> None:
     with pytest.raises(ValueError, match="backoff"):
         Backoff(initial=initial, cap=cap, factor=factor)
+
+
+def test_a_pause_ends_with_a_stopping_error_as_soon_as_the_threads_stop_event_is_set() -> None:
+    stopping = threading.Event()
+    outcome: list[BaseException | None] = []
+
+    def wait_to_retry() -> None:
+        stop_waits_with(stopping)
+        try:
+            pause(600.0, "token")
+        except StoppingError as exc:
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    waiter = threading.Thread(target=wait_to_retry, daemon=True)
+    waiter.start()
+    stopping.set()
+    waiter.join(timeout=30)
+    assert not waiter.is_alive()
+    assert isinstance(outcome[0], StoppingError)
+    assert "token" in str(outcome[0]) and outcome[0].retryable

@@ -6,6 +6,7 @@ A leaf of `ilyd.actors`: every actor module imports it, it imports none of them.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ import pykka
 import structlog
 
 from ilyd.actors.messages import DetailValue, OrgFailed, OrgReport
+from ilyd.backoff import stop_waits_with
 from ilyd.config import OrgConfig, OrgName
 from ilyd.errors import StoreError
 from ilyd.store import Database
@@ -62,6 +64,9 @@ class OrgContext:
     secrets: OrgSecrets
     database: Database | None
     supervisor: pykka.ActorRef[Any] = field(repr=False)
+    # Set when the org starts stopping: the retry waits of its threads end then.
+    stopping: threading.Event = field(default_factory=threading.Event, repr=False,
+                                      compare=False)
 
     def publish(self, **detail: DetailValue) -> None:
         """Merge detail into the org's status (a None value removes the key); non-blocking.
@@ -75,9 +80,11 @@ class OrgContext:
                                                    describe_error(error),
                                                    disk=isinstance(error, StoreError)))
 
-    def bind_log_context(self) -> None:
-        """Bind `org` into the calling thread's log context (call in each child's on_start)."""
+    def bind_thread(self) -> None:
+        """Make the calling thread the org's (call in each child's on_start): `org` in its
+        log lines, and its retry waits cut short when the org stops."""
         structlog.contextvars.bind_contextvars(org=self.name)
+        stop_waits_with(self.stopping)
 
 
 def tell_supervisor(supervisor: pykka.ActorRef[Any], message: Any) -> None:

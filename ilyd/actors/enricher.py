@@ -79,7 +79,7 @@ class EnricherActor(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         """Listen for new rows and run the first round."""
-        self._context.bind_log_context()
+        self._context.bind_thread()
         self._pipeline.wake.listen(self._on_wake)
         self._kick()
 

@@ -107,6 +107,8 @@ class Org:
         Every child is asked at once, last started first — but the writer only once the
         others have stopped, so it writes or gives back what they hand it."""
         deadline = time.monotonic() + timeout
+        if self.context is not None:
+            self.context.stopping.set()  # a child waiting to retry a call gives up now
         children, self.children = self.children[::-1], []
         late = _stop_together([c for c in children if c[0] not in _STOPPED_LAST], deadline)
         last = [c for c in children if c[0] in _STOPPED_LAST]

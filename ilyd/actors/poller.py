@@ -55,7 +55,7 @@ class PollerActor(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         """Poll in a message, so the org's start never waits on Salesforce."""
-        self._context.bind_log_context()
+        self._context.bind_thread()
         if self._reason:
             log.warning("cdc_not_used", source="polling", reason=self._reason)
         for name in SOURCES:

@@ -137,7 +137,7 @@ class ProvisionerActor(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         """Build the client (no network yet), register, and queue the first run."""
-        self._context.bind_log_context()
+        self._context.bind_thread()
         config = self._context.config
         try:
             rest = make_org_rest_client(config, self._context.secrets, retry=_RETRY)

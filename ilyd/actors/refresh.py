@@ -168,7 +168,7 @@ class RefreshRunner:
         return run is not None and run.state is RunState.RUNNING
 
     def _round(self) -> None:
-        self._context.bind_log_context()
+        self._context.bind_thread()
         org = self._context.name
         config = self._context.config
         after: float | None = None  # seconds to the next round (None: refresh_interval)

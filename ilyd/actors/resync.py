@@ -90,7 +90,7 @@ class ResyncActor(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         """Register for the control thread; resume a run the daemon left unfinished."""
-        self._context.bind_log_context()
+        self._context.bind_thread()
         with _registry_lock:
             _registry[self._context.name] = self.actor_ref
         if self._context.database is None:
@@ -184,7 +184,7 @@ class ResyncActor(pykka.ThreadingActor):
         self._thread.start()
 
     def _work(self, engine: Resync) -> None:
-        self._context.bind_log_context()
+        self._context.bind_thread()
         done = threading.Event()
         publisher = threading.Thread(target=self._publish_loop, args=(engine, done),
                                      name=f"resync-progress-{self._context.name}", daemon=True)

@@ -392,7 +392,7 @@ class SubscriberActor(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         """Decide in a message, so the org's start never waits on Salesforce."""
-        self._context.bind_log_context()
+        self._context.bind_thread()
         self.actor_ref.tell(_Decide())
         if Sweeps.wanted(self._context):
             self._sweeps = Sweeps(self._context, self._pipeline, self.actor_ref)

@@ -60,7 +60,7 @@ class WriterActor(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         """Bind the org into the log context; show the window."""
-        self._context.bind_log_context()
+        self._context.bind_thread()
         self._show_window()
 
     def on_stop(self) -> None:

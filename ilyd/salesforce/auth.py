@@ -29,6 +29,7 @@ import requests
 import structlog
 
 from ilyd import metrics
+from ilyd.backoff import pause
 from ilyd.errors import AuthError, IlydError, NeedsReauthError
 from ilyd.salesforce.http import RetryPolicy, error_from_response, make_session, send_with_retry
 from ilyd.salesforce.response import HttpResponse
@@ -178,7 +179,7 @@ class TokenProvider(ABC):
             busy += 1
             log.info("sf_token_request_busy", org=self.org, grant=self.kind,
                      retry_in_s=round(wait, 2))
-            time.sleep(wait)
+            pause(wait, "token")
         if response.status_code >= 400:
             self._raise_for_grant(response, where)
         try:

@@ -33,6 +33,7 @@ from typing import Any
 import structlog
 
 from ilyd import metrics
+from ilyd.backoff import stop_waits_with
 from ilyd.errors import IlydError
 from ilyd.salesforce.bayeux_dispatch import Dispatcher
 from ilyd.salesforce.bayeux_messages import (
@@ -191,6 +192,7 @@ class BayeuxClient:
         """The connect loop; returns when `stop()` is called."""
         if not self._dispatcher.running:
             self._dispatcher.start()
+        stop_waits_with(self._stop)  # a token request's retry waits end at stop()
         self._set_state(StreamState.CONNECTING)
         try:
             while not self._stop.is_set():

@@ -20,7 +20,7 @@ from typing import IO, Any
 import requests
 import structlog
 
-from ilyd.backoff import Backoff
+from ilyd.backoff import Backoff, pause
 from ilyd.errors import SalesforceError
 from ilyd.salesforce.rest import RestClient
 
@@ -169,7 +169,7 @@ class BulkClient:
                 raise SalesforceError(f"bulk {kind} job {job_id} on org {self.http.org} is "
                                       f"still {info.state} after {policy.timeout} s; it keeps "
                                       "running in Salesforce, poll it again later")
-            time.sleep(schedule.delay(polls))
+            pause(schedule.delay(polls), "bulk job")
 
     def abort(self, kind: str, job_id: str) -> JobInfo:
         """Abort an unfinished job."""

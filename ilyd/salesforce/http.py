@@ -23,7 +23,7 @@ import requests
 import structlog
 
 from ilyd import __version__, metrics
-from ilyd.backoff import Backoff
+from ilyd.backoff import Backoff, pause
 from ilyd.errors import (
     AuthError,
     RequestLimitError,
@@ -196,7 +196,7 @@ def _retrying(send: Callable[[], _R], *, op: str, url: str, retry: RetryPolicy,
                 log.info("sf_request_retry", op=op, error=type(exc).__name__, wait_s=round(wait, 3))
                 metrics.SF_REQUEST_RETRIES.labels(op=op).inc()
                 attempt += 1
-                time.sleep(wait)
+                pause(wait, op)
                 continue
             metrics.SF_REQUEST_FAILURES.labels(op=op, reason="connection").inc()
             raise SalesforceUnavailableError(
@@ -210,7 +210,7 @@ def _retrying(send: Callable[[], _R], *, op: str, url: str, retry: RetryPolicy,
             metrics.SF_REQUEST_RETRIES.labels(op=op).inc()
             _release(response)
             attempt += 1
-            time.sleep(wait)
+            pause(wait, op)
             continue
         return response
 

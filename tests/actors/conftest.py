@@ -14,6 +14,7 @@ from ilyd.actors.restart import RestartPolicy
 from ilyd.actors.supervisor import SupervisorActor
 from ilyd.config import Config, load_config
 from ilyd.store import Database
+from tests.helpers.actors import stop_every_actor
 from tests.helpers.waiting import wait_until
 
 ASK_TIMEOUT = 5.0
@@ -28,7 +29,7 @@ UP = frozenset({OrgState.RUNNING, OrgState.DEGRADED})
 @pytest.fixture(autouse=True)
 def _stop_all_actors() -> Iterator[None]:
     yield
-    pykka.ActorRegistry.stop_all(block=True, timeout=10)
+    stop_every_actor()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pykka
 import pytest
 import requests
 
@@ -23,6 +22,7 @@ from ilyd.control.client import ControlClient
 from ilyd.devorg import DevOrg, OrgInfo
 from ilyd.pipeline.runtime import OrgPipeline
 from ilyd.store import Database
+from tests.helpers.actors import stop_every_actor
 from tests.helpers.devorg_process import devorg_fixture
 from tests.helpers.orgs import password_org_toml, provision
 from tests.helpers.store import database_fixture
@@ -144,7 +144,7 @@ class SalesforceUser:
 @pytest.fixture(autouse=True)
 def _stop_all_actors() -> Iterator[None]:
     yield
-    pykka.ActorRegistry.stop_all(block=True, timeout=10)
+    stop_every_actor()
 
 
 dev = devorg_fixture()
