@@ -88,4 +88,5 @@ def test_a_pause_ends_with_a_stopping_error_as_soon_as_the_threads_stop_event_is
     waiter.join(timeout=30)
     assert not waiter.is_alive()
     assert isinstance(outcome[0], StoppingError)
-    assert "token" in str(outcome[0]) and outcome[0].retryable
+    assert "token" in str(outcome[0])
+    assert outcome[0].retryable

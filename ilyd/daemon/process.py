@@ -6,18 +6,15 @@ reverse. The main thread only waits for signals and runs the watchdog: WATCHDOG=
 sent only when the supervisor answered a liveness ask in time.
 
 With more than one process (`[daemon] processes`, ilyd.daemon.shards) this same Daemon runs in
-each worker process for its share of the orgs, under the front process (ilyd.daemon.front):
-on its own control socket, without the metrics endpoint (the front serves the workers'
-metrics), without systemd notifications, and it stops when the front goes away.
+each worker process for its share of the orgs, under the front process (ilyd.daemon.front).
+What differs there is its `Placement` (ilyd.daemon.placement): `Alone` or `Worker`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import resource
-import signal
 import sys
 import time
 from collections import Counter
@@ -32,19 +29,17 @@ from ilyd.actors.messages import ApplyConfig, GetSnapshot, OrgState, Ping, Super
 from ilyd.actors.supervisor import SupervisorActor
 from ilyd.config import Config, load_config
 from ilyd.config.processes import process_count
-from ilyd.control import verbs as daemon_verbs
-from ilyd.control.protocol import Progress, merge_verbs
+from ilyd.control.protocol import Progress
 from ilyd.control.server import ControlServer
 from ilyd.daemon.front import Front
 from ilyd.daemon.logs import configure_logging
 from ilyd.daemon.metrics_server import MetricsServer
+from ilyd.daemon.placement import Alone, Placement, Worker
 from ilyd.daemon.sdnotify import Notifier
 from ilyd.daemon.service import Service, control_verbs, mark_reload
-from ilyd.daemon.shards import WorkerRole, own_orgs, receive_config, worker_socket
+from ilyd.daemon.shards import WorkerRole, receive_config
 from ilyd.errors import ControlError
 from ilyd.store import Database
-from ilyd.store.db import lock_state_dir
-from ilyd.store.layout import arrange, database_path
 
 log = structlog.get_logger(__name__)
 
@@ -53,7 +48,6 @@ LIVENESS_TIMEOUT = 2.0
 # The supervisor's stop (its orgs': ilyd.actors.supervisor.ORGS_STOP_TIMEOUT): well within
 # systemd/ilyd.service's TimeoutStopSec and the front's wait for a worker (ilyd.daemon.front).
 STOP_TIMEOUT = 8.0
-WORKER_LOCK_WAIT = 15.0  # a worker whose front died stops within a few seconds
 RELOAD_WAIT_TIMEOUT = 60.0
 # Open descriptors one org holds (measured by bench/daemon_idle.py).
 FDS_PER_ORG = 18
@@ -63,56 +57,42 @@ class Daemon(Service):
     """One running ilyd: owns the supervisor, the control server and the metrics server."""
 
     def __init__(self, config: Config, notifier: Notifier | None = None,
-                 role: WorkerRole | None = None) -> None:
-        # A worker never talks to systemd: the front is the service's main process.
-        super().__init__(own_orgs(config, role) if role is not None else config,
-                         notifier or Notifier({} if role is not None else None))
-        self.role = role
-        self._parent = os.getppid()
+                 placement: Placement | None = None) -> None:
+        self.placement: Placement = placement or Alone()
+        super().__init__(self.placement.own(config), notifier or self.placement.notifier())
         self.supervisor: pykka.ActorRef[Any] | None = None
         self.database: Database | None = None
-        self.database_path = (database_path(self.config.daemon.state_dir) if role is None else
-                              database_path(self.config.daemon.state_dir, role.index,
-                                            role.count))
+        self.database_path = self.placement.database_path(self.config.daemon.state_dir)
         self._last_answer = time.monotonic()  # the supervisor's last liveness answer
 
     # ----------------------------------------------------------------- main loop
 
     def _control(self) -> ControlServer:
-        socket_path = self.config.daemon.control_socket
-        verbs = control_verbs()
-        if self.role is not None:
-            socket_path = worker_socket(socket_path, self.role.index)
-            verbs = {**verbs, **merge_verbs(daemon_verbs.WORKER_VERBS)}
+        socket_path, verbs = self.placement.control(self.config.daemon.control_socket,
+                                                    control_verbs())
         return ControlServer(socket_path, verbs, self)
 
     def _open(self, cleanup: contextlib.ExitStack) -> None:
-        if self.role is None:  # a worker's front holds the state directory
-            state_lock = lock_state_dir(self.config.daemon.state_dir)
-            arrange(self.config.daemon.state_dir, 1)  # logs what it moved
-        else:  # and the worker its file: a killed front's worker may linger a moment
-            state_lock = lock_state_dir(self.config.daemon.state_dir,
-                                        f"{self.database_path.name}.lock",
-                                        wait=WORKER_LOCK_WAIT)
+        state_lock = self.placement.lock_state(self.config.daemon.state_dir, self.database_path)
         cleanup.callback(state_lock.close)
         self.database = Database(self.database_path)
         cleanup.callback(self.database.close)
         self.database.checkpoint_in_background()
         listen = self.config.metrics.listen
-        if listen is not None and self.role is None:
+        if listen is not None and self.placement.serves_metrics:
             metrics_server = MetricsServer(*listen, per_org=self.config.metrics.per_org)
             cleanup.callback(metrics_server.stop)
             self.metrics_url = metrics_server.url
 
     def _start(self, cleanup: contextlib.ExitStack) -> dict[str, Any]:
-        metrics.prepare_daemon(one_process=self.role is None)
+        metrics.prepare_daemon(one_process=self.placement.serves_metrics)
         self.supervisor = SupervisorActor.start(self.config, generation=self.generation,
                                                 database=self.database)
         cleanup.callback(stop_actors, self.supervisor)
         return {"orgs": len(self.config.orgs)}
 
     def _is_worker(self) -> bool:
-        return self.role is not None
+        return self.placement.is_worker
 
     def _startup_status(self) -> str:
         """The status line for READY=1.
@@ -132,26 +112,16 @@ class Daemon(Service):
 
     def _install_signals(self) -> None:
         super()._install_signals()
-        if self.role is not None:
-            # Ctrl-C reaches the whole process group, SIGHUP may too: the front stops the
-            # workers (SIGTERM) and forwards reloads itself, each once.
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        self.placement.install_signals()
 
     def _own(self, config: Config) -> Config:
-        return own_orgs(config, self.role) if self.role is not None else config
+        return self.placement.own(config)
 
     def summary_now(self) -> str:
         return self.snapshot().summary()
 
     def _tick(self) -> str | None:
-        if self.role is None:
-            return self._liveness()
-        if os.getppid() != self._parent:
-            log.error("front_process_gone", worker=str(self.role), front_pid=self._parent,
-                      action="this worker stops")
-            self.request_stop()
-        return None  # the front checks its workers (ilyd.daemon.front); no systemd here
+        return self.placement.tick(self._liveness, self.request_stop)
 
     def _liveness(self) -> str | None:
         """The status summary if the supervisor answered in time, else None (no watchdog).
@@ -278,15 +248,16 @@ def run_daemon(config_path: Path, worker: WorkerRole | None = None) -> int:
     # now: the two may differ when it is started again after a crash.
     config = receive_config(sys.stdin.buffer) if worker is not None else load_config(config_path)
 
+    placement: Placement = Worker(worker) if worker is not None else Alone()
     configure_logging(config.daemon.log_format, config.daemon.log_level,
-                      fields={"worker": worker.index} if worker is not None else None)
+                      fields=placement.log_fields)
     soft, _hard = raise_open_files_limit()
     needed = FDS_PER_ORG * len(config.orgs) + 100
     if soft != resource.RLIM_INFINITY and soft < needed:
         log.warning("open_files_limit_low", limit=soft, orgs=len(config.orgs), needed=needed,
                     hint=f"about {FDS_PER_ORG} open files are needed per org; raise LimitNOFILE")
     if worker is not None:
-        return Daemon(config, role=worker).run()
+        return Daemon(config, placement=placement).run()
     for problem in config.problems():
         log.error("org_disabled_by_config", problem=problem)
     for warning in config.warnings:
