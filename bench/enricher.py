@@ -1,12 +1,12 @@
-"""Enricher benchmark: the EnricherActor's CPU per record and wake-ups per record.
+"""Enricher benchmark: the enricher part's CPU per record and wake-ups per record.
 
 Starts devorg (only for the orgs' configs and clients: nothing is written to it), puts
 Lead rows into a real SQLite inbox as the subscriber does (one `put` + `wake.set()`, or
 `wake.stored(n)` with --stored, per event, paced at --rate events/s per org, or --burst
-rows per put) and lets each org's EnricherActor drain them into a sink actor that
-confirms the rows as the writer would.
-Prints, for the enricher's threads only (actor thread, its worker pool, the shared
-timers thread): CPU µs per record, rounds and SQL statements per record.
+rows per put) and lets each org's enricher part drain them into a sink part (in the
+same org actor) that confirms the rows as the writer would.
+Prints, for the enricher only (its messages in the org actor's thread, the lookup pool,
+the shared timers thread): CPU µs per record, rounds and SQL statements per record.
 
     .venv/bin/python bench/enricher.py                       # 4 orgs × 20 events/s, 15 s
     .venv/bin/python bench/enricher.py --orgs 1 --rate 200 --seconds 10
@@ -28,8 +28,11 @@ from typing import Any, ClassVar
 import pykka
 from daemon_harness import free_port, write_config
 
+from ilyd.actors.component import Component
 from ilyd.actors.context import OrgContext, OrgSecrets
-from ilyd.actors.enricher import EnricherActor
+from ilyd.actors.enricher import EnricherComponent
+from ilyd.actors.messages import GetParts
+from ilyd.actors.org import OrgActor, stop_org
 from ilyd.actors.writer import Enriched
 from ilyd.commands.demo_traffic import sample_domains
 from ilyd.config import load_config
@@ -62,11 +65,10 @@ def entry(n: int, domains: list[str]) -> InboxEntry:
     return InboxEntry(sobject, record, values)
 
 
-class _Sink(pykka.ThreadingActor):
+class _Sink(Component):
     """Stands in for the writer: confirms what it is handed, counts it."""
 
     def __init__(self, pipeline: OrgPipeline) -> None:
-        super().__init__()
         self.pipeline = pipeline
         self.records = 0
 
@@ -74,8 +76,7 @@ class _Sink(pykka.ThreadingActor):
         if isinstance(message, Enriched):
             self.pipeline.inbox.confirm([w.item for w in message.items])
             self.records += len(message.items)
-            return None
-        return self.records
+        return None
 
 
 class _Supervisor(pykka.ThreadingActor):
@@ -83,11 +84,13 @@ class _Supervisor(pykka.ThreadingActor):
         return None
 
 
-class _CountedEnricher(EnricherActor):
-    """The real actor, counting its rounds and the SQL statements its thread runs."""
+class _CountedEnricher(EnricherComponent):
+    """The real part, counting its rounds, their CPU time and the SQL statements its
+    thread runs."""
 
     rounds = 0
     statements = 0
+    cpu = 0.0
     _lock = threading.Lock()
     # --profile: every actor's messages under one profiler each, in thread CPU time.
     profiles: ClassVar[list[cProfile.Profile]] = []
@@ -102,25 +105,28 @@ class _CountedEnricher(EnricherActor):
         super().on_start()
 
     def on_receive(self, message: Any) -> Any:
-        with _CountedEnricher._lock:
-            _CountedEnricher.rounds += 1
-        if not _CountedEnricher.profiling:
-            return super().on_receive(message)
-        profile = getattr(self, "_profile", None)
-        if profile is None:
-            profile = self._profile = cProfile.Profile(time.thread_time)
+        began = time.thread_time()
+        try:
+            if not _CountedEnricher.profiling:
+                return super().on_receive(message)
+            profile = getattr(self, "_profile", None)
+            if profile is None:
+                profile = self._profile = cProfile.Profile(time.thread_time)
+                with _CountedEnricher._lock:
+                    _CountedEnricher.profiles.append(profile)
+            return profile.runcall(super().on_receive, message)
+        finally:
             with _CountedEnricher._lock:
-                _CountedEnricher.profiles.append(profile)
-        return profile.runcall(super().on_receive, message)
+                _CountedEnricher.rounds += 1
+                _CountedEnricher.cpu += time.thread_time() - began
 
 
 def enricher_cpu() -> float:
-    """CPU seconds of the enricher actors' threads, their pools and the timers thread."""
-    total = 0.0
+    """CPU seconds of the enricher parts' rounds, the lookup pool and the timers thread."""
+    total = _CountedEnricher.cpu
     for thread in threading.enumerate():
         name = thread.name
-        if thread.ident is None or not (name.startswith(("_CountedEnricher", "enrich-"))
-                                        or name == "ilyd-timers"):
+        if thread.ident is None or not (name.startswith("enrich-") or name == "ilyd-timers"):
             continue
         with contextlib.suppress(OSError):  # the thread ended meanwhile
             total += time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
@@ -150,13 +156,19 @@ def main() -> None:
                                            defaults=f"workers = {args.workers}\n"))
         database = Database(root / "state" / "ilyd.db")
         supervisor = _Supervisor.start()
-        parts: list[tuple[OrgPipeline, pykka.ActorRef[Any], pykka.ActorRef[Any]]] = []
+        parts: list[tuple[OrgPipeline, _Sink, pykka.ActorRef[Any]]] = []
         for org in config.orgs:
             pipeline = OrgPipeline(org, OrgSecrets.read(org), database)
-            context = OrgContext(org.name, org, 1, OrgSecrets.read(org), database, supervisor)
-            sink = _Sink.start(pipeline)
-            enricher = _CountedEnricher.start(context, pipeline.acquire(), sink)
-            parts.append((pipeline, sink, enricher))
+            sink = _Sink(pipeline)
+
+            def enricher(context: OrgContext, pipeline: OrgPipeline = pipeline,
+                         sink: _Sink = sink) -> Component:
+                return _CountedEnricher(context, pipeline.acquire(), sink.ref)
+
+            actor = OrgActor.start(org, 1, supervisor, database, factories=[
+                ("writer", lambda _context, sink=sink: sink), ("enricher", enricher)])
+            actor.ask(GetParts(), timeout=10)
+            parts.append((pipeline, sink, actor))
 
         domains = sample_domains()
         if not args.cold:
@@ -186,14 +198,13 @@ def main() -> None:
             tick += 1
             time.sleep(max(0.0, start + tick * interval - time.monotonic()))
         deadline = time.monotonic() + 60
-        while sum(s.ask(None) for _, s, _ in parts) < sent and time.monotonic() < deadline:
+        while sum(s.records for _, s, _ in parts) < sent and time.monotonic() < deadline:
             time.sleep(0.01)
-        done = sum(s.ask(None) for _, s, _ in parts)
+        done = sum(s.records for _, s, _ in parts)
         cpu, rounds, sql = (enricher_cpu() - cpu0, _CountedEnricher.rounds - rounds0,
                             _CountedEnricher.statements - sql0)
-        for pipeline, sink, enricher in parts:
-            enricher.stop(timeout=10)
-            sink.stop(timeout=10)
+        for pipeline, _, actor in parts:
+            stop_org(actor).get(timeout=10)
             pipeline.release()
         supervisor.stop(timeout=10)
         database.close()

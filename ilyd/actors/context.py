@@ -1,7 +1,8 @@
-"""What an org's children share, and nothing of the actors themselves: the org's secrets,
-its `OrgContext` (config, state, a line to the supervisor), and the child factory type.
+"""What an org's parts share, and nothing of the actors themselves: the org's secrets,
+its `OrgContext` (config, state, a line to the supervisor), and the part factory type.
 
-A leaf of `ilyd.actors`: every actor module imports it, it imports none of them.
+A leaf of `ilyd.actors`: every actor module imports it, it imports none of them but the
+`Component` base (`ilyd.actors.component`, itself a leaf).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import pykka
 import structlog
 
+from ilyd.actors.component import Component
 from ilyd.actors.messages import DetailValue, OrgFailed, OrgReport
 from ilyd.backoff import stop_waits_with
 from ilyd.config import OrgConfig, OrgName
@@ -56,7 +58,7 @@ class OrgSecrets:
 
 @dataclass(frozen=True)
 class OrgContext:
-    """What every child of an org gets: its config, secrets, state and a line to the supervisor."""
+    """What every part of an org gets: its config, secrets, state and a line to the supervisor."""
 
     name: OrgName
     config: OrgConfig
@@ -64,7 +66,8 @@ class OrgContext:
     secrets: OrgSecrets
     database: Database | None
     supervisor: pykka.ActorRef[Any] = field(repr=False)
-    # Set when the org starts stopping: the retry waits of its threads end then.
+    # Set when the org starts stopping: the retry waits of its threads end then, and its
+    # parts take no new work.
     stopping: threading.Event = field(default_factory=threading.Event, repr=False,
                                       compare=False)
 
@@ -81,8 +84,8 @@ class OrgContext:
                                                    disk=isinstance(error, StoreError)))
 
     def bind_thread(self) -> None:
-        """Make the calling thread the org's (call in each child's on_start): `org` in its
-        log lines, and its retry waits cut short when the org stops."""
+        """Make the calling thread the org's (the org actor's, and a long job's thread):
+        `org` in its log lines, and its retry waits cut short when the org stops."""
         structlog.contextvars.bind_contextvars(org=self.name)
         stop_waits_with(self.stopping)
 
@@ -101,7 +104,7 @@ def tell_supervisor(supervisor: pykka.ActorRef[Any], message: Any) -> None:
         log.debug("supervisor_gone_message_dropped", message=type(message).__name__)
 
 
-ChildFactory = Callable[[OrgContext], pykka.ActorRef[Any]]
+ChildFactory = Callable[[OrgContext], Component]
 
 
 def describe_error(error: BaseException | str) -> str:

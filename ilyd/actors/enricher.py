@@ -1,8 +1,8 @@
-"""`EnricherActor`: the thin shell around `ilyd.pipeline.enricher.Enricher`.
+"""`EnricherComponent`: the org's part around `ilyd.pipeline.enricher.Enricher`.
 
-It runs rounds in messages to itself: claim → enrich → tell the writer, and at once
-another round while a full claim may have left rows. With nothing to claim it never
-blocks its mailbox (a stop is handled at once): it sleeps until the org's `Wake` fires —
+It runs rounds in messages to itself (through the org's actor): claim → enrich → tell
+the writer, and at once another round while a full claim may have left rows. With
+nothing to claim it never blocks the org's mailbox: it sleeps until the org's `Wake` fires —
 the subscriber, poller or writer put rows — or until the earliest leased or delayed row
 comes due, or at the latest `FALLBACK_SECONDS` (rows put by another process), each a
 call on the shared `TIMERS` thread. Wake-ups that arrive while a round is queued join
@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-import types
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +23,7 @@ import pykka
 import structlog
 
 from ilyd import metrics
+from ilyd.actors.component import Component, ComponentRef
 from ilyd.actors.context import OrgContext
 from ilyd.actors.writer import tell_enriched
 from ilyd.pipeline.enricher import Enricher
@@ -46,17 +46,12 @@ class _Round:
     """Internal: run one round."""
 
 
-class EnricherActor(pykka.ThreadingActor):
+class EnricherComponent(Component):
     """Enriches one org's pending records, `workers` lookups at a time on the process's
     lookup pool."""
 
-    # Network I/O in flight (a retried token request, a held poll) must never keep a
-    # stopping daemon alive; the durable inbox means nothing is lost by leaving it.
-    use_daemon_thread = True
-
     def __init__(self, context: OrgContext, pipeline: OrgPipeline,
-                 writer: pykka.ActorRef[Any]) -> None:
-        super().__init__()
+                 writer: ComponentRef) -> None:
         self._context = context
         self._pipeline = pipeline
         self._enricher = Enricher(
@@ -71,6 +66,7 @@ class EnricherActor(pykka.ThreadingActor):
         # A round is queued (or running and not yet past its start): wake-ups coalesce.
         # What the wake-ups since the last round's start said, taken by the next round:
         # new rows were stored (`_stored`), or anything else changed (`_changed`).
+        # Wake-ups come from other threads (the stream's, the timers'): hence the lock.
         self._queued = False
         self._stored = False
         self._changed = True  # the first round reads the inbox
@@ -79,29 +75,23 @@ class EnricherActor(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         """Listen for new rows and run the first round."""
-        self._context.bind_thread()
         self._pipeline.wake.listen(self._on_wake)
         self._kick()
 
     def on_stop(self) -> None:
         """Stop listening and the enricher (the process's lookup pool runs on)."""
-        self._stopping = True
+        with self._lock:
+            self._stopping = True
         self._pipeline.wake.unlisten(self._on_wake)
         self._cancel_timer()
         self._enricher.close()
         self._pipeline.release()
 
-    def on_failure(self, exception_type: type[BaseException] | None,
-                   exception_value: BaseException | None,
-                   traceback: types.TracebackType | None) -> None:
-        """A round crashed: the org restarts; claimed rows return after their lease."""
-        self.on_stop()
-        self._context.fail(exception_value or "enricher crashed")
-
     def on_receive(self, message: Any) -> Any:
         """One round, then the next at once, or a wake-up scheduled."""
         if not isinstance(message, _Round):
-            raise TypeError(f"EnricherActor got an unexpected message: {type(message).__name__}")
+            raise TypeError(f"EnricherComponent got an unexpected message: "
+                            f"{type(message).__name__}")
         with self._lock:
             self._queued = False  # a wake-up from now on queues another round
             stored, self._stored = self._stored, False
@@ -152,7 +142,7 @@ class EnricherActor(pykka.ThreadingActor):
                 return
             self._queued = True
         with contextlib.suppress(pykka.ActorDeadError):
-            self.actor_ref.tell(_Round())
+            self.ref.tell(_Round())
 
     def _sleep(self, seconds: float) -> None:
         """Look again in `seconds` at the latest: a booked look that comes first is

@@ -140,6 +140,11 @@ class ApplyConfig:
 
 
 @dataclass(frozen=True)
+class GetParts:
+    """Ask an org actor: (name, kind) of each part it runs, in start order."""
+
+
+@dataclass(frozen=True)
 class RetryOrg:
     """Internal: the backoff delay of an org's incarnation has passed."""
 

@@ -1,25 +1,37 @@
-"""One org: the `Org` runtime (plain class) and `OrgActor`, the thin pykka shell around it.
+"""One org: the `Org` runtime (plain class) and `OrgActor`, the one actor and thread of an org.
 
-The org reads its secrets when it starts, then starts its children in the order
-`child_factories` gives; it stops them together under one deadline (`Org.stop`).
-Children report up through the `OrgContext` (`ilyd.actors.context`) they are given:
-`publish(...)` for status detail (mode, connection, throttled, needs_reauth…), `fail(...)`
-to have the supervisor restart the whole org.
+The org reads its secrets when it starts, then starts its parts in the order
+`child_factories` gives, each a `Component` (`ilyd.actors.component`) run in the org
+actor's thread and driven by messages to that actor: a part's wake-ups and timers (on the
+shared `TIMERS` thread) are messages too, so no part needs a lock for its own state. Parts
+report up through the `OrgContext` (`ilyd.actors.context`) they are given: `publish(...)`
+for status detail (mode, connection, throttled, needs_reauth…), `fail(...)` to have the
+supervisor restart the whole org. Only long jobs keep a thread of their own while they
+run (a resync or refresh run).
 
-Adding a child (Provisioner, Subscriber/Poller, Enricher pool, Writer, Resync) is one
-entry in `child_factories`: a name and a function `OrgContext -> pykka.ActorRef`.
+Adding a part is one entry in `child_factories`: a name and a function
+`OrgContext -> Component`.
+
+Stopping: `stop_org(ref)` sets the org's stop event at once, from the caller's thread, and
+then queues the stop. From then on the org takes no new work (messages still queued are
+dropped, asks answered ActorDeadError) and the retry waits of its calls end; a call to a
+slow Salesforce already in flight still holds the org's thread until it returns, which the
+supervisor does not wait for past the org's stop deadline (`ilyd.actors.supervisor`).
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 import types
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pykka
 import structlog
 
+from ilyd.actors.component import ComponentHost, Routed
 from ilyd.actors.context import (
     ChildFactory,
     OrgContext,
@@ -27,10 +39,10 @@ from ilyd.actors.context import (
     describe_error,
     tell_supervisor,
 )
-from ilyd.actors.messages import OrgFailed, OrgStarted, OrgStopped
+from ilyd.actors.messages import GetParts, OrgFailed, OrgStarted, OrgStopped
 from ilyd.actors.pipeline import pipeline_children
-from ilyd.actors.provisioner import ProvisionerActor
-from ilyd.actors.resync import ResyncActor
+from ilyd.actors.provisioner import ProvisionerComponent
+from ilyd.actors.resync import ResyncComponent
 from ilyd.config import OrgConfig, OrgName
 from ilyd.errors import ConfigError, ScopeRefusedError, StoreError
 from ilyd.pipeline.providers import sample_refusal
@@ -40,28 +52,28 @@ from ilyd.store import Database
 
 log = structlog.get_logger(__name__)
 
-# An org's children are asked to stop together and given this long in all. A child still
-# busy then (a call to a slow Salesforce in flight) is left behind: its thread is a daemon
-# thread, and every inbox row it had not confirmed is still in the inbox.
+# An org's parts are stopped one after another within this long in all. A part that
+# started a thread of its own (a resync run, the stream) and finds it still running at the
+# deadline leaves it behind: such threads are daemon threads, and every inbox row the org
+# had not confirmed is still in the inbox.
 ORG_STOP_TIMEOUT = 4.0
-# Asked after the others have stopped: the writer takes what the enricher still hands it,
-# then gives what it queues back to the inbox. It gets at least this long.
+# Stopped after the others: the writer takes what the enricher still handed it, then
+# gives what it queues back to the inbox.
 _STOPPED_LAST = frozenset({"writer"})
-_LAST_GRACE = 0.5
+
+# Each live org actor's stop event, by actor urn, for `stop_org` (another thread).
+_stop_events: dict[str, threading.Event] = {}
+_stop_events_lock = threading.Lock()
 
 
 def child_factories(config: OrgConfig) -> Sequence[tuple[str, ChildFactory]]:
-    """The org's children in start order (asked to stop in reverse order, together).
-
-    Later capabilities add theirs here, e.g. ``("provisioner", Provisioner.start_for)``,
-    then the subscriber or poller, the enricher pool, the writer.
-    """
-    return (("provisioner", ProvisionerActor.start_for), *pipeline_children(config),
-            ("resync", ResyncActor.start_for))
+    """The org's parts in start order (stopped in reverse order, the writer last)."""
+    return (("provisioner", ProvisionerComponent), *pipeline_children(config),
+            ("resync", ResyncComponent))
 
 
 class Org:
-    """The org runtime: reads secrets, starts and stops the children in order."""
+    """The org runtime: reads secrets, starts and stops its parts in order."""
 
     def __init__(
         self,
@@ -76,12 +88,14 @@ class Org:
         self._supervisor = supervisor
         self._database = database
         self._factories = child_factories(config) if factories is None else factories
-        self.children: list[tuple[str, pykka.ActorRef[Any]]] = []
+        self.stopping = threading.Event()
+        self.parts: ComponentHost | None = None
         self.context: OrgContext | None = None
 
-    def start(self) -> None:
-        """Read the secrets and start every child; raises on the first failure."""
-        # Refused before any child runs: not even provisioning touches such an org.
+    def start(self, actor: pykka.ActorRef[Any]) -> None:
+        """Read the secrets and start every part in `actor`'s thread (the calling one);
+        raises on the first failure."""
+        # Refused before any part runs: not even provisioning touches such an org.
         refusal = sample_refusal(self.config)
         if refusal is not None:
             raise ConfigError(refusal)
@@ -95,25 +109,42 @@ class Org:
             secrets=secrets,
             database=self._database,
             supervisor=self._supervisor,
+            stopping=self.stopping,
         )
+        self.context.bind_thread()
+        self.parts = ComponentHost(actor, self.stopping, keep_taking=_STOPPED_LAST)
         for name, factory in self._factories:
-            log.debug("org_child_starting", child=name)
-            self.children.append((name, factory(self.context)))
+            self.parts.start(name, factory(self.context))
 
-    def stop(self, timeout: float = ORG_STOP_TIMEOUT) -> list[str]:
-        """Stop the children that were started, under one deadline; the names of those
-        still running when it passed (left behind, asked to stop when they are free).
+    def deliver(self, message: Routed) -> Any:
+        """Hand a message to its part (see `ComponentHost.deliver`)."""
+        if self.parts is None:
+            if message.asked:
+                raise pykka.ActorDeadError(f"{message.component} is not running")
+            return None
+        return self.parts.deliver(message)
 
-        Every child is asked at once, last started first — but the writer only once the
-        others have stopped, so it writes or gives back what they hand it."""
+    def stop(self, timeout: float = ORG_STOP_TIMEOUT,
+             queued: Callable[[frozenset[str]], list[Routed]] | None = None) -> list[str]:
+        """Stop the parts that were started, last started first and the writer last; the
+        names of those that left a thread running past the deadline.
+
+        `queued(names)` takes, once the others have stopped, the messages still queued
+        for the parts in `names` (the enricher's last results for the writer): they are
+        handed over before those parts stop."""
         deadline = time.monotonic() + timeout
-        if self.context is not None:
-            self.context.stopping.set()  # a child waiting to retry a call gives up now
-        children, self.children = self.children[::-1], []
-        late = _stop_together([c for c in children if c[0] not in _STOPPED_LAST], deadline)
-        last = [c for c in children if c[0] in _STOPPED_LAST]
-        return late + _stop_together(
-            last, max(deadline, time.monotonic() + _LAST_GRACE))
+        self.stopping.set()  # a call waiting to retry gives up now
+        parts, self.parts = self.parts, None
+        if parts is None:
+            return []
+
+        def hand_queued() -> None:
+            for message in queued(_STOPPED_LAST) if queued is not None else ():
+                part = parts.get(message.component)
+                if part is not None:
+                    part.on_receive(message.message)
+
+        return parts.stop_all(deadline, _STOPPED_LAST, hand_queued)
 
 
 def _validate_scope(config: OrgConfig, secrets: OrgSecrets) -> None:
@@ -127,14 +158,14 @@ def _validate_scope(config: OrgConfig, secrets: OrgSecrets) -> None:
 
 
 class OrgActor(pykka.ThreadingActor):
-    """The thin actor around `Org`: runs its start/stop in the actor's thread and reports up.
+    """The org's one actor: runs `Org` and every part of it in its thread, and reports up.
 
     pykka skips `on_failure` when `on_start` raises, so `on_start` catches everything
     itself and tells the supervisor.
     """
 
     # The process exits at the daemon's stop deadline without waiting for an org still
-    # starting or stopping (its children's threads are daemon threads too).
+    # starting, stopping, or in a call to a slow Salesforce.
     use_daemon_thread = True
 
     def __init__(
@@ -143,10 +174,13 @@ class OrgActor(pykka.ThreadingActor):
         incarnation: int,
         supervisor: pykka.ActorRef[Any],
         database: Database | None = None,
+        factories: Sequence[tuple[str, ChildFactory]] | None = None,
     ) -> None:
         super().__init__()
-        self._org = Org(config, incarnation, supervisor, database)
+        self._org = Org(config, incarnation, supervisor, database, factories)
         self._supervisor = supervisor
+        with _stop_events_lock:
+            _stop_events[self.actor_urn] = self._org.stopping
 
     @property
     def _name(self) -> OrgName:
@@ -155,27 +189,31 @@ class OrgActor(pykka.ThreadingActor):
     def on_start(self) -> None:
         """Start the org; report started or failed to the supervisor."""
         structlog.contextvars.bind_contextvars(org=self._name)
+        threading.current_thread().name = f"org-{self._name}"
         try:
-            self._org.start()
+            self._org.start(self.actor_ref)
         except Exception as exc:
             log.warning("org_start_failed", error=describe_error(exc))
             tell_supervisor(self._supervisor,
                             OrgFailed(self._name, self._org.incarnation, describe_error(exc),
                                       disk=isinstance(exc, StoreError),
                                       config=isinstance(exc, ScopeRefusedError)))
-            # Stopping runs on_stop, which stops the children that did start.
+            # Stopping runs on_stop, which stops the parts that did start.
             self.actor_ref.stop(block=False)
             return
         tell_supervisor(self._supervisor, OrgStarted(self._name, self._org.incarnation))
 
     def on_stop(self) -> None:
-        """Stop the children; confirm to the supervisor."""
-        self._report_late(self._org.stop())
+        """Stop the parts; confirm to the supervisor."""
+        self._report_late(self._org.stop(queued=self._queued))
         tell_supervisor(self._supervisor, OrgStopped(self._name, self._org.incarnation))
 
     def _report_late(self, late: list[str]) -> None:
-        """Say once which children outlived the org's stop deadline. At daemon stop (the
-        supervisor already stopping) the daemon says it once for every org instead."""
+        """Say once which parts left a thread running past the org's stop deadline. At
+        daemon stop (the supervisor already stopping) the daemon says it once for every
+        org instead."""
+        with _stop_events_lock:
+            _stop_events.pop(self.actor_urn, None)
         if late and self._supervisor.is_alive():
             log.warning("org_children_not_stopped", count=len(late), children=late,
                         deadline_s=ORG_STOP_TIMEOUT)
@@ -186,32 +224,47 @@ class OrgActor(pykka.ThreadingActor):
         exception_value: BaseException | None,
         traceback: types.TracebackType | None,
     ) -> None:
-        """A message handler crashed: stop the children and report the failure."""
-        self._report_late(self._org.stop())
+        """A part's message handler crashed: stop the parts and report the failure."""
+        self._report_late(self._org.stop(queued=self._queued))
         error = describe_error(exception_value) if exception_value else "org actor crashed"
         tell_supervisor(self._supervisor, OrgFailed(self._name, self._org.incarnation, error))
 
     def on_receive(self, message: Any) -> Any:
-        """No messages yet; children and later capabilities add theirs."""
+        """Route a part's message to it; answer `GetParts`."""
+        if isinstance(message, Routed):
+            return self._org.deliver(message)
+        if isinstance(message, GetParts):
+            return self._org.parts.names() if self._org.parts is not None else ()
         raise TypeError(f"OrgActor got an unexpected message: {type(message).__name__}")
 
+    def _queued(self, names: frozenset[str]) -> list[Routed]:
+        """Take the messages told to the parts in `names` that still wait in the mailbox;
+        leave the rest to pykka, which answers every ask still queued with ActorDeadError."""
+        taken, kept = [], []
+        while True:
+            try:
+                envelope = self.actor_inbox.get_nowait()
+            except queue.Empty:
+                break
+            message = envelope.message
+            if isinstance(message, Routed) and message.component in names \
+                    and not message.asked:
+                taken.append(message)
+            else:
+                kept.append(envelope)
+        for envelope in kept:
+            self.actor_inbox.put(envelope)
+        return taken
 
-def _stop_together(children: Sequence[tuple[str, pykka.ActorRef[Any]]],
-                   deadline: float) -> list[str]:
-    """Ask every child to stop, then wait for them until `deadline`; the late ones' names."""
-    asked = []
-    for name, ref in children:
-        try:
-            asked.append((name, ref.stop(block=False)))
-        except pykka.ActorDeadError:
-            continue
-    late = []
-    for name, stopped in asked:
-        try:
-            stopped.get(timeout=max(0.0, deadline - time.monotonic()))
-        except pykka.Timeout:
-            late.append(name)
-    return late
+
+def stop_org(ref: pykka.ActorRef[Any]) -> pykka.Future[Any]:
+    """Ask an org actor to stop: its stop event is set at once (its retry waits end, its
+    queued work is dropped), then the stop is queued behind the message it handles."""
+    with _stop_events_lock:
+        event = _stop_events.get(ref.actor_urn)
+    if event is not None:
+        event.set()
+    return ref.stop(block=False)
 
 
 def start_org_actor(

@@ -1,23 +1,23 @@
-"""`PollerActor`: the thin shell around `ilyd.pipeline.poller.Poller`.
+"""`PollerComponent`: the org's part around `ilyd.pipeline.poller.Poller`.
 
 The org starts it instead of the subscriber when it is fed by polling (configured so,
 or decided from the org's facts: Streaming API off, no permission for it or for
 PushTopics; `ilyd.provision.feed`). It polls every `poll_interval` seconds, not while
 the org is throttled (a poll spends API calls), and runs the org's reconciliation sweep
-(`ilyd.actors.sweeps`) in its mailbox.
+(`ilyd.actors.sweeps`) in its messages. Its next poll is a call on the shared `TIMERS`
+thread that tells it `_Poll`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
-import types
 from dataclasses import dataclass
 from typing import Any
 
 import pykka
 import structlog
 
+from ilyd.actors.component import Component
 from ilyd.actors.context import OrgContext
 from ilyd.actors.sweeps import Reconcile, StartSweeps, Sweeps
 from ilyd.errors import IlydError, NeedsReauthError
@@ -25,6 +25,7 @@ from ilyd.metrics import ORG_SOURCE
 from ilyd.pipeline.cdc import SOURCES
 from ilyd.pipeline.poller import Poller
 from ilyd.pipeline.runtime import OrgPipeline
+from ilyd.pipeline.wakeup import TIMERS, Timer
 
 log = structlog.get_logger(__name__)
 
@@ -34,28 +35,22 @@ class _Poll:
     """Internal: poll now."""
 
 
-class PollerActor(pykka.ThreadingActor):
+class PollerComponent(Component):
     """Polls one org for changed records when it has no streaming."""
-
-    # Network I/O in flight (a retried token request, a held poll) must never keep a
-    # stopping daemon alive; the durable inbox means nothing is lost by leaving it.
-    use_daemon_thread = True
 
     def __init__(self, context: OrgContext, pipeline: OrgPipeline, *,
                  reason: str | None = None) -> None:
-        super().__init__()
         self._context = context
         self._pipeline = pipeline
         self._reason = reason  # why not streaming (None: configured to poll)
         self._poller = Poller(context.name, pipeline.rest, pipeline.inbox, pipeline.state,
                               context.config.objects)
-        self._timer: threading.Timer | None = None
+        self._timer: Timer | None = None
         self._poll_error: str | None = None  # as last published
         self._sweeps: Sweeps | None = None
 
     def on_start(self) -> None:
         """Poll in a message, so the org's start never waits on Salesforce."""
-        self._context.bind_thread()
         if self._reason:
             log.warning("cdc_not_used", source="polling", reason=self._reason)
         for name in SOURCES:
@@ -63,12 +58,12 @@ class PollerActor(pykka.ThreadingActor):
                 1 if name == "polling" else 0)
         log.info("polling_for_changes", interval_s=self._context.config.poll_interval)
         self._context.publish(polling=True, source="polling", source_reason=self._reason)
-        self.actor_ref.tell(_Poll())
+        self.ref.tell(_Poll())
         if Sweeps.wanted(self._context):
-            self._sweeps = Sweeps(self._context, self._pipeline, self.actor_ref)
-            # In a message: a state-file error there reaches on_failure, which on_start's
-            # would not.
-            self.actor_ref.tell(StartSweeps())
+            self._sweeps = Sweeps(self._context, self._pipeline, self.ref)
+            # In a message: a state-file error there is the org's failure, which the
+            # org's start would report as a failed start instead.
+            self.ref.tell(StartSweeps())
 
     def on_stop(self) -> None:
         """Cancel the next poll and sweep."""
@@ -77,13 +72,6 @@ class PollerActor(pykka.ThreadingActor):
         if self._sweeps is not None:
             self._sweeps.cancel()
         self._pipeline.release()
-
-    def on_failure(self, exception_type: type[BaseException] | None,
-                   exception_value: BaseException | None,
-                   traceback: types.TracebackType | None) -> None:
-        """A poll crashed (a bug): restart the org."""
-        self.on_stop()
-        self._context.fail(exception_value or "poller crashed")
 
     def on_receive(self, message: Any) -> Any:
         """Poll and schedule the next poll, or sweep."""
@@ -94,7 +82,8 @@ class PollerActor(pykka.ThreadingActor):
         elif isinstance(message, StartSweeps) and self._sweeps is not None:
             self._sweeps.start()
         else:
-            raise TypeError(f"PollerActor got an unexpected message: {type(message).__name__}")
+            raise TypeError(f"PollerComponent got an unexpected message: "
+                            f"{type(message).__name__}")
         return None
 
     def _poll(self) -> None:
@@ -117,10 +106,10 @@ class PollerActor(pykka.ThreadingActor):
         self._schedule(self._context.config.poll_interval)
 
     def _schedule(self, delay: float) -> None:
-        def tell() -> None:
-            with contextlib.suppress(pykka.ActorDeadError):
-                self.actor_ref.tell(_Poll())
+        ref = self.ref
 
-        self._timer = threading.Timer(delay, tell)
-        self._timer.daemon = True
-        self._timer.start()
+        def tell() -> None:
+            with contextlib.suppress(pykka.ActorDeadError):  # the org stopped meanwhile
+                ref.tell(_Poll())
+
+        self._timer = TIMERS.call_later(delay, tell)

@@ -1,4 +1,4 @@
-"""`ProvisionerActor`: the thin pykka shell around `ilyd.provision.service.Provisioner`.
+"""`ProvisionerComponent`: the org's part around `ilyd.provision.service.Provisioner`.
 
 At org start it provisions (with `auto_provision`, else it only looks) in a message to
 itself, so the org's start never waits on Salesforce, then publishes the org's mode and
@@ -14,6 +14,11 @@ any other failure (refused grant, missing permission) waits for `ilyd ctl provis
 org restart, since retrying cannot fix it. The control verbs
 (`check`, `provision`, `grant`) reach the running org's provisioner through
 `provisioner_for(org)` and ask with a timeout.
+
+Its runs take the org's thread while they last (a cold start's checks are some seventy
+calls): the feed needs nothing from them, since it decides from the facts an earlier start
+stored, or reads them itself, and records wait in the durable inbox meanwhile. Its retry
+and re-check are calls on the shared `TIMERS` thread that tell it to run.
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-import types
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -29,9 +33,11 @@ from typing import Any
 import pykka
 import structlog
 
+from ilyd.actors.component import Component, ComponentRef
 from ilyd.actors.context import OrgContext
 from ilyd.actors.messages import DetailValue
 from ilyd.errors import AuthError, IlydError, NeedsReauthError, is_retryable
+from ilyd.pipeline.wakeup import TIMERS, Timer
 from ilyd.provision.checks import decide_mode
 from ilyd.provision.facts import OrgFacts
 from ilyd.provision.feed import decide_feed, recheck_delay, remember, stored_facts
@@ -55,10 +61,10 @@ STARTUP_RETRY_INITIAL = 5.0
 STARTUP_RETRY_MAX = 240.0
 
 _registry_lock = threading.Lock()
-_registry: dict[str, pykka.ActorRef[Any]] = {}
+_registry: dict[str, ComponentRef] = {}
 
 
-def provisioner_for(org: str) -> pykka.ActorRef[Any] | None:
+def provisioner_for(org: str) -> ComponentRef | None:
     """The running provisioner of `org`, or None when the org is not running."""
     with _registry_lock:
         ref = _registry.get(org)
@@ -113,40 +119,24 @@ class RunLayout:
     layouts: tuple[str, ...] = ()
 
 
-class ProvisionerActor(pykka.ThreadingActor):
+class ProvisionerComponent(Component):
     """Checks and provisions one org; publishes mode, fields and needs_reauth."""
 
-    # Network I/O in flight (a retried token request, a held poll) must never keep a
-    # stopping daemon alive; the durable inbox means nothing is lost by leaving it.
-    use_daemon_thread = True
-
     def __init__(self, context: OrgContext) -> None:
-        super().__init__()
         self._context = context
         self._provisioner: Provisioner | None = None
         self._retry = StartupRetry(initial=STARTUP_RETRY_INITIAL, maximum=STARTUP_RETRY_MAX)
         self._generation = 0
-        self._timer: threading.Timer | None = None
-        self._recheck: threading.Timer | None = None
+        self._timer: Timer | None = None
+        self._recheck: Timer | None = None
         self._facts: OrgFactsStore | None = None
 
-    @classmethod
-    def start_for(cls, context: OrgContext) -> pykka.ActorRef[Any]:
-        """The org child factory."""
-        return cls.start(context)
-
     def on_start(self) -> None:
-        """Build the client (no network yet), register, and queue the first run."""
-        self._context.bind_thread()
+        """Build the client (no network yet), register, and queue the first run.
+
+        A client that cannot be built (a bad key) fails the org's start."""
         config = self._context.config
-        try:
-            rest = make_org_rest_client(config, self._context.secrets, retry=_RETRY)
-        except (IlydError, ValueError) as exc:
-            # pykka skips on_failure when on_start raises: report it ourselves.
-            with contextlib.suppress(pykka.ActorDeadError):
-                self._context.fail(exc)
-            self.actor_ref.stop(block=False)
-            return
+        rest = make_org_rest_client(config, self._context.secrets, retry=_RETRY)
         database = self._context.database
         self._facts = OrgFactsStore(database) if database is not None else None
         self._provisioner = Provisioner(
@@ -160,8 +150,8 @@ class ProvisionerActor(pykka.ThreadingActor):
             resyncs=ResyncStore(database) if database is not None else None,
             streaming_source=config.source, on_facts=self._remember)
         with _registry_lock:
-            _registry[config.name] = self.actor_ref
-        self.actor_ref.tell(_Startup())
+            _registry[config.name] = self.ref
+        self.ref.tell(_Startup())
 
     def on_stop(self) -> None:
         """Unregister, drop a pending retry and close the client."""
@@ -169,18 +159,10 @@ class ProvisionerActor(pykka.ThreadingActor):
         if self._recheck is not None:
             self._recheck.cancel()
         with _registry_lock:
-            if _registry.get(self._context.name) is self.actor_ref:
+            if _registry.get(self._context.name) is self.ref:
                 del _registry[self._context.name]
         if self._provisioner is not None:
             self._provisioner.rest.close()
-
-    def on_failure(self, exception_type: type[BaseException] | None,
-                   exception_value: BaseException | None,
-                   traceback: types.TracebackType | None) -> None:
-        """A handler crashed (a bug): the org cannot trust its mode; restart it."""
-        self.on_stop()
-        with contextlib.suppress(pykka.ActorDeadError):  # the daemon is stopping
-            self._context.fail(exception_value or "provisioner crashed")
 
     def on_receive(self, message: Any) -> Any:
         """Dispatch by message type."""
@@ -218,7 +200,8 @@ class ProvisionerActor(pykka.ThreadingActor):
         if isinstance(message, RunLayout):
             return self._provisioner.layouts(dry_run=message.dry_run, objects=message.objects,
                                              layouts=message.layouts).as_dict()
-        raise TypeError(f"ProvisionerActor got an unexpected message: {type(message).__name__}")
+        raise TypeError(f"ProvisionerComponent got an unexpected message: "
+                        f"{type(message).__name__}")
 
     def _startup(self) -> None:
         """The start-up run (provision, or only look), then whether the org is still fed
@@ -272,15 +255,13 @@ class ProvisionerActor(pykka.ThreadingActor):
             fields=f"{sum(f.writable for f in facts.fields.values())}/{len(facts.fields)}",
             not_provisioned=(f"not provisioned: run ilyd ctl provision {config.name}"
                              if not plan.empty else None))
-        ref = self.actor_ref
+        ref = self.ref
 
         def fire() -> None:
             with contextlib.suppress(pykka.ActorDeadError):  # the org stopped meanwhile
                 ref.tell(_Recheck())
 
-        self._recheck = threading.Timer(delay, fire)
-        self._recheck.daemon = True
-        self._recheck.start()
+        self._recheck = TIMERS.call_later(delay, fire)
         return True
 
     def _check_feed(self) -> None:
@@ -336,15 +317,13 @@ class ProvisionerActor(pykka.ThreadingActor):
     def _schedule_retry(self, delay: float) -> None:
         self._cancel_retry()
         generation = self._generation
-        ref = self.actor_ref
+        ref = self.ref
 
         def fire() -> None:
             with contextlib.suppress(pykka.ActorDeadError):  # the org stopped meanwhile
                 ref.tell(_Retry(generation))
 
-        self._timer = threading.Timer(delay, fire)
-        self._timer.daemon = True
-        self._timer.start()
+        self._timer = TIMERS.call_later(delay, fire)
 
     def _cancel_retry(self) -> None:
         # A new generation makes a _Retry already queued (timer fired) a no-op.

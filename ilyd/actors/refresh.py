@@ -1,10 +1,12 @@
-"""The scheduled refresh's rounds, hosted by the org's Resync actor.
+"""The scheduled refresh's rounds, hosted by the org's resync part.
 
-`RefreshRunner` belongs to `ilyd.actors.resync.ResyncActor` (no thread of its own while
-idle: its wake-ups are `RefreshTick` messages from the shared timers thread). A round
-runs in a thread of its own: count the backlog (one COUNT() per object) and, when there
-is one, run the refresh (`ilyd.resync.refresh`) to its end; or resume the run a restart
-or a resync interrupted.
+`RefreshRunner` belongs to `ilyd.actors.resync.ResyncComponent` (no thread of its own
+while idle: its wake-ups are `RefreshTick` messages from the shared timers thread). A
+round runs in a thread of its own while it lasts: count the backlog (one COUNT() per
+object) and, when there is one, run the refresh (`ilyd.resync.refresh`) to its end; or
+resume the run a restart or a resync interrupted. While a refresh runs, a `RefreshLook`
+message every `yield_look` seconds (told from the timers thread) publishes its progress
+and has it give way to an operator's resync.
 
 Schedule: the first round comes `refresh_interval` after the org starts, 5 minutes at
 most (API calls at an org's start are kept few; orgs are spread over the second half of
@@ -46,9 +48,10 @@ from ilyd.store.inbox import Inbox
 from ilyd.store.record_hashes import RecordHashStore
 
 if TYPE_CHECKING:
+    from ilyd.actors.component import ComponentRef
     from ilyd.actors.context import OrgContext
 
-__all__ = ["RefreshRunner", "RefreshSettings", "RefreshTick"]
+__all__ = ["RefreshLook", "RefreshRunner", "RefreshSettings", "RefreshTick"]
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +59,11 @@ log = structlog.get_logger(__name__)
 @dataclass(frozen=True)
 class RefreshTick:
     """Time for a refresh round (count the backlog, or resume the run)."""
+
+
+@dataclass(frozen=True)
+class RefreshLook:
+    """A refresh runs: publish its progress; stop it if an operator's resync started."""
 
 
 @dataclass(frozen=True)
@@ -73,10 +81,10 @@ def _iso(moment: float) -> str:
 
 
 class RefreshRunner:
-    """One org's refresh schedule and rounds; its methods run in the actor's thread,
+    """One org's refresh schedule and rounds; its methods run in the org actor's thread,
     a round in a thread of its own."""
 
-    def __init__(self, context: OrgContext, actor: pykka.ActorRef[Any],
+    def __init__(self, context: OrgContext, actor: ComponentRef,
                  settings: RefreshSettings | None = None) -> None:
         self._context = context
         self._actor = actor
@@ -90,6 +98,10 @@ class RefreshRunner:
         self._timer: Timer | None = None
         self._thread: threading.Thread | None = None
         self._engine: Resync | None = None
+        # The running refresh's progress as last published (`_publish`): the round's
+        # thread publishes the last of it, the org's thread the rest.
+        self._seen: dict[str, Any] = {}
+        self._published = threading.Lock()
         self._stopping = threading.Event()
         self._rest: Any = None
         self._backlog: int | None = None
@@ -99,7 +111,7 @@ class RefreshRunner:
             self._resyncs = ResyncStore(context.database)
             self._schedule = RefreshSchedule(context.database)
 
-    # --- in the actor's thread -----------------------------------------------------
+    # --- in the org actor's thread -------------------------------------------------
 
     def start(self) -> None:
         """Plan the first round (called from the actor's on_start)."""
@@ -146,6 +158,33 @@ class RefreshRunner:
         """Wait up to `timeout` seconds for a round to end."""
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def running(self) -> bool:
+        """Whether a round's thread is running."""
+        return self._round_running()
+
+    def look(self) -> None:
+        """Handle `RefreshLook`: publish the running refresh's progress, and have it give
+        way when an operator's resync started."""
+        engine = self._engine
+        if engine is None:
+            return
+        self._publish(engine)
+        if self._resync_running():
+            log.info("refresh_yielding", reason="an operator's resync started")
+            engine.stop()
+            return
+        self._look_in(engine)
+
+    def _look_in(self, engine: Resync) -> None:
+        actor = self._actor
+
+        def tell() -> None:
+            if self._engine is engine:  # that refresh still runs
+                with contextlib.suppress(pykka.ActorDeadError):  # the org stopped
+                    actor.tell(RefreshLook())
+
+        TIMERS.call_later(self._settings.yield_look, tell)
 
     def _round_running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -242,43 +281,33 @@ class RefreshRunner:
 
     def _run(self, engine: Resync) -> None:
         """Run the refresh to its end, a daemon stop, or an operator's resync."""
+        assert engine.progress is not None
+        with self._published:
+            self._seen = engine.progress.snapshot()
         self._engine = engine
         if self._stopping.is_set():
             engine.stop()
-        done = threading.Event()
-        assert engine.progress is not None
-        seen = engine.progress.snapshot()
-        watcher = threading.Thread(target=self._watch, args=(engine, done, seen),
-                                   name=f"refresh-progress-{self._context.name}", daemon=True)
-        watcher.start()
+        self._look_in(engine)
         try:
             engine.run()
         finally:
-            done.set()
-            watcher.join()
-            self._publish(engine, seen)
+            self._publish(engine)
 
-    def _watch(self, engine: Resync, done: threading.Event, seen: dict[str, Any]) -> None:
-        while not done.wait(self._settings.yield_look):
-            self._publish(engine, seen)
-            if self._resync_running():
-                log.info("refresh_yielding", reason="an operator's resync started")
-                engine.stop()
-                return
-
-    def _publish(self, engine: Resync, seen: dict[str, Any]) -> None:
+    def _publish(self, engine: Resync) -> None:
         """Progress into `ilyd ctl orgs` and the refresh metrics (counted once each)."""
         if engine.progress is None:
             return
-        p = engine.progress.snapshot()
+        with self._published:
+            seen = self._seen
+            p = engine.progress.snapshot()
+            written = p["written"] - seen["written"]
+            changed = p["changed"] - seen["changed"]
+            seen.update(written=p["written"], changed=p["changed"])
         org = self._context.name
-        written = p["written"] - seen["written"]
-        changed = p["changed"] - seen["changed"]
         if written > 0:
             metrics.REFRESH_RECORDS.labels(org=org).inc(written)
         if changed > 0:
             metrics.REFRESH_CHANGED.labels(org=org).inc(changed)
-        seen.update(written=p["written"], changed=p["changed"])
         total = p["total"] or 0
         left = max(0, total - p["written"] - p["failed"])
         share = f" {min(100, round(100 * p['read'] / total))}%" if total else ""

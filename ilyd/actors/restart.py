@@ -53,6 +53,7 @@ class OrgSlot:
     problem_since: float | None = None  # monotonic time its current problem was first seen
     ref: Any = None  # the live OrgActor's ActorRef
     stopping: Any = None  # an OrgActor asked to stop that has not confirmed yet
+    stopping_incarnation: int = 0  # the incarnation `stopping` runs
     start_pending: bool = False  # start as soon as `stopping` is gone
 
     def status(self) -> OrgStatus:

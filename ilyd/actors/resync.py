@@ -1,10 +1,12 @@
-"""The Resync actor: a thin shell owning one org's `Resync` engine and the thread it runs in.
+"""The org's resync part: owns one org's `Resync` engine and the thread a run takes.
 
 One resync per org at a time (a second request answers `busy`); the real-time
-children keep running beside it. The control thread finds an org's actor through
-`resync_actor(org)` and asks it with frozen messages and a timeout. A run that was going
+parts keep running beside it. The control thread finds an org's part through
+`resync_actor(org)` and asks it with frozen messages and a timeout. A run has a thread
+of its own while it lasts; its progress is published every second by a call on the
+shared `TIMERS` thread. A run that was going
 when the daemon stopped (or was killed) resumes from its checkpoint when the org starts.
-A daemon stop leaves the run resumable; only `ilyd ctl cancel` ends it. The actor also
+A daemon stop leaves the run resumable; only `ilyd ctl cancel` ends it. The part also
 hosts the org's scheduled refresh (`ilyd.actors.refresh`), which gives way to a resync.
 """
 
@@ -14,13 +16,14 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-import pykka
 import structlog
 
+from ilyd.actors.component import Component, ComponentRef
 from ilyd.actors.context import OrgContext
-from ilyd.actors.refresh import RefreshRunner, RefreshSettings, RefreshTick
+from ilyd.actors.refresh import RefreshLook, RefreshRunner, RefreshSettings, RefreshTick
 from ilyd.errors import ControlError
 from ilyd.pipeline.providers import chain_for
+from ilyd.pipeline.wakeup import TIMERS
 from ilyd.resync.checkpoint import ResyncStore
 from ilyd.resync.engine import Resync, ResyncRequest, ResyncSettings
 from ilyd.resync.plan import SUPPORTED_OBJECTS, parse_since
@@ -28,13 +31,12 @@ from ilyd.salesforce.connect import make_org_rest_client
 from ilyd.store.inbox import Inbox
 from ilyd.store.record_hashes import RecordHashStore
 
-__all__ = ["CancelResync", "GetResync", "ResyncActor", "StartResync", "resync_actor"]
+__all__ = ["CancelResync", "GetResync", "ResyncComponent", "StartResync", "resync_actor"]
 
 log = structlog.get_logger(__name__)
 
 _PUBLISH_SECONDS = 1.0
-_STOP_JOIN_SECONDS = 3.0
-_registry: dict[str, pykka.ActorRef[Any]] = {}
+_registry: dict[str, ComponentRef] = {}
 _registry_lock = threading.Lock()
 
 
@@ -57,23 +59,18 @@ class GetResync:
     """The running (or last) resync's progress, or None."""
 
 
-def resync_actor(org: str) -> pykka.ActorRef[Any] | None:
-    """The org's live Resync actor, if the org runs."""
+def resync_actor(org: str) -> ComponentRef | None:
+    """The org's live resync part, if the org runs."""
     with _registry_lock:
         ref = _registry.get(org)
     return ref if ref is not None and ref.is_alive() else None
 
 
-class ResyncActor(pykka.ThreadingActor):
+class ResyncComponent(Component):
     """Owns the org's Resync engine; the long work runs in a thread of its own."""
-
-    # Network I/O in flight (a retried token request, a held poll) must never keep a
-    # stopping daemon alive; the durable inbox means nothing is lost by leaving it.
-    use_daemon_thread = True
 
     def __init__(self, context: OrgContext, settings: ResyncSettings | None = None,
                  refresh: RefreshSettings | None = None) -> None:
-        super().__init__()
         self._context = context
         self._refresh_settings = refresh
         self._refresh: RefreshRunner | None = None
@@ -83,19 +80,13 @@ class ResyncActor(pykka.ThreadingActor):
         self._thread: threading.Thread | None = None
         self._rest: Any = None
 
-    @classmethod
-    def start_for(cls, context: OrgContext) -> pykka.ActorRef[Any]:
-        """The org child factory (see `ilyd.actors.org.child_factories`)."""
-        return cls.start(context)
-
     def on_start(self) -> None:
         """Register for the control thread; resume a run the daemon left unfinished."""
-        self._context.bind_thread()
         with _registry_lock:
-            _registry[self._context.name] = self.actor_ref
+            _registry[self._context.name] = self.ref
         if self._context.database is None:
             return
-        self._refresh = RefreshRunner(self._context, self.actor_ref, self._refresh_settings)
+        self._refresh = RefreshRunner(self._context, self.ref, self._refresh_settings)
         self._refresh.start()
         store = ResyncStore(self._context.database)
         run = store.run(self._context.name)
@@ -109,20 +100,26 @@ class ResyncActor(pykka.ThreadingActor):
                 log.error("resync_resume_failed", error=str(exc))
 
     def on_stop(self) -> None:
-        """Stop the run (it stays resumable), unregister."""
+        """Stop the run (it stays resumable), unregister; wait for the run's thread until
+        the org's stop deadline."""
         with _registry_lock:
-            if _registry.get(self._context.name) is self.actor_ref:
+            if _registry.get(self._context.name) is self.ref:
                 del _registry[self._context.name]
         if self._engine is not None:
             self._engine.stop()
         if self._refresh is not None:
             self._refresh.stop()
         if self._thread is not None:
-            self._thread.join(_STOP_JOIN_SECONDS)
+            self._thread.join(self.time_left())
         if self._refresh is not None:
-            self._refresh.join(_STOP_JOIN_SECONDS)
+            self._refresh.join(self.time_left())
         if self._rest is not None:
             self._rest.close()
+
+    def late(self) -> bool:
+        """A run or a refresh round still going past the deadline (it ends at its next
+        checkpoint)."""
+        return self._running() or (self._refresh is not None and self._refresh.running())
 
     def on_receive(self, message: Any) -> Any:
         """StartResync, CancelResync, GetResync."""
@@ -134,7 +131,9 @@ class ResyncActor(pykka.ThreadingActor):
             return self._status()
         if isinstance(message, RefreshTick):
             return self._refresh.tick() if self._refresh is not None else None
-        raise TypeError(f"ResyncActor got an unexpected message: {type(message).__name__}")
+        if isinstance(message, RefreshLook):
+            return self._refresh.look() if self._refresh is not None else None
+        raise TypeError(f"ResyncComponent got an unexpected message: {type(message).__name__}")
 
     # --------------------------------------------------------------------------------
 
@@ -186,20 +185,21 @@ class ResyncActor(pykka.ThreadingActor):
     def _work(self, engine: Resync) -> None:
         self._context.bind_thread()
         done = threading.Event()
-        publisher = threading.Thread(target=self._publish_loop, args=(engine, done),
-                                     name=f"resync-progress-{self._context.name}", daemon=True)
-        publisher.start()
+        TIMERS.call_later(_PUBLISH_SECONDS, lambda: self._publish_every(engine, done))
         try:
             engine.run()
         finally:
             done.set()
-            publisher.join()
             self._publish(engine)
             engine.provider.close()  # releases the org's share of the providers
 
-    def _publish_loop(self, engine: Resync, done: threading.Event) -> None:
-        while not done.wait(_PUBLISH_SECONDS):
-            self._publish(engine)
+    def _publish_every(self, engine: Resync, done: threading.Event) -> None:
+        """On the timers thread: publish (a snapshot and a tell), then again in a second,
+        until the run is done."""
+        if done.is_set():
+            return
+        self._publish(engine)
+        TIMERS.call_later(_PUBLISH_SECONDS, lambda: self._publish_every(engine, done))
 
     def _publish(self, engine: Resync) -> None:
         if engine.progress is None:

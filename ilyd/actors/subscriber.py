@@ -10,13 +10,13 @@ SOQL catch-up on SystemModstamp from the earliest safe point (`ReplayStore.gap_s
 the checkpoint, the stored replay id's event time, or when the channel was first
 subscribed), and the window is logged.
 
-`SubscriberActor` is the thin pykka shell. The org starts it unless it is fed by
+`SubscriberComponent` is the org's part around it. The org starts it unless it is fed by
 polling (`ilyd.provision.feed`); it decides from the facts an earlier start stored (a
 warm start asks Salesforce nothing) or, with none, reads them and stores them. Should
-the facts say polling (a first start), it records that and hands the org to a poller it
-starts and stops with itself; later starts begin with the poller. Otherwise it starts
-the loop, publishes connected / reconnecting / backoff with the reason, and runs
-catch-ups and the reconciliation sweep in its mailbox.
+the facts say polling (a first start), it records that and hands the org to a poller,
+a part it adds to the org (stopped with the org); later starts begin with the poller.
+Otherwise it starts the loop, publishes connected / reconnecting / backoff with the
+reason, and runs catch-ups and the reconciliation sweep in its messages.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import contextlib
 import functools
 import threading
 import time
-import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,8 +33,9 @@ from typing import Any
 import pykka
 import structlog
 
+from ilyd.actors.component import Component, ComponentRef
 from ilyd.actors.context import OrgContext
-from ilyd.actors.poller import PollerActor
+from ilyd.actors.poller import PollerComponent
 from ilyd.actors.sweeps import Reconcile, StartSweeps, Sweeps
 from ilyd.errors import IlydError, NeedsReauthError
 from ilyd.metrics import EVENTS_SKIPPED, ORG_SOURCE
@@ -58,7 +58,7 @@ from ilyd.store.inbox import Inbox, InboxEntry
 from ilyd.store.org_facts import OrgFactsStore
 from ilyd.store.replay import ALL_RETAINED, GapStart
 
-__all__ = ["SubscriberActor", "SubscriptionLoop", "entries_of", "event_time"]
+__all__ = ["SubscriberComponent", "SubscriptionLoop", "entries_of", "event_time"]
 
 log = structlog.get_logger(__name__)
 
@@ -343,7 +343,7 @@ def _other_channel(channel: str, sobject: str) -> str:
     return PUSH_TOPICS[sobject].channel if channel == cdc else cdc
 
 
-def _tell_quietly(ref: pykka.ActorRef[Any], message: Any) -> None:
+def _tell_quietly(ref: ComponentRef, message: Any) -> None:
     """Tell, unless the actor stopped meanwhile (a timer may fire after the org stopped)."""
     with contextlib.suppress(pykka.ActorDeadError):
         ref.tell(message)
@@ -361,20 +361,11 @@ class _CatchUp:
     sobject: str
 
 
-# A poller this actor started is stopped with it, inside the org's own stop deadline.
-_POLLER_STOP_TIMEOUT = 2.0
-
-
-class SubscriberActor(pykka.ThreadingActor):
-    """Thin shell: owns one org's `SubscriptionLoop` and reports its connection state."""
-
-    # Network I/O in flight (a retried token request, a held poll) must never keep a
-    # stopping daemon alive; the durable inbox means nothing is lost by leaving it.
-    use_daemon_thread = True
+class SubscriberComponent(Component):
+    """Owns one org's `SubscriptionLoop` and reports its connection state."""
 
     def __init__(self, context: OrgContext, pipeline: Any, *,
                  backoff: BackoffPolicy | None = None) -> None:
-        super().__init__()
         self._context = context
         self._pipeline = pipeline
         self._backoff = backoff
@@ -383,50 +374,27 @@ class SubscriberActor(pykka.ThreadingActor):
         self._decide_failures = 0
         self._retry: Any = None  # the pending timer of a retried _Decide
         self._sweeps: Sweeps | None = None
-        self._polling: pykka.ActorRef[Any] | None = None  # the poller handed the org
-
-    @classmethod
-    def start_for(cls, context: OrgContext, pipeline: Any) -> pykka.ActorRef[Any]:
-        """Start the actor for an org (a child factory's body)."""
-        return cls.start(context, pipeline)
 
     def on_start(self) -> None:
         """Decide in a message, so the org's start never waits on Salesforce."""
-        self._context.bind_thread()
-        self.actor_ref.tell(_Decide())
+        self.ref.tell(_Decide())
         if Sweeps.wanted(self._context):
-            self._sweeps = Sweeps(self._context, self._pipeline, self.actor_ref)
-            # In a message: a state-file error there reaches on_failure, which on_start's
-            # would not.
-            self.actor_ref.tell(StartSweeps())
+            self._sweeps = Sweeps(self._context, self._pipeline, self.ref)
+            # In a message: a state-file error there is the org's failure, which the
+            # org's start would report as a failed start instead.
+            self.ref.tell(StartSweeps())
 
     def on_stop(self) -> None:
-        """Stop the connect loop (a held poll is interrupted) and release the pipeline."""
+        """Stop the connect loop (a held poll is interrupted) and release the pipeline.
+        A poller it handed the org to is a part of the org, stopped before it."""
         if self._retry is not None:
             self._retry.cancel()
         if self._sweeps is not None:
             self._sweeps.cancel()
         if self._loop is not None:
-            self._loop.stop()
+            self._loop.stop(max(0.5, self.time_left()))
             self._context.publish(connection=None, connection_reason=None)
-        self._stop_poller()
         self._pipeline.release()
-
-    def _stop_poller(self) -> None:
-        if self._polling is not None:
-            with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
-                self._polling.stop(timeout=_POLLER_STOP_TIMEOUT)
-            self._polling = None
-
-    def on_failure(self, exception_type: type[BaseException] | None,
-                   exception_value: BaseException | None,
-                   traceback: types.TracebackType | None) -> None:
-        """A bug in a message handler: stop streaming and have the org restarted."""
-        if self._loop is not None:
-            self._loop.stop()
-        self._stop_poller()
-        self._pipeline.release()
-        self._context.fail(exception_value or "subscriber crashed")
 
     def on_receive(self, message: Any) -> Any:
         """Decide and start, or run a catch-up."""
@@ -441,7 +409,8 @@ class SubscriberActor(pykka.ThreadingActor):
             if self._sweeps is not None:
                 self._sweeps.start()
         else:
-            raise TypeError(f"SubscriberActor got an unexpected message: {type(message).__name__}")
+            raise TypeError(f"SubscriberComponent got an unexpected message: "
+                            f"{type(message).__name__}")
         return None
 
     def _decide(self) -> None:
@@ -462,7 +431,7 @@ class SubscriberActor(pykka.ThreadingActor):
             log.warning("subscriber_cannot_read_org", error=str(exc), retry_in_s=round(delay, 1))
             self._context.publish(connection="backoff", connection_reason=str(exc)[:600],
                                   retry_in=round(delay, 1))
-            ref = self.actor_ref
+            ref = self.ref
             self._retry = TIMERS.call_later(delay, lambda: _tell_quietly(ref, _Decide()))
             return
         self._decide_failures = 0
@@ -475,8 +444,8 @@ class SubscriberActor(pykka.ThreadingActor):
                 self._sweeps = None
             reason = (None if config.source == "polling"
                       else "streaming is not available to the integration user")
-            self._polling = PollerActor.start(self._context, self._pipeline.acquire(),
-                                              reason=reason)
+            self.host.start("poller", PollerComponent(self._context, self._pipeline.acquire(),
+                                                      reason=reason))
             return
         if store is not None:
             store.set_feed(self._context.name, STREAMING)
@@ -492,11 +461,11 @@ class SubscriberActor(pykka.ThreadingActor):
         self._publish_source(choice.source, choice.reason)
         self._poller = Poller(self._context.name, rest, self._pipeline.inbox,
                               self._pipeline.state, config.objects)
-        ref = self.actor_ref
+        ref = self.ref
 
-        def on_gap(gap: ReplayGap, sobject: str) -> None:
+        def on_gap(gap: ReplayGap, sobject: str) -> None:  # on the stream's thread
             if sobject:
-                ref.tell(_CatchUp(sobject))
+                _tell_quietly(ref, _CatchUp(sobject))
 
         self._loop = SubscriptionLoop(
             str(self._context.name), endpoint, channels, self._pipeline.inbox,

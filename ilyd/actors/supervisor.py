@@ -2,8 +2,11 @@
 
 Org actors report up with `tell` (OrgStarted / OrgFailed / OrgStopped / OrgReport); the
 control thread asks with frozen messages (GetSnapshot, PauseOrg, …) and a timeout. A
-replaced org instance is only started again once the old one confirmed it stopped, so
-two instances of one org never run at once.
+replaced org instance is started again once the old one confirmed it stopped, or once the
+old one's stop deadline passed: an org held by a call to a slow Salesforce takes no new
+work once asked to stop (`ilyd.actors.org.stop_org`), so only that call may still end
+while the new instance runs, as a part left behind did when parts had threads of their
+own. Backoff waits are calls on the shared `TIMERS` thread.
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pykka
@@ -36,12 +39,13 @@ from ilyd.actors.messages import (
     RetryOrg,
     SupervisorSnapshot,
 )
-from ilyd.actors.org import ORG_STOP_TIMEOUT, start_org_actor
+from ilyd.actors.org import ORG_STOP_TIMEOUT, start_org_actor, stop_org
 from ilyd.actors.restart import OrgSlot, RestartPolicy, on_failure
 from ilyd.config import Config, OrgConfig, OrgName
 from ilyd.config.secrets import fingerprint
 from ilyd.errors import ControlError
 from ilyd.pipeline.lookups import LookupPool, open_pool
+from ilyd.pipeline.wakeup import TIMERS, Timer
 from ilyd.store import Database
 from ilyd.store.org_flags import OrgFlagStore
 
@@ -52,6 +56,14 @@ _ALIVE = (OrgState.RUNNING, OrgState.DEGRADED)
 # Every org's stop together: its own deadline, and a margin for an interpreter busy
 # stopping many orgs at once.
 ORGS_STOP_TIMEOUT = ORG_STOP_TIMEOUT + 1.5
+
+@dataclass(frozen=True)
+class _StopOverdue:
+    """Internal: the stop deadline of an org's incarnation has passed."""
+
+    org: OrgName
+    incarnation: int
+
 
 OrgStarter = Callable[[OrgConfig, int, pykka.ActorRef[Any], Database | None], Any]
 
@@ -80,13 +92,14 @@ class SupervisorActor(pykka.ThreadingActor):
         # the orgs' enrichers find it through the state database (ilyd.pipeline.lookups).
         self._lookups: LookupPool | None = None
         self._slots: dict[OrgName, OrgSlot] = {}
-        self._timers: dict[OrgName, threading.Timer] = {}
+        self._timers: dict[OrgName, Timer] = {}
         # Each org's secrets as they were when it last started (ilyd.config.secrets).
         self._secrets_seen: dict[OrgName, bytes] = {}
         self._handlers: dict[type, Callable[[Any], Any]] = {
             OrgStarted: self._on_started,
             OrgFailed: self._on_failed,
             OrgStopped: self._on_stopped,
+            _StopOverdue: self._on_stop_overdue,
             OrgReport: self._on_report,
             RetryOrg: self._on_retry,
             Ping: self._on_ping,
@@ -117,7 +130,7 @@ class SupervisorActor(pykka.ThreadingActor):
             for ref in (slot.ref, slot.stopping):
                 if ref is not None and ref.is_alive():
                     with contextlib.suppress(pykka.ActorDeadError):
-                        futures.append(ref.stop(block=False))
+                        futures.append(stop_org(ref))
         deadline = time.monotonic() + ORGS_STOP_TIMEOUT
         for future in futures:
             with contextlib.suppress(pykka.Timeout):
@@ -164,14 +177,12 @@ class SupervisorActor(pykka.ThreadingActor):
             return
         slot.retry_at = time.time() + delay
         self._transition(slot, OrgState.BACKOFF, error=msg.error, retry_in_s=round(delay, 2))
-        timer = threading.Timer(delay, self._tell_quietly, (RetryOrg(slot.name, slot.incarnation),))
-        timer.daemon = True
-        self._timers[slot.name] = timer
-        timer.start()
+        retry = RetryOrg(slot.name, slot.incarnation)
+        self._timers[slot.name] = TIMERS.call_later(delay, lambda: self._tell_quietly(retry))
 
     def _on_stopped(self, msg: OrgStopped) -> None:
         slot = self._slots.get(msg.org)
-        if slot is None or slot.stopping is None:
+        if slot is None or slot.stopping is None or msg.incarnation != slot.stopping_incarnation:
             return
         slot.stopping = None
         if slot.start_pending:
@@ -225,7 +236,7 @@ class SupervisorActor(pykka.ThreadingActor):
         """Liveness: also catches org actors that died without telling (a pykka crash)."""
         for slot in list(self._slots.values()):
             if slot.stopping is not None and not slot.stopping.is_alive():
-                self._on_stopped(OrgStopped(slot.name, slot.incarnation))
+                self._on_stopped(OrgStopped(slot.name, slot.stopping_incarnation))
             if (
                 slot.state in (OrgState.STARTING, *_ALIVE)
                 and slot.ref is not None
@@ -369,8 +380,22 @@ class SupervisorActor(pykka.ThreadingActor):
         slot.start_pending = False
         if slot.ref is not None and slot.ref.is_alive():
             slot.stopping = slot.ref
-            slot.ref.stop(block=False)
+            slot.stopping_incarnation = slot.incarnation
+            stop_org(slot.ref)
+            overdue = _StopOverdue(slot.name, slot.incarnation)
+            TIMERS.call_later(ORG_STOP_TIMEOUT, lambda: self._tell_quietly(overdue))
         slot.ref = None
+
+    def _on_stop_overdue(self, msg: _StopOverdue) -> None:
+        """The org's stop deadline passed: an org still held by a slow call is not waited
+        for (it takes no new work; its call ends when Salesforce answers)."""
+        slot = self._slots.get(msg.org)
+        if (slot is None or slot.stopping is None or msg.incarnation != slot.stopping_incarnation
+                or not slot.stopping.is_alive()):
+            return
+        log.warning("org_stop_overdue", org=slot.name, deadline_s=ORG_STOP_TIMEOUT,
+                    start_pending=slot.start_pending)
+        self._on_stopped(OrgStopped(slot.name, msg.incarnation))
 
     def _cancel_timer(self, name: OrgName) -> None:
         timer = self._timers.pop(name, None)

@@ -1,9 +1,9 @@
 """The org's reconciliation sweep (ilyd/pipeline/reconcile.py) as run by whichever child
 feeds the org: the subscriber for a streaming org, the poller for a polling one.
 
-`Sweeps` is plain: the actor that owns it handles `StartSweeps` and `Reconcile` in its
-mailbox by calling `start` and `run`, and cancels it when it stops. The timer is on the
-shared `TIMERS` thread; every `reconcile_interval` seconds (0: never) it tells the actor.
+`Sweeps` is plain: the part that owns it handles `StartSweeps` and `Reconcile` in its
+messages by calling `start` and `run`, and cancels it when it stops. The timer is on the
+shared `TIMERS` thread; every `reconcile_interval` seconds (0: never) it tells the part.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import pykka
 import structlog
 
+from ilyd.actors.component import ComponentRef
 from ilyd.actors.context import OrgContext
 from ilyd.errors import IlydError, NeedsReauthError
 from ilyd.pipeline.reconcile import Reconciler
@@ -39,10 +39,9 @@ class Reconcile:
 
 
 class Sweeps:
-    """One org's sweep schedule, owned by one actor (`ref`)."""
+    """One org's sweep schedule, owned by one part (`ref`)."""
 
-    def __init__(self, context: OrgContext, pipeline: OrgPipeline,
-                 ref: pykka.ActorRef[Any]) -> None:
+    def __init__(self, context: OrgContext, pipeline: OrgPipeline, ref: ComponentRef) -> None:
         self._context = context
         self._pipeline = pipeline
         self._ref = ref

@@ -1,4 +1,4 @@
-"""`WriterActor`: the thin shell around `ilyd.pipeline.writer.Writer`.
+"""`WriterComponent`: the org's part around `ilyd.pipeline.writer.Writer`.
 
 Enriched records arrive as `Enriched` messages; a timer tells `_Flush` when the oldest
 queued record has waited `writer_window`, and a full batch is sent at once. The timer is
@@ -11,7 +11,6 @@ write itself at a few events per second per org. The org's status shows the wind
 from __future__ import annotations
 
 import contextlib
-import types
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import pykka
 import structlog
 
+from ilyd.actors.component import Component, ComponentRef
 from ilyd.actors.context import OrgContext
 from ilyd.errors import AuthError
 from ilyd.pipeline.runtime import OrgPipeline
@@ -41,15 +41,10 @@ class _Flush:
     """Internal: the batching window has passed."""
 
 
-class WriterActor(pykka.ThreadingActor):
+class WriterComponent(Component):
     """Writes one org's enriched records back to Salesforce."""
 
-    # Network I/O in flight (a retried token request, a held poll) must never keep a
-    # stopping daemon alive; the durable inbox means nothing is lost by leaving it.
-    use_daemon_thread = True
-
     def __init__(self, context: OrgContext, pipeline: OrgPipeline) -> None:
-        super().__init__()
         self._context = context
         self._pipeline = pipeline
         self._writer = Writer(context.name, pipeline.rest, pipeline.inbox, pipeline.state,
@@ -59,8 +54,7 @@ class WriterActor(pykka.ThreadingActor):
         self._shown: tuple[str, str | None] | None = None
 
     def on_start(self) -> None:
-        """Bind the org into the log context; show the window."""
-        self._context.bind_thread()
+        """Show the window."""
         self._show_window()
 
     def on_stop(self) -> None:
@@ -69,19 +63,12 @@ class WriterActor(pykka.ThreadingActor):
         self._writer.release_all()
         self._pipeline.release()
 
-    def on_failure(self, exception_type: type[BaseException] | None,
-                   exception_value: BaseException | None,
-                   traceback: types.TracebackType | None) -> None:
-        """A flush crashed: the org restarts; the inbox still holds every record."""
-        self.on_stop()
-        self._context.fail(exception_value or "writer crashed")
-
     def on_receive(self, message: Any) -> Any:
         """Queue records, flush when due."""
         if isinstance(message, Enriched):
             self._writer.add(message.items)
         elif not isinstance(message, _Flush):
-            raise TypeError(f"WriterActor got an unexpected message: {type(message).__name__}")
+            raise TypeError(f"WriterComponent got an unexpected message: {type(message).__name__}")
         else:
             self._timer = None
         self._flush_if_due()
@@ -89,8 +76,8 @@ class WriterActor(pykka.ThreadingActor):
 
     def _flush_if_due(self) -> None:
         due = self._writer.due_in()
-        if due is None:
-            return
+        if due is None or self._context.stopping.is_set():
+            return  # stopping: what is queued goes back to the inbox instead
         if due > 0:
             if self._timer is None:
                 self._timer = TIMERS.call_later(due, self._tell_flush)
@@ -122,7 +109,7 @@ class WriterActor(pykka.ThreadingActor):
 
     def _tell_flush(self) -> None:
         with contextlib.suppress(pykka.ActorDeadError):
-            self.actor_ref.tell(_Flush())
+            self.ref.tell(_Flush())
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -130,7 +117,7 @@ class WriterActor(pykka.ThreadingActor):
             self._timer = None
 
 
-def tell_enriched(writer: pykka.ActorRef[Any], items: Sequence[WorkItem]) -> None:
+def tell_enriched(writer: ComponentRef, items: Sequence[WorkItem]) -> None:
     """Hand enriched records to a writer (dropped silently if it is gone: the rows stay
     leased in the inbox and are processed again after their lease)."""
     try:

@@ -1,5 +1,5 @@
 """Server side of `ilyd ctl check | provision | grant | layout`: ask the org's provisioner
-actor."""
+(a part of the org's actor)."""
 
 from __future__ import annotations
 

@@ -15,8 +15,8 @@ the last 24 hours reach `refresh_api_share` of the org's daily allowance, the ru
 until enough of them age out (no call is made to find out). The org-wide budget
 (`api_budget_ratio`) holds too, as for any resync. The ledger survives restarts.
 
-Plain classes; `ilyd.actors.resync.ResyncActor` schedules the rounds and runs them in a
-thread of their own.
+Plain classes; the org's resync part (`ilyd.actors.resync`, `ilyd.actors.refresh`)
+schedules the rounds and runs each in a thread of its own while it lasts.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Server side of `ilyd ctl resync | cancel`: ask the org's Resync actor.
+"""Server side of `ilyd ctl resync | cancel`: ask the org's resync part.
 
 `resync --dry-run [--report PATH]` runs it without writing (ilyd.resync.report).
 
@@ -14,6 +14,7 @@ from typing import Any
 
 import pykka
 
+from ilyd.actors.component import ComponentRef
 from ilyd.actors.resync import CancelResync, GetResync, StartResync, resync_actor
 from ilyd.control.protocol import DaemonView, Progress, Verb, org_arg
 from ilyd.errors import ControlError
@@ -25,7 +26,7 @@ ORG_BACK_TIMEOUT = 60.0
 _FINISHED = {"done", "cancelled", "failed"}
 
 
-def _actor(daemon: DaemonView, org: str) -> pykka.ActorRef[Any]:
+def _actor(daemon: DaemonView, org: str) -> ComponentRef:
     ref = resync_actor(org)
     if ref is not None:
         return ref
@@ -36,7 +37,7 @@ def _actor(daemon: DaemonView, org: str) -> pykka.ActorRef[Any]:
                        f"ilyd ctl orgs; ilyd ctl restart {org}")
 
 
-def _ask(ref: pykka.ActorRef[Any], message: object) -> Any:
+def _ask(ref: ComponentRef, message: object) -> Any:
     try:
         return ref.ask(message, timeout=ASK_TIMEOUT)
     except pykka.ActorDeadError as exc:

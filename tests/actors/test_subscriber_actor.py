@@ -1,4 +1,4 @@
-"""SubscriberActor in a real org actor tree against devorg: it publishes connected,
+"""The subscriber part in a real org actor against devorg: it publishes connected,
 reconnecting (with its reason) after devorg forgets the client, backoff on 503s, and
 writes events into the inbox together with the channel's replay id; a replay id that
 expired during an outage is caught up through the actor's own catch-up message."""
@@ -14,7 +14,7 @@ import requests
 from structlog.testing import capture_logs
 
 from ilyd.actors.messages import OrgReport, OrgStarted
-from ilyd.actors.org import Org, OrgActor
+from ilyd.actors.org import OrgActor
 from ilyd.actors.pipeline import pipeline_children
 from ilyd.config import OrgConfig, load_config
 from ilyd.devorg import DevOrg, OrgInfo
@@ -41,16 +41,13 @@ class _Supervisor(pykka.ThreadingActor):
         self.reports.append(message)
 
 
-class _FeedingOrgActor(OrgActor):
-    """The real OrgActor with the real feed child (the subscriber here), wired by
+def _feeding_org(config: OrgConfig, supervisor: pykka.ActorRef[Any],
+                 database: Database) -> pykka.ActorRef[Any]:
+    """The real OrgActor with the real feed part (the subscriber here), wired by
     `pipeline_children` as in the daemon, but without the enricher and writer: they would
     empty the inbox this test reads."""
-
-    def __init__(self, config: OrgConfig, supervisor: pykka.ActorRef[Any],
-                 database: Database) -> None:
-        super().__init__(config, 1, supervisor, database)
-        feeders = [(n, f) for n, f in pipeline_children(config) if n == "feed"]
-        self._org = Org(config, 1, supervisor, database, factories=feeders)
+    feeders = [(n, f) for n, f in pipeline_children(config) if n == "feed"]
+    return OrgActor.start(config, 1, supervisor, database, factories=feeders)
 
 
 dev = devorg_fixture()
@@ -83,7 +80,7 @@ class Tree:
         self.info = info
         self.reports: list[Any] = []
         self.supervisor = _Supervisor.start(self.reports)
-        self.org = _FeedingOrgActor.start(config, self.supervisor, db)
+        self.org = _feeding_org(config, self.supervisor, db)
         self.inbox = Inbox(db)
 
     def connections(self, since: int = 0) -> list[tuple[str | None, str | None, Any]]:

@@ -1,4 +1,4 @@
-"""The EnricherActor on its wake-ups: rows announced by `Wake.stored` are handed on
+"""The enricher part on its wake-ups: rows announced by `Wake.stored` are handed on
 without the fallback look, and a row given back with a delay (`Wake.set`) is picked up
 when due."""
 
@@ -7,33 +7,29 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import pykka
 import pytest
 
 from ilyd.actors import enricher as enricher_actor
-from ilyd.actors.context import OrgContext, OrgSecrets
-from ilyd.actors.enricher import EnricherActor
+from ilyd.actors.component import Component
+from ilyd.actors.context import OrgContext
+from ilyd.actors.enricher import EnricherComponent
+from ilyd.actors.messages import GetParts
 from ilyd.actors.writer import Enriched
 from ilyd.config import OrgConfig
 from ilyd.pipeline.runtime import OrgPipeline
 from ilyd.store import Database
 from ilyd.store.inbox import InboxEntry
+from tests.helpers.actors import start_parts
 from tests.pipeline.conftest import wait_until
 
 
-class _Supervisor(pykka.ThreadingActor):
-    def on_receive(self, message: Any) -> None:
-        return None
-
-
-class _Writer(pykka.ThreadingActor):
+class _Writer(Component):
     """Stands in for the writer: confirms what it gets, except that the first time it
     sees `refuse` it gives that row back for a retry in `delay` seconds, as the writer
     does with a locked row, and says so on the wake."""
 
     def __init__(self, pipeline: OrgPipeline, refuse: str | None = None,
                  delay: float = 0.5) -> None:
-        super().__init__()
         self.pipeline = pipeline
         self.refuse = refuse
         self.delay = delay
@@ -63,22 +59,19 @@ class _Writer(pykka.ThreadingActor):
 
 
 def _start(provisioned: OrgConfig, database: Database, pipeline: OrgPipeline,
-           writer: pykka.ActorRef[Any]) -> pykka.ActorRef[Any]:
-    supervisor = _Supervisor.start()
-    context = OrgContext(provisioned.name, provisioned, 1, OrgSecrets.read(provisioned),
-                         database, supervisor)
-    return EnricherActor.start(context, pipeline.acquire(), writer)
+           writer: _Writer) -> _Writer:
+    """The enricher part beside `writer` in an org actor, once its first round is done
+    and it waits for a wake-up: rows put after this can reach it only through the
+    wake-up (the fallback look is far off)."""
 
+    def enricher(_context: OrgContext) -> Component:
+        return EnricherComponent(_context, pipeline.acquire(), writer.ref)
 
-def _idle(enricher: pykka.ActorRef[Any]) -> None:
-    """Return once the actor's first round is done and it waits for a wake-up: rows put
-    after this can reach it only through the wake-up (the fallback look is far off).
-
-    `on_start` queues the first round before the actor reads its mailbox, so the first
-    message asked of it is answered after `on_start`, with that round queued, and the
-    second after the round ran."""
-    for _ in range(2):
-        enricher.proxy().use_daemon_thread.get(timeout=10)
+    org, _ = start_parts(provisioned, database,
+                         [("writer", lambda _context: writer), ("enricher", enricher)])
+    # The org's start queued the first round: asked now, the org answers after it ran.
+    org.ask(GetParts(), timeout=10)
+    return writer
 
 
 def _put(pipeline: OrgPipeline, record_id: str) -> None:
@@ -91,12 +84,10 @@ def test_rows_announced_as_stored_are_handed_on_without_the_fallback_look(
         monkeypatch: pytest.MonkeyPatch, provisioned: OrgConfig, database: Database,
         pipeline: OrgPipeline) -> None:
     monkeypatch.setattr(enricher_actor, "FALLBACK_SECONDS", 600.0)
-    writer = _Writer.start(pipeline)
-    _idle(_start(provisioned, database, pipeline, writer))
-    proxy = writer.proxy()
+    writer = _start(provisioned, database, pipeline, _Writer(pipeline))
     for n in range(5):
         _put(pipeline, f"001{n:015d}")
-    wait_until(lambda: all(proxy.count(f"001{n:015d}").get(timeout=5) == 1 for n in range(5)),
+    wait_until(lambda: all(writer.count(f"001{n:015d}") == 1 for n in range(5)),
                what="the stored rows handed on")
     wait_until(lambda: pipeline.inbox.depth(pipeline.org) == 0, what="the inbox emptied")
 
@@ -108,10 +99,9 @@ def test_a_row_given_back_with_a_delay_is_picked_up_when_due_with_nothing_else_g
     # when the given-back row comes due can find it.
     monkeypatch.setattr(enricher_actor, "FALLBACK_SECONDS", 600.0)
     locked = "001LOCKED000000000"
-    writer = _Writer.start(pipeline, refuse=locked, delay=0.5)
-    _idle(_start(provisioned, database, pipeline, writer))
-    proxy = writer.proxy()
+    writer = _start(provisioned, database, pipeline,
+                    _Writer(pipeline, refuse=locked, delay=0.5))
     _put(pipeline, locked)
-    wait_until(lambda: proxy.count(locked).get(timeout=5) == 2,
+    wait_until(lambda: writer.count(locked) == 2,
                what="the row given back picked up again")
     wait_until(lambda: pipeline.inbox.depth(pipeline.org) == 0, what="the inbox emptied")

@@ -1,5 +1,5 @@
 """Idle enrichers sleep until work arrives: `Wake`, the shared `Timers`, and the
-EnricherActor woken by a put (or, for rows put by another process, by its fallback look)."""
+enricher part woken by a put (or, for rows put by another process, by its fallback look)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,17 @@ import pykka
 import pytest
 
 from ilyd.actors import enricher as enricher_actor
-from ilyd.actors.context import OrgContext, OrgSecrets
-from ilyd.actors.enricher import EnricherActor
-from ilyd.actors.writer import WriterActor
+from ilyd.actors.component import Component
+from ilyd.actors.context import OrgContext
+from ilyd.actors.enricher import EnricherComponent
+from ilyd.actors.org import stop_org
+from ilyd.actors.writer import WriterComponent
 from ilyd.config import OrgConfig
 from ilyd.pipeline.runtime import OrgPipeline
 from ilyd.pipeline.wakeup import Timers, Wake
 from ilyd.store import Database
 from ilyd.store.inbox import InboxEntry
+from tests.helpers.actors import start_parts
 from tests.pipeline.conftest import SalesforceUser, wait_until
 
 ILY = "Ily_Match_Status__c"
@@ -67,32 +70,31 @@ def test_wake_calls_its_listeners_until_they_unlisten() -> None:
     assert wake.wait(0)  # the flag, for code that blocks instead
 
 
-class _Supervisor(pykka.ThreadingActor):
-    """Stands in for the supervisor: takes the org's reports and keeps them."""
+def _writer_and_enricher(config: OrgConfig, database: Database,
+                         pipeline: OrgPipeline) -> pykka.ActorRef[Any]:
+    """An org actor running the org's writer and enricher parts on `pipeline`."""
+    parts: dict[str, Component] = {}
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.reports: list[Any] = []
+    def writer(context: OrgContext) -> Component:
+        parts["writer"] = WriterComponent(context, pipeline.acquire())
+        return parts["writer"]
 
-    def on_receive(self, message: Any) -> None:
-        self.reports.append(message)
+    def enricher(context: OrgContext) -> Component:
+        return EnricherComponent(context, pipeline.acquire(), parts["writer"].ref)
+
+    org, _ = start_parts(config, database, [("writer", writer), ("enricher", enricher)])
+    return org
 
 
 @pytest.fixture
 def running(provisioned: OrgConfig, database: Database,
             pipeline: OrgPipeline) -> Iterator[tuple[OrgPipeline, pykka.ActorRef[Any]]]:
-    """The org's writer and enricher actors on the shared pipeline."""
-    supervisor = _Supervisor.start()
-    context = OrgContext(provisioned.name, provisioned, 1, OrgSecrets.read(provisioned),
-                         database, supervisor)
-    writer = WriterActor.start(context, pipeline.acquire())
-    enricher = EnricherActor.start(context, pipeline.acquire(), writer)
+    """An org actor running the org's writer and enricher on the shared pipeline."""
+    org = _writer_and_enricher(provisioned, database, pipeline)
     try:
-        yield pipeline, enricher
+        yield pipeline, org
     finally:
-        for ref in (enricher, writer, supervisor):
-            if ref.is_alive():
-                ref.stop(block=True, timeout=10)
+        stop_org(org).get(timeout=10)
 
 
 def test_an_idle_enricher_is_woken_by_a_put_in_this_process(
@@ -114,11 +116,7 @@ def test_rows_put_by_another_process_are_found_by_the_fallback_look(
         monkeypatch: pytest.MonkeyPatch, provisioned: OrgConfig, database: Database,
         pipeline: OrgPipeline, user: SalesforceUser) -> None:
     monkeypatch.setattr(enricher_actor, "FALLBACK_SECONDS", 0.3)
-    supervisor = _Supervisor.start()
-    context = OrgContext(provisioned.name, provisioned, 1, OrgSecrets.read(provisioned),
-                         database, supervisor)
-    writer = WriterActor.start(context, pipeline.acquire())
-    enricher = EnricherActor.start(context, pipeline.acquire(), writer)
+    org = _writer_and_enricher(provisioned, database, pipeline)
     try:
         record = user.create("Lead", LastName="L", Company="x", Email="jo@globex.test")
         # Nobody sets the wake: as if `ilyd` in another process had put the row.
@@ -127,15 +125,14 @@ def test_rows_put_by_another_process_are_found_by_the_fallback_look(
         wait_until(lambda: user.record(record)[ILY] == "Matched", timeout=20,
                    what="the fallback look to find the row")
     finally:
-        for ref in (enricher, writer, supervisor):
-            ref.stop(block=True, timeout=10)
+        stop_org(org).get(timeout=10)
 
 
 def test_an_idle_enricher_stops_at_once_whatever_its_sleep(
         monkeypatch: pytest.MonkeyPatch,
         running: tuple[OrgPipeline, pykka.ActorRef[Any]]) -> None:
     monkeypatch.setattr(enricher_actor, "FALLBACK_SECONDS", 600.0)
-    _, enricher = running
-    # Its mailbox is never blocked by the sleep, so the stop is the next thing it does.
-    enricher.stop(block=True, timeout=5)
-    assert not enricher.is_alive()
+    _, org = running
+    # The org's mailbox is never blocked by the sleep, so the stop is the next thing it does.
+    stop_org(org).get(timeout=5)
+    assert not org.is_alive()

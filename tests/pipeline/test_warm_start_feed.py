@@ -1,4 +1,4 @@
-"""An org is fed by one child, decided once per start: a streaming org runs the
+"""An org is fed by one part, decided once per start: a streaming org runs the
 subscriber and no poller; an org whose facts say polling runs the poller and, once that
 is stored, starts no subscriber at all."""
 
@@ -9,9 +9,10 @@ from typing import Any
 
 import pykka
 
-from ilyd.actors.messages import GetSnapshot
-from ilyd.actors.poller import PollerActor
-from ilyd.actors.subscriber import SubscriberActor
+from ilyd.actors.messages import GetParts, GetSnapshot
+from ilyd.actors.org import OrgActor
+from ilyd.actors.poller import PollerComponent
+from ilyd.actors.subscriber import SubscriberComponent
 from ilyd.actors.supervisor import SupervisorActor
 from ilyd.config import load_config
 from ilyd.store import Database
@@ -22,8 +23,11 @@ def detail(supervisor: pykka.ActorRef[Any]) -> dict[str, Any]:
     return dict(supervisor.ask(GetSnapshot(), timeout=5).orgs[0].detail)
 
 
-def running(actor: type[pykka.Actor]) -> int:
-    return len(pykka.ActorRegistry.get_by_class(actor))
+def running(kind: type) -> int:
+    """How many parts of `kind` the running orgs have."""
+    return sum(part == kind.__name__
+               for org in pykka.ActorRegistry.get_by_class(OrgActor)
+               for _, part in org.ask(GetParts(), timeout=5))
 
 
 def test_a_streaming_org_runs_the_subscriber_and_no_poller(
@@ -31,7 +35,7 @@ def test_a_streaming_org_runs_the_subscriber_and_no_poller(
     supervisor = SupervisorActor.start(load_config(config_path), database=database)
     wait_until(lambda: detail(supervisor).get("connection") == "connected", timeout=60,
                what="the org subscribed")
-    assert (running(SubscriberActor), running(PollerActor)) == (1, 0)
+    assert (running(SubscriberComponent), running(PollerComponent)) == (1, 0)
     supervisor.stop()
 
 
@@ -42,8 +46,8 @@ def test_a_warm_start_of_a_polling_org_starts_the_poller_and_no_subscriber(
     first = SupervisorActor.start(load_config(config_path), database=database)
     wait_until(lambda: detail(first).get("polling"), timeout=60, what="the first start polling")
     first.stop()
-    assert running(PollerActor) == 0
+    assert running(PollerComponent) == 0
     again = SupervisorActor.start(load_config(config_path), database=database)
     wait_until(lambda: detail(again).get("polling"), timeout=60, what="the warm start polling")
-    assert (running(SubscriberActor), running(PollerActor)) == (0, 1)
+    assert (running(SubscriberComponent), running(PollerComponent)) == (0, 1)
     again.stop()

@@ -1,4 +1,4 @@
-"""The refresh's rounds inside the org's Resync actor, against devorg: an operator's
+"""The refresh's rounds inside the org's resync part, against devorg: an operator's
 resync goes first (a running refresh stops, waits, and resumes from its checkpoint
 without writing a record twice)."""
 
@@ -15,13 +15,15 @@ from typing import Any
 import pykka
 import pytest
 
-from ilyd.actors.context import OrgContext, OrgSecrets
+from ilyd.actors.component import ComponentRef
 from ilyd.actors.messages import OrgReport
+from ilyd.actors.org import stop_org
 from ilyd.actors.refresh import RefreshSettings
-from ilyd.actors.resync import ResyncActor, StartResync
-from ilyd.config import load_config
+from ilyd.actors.resync import ResyncComponent, StartResync
+from ilyd.config import OrgConfig, load_config
 from ilyd.resync.checkpoint import ResyncStore, RunState
 from ilyd.salesforce.versions import DEFAULT_API_VERSION
+from tests.helpers.actors import start_parts
 from tests.helpers.waiting import wait_until
 from tests.pipeline.conftest import write_config
 from tests.resync.conftest import FAST, OrgEnv
@@ -66,13 +68,20 @@ SETTINGS = RefreshSettings(start_delay=0.1, resync_wait=0.2, yield_look=0.05,
 
 
 def _org_context(env: OrgEnv, dev: Any, directory: Path,
-                 extra: str = "") -> tuple[OrgContext, Any]:
-    """The org's context as the daemon gives it to its children, and the supervisor."""
+                 extra: str = "") -> tuple[OrgConfig, Any]:
+    """The org's config as the daemon reads it, and the supervisor."""
     config = load_config(write_config(directory, SimpleNamespace(url=dev.url),  # type: ignore[arg-type]
                                       [env.info], extra=extra))
-    org = config.orgs[0]
-    supervisor = Supervisor.start()
-    return OrgContext(org.name, org, 1, OrgSecrets.read(org), env.db, supervisor), supervisor
+    return config.orgs[0], Supervisor.start()
+
+
+def _resync_part(env: OrgEnv, org: OrgConfig,
+                 supervisor: Any) -> tuple[pykka.ActorRef[Any], ComponentRef]:
+    """An org actor running only its resync part (and so the refresh); the part's ref."""
+    actor, parts = start_parts(org, env.db,
+                               [("resync", lambda c: ResyncComponent(c, FAST, SETTINGS))],
+                               supervisor)
+    return actor, parts["resync"].ref
 
 
 def test_an_operators_resync_goes_first_and_the_refresh_resumes_from_its_checkpoint(
@@ -85,19 +94,18 @@ def test_an_operators_resync_goes_first_and_the_refresh_resumes_from_its_checkpo
     # slow Collections writes: the resync (of Leads, by REST) lasts a while.
     env.admin.fault(kind="latency", path_prefix=INGEST, method="PUT", delay=0.3)
     env.admin.fault(kind="latency", path_prefix=COLLECTIONS, method="PATCH", delay=1.0)
-    context, supervisor = _org_context(env, dev, short_dir)
-    org = context.config
-    actor = ResyncActor.start(context, FAST, SETTINGS)
+    org, supervisor = _org_context(env, dev, short_dir)
+    actor, resync = _resync_part(env, org, supervisor)
     refreshes = ResyncStore(env.db, "refresh")
     try:
         wait_until(lambda: len(refreshes.jobs(org.name)) >= 1, timeout=60,
                    what="the refresh sending its first ingest job")
-        actor.ask(StartResync(("Lead",)), timeout=30)
+        resync.ask(StartResync(("Lead",)), timeout=30)
         wait_until(lambda: (run := refreshes.run(org.name)) is not None
                    and run.state is RunState.DONE, timeout=120,
                    what="the refresh resumed and finished")
     finally:
-        actor.stop(timeout=30)
+        stop_org(actor).get(timeout=30)
         details = supervisor.ask("details", timeout=10)
         supervisor.stop()
         env.admin.clear_faults()
@@ -112,23 +120,22 @@ def test_a_refresh_stopped_with_its_org_resumes_when_the_org_starts_again(
     ids = _stale_accounts(env, 600)
     writes_before = {i: env.ily_writes(i) for i in ids}
     env.admin.fault(kind="latency", path_prefix=INGEST, method="PUT", delay=0.3)
-    context, supervisor = _org_context(env, dev, short_dir)
-    org = context.config
+    org, supervisor = _org_context(env, dev, short_dir)
     refreshes = ResyncStore(env.db, "refresh")
     try:
-        first = ResyncActor.start(context, FAST, SETTINGS)
+        first, _ = _resync_part(env, org, supervisor)
         wait_until(lambda: len(refreshes.jobs(org.name)) >= 1, timeout=60,
                    what="the refresh sending its first ingest job")
-        first.stop(timeout=30)  # the org stops (a daemon stop or restart)
+        stop_org(first).get(timeout=30)  # the org stops (a daemon stop or restart)
         run = refreshes.run(org.name)
         assert run is not None
         assert run.state is RunState.RUNNING
         env.admin.clear_faults()
-        again = ResyncActor.start(context, FAST, SETTINGS)
+        again, _ = _resync_part(env, org, supervisor)
         wait_until(lambda: (run := refreshes.run(org.name)) is not None
                    and run.state is RunState.DONE, timeout=120,
                    what="the refresh resumed and finished")
-        again.stop(timeout=30)
+        stop_org(again).get(timeout=30)
     finally:
         supervisor.stop()
         env.admin.clear_faults()
@@ -137,16 +144,16 @@ def test_a_refresh_stopped_with_its_org_resumes_when_the_org_starts_again(
 
 def _details_at_start(env: OrgEnv, dev: Any, directory: Path,
                       extra: str = "") -> list[dict[str, Any]]:
-    """What the org's Resync actor publishes by the time it has started and answers."""
+    """What the org's resync part publishes by the time it has started and answers."""
     directory.mkdir()
-    context, supervisor = _org_context(env, dev, directory, extra)
-    actor = ResyncActor.start(context, FAST, SETTINGS)
+    org, supervisor = _org_context(env, dev, directory, extra)
+    actor, resync = _resync_part(env, org, supervisor)
     try:
-        actor.ask(StartResync(("Lead",)), timeout=30)  # on_start is over once it answers
-        wait_until(lambda: ResyncStore(env.db).run(context.name).state  # type: ignore[union-attr]
+        resync.ask(StartResync(("Lead",)), timeout=30)
+        wait_until(lambda: ResyncStore(env.db).run(org.name).state  # type: ignore[union-attr]
                    is RunState.DONE, timeout=30, what="the resync of Leads done")
     finally:
-        actor.stop(timeout=30)
+        stop_org(actor).get(timeout=30)
         details: list[dict[str, Any]] = supervisor.ask("details", timeout=10)
         supervisor.stop()
     return details
