@@ -16,9 +16,13 @@ demo: $(RUNSTAMP)
 	@echo "ilyd is $(BIN)/ilyd (run '. $(BIN)/activate' to have 'ilyd' on PATH)"
 	$(BIN)/ilyd demo
 
+# The tests mostly wait (on devorg, daemons, sockets): two processes, each taking whole
+# files (module fixtures such as a devorg are set up once per file), halve the wall time.
+TEST_PROCESSES ?= 2
+
 test: $(PYSTAMP) $(NODESTAMP) $(SYSSTAMP)
 	$(BIN)/ruff check ilyd tests bench
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_PROCESSES) --dist loadfile
 
 lint: $(PYSTAMP)
 	$(BIN)/ruff check ilyd tests bench
