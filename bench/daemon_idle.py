@@ -67,6 +67,8 @@ def main() -> int:
     parser.add_argument("--idle", type=float, default=60.0, help="seconds idle (default 60)")
     parser.add_argument("--nofile", metavar="SOFT[:HARD]",
                         help="the daemon's RLIMIT_NOFILE (e.g. 1024:524288, systemd's default)")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="[daemon] processes (default: the daemon's \"auto\")")
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds allowed to reach all-subscribed (default 120 + orgs)")
     args = parser.parse_args()
@@ -83,7 +85,8 @@ def measure(args: argparse.Namespace, root: Path, devorg: DevOrgProcess) -> int:
     """Provision, start the daemon, wait for all-subscribed, measure the idle window."""
     daemon = None
     try:
-        config = write_config(root, devorg, free_port(), defaults="")
+        config = write_config(root, devorg, free_port(), defaults="",
+                              processes=args.processes)
         started = time.monotonic()
         provision(config)
         print(f"provisioned {args.orgs} org(s) in {time.monotonic() - started:.1f} s")
@@ -113,7 +116,8 @@ def measure(args: argparse.Namespace, root: Path, devorg: DevOrgProcess) -> int:
         alive = daemon.poll() is None
         rss, threads, fds = rss_mib(daemon.pid), thread_count(daemon.pid), fd_count(daemon.pid)
         print(f"daemon idle {args.idle:g} s: RSS {rss:.0f} MiB ({rss * 1024 / args.orgs:.0f} KiB"
-              f" per org), {threads} threads, {fds} fds, CPU {cpu['daemon'] * 100:.2f} % of one"
+              f" per org), {threads} threads ({threads / args.orgs:.2f} per org), {fds} fds,"
+              f" CPU {cpu['daemon'] * 100:.2f} % of one"
               f" core (first half {first['daemon'] * 100:.2f} %, second"
               f" {second['daemon'] * 100:.2f} %)")
         print(f"devorg idle:  RSS {rss_mib(devorg.pid):.0f} MiB,"
