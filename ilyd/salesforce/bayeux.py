@@ -1,6 +1,8 @@
 """A self-healing Bayeux (CometD) client for the Salesforce Streaming API.
 
 handshake → subscribe every channel (with its replay id) → connect, again and again.
+Every client of the process runs on one shared I/O loop (ilyd/salesforce/bayeux_hub.py):
+a held connect waits on its socket there, not on a thread of the client's own.
 Every failure mode users of other Streaming API clients report has its answer here (the
 error codes: https://developer.salesforce.com/docs/platform/api-streaming/guide/streaming-error-codes.html):
 
@@ -14,8 +16,10 @@ error codes: https://developer.salesforce.com/docs/platform/api-streaming/guide/
 - network errors and 5xx: exponential backoff with jitter;
 - a rejected replay id: `on_gap` is called, the channel is resubscribed with -2
   (the replay-id rules live in ilyd/salesforce/bayeux_subscriptions.py);
-- events are handed to `on_events` on a dispatcher thread, never on the connect loop's,
-  so the next /meta/connect always goes out within Salesforce's 40-second deadline;
+- events are handed to `on_events` as soon as a reply is read, and the next /meta/connect
+  goes out once it returned: events that come meanwhile wait on the server and arrive
+  together in the next reply, not an exchange each (Salesforce expects that connect
+  within 40 seconds; a handler slower than that costs a re-handshake, nothing more);
 - events the handler could not store (a full state disk) are not acknowledged: the
   client backs off (state `backoff`, reason `unstored`) and resubscribes from the stored
   replay ids, so the server delivers them again once the handler can take them.
@@ -35,7 +39,7 @@ import structlog
 from ilyd import metrics
 from ilyd.backoff import stop_waits_with
 from ilyd.errors import IlydError
-from ilyd.salesforce.bayeux_dispatch import Dispatcher
+from ilyd.salesforce.bayeux_hub import Handle, Wait, hub
 from ilyd.salesforce.bayeux_messages import (
     BayeuxEvent,
     FailureKind,
@@ -61,9 +65,8 @@ log = structlog.get_logger(__name__)
 # Salesforce holds a connect up to 110 s; read a little longer before calling it dead.
 _DEFAULT_HOLD_SECONDS = 110.0
 _META_TIMEOUT_SECONDS = 30.0
-# After a reply with events, the next /meta/connect waits for the handler to store them,
-# at most this long: far inside the 40 s within which Salesforce expects it.
-_GATHER_MAX_SECONDS = 2.0
+# A stopping client's goodbye: best effort, the server forgets a silent client anyway.
+_DISCONNECT_TIMEOUT_SECONDS = 2.0
 
 
 # Salesforce advises a 110 s hold and a 0 ms interval. Longer holds than this are not
@@ -122,7 +125,6 @@ class BayeuxClient:
         ca_file: str | None = None,
         backoff: BackoffPolicy | None = None,
         timeout_margin: float = 15.0,
-        gather_max: float = _GATHER_MAX_SECONDS,
     ) -> None:
         self.endpoint = endpoint
         self.subscriptions = Subscriptions(channels, replay_ids=replay_ids,
@@ -137,23 +139,30 @@ class BayeuxClient:
         self._on_events = on_events
         self._on_status = on_status
         self._margin = timeout_margin
-        self._gather_max = gather_max
         self._http = LongPollingTransport(endpoint, ca_file=ca_file)
         self._transport: LongPollingTransport | WebSocketTransport = self._http
         self._client_id: str | None = None
         self._hold = _DEFAULT_HOLD_SECONDS
         self._interval = 0.0
-        self._got_events = False  # the last exchange delivered events
         self._next_id = 0
         self._failures = 0
         self._refreshed = False
         self._handshake_reason = "initial"
         self._stop = threading.Event()
-        self._redeliver = threading.Event()
+        self._redeliver = False  # the handler failed a batch: resubscribe after this reply
         self._unstored = ""  # why the handler last failed to take a batch
         self._unstored_failures = 0  # in a row; reset by a batch taken
-        self._thread: threading.Thread | None = None
-        self._dispatcher = Dispatcher(self._deliver, name=f"bayeux-dispatch-{org}")
+        self._handle: Handle | None = None
+        # Held by a step from its check of `_stop` until `on_events` returned, so that no
+        # batch is handed over once `stop()` has returned.
+        self._delivering = threading.RLock()  # stop() may be called from on_events
+        # The /meta/connect in flight: its message, and when to give up waiting for it.
+        self._connect_message: Message | None = None
+        self._connect_deadline = 0.0
+        self._connect_on_thread = False  # it waits on a thread of its own, not a socket
+        # What a held connect waiting on a thread of its own (a WebSocket, or long polling
+        # through a proxy) got: (replies, events) or the error it raised.
+        self._blocking_result: tuple[list[Message], list[Message]] | BaseException | None = None
         # Looked up once: `.labels()` per received batch was a visible share of its CPU.
         # The children outlive nothing: the org's metrics are forgotten after it stops.
         self._events_received = metrics.EVENTS_RECEIVED.labels(org=org)
@@ -164,20 +173,43 @@ class BayeuxClient:
     # -- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> None:
-        """Run the connect loop in its own (daemon) thread."""
-        self._dispatcher.start()
-        self._thread = threading.Thread(target=self.run, name=f"bayeux-{self.org}", daemon=True)
-        self._thread.start()
+        """Run the client on the process's shared I/O loop."""
+        self._set_state(StreamState.CONNECTING)
+        self._handle = hub().start(self)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the loop, interrupt a held poll, disconnect, drain queued events."""
+        """Stop the client without waiting out a held poll; a best-effort /meta/disconnect
+        goes out afterwards on the loop's threads. Once this returns, `on_events` is not
+        called again (a batch read but not handed over is not acknowledged either: the
+        server delivers it again from the stored replay ids)."""
+        deadline = time.monotonic() + timeout
         self._stop.set()
         self._transport.abort()
         self._http.abort()
-        self._dispatcher.stop_waiting()  # a connect loop waiting for the handler goes on
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-        self._dispatcher.stop(timeout)
+        handle, finished = self._handle, True
+        if handle is not None:
+            finished = handle.cancel(timeout)
+        if not finished:
+            # A step still runs (a handler storing a batch, a token request): it goes no
+            # further than its next check of the stop flag, and hands nothing more over.
+            if self._delivering.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                self._delivering.release()
+        elif handle is not None:
+            # No step runs any more, so the transports are free for the goodbye.
+            client_id, self._client_id = self._client_id, None
+            hub().submit(lambda: self._disconnect(client_id))
+        self._set_state(StreamState.STOPPED)
+
+    def run(self) -> None:
+        """Run the client (`start`) and return once it has stopped."""
+        self.start()
+        assert self._handle is not None
+        self._handle.join()
+
+    @property
+    def active(self) -> bool:
+        """True from `start()` until the client is stopped and no step of it runs."""
+        return self._handle is not None and self._handle.active
 
     @property
     def transport_name(self) -> str:
@@ -188,36 +220,52 @@ class BayeuxClient:
         """The in-memory replay id per channel of events already handed to `on_events`."""
         return self.subscriptions.cursor()
 
-    def run(self) -> None:
-        """The connect loop; returns when `stop()` is called."""
-        if not self._dispatcher.running:
-            self._dispatcher.start()
+    def step(self, readable: bool) -> Wait | None:
+        """One step of the session, run by the hub: read the connect's reply (`readable`)
+        or give it up (its deadline passed), hand its events over, handshake and
+        subscribe when needed, send the next connect; returns what to wait for next."""
+        if self._stop.is_set():
+            return None
         stop_waits_with(self._stop)  # a token request's retry waits end at stop()
-        self._set_state(StreamState.CONNECTING)
         try:
-            while not self._stop.is_set():
-                try:
-                    if self._client_id is None:
-                        self._handshake()
-                        self._subscribe_all()
-                        self._set_state(StreamState.CONNECTED)
-                    self._connect()
-                except _Action as action:
-                    self._recover(action)
-                except TransportError as exc:
-                    # A dead WebSocket cannot carry the session on: start a new one. Long
-                    # polling keeps its clientId; the server says if it forgot it.
-                    on_socket = self._transport is not self._http
-                    self._recover(_Action(exc.kind, str(exc), rehandshake=on_socket))
-                except Exception as exc:
-                    # A reply no server should send tripped something unforeseen: the
-                    # org's stream must outlive it, as after any protocol error.
-                    log.exception("bayeux_unexpected_error", org=self.org)
-                    self._recover(_Action(FailureKind.PROTOCOL,
-                                          f"unexpected {type(exc).__name__}: {exc}"))
+            return self._step(readable)
         finally:
-            self._disconnect()
-            self._set_state(StreamState.STOPPED)
+            stop_waits_with(None)  # the thread serves other clients next
+
+    def _step(self, readable: bool) -> Wait | None:
+        try:
+            if self._connect_message is not None:
+                replies = self._connect_replies(readable)
+                if replies is None:  # sent again on a fresh connection: wait again
+                    return Wait(self._http.socket, self._connect_deadline)
+                pause = self._connected(self._reply_to(self._connect_message, replies))
+                self._connect_message = None
+                if pause > 0:
+                    return Wait(None, time.monotonic() + pause)
+            if self._client_id is None:
+                self._handshake()
+                self._subscribe_all()
+                self._set_state(StreamState.CONNECTED)
+            return self._send_connect()
+        except _Action as action:
+            delay = self._recover(action)
+        except TransportError as exc:
+            # A dead WebSocket cannot carry the session on: start a new one. Long
+            # polling keeps its clientId; the server says if it forgot it.
+            on_socket = self._transport is not self._http
+            delay = self._recover(_Action(exc.kind, str(exc), rehandshake=on_socket))
+        except Exception as exc:
+            if self._stop.is_set():  # a token request given up because the org stops
+                return None
+            # A reply no server should send tripped something unforeseen: the
+            # org's stream must outlive it, as after any protocol error.
+            log.exception("bayeux_unexpected_error", org=self.org)
+            delay = self._recover(_Action(FailureKind.PROTOCOL,
+                                          f"unexpected {type(exc).__name__}: {exc}"))
+        self._connect_message = None  # given up with its connection
+        if self._stop.is_set():
+            return None
+        return Wait(None, time.monotonic() + delay)
 
     # -- the protocol -------------------------------------------------------------------
 
@@ -233,6 +281,9 @@ class BayeuxClient:
         replies = self._transport.exchange(
             [message], headers=self._headers(), timeout=timeout, on_events=self._received
         )
+        return self._reply_to(message, replies)
+
+    def _reply_to(self, message: Message, replies: Sequence[Message]) -> Message:
         for reply in replies:
             if reply.get("channel") == message["channel"] and str(reply.get("id")) == message["id"]:
                 return reply
@@ -298,11 +349,59 @@ class BayeuxClient:
             raise _Action(kind, f"subscribe {channel}: {failure_text(reply)}",
                           advice=_advice(reply))
 
-    def _connect(self) -> None:
-        reply = self._send({
-            "channel": "/meta/connect", "clientId": self._client_id,
-            "connectionType": self._transport.name,
-        }, self._hold + self._margin)
+    def _send_connect(self) -> Wait:
+        message = {"channel": "/meta/connect", "clientId": self._client_id,
+                   "connectionType": self._transport.name, "id": self._message_id()}
+        hold = self._hold + self._margin
+        self._connect_deadline = time.monotonic() + hold
+        headers = self._headers()
+        if self._transport is self._http:
+            sock = self._http.send([message], headers=headers, timeout=_META_TIMEOUT_SECONDS)
+            if sock is not None:
+                self._connect_message, self._connect_on_thread = message, False
+                return Wait(sock, self._connect_deadline)
+        # A WebSocket (websocket-client reads its frames with blocking calls) or long
+        # polling through a proxy (requests' exchange cannot be split): the held connect
+        # waits on a thread of its own, as it did before the shared loop, and keeps the
+        # loop's threads free. Neither is how Salesforce is reached without a proxy.
+        self._connect_message, self._connect_on_thread = message, True
+        self._blocking_result = None
+        transport, handle = self._transport, self._handle
+        assert handle is not None
+
+        def exchange() -> None:
+            events: list[Message] = []
+            try:
+                replies = transport.exchange([message], headers=headers, timeout=hold,
+                                             on_events=events.extend)
+                self._blocking_result = (replies, events)
+            except BaseException as exc:
+                self._blocking_result = exc
+            handle.wake()
+
+        threading.Thread(target=exchange, name=f"bayeux-held-{self.org}", daemon=True).start()
+        return Wait(None, math.inf)
+
+    def _connect_replies(self, readable: bool) -> list[Message] | None:
+        """The replies to the connect in flight; None: not in yet, wait again."""
+        if self._connect_on_thread:
+            result, self._blocking_result = self._blocking_result, None
+            if result is None:
+                return None
+            if isinstance(result, BaseException):
+                raise result
+            replies, events = result
+            if events:
+                self._received(events)
+            return replies
+        if not readable:
+            raise self._http.unanswered(self._hold + self._margin)
+        # The server has begun to answer: the rest follows at once, or the connection
+        # is as good as dead.
+        return self._http.receive(timeout=self._margin, on_events=self._received)
+
+    def _connected(self, reply: Message) -> float:
+        """Take a connect's reply; returns how long to pause before the next connect."""
         self._take_advice(reply)
         if not reply.get("successful"):
             raise _Action(classify(reply), failure_text(reply), advice=_advice(reply))
@@ -314,16 +413,10 @@ class BayeuxClient:
             raise _Action(FailureKind.PROTOCOL, "server advised handshake", advice=advice)
         if advice.get("reconnect") == "none":
             raise _Action(FailureKind.PROTOCOL, "server advised reconnect none", advice=advice)
-        if self._got_events:
-            # Back to the server once these events are stored (or after a short while):
-            # what arrives meanwhile comes in one reply, not an exchange per event.
-            self._got_events = False
-            self._dispatcher.wait_idle(self._gather_max)
-        if self._redeliver.is_set():
-            self._redeliver.clear()
+        if self._redeliver:
+            self._redeliver = False
             raise _Action(FailureKind.UNSTORED, self._unstored)
-        if self._interval > 0:
-            self._stop.wait(self._interval)
+        return self._interval
 
     def _take_advice(self, reply: Message) -> None:
         advice = _advice(reply)
@@ -334,66 +427,67 @@ class BayeuxClient:
         if interval is not None:
             self._interval = min(interval, _MAX_ADVISED_INTERVAL_SECONDS)
 
-    def _disconnect(self) -> None:
-        client_id, self._client_id = self._client_id, None
-        if client_id is None:
-            return
+    def _disconnect(self, client_id: str | None) -> None:
+        stop_waits_with(self._stop)  # no token retries for a goodbye
         try:
-            self._use_long_polling()
-            self._http.exchange(
-                [{"channel": "/meta/disconnect", "clientId": client_id,
-                  "id": self._message_id()}],
-                headers=self._headers(), timeout=5.0, on_events=lambda _events: None,
-            )
+            if client_id is not None:
+                self._use_long_polling()
+                self._http.exchange(
+                    [{"channel": "/meta/disconnect", "clientId": client_id,
+                      "id": self._message_id()}],
+                    headers=self._headers(), timeout=_DISCONNECT_TIMEOUT_SECONDS,
+                    on_events=lambda _events: None,
+                )
         except Exception as exc:
             log.debug("bayeux_disconnect_failed", org=self.org, error=str(exc))
-        self._transport.close()
+        finally:
+            stop_waits_with(None)
+            self._transport.close()
+            self._http.close()
 
     # -- recovery -----------------------------------------------------------------------
 
-    def _recover(self, action: _Action) -> None:
+    def _recover(self, action: _Action) -> float:
+        """Say what went wrong and set the session up again; returns the seconds to wait
+        before the next step."""
         if self._stop.is_set():
-            return
+            return 0.0
         kind = action.kind
         self._failures += 1
         if kind is FailureKind.REPLAY_INVALID:
             # Not a failure of the connection: resubscribe right away with -2.
             self._failures -= 1
             self._restart_session(kind.value)
-            self._wait(StreamState.RECONNECTING, kind, action.detail, 0.0)
-            return
+            return self._wait(StreamState.RECONNECTING, kind, action.detail, 0.0)
         if kind is FailureKind.AUTH:
             if self._refresh_once(action.detail):
                 self._restart_session(kind.value)
-                self._wait(StreamState.RECONNECTING, kind, action.detail, 0.0)
-                return
-            self._wait(StreamState.BACKOFF, kind, action.detail, self.backoff.long)
+                return self._wait(StreamState.RECONNECTING, kind, action.detail, 0.0)
+            delay = self._wait(StreamState.BACKOFF, kind, action.detail, self.backoff.long)
             self._restart_session(kind.value)
-            return
+            return delay
         if kind in (FailureKind.LIMIT, FailureKind.NOT_ENABLED):
             self._restart_session(kind.value)
-            self._wait(StreamState.BACKOFF, kind, action.detail, self.backoff.long)
-            return
+            return self._wait(StreamState.BACKOFF, kind, action.detail, self.backoff.long)
         if kind is FailureKind.UNSTORED:
             # Not the server's fault, and a re-handshake per attempt would be refused as
             # too many clients: resubscribe from the stored replay ids after a backoff of
             # its own, counted until a batch is stored (a full disk can last a while).
             self._failures -= 1
             self._restart_session("redeliver")
-            self._wait(StreamState.BACKOFF, kind, action.detail,
-                       self.backoff.delay(self._unstored_failures))
-            return
+            return self._wait(StreamState.BACKOFF, kind, action.detail,
+                              self.backoff.delay(self._unstored_failures))
         if kind is FailureKind.UNKNOWN_CLIENT:
             # Expected every few hours on Salesforce: come back at once the first time,
             # but never hot-loop when the server keeps forgetting us.
             self._restart_session(kind.value)
             delay = 0.0 if self._failures <= 1 else self.backoff.delay(self._failures - 1)
-            self._wait(StreamState.RECONNECTING, kind, action.detail, delay)
-            return
+            return self._wait(StreamState.RECONNECTING, kind, action.detail, delay)
         if action.rehandshake or action.advice.get("reconnect") == "handshake":
             self._restart_session(kind.value if kind is not FailureKind.PROTOCOL else "advice")
             self._use_long_polling()
-        self._wait(StreamState.BACKOFF, kind, action.detail, self.backoff.delay(self._failures))
+        return self._wait(StreamState.BACKOFF, kind, action.detail,
+                          self.backoff.delay(self._failures))
 
     def _refresh_once(self, detail: str) -> bool:
         if self._refresh_token is None or self._refreshed:
@@ -411,18 +505,19 @@ class BayeuxClient:
         self._client_id = None
         self._handshake_reason = reason
 
-    def _wait(self, state: StreamState, kind: FailureKind, detail: str, delay: float) -> None:
+    def _wait(self, state: StreamState, kind: FailureKind, detail: str, delay: float) -> float:
         log.warning("bayeux_connection_problem", org=self.org, reason=kind.value, detail=detail,
                     retry_in_s=round(delay, 3), state=state.value)
         self._set_state(state, kind.value, detail, delay)
-        if delay > 0:
-            self._stop.wait(delay)
+        return delay
 
     def _set_state(
         self, state: StreamState, reason: str = "", detail: str = "", retry_in: float | None = None
     ) -> None:
         if state is self.state and state is StreamState.CONNECTED:
             return
+        if self._stop.is_set() and state is not StreamState.STOPPED:
+            return  # a step that ends after stop() says nothing more
         self.state = state
         if self._on_status is not None:
             try:
@@ -436,8 +531,9 @@ class BayeuxClient:
         events = [BayeuxEvent.from_message(m) for m in messages]
         self._events_received.inc(len(events))
         self._last_event_time.set(time.time())
-        self._got_events = True
-        self._dispatcher.submit(events)
+        with self._delivering:
+            if not self._stop.is_set():
+                self._deliver(events)
 
     def _deliver(self, events: Sequence[BayeuxEvent]) -> None:
         try:
@@ -453,7 +549,7 @@ class BayeuxClient:
             else:
                 log.exception("bayeux_events_not_stored", org=self.org, count=len(events),
                               failures=self._unstored_failures)
-            self._redeliver.set()
+            self._redeliver = True
             return
         self._unstored_failures = 0
         self.subscriptions.advance(events)

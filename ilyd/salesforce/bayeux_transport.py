@@ -5,6 +5,10 @@ events that arrive meanwhile (in the same array for long polling, as separate fr
 for WebSocket) go to `on_events` as soon as they are read. `abort()` may be called from
 another thread and makes a held long poll return at once (the socket is shut down), so
 that stopping a subscriber does not wait out a 110-second poll.
+
+Long polling without a proxy can also be split in two, `send` and `receive`, so that a
+held poll waits on its socket in the process's I/O loop (ilyd/salesforce/bayeux_hub.py)
+rather than on a thread.
 """
 
 from __future__ import annotations
@@ -110,6 +114,10 @@ class LongPollingTransport:
             status, body, text = self._post_requests(messages, headers, timeout)
         else:
             status, body, text = self._post_direct(messages, headers, timeout)
+        return self._replies(status, body, text, on_events)
+
+    def _replies(self, status: int, body: Any, text: Callable[[], str],
+                 on_events: EventSink) -> list[Message]:
         if isinstance(body, dict):
             body = [body]
         if status >= 500:
@@ -125,6 +133,49 @@ class LongPollingTransport:
             on_events(events)
         return replies
 
+    def send(self, messages: Sequence[Message], *, headers: Mapping[str, str],
+             timeout: float) -> socket.socket | None:
+        """`exchange`'s first half: write the messages on the kept connection and return
+        its socket, to wait on until it is readable and then call `receive`. None when a
+        proxy is in the way: requests' exchange cannot be split, use `exchange`."""
+        if self._direct is None:
+            return None
+        try:
+            return self._direct.send_post(json.dumps(list(messages)).encode(), headers,
+                                          timeout)
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            raise TransportError(
+                f"POST {self.url} failed: {type(exc).__name__}: {exc}", FailureKind.NETWORK
+            ) from exc
+
+    def receive(self, *, timeout: float, on_events: EventSink) -> list[Message] | None:
+        """`exchange`'s second half: read the answer to what `send` wrote; deliver any
+        events; return the /meta replies. None: the kept connection had been closed by the
+        server and the messages went out again on a new one — wait for `socket` again."""
+        assert self._direct is not None
+        try:
+            reply = self._direct.receive(timeout)
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            raise TransportError(
+                f"POST {self.url} failed: {type(exc).__name__}: {exc}", FailureKind.NETWORK
+            ) from exc
+        if reply is None:
+            return None
+        return self._replies(reply.status, *self._decoded(reply.body), on_events)
+
+    @property
+    def socket(self) -> socket.socket | None:
+        """The kept connection's socket (None: none open, or the proxied path)."""
+        return None if self._direct is None else self._direct.socket
+
+    def unanswered(self, waited: float) -> TransportError:
+        """What `send` wrote got no answer in `waited` seconds: drop the connection (a
+        late answer must not be taken for the next request's); returns the error to raise."""
+        if self._direct is not None:
+            self._direct.close()
+        return TransportError(f"POST {self.url} failed: no answer in {waited:.0f} s",
+                              FailureKind.NETWORK)
+
     def _post_direct(self, messages: Sequence[Message], headers: Mapping[str, str],
                      timeout: float) -> tuple[int, Any, Callable[[], str]]:
         assert self._direct is not None
@@ -135,11 +186,15 @@ class LongPollingTransport:
             raise TransportError(
                 f"POST {self.url} failed: {type(exc).__name__}: {exc}", FailureKind.NETWORK
             ) from exc
+        return status, *self._decoded(data)
+
+    @staticmethod
+    def _decoded(data: bytes) -> tuple[Any, Callable[[], str]]:
         try:
             body = json.loads(data)
         except (ValueError, RecursionError):  # not JSON, or nested past the parser
             body = None
-        return status, body, lambda: data.decode("utf-8", "replace")
+        return body, lambda: data.decode("utf-8", "replace")
 
     def _post_requests(self, messages: Sequence[Message], headers: Mapping[str, str],
                        timeout: float) -> tuple[int, Any, Callable[[], str]]:

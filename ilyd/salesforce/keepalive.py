@@ -70,6 +70,18 @@ def proxied(proxies: Mapping[str, str], url: str) -> bool:
 
 
 @dataclass(frozen=True)
+class _Sent:
+    """A request written and not yet answered: what `receive` needs to send it again."""
+
+    method: str
+    target: str
+    body: bytes | None
+    headers: dict[str, str]
+    resend_stale: bool
+    aborts: int  # the connection's abort count when it was first sent
+
+
+@dataclass(frozen=True)
 class Reply:
     """One HTTP response, read whole (body decoded from gzip/deflate)."""
 
@@ -101,6 +113,8 @@ class KeepAliveConnection:
         self._context = context
         self._connect_timeout = connect_timeout
         self._sock: socket.socket | None = None
+        self._sent: _Sent | None = None  # written, its response not read yet
+        self._sent_reused = False  # ... on a connection that had carried one before
         self._aborts = 0
         self._lock = threading.Lock()
         self.cookies: dict[str, str] = {}
@@ -120,19 +134,41 @@ class KeepAliveConnection:
                              timeout, resend_stale=True)
         return reply.status, reply.body
 
+    def send_post(self, body: bytes, headers: Mapping[str, str],
+                  timeout: float) -> socket.socket:
+        """`post`'s first half: write the POST and return the socket to wait on; then
+        `receive` reads its answer (None: sent again, wait again)."""
+        return self.send("POST", self._path, body, {**self._headers, **headers}, timeout,
+                         resend_stale=True)
+
     def request(self, method: str, target: str, body: bytes | None,
                 headers: Mapping[str, str], timeout: float, *,
                 resend_stale: bool) -> Reply:
-        """Send one request with exactly `headers` (plus the server's cookies).
+        """Send one request with exactly `headers` (plus the server's cookies) and read
+        its response: `send`, then `receive` until it answers.
 
         `resend_stale`: when a reused connection turns out closed by the server, send
         again on a fresh one — only for requests whose repetition does no harm.
         Raises OSError or http.client.HTTPException when the exchange fails.
         """
+        self.send(method, target, body, headers, timeout, resend_stale=resend_stale)
+        while (reply := self.receive(timeout)) is None:
+            pass
+        return reply
+
+    def send(self, method: str, target: str, body: bytes | None,
+             headers: Mapping[str, str], timeout: float, *,
+             resend_stale: bool) -> socket.socket:
+        """Write one request (as `request` does) and return the socket its response will
+        arrive on, for a caller that waits for it elsewhere (a selector) and then reads
+        it with `receive`. `timeout` bounds the write."""
         sent = dict(headers)
         if self.cookies:
             sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        aborts = self._aborts
+        return self._write(_Sent(method, target, body, sent, resend_stale, self._aborts),
+                           timeout)
+
+    def _write(self, request: _Sent, timeout: float) -> socket.socket:
         for attempt in (0, 1):
             reused = self._sock is not None
             sock = self._sock or self._open()
@@ -141,30 +177,66 @@ class KeepAliveConnection:
                 # even when the timeout is unchanged, as it is on nearly every request.
                 if sock.gettimeout() != timeout:
                     sock.settimeout(timeout)
-                http11.write_request(sock, method, target, self._host_header, headers=sent,
-                                     body=body)
-                response = http11.read_response(sock, method)
+                http11.write_request(sock, request.method, request.target, self._host_header,
+                                     headers=request.headers, body=request.body)
             except _STALE:
                 self.close()
                 # Only a reused connection may have gone stale; never retry past an abort
                 # (a stopping client must not start a new request).
-                if attempt or not reused or not resend_stale or aborts != self._aborts:
+                if (attempt or not reused or not request.resend_stale
+                        or request.aborts != self._aborts):
                     raise
                 continue
             except BaseException:
                 self.close()
                 raise
-            self._take_cookies(response.all("Set-Cookie"))
-            if response.will_close:
-                self.close()
-            data = response.body
-            encoding = (response.header("Content-Encoding") or "").lower()
-            if encoding == "gzip":
-                data = gzip.decompress(data)
-            elif encoding == "deflate":
-                data = zlib.decompress(data)
-            return Reply(response.status, response.reason, response.headers, data)
+            self._sent, self._sent_reused = request, reused
+            return sock
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def receive(self, timeout: float) -> Reply | None:
+        """Read the response to the request `send` wrote, waiting at most `timeout`
+        seconds between reads.
+
+        None when the reused connection turned out closed by the server before it
+        answered and the request went out again on a fresh one (see `request`'s
+        `resend_stale`): wait for `socket` again, then call this again.
+        Raises OSError or http.client.HTTPException when the exchange fails.
+        """
+        request, sock = self._sent, self._sock
+        if request is None or sock is None:
+            raise http.client.ResponseNotReady("no request sent on this connection")
+        self._sent = None
+        try:
+            if sock.gettimeout() != timeout:
+                sock.settimeout(timeout)
+            response = http11.read_response(sock, request.method)
+        except _STALE:
+            self.close()
+            if (not self._sent_reused or not request.resend_stale
+                    or request.aborts != self._aborts):
+                raise
+            self._write(request, timeout)
+            return None
+        except BaseException:
+            self.close()
+            raise
+        self._take_cookies(response.all("Set-Cookie"))
+        if response.will_close:
+            self.close()
+        data = response.body
+        encoding = (response.header("Content-Encoding") or "").lower()
+        if encoding == "gzip":
+            data = gzip.decompress(data)
+        elif encoding == "deflate":
+            data = zlib.decompress(data)
+        return Reply(response.status, response.reason, response.headers, data)
+
+    @property
+    def socket(self) -> socket.socket | None:
+        """The connection's socket, None while there is none (for a selector to wait on:
+        a TLS socket may already hold decrypted bytes, see `ssl.SSLSocket.pending`)."""
+        return self._sock
 
     def stale(self) -> bool:
         """True when the idle connection has been closed (or written to) by the server:

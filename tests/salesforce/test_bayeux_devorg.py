@@ -220,7 +220,7 @@ def test_events_that_come_while_the_handler_stores_a_batch_arrive_in_one_reply(
         f"{dev.url}/cometd/62.0", channels=[topic], on_events=slow_store,
         access_token=lambda: tp.token().access_token,
         refresh_token=lambda: tp.refresh(tp.token()).access_token, org="gather",
-        backoff=FAST_BACKOFF, gather_max=30.0)  # the daemon's 2 s, made long for the test
+        backoff=FAST_BACKOFF)
     client.start()
     try:
         wait_until(lambda: client.state == "connected", what="connected", timeout=RECOVERY)

@@ -120,7 +120,7 @@ def transport(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def test_published_events_reach_the_handler_off_the_connect_thread(
+def test_published_events_reach_the_handler_on_the_shared_loops_worker_threads(
     faye: Faye, rec: Recorder, transport: str
 ) -> None:
     client = make_client(faye, rec, websocket=transport == "websocket")
@@ -132,7 +132,7 @@ def test_published_events_reach_the_handler_off_the_connect_thread(
         assert client.transport_name == transport
         assert faye.stats()["connects"].get(transport, 0) >= 1
         assert rec.ids() == {f"00Q{n}" for n in range(1, 6)}
-        assert all(name.startswith("bayeux-dispatch") for name in rec.threads)
+        assert all(name.startswith("bayeux-worker-") for name in rec.threads)
         wait_until(lambda: client.cursor() == {CHANNEL: 5}, what="cursor at replay id 5")
         assert faye.stats()["tokens"] == ["Bearer token-1"]
 
@@ -245,8 +245,7 @@ def test_stop_interrupts_a_held_long_poll(rec: Recorder) -> None:
                    what="a held poll")
         client.stop(timeout=10)
         assert client.state is StreamState.STOPPED
-        assert client._thread is not None
-        assert not client._thread.is_alive()
+        assert not client.active  # stopped, not given up on after the timeout
     finally:
         server.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import select
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,6 +12,7 @@ import pytest
 
 from ilyd.salesforce.keepalive import KeepAliveConnection
 from tests.helpers.serving import serving
+from tests.helpers.waiting import wait_until
 
 
 class _Server(ThreadingHTTPServer):
@@ -120,4 +122,38 @@ def test_abort_ends_a_held_post_and_the_connection_still_works_after(
     server.hold.set()
     status, _ = conn.post(b"[]", {}, 10)
     assert status == 200
+    conn.close()
+
+
+def test_a_request_sent_now_is_answered_when_read_later_from_the_socket_it_returned(
+        server: _Server) -> None:
+    conn = KeepAliveConnection(_url(server))
+    sock = conn.send_post(b"hold", {}, 10)
+    assert server.holding.wait(10)
+    assert sock is conn.socket
+    server.hold.set()
+    readable, _, _ = select.select([sock], [], [], 10)
+    assert readable == [sock]
+    reply = conn.receive(10)
+    assert reply is not None
+    assert reply.status == 200
+    assert reply.body.startswith(b"[")
+    conn.close()
+
+
+def test_a_kept_connection_closed_by_the_server_is_found_on_reading_and_sent_again(
+        server: _Server) -> None:
+    conn = KeepAliveConnection(_url(server))
+    server.drop_after_reply = True  # after every reply
+    conn.post(b"[]", {}, 10)
+    wait_until(conn.stale, what="the server's close seen on the idle connection")
+    # The write into the closed connection may still succeed: then the read finds the
+    # close, and the request goes out again on a new connection (None: wait for it).
+    conn.send_post(b"[]", {}, 10)
+    reply = conn.receive(10)
+    if reply is None:
+        reply = conn.receive(10)
+    assert reply is not None
+    assert reply.status == 200
+    assert len(server.cookies_seen) == 2  # the first POST and the one sent again
     conn.close()

@@ -1,0 +1,389 @@
+"""The process's Bayeux I/O loop: every org's held long poll waits here, on a socket.
+
+Salesforce holds a /meta/connect up to 110 seconds and an org's stream spends nearly all
+its life waiting on one. A thread per waiting poll would cost threads by the thousand at
+a thousand orgs; here one selector thread waits on every held poll's socket and on a
+timer heap (backoff waits, advised intervals, read deadlines), and a fixed pool of
+worker threads runs each client's next step when its socket becomes readable or its
+timer is due — the model of CometD's own Java client and of aiocometd.
+
+A client is a `Stepper`: `step(readable)` does one short blocking piece of work (a
+handshake, reading a reply and handing its events over, sending the next connect) and
+returns what to wait for next (`Wait`), or None when it is done. The hub never runs two
+steps of one client at a time. Any thread may `wake` a waiting client (a blocking
+exchange that ended on a thread of its own) or `cancel` it (the client stops).
+
+`hub()` is the process's hub, started at its first use; its threads are daemon threads,
+and `close_hub()` ends them (tests, process exit).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import heapq
+import itertools
+import math
+import selectors
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from typing import NamedTuple, Protocol
+
+import structlog
+
+__all__ = ["HUB_THREADS", "WORKERS", "BayeuxHub", "Handle", "Stepper", "Wait", "close_hub",
+           "hub"]
+
+log = structlog.get_logger(__name__)
+
+# Steps are short (a reply read and stored, a connect sent): a handful of threads keeps
+# up with every org of a process; bench/streaming_idle.py and bench/streaming_events.py
+# measure it.
+WORKERS = 4
+HUB_THREADS = WORKERS + 1  # and the selector thread
+
+
+class Wait(NamedTuple):
+    """What a step waits for before the next one: `sock` readable (None: nothing to
+    read), or `deadline` (time.monotonic()) passed, whichever comes first."""
+
+    sock: socket.socket | None
+    deadline: float
+
+
+class Stepper(Protocol):
+    """A client the hub runs one step at a time."""
+
+    def step(self, readable: bool) -> Wait | None:
+        """Run one step; `readable` says whether the socket waited for is readable (or
+        the client was woken), False when its deadline passed. None: the client is done."""
+
+
+_WAITING, _QUEUED, _RUNNING, _DONE = "waiting", "queued", "running", "done"
+
+
+class Handle:
+    """One client's place in the hub: its state and what it waits for (the hub's lock
+    guards every field)."""
+
+    __slots__ = ("_done", "_hub", "cancelled", "generation", "readable", "runner", "state",
+                 "stepper", "wait", "woken")
+
+    def __init__(self, hub: BayeuxHub, stepper: Stepper) -> None:
+        self._hub = hub
+        self.stepper = stepper
+        self.state = _QUEUED
+        self.wait: Wait | None = None
+        self.generation = 0  # a wait's timer and registration count only for their own
+        self.readable = False  # what the queued step is told
+        self.woken = False  # woken while a step ran: the next wait ends at once
+        self.cancelled = False
+        self.runner = 0  # the thread running its step (threading.get_ident())
+        self._done = threading.Condition(hub._lock)
+
+    @property
+    def active(self) -> bool:
+        """True until the client is done or cancelled and no step of it runs."""
+        with self._hub._lock:
+            return self.state != _DONE
+
+    def join(self) -> None:
+        """Wait until the client is done (or cancelled) and no step of it runs."""
+        with self._done:
+            while self.state != _DONE:
+                self._done.wait()
+
+    def wake(self) -> None:
+        """End the client's current wait as if its socket had become readable."""
+        self._hub._wake(self)
+
+    def cancel(self, timeout: float) -> bool:
+        """Run no further step of the client; wait at most `timeout` seconds for a step
+        that is running to end. Returns whether none runs any more."""
+        return self._hub._cancel(self, timeout)
+
+
+class BayeuxHub:
+    """One selector thread and `workers` threads that run the clients' steps."""
+
+    def __init__(self, workers: int = WORKERS) -> None:
+        self._lock = threading.Lock()
+        self._selector = selectors.DefaultSelector()
+        self._registered: dict[int, socket.socket] = {}  # the selector's, by descriptor
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
+        self._signalled = False  # a wake-up byte is on its way to the selector
+        # Selector changes are made by the selector thread alone: others queue them here
+        # (generation 0: stop waiting on the socket).
+        self._changes: list[tuple[Handle, int, socket.socket]] = []
+        self._timers: list[tuple[float, int, Handle, int]] = []
+        self._timers_compacted = 0  # the heap's size after its last compaction
+        self._sequence = itertools.count()
+        self._ready: collections.deque[Handle | Callable[[], object] | None] = (
+            collections.deque())
+        self._work = threading.Condition(self._lock)
+        self._closed = False
+        self._threads = [threading.Thread(target=self._select_loop, name="bayeux-hub",
+                                          daemon=True)]
+        self._threads += [threading.Thread(target=self._work_loop, name=f"bayeux-worker-{n}",
+                                           daemon=True) for n in range(1, workers + 1)]
+        for thread in self._threads:
+            thread.start()
+
+    # -- the clients' side --------------------------------------------------------------
+
+    def start(self, stepper: Stepper) -> Handle:
+        """Run `stepper`'s first step soon (told readable=False)."""
+        handle = Handle(self, stepper)
+        with self._lock:
+            self._queue(handle, readable=False)
+        return handle
+
+    def submit(self, call: Callable[[], object]) -> None:
+        """Run `call` once on a worker thread (a short task, such as a disconnect)."""
+        with self._lock:
+            self._ready.append(call)
+            self._work.notify()
+
+    def close(self) -> None:
+        """End the hub's threads (waiting clients are dropped, running steps finish)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._ready.extend([None] * (len(self._threads) - 1))
+            self._work.notify_all()
+            self._notify_selector()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(10)
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    # -- under the lock -----------------------------------------------------------------
+
+    def _queue(self, handle: Handle, *, readable: bool) -> None:
+        handle.state = _QUEUED
+        handle.readable = readable
+        handle.generation += 1
+        self._ready.append(handle)
+        self._work.notify()
+
+    def _wake(self, handle: Handle) -> None:
+        with self._lock:
+            if handle.state == _WAITING:
+                self._drop_wait(handle)
+                self._queue(handle, readable=True)
+            elif handle.state == _RUNNING:
+                handle.woken = True
+            # queued: its step runs anyway; done: nothing to wake
+
+    def _cancel(self, handle: Handle, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            handle.cancelled = True
+            if handle.state == _WAITING:
+                self._drop_wait(handle)
+            if handle.state == _RUNNING and handle.runner == threading.get_ident():
+                return False  # called by the step itself (from a callback): it ends after
+            while handle.state == _RUNNING:  # it ends as DONE: see _run_step
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                handle._done.wait(left)
+            handle.state = _DONE  # a queued step is skipped by its worker
+            return True
+
+    def _drop_wait(self, handle: Handle) -> None:
+        wait, handle.wait = handle.wait, None
+        handle.generation += 1  # its timer entry is now stale
+        if wait is not None and wait.sock is not None:
+            self._changes.append((handle, 0, wait.sock))
+            self._notify_selector()
+
+    def _notify_selector(self) -> None:
+        if self._signalled:
+            return
+        self._signalled = True
+        with contextlib.suppress(OSError):  # full (a wake-up is pending anyway) or closed
+            self._wake_w.send(b"\0")
+
+    def _push_timer(self, deadline: float, handle: Handle) -> None:
+        timers = self._timers
+        heapq.heappush(timers, (deadline, next(self._sequence), handle, handle.generation))
+        # Every wait leaves its read deadline in the heap until it is due (two minutes):
+        # under a stream of events, drop the stale ones before they pile up.
+        if len(timers) > max(1024, 2 * self._timers_compacted):
+            timers[:] = [t for t in timers if t[2].state == _WAITING and t[2].generation == t[3]]
+            heapq.heapify(timers)
+            self._timers_compacted = len(timers)
+
+    # -- the workers --------------------------------------------------------------------
+
+    def _work_loop(self) -> None:
+        while True:
+            with self._lock:
+                while not self._ready:
+                    self._work.wait()
+                item = self._ready.popleft()
+                if item is None:
+                    return
+                if isinstance(item, Handle):
+                    if item.state != _QUEUED or item.cancelled:
+                        continue
+                    item.state = _RUNNING
+                    item.runner = threading.get_ident()
+                    item.woken = False
+                    readable = item.readable
+            if isinstance(item, Handle):
+                self._run_step(item, readable)
+            else:
+                try:
+                    item()
+                except Exception:
+                    log.exception("bayeux_hub_task_failed")
+
+    def _run_step(self, handle: Handle, readable: bool) -> None:
+        wait: Wait | None = None
+        try:
+            wait = handle.stepper.step(readable)
+        except Exception:
+            # A client's step handles its own failures; one escaping is a bug, and the
+            # client stays stopped rather than running with a state nobody knows.
+            log.exception("bayeux_hub_step_failed")
+        with self._lock:
+            if handle.cancelled or wait is None or self._closed:
+                handle.state = _DONE
+                handle._done.notify_all()
+            elif handle.woken or _has_pending(wait.sock):
+                self._queue(handle, readable=True)
+            elif wait.sock is None and wait.deadline <= time.monotonic():
+                self._queue(handle, readable=False)
+            else:
+                handle.state = _WAITING
+                handle.wait = wait
+                handle.generation += 1
+                if wait.sock is not None:
+                    self._changes.append((handle, handle.generation, wait.sock))
+                if math.isfinite(wait.deadline):
+                    self._push_timer(wait.deadline, handle)
+                self._notify_selector()
+
+    # -- the selector thread ------------------------------------------------------------
+
+    def _select_loop(self) -> None:
+        while True:
+            with self._lock:
+                if self._closed:
+                    return
+                self._signalled = False
+                changes, self._changes = self._changes, []
+            for handle, generation, sock in changes:
+                if generation == 0:
+                    self._unregister(sock)
+                else:
+                    self._register(handle, generation, sock)
+            with self._lock:
+                timeout = (max(0.0, self._timers[0][0] - time.monotonic()) if self._timers
+                           else None)
+            for key, _mask in self._selector.select(timeout):
+                if key.fileobj is self._wake_r:
+                    self._drain()
+                    continue
+                handle, generation = key.data
+                self._unregister(self._registered.get(key.fd))
+                with self._lock:
+                    if handle.state == _WAITING and handle.generation == generation:
+                        handle.wait = None
+                        self._queue(handle, readable=True)
+            self._fire_timers()
+
+    def _register(self, handle: Handle, generation: int, sock: socket.socket) -> None:
+        with self._lock:
+            if handle.state != _WAITING or handle.generation != generation:
+                return  # woken, cancelled or timed out meanwhile
+        try:
+            fd = sock.fileno()
+            if fd < 0:
+                raise ValueError("socket closed")
+            if fd in self._registered:  # a socket closed while registered left its number
+                self._selector.unregister(fd)
+            self._selector.register(fd, selectors.EVENT_READ, (handle, generation))
+            self._registered[fd] = sock
+        except (ValueError, OSError):
+            # Closed meanwhile (the client stops): readable now, its step finds out why.
+            with self._lock:
+                if handle.state == _WAITING and handle.generation == generation:
+                    handle.wait = None
+                    self._queue(handle, readable=True)
+
+    def _unregister(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        fd = sock.fileno()
+        if fd < 0 or self._registered.get(fd) is not sock:
+            # Closed since it was registered: find it by itself, not by its number.
+            fd = next((n for n, s in self._registered.items() if s is sock), -1)
+        if fd >= 0:
+            del self._registered[fd]
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(fd)
+
+    def _fire_timers(self) -> None:
+        now = time.monotonic()
+        fired: list[socket.socket] = []
+        with self._lock:
+            while self._timers and self._timers[0][0] <= now:
+                _deadline, _seq, handle, generation = heapq.heappop(self._timers)
+                if handle.state != _WAITING or handle.generation != generation:
+                    continue
+                wait, handle.wait = handle.wait, None
+                if wait is not None and wait.sock is not None:
+                    fired.append(wait.sock)
+                self._queue(handle, readable=False)
+        for sock in fired:
+            self._unregister(sock)
+
+    def _drain(self) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except OSError:  # nothing more to read
+            pass
+
+
+def _has_pending(sock: socket.socket | None) -> bool:
+    """Decrypted bytes waiting in a TLS socket: readable, though select would not say so
+    (they are out of the kernel's buffer already)."""
+    try:
+        return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+    except (OSError, ValueError):  # closed: its step finds out
+        return False
+
+
+_hub: BayeuxHub | None = None
+_hub_lock = threading.Lock()
+
+
+def hub() -> BayeuxHub:
+    """The process's hub, started at the first call."""
+    global _hub
+    with _hub_lock:
+        if _hub is None:
+            _hub = BayeuxHub()
+        return _hub
+
+
+def close_hub() -> None:
+    """End the process's hub (the next `hub()` starts a new one)."""
+    global _hub
+    with _hub_lock:
+        current, _hub = _hub, None
+    if current is not None:
+        current.close()
