@@ -52,6 +52,9 @@ class Database:
         self._stop_checkpoints = threading.Event()
         self.checkpoints = 0  # background checkpoints run (for tests and benchmarks)
         self._commits = 0  # transactions committed: no checkpoint while it stays put
+        # (component, steps) this instance brought up to date: every org's stores ask at
+        # their start, and a thousand orgs asking again cost a write transaction each.
+        self._migrated: set[tuple[str, int]] = set()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = self.connection()
@@ -125,6 +128,8 @@ class Database:
 
         A step is SQL statements separated by `;` (no `;` inside a statement).
         """
+        if (component, len(steps)) in self._migrated:
+            return
         with self.transaction() as conn:
             row = conn.execute(
                 "SELECT version FROM schema_versions WHERE component = ?", (component,)
@@ -145,6 +150,7 @@ class Database:
                     " ON CONFLICT(component) DO UPDATE SET version = excluded.version",
                     (component, len(steps)),
                 )
+        self._migrated.add((component, len(steps)))
 
     def checkpoint_in_background(self, interval: float = 1.0) -> None:
         """Copy the WAL into the database file from a thread of its own every `interval`

@@ -55,3 +55,31 @@ def test_a_held_state_lock_is_refused_at_once_or_waited_for(tmp_path: Path) -> N
     assert first.closed
     second.close()
     other.close()
+
+
+def test_a_schema_this_database_brought_up_to_date_is_not_asked_for_again(
+        tmp_path: Path) -> None:
+    # Every org's stores migrate at their start: once the file is up to date, asking again
+    # must not queue for the write lock (a thousand orgs starting would write in turn).
+    db = Database(tmp_path / "ilyd.db")
+    steps = ["CREATE TABLE a (x)"]
+    db.migrate("inbox", steps)
+    writing, done = threading.Event(), threading.Event()
+
+    def hold_the_write_lock() -> None:
+        with db.transaction():
+            writing.set()
+            done.wait(60)
+
+    holder = threading.Thread(target=hold_the_write_lock, daemon=True)
+    holder.start()
+    try:
+        assert writing.wait(30)
+        asked = threading.Thread(target=db.migrate, args=("inbox", steps), daemon=True)
+        asked.start()
+        asked.join(30)
+        assert not asked.is_alive()
+    finally:
+        done.set()
+        holder.join(30)
+        db.close()

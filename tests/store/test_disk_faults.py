@@ -76,6 +76,8 @@ def test_a_file_written_by_a_newer_ilyd_is_refused_and_left_untouched(db: Databa
     db.migrate("inbox", ["CREATE TABLE a (x)", "CREATE TABLE b (x)"])
     with db.transaction() as tx:
         tx.execute("UPDATE schema_versions SET version = 5 WHERE component = 'inbox'")
+    db.close()
+    db = Database(db.path)  # this ilyd opens the file the newer one wrote
     with pytest.raises(StoreError, match="written by a newer ilyd") as caught:
         db.migrate("inbox", ["CREATE TABLE a (x)", "CREATE TABLE b (x)"])
     assert str(db.path) in str(caught.value)
