@@ -99,6 +99,17 @@ class _Action(Exception):  # noqa: N818 - control flow inside the loop, never es
     advice: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Exchange:
+    """A message sent and its reply not yet taken."""
+
+    message: Message
+    timeout: float
+    deadline: float  # time.monotonic() past which the reply is given up
+    then: Callable[[Message], Wait]  # takes the reply; returns what to wait for next
+    on_thread: bool  # the exchange runs on a thread of its own, which wakes the client
+
+
 class BayeuxClient:
     """One org's Bayeux session over all its channels. `start()` runs it in a thread.
 
@@ -153,15 +164,14 @@ class BayeuxClient:
         self._unstored = ""  # why the handler last failed to take a batch
         self._unstored_failures = 0  # in a row; reset by a batch taken
         self._handle: Handle | None = None
+        self._hub = hub()
+        self._setting_up = False  # holding one of the hub's setup slots
         # Held by a step from its check of `_stop` until `on_events` returned, so that no
         # batch is handed over once `stop()` has returned.
         self._delivering = threading.RLock()  # stop() may be called from on_events
-        # The /meta/connect in flight: its message, and when to give up waiting for it.
-        self._connect_message: Message | None = None
-        self._connect_deadline = 0.0
-        self._connect_on_thread = False  # it waits on a thread of its own, not a socket
-        # What a held connect waiting on a thread of its own (a WebSocket, or long polling
-        # through a proxy) got: (replies, events) or the error it raised.
+        self._exchange: _Exchange | None = None  # a message sent, its reply not taken
+        # What an exchange on a thread of its own (a WebSocket, or long polling through a
+        # proxy) got: (replies, events) or the error it raised.
         self._blocking_result: tuple[list[Message], list[Message]] | BaseException | None = None
         # Looked up once: `.labels()` per received batch was a visible share of its CPU.
         # The children outlive nothing: the org's metrics are forgotten after it stops.
@@ -175,7 +185,7 @@ class BayeuxClient:
     def start(self) -> None:
         """Run the client on the process's shared I/O loop."""
         self._set_state(StreamState.CONNECTING)
-        self._handle = hub().start(self)
+        self._handle = self._hub.start(self)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the client without waiting out a held poll; a best-effort /meta/disconnect
@@ -197,7 +207,9 @@ class BayeuxClient:
         elif handle is not None:
             # No step runs any more, so the transports are free for the goodbye.
             client_id, self._client_id = self._client_id, None
-            hub().submit(lambda: self._disconnect(client_id))
+            self._hub.submit(lambda: self._disconnect(client_id))
+        if handle is not None:
+            self._hub.setups.leave(handle)  # a slot held or waited for
         self._set_state(StreamState.STOPPED)
 
     def run(self) -> None:
@@ -221,9 +233,10 @@ class BayeuxClient:
         return self.subscriptions.cursor()
 
     def step(self, readable: bool) -> Wait | None:
-        """One step of the session, run by the hub: read the connect's reply (`readable`)
-        or give it up (its deadline passed), hand its events over, handshake and
-        subscribe when needed, send the next connect; returns what to wait for next."""
+        """One step of the session, run by the hub: take the reply to the message in
+        flight (`readable`) or give it up (its deadline passed), hand its events over,
+        and send the next message (a handshake, a subscribe, a connect); returns what to
+        wait for next."""
         if self._stop.is_set():
             return None
         stop_waits_with(self._stop)  # a token request's retry waits end at stop()
@@ -234,18 +247,16 @@ class BayeuxClient:
 
     def _step(self, readable: bool) -> Wait | None:
         try:
-            if self._connect_message is not None:
-                replies = self._connect_replies(readable)
-                if replies is None:  # sent again on a fresh connection: wait again
-                    return Wait(self._http.socket, self._connect_deadline)
-                pause = self._connected(self._reply_to(self._connect_message, replies))
-                self._connect_message = None
-                if pause > 0:
-                    return Wait(None, time.monotonic() + pause)
+            exchange = self._exchange
+            if exchange is not None:
+                replies = self._replies(exchange, readable)
+                if replies is None:  # not in yet (sent again on a fresh connection)
+                    return Wait(None if exchange.on_thread else self._http.socket,
+                                math.inf if exchange.on_thread else exchange.deadline)
+                self._exchange = None
+                return exchange.then(self._reply_to(exchange.message, replies))
             if self._client_id is None:
-                self._handshake()
-                self._subscribe_all()
-                self._set_state(StreamState.CONNECTED)
+                return self._handshake()
             return self._send_connect()
         except _Action as action:
             delay = self._recover(action)
@@ -262,12 +273,13 @@ class BayeuxClient:
             log.exception("bayeux_unexpected_error", org=self.org)
             delay = self._recover(_Action(FailureKind.PROTOCOL,
                                           f"unexpected {type(exc).__name__}: {exc}"))
-        self._connect_message = None  # given up with its connection
+        self._exchange = None  # given up with its connection
+        self._set_up()  # a backoff is waited out without a setup slot
         if self._stop.is_set():
             return None
         return Wait(None, time.monotonic() + delay)
 
-    # -- the protocol -------------------------------------------------------------------
+    # -- the protocol: every exchange is sent in one step and its reply taken in another --
 
     def _message_id(self) -> str:
         self._next_id += 1
@@ -276,12 +288,57 @@ class BayeuxClient:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._access_token()}"}
 
-    def _send(self, message: Message, timeout: float) -> Message:
+    def _send(self, message: Message, timeout: float, then: Callable[[Message], Wait]) -> Wait:
+        """Send `message`; its reply goes to `then` in a later step, which returns what to
+        wait for next. Returns what to wait for meanwhile."""
         message = {**message, "id": self._message_id()}
-        replies = self._transport.exchange(
-            [message], headers=self._headers(), timeout=timeout, on_events=self._received
-        )
-        return self._reply_to(message, replies)
+        headers = self._headers()
+        deadline = time.monotonic() + timeout
+        if self._transport is self._http:
+            sock = self._http.send([message], headers=headers, timeout=_META_TIMEOUT_SECONDS)
+            if sock is not None:
+                self._exchange = _Exchange(message, timeout, deadline, then, on_thread=False)
+                return Wait(sock, deadline)
+        # A WebSocket (websocket-client reads its frames with blocking calls) or long
+        # polling through a proxy (requests' exchange cannot be split): the exchange waits
+        # on a thread of its own, as every held poll did before the shared loop, and
+        # keeps the loop's threads free. Neither is how Salesforce is reached without a
+        # proxy, and WebSocket is offered only by other Bayeux servers.
+        self._exchange = _Exchange(message, timeout, deadline, then, on_thread=True)
+        self._blocking_result = None
+        transport, handle = self._transport, self._handle
+        assert handle is not None
+
+        def exchange() -> None:
+            events: list[Message] = []
+            try:
+                replies = transport.exchange([message], headers=headers, timeout=timeout,
+                                             on_events=events.extend)
+                self._blocking_result = (replies, events)
+            except BaseException as exc:
+                self._blocking_result = exc
+            handle.wake()
+
+        threading.Thread(target=exchange, name=f"bayeux-held-{self.org}", daemon=True).start()
+        return Wait(None, math.inf)
+
+    def _replies(self, exchange: _Exchange, readable: bool) -> list[Message] | None:
+        """The replies to the exchange in flight; None: not in yet, wait again."""
+        if exchange.on_thread:
+            result, self._blocking_result = self._blocking_result, None
+            if result is None:
+                return None
+            if isinstance(result, BaseException):
+                raise result
+            replies, events = result
+            if events:
+                self._received(events)
+            return replies
+        if not readable:
+            raise self._http.unanswered(exchange.timeout)
+        # The server has begun to answer: the rest follows at once, or the connection
+        # is as good as dead.
+        return self._http.receive(timeout=_META_TIMEOUT_SECONDS, on_events=self._received)
 
     def _reply_to(self, message: Message, replies: Sequence[Message]) -> Message:
         for reply in replies:
@@ -294,15 +351,22 @@ class BayeuxClient:
             f"{message['channel']} got no reply from {self.endpoint}", FailureKind.PROTOCOL
         )
 
-    def _handshake(self) -> None:
+    def _handshake(self) -> Wait:
+        if not self._setting_up:
+            assert self._handle is not None
+            if not self._hub.setups.enter(self._handle):
+                return Wait(None, math.inf)  # woken when a slot is ours
+            self._setting_up = True
         self._use_long_polling()
         types = ["long-polling", "websocket"] if self.allow_websocket else ["long-polling"]
         metrics.STREAMING_HANDSHAKES.labels(reason=self._handshake_reason).inc()
         self.handshakes += 1
-        reply = self._send({
+        return self._send({
             "channel": "/meta/handshake", "version": "1.0", "minimumVersion": "1.0",
             "supportedConnectionTypes": types, "ext": {"replay": True},
-        }, _META_TIMEOUT_SECONDS)
+        }, _META_TIMEOUT_SECONDS, self._handshaken)
+
+    def _handshaken(self, reply: Message) -> Wait:
         self._take_advice(reply)
         if not reply.get("successful"):
             raise _Action(classify(reply), failure_text(reply), advice=_advice(reply))
@@ -315,6 +379,7 @@ class BayeuxClient:
             self._use_websocket()
         log.info("bayeux_handshake", org=self.org, reason=self._handshake_reason,
                  transport=self._transport.name)
+        return self._subscribe(0)
 
     def _use_long_polling(self) -> None:
         if self._transport is not self._http:
@@ -332,16 +397,19 @@ class BayeuxClient:
             return
         self._transport = ws
 
-    def _subscribe_all(self) -> None:
-        for channel in self.channels:
-            replay = self.subscriptions.replay_for(channel)
-            reply = self._send({
-                "channel": "/meta/subscribe", "clientId": self._client_id,
-                "subscription": channel, "ext": {"replay": {replay_key(channel): replay}},
-            }, _META_TIMEOUT_SECONDS)
+    def _subscribe(self, index: int) -> Wait:
+        """Subscribe channel number `index`, then the next ones, then connect."""
+        if index == len(self.channels):
+            self._set_up()
+            self._set_state(StreamState.CONNECTED)
+            return self._send_connect()
+        channel = self.channels[index]
+        replay = self.subscriptions.replay_for(channel)
+
+        def subscribed(reply: Message) -> Wait:
             if reply.get("successful"):
                 self.subscriptions.subscribed(channel)
-                continue
+                return self._subscribe(index + 1)
             kind = classify(reply)
             if kind is FailureKind.REPLAY_INVALID:
                 self.subscriptions.gap(channel, replay, failure_text(reply))
@@ -349,59 +417,24 @@ class BayeuxClient:
             raise _Action(kind, f"subscribe {channel}: {failure_text(reply)}",
                           advice=_advice(reply))
 
+        return self._send({
+            "channel": "/meta/subscribe", "clientId": self._client_id,
+            "subscription": channel, "ext": {"replay": {replay_key(channel): replay}},
+        }, _META_TIMEOUT_SECONDS, subscribed)
+
+    def _set_up(self) -> None:
+        """The session is set up (or given up): its slot goes to another client."""
+        if self._setting_up and self._handle is not None:
+            self._setting_up = False
+            self._hub.setups.leave(self._handle)
+
     def _send_connect(self) -> Wait:
-        message = {"channel": "/meta/connect", "clientId": self._client_id,
-                   "connectionType": self._transport.name, "id": self._message_id()}
-        hold = self._hold + self._margin
-        self._connect_deadline = time.monotonic() + hold
-        headers = self._headers()
-        if self._transport is self._http:
-            sock = self._http.send([message], headers=headers, timeout=_META_TIMEOUT_SECONDS)
-            if sock is not None:
-                self._connect_message, self._connect_on_thread = message, False
-                return Wait(sock, self._connect_deadline)
-        # A WebSocket (websocket-client reads its frames with blocking calls) or long
-        # polling through a proxy (requests' exchange cannot be split): the held connect
-        # waits on a thread of its own, as it did before the shared loop, and keeps the
-        # loop's threads free. Neither is how Salesforce is reached without a proxy.
-        self._connect_message, self._connect_on_thread = message, True
-        self._blocking_result = None
-        transport, handle = self._transport, self._handle
-        assert handle is not None
+        return self._send({
+            "channel": "/meta/connect", "clientId": self._client_id,
+            "connectionType": self._transport.name,
+        }, self._hold + self._margin, self._connected)
 
-        def exchange() -> None:
-            events: list[Message] = []
-            try:
-                replies = transport.exchange([message], headers=headers, timeout=hold,
-                                             on_events=events.extend)
-                self._blocking_result = (replies, events)
-            except BaseException as exc:
-                self._blocking_result = exc
-            handle.wake()
-
-        threading.Thread(target=exchange, name=f"bayeux-held-{self.org}", daemon=True).start()
-        return Wait(None, math.inf)
-
-    def _connect_replies(self, readable: bool) -> list[Message] | None:
-        """The replies to the connect in flight; None: not in yet, wait again."""
-        if self._connect_on_thread:
-            result, self._blocking_result = self._blocking_result, None
-            if result is None:
-                return None
-            if isinstance(result, BaseException):
-                raise result
-            replies, events = result
-            if events:
-                self._received(events)
-            return replies
-        if not readable:
-            raise self._http.unanswered(self._hold + self._margin)
-        # The server has begun to answer: the rest follows at once, or the connection
-        # is as good as dead.
-        return self._http.receive(timeout=self._margin, on_events=self._received)
-
-    def _connected(self, reply: Message) -> float:
-        """Take a connect's reply; returns how long to pause before the next connect."""
+    def _connected(self, reply: Message) -> Wait:
         self._take_advice(reply)
         if not reply.get("successful"):
             raise _Action(classify(reply), failure_text(reply), advice=_advice(reply))
@@ -416,7 +449,9 @@ class BayeuxClient:
         if self._redeliver:
             self._redeliver = False
             raise _Action(FailureKind.UNSTORED, self._unstored)
-        return self._interval
+        if self._interval > 0:  # the next step sends the connect
+            return Wait(None, time.monotonic() + self._interval)
+        return self._send_connect()
 
     def _take_advice(self, reply: Message) -> None:
         advice = _advice(reply)

@@ -34,8 +34,8 @@ from typing import NamedTuple, Protocol
 
 import structlog
 
-__all__ = ["HUB_THREADS", "WORKERS", "BayeuxHub", "Handle", "Stepper", "Wait", "close_hub",
-           "hub"]
+__all__ = ["HUB_THREADS", "SETUPS", "WORKERS", "BayeuxHub", "Gate", "Handle", "Stepper",
+           "Wait", "close_hub", "hub"]
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +44,10 @@ log = structlog.get_logger(__name__)
 # measure it.
 WORKERS = 4
 HUB_THREADS = WORKERS + 1  # and the selector thread
+# Sessions being set up at once (a connection opened, a handshake, the subscribes). At a
+# process's start every org sets one up: a thousand connections opened together overflow
+# a server's accept queue, and a dropped SYN is retried only after a second.
+SETUPS = 64
 
 
 class Wait(NamedTuple):
@@ -106,10 +110,56 @@ class Handle:
         return self._hub._cancel(self, timeout)
 
 
-class BayeuxHub:
-    """One selector thread and `workers` threads that run the clients' steps."""
+class Gate:
+    """At most `slots` clients at once in a stretch of their steps; the others wait,
+    woken in turn as a slot is handed to them. Thread-safe."""
 
-    def __init__(self, workers: int = WORKERS) -> None:
+    def __init__(self, slots: int) -> None:
+        self._lock = threading.Lock()
+        self._free = slots
+        self._waiting: collections.deque[Handle] = collections.deque()
+        self._inside: set[Handle] = set()
+
+    def enter(self, handle: Handle) -> bool:
+        """Whether `handle` may go in now (it holds a slot until `leave`); when not, it
+        is woken once a slot is its own."""
+        with self._lock:
+            if handle in self._inside:
+                return True
+            if self._free > 0 and not self._waiting:
+                self._free -= 1
+                self._inside.add(handle)
+                return True
+            if handle not in self._waiting:
+                self._waiting.append(handle)
+            return False
+
+    def leave(self, handle: Handle) -> None:
+        """`handle` is out (or no longer waits): its slot goes to the next in line."""
+        with self._lock:
+            if handle in self._waiting:
+                self._waiting.remove(handle)
+                return
+            if handle not in self._inside:
+                return
+            self._inside.discard(handle)
+            self._free += 1
+            woken = []
+            while self._free > 0 and self._waiting:
+                nxt = self._waiting.popleft()
+                self._free -= 1
+                self._inside.add(nxt)
+                woken.append(nxt)
+        for nxt in woken:
+            nxt.wake()
+
+
+class BayeuxHub:
+    """One selector thread and `workers` threads that run the clients' steps; `setups`
+    is the gate of the sessions being set up."""
+
+    def __init__(self, workers: int = WORKERS, setups: int = SETUPS) -> None:
+        self.setups = Gate(setups)
         self._lock = threading.Lock()
         self._selector = selectors.DefaultSelector()
         self._registered: dict[int, socket.socket] = {}  # the selector's, by descriptor
@@ -371,12 +421,12 @@ _hub: BayeuxHub | None = None
 _hub_lock = threading.Lock()
 
 
-def hub() -> BayeuxHub:
-    """The process's hub, started at the first call."""
+def hub(workers: int = WORKERS) -> BayeuxHub:
+    """The process's hub, started at the first call (with `workers` worker threads)."""
     global _hub
     with _hub_lock:
         if _hub is None:
-            _hub = BayeuxHub()
+            _hub = BayeuxHub(workers)
         return _hub
 
 
