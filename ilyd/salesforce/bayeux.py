@@ -244,6 +244,11 @@ class BayeuxClient:
             return self._step(readable)
         finally:
             stop_waits_with(None)  # the thread serves other clients next
+            if self._stop.is_set():
+                # stop() did not wait for this step (it timed out, or was called from
+                # one of its callbacks): nothing else closes the connections.
+                self._transport.close()
+                self._http.close()
 
     def _step(self, readable: bool) -> Wait | None:
         try:
@@ -291,6 +296,8 @@ class BayeuxClient:
     def _send(self, message: Message, timeout: float, then: Callable[[Message], Wait]) -> Wait:
         """Send `message`; its reply goes to `then` in a later step, which returns what to
         wait for next. Returns what to wait for meanwhile."""
+        if self._stop.is_set():  # stop() was called from a callback of this very step
+            raise _Action(FailureKind.PROTOCOL, "stopping")
         message = {**message, "id": self._message_id()}
         headers = self._headers()
         deadline = time.monotonic() + timeout

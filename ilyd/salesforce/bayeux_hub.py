@@ -14,7 +14,7 @@ steps of one client at a time. Any thread may `wake` a waiting client (a blockin
 exchange that ended on a thread of its own) or `cancel` it (the client stops).
 
 `hub()` is the process's hub, started at its first use; its threads are daemon threads,
-and `close_hub()` ends them (tests, process exit).
+which never hold up the process's exit (`BayeuxHub.close()` ends a hub's threads).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import NamedTuple, Protocol
 import structlog
 
 __all__ = ["HUB_THREADS", "SETUPS", "WORKERS", "BayeuxHub", "Gate", "Handle", "Stepper",
-           "Wait", "close_hub", "hub"]
+           "Wait", "hub"]
 
 log = structlog.get_logger(__name__)
 
@@ -428,12 +428,3 @@ def hub(workers: int = WORKERS) -> BayeuxHub:
         if _hub is None:
             _hub = BayeuxHub(workers)
         return _hub
-
-
-def close_hub() -> None:
-    """End the process's hub (the next `hub()` starts a new one)."""
-    global _hub
-    with _hub_lock:
-        current, _hub = _hub, None
-    if current is not None:
-        current.close()

@@ -6,6 +6,7 @@ alone (devorg holds each poll on a thread of its own)."""
 
 from __future__ import annotations
 
+import math
 import socket
 import ssl
 import threading
@@ -18,7 +19,7 @@ import pytest
 
 from ilyd.salesforce.auth import make_token_provider
 from ilyd.salesforce.bayeux import BayeuxClient, BayeuxEvent, StreamState
-from ilyd.salesforce.bayeux_hub import HUB_THREADS, BayeuxHub, Wait
+from ilyd.salesforce.bayeux_hub import HUB_THREADS, BayeuxHub, Handle, Wait
 from ilyd.salesforce.rest import RestClient
 from tests.helpers.devorg_process import DevorgProcess
 from tests.helpers.streaming import FAST_BACKOFF
@@ -165,3 +166,49 @@ def test_a_tls_socket_holding_decrypted_bytes_is_read_though_select_would_not_sa
         sock.close()
         listener.close()
         server.join(10)
+
+
+class SetUp:
+    """Takes a setup slot, holds it over one timer wait, gives it back."""
+
+    def __init__(self, hub: BayeuxHub, inside: list[int], lock: threading.Lock) -> None:
+        self.hub = hub
+        self.inside = inside
+        self.lock = lock
+        self.handle: Handle | None = None
+        self.ready = threading.Event()
+        self.entered = False
+        self.done = threading.Event()
+
+    def step(self, readable: bool) -> Wait | None:
+        assert self.ready.wait(10)
+        assert self.handle is not None
+        if not self.entered:
+            if not self.hub.setups.enter(self.handle):
+                return Wait(None, math.inf)  # woken with a slot of its own
+            self.entered = True
+            with self.lock:
+                self.inside[0] += 1
+                self.inside[1] = max(self.inside[1], self.inside[0])
+            return Wait(None, time.monotonic() + 0.05)
+        with self.lock:
+            self.inside[0] -= 1
+        self.hub.setups.leave(self.handle)
+        self.done.set()
+        return None
+
+
+def test_no_more_sessions_than_the_gates_slots_are_set_up_at_once_and_each_gets_its_turn(
+) -> None:
+    hub = BayeuxHub(workers=2, setups=2)
+    inside, lock = [0, 0], threading.Lock()  # now, at most
+    try:
+        clients = [SetUp(hub, inside, lock) for _ in range(6)]
+        for client in clients:
+            client.handle = hub.start(client)
+            client.ready.set()
+        for client in clients:
+            assert client.done.wait(30)
+        assert inside == [0, 2]
+    finally:
+        hub.close()
