@@ -111,7 +111,9 @@ class _Exchange:
 
 
 class BayeuxClient:
-    """One org's Bayeux session over all its channels. `start()` runs it in a thread.
+    """One org's Bayeux session over all its channels. `start()` runs it, a step at a
+    time, on the process's shared Bayeux loop (`ilyd.salesforce.bayeux_hub`), which
+    calls `on_events` and `on_status` on its worker threads.
 
     `access_token()` returns the current token; `refresh_token()` forces a new one and
     returns it (`ilyd.salesforce.auth.TokenProvider` fits both). `replay_ids()` returns
