@@ -304,3 +304,28 @@ def test_change_data_capture_events_from_a_real_bayeux_server_are_triaged_like_s
     assert [(e.record_id, e.fields.get("Website")) for e in batch.partial] == [
         ("001000000000004AAA", "https://globex.test")]
     assert batch.skipped == {"own_write": 1, "no_input_change": 1}
+
+
+def test_no_batch_reaches_the_handler_once_stop_has_returned(faye: Faye, rec: Recorder) -> None:
+    busy, release = threading.Event(), threading.Event()
+    calls: list[list[str]] = []
+
+    def slow(events: Sequence[BayeuxEvent]) -> None:
+        calls.append([e.data["sobject"]["Id"] for e in events])
+        busy.set()
+        release.wait(30)
+
+    client = BayeuxClient(faye.endpoint, channels=[CHANNEL], on_events=slow,
+                          access_token=rec.token, org="faye", backoff=FAST, timeout_margin=5.0)
+    client.start()
+    try:
+        wait_until(lambda: faye.stats()["subscribes"], what="subscribed")
+        faye.publish(1, "00Q1")
+        assert busy.wait(30)
+        faye.publish(2, "00Q2")
+        client.stop(timeout=0.2)  # the handler holds on: stop does not wait for it
+        assert client.state is StreamState.STOPPED
+    finally:
+        release.set()
+    wait_until(lambda: not client.active, what="the handler's step to end")
+    assert calls == [["00Q1"]]
