@@ -257,8 +257,8 @@ class BayeuxClient:
             exchange = self._exchange
             if exchange is not None:
                 replies = self._replies(exchange, readable)
-                if replies is None:  # not in yet (sent again on a fresh connection)
-                    return Wait(None if exchange.on_thread else self._http.socket,
+                if replies is None:  # not all in yet, or sent again on a new connection
+                    return Wait(None if exchange.on_thread else self._transport.socket,
                                 math.inf if exchange.on_thread else exchange.deadline)
                 self._exchange = None
                 return exchange.then(self._reply_to(exchange.message, replies))
@@ -303,26 +303,23 @@ class BayeuxClient:
         message = {**message, "id": self._message_id()}
         headers = self._headers()
         deadline = time.monotonic() + timeout
-        if self._transport is self._http:
-            sock = self._http.send([message], headers=headers, timeout=_META_TIMEOUT_SECONDS)
-            if sock is not None:
-                self._exchange = _Exchange(message, timeout, deadline, then, on_thread=False)
-                return Wait(sock, deadline)
-        # A WebSocket (websocket-client reads its frames with blocking calls) or long
-        # polling through a proxy (requests' exchange cannot be split): the exchange waits
-        # on a thread of its own, as every held poll did before the shared loop, and
-        # keeps the loop's threads free. Neither is how Salesforce is reached without a
-        # proxy, and WebSocket is offered only by other Bayeux servers.
+        sock = self._transport.send([message], headers=headers, timeout=_META_TIMEOUT_SECONDS)
+        if sock is not None:
+            self._exchange = _Exchange(message, timeout, deadline, then, on_thread=False)
+            return Wait(sock, deadline)
+        # Long polling through a proxy: requests' exchange cannot be split, so it waits on
+        # a thread of its own, as every held poll did before the shared loop, keeping the
+        # loop's threads free. A proxied set-up costs a thread per org, no more.
         self._exchange = _Exchange(message, timeout, deadline, then, on_thread=True)
         self._blocking_result = None
-        transport, handle = self._transport, self._handle
+        http, handle = self._http, self._handle
         assert handle is not None
 
         def exchange() -> None:
             events: list[Message] = []
             try:
-                replies = transport.exchange([message], headers=headers, timeout=timeout,
-                                             on_events=events.extend)
+                replies = http.exchange([message], headers=headers, timeout=timeout,
+                                        on_events=events.extend)
                 self._blocking_result = (replies, events)
             except BaseException as exc:
                 self._blocking_result = exc
@@ -344,10 +341,11 @@ class BayeuxClient:
                 self._received(events)
             return replies
         if not readable:
-            raise self._http.unanswered(exchange.timeout)
+            raise self._transport.unanswered(exchange.timeout)
         # The server has begun to answer: the rest follows at once, or the connection
         # is as good as dead.
-        return self._http.receive(timeout=_META_TIMEOUT_SECONDS, on_events=self._received)
+        return self._transport.receive(timeout=_META_TIMEOUT_SECONDS,
+                                       on_events=self._received)
 
     def _reply_to(self, message: Message, replies: Sequence[Message]) -> Message:
         for reply in replies:

@@ -6,9 +6,9 @@ for WebSocket) go to `on_events` as soon as they are read. `abort()` may be call
 another thread and makes a held long poll return at once (the socket is shut down), so
 that stopping a subscriber does not wait out a 110-second poll.
 
-Long polling without a proxy can also be split in two, `send` and `receive`, so that a
-held poll waits on its socket in the process's I/O loop (ilyd/salesforce/bayeux_hub.py)
-rather than on a thread.
+An exchange over WebSocket, or over long polling without a proxy, is split in two, `send`
+and `receive`, so that a held poll waits on its socket in the process's I/O loop
+(ilyd/salesforce/bayeux_hub.py) rather than on a thread.
 """
 
 from __future__ import annotations
@@ -237,6 +237,8 @@ class WebSocketTransport:
         self.url = "ws" + url[len("http"):] if url.startswith("http") else url
         self._ca_file = ca_file
         self._ws: Any = None
+        self._wanted: set[str] = set()  # ids of the messages sent still without a reply
+        self._replies: list[Message] = []
 
     def open(self, headers: Mapping[str, str], cookie: str | None, timeout: float) -> None:
         """Open the socket (raises TransportError when the server refuses the upgrade)."""
@@ -254,36 +256,63 @@ class WebSocketTransport:
                 f"WebSocket {self.url} failed: {type(exc).__name__}: {exc}", FailureKind.NETWORK
             ) from exc
 
-    def exchange(
-        self, messages: Sequence[Message], *, headers: Mapping[str, str], timeout: float,
-        on_events: EventSink,
-    ) -> list[Message]:
-        """Send the messages; read frames until every one of them has its reply."""
+    def send(self, messages: Sequence[Message], *, headers: Mapping[str, str],
+             timeout: float) -> socket.socket:
+        """Send the messages in one frame (`headers` went with the upgrade); return the
+        socket their replies arrive on, to wait on until it is readable and then call
+        `receive`. `timeout` bounds the write."""
         import websocket  # noqa: PLC0415 (as in open)
 
         if self._ws is None:
             raise TransportError("WebSocket is not open", FailureKind.NETWORK)
-        wanted = {str(m.get("id")) for m in messages if m.get("id") is not None}
-        replies: list[Message] = []
+        self._wanted = {str(m.get("id")) for m in messages if m.get("id") is not None}
+        self._replies = []
         try:
             self._ws.settimeout(timeout)
             self._ws.send(json.dumps(list(messages)))
-            while wanted:
-                frame = self._ws.recv()
-                if not frame:
-                    raise TransportError("WebSocket closed by the server", FailureKind.NETWORK)
-                body = json.loads(frame)
-                got, events = split_replies(body if isinstance(body, list) else [body])
-                if events:
-                    on_events(events)
-                for reply in got:
-                    wanted.discard(str(reply.get("id")))
-                    replies.append(reply)
+        except (OSError, websocket.WebSocketException) as exc:
+            raise TransportError(
+                f"WebSocket {self.url} failed: {type(exc).__name__}: {exc}", FailureKind.NETWORK
+            ) from exc
+        return self._ws.sock  # type: ignore[no-any-return]
+
+    def receive(self, *, timeout: float, on_events: EventSink) -> list[Message] | None:
+        """Read one frame and deliver its events; return the /meta replies once every
+        message sent has its own, None until then (wait for `socket` again). A frame is
+        read whole once it has begun: `timeout` bounds each read."""
+        import websocket  # noqa: PLC0415 (as in open)
+
+        if self._ws is None:
+            raise TransportError("WebSocket is not open", FailureKind.NETWORK)
+        try:
+            self._ws.settimeout(timeout)
+            frame = self._ws.recv()
+            if not frame:
+                raise TransportError("WebSocket closed by the server", FailureKind.NETWORK)
+            body = json.loads(frame)
         except (OSError, ValueError, RecursionError, websocket.WebSocketException) as exc:
             raise TransportError(
                 f"WebSocket {self.url} failed: {type(exc).__name__}: {exc}", FailureKind.NETWORK
             ) from exc
-        return replies
+        got, events = split_replies(body if isinstance(body, list) else [body])
+        if events:
+            on_events(events)
+        for reply in got:
+            self._wanted.discard(str(reply.get("id")))
+            self._replies.append(reply)
+        return None if self._wanted else self._replies
+
+    @property
+    def socket(self) -> socket.socket | None:
+        """The WebSocket's socket (None: not open)."""
+        return None if self._ws is None else self._ws.sock
+
+    def unanswered(self, waited: float) -> TransportError:
+        """What `send` sent got no answer in `waited` seconds: close the socket; returns
+        the error to raise."""
+        self.close()
+        return TransportError(f"WebSocket {self.url} failed: no answer in {waited:.0f} s",
+                              FailureKind.NETWORK)
 
     def abort(self) -> None:
         """Shut the socket down (callable from any thread)."""

@@ -133,6 +133,8 @@ def test_published_events_reach_the_handler_on_the_shared_loops_worker_threads(
         assert faye.stats()["connects"].get(transport, 0) >= 1
         assert rec.ids() == {f"00Q{n}" for n in range(1, 6)}
         assert all(name.startswith("bayeux-worker-") for name in rec.threads)
+        # Held polls wait on their socket in the shared loop, not on a thread of their own.
+        assert not [t for t in threading.enumerate() if t.name.startswith("bayeux-held-")]
         wait_until(lambda: client.cursor() == {CHANNEL: 5}, what="cursor at replay id 5")
         assert faye.stats()["tokens"] == ["Bearer token-1"]
 
