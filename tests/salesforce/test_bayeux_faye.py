@@ -7,6 +7,7 @@ the client copes with.
 
 from __future__ import annotations
 
+import http.server
 import json
 import subprocess
 import threading
@@ -26,6 +27,7 @@ from ilyd.salesforce.bayeux import (
     StreamStatus,
 )
 from tests.helpers import ROOT
+from tests.helpers.serving import serving
 from tests.helpers.streaming import connected
 from tests.helpers.waiting import wait_until
 
@@ -331,3 +333,54 @@ def test_no_batch_reaches_the_handler_once_stop_has_returned(faye: Faye, rec: Re
         release.set()
     wait_until(lambda: not client.active, what="the handler's step to end")
     assert calls == [["00Q1"]]
+
+
+class _Proxy(http.server.BaseHTTPRequestHandler):
+    """A forward HTTP proxy for plain http:// targets: the request line names the URL."""
+
+    protocol_version = "HTTP/1.1"
+    server: _ProxyServer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.forwarded.append(self.path)
+        headers = {k: v for k, v in self.headers.items()
+                   if k.lower() not in ("host", "proxy-connection", "connection")}
+        with requests.Session() as session:
+            session.trust_env = False  # the test's proxy variables name this very proxy
+            upstream = session.post(self.path, data=body, headers=headers, timeout=60)
+        self.send_response(upstream.status_code)
+        self.send_header("Content-Type", upstream.headers.get("Content-Type", "text/plain"))
+        self.send_header("Content-Length", str(len(upstream.content)))
+        self.end_headers()
+        self.wfile.write(upstream.content)
+
+
+class _ProxyServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Proxy)
+        self.forwarded: list[str] = []
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a held poll whose client stopped: nobody to answer any more
+
+
+def test_through_a_proxy_the_stream_goes_on_with_its_held_poll_on_a_thread_of_its_own(
+        faye: Faye, rec: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    with serving(_ProxyServer()) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        client = make_client(faye, rec)
+        with connected(client):
+            faye.publish(1, "00Q1")
+            wait_until(lambda: rec.ids() == {"00Q1"}, what="an event through the proxy")
+            assert any(t.name == "bayeux-held-faye" for t in threading.enumerate())
+            assert all(name.startswith("bayeux-worker-") for name in rec.threads)
+        assert client.state is StreamState.STOPPED
+        assert faye.endpoint in proxy.forwarded  # (so went the test's control calls)
