@@ -24,6 +24,7 @@ import contextlib
 import heapq
 import itertools
 import math
+import os
 import selectors
 import socket
 import ssl
@@ -332,27 +333,37 @@ class BayeuxHub:
             with self._lock:
                 if self._closed:
                     return
-                self._signalled = False
-                changes, self._changes = self._changes, []
-            for handle, generation, sock in changes:
-                if generation == 0:
-                    self._unregister(sock)
-                else:
-                    self._register(handle, generation, sock)
+            try:
+                self._select_once()
+            except Exception:
+                # Every org's stream waits on this thread: it must not end on a bug. The
+                # pause keeps a failure that repeats from spinning.
+                log.exception("bayeux_hub_loop_failed")
+                time.sleep(1.0)
+
+    def _select_once(self) -> None:
+        with self._lock:
+            self._signalled = False
+            changes, self._changes = self._changes, []
+        for handle, generation, sock in changes:
+            if generation == 0:
+                self._unregister(sock)
+            else:
+                self._register(handle, generation, sock)
+        with self._lock:
+            timeout = (max(0.0, self._timers[0][0] - time.monotonic()) if self._timers
+                       else None)
+        for key, _mask in self._selector.select(timeout):
+            if key.fileobj is self._wake_r:
+                self._drain()
+                continue
+            handle, generation = key.data
+            self._unregister(self._registered.get(key.fd))
             with self._lock:
-                timeout = (max(0.0, self._timers[0][0] - time.monotonic()) if self._timers
-                           else None)
-            for key, _mask in self._selector.select(timeout):
-                if key.fileobj is self._wake_r:
-                    self._drain()
-                    continue
-                handle, generation = key.data
-                self._unregister(self._registered.get(key.fd))
-                with self._lock:
-                    if handle.state == _WAITING and handle.generation == generation:
-                        handle.wait = None
-                        self._queue(handle, readable=True)
-            self._fire_timers()
+                if handle.state == _WAITING and handle.generation == generation:
+                    handle.wait = None
+                    self._queue(handle, readable=True)
+        self._fire_timers()
 
     def _register(self, handle: Handle, generation: int, sock: socket.socket) -> None:
         with self._lock:
@@ -419,6 +430,15 @@ def _has_pending(sock: socket.socket | None) -> bool:
 
 _hub: BayeuxHub | None = None
 _hub_lock = threading.Lock()
+
+
+def _forget_hub() -> None:
+    # A forked child has none of the parent's threads: its first client starts its own.
+    global _hub, _hub_lock
+    _hub, _hub_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_hub)
 
 
 def hub(workers: int = WORKERS) -> BayeuxHub:
