@@ -249,6 +249,7 @@ class BayeuxHub:
                     return False
                 handle._done.wait(left)
             handle.state = _DONE  # a queued step is skipped by its worker
+            handle._done.notify_all()
             return True
 
     def _drop_wait(self, handle: Handle) -> None:

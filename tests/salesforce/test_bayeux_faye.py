@@ -384,3 +384,17 @@ def test_through_a_proxy_the_stream_goes_on_with_its_held_poll_on_a_thread_of_it
             assert all(name.startswith("bayeux-worker-") for name in rec.threads)
         assert client.state is StreamState.STOPPED
         assert faye.endpoint in proxy.forwarded  # (so went the test's control calls)
+
+
+def test_run_returns_once_the_client_is_stopped_in_a_backoff_wait(rec: Recorder) -> None:
+    with socket_closed_port() as port:
+        client = BayeuxClient(
+            f"http://127.0.0.1:{port}/cometd/59.0", channels=[CHANNEL],
+            on_events=rec.on_events, access_token=rec.token, on_status=rec.on_status,
+            org="nowhere", backoff=BackoffPolicy(base=60, cap=120, long=120))
+        runner = threading.Thread(target=client.run, daemon=True)
+        runner.start()
+        wait_until(lambda: any(s.reason == "network" for s in rec.statuses),
+                   what="a long backoff")
+        client.stop(timeout=10)
+        wait_until(lambda: not runner.is_alive(), what="run() to return")
