@@ -301,6 +301,7 @@ class KeepAliveConnection:
 
     def close(self) -> None:
         """Drop the connection (the next request opens a new one)."""
+        self._sent = None  # its answer, if any, is gone with it
         with self._lock:
             sock, self._sock = self._sock, None
         if sock is not None:
