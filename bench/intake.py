@@ -7,8 +7,9 @@ Two figures, each as CPU microseconds per event of the threads that do the work:
   a fifth of the events change a record that is still pending (the merge path).
 - `stream`: a `SubscriptionLoop` connected to a canned Bayeux server (a child process,
   so its CPU is not ours) that answers every /meta/connect at once with `--per-connect`
-  new PushTopic events; the CPU of the client's connect thread (`bayeux-…`) and its
-  dispatcher thread (`bayeux-dispatch-…`) is read per thread. `--pace-ms` holds each
+  new PushTopic events; the CPU of the process's shared Bayeux loop is read per thread:
+  its selector thread (`bayeux-hub`) and its workers (`bayeux-worker-…`, which read the
+  replies and store the events), the only threads streaming uses. `--pace-ms` holds each
   connect that long first (a quiet org: cold caches, as in the daemon); `--rate` makes
   events due at that rate instead, a connect returning all that are due.
 - `orgs` (instead of `stream`, with `--orgs N`): N threads, one per org with its own
@@ -198,16 +199,18 @@ def serve(per_connect: int, total: int, pace: float, rate: float) -> None:
     server.serve_forever()
 
 
-def _thread_cpu(name: str) -> float:
-    for t in threading.enumerate():
-        if t.name == name and t.ident is not None:
-            return time.clock_gettime(time.pthread_getcpuclockid(t.ident))
-    raise LookupError(name)
+def _thread_cpu(prefix: str) -> float:
+    """CPU seconds of the threads whose names start with `prefix`."""
+    found = [time.clock_gettime(time.pthread_getcpuclockid(t.ident))
+             for t in threading.enumerate() if t.name.startswith(prefix) and t.ident]
+    if not found:
+        raise LookupError(prefix)
+    return sum(found)
 
 
 def bench_stream(root: Path, events: int, per_connect: int, pace: float = 0.0,
                  rate: float = 0.0) -> tuple[float, float, float]:
-    """(connect thread, dispatch thread, wall s) per event through a live SubscriptionLoop."""
+    """(selector thread, worker threads, wall s) per event through a live SubscriptionLoop."""
     child = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(per_connect), str(events), str(pace),
          str(rate)],
@@ -227,12 +230,12 @@ def bench_stream(root: Path, events: int, per_connect: int, pace: float = 0.0,
         # the first event is in, and again once the last is.
         while inbox.depth(ORG) < 1:
             time.sleep(0.001)
-        c0, d0, w0 = _thread_cpu(f"bayeux-{ORG}"), _thread_cpu(f"bayeux-dispatch-{ORG}"), \
+        c0, d0, w0 = _thread_cpu("bayeux-hub"), _thread_cpu("bayeux-worker-"), \
             time.perf_counter()
         base = inbox.depth(ORG)
         while inbox.depth(ORG) < events:
             time.sleep(0.01)
-        c1, d1, w1 = _thread_cpu(f"bayeux-{ORG}"), _thread_cpu(f"bayeux-dispatch-{ORG}"), \
+        c1, d1, w1 = _thread_cpu("bayeux-hub"), _thread_cpu("bayeux-worker-"), \
             time.perf_counter()
         loop.stop()
         db.close()
@@ -281,8 +284,8 @@ def main() -> None:
         conn, disp, wall = bench_stream(root, args.events, args.per_connect,
                                          args.pace_ms / 1000.0, args.rate)
         shape = f"{args.rate:g} events/s" if args.rate else f"{args.per_connect}/connect"
-        print(f"stream  {shape}: connect thread {conn:7.1f} µs/event,"
-              f" dispatch thread {disp:7.1f} µs/event, total {conn + disp:7.1f}"
+        print(f"stream  {shape}: selector thread {conn:7.1f} µs/event,"
+              f" worker threads {disp:7.1f} µs/event, total {conn + disp:7.1f}"
               f"  ({args.events / wall:,.0f} events/s)")
 
 

@@ -133,5 +133,8 @@ def run(args: argparse.Namespace) -> int:
                   f"    refresh token {org.refresh_token}")
         print("  (for config/ilyd.toml: export ILYD_DEVORG_CLIENT_SECRET and "
               "ILYD_DEVORG_PASSWORD with the devorg org's values)", flush=True)
-        stop.wait()
+        # A timed wait, so the main thread runs Python again every second and the
+        # signal handlers above always get to run.
+        while not stop.wait(1.0):
+            pass
     return 0
