@@ -380,7 +380,8 @@ prometheus_client.PlatformCollector(registry=REGISTRY)
 prometheus_client.GCCollector(registry=REGISTRY)
 THREADS = Gauge(
     "ilyd_threads",
-    "Python threads alive in the daemon (each pykka actor and each Bayeux loop is one).",
+    "Python threads alive in the daemon: an actor per org and the supervisor, plus the shared"
+    " Bayeux loop, lookup pool and timers, and a thread per running resync or refresh.",
     registry=REGISTRY,
 )
 THREADS.set_function(threading.active_count)
