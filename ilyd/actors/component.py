@@ -116,6 +116,7 @@ class ComponentHost:
         self._stopping = stopping
         self._keep_taking = keep_taking
         self._parts: dict[str, Component] = {}
+        self._stopped: dict[str, Component] = {}
 
     def start(self, name: str, component: Component) -> ComponentRef:
         """Start `component` as part `name` (raises what its on_start raises)."""
@@ -155,9 +156,15 @@ class ComponentHost:
             return None
         return part.on_receive(message.message)
 
+    def stopped(self, names: list[str]) -> list[Component]:
+        """The stopped parts named in `names`."""
+        return [self._stopped[n] for n in names if n in self._stopped]
+
     def stop(self, name: str, deadline: float) -> bool:
         """Stop part `name`; whether it left a thread running (see `Component.late`)."""
         part = self._parts.pop(name, None)
+        if part is not None:
+            self._stopped[name] = part
         if part is None or not part.ref.running:
             return False
         part.ref.running = False

@@ -25,13 +25,14 @@ import queue
 import threading
 import time
 import types
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import pykka
 import structlog
 
-from ilyd.actors.component import ComponentHost, Routed
+from ilyd.actors.component import Component, ComponentHost, Routed
 from ilyd.actors.context import (
     ChildFactory,
     OrgContext,
@@ -64,6 +65,8 @@ _STOPPED_LAST = frozenset({"writer"})
 # Each live org actor's stop event, by actor urn, for `stop_org` (another thread).
 _stop_events: dict[str, threading.Event] = {}
 _stop_events_lock = threading.Lock()
+# Parts of stopped orgs whose own thread was still running at the org's stop deadline.
+_left_behind: list[Component] = []
 
 
 def child_factories(config: OrgConfig) -> Sequence[tuple[str, ChildFactory]]:
@@ -144,7 +147,10 @@ class Org:
                 if part is not None:
                     part.on_receive(message.message)
 
-        return parts.stop_all(deadline, _STOPPED_LAST, hand_queued)
+        late = parts.stop_all(deadline, _STOPPED_LAST, hand_queued)
+        with _stop_events_lock:
+            _left_behind.extend(p for p in parts.stopped(late))
+        return late
 
 
 def _validate_scope(config: OrgConfig, secrets: OrgSecrets) -> None:
@@ -227,7 +233,9 @@ class OrgActor(pykka.ThreadingActor):
         """A part's message handler crashed: stop the parts and report the failure."""
         self._report_late(self._org.stop(queued=self._queued))
         error = describe_error(exception_value) if exception_value else "org actor crashed"
-        tell_supervisor(self._supervisor, OrgFailed(self._name, self._org.incarnation, error))
+        tell_supervisor(self._supervisor, OrgFailed(self._name, self._org.incarnation, error,
+                                                    disk=isinstance(exception_value,
+                                                                    StoreError)))
 
     def on_receive(self, message: Any) -> Any:
         """Route a part's message to it; answer `GetParts`."""
@@ -255,6 +263,14 @@ class OrgActor(pykka.ThreadingActor):
         for envelope in kept:
             self.actor_inbox.put(envelope)
         return taken
+
+
+def parts_left_behind() -> Counter[str]:
+    """The parts of stopped orgs whose own thread still runs (a write waiting on a slow
+    Salesforce, a resync run), by kind: the daemon counts them at its stop."""
+    with _stop_events_lock:
+        _left_behind[:] = [p for p in _left_behind if p.late()]
+        return Counter(type(p).__name__ for p in _left_behind)
 
 
 def stop_org(ref: pykka.ActorRef[Any]) -> pykka.Future[Any]:

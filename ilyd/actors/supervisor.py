@@ -56,6 +56,9 @@ _ALIVE = (OrgState.RUNNING, OrgState.DEGRADED)
 # Every org's stop together: its own deadline, and a margin for an interpreter busy
 # stopping many orgs at once.
 ORGS_STOP_TIMEOUT = ORG_STOP_TIMEOUT + 1.5
+# An org stopping by itself (its parts within their deadline) confirms before this: only
+# an org whose thread is held by a call (a poll, a provisioning run) is overdue then.
+_OVERDUE_MARGIN = 1.0
 
 @dataclass(frozen=True)
 class _StopOverdue:
@@ -383,7 +386,8 @@ class SupervisorActor(pykka.ThreadingActor):
             slot.stopping_incarnation = slot.incarnation
             stop_org(slot.ref)
             overdue = _StopOverdue(slot.name, slot.incarnation)
-            TIMERS.call_later(ORG_STOP_TIMEOUT, lambda: self._tell_quietly(overdue))
+            TIMERS.call_later(ORG_STOP_TIMEOUT + _OVERDUE_MARGIN,
+                              lambda: self._tell_quietly(overdue))
         slot.ref = None
 
     def _on_stop_overdue(self, msg: _StopOverdue) -> None:
@@ -393,7 +397,8 @@ class SupervisorActor(pykka.ThreadingActor):
         if (slot is None or slot.stopping is None or msg.incarnation != slot.stopping_incarnation
                 or not slot.stopping.is_alive()):
             return
-        log.warning("org_stop_overdue", org=slot.name, deadline_s=ORG_STOP_TIMEOUT,
+        log.warning("org_stop_overdue", org=slot.name,
+                    deadline_s=ORG_STOP_TIMEOUT + _OVERDUE_MARGIN,
                     start_pending=slot.start_pending)
         self._on_stopped(OrgStopped(slot.name, msg.incarnation))
 

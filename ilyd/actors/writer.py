@@ -6,11 +6,18 @@ a call on the shared `TIMERS` thread: a thread started per window cost more than
 write itself at a few events per second per org. The org's status shows the window
 (`window=…s`, wider while calls are scarce) and the writer's projected daily API use
 (`projected_api_use=…%` of the allowance), as of the last flush.
+
+A flush's calls wait on Salesforce for a while (hundreds of milliseconds, seconds when it
+is slow): they run on a thread of `OFFLOAD`, so the org's thread goes on claiming and
+enriching meanwhile. The `Writer` is lent to that call until `_Flushed` comes back; what
+the enricher hands on meanwhile waits in `_held`, so only one thread at a time ever
+touches the writer's state.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,11 +27,13 @@ import structlog
 
 from ilyd.actors.component import Component, ComponentRef
 from ilyd.actors.context import OrgContext
+from ilyd.actors.offload import OFFLOAD
+from ilyd.backoff import stop_waits_with
 from ilyd.errors import AuthError
 from ilyd.pipeline.runtime import OrgPipeline
 from ilyd.pipeline.wakeup import TIMERS, Timer
 from ilyd.pipeline.work import WorkItem
-from ilyd.pipeline.writer import Writer
+from ilyd.pipeline.writer import FlushReport, Writer
 
 log = structlog.get_logger(__name__)
 
@@ -41,6 +50,14 @@ class _Flush:
     """Internal: the batching window has passed."""
 
 
+@dataclass(frozen=True)
+class _Flushed:
+    """Internal: the flush on the offload thread ended (with its report, or its error)."""
+
+    report: FlushReport | None
+    error: BaseException | None = None
+
+
 class WriterComponent(Component):
     """Writes one org's enriched records back to Salesforce."""
 
@@ -52,42 +69,92 @@ class WriterComponent(Component):
                               budget=pipeline.budget, scope=context.config.scope)
         self._timer: Timer | None = None
         self._shown: tuple[str, str | None] | None = None
+        # The flush in flight on an offload thread (set when it ended), and what was
+        # handed on meanwhile.
+        self._flushing: threading.Event | None = None
+        self._held: list[WorkItem] = []
 
     def on_start(self) -> None:
         """Show the window."""
         self._show_window()
 
     def on_stop(self) -> None:
-        """Give queued records back to the inbox (they are written after the restart)."""
+        """Give queued records back to the inbox (they are written after the restart).
+        A flush still in flight is waited for until the org's deadline; past it, the
+        writer stays lent to it, and only what was held back is given back."""
         self._cancel_timer()
-        self._writer.release_all()
+        if self._flushing is not None and self._flushing.wait(self.time_left()):
+            self._flushing = None
+        if self._held:
+            self._pipeline.inbox.release([work.item for work in self._held])
+            self._held = []
+        if self._flushing is None:
+            self._writer.release_all()
         self._pipeline.release()
+
+    def late(self) -> bool:
+        """A flush still waiting on Salesforce past the org's stop deadline."""
+        flushing = self._flushing
+        return flushing is not None and not flushing.is_set()
 
     def on_receive(self, message: Any) -> Any:
         """Queue records, flush when due."""
         if isinstance(message, Enriched):
-            self._writer.add(message.items)
-        elif not isinstance(message, _Flush):
-            raise TypeError(f"WriterComponent got an unexpected message: {type(message).__name__}")
-        else:
+            if self._flushing is not None:
+                self._held.extend(message.items)
+            else:
+                self._writer.add(message.items)
+        elif isinstance(message, _Flush):
             self._timer = None
+        elif isinstance(message, _Flushed):
+            self._flushing = None
+            self._writer.add(self._held)
+            self._held = []
+            if not self._context.stopping.is_set():  # stopping: all goes back anyway
+                self._flushed(message)
+        else:
+            raise TypeError(f"WriterComponent got an unexpected message: {type(message).__name__}")
         self._flush_if_due()
         return None
 
     def _flush_if_due(self) -> None:
+        if self._flushing is not None or self._context.stopping.is_set():
+            return  # the writer is lent to a flush; stopping: the queue goes back
         due = self._writer.due_in()
-        if due is None or self._context.stopping.is_set():
-            return  # stopping: what is queued goes back to the inbox instead
+        if due is None:
+            return
         if due > 0:
             if self._timer is None:
                 self._timer = TIMERS.call_later(due, self._tell_flush)
             return
         self._cancel_timer()
-        try:
-            report = self._writer.flush()
-        except AuthError as exc:
-            self._context.publish(needs_reauth=True, reason=str(exc).splitlines()[0])
-            raise
+        self._flushing = done = threading.Event()
+        ref, writer, context = self.ref, self._writer, self._context
+
+        def flush() -> None:  # on an offload thread; the org's thread leaves the writer be
+            stop_waits_with(context.stopping)
+            try:
+                with structlog.contextvars.bound_contextvars(org=context.name):
+                    outcome = _Flushed(writer.flush())
+            except Exception as exc:
+                outcome = _Flushed(None, exc)
+            finally:
+                stop_waits_with(None)
+                done.set()
+            with contextlib.suppress(pykka.ActorDeadError):  # the org stopped meanwhile
+                ref.tell(outcome)
+
+        OFFLOAD.run(flush)
+
+    def _flushed(self, outcome: _Flushed) -> None:
+        """A flush ended: an error is the org's (as if raised here), a report shown."""
+        if outcome.error is not None:
+            if isinstance(outcome.error, AuthError):
+                self._context.publish(needs_reauth=True,
+                                      reason=str(outcome.error).splitlines()[0])
+            raise outcome.error
+        report = outcome.report
+        assert report is not None
         # Rows given back (a retry later, a newer version arrived meanwhile) change when
         # the enricher should look next; a woken enricher finds out in one read. Rows
         # confirmed change nothing for it: no wake-up (a round's read) per flush then.

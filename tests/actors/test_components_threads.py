@@ -96,9 +96,9 @@ def test_a_daemon_streaming_n_orgs_has_at_most_one_thread_per_org_beside_a_fixed
     assert _threads(streaming.process.pid) <= ORGS + FIXED
 
 
-# Longer than the org's stop deadline and the wait below: the write is still in flight
+# Longer than the org's stop deadline and the wait below: the call is still in flight
 # when the org is restarted.
-SLOW_WRITE_SECONDS = 25.0
+SLOW_SECONDS = 25.0
 
 
 def _state(supervisor: Any) -> tuple[OrgState, int]:
@@ -106,10 +106,14 @@ def _state(supervisor: Any) -> tuple[OrgState, int]:
     return org.state, org.restarts
 
 
-def test_an_org_held_by_a_slow_write_is_restarted_within_its_stop_deadline(
-        tmp_path: Path, dev: DevOrg) -> None:
+def _restart_while_slow(tmp_path: Path, dev: DevOrg, method: str, what: str,
+                        said: set[str], org_extra: str = "") -> list[dict[str, Any]]:
+    """Run one org, make its `method` calls hang, do `what` (create a record, or wait for
+    the next poll) until one is in flight, restart the org and wait until it runs again
+    (within its stop deadline and a margin, far less than the hanging call) and one of
+    the events `said` is logged; the log."""
     info = dev.orgs[0]
-    config = load_config(write_config(tmp_path, dev, [info]))
+    config = load_config(write_config(tmp_path, dev, [info], org_extra=org_extra))
     provision(config.orgs[0])
     database = Database(tmp_path / "state" / "ilyd.db")
     supervisor = SupervisorActor.start(config, database=database)
@@ -117,21 +121,38 @@ def test_an_org_held_by_a_slow_write_is_restarted_within_its_stop_deadline(
         wait_until(lambda: _state(supervisor)[0] is OrgState.RUNNING, timeout=60,
                    what="the org running")
         rule = requests.post(f"{dev.admin}/faults", json={
-            "kind": "latency", "delay": SLOW_WRITE_SECONDS, "org": info.name,
-            "method": "PATCH", "path_prefix": "/services/data/", "count": 1000},
-            timeout=10).json()["id"]
-        SalesforceUser(dev, info).create("Account", Name="stuck", Website="initech.test")
+            "kind": "latency", "delay": SLOW_SECONDS, "org": info.name, "method": method,
+            "path_prefix": "/services/data/", "count": 1000}, timeout=10).json()["id"]
+        if what == "write":
+            SalesforceUser(dev, info).create("Account", Name="stuck", Website="initech.test")
         wait_until(lambda: any(r["id"] == rule and r["count"] < 1000 for r in
                                requests.get(f"{dev.admin}/faults", timeout=10).json()),
-                   timeout=60, what="the org's write in flight")
+                   timeout=60, what=f"the org's {what} in flight")
         with capture_logs() as logs:
             supervisor.ask(RestartOrg(info.name), timeout=5)
-            # The org's thread is held for SLOW_WRITE_SECONDS; its stop deadline is not.
             wait_until(lambda: _state(supervisor) == (OrgState.RUNNING, 1),
                        timeout=ORG_STOP_TIMEOUT + 8, what="the org restarted")
-        assert [e["event"] for e in logs if e["event"] == "org_stop_overdue"] \
-            == ["org_stop_overdue"]
+            wait_until(lambda: any(e["event"] in said for e in logs),
+                       timeout=ORG_STOP_TIMEOUT + 8, what="the old org said what it left")
+        return logs
     finally:
         requests.delete(f"{dev.admin}/faults", timeout=10)
         supervisor.stop(timeout=30)
         database.close()
+
+
+def test_an_org_whose_write_hangs_is_restarted_within_its_stop_deadline(
+        tmp_path: Path, dev: DevOrg) -> None:
+    # The write waits on a thread of its own: the org stops by itself, naming the writer.
+    logs = _restart_while_slow(tmp_path, dev, "PATCH", "write", {"org_children_not_stopped"})
+    late = [e["children"] for e in logs if e["event"] == "org_children_not_stopped"]
+    assert late == [["writer"]]
+
+
+def test_an_org_whose_poll_hangs_is_restarted_within_its_stop_deadline(
+        tmp_path: Path, dev: DevOrg) -> None:
+    # The poll holds the org's thread: the supervisor goes on without the old org.
+    logs = _restart_while_slow(tmp_path, dev, "GET", "poll", {"org_stop_overdue"},
+                               'source = "polling"\n')
+    assert [e["event"] for e in logs if e["event"] == "org_stop_overdue"] \
+        == ["org_stop_overdue"]
