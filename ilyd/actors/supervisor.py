@@ -15,6 +15,7 @@ import contextlib
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +60,17 @@ ORGS_STOP_TIMEOUT = ORG_STOP_TIMEOUT + 1.5
 # An org stopping by itself (its parts within their deadline) confirms before this: only
 # an org whose thread is held by a call (a poll, a provisioning run) is overdue then.
 _OVERDUE_MARGIN = 1.0
+# Orgs launched in one turn of the supervisor's mailbox. Between turns it answers the
+# daemon's liveness ping and the control verbs: a thousand orgs launched in one turn,
+# while the first of them already provision and take the interpreter's lock, kept it
+# from answering for longer than systemd's watchdog allows.
+LAUNCH_SLICE = 50
+
+
+@dataclass(frozen=True)
+class _LaunchNext:
+    """Internal: launch the next slice of the orgs waiting to be launched."""
+
 
 @dataclass(frozen=True)
 class _StopOverdue:
@@ -96,6 +108,8 @@ class SupervisorActor(pykka.ThreadingActor):
         self._lookups: LookupPool | None = None
         self._slots: dict[OrgName, OrgSlot] = {}
         self._timers: dict[OrgName, Timer] = {}
+        # Orgs in STARTING waiting for their actor, by incarnation, in start order.
+        self._launches: deque[tuple[OrgName, int]] = deque()
         # Each org's secrets as they were when it last started (ilyd.config.secrets).
         self._secrets_seen: dict[OrgName, bytes] = {}
         self._handlers: dict[type, Callable[[Any], Any]] = {
@@ -103,6 +117,7 @@ class SupervisorActor(pykka.ThreadingActor):
             OrgFailed: self._on_failed,
             OrgStopped: self._on_stopped,
             _StopOverdue: self._on_stop_overdue,
+            _LaunchNext: self._on_launch_next,
             OrgReport: self._on_report,
             RetryOrg: self._on_retry,
             Ping: self._on_ping,
@@ -371,6 +386,21 @@ class SupervisorActor(pykka.ThreadingActor):
             self._launch(slot)
 
     def _launch(self, slot: OrgSlot) -> None:
+        """Queue the org's actor to be started in a later turn (LAUNCH_SLICE a turn)."""
+        if not self._launches:
+            self.actor_ref.tell(_LaunchNext())
+        self._launches.append((slot.name, slot.incarnation))
+
+    def _on_launch_next(self, _msg: _LaunchNext) -> None:
+        for _ in range(min(LAUNCH_SLICE, len(self._launches))):
+            slot = self._current(*self._launches.popleft())
+            # Stopped, paused or started again since it was queued: nothing to launch.
+            if slot is not None and slot.state is OrgState.STARTING and slot.ref is None:
+                self._launch_now(slot)
+        if self._launches:
+            self.actor_ref.tell(_LaunchNext())
+
+    def _launch_now(self, slot: OrgSlot) -> None:
         assert slot.config is not None
         try:
             slot.ref = self._start_org(slot.config, slot.incarnation, self.actor_ref,

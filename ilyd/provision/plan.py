@@ -210,7 +210,10 @@ class _Applier:
     def ok(self, action: Action) -> None:
         self.result.done.append(action)
         metrics.PROVISION_ACTIONS.labels(action=str(action.kind)).inc()
-        log.info("provisioned", action=str(action.kind), target=action.target)
+        # At debug: a cold start logs some eighty actions per org, and a thousand orgs
+        # logging each queue on the one log handler's lock (provisioning_finished sums
+        # them up at info).
+        log.debug("provisioned", action=str(action.kind), target=action.target)
         if self.progress is not None:
             self.progress(action)
 

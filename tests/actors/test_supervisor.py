@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pykka
 import pytest
 
 from ilyd import metrics
@@ -16,8 +17,9 @@ from ilyd.actors.messages import (
     RestartOrg,
     ResumeOrg,
 )
+from ilyd.actors.org import OrgActor
 from ilyd.actors.restart import OrgSlot, RestartPolicy, on_failure
-from ilyd.actors.supervisor import SupervisorActor
+from ilyd.actors.supervisor import LAUNCH_SLICE, SupervisorActor
 from ilyd.config import OrgName
 from ilyd.errors import ControlError
 from ilyd.store import Database
@@ -165,3 +167,13 @@ def test_an_org_failing_on_its_state_disk_backs_off_for_as_long_as_it_lasts_neve
     assert None not in disk_delays
     assert disk_delays[-1] == policy.delay(policy.start_retries, 0.5)
     assert other_delays[-1] is None
+
+
+def test_a_supervisor_starting_many_orgs_answers_a_ping_before_it_has_launched_them_all(
+        make_config, tmp_path):
+    names = [f"org{i}" for i in range(3 * LAUNCH_SLICE)]
+    supervisor = start_supervisor(make_config(*names), tmp_path)
+    assert supervisor.ask(Ping(), timeout=ASK_TIMEOUT) is True
+    # Launched in slices, one a turn of its mailbox: the ping was answered between them.
+    assert len(pykka.ActorRegistry.get_by_class(OrgActor)) < len(names)
+    wait_for_states(supervisor, {name: UP | {FATAL, BACKOFF} for name in names}, timeout=60)
