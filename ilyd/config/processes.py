@@ -10,23 +10,27 @@ import os
 
 from ilyd.config.model import Config
 
-__all__ = ["ORGS_PER_PROCESS", "process_count"]
+__all__ = ["ORGS_PER_PROCESS", "auto_processes", "process_count"]
 
 
-# "auto" gives a worker about this many orgs (each org is ~9 threads of one interpreter).
-ORGS_PER_PROCESS = 25
+# "auto" adds a process (up to one per CPU) for each this many orgs: fewer orgs, even
+# busy ones, leave one interpreter's lock room enough; and each process costs its own
+# interpreter's memory, which a thousand quiet orgs in one process do not pay.
+ORGS_PER_PROCESS = 50
 
 
 def process_count(config: Config) -> int:
-    """Worker processes for `config`: as configured, or "auto". One means no workers: the
-    daemon runs the orgs itself.
-
-    "auto" is one process per ORGS_PER_PROCESS orgs, at least one per usable CPU and at
-    most two per CPU, never more than the orgs. More processes than CPUs pays: the cost
-    is each interpreter's lock passing between its threads, not CPU time (bench/realtime.py
-    measures it; the README has figures)."""
+    """Worker processes for `config`: as configured, or "auto" (`auto_processes` for its
+    orgs and the CPUs this process may use). One means no workers: the daemon runs the
+    orgs itself."""
     if config.daemon.processes is not None:
         return config.daemon.processes
-    cpus = len(os.sched_getaffinity(0))
-    orgs = len(config.org_names())
-    return max(1, min(2 * cpus, max(cpus, -(-orgs // ORGS_PER_PROCESS)), orgs))
+    return auto_processes(len(config.org_names()), len(os.sched_getaffinity(0)))
+
+
+def auto_processes(orgs: int, cpus: int) -> int:
+    """What "auto" means: one process per ORGS_PER_PROCESS orgs (started), never more
+    than one per CPU. An org is one thread, so processes are for using more cores, and
+    only orgs enough to keep more than one core busy need them (bench/realtime.py and
+    bench/daemon_idle.py measure both sides; the README has the figures)."""
+    return max(1, min(cpus, -(-orgs // ORGS_PER_PROCESS)))

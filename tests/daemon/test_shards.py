@@ -59,13 +59,11 @@ def test_own_orgs_partitions_orgs_and_their_config_errors(tmp_path):
 
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) != 2, reason="figures for a 2-CPU machine")
-def test_auto_takes_one_process_per_25_orgs_within_one_to_two_per_cpu(tmp_path):
+def test_auto_counts_the_orgs_of_the_config_against_the_cpus_and_a_set_count_wins(tmp_path):
     assert process_count(config_with(tmp_path, 0)) == 1  # the broken org alone
-    assert process_count(config_with(tmp_path, 1)) == 2  # 1 + broken: one each
-    assert process_count(config_with(tmp_path, 10)) == 2  # at least one per CPU
-    assert process_count(config_with(tmp_path, 74)) == 3
-    assert process_count(config_with(tmp_path, 100)) == 4  # at most two per CPU
-    assert process_count(config_with(tmp_path, 1000)) == 4
+    assert process_count(config_with(tmp_path, 10)) == 1  # too few orgs for two cores
+    assert process_count(config_with(tmp_path, 50)) == 2  # 50 + broken
+    assert process_count(config_with(tmp_path, 1000)) == 2  # at most one per CPU
     assert process_count(config_with(tmp_path, 100, processes="1")) == 1
     assert process_count(config_with(tmp_path, 3, processes="8")) == 8
 
