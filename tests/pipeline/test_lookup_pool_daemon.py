@@ -49,15 +49,17 @@ class _Vendor:
                     vendor.most[org] = max(vendor.most[org], vendor.in_flight[org])
                 try:
                     vendor._stopping.wait(ANSWER_SECONDS)
-                    body = json.dumps({"name": f"{domain} Inc."}).encode()
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                    self.wfile.write(body)
                 finally:
+                    # Counted out before the answer is written: once the client has read
+                    # it, its next request may arrive before this thread would get here.
                     with vendor._lock:
                         vendor.in_flight[org] -= 1
+                body = json.dumps({"name": f"{domain} Inc."}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
