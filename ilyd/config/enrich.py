@@ -24,6 +24,7 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,12 @@ class EnrichConfig:
 
     def policy(self, api_name: str) -> OverwritePolicy:
         """The overwrite policy of one Ily field."""
-        return dict(self.overwrite).get(api_name, OverwritePolicy.UNLESS_EDITED)
+        return self._policies.get(api_name, OverwritePolicy.UNLESS_EDITED)
+
+    @cached_property
+    def _policies(self) -> Mapping[str, OverwritePolicy]:
+        # Asked for every field of every record a writer sends: built once per config.
+        return dict(self.overwrite)
 
     def if_blank_fields(self) -> frozenset[str]:
         """The Ily fields that are only written when empty."""

@@ -39,7 +39,7 @@ from ilyd.pipeline.landed import current_query, landed, read_current, wanted_nam
 from ilyd.pipeline.scope import scope_clause
 from ilyd.salesforce.rest import RestClient
 from ilyd.store.field_state import FieldStateStore, digest
-from ilyd.store.record_hashes import RecordHashStore
+from ilyd.store.record_hashes import RecordHash, RecordHashStore
 
 __all__ = ["IF_BLANK", "PROTECTED", "FieldPolicy"]
 
@@ -52,6 +52,8 @@ IF_BLANK = "if_blank"
 _MAX_READS = 4
 # Read with the values: a record last changed by ilyd itself holds no person's edit.
 LAST_MODIFIED_BY = "LastModifiedById"
+# The sets of field names whose `read_names` are kept (an org writes a few).
+_KNOWN_NAME_SETS = 64
 
 
 def _blank(value: object) -> bool:
@@ -81,15 +83,23 @@ class FieldPolicy:
         self.enrich = enrich
         self.fields = fields
         self.hashes = hashes
+        # Asked several times a flush, of the same few sets of Ily fields.
+        self._read_names: dict[frozenset[str], frozenset[str]] = {}
 
     def read_names(self, names: Iterable[str]) -> set[str]:
         """The fields among `names` whose current value the policy needs (with
         LastModifiedById when a field is `unless_edited`)."""
-        policed = {n for n in names if n != LAST_ENRICHED.api_name
-                   and self.enrich.policy(n) is not OverwritePolicy.ALWAYS}
-        if any(self.enrich.policy(n) is OverwritePolicy.UNLESS_EDITED for n in policed):
-            policed.add(LAST_MODIFIED_BY)
-        return policed
+        key = frozenset(names)
+        known = self._read_names.get(key)
+        if known is None:
+            policed = {n for n in key if n != LAST_ENRICHED.api_name
+                       and self.enrich.policy(n) is not OverwritePolicy.ALWAYS}
+            if any(self.enrich.policy(n) is OverwritePolicy.UNLESS_EDITED for n in policed):
+                policed.add(LAST_MODIFIED_BY)
+            if len(self._read_names) >= _KNOWN_NAME_SETS:
+                self._read_names.clear()
+            known = self._read_names[key] = frozenset(policed)
+        return set(known)
 
     def read_query(self, sobject: str, wanted: Sequence[tuple[str, Mapping[str, Any]]],
                    unsure: set[str]) -> str | None:
@@ -112,6 +122,7 @@ class FieldPolicy:
                     unsure: set[str],
                     dropped: Callable[[SalesforceError], str | None], *,
                     read: Mapping[str, Mapping[str, Any]] | None = None,
+                    stored: Mapping[str, RecordHash] | None = None,
                     ) -> BatchRead:
         """The writer's one read of a batch: the current values the policies need (then
         `apply`), the org's scope condition, and, for the `unsure` records (an earlier
@@ -120,7 +131,8 @@ class FieldPolicy:
         written), the values read and the policies' decisions. `dropped(error)`: the
         column an unknown-column error named, once the writer took it out of the values
         (the read is then made again), else None. `read`: the rows of `read_query`,
-        when the caller read them already (by 15-character Id)."""
+        when the caller read them already (by 15-character Id); `stored`: the records'
+        hashes, when the caller read them already."""
         ids, names, scope = self._read_plan(sobject, wanted, unsure)
         maybe = [(r, v) for r, v in wanted if r in unsure]
         if read is not None:
@@ -128,7 +140,7 @@ class FieldPolicy:
         else:
             current, reads = self._read(rest, sobject, (ids, names, scope), dropped)
         outside = {r for r, _ in wanted if r[:15] not in current} if scope else set()
-        left_out = self.apply(sobject, wanted, current)
+        left_out = self.apply(sobject, wanted, current, stored=stored)
         return BatchRead(landed(current, maybe), outside, current, left_out, reads)
 
     @staticmethod
@@ -152,23 +164,26 @@ class FieldPolicy:
 
     def apply(self, sobject: str, wanted: Sequence[tuple[str, MutableMapping[str, Any]]],
               current: Mapping[str, Mapping[str, Any]], *,
-              count: bool = True) -> dict[str, dict[str, str]]:
+              count: bool = True,
+              stored: Mapping[str, RecordHash] | None = None) -> dict[str, dict[str, str]]:
         """Take out of each (record id, values) of `wanted` the values the policies
         refuse, given the records' `current` values (by 15-character Id; a record not
         there is left as it is). Returns record id → field → why it was left out.
-        `count`: False for a dry run (no metrics, nothing stored)."""
+        `count`: False for a dry run (no metrics, nothing stored). `stored`: the
+        records' hashes, when the caller read them already (else they are read here)."""
         names = self.read_names({n for _, values in wanted for n in values})
         names.discard(LAST_MODIFIED_BY)
         if not names:
             return {}
         ids = [record_id for record_id, _ in wanted]
         edited = {n for n in names if self.enrich.policy(n) is OverwritePolicy.UNLESS_EDITED}
-        written = self.fields.written(self.org, sobject, ids) if edited else {}
-        sent = self.fields.pending(self.org, sobject, ids) if edited else {}
-        protected = self.fields.protected(self.org, sobject, ids) if edited else {}
-        before = ({r: h.written_at < self.fields.tracking_since
-                   for r, h in self.hashes.get_many(self.org, sobject, ids).items()}
-                  if edited else {})
+        if_blank = names - edited
+        written, sent, protected = (self.fields.policy_state(self.org, sobject, ids)
+                                    if edited else ({}, {}, {}))
+        if edited and stored is None:
+            stored = self.hashes.get_many(self.org, sobject, ids)
+        before = ({r: h.written_at < self.fields.tracking_since for r, h in stored.items()}
+                  if edited and stored is not None else {})
         ilyd = (self.user_id() or "")[:15] if edited else ""
         left_out: dict[str, dict[str, str]] = {}
         newly: list[tuple[str, str]] = []
@@ -180,7 +195,7 @@ class FieldPolicy:
             by_ilyd = bool(ilyd) and str(row.get(LAST_MODIFIED_BY) or "")[:15] == ilyd
             for name in sorted(names & set(values)):
                 now = row.get(name)
-                if self.enrich.policy(name) is OverwritePolicy.IF_BLANK:
+                if name in if_blank:
                     reason = None if _blank(now) else IF_BLANK
                 else:
                     reason = self._unless_edited(

@@ -48,7 +48,7 @@ from ilyd.store.confirmations import Confirmation, confirm
 from ilyd.store.field_state import FieldStateStore, digests_json
 from ilyd.store.history import HistoryStore
 from ilyd.store.inbox import Inbox, InboxItem
-from ilyd.store.record_hashes import RecordHashStore
+from ilyd.store.record_hashes import RecordHash, RecordHashStore
 from ilyd.store.writes import WriteStateStore
 
 __all__ = ["FlushReport", "Writer"]
@@ -103,6 +103,9 @@ class _Send:
     values: dict[str, Any]
     old: Mapping[str, Any] | None = None  # the values read before the write (history)
     kept: dict[str, str] = field(default_factory=dict)  # field -> why it is not sent
+    stored: RecordHash | None = None  # the record's hash when the flush began
+    # The digests JSON of `values` as last sent: the confirmation of that call stores it.
+    digests: str | None = None
 
 
 # Waits of a record given back after `attempts` claims: up to 0.5 s, 1 s, 2 s ... 60 s.
@@ -247,7 +250,7 @@ class Writer:
                                                          work.inputs_hash)],
                                    history=[entry_row(self.org, work, note=UNCHANGED)])
                 continue
-            sends.append(_Send(work, dict(work.outcome.values)))
+            sends.append(_Send(work, dict(work.outcome.values), stored=last))
         if not sends:
             return []
         try:
@@ -297,7 +300,8 @@ class Writer:
         try:
             read = self.policy.check_batch(
                 self.rest, sobject, self._wanted(sends), self._unsure(sends),
-                lambda exc: self._unknown_column(sobject, exc, sends), read=rows)
+                lambda exc: self._unknown_column(sobject, exc, sends), read=rows,
+                stored={s.work.record_id: s.stored for s in sends if s.stored is not None})
             done, outside = read.landed, read.outside
             report.reads += read.reads
             for send in sends:
@@ -350,8 +354,11 @@ class Writer:
                 self._release(sends, self.budget.probe_interval, "throttled: API budget")
                 return
             # Before the call: should its answer be lost, the values are still ilyd's.
-            self.field_state.send_pending(self.org, [
-                (s.work.sobject, s.work.record_id, digests_json(s.values)) for s in sends])
+            pending = []
+            for send in sends:
+                send.digests = digests_json(send.values)
+                pending.append((send.work.sobject, send.work.record_id, send.digests))
+            self.field_state.send_pending(self.org, pending)
             try:
                 results = self.rest.update_mixed(
                     [(s.work.sobject, {"Id": s.work.record_id, **s.values}) for s in sends])
@@ -456,7 +463,8 @@ class Writer:
             [w.item for w in works],
             hashes=[(w.sobject, w.record_id, w.outcome.fingerprint()) for w in works],
             inputs=[(w.sobject, w.record_id, w.inputs_hash) for w in works],
-            digests=[(s.work.sobject, s.work.record_id, digests_json(s.values))
+            digests=[(s.work.sobject, s.work.record_id,
+                      digests_json(s.values) if s.digests is None else s.digests)
                      for s in sends],
             history=[entry_row(self.org, s.work, s.values, s.old, s.kept) for s in sends])
         if not written:

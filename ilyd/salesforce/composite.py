@@ -9,14 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlencode
 
 from ilyd.errors import SalesforceError
 from ilyd.salesforce.rest import RecordIterator, RestClient
 
-__all__ = ["MAX_COMPOSITE_QUERIES", "query_many"]
+__all__ = ["MAX_COMPOSITE_QUERIES", "form_quote", "query_many"]
 
 MAX_COMPOSITE_QUERIES = 5
+
+# A query string's bytes as `urllib.parse.urlencode` writes them (form encoding: letters,
+# digits and "_.-~" as they are, a space as "+", any other byte as %XX). urlencode quotes
+# byte by byte in Python, and a writer's query of a batch is hundreds of bytes, made on
+# every flush; a lookup table does the same in one pass.
+_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+_FORM = [chr(b) if b in _SAFE else "+" if b == 0x20 else f"%{b:02X}" for b in range(256)]
+
+
+def form_quote(text: str) -> str:
+    """`text` quoted for a query string, as `urlencode` quotes a value."""
+    return "".join(map(_FORM.__getitem__, text.encode()))
 
 
 def query_many(rest: RestClient, queries: Sequence[str],
@@ -29,7 +40,7 @@ def query_many(rest: RestClient, queries: Sequence[str],
                          f" got {len(queries)}")
     base = f"/services/data/v{rest.api_version}/query/?"
     body = {"allOrNone": False, "compositeRequest": [
-        {"method": "GET", "url": base + urlencode({"q": q}), "referenceId": f"q{i}"}
+        {"method": "GET", "url": base + "q=" + form_quote(q), "referenceId": f"q{i}"}
         for i, q in enumerate(queries)]}
     answer = rest.http.json("composite_query", "POST", "composite", json=body,
                             what=f"{len(queries)} queries in one composite call")

@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from functools import lru_cache
 
 __all__ = ["Fragment", "identifier", "like_pattern", "quote", "quote_string", "soql"]
 
@@ -106,6 +107,13 @@ def identifier(name: str) -> Fragment:
     Field and object names cannot be quoted in SOQL, so names that come from config are
     checked against the API-name grammar instead.
     """
+    return _checked_identifier(name)
+
+
+# Every query a writer makes names the same few fields and objects: their checked
+# Fragments are kept (a refused name raises, and is not kept).
+@lru_cache(maxsize=1024)
+def _checked_identifier(name: str) -> Fragment:
     if not _IDENT_RE.fullmatch(name):
         raise ValueError(f"{name!r} is not a Salesforce API name")
     return Fragment(name)

@@ -28,6 +28,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ilyd.resync.compare import normalise
 from ilyd.store.db import Database, execute_values
@@ -57,6 +58,20 @@ _CHUNK = 400
 
 def digest(api_name: str, value: object) -> str:
     """A short digest of one Ily value as Salesforce holds it ("" for blank)."""
+    try:
+        return _known_digest(api_name, value)
+    except TypeError:  # an unhashable value: not kept
+        return _digest(api_name, value)
+
+
+# A writer digests every value it sends, and the same company's values recur across
+# records: the digests of recent ones are kept (typed: 1, 1.0 and True digest apart).
+@lru_cache(maxsize=8192, typed=True)
+def _known_digest(api_name: str, value: object) -> str:
+    return _digest(api_name, value)
+
+
+def _digest(api_name: str, value: object) -> str:
     normal = normalise(api_name, value)
     if normal == "":
         return ""
@@ -111,6 +126,34 @@ class FieldStateStore:
                             " AND sobject = ? AND record_id IN ({marks})",
                             org, sobject, record_ids)
         return {r["record_id"]: json.loads(r["digests"]) for r in rows}
+
+    def policy_state(self, org: str, sobject: str, record_ids: Sequence[str],
+                     ) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]],
+                                dict[str, set[str]]]:
+        """`written`, `pending` and `protected` of those records, read in one statement
+        (the writer asks for all three on every flush)."""
+        written: dict[str, dict[str, str]] = {}
+        pending: dict[str, dict[str, str]] = {}
+        found: dict[str, set[str]] = {}
+        conn = self.db.connection()
+        ids = list(dict.fromkeys(record_ids))
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start:start + _CHUNK]
+            # Numbered parameters: the org, the sObject and the ids serve all three parts.
+            marks = ",".join(f"?{n}" for n in range(3, len(chunk) + 3))
+            where = f"WHERE org = ?1 AND sobject = ?2 AND record_id IN ({marks})"
+            # Only numbered placeholders are formatted into the statement.
+            sql = (f"SELECT 0, record_id, digests FROM field_digests {where}"  # noqa: S608
+                   f" UNION ALL SELECT 1, record_id, digests FROM field_pending {where}"
+                   f" UNION ALL SELECT 2, record_id, field FROM field_protected {where}")
+            for kind, record_id, value in conn.execute(sql, (org, sobject, *chunk)):
+                if kind == 0:
+                    written[record_id] = json.loads(value)
+                elif kind == 1:
+                    pending[record_id] = json.loads(value)
+                else:
+                    found.setdefault(record_id, set()).add(value)
+        return written, pending, found
 
     def send_pending(self, org: str, rows: Sequence[tuple[str, str, str]]) -> None:
         """Store (sobject, record id, digests JSON) of values about to be sent, with
