@@ -41,7 +41,7 @@ from ilyd.pipeline.wakeup import TIMERS, Timer
 from ilyd.provision.checks import decide_mode
 from ilyd.provision.facts import OrgFacts
 from ilyd.provision.feed import decide_feed, recheck_delay, remember, stored_facts
-from ilyd.provision.gate import RunGate, Turn, TurnState
+from ilyd.provision.gate import RunGate, TurnState
 from ilyd.provision.identity import OrgIdentityStore
 from ilyd.provision.plan import make_plan
 from ilyd.provision.retry import StartupRetry
@@ -61,10 +61,12 @@ _RETRY = RetryPolicy(attempts=2, base_delay=0.5, max_delay=2.0)
 STARTUP_RETRY_INITIAL = 5.0
 STARTUP_RETRY_MAX = 240.0
 
-# Start-up runs (the checks, and provisioning) at once in this process; the others wait
-# their turn without a thread (ilyd.provision.gate). An operator's `ilyd ctl provision`
-# does not wait.
+# Start-up runs (the checks, and provisioning) at once in this process
+# (ilyd.provision.gate); an operator's `ilyd ctl provision` does not wait. A run waits for
+# its turn on its org's thread, as it then runs: the org's stream subscribes once the run
+# created the PushTopics. The wait looks at the org's stop this often (seconds).
 PROVISION_RUNS_AT_ONCE = 32
+_TURN_POLL = 1.0
 _GATE = RunGate(PROVISION_RUNS_AT_ONCE)
 
 _registry_lock = threading.Lock()
@@ -81,11 +83,6 @@ def provisioner_for(org: str) -> ComponentRef | None:
 @dataclass(frozen=True)
 class _Startup:
     """Internal: the first run after the org started."""
-
-
-@dataclass(frozen=True)
-class _Admitted:
-    """Internal: the gate's turn for the start-up run has come."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +139,6 @@ class ProvisionerComponent(Component):
         self._timer: Timer | None = None
         self._recheck: Timer | None = None
         self._facts: OrgFactsStore | None = None
-        self._turn: Turn | None = None
 
     def on_start(self) -> None:
         """Build the client (no network yet), register, and queue the first run.
@@ -167,11 +163,7 @@ class ProvisionerComponent(Component):
         self.ref.tell(_Startup())
 
     def on_stop(self) -> None:
-        """Unregister, give up its turn at the gate, drop a pending retry and close the
-        client."""
-        if self._turn is not None:
-            _GATE.done(self._turn)
-            self._turn = None
+        """Unregister, drop a pending retry and close the client."""
         self._cancel_retry()
         if self._recheck is not None:
             self._recheck.cancel()
@@ -187,10 +179,6 @@ class ProvisionerComponent(Component):
         if isinstance(message, _Startup):
             if not self._warm_start():
                 self._gated_startup()
-            return None
-        if isinstance(message, _Admitted):
-            if self._turn is not None and self._turn.state is TurnState.RUNNING:
-                self._run_turn()
             return None
         if isinstance(message, _Recheck):
             self._recheck = None
@@ -225,31 +213,17 @@ class ProvisionerComponent(Component):
                         f"{type(message).__name__}")
 
     def _gated_startup(self) -> None:
-        """The start-up run now, or once the gate admits it (a run already waiting for
-        its turn covers this one)."""
-        if self._turn is not None:
-            return
-        ref = self.ref
+        """The start-up run once the gate admits it; none when the org stops first."""
+        admitted = threading.Event()
 
-        def admit() -> bool:
-            try:
-                ref.tell(_Admitted())
-            except pykka.ActorDeadError:  # the org stopped meanwhile
-                return False
-            return True
-
-        self._turn = _GATE.enter(admit)
-        if self._turn.state is TurnState.RUNNING:
-            self._run_turn()
-
-    def _run_turn(self) -> None:
-        turn = self._turn
+        turn = _GATE.enter(admitted.set)
         try:
+            while turn.state is not TurnState.RUNNING and not admitted.wait(_TURN_POLL):
+                if self._context.stopping.is_set():
+                    return
             self._startup()
         finally:
-            self._turn = None
-            if turn is not None:
-                _GATE.done(turn)
+            _GATE.done(turn)
 
     def _startup(self) -> None:
         """The start-up run (provision, or only look), then whether the org is still fed

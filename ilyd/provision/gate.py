@@ -3,9 +3,8 @@
 A cold start's run is some seventy calls to Salesforce. A thousand orgs starting together
 each run theirs on their own thread, and a thousand threads waking from their sockets keep
 the interpreter's lock passing between them: the supervisor's thread, which answers the
-daemon's liveness check, then gets it seconds apart. Runs through the gate wait for a turn
-without a thread: a turn is admitted by a callback (a message to the org), never by a
-blocked wait.
+daemon's liveness check, then gets it seconds apart. A waiting turn is admitted by a
+callback, called from the thread of the run that ended.
 """
 
 from __future__ import annotations
@@ -29,10 +28,9 @@ class TurnState(StrEnum):
 
 @dataclass(eq=False)
 class Turn:
-    """One run's place at the gate. `admit` tells its owner to run now; it returns False
-    when the owner is gone, and the turn passes on."""
+    """One run's place at the gate. `admit` tells its owner to run now."""
 
-    admit: Callable[[], bool]
+    admit: Callable[[], None]
     state: TurnState = TurnState.WAITING
 
 
@@ -44,7 +42,7 @@ class RunGate:
         self._free = size
         self._queue: deque[Turn] = deque()
 
-    def enter(self, admit: Callable[[], bool]) -> Turn:
+    def enter(self, admit: Callable[[], None]) -> Turn:
         """A turn: RUNNING at once when there is room, else WAITING until `admit` is
         called (from the thread of a run that ended)."""
         turn = Turn(admit)
@@ -69,17 +67,10 @@ class RunGate:
         self._pass_on()
 
     def _pass_on(self) -> None:
-        while True:
-            with self._lock:
-                if not self._queue:
-                    self._free += 1
-                    return
-                turn = self._queue.popleft()
-                turn.state = TurnState.RUNNING
-            if turn.admit():
+        with self._lock:
+            if not self._queue:
+                self._free += 1
                 return
-            with self._lock:
-                # Its owner may have ended the turn meanwhile, and passed it on itself.
-                if turn.state is TurnState.DONE:
-                    return
-                turn.state = TurnState.DONE
+            turn = self._queue.popleft()
+            turn.state = TurnState.RUNNING
+        turn.admit()

@@ -6,17 +6,13 @@ from ilyd.provision.gate import RunGate, TurnState
 
 
 class Owner:
-    """A run's owner: counts its admissions; `gone` says it stopped."""
+    """A run's owner: counts its admissions."""
 
     def __init__(self) -> None:
         self.admitted = 0
-        self.gone = False
 
-    def admit(self) -> bool:
-        if self.gone:
-            return False
+    def admit(self) -> None:
         self.admitted += 1
-        return True
 
 
 def test_the_gate_runs_its_size_at_once_and_admits_the_next_as_one_ends():
@@ -35,15 +31,13 @@ def test_the_gate_runs_its_size_at_once_and_admits_the_next_as_one_ends():
 
 def test_a_waiting_run_whose_org_stopped_leaves_the_queue_and_its_turn_passes_on():
     gate = RunGate(1)
-    first, stopped, gone, last = Owner(), Owner(), Owner(), Owner()
+    first, stopped, last = Owner(), Owner(), Owner()
     running = gate.enter(first.admit)
     stopped_turn = gate.enter(stopped.admit)
-    gate.enter(gone.admit)
     last_turn = gate.enter(last.admit)
     gate.done(stopped_turn)  # its org stopped while it waited
-    gone.gone = True  # its org is gone without a word: admitting it fails
     gate.done(running)
-    assert (stopped.admitted, gone.admitted, last.admitted) == (0, 0, 1)
+    assert (stopped.admitted, last.admitted) == (0, 1)
     assert last_turn.state is TurnState.RUNNING
     gate.done(last_turn)
     assert gate.enter(Owner().admit).state is TurnState.RUNNING  # room again
