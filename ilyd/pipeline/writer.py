@@ -97,7 +97,7 @@ class FlushReport:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
 
 
-@dataclass
+@dataclass(slots=True)
 class _Send:
     work: WorkItem
     values: dict[str, Any]
