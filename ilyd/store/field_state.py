@@ -58,6 +58,8 @@ _CHUNK = 400
 
 def digest(api_name: str, value: object) -> str:
     """A short digest of one Ily value as Salesforce holds it ("" for blank)."""
+    if isinstance(value, str) and len(value) > _KEPT_LENGTH:
+        return _digest(api_name, value)
     try:
         return _known_digest(api_name, value)
     except TypeError:  # an unhashable value: not kept
@@ -65,7 +67,9 @@ def digest(api_name: str, value: object) -> str:
 
 
 # A writer digests every value it sends, and the same company's values recur across
-# records: the digests of recent ones are kept (typed: 1, 1.0 and True digest apart).
+# records: the digests of recent ones are kept (typed: 1, 1.0 and True digest apart),
+# short ones only, so the cache stays a few MiB however long the text fields are.
+_KEPT_LENGTH = 256
 @lru_cache(maxsize=8192, typed=True)
 def _known_digest(api_name: str, value: object) -> str:
     return _digest(api_name, value)

@@ -40,3 +40,6 @@ def test_a_kept_digest_is_the_digest_of_the_value_and_types_stay_apart() -> None
         assert digest("Ily_Company_Name__c", value) == _digest("Ily_Company_Name__c", value)
         assert digest("Ily_Employee_Count__c", value) == _digest("Ily_Employee_Count__c", value)
     assert digest("Ily_Company_Name__c", ["a"]) == _digest("Ily_Company_Name__c", ["a"])
+    long_text = "aws, " * 400
+    assert digest("Ily_Technologies__c", long_text) == _digest("Ily_Technologies__c",
+                                                               long_text)
