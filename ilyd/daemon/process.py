@@ -51,7 +51,7 @@ LIVENESS_TIMEOUT = 2.0
 STOP_TIMEOUT = 8.0
 RELOAD_WAIT_TIMEOUT = 60.0
 # Open descriptors one org holds (measured by bench/daemon_idle.py).
-FDS_PER_ORG = 18
+FDS_PER_ORG = 6
 
 
 class Daemon(Service):
@@ -223,9 +223,9 @@ def stop_actors(supervisor: pykka.ActorRef[Any]) -> None:
 def raise_open_files_limit() -> tuple[int, int]:
     """Raise the soft RLIMIT_NOFILE to the hard limit; the (soft, hard) now in force.
 
-    Each org holds about 18 descriptors (two per SQLite connection — one per thread that
-    touches the store — and its HTTP and Bayeux sockets): 1,000 orgs need ~18,000, while
-    shells and systemd give a soft limit of 1024 (EMFILE from ~55 orgs on). The soft
+    Each org holds about 5 descriptors (its thread's SQLite connection, two files, and its
+    HTTP and Bayeux sockets; bench/daemon_idle.py: 5,090 at 1,000 orgs): 1,000 orgs need
+    ~6,000, while shells and systemd give a soft limit of 1024 (EMFILE from ~200 orgs on). The soft
     limit exists for programs using select(2); ilyd polls with poll(2) only, so it may
     take the whole hard limit. systemd/ilyd.service sets LimitNOFILE= as well.
     """
