@@ -1,14 +1,19 @@
 """`EnricherComponent`: the org's part around `ilyd.pipeline.enricher.Enricher`.
 
 It runs rounds in messages to itself (through the org's actor): claim → enrich → tell
-the writer, and at once another round while a full claim may have left rows. With
-nothing to claim it never blocks the org's mailbox: it sleeps until the org's `Wake` fires —
-the subscriber, poller or writer put rows — or until the earliest leased or delayed row
-comes due, or at the latest `FALLBACK_SECONDS` (rows put by another process), each a
-call on the shared `TIMERS` thread. Wake-ups that arrive while a round is queued join
-it, so a burst costs one round, and a booked timer is kept rather than re-booked per
-round. While the org is throttled it claims nothing; work waits in the inbox and the
-budget is probed.
+the writer, and at once another round while a full claim may have left rows. A round
+whose lookups wait on the network hands them to the process's lookup threads and
+returns: their results come back as a message (`_Looked`), handed to the writer then, so
+the org's thread never waits on a vendor and its polls, flushes, asks and stop go on
+meanwhile; with a round's worth of rows out it claims no more until results come back,
+and results that arrive once the org stopped are dropped (their rows come back after
+their lease). With nothing to claim it never blocks the org's mailbox: it sleeps until
+the org's `Wake` fires — the subscriber, poller or writer put rows — or until the
+earliest leased or delayed row comes due, or at the latest `FALLBACK_SECONDS` (rows
+put by another process), each a call on the shared `TIMERS` thread. Wake-ups that
+arrive while a round is queued join it, so a burst costs one round, and a booked timer
+is kept rather than re-booked per round. While the org is throttled it claims nothing;
+work waits in the inbox and the budget is probed.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from ilyd import metrics
 from ilyd.actors.component import Component, ComponentRef
 from ilyd.actors.context import OrgContext
 from ilyd.actors.writer import tell_enriched
-from ilyd.pipeline.enricher import Enricher
+from ilyd.pipeline.enricher import Enricher, Looked, looks_up_inline
 from ilyd.pipeline.lookups import pool_for
 from ilyd.pipeline.runtime import OrgPipeline
 from ilyd.pipeline.wakeup import TIMERS, Timer
@@ -46,6 +51,13 @@ class _Round:
     """Internal: run one round."""
 
 
+@dataclass(frozen=True)
+class _Looked:
+    """Internal: a round's lookups ended (told from a lookup thread)."""
+
+    looked: Looked
+
+
 class EnricherComponent(Component):
     """Enriches one org's pending records, `workers` lookups at a time on the process's
     lookup pool."""
@@ -59,6 +71,7 @@ class EnricherComponent(Component):
             lambda items: tell_enriched(writer, items),
             state=pipeline.state, workers=context.config.workers,
             lookups=pool_for(pipeline.database),
+            inline=looks_up_inline(context.config.enrich),
         )
         self._stopping = False
         self._depth_at = 0.0
@@ -88,7 +101,13 @@ class EnricherComponent(Component):
         self._pipeline.release()
 
     def on_receive(self, message: Any) -> Any:
-        """One round, then the next at once, or a wake-up scheduled."""
+        """One round, then the next at once, or a wake-up scheduled; a round's results
+        handed on, then the next round."""
+        if isinstance(message, _Looked):
+            if not self._stopping:
+                self._enricher.finish(message.looked)
+                self._step()
+            return None
         if not isinstance(message, _Round):
             raise TypeError(f"EnricherComponent got an unexpected message: "
                             f"{type(message).__name__}")
@@ -102,24 +121,36 @@ class EnricherComponent(Component):
             self._enricher.rows_changed()
         if stored:
             self._enricher.rows_stored()
+        self._step()
+        return None
+
+    def _step(self) -> None:
+        """Claim and enrich if rows are claimable, else sleep until they may be."""
         self._export_depth()
         budget = self._pipeline.budget
         if budget.throttled and not budget.allow():
             # The wake-up's news stays with the enricher for the round after the throttle.
             self._sleep(min(_THROTTLED_EVERY, budget.probe_interval))
-            return None
+            return
         due = self._enricher.next_due()
         if due == 0.0:
-            claimed = self._enricher.run_round().claimed
+            if self._enricher.full():
+                return  # the results of the rows out bring the next round
+            claimed = self._enricher.start_round(self._tell_looked).claimed
             due = self._enricher.next_due()
             if due == 0.0:
                 if claimed:  # a full claim may have left rows, or a retry came due meanwhile
                     self._kick()
-                    return None
+                    return
                 due = None  # claimable by the read yet not by the claim: no spinning on it
         # Nothing more claimable: sleep until woken, the next lease ends, or the fallback.
         self._sleep(FALLBACK_SECONDS if due is None else min(FALLBACK_SECONDS, due + 0.01))
-        return None
+
+    def _tell_looked(self, looked: Looked) -> None:
+        """A round's lookups ended (a lookup thread): back to the org's thread. Once the
+        org stopped they are dropped; the rows come back after their lease."""
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.ref.tell(_Looked(looked))
 
     def _on_wake(self, stored: int | None = None) -> None:
         """The org's `Wake`: `stored` new rows (claimable now), or None: something else

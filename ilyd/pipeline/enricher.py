@@ -1,10 +1,13 @@
 """The enricher: claims inbox rows, computes each record's Ily values, hands them on.
 
-Provider lookups may block (HTTP, DNS), so once a round's records prove slow the rest
-are enriched on the process's lookup pool (`ilyd.pipeline.lookups`), at most `workers`
-(from config) of the org's at once; fast ones (the dataset, a cache hit) are enriched
-inline, with no hand-off. A retryable provider failure puts the row back in the inbox
-with a delay; nothing is written for it meanwhile.
+Lookups of a source across the network (a vendor's HTTP API, DNS) block, so a round
+never waits for them: `start_round` claims rows and hands their lookups to the
+process's lookup pool (`ilyd.pipeline.lookups`), at most `workers` (from config) of the
+org's in flight at once, and returns; the round's results come back through the
+function it was given (from a lookup thread) and are finished by `finish` in the
+thread that runs rounds. Only a source in memory (the dataset) is looked up inline,
+with no hand-off. A retryable provider failure puts the row back in the inbox with a
+delay; nothing is written for it meanwhile.
 
 A claim is a write transaction, the costliest step of a record's way through, so the
 enricher claims only when it knows rows are claimable: told so (`rows_stored`), or read
@@ -15,6 +18,7 @@ needed again only when someone else changed leases (`rows_changed`) or the time 
 
 from __future__ import annotations
 
+import queue
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 import structlog
 
 from ilyd.backoff import Backoff
+from ilyd.config.enrich import EnrichConfig
 from ilyd.enrich.provider import Provider
 from ilyd.enrich.values import EnrichmentOutcome, enrich_record
 from ilyd.pipeline.lookups import LookupPool, LookupsClosedError
@@ -30,18 +35,17 @@ from ilyd.pipeline.work import WorkItem, inputs_hash
 from ilyd.store.inbox import Inbox, InboxItem
 from ilyd.store.writes import WriteStateStore
 
-__all__ = ["Enricher", "RoundReport"]
+__all__ = ["Enricher", "Looked", "RoundReport", "looks_up_inline"]
 
 log = structlog.get_logger(__name__)
 
-# Rows claimed per round: a Collections call's worth.
+# Rows claimed per round, and at most out on the lookup pool at once: a Collections
+# call's worth.
 ROUND_SIZE = 200
-# A round's records are enriched inline while they take less than this on average;
-# past it the source is waiting on the network and the rest go to the lookup pool. Wall
-# time, so it also counts waits for the interpreter lock: near a millisecond, a busy
-# daemon (a hundred orgs' threads) would send rounds of in-memory dataset lookups to the
-# pool, which only adds hand-offs; an HTTP or cold DNS lookup takes tens of milliseconds.
-INLINE_SECONDS = 0.02
+# Sources answered from memory: looked up in the round's own thread, since a hand-off
+# to a lookup thread and back would cost more than the lookup. Any other source may wait
+# on the network (a cached one too, on a miss), so it never runs in that thread.
+_INLINE_TYPES = frozenset({"dataset"})
 # Waits of a record whose source failed for now, by its claims so far, unless the source
 # said how long (Retry-After): up to 5 s, 10 s, 20 s ... 5 minutes.
 RETRY_BACKOFF = Backoff(initial=5.0, cap=300.0)
@@ -55,10 +59,29 @@ class RoundReport:
     handed_on: int = 0
     retrying: int = 0
     deleted: int = 0
+    looking: int = 0  # handed to the lookup pool; `finish` reports on them
+
+
+@dataclass(frozen=True)
+class Looked:
+    """A round's lookups ended: its rows with their outcomes in the same order, or the
+    error that ended them (`LookupsClosedError`: the process is stopping)."""
+
+    items: tuple[InboxItem, ...]
+    outcomes: tuple[EnrichmentOutcome, ...] = ()
+    error: BaseException | None = None
+
+
+def looks_up_inline(enrich: EnrichConfig) -> bool:
+    """Whether every source of `enrich` answers from memory (see `Enricher`'s `inline`)."""
+    return bool(enrich.providers) and all(spec.type in _INLINE_TYPES
+                                          for spec in enrich.providers)
 
 
 class Enricher:
-    """Claims and enriches one org's pending records. `run_round` is called by one thread."""
+    """Claims and enriches one org's pending records. `start_round` and `finish` are
+    called by one thread; `inline`: the provider answers from memory, so its lookups run
+    in that thread (`looks_up_inline`)."""
 
     def __init__(
         self,
@@ -72,6 +95,7 @@ class Enricher:
         lookups: LookupPool | None = None,
         round_size: int = ROUND_SIZE,
         worker_id: str | None = None,
+        inline: bool = False,
     ) -> None:
         self.org = org
         self.inbox = inbox
@@ -79,6 +103,7 @@ class Enricher:
         self.sink = sink
         self.state = state
         self.round_size = round_size
+        self.inline = inline
         self.worker_id = worker_id or f"enricher-{org}-{id(self):x}"
         # `workers` of the org's lookups in flight at once, on the process's pool; without
         # one (a test, a bench) on a pool of its own, which starts as many threads (a lane
@@ -94,6 +119,12 @@ class Enricher:
         self._ready = False
         self._due_at: float | None = None
         self._fresh = False
+        self._out = 0  # rows whose lookups are on the pool, not yet finished
+
+    def full(self) -> bool:
+        """Whether a round's worth of rows is out on the lookup pool: claim no more until
+        their results come back."""
+        return self._out >= self.round_size
 
     def rows_stored(self) -> None:
         """New rows were put (claimable now): the next round claims without a look."""
@@ -129,12 +160,18 @@ class Enricher:
         if self._due_at is None or when < self._due_at:
             self._due_at = when
 
-    def run_round(self) -> RoundReport:
-        """Claim up to `round_size` rows, enrich them, hand the results to the sink."""
+    def start_round(self, deliver: Callable[[Looked], None]) -> RoundReport:
+        """Claim rows (up to `round_size` out at once), confirm the deleted ones, and
+        enrich the rest: inline, handing them on at once, or on the lookup pool, without
+        waiting; `deliver` is then called once, from a lookup thread (or this one if the
+        pool is shut down), with their `Looked`, for `finish` in this thread."""
+        limit = self.round_size - self._out
+        if limit <= 0:
+            return RoundReport()
         lease_end = time.time() + self.inbox.lease_seconds
-        items = self.inbox.claim(self.org, self.round_size, worker=self.worker_id)
+        items = self.inbox.claim(self.org, limit, worker=self.worker_id)
         # A short claim took every claimable row; a full one may have left some.
-        self._ready = len(items) >= self.round_size
+        self._ready = len(items) >= limit
         if not items:
             return RoundReport()
         self._due_by(lease_end)  # unless confirmed before, the rows come back then
@@ -145,21 +182,43 @@ class Enricher:
             if self.state is not None:
                 for item in deleted:
                     self.state.forget(self.org, item.sobject, [item.record_id])
-        live = [i for i in items if i.change_type != "deleted"]
-        try:
-            outcomes = self._enrich_all(live)
-        except LookupsClosedError:
+        live = tuple(i for i in items if i.change_type != "deleted")
+        if not live:
+            return RoundReport(len(items), deleted=len(deleted))
+        if self.inline:
+            done = self._finish(Looked(live, tuple(self._enrich(i) for i in live)))
+            return RoundReport(len(items), done.handed_on, done.retrying, len(deleted))
+        self._out += len(live)
+
+        def looked(outcomes: list[EnrichmentOutcome] | BaseException) -> None:
+            deliver(Looked(live, error=outcomes) if isinstance(outcomes, BaseException)
+                    else Looked(live, tuple(outcomes)))
+
+        self._lane.submit(self._enrich, live, looked)
+        return RoundReport(len(items), deleted=len(deleted), looking=len(live))
+
+    def finish(self, looked: Looked) -> RoundReport:
+        """Hand on the rows of a round whose lookups ended, and put back those to retry;
+        raises the error of a lookup that failed other than by the pool shutting down."""
+        self._out = max(0, self._out - len(looked.items))
+        return self._finish(looked)
+
+    def _finish(self, looked: Looked) -> RoundReport:
+        if isinstance(looked.error, LookupsClosedError):
             # The process is stopping: the rows stay in the inbox, leased to this
             # enricher, and the org's next start claims them again at once.
-            log.info("enrichment_abandoned", records=len(live), reason="process_stopping")
-            return RoundReport(len(items), deleted=len(deleted))
+            log.info("enrichment_abandoned", records=len(looked.items),
+                     reason="process_stopping")
+            return RoundReport()
+        if looked.error is not None:
+            raise looked.error
         ready: list[WorkItem] = []
         # Retries by (delay, error): a source that is down fails a whole round alike, and
         # gets it back in one transaction rather than one per record.
         # One jitter draw per round keeps that: records failed alike wait alike.
         retries: dict[tuple[float, str | None], list[InboxItem]] = {}
         draw = random.random()
-        for item, outcome in zip(live, outcomes, strict=True):
+        for item, outcome in zip(looked.items, looked.outcomes, strict=True):
             if outcome.retryable:
                 delay = outcome.retry_after or RETRY_BACKOFF.delay(item.attempts, draw)
                 log.info("enrichment_deferred", sobject=item.sobject, record=item.record_id,
@@ -173,20 +232,17 @@ class Enricher:
         if ready:
             self.sink(ready)
         retrying = sum(len(batch) for batch in retries.values())
-        return RoundReport(len(items), len(ready), retrying, len(deleted))
+        return RoundReport(handed_on=len(ready), retrying=retrying)
 
-    def _enrich_all(self, items: list[InboxItem]) -> list[EnrichmentOutcome]:
-        """Inline while the records are quick (no hand-off to a thread, the usual case
-        with the dataset or cached answers); the rest on the lookup pool once they are
-        not."""
-        outcomes: list[EnrichmentOutcome] = []
-        started = time.perf_counter()
-        for index, item in enumerate(items):
-            if index and time.perf_counter() - started > INLINE_SECONDS * index:
-                outcomes.extend(self._lane.map(self._enrich, items[index:]))
-                break
-            outcomes.append(self._enrich(item))
-        return outcomes
+    def run_round(self) -> RoundReport:
+        """One round, waiting in this thread for its lookups: for a caller that may block
+        (a tool, a test), never an org's thread."""
+        results: queue.SimpleQueue[Looked] = queue.SimpleQueue()
+        started = self.start_round(results.put)
+        if not started.looking:
+            return started
+        done = self.finish(results.get())
+        return RoundReport(started.claimed, done.handed_on, done.retrying, started.deleted)
 
     def _enrich(self, item: InboxItem) -> EnrichmentOutcome:
         return enrich_record(item.sobject, item.fields, self.provider)

@@ -5,7 +5,10 @@ An org reaches the pool through a `LookupLane` with its own cap (`workers`: look
 flight per org, and at most all the pool's threads but one). A lane hands the pool at
 most that many lookups at once and the next only when one of them has ended, so the
 pool's queue never holds more than the cap of any org: an org whose source hangs holds
-at most its cap of threads, and the other orgs' lookups go on past it in turn.
+at most its cap of threads, and the other orgs' lookups go on past it in turn. Nobody
+waits for a batch handed to a lane: its results are passed, on the thread that ended its
+last lookup, to the function the org gave with it (the org's thread never waits on a
+vendor).
 
 The daemon's pool is opened by its supervisor for the state database (a daemon process
 has one of each) and found by the orgs' enrichers through it (`pool_for`), the way
@@ -23,7 +26,6 @@ from __future__ import annotations
 import collections
 import contextvars
 import itertools
-import queue
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -34,19 +36,19 @@ import structlog
 from ilyd.errors import IlydError
 from ilyd.store.db import Database
 
-__all__ = ["LookupLane", "LookupPool", "LookupsClosedError", "open_pool", "pool_for"]
+__all__ = ["Done", "LookupLane", "LookupPool", "LookupsClosedError", "open_pool",
+           "pool_for"]
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-# One lookup: the function, its argument, its index in the lane's batch, the lane's
-# answer queue, and the context (log fields) of the thread that asked.
-_Job = tuple[Callable[[Any], Any], Any, int, "queue.SimpleQueue[_Answer]",
-             contextvars.Context]
-# (index, result, error): error is None when the lookup returned.
-_Answer = tuple[int, Any, BaseException | None]
+# One lookup handed to the pool: what runs it, what it is told if the pool shuts down
+# before it ran, and the context (log fields) of the thread that asked.
+_Job = tuple[Callable[[], None], Callable[[BaseException], None], contextvars.Context]
+# What a batch's `done` is given: the results in the items' order, or the error.
+Done = Callable[[list[Any] | BaseException], None]
 
 
 class LookupsClosedError(IlydError):
@@ -100,11 +102,11 @@ class LookupPool:
                     self._cond.wait()
                 if self._closed:
                     return
-                fn, item, index, answers, context = self._jobs.popleft()
+                run, _drop, context = self._jobs.popleft()
             try:
-                answers.put((index, context.run(fn, item), None))
-            except Exception as exc:  # the lane's caller raises it
-                answers.put((index, None, exc))
+                context.run(run)
+            except Exception:  # a bug of ours: the thread must go on serving every org
+                log.exception("lookup_pool_job_failed")
 
     def shutdown(self) -> None:
         """Stop the threads once their lookups in flight end; lookups still waiting are
@@ -115,9 +117,8 @@ class LookupPool:
             self._closed = True
             waiting, self._jobs = self._jobs, collections.deque()
             self._cond.notify_all()
-        for _fn, _item, index, answers, _context in waiting:
-            answers.put((index, None, LookupsClosedError(
-                "the lookup pool was shut down before this lookup ran")))
+        for _run, drop, _context in waiting:
+            drop(LookupsClosedError("the lookup pool was shut down before this lookup ran"))
         with _pools_lock:
             for database, pool in list(_pools.items()):
                 if pool is self:
@@ -126,39 +127,97 @@ class LookupPool:
                   lookups_dropped=len(waiting))
 
 
+class _Batch:
+    """One `LookupLane.submit`: its results so far, and whether `done` was called."""
+
+    def __init__(self, fn: Callable[[Any], Any], items: Sequence[Any], done: Done,
+                 context: contextvars.Context) -> None:
+        self.fn = fn
+        self.items = items
+        self.context = context
+        self.finished = False
+        self._done = done
+        self._results: list[Any] = [None] * len(items)
+        self._left = len(items)
+        self._lock = threading.Lock()
+
+    def answer(self, index: int, result: Any, error: BaseException | None) -> None:
+        """One lookup ended (or never will: `error`); `done` once all did, or at the
+        first error."""
+        with self._lock:
+            if self.finished:
+                return
+            if error is None:
+                self._results[index] = result
+                self._left -= 1
+                if self._left:
+                    return
+            self.finished = True
+        self._done(self._results if error is None else error)
+
+
 class LookupLane:
-    """One org's way into a `LookupPool`: at most `limit` of its lookups in flight."""
+    """One org's way into a `LookupPool`: at most `limit` of its lookups in flight, those
+    of every batch it was handed counted together. Thread-safe."""
 
     def __init__(self, pool: LookupPool, limit: int) -> None:
         self.pool = pool
         self.limit = max(1, limit)
+        self._lock = threading.Lock()
+        self._waiting: collections.deque[tuple[_Batch, int]] = collections.deque()
+        self._running = 0
 
-    def map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
-        """`fn` of every item, run on the pool `limit` at a time; the results in the
-        items' order. Raises the first exception a call raised, or `LookupsClosedError`
-        when the pool was shut down before all of them ran."""
-        answers: queue.SimpleQueue[_Answer] = queue.SimpleQueue()
-        results: list[Any] = [None] * len(items)
-        asked = running = 0
-        while asked < len(items) and running < self.limit:
-            self._ask(fn, items, asked, answers)
-            asked += 1
-            running += 1
-        while running:
-            index, result, error = answers.get()
-            running -= 1
-            if error is not None:
-                raise error
-            results[index] = result
-            if asked < len(items):
-                self._ask(fn, items, asked, answers)
-                asked += 1
-                running += 1
-        return results
+    def submit(self, fn: Callable[[T], R], items: Sequence[T],
+               done: Callable[[list[R] | BaseException], None]) -> None:
+        """Run `fn` of every item on the pool; never waits for them. `done` is called
+        once, on the thread that ended the batch (a lookup thread, or this one when the
+        pool is shut down): with the results in the items' order, or with the first
+        exception a call raised, or `LookupsClosedError` when the pool was shut down
+        before all of them ran; the batch's lookups not yet started then never run.
+        `done` must not raise."""
+        batch = _Batch(fn, items, done, contextvars.copy_context())
+        if not items:
+            done([])
+            return
+        with self._lock:
+            self._waiting.extend((batch, index) for index in range(len(items)))
+        self._pump()
 
-    def _ask(self, fn: Callable[[Any], Any], items: Sequence[Any], index: int,
-             answers: queue.SimpleQueue[_Answer]) -> None:
-        self.pool._submit((fn, items[index], index, answers, contextvars.copy_context()))
+    def _pump(self) -> None:
+        """Hand the pool the lane's next lookups while fewer than `limit` are in flight."""
+        while True:
+            with self._lock:
+                if self._running >= self.limit or not self._waiting:
+                    return
+                batch, index = self._waiting.popleft()
+                if batch.finished:  # an earlier lookup of it failed: the rest never run
+                    continue
+                self._running += 1
+            try:
+                self.pool._submit((lambda b=batch, i=index: self._run(b, i),
+                                   lambda error, b=batch: self._dropped(b, error),
+                                   # A context is entered by one thread at a time.
+                                   batch.context.copy()))
+            except LookupsClosedError as exc:
+                with self._lock:
+                    self._running -= 1
+                batch.answer(index, None, exc)
+
+    def _run(self, batch: _Batch, index: int) -> None:
+        try:
+            result, error = batch.fn(batch.items[index]), None
+        except Exception as exc:  # the batch's `done` gets it
+            result, error = None, exc
+        with self._lock:
+            self._running -= 1
+        batch.answer(index, result, error)
+        self._pump()
+
+    def _dropped(self, batch: _Batch, error: BaseException) -> None:
+        with self._lock:
+            self._running -= 1
+        batch.answer(-1, None, error)
+        self._pump()
 
 
 _pools_lock = threading.Lock()

@@ -1,20 +1,17 @@
 """The Enricher reads the inbox only when it must, and still forgets no row: rows it was
 told about are claimed without a look, retries and expired leases come due when they
 should, rows given back by someone else are found once it is told, deleted records are
-confirmed, and quick records are enriched inline while slow ones go to the pool."""
+confirmed, and a source in memory is asked inline while any other is asked on the pool,
+a round waiting for none of its lookups."""
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-
-import pytest
 
 from ilyd.enrich.provider import Lookup, lookup_each
 from ilyd.errors import ProviderError
-from ilyd.pipeline import enricher as enricher_module
-from ilyd.pipeline.enricher import Enricher
+from ilyd.pipeline.enricher import Enricher, Looked
 from ilyd.pipeline.work import WorkItem
 from ilyd.store import Database
 from ilyd.store.inbox import Inbox, InboxEntry
@@ -24,14 +21,15 @@ ORG = "acme"
 
 
 class _Companies:
-    """A real provider over a fixed answer: every domain is a company, after `delay`
-    seconds; while `busy` it fails retryably, asking for `retry_after` seconds."""
+    """A real provider over a fixed answer: every domain is a company (once `gate` is
+    set, if given); while `busy` it fails retryably, asking for `retry_after` seconds."""
 
     name = "companies"
 
-    def __init__(self, *, delay: float = 0.0, busy: bool = False,
-                 retry_after: float | None = None) -> None:
-        self.delay = delay
+    def __init__(self, *, busy: bool = False,
+                 retry_after: float | None = None,
+                 gate: threading.Event | None = None) -> None:
+        self.gate = gate
         self.busy = busy
         self.retry_after = retry_after
         self.threads: list[str] = []
@@ -40,8 +38,8 @@ class _Companies:
     def lookup(self, domain: str) -> Lookup:
         with self._lock:
             self.threads.append(threading.current_thread().name)
-        if self.delay:
-            time.sleep(self.delay)  # a source across the network
+        if self.gate is not None:
+            assert self.gate.wait(60), "the test never opened the gate"
         if self.busy:
             raise ProviderError("too many requests", retryable=True, reason="rate_limited",
                                 retry_after=self.retry_after)
@@ -195,23 +193,47 @@ def test_deleted_records_are_confirmed_without_being_enriched(database: Database
     assert provider.threads == []
 
 
-def test_quick_records_are_enriched_inline_and_slow_ones_on_the_pool(
-        database: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_source_in_memory_is_looked_up_inline_and_any_other_on_the_pool(
+        database: Database) -> None:
     inbox, sink = Inbox(database), _Sink()
-    quick, slow = _Companies(), _Companies(delay=0.02)
-    # Quick: well under the threshold even on a loaded machine.
-    monkeypatch.setattr(enricher_module, "INLINE_SECONDS", 1.0)
-    for enricher in _enricher(inbox, quick, sink):
-        _put(inbox, *(f"001Q{i}" for i in range(20)))
-        assert enricher.run_round().handed_on == 20
-    assert set(quick.threads) == {threading.current_thread().name}
-    monkeypatch.setattr(enricher_module, "INLINE_SECONDS", 0.005)
-    for enricher in _enricher(inbox, slow, sink):
+    local, remote = _Companies(), _Companies()
+    enricher = Enricher(ORG, inbox, local, sink, workers=2, inline=True)
+    _put(inbox, *(f"001Q{i}" for i in range(20)))
+    assert enricher.run_round().handed_on == 20
+    enricher.close()
+    assert set(local.threads) == {threading.current_thread().name}
+    for enricher in _enricher(inbox, remote, sink):
         _put(inbox, *(f"001S{i}" for i in range(6)))
         assert enricher.run_round().handed_on == 6
-    assert slow.threads[0] == threading.current_thread().name
-    assert all(name.startswith(f"enrich-{ORG}") for name in slow.threads[1:])
+    assert len(remote.threads) == 6
+    assert all(name.startswith(f"enrich-{ORG}") for name in remote.threads)
     assert len(sink.items) == 26
+
+
+def test_a_round_hands_its_lookups_to_the_pool_and_waits_for_none_of_them(
+        database: Database) -> None:
+    inbox, sink = Inbox(database), _Sink()
+    gate = threading.Event()
+    provider = _Companies(gate=gate)
+    delivered: list[Looked] = []
+    enricher = Enricher(ORG, inbox, provider, sink, workers=2, round_size=4)
+    try:
+        _put(inbox, *(f"001G{i}" for i in range(6)))
+        # Returns with every lookup still waiting on the source.
+        report = enricher.start_round(delivered.append)
+        assert (report.claimed, report.looking, report.handed_on) == (4, 4, 0)
+        assert enricher.full()  # a round's worth out: no more claims until it is back
+        assert enricher.start_round(delivered.append).claimed == 0
+        assert delivered == []
+        gate.set()
+        wait_until(lambda: delivered, what="the round's lookups back")
+        assert enricher.finish(delivered[0]).handed_on == 4
+        assert not enricher.full()
+        assert [w.record_id for w in sink.items] == [f"001G{i}" for i in range(4)]
+        assert enricher.run_round().handed_on == 2
+    finally:
+        gate.set()
+        enricher.close()
 
 
 def test_a_round_failed_alike_is_given_back_in_one_transaction(database: Database) -> None:

@@ -49,22 +49,23 @@ class _Gate:
 
 
 class _Mapping:
-    """`lane.map(fn, items)` on a thread of its own: its result, or what it raised."""
+    """`lane.submit(fn, items, ...)`: its results, or what it raised, once done (which
+    the submitting thread never waits for)."""
 
     def __init__(self, lane: LookupLane, fn: Callable[[str], str], items: Sequence[str]) -> None:
         self.result: list[str] | None = None
         self.error: BaseException | None = None
         self.done = threading.Event()
+        self.calls = 0
+        lane.submit(fn, items, self._done)
 
-        def run() -> None:
-            try:
-                self.result = lane.map(fn, items)
-            except BaseException as exc:
-                self.error = exc
-            finally:
-                self.done.set()
-
-        threading.Thread(target=run, daemon=True).start()
+    def _done(self, outcome: list[str] | BaseException) -> None:
+        self.calls += 1
+        if isinstance(outcome, BaseException):
+            self.error = outcome
+        else:
+            self.result = outcome
+        self.done.set()
 
 
 @pytest.fixture
@@ -107,6 +108,20 @@ def test_the_orgs_share_the_pools_threads_however_many_ask(pool: LookupPool) -> 
     assert len(gate.threads) == 4
 
 
+def test_batches_handed_to_one_lane_share_its_cap(pool: LookupPool) -> None:
+    gate = _Gate()
+    lane = pool.lane(2)
+    batches = [_Mapping(lane, gate.lookup, [f"b{n}-{i}" for i in range(3)]) for n in range(3)]
+    wait_until(lambda: gate.in_flight == 2, what="the lane's two lookups in flight")
+    assert not any(batch.done.is_set() for batch in batches)
+    gate.open.set()
+    wait_until(lambda: all(batch.done.is_set() for batch in batches),
+               what="every batch done")
+    assert [batch.result for batch in batches] == [[f"B{n}-{i}" for i in range(3)]
+                                                   for n in range(3)]
+    assert gate.most == 2
+
+
 def test_an_org_never_takes_every_thread_of_the_pool(pool: LookupPool) -> None:
     assert pool.lane(64).limit == 3
     assert pool.lane(2).limit == 2
@@ -119,9 +134,14 @@ def test_a_lookup_that_raises_is_raised_to_the_org_that_asked(pool: LookupPool) 
             raise ValueError("a provider's bug")
         return item
 
-    with pytest.raises(ValueError, match="a provider's bug"):
-        pool.lane(2).map(lookup, ["a", "bad", "c"])
-    assert pool.lane(2).map(lookup, ["a", "b"]) == ["a", "b"]
+    failed = _Mapping(pool.lane(2), lookup, ["a", "bad", "c"])
+    wait_until(failed.done.is_set, what="the failed batch done")
+    assert isinstance(failed.error, ValueError)
+    assert str(failed.error) == "a provider's bug"
+    fine = _Mapping(pool.lane(2), lookup, ["a", "b"])
+    wait_until(fine.done.is_set, what="the other batch done")
+    assert fine.result == ["a", "b"]
+    assert (failed.calls, fine.calls) == (1, 1)
 
 
 def test_a_shut_down_pool_runs_no_waiting_lookup_and_waits_for_none_in_flight() -> None:
@@ -136,8 +156,8 @@ def test_a_shut_down_pool_runs_no_waiting_lookup_and_waits_for_none_in_flight() 
     wait_until(waiting.done.is_set, what="the org told its lookups will not run")
     assert isinstance(waiting.error, LookupsClosedError)
     assert gate.in_flight == 1  # still in flight: nobody waited for it
-    with pytest.raises(LookupsClosedError):
-        small.lane(1).map(str.upper, ["late"])
+    late = _Mapping(small.lane(1), str.upper, ["late"])
+    assert isinstance(late.error, LookupsClosedError)  # told at once, on the asking thread
     gate.open.set()
     wait_until(lambda: gate.in_flight == 0, what="the lookup in flight ended")
     assert len(gate.threads) == 1
