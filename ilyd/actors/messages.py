@@ -111,6 +111,12 @@ class GetSnapshot:
 
 
 @dataclass(frozen=True)
+class GetCounts:
+    """Ask for the number of orgs per state (states with no org omitted): what the
+    once-a-second STATUS= line needs, without building every org's status."""
+
+
+@dataclass(frozen=True)
 class PauseOrg:
     """Stop the org and remember it is paused (until `ResumeOrg`)."""
 

@@ -27,6 +27,7 @@ from ilyd import metrics
 from ilyd.actors import health
 from ilyd.actors.messages import (
     ApplyConfig,
+    GetCounts,
     GetSnapshot,
     OrgFailed,
     OrgReport,
@@ -122,6 +123,7 @@ class SupervisorActor(pykka.ThreadingActor):
             RetryOrg: self._on_retry,
             Ping: self._on_ping,
             GetSnapshot: lambda _m: self._snapshot(),
+            GetCounts: lambda _m: self._counts(),
             PauseOrg: self._on_pause,
             ResumeOrg: self._on_resume,
             RestartOrg: self._on_restart,
@@ -464,6 +466,12 @@ class SupervisorActor(pykka.ThreadingActor):
             counts[slot.state] += 1
         for state, count in counts.items():
             metrics.ORGS.labels(state=state).set(count)
+
+    def _counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for slot in self._slots.values():
+            counts[slot.state] = counts.get(slot.state, 0) + 1
+        return counts
 
     def _snapshot(self) -> SupervisorSnapshot:
         return SupervisorSnapshot(

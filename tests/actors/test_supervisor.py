@@ -10,6 +10,7 @@ import pytest
 from ilyd import metrics
 from ilyd.actors.messages import (
     ApplyConfig,
+    GetCounts,
     OrgReport,
     OrgState,
     PauseOrg,
@@ -130,6 +131,10 @@ def test_org_with_config_error_and_disabled_org_are_shown_not_started(make_confi
     assert current["off"] is OrgState.STOPPED
     bad = next(o for o in snapshot(supervisor).orgs if o.name == "bad")
     assert bad.last_error == "org[1].client_id: must be a string (got an integer)"
+    # The STATUS= line's counts, asked without a snapshot, agree with the snapshot's.
+    counts = supervisor.ask(GetCounts(), timeout=ASK_TIMEOUT)
+    assert counts == snapshot(supervisor).counts()
+    assert counts[OrgState.CONFIG_ERROR] == counts[OrgState.STOPPED] == 1
 
 
 def test_org_detail_published_by_children_is_merged_into_status(make_config, tmp_path):
