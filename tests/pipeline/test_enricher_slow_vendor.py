@@ -5,10 +5,8 @@ that comes after the org stopped is dropped with its row left in the inbox."""
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ from ilyd.pipeline.runtime import OrgPipeline
 from ilyd.store import Database
 from ilyd.store.inbox import InboxEntry
 from tests.helpers.actors import start_parts
+from tests.helpers.vendor import CompanyVendor
 from tests.pipeline.conftest import wait_until, write_config
 
 RECORD = "001SLOW00000000000"
@@ -39,36 +38,21 @@ class _Vendor:
         self.asked = 0
         self.answered = 0
         self._lock = threading.Lock()
-        vendor = self
+        self._api = CompanyVendor(self._hold, self._answered)
+        self.base = self._api.base
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_args: object) -> None:
-                pass
+    def _hold(self, _domain: str) -> None:
+        with self._lock:
+            self.asked += 1
+        self.gate.wait(60)
 
-            def do_GET(self) -> None:
-                with vendor._lock:
-                    vendor.asked += 1
-                vendor.gate.wait(60)
-                domain = self.path.rsplit("/", 1)[-1]
-                body = json.dumps({"name": f"{domain} Inc."}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-                with vendor._lock:
-                    vendor.answered += 1
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
-                         daemon=True).start()
+    def _answered(self, _domain: str) -> None:
+        with self._lock:
+            self.answered += 1
 
     def stop(self) -> None:
         self.gate.set()
-        self.server.shutdown()
-        self.server.server_close()
+        self._api.stop()
 
 
 @pytest.fixture

@@ -4,12 +4,10 @@ ever has more lookups in flight than the pool leaves it (all its threads but one
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ import pytest
 from ilyd.control.client import ControlClient
 from ilyd.devorg import DevOrg
 from tests.helpers.devorg_process import devorg_fixture
+from tests.helpers.vendor import CompanyVendor
 from tests.pipeline.conftest import Daemon, SalesforceUser, provisioned_daemon, wait_until
 
 dev = devorg_fixture(orgs=2)
@@ -35,42 +34,25 @@ class _Vendor:
         self.most: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        vendor = self
+        self._api = CompanyVendor(self._hold)
+        self.base = self._api.base
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                domain = self.path.rsplit("/", 1)[-1]
-                org = re.sub(r"\d.*", "", domain)  # alpha3.test: alpha
-                with vendor._lock:
-                    vendor.in_flight[org] += 1
-                    vendor.most[org] = max(vendor.most[org], vendor.in_flight[org])
-                try:
-                    vendor._stopping.wait(ANSWER_SECONDS)
-                finally:
-                    # Counted out before the answer is written: once the client has read
-                    # it, its next request may arrive before this thread would get here.
-                    with vendor._lock:
-                        vendor.in_flight[org] -= 1
-                body = json.dumps({"name": f"{domain} Inc."}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
-                         daemon=True).start()
+    def _hold(self, domain: str) -> None:
+        org = re.sub(r"\d.*", "", domain)  # alpha3.test: alpha
+        with self._lock:
+            self.in_flight[org] += 1
+            self.most[org] = max(self.most[org], self.in_flight[org])
+        try:
+            self._stopping.wait(ANSWER_SECONDS)
+        finally:
+            # Counted out before the answer is written: once the client has read it, its
+            # next request may arrive before this thread would get further.
+            with self._lock:
+                self.in_flight[org] -= 1
 
     def stop(self) -> None:
         self._stopping.set()
-        self.server.shutdown()
-        self.server.server_close()
+        self._api.stop()
 
 
 @pytest.fixture
