@@ -39,6 +39,14 @@ class CompanyVendor:
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
                          daemon=True).start()
 
+    def provider_toml(self, name: str, **settings: int) -> str:
+        """An `[[org.enrich.provider]]` table looking companies up here (`settings`: more
+        of the provider's integer keys, such as timeout or max_attempts)."""
+        lines = [f"{key} = {value}" for key, value in settings.items()]
+        return "\n".join(["", "[[org.enrich.provider]]", 'type = "http"', f'name = "{name}"',
+                          f'url = "{self.base}/companies/{{domain}}"',
+                          'fields = { Ily_Company_Name__c = "name" }', *lines, ""])
+
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()

@@ -39,7 +39,7 @@ class _Vendor:
         self.answered = 0
         self._lock = threading.Lock()
         self._api = CompanyVendor(self._hold, self._answered)
-        self.base = self._api.base
+        self.provider_toml = self._api.provider_toml
 
     def _hold(self, _domain: str) -> None:
         with self._lock:
@@ -64,15 +64,8 @@ def vendor() -> Iterator[_Vendor]:
 
 @pytest.fixture
 def config_path(tmp_path: Path, dev: DevOrg, info: OrgInfo, vendor: _Vendor) -> Path:
-    return write_config(tmp_path, dev, [info], org_extra=f"""
-[[org.enrich.provider]]
-type = "http"
-name = "slow-vendor"
-url = "{vendor.base}/companies/{{domain}}"
-fields = {{ Ily_Company_Name__c = "name" }}
-timeout = 60
-max_attempts = 1
-""")
+    return write_config(tmp_path, dev, [info], org_extra=vendor.provider_toml(
+        "slow-vendor", timeout=60, max_attempts=1))
 
 
 class _Writer(Component):

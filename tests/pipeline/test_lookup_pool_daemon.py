@@ -35,7 +35,7 @@ class _Vendor:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._api = CompanyVendor(self._hold)
-        self.base = self._api.base
+        self.provider_toml = self._api.provider_toml
 
     def _hold(self, domain: str) -> None:
         org = re.sub(r"\d.*", "", domain)  # alpha3.test: alpha
@@ -66,17 +66,8 @@ def vendor() -> Iterator[_Vendor]:
 def daemon(tmp_path: Path, dev: DevOrg, vendor: _Vendor) -> Iterator[Daemon]:
     # One vendor, one provider instance for both orgs; its own limits are out of the way,
     # so only the pool limits the lookups in flight.
-    provider = f"""
-[[org.enrich.provider]]
-type = "http"
-name = "vendor"
-url = "{vendor.base}/companies/{{domain}}"
-fields = {{ Ily_Company_Name__c = "name" }}
-timeout = 30
-max_attempts = 1
-requests_per_second = 1000
-max_concurrency = 64
-"""
+    provider = vendor.provider_toml("vendor", timeout=30, max_attempts=1,
+                                    requests_per_second=1000, max_concurrency=64)
     with provisioned_daemon(tmp_path, dev, daemon="processes = 1\nlookup_threads = 2\n",
                             org_extra=provider) as running:
         yield running
