@@ -40,13 +40,21 @@ def _detail(supervisor: pykka.ActorRef[Any]) -> tuple[OrgState, dict[str, Any]]:
     return org.state, dict(org.detail)
 
 
-def test_a_start_up_run_waits_for_a_turn_at_the_gate_then_provisions(
-        tmp_path: Path, env: Env, gate: RunGate) -> None:
+def _start_with_the_gate_held(tmp_path: Path, env: Env, gate: RunGate
+                              ) -> tuple[Any, Database, pykka.ActorRef[Any]]:
+    """Take the gate's one turn, then start the org's daemon: (the turn, the state
+    database, the supervisor) once the org has started."""
     held = gate.enter(lambda: None)
     database = Database(tmp_path / "state" / "ilyd.db")
     supervisor = SupervisorActor.start(_config(tmp_path, env), database=database)
     wait_until(lambda: _detail(supervisor)[0] is not OrgState.STARTING,
                what="the org started")
+    return held, database, supervisor
+
+
+def test_a_start_up_run_waits_for_a_turn_at_the_gate_then_provisions(
+        tmp_path: Path, env: Env, gate: RunGate) -> None:
+    held, database, supervisor = _start_with_the_gate_held(tmp_path, env, gate)
     assert "mode" not in _detail(supervisor)[1]  # its run waits for the held turn
     gate.done(held)
     wait_until(lambda: "mode" in _detail(supervisor)[1], what="the run's mode published")
@@ -56,11 +64,7 @@ def test_a_start_up_run_waits_for_a_turn_at_the_gate_then_provisions(
 
 def test_an_org_stopped_while_its_run_waits_stops_and_leaves_the_queue(
         tmp_path: Path, env: Env, gate: RunGate) -> None:
-    held = gate.enter(lambda: None)
-    database = Database(tmp_path / "state" / "ilyd.db")
-    supervisor = SupervisorActor.start(_config(tmp_path, env), database=database)
-    wait_until(lambda: _detail(supervisor)[0] is not OrgState.STARTING,
-               what="the org started")
+    held, database, supervisor = _start_with_the_gate_held(tmp_path, env, gate)
     supervisor.stop(timeout=10)
     database.close()
     gate.done(held)
