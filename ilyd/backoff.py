@@ -24,11 +24,13 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ilyd.errors import StoppingError
 
-__all__ = ["Backoff", "pause", "stop_waits_with"]
+__all__ = ["Backoff", "pause", "stop_waits_with", "stop_waits_within"]
 
 _thread = threading.local()
 
@@ -36,6 +38,18 @@ _thread = threading.local()
 def stop_waits_with(event: threading.Event | None) -> None:
     """Have the calling thread's `pause`s end as soon as `event` is set (None: never)."""
     _thread.stopping = event
+
+
+@contextmanager
+def stop_waits_within(event: threading.Event) -> Iterator[None]:
+    """`stop_waits_with(event)` for the block only, for a thread that serves others after
+    it (a shared pool's): the thread's previous stop event is back once the block ends."""
+    before: threading.Event | None = getattr(_thread, "stopping", None)
+    _thread.stopping = event
+    try:
+        yield
+    finally:
+        _thread.stopping = before
 
 
 def pause(seconds: float, what: str = "retry") -> None:

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from ilyd.backoff import Backoff, pause, stop_waits_with
+from ilyd.backoff import Backoff, pause, stop_waits_with, stop_waits_within
 from ilyd.errors import StoppingError
 
 
@@ -90,3 +90,12 @@ def test_a_pause_ends_with_a_stopping_error_as_soon_as_the_threads_stop_event_is
     assert isinstance(outcome[0], StoppingError)
     assert "token" in str(outcome[0])
     assert outcome[0].retryable
+
+
+def test_a_stop_event_bound_for_a_block_ends_its_pauses_and_is_unbound_after_it() -> None:
+    stopping = threading.Event()
+    stopping.set()
+    stop_waits_with(None)
+    with stop_waits_within(stopping), pytest.raises(StoppingError):
+        pause(600.0)
+    pause(0.0)  # the thread's own binding (none) is back: a plain wait, no error

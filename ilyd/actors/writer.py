@@ -28,7 +28,7 @@ import structlog
 from ilyd.actors.component import Component, ComponentRef
 from ilyd.actors.context import OrgContext
 from ilyd.actors.offload import OFFLOAD
-from ilyd.backoff import stop_waits_with
+from ilyd.backoff import stop_waits_within
 from ilyd.errors import AuthError
 from ilyd.pipeline.runtime import OrgPipeline
 from ilyd.pipeline.wakeup import TIMERS, Timer
@@ -132,14 +132,13 @@ class WriterComponent(Component):
         ref, writer, context = self.ref, self._writer, self._context
 
         def flush() -> None:  # on an offload thread; the org's thread leaves the writer be
-            stop_waits_with(context.stopping)
             try:
-                with structlog.contextvars.bound_contextvars(org=context.name):
+                with stop_waits_within(context.stopping), \
+                        structlog.contextvars.bound_contextvars(org=context.name):
                     outcome = _Flushed(writer.flush())
             except Exception as exc:
                 outcome = _Flushed(None, exc)
             finally:
-                stop_waits_with(None)
                 done.set()
             with contextlib.suppress(pykka.ActorDeadError):  # the org stopped meanwhile
                 ref.tell(outcome)

@@ -37,7 +37,7 @@ from typing import Any
 import structlog
 
 from ilyd import metrics
-from ilyd.backoff import stop_waits_with
+from ilyd.backoff import stop_waits_within
 from ilyd.errors import IlydError
 from ilyd.salesforce.bayeux_hub import Handle, Wait, hub
 from ilyd.salesforce.bayeux_messages import (
@@ -241,11 +241,11 @@ class BayeuxClient:
         wait for next."""
         if self._stop.is_set():
             return None
-        stop_waits_with(self._stop)  # a token request's retry waits end at stop()
         try:
-            return self._step(readable)
+            # A token request's retry waits end at stop(); the thread serves others next.
+            with stop_waits_within(self._stop):
+                return self._step(readable)
         finally:
-            stop_waits_with(None)  # the thread serves other clients next
             if self._stop.is_set():
                 # stop() did not wait for this step (it timed out, or was called from
                 # one of its callbacks): nothing else closes the connections.
@@ -470,20 +470,19 @@ class BayeuxClient:
             self._interval = min(interval, _MAX_ADVISED_INTERVAL_SECONDS)
 
     def _disconnect(self, client_id: str | None) -> None:
-        stop_waits_with(self._stop)  # no token retries for a goodbye
         try:
-            if client_id is not None:
-                self._use_long_polling()
-                self._http.exchange(
-                    [{"channel": "/meta/disconnect", "clientId": client_id,
-                      "id": self._message_id()}],
-                    headers=self._headers(), timeout=_DISCONNECT_TIMEOUT_SECONDS,
-                    on_events=lambda _events: None,
-                )
+            with stop_waits_within(self._stop):  # no token retries for a goodbye
+                if client_id is not None:
+                    self._use_long_polling()
+                    self._http.exchange(
+                        [{"channel": "/meta/disconnect", "clientId": client_id,
+                          "id": self._message_id()}],
+                        headers=self._headers(), timeout=_DISCONNECT_TIMEOUT_SECONDS,
+                        on_events=lambda _events: None,
+                    )
         except Exception as exc:
             log.debug("bayeux_disconnect_failed", org=self.org, error=str(exc))
         finally:
-            stop_waits_with(None)
             self._transport.close()
             self._http.close()
 
