@@ -38,8 +38,8 @@ from ilyd.errors import SalesforceError
 from ilyd.pipeline.landed import current_query, landed, read_current, wanted_names
 from ilyd.pipeline.scope import scope_clause
 from ilyd.salesforce.rest import RestClient
-from ilyd.store.field_state import FieldStateStore, digest
-from ilyd.store.record_hashes import RecordHash, RecordHashStore
+from ilyd.store.field_state import FieldStateStore, RecordsState, digest
+from ilyd.store.record_hashes import RecordHashStore
 
 __all__ = ["IF_BLANK", "PROTECTED", "FieldPolicy"]
 
@@ -122,7 +122,7 @@ class FieldPolicy:
                     unsure: set[str],
                     dropped: Callable[[SalesforceError], str | None], *,
                     read: Mapping[str, Mapping[str, Any]] | None = None,
-                    stored: Mapping[str, RecordHash] | None = None,
+                    state: RecordsState | None = None,
                     ) -> BatchRead:
         """The writer's one read of a batch: the current values the policies need (then
         `apply`), the org's scope condition, and, for the `unsure` records (an earlier
@@ -131,8 +131,8 @@ class FieldPolicy:
         written), the values read and the policies' decisions. `dropped(error)`: the
         column an unknown-column error named, once the writer took it out of the values
         (the read is then made again), else None. `read`: the rows of `read_query`,
-        when the caller read them already (by 15-character Id); `stored`: the records'
-        hashes, when the caller read them already."""
+        when the caller read them already (by 15-character Id); `state`: the records'
+        hashes and policy state, when the caller read them already."""
         ids, names, scope = self._read_plan(sobject, wanted, unsure)
         maybe = [(r, v) for r, v in wanted if r in unsure]
         if read is not None:
@@ -140,7 +140,7 @@ class FieldPolicy:
         else:
             current, reads = self._read(rest, sobject, (ids, names, scope), dropped)
         outside = {r for r, _ in wanted if r[:15] not in current} if scope else set()
-        left_out = self.apply(sobject, wanted, current, stored=stored)
+        left_out = self.apply(sobject, wanted, current, state=state)
         return BatchRead(landed(current, maybe), outside, current, left_out, reads)
 
     @staticmethod
@@ -165,12 +165,13 @@ class FieldPolicy:
     def apply(self, sobject: str, wanted: Sequence[tuple[str, MutableMapping[str, Any]]],
               current: Mapping[str, Mapping[str, Any]], *,
               count: bool = True,
-              stored: Mapping[str, RecordHash] | None = None) -> dict[str, dict[str, str]]:
+              state: RecordsState | None = None) -> dict[str, dict[str, str]]:
         """Take out of each (record id, values) of `wanted` the values the policies
         refuse, given the records' `current` values (by 15-character Id; a record not
         there is left as it is). Returns record id → field → why it was left out.
-        `count`: False for a dry run (no metrics, nothing stored). `stored`: the
-        records' hashes, when the caller read them already (else they are read here)."""
+        `count`: False for a dry run (no metrics, nothing stored). `state`: the records'
+        hashes and policy state, when the caller read them already (else they are read
+        here)."""
         names = self.read_names({n for _, values in wanted for n in values})
         names.discard(LAST_MODIFIED_BY)
         if not names:
@@ -178,12 +179,16 @@ class FieldPolicy:
         ids = [record_id for record_id, _ in wanted]
         edited = {n for n in names if self.enrich.policy(n) is OverwritePolicy.UNLESS_EDITED}
         if_blank = names - edited
-        written, sent, protected = (self.fields.policy_state(self.org, sobject, ids)
-                                    if edited else ({}, {}, {}))
-        if edited and stored is None:
+        if state is not None:
+            written, sent, protected = state.written, state.pending, state.protected
+            stored = state.hashes
+        elif edited:
+            written, sent, protected = self.fields.policy_state(self.org, sobject, ids)
             stored = self.hashes.get_many(self.org, sobject, ids)
+        else:
+            written, sent, protected, stored = {}, {}, {}, {}
         before = ({r: h.written_at < self.fields.tracking_since for r, h in stored.items()}
-                  if edited and stored is not None else {})
+                  if edited else {})
         ilyd = (self.user_id() or "")[:15] if edited else ""
         left_out: dict[str, dict[str, str]] = {}
         newly: list[tuple[str, str]] = []

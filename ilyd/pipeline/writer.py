@@ -45,7 +45,7 @@ from ilyd.pipeline.writable import WritableFields
 from ilyd.salesforce.composite import MAX_COMPOSITE_QUERIES, query_many
 from ilyd.salesforce.rest import MAX_COLLECTION_SIZE, RecordError, RestClient, SaveResult
 from ilyd.store.confirmations import Confirmation, confirm
-from ilyd.store.field_state import FieldStateStore, digests_json
+from ilyd.store.field_state import FieldStateStore, RecordsState, digests_json
 from ilyd.store.history import HistoryStore
 from ilyd.store.inbox import Inbox, InboxItem
 from ilyd.store.record_hashes import RecordHash, RecordHashStore
@@ -103,7 +103,6 @@ class _Send:
     values: dict[str, Any]
     old: Mapping[str, Any] | None = None  # the values read before the write (history)
     kept: dict[str, str] = field(default_factory=dict)  # field -> why it is not sent
-    stored: RecordHash | None = None  # the record's hash when the flush began
     # The digests JSON of `values` as last sent: the confirmation of that call stores it.
     digests: str | None = None
 
@@ -198,12 +197,18 @@ class Writer:
         pending, self._pending, self._first_at = self._pending, {}, None
         sends: list[_Send] = []
         writables: dict[str, Mapping[str, int | None]] = {}
-        ready = {sobject: self._ready(sobject, list(batch.values()), writables, report)
+        # Every sObject's hashes and policy state in one statement.
+        states = self.field_state.records_state(
+            self.org, [(sobject, record_id) for sobject, batch in pending.items()
+                       for record_id in batch])
+        ready = {sobject: self._ready(sobject, list(batch.values()), writables, report,
+                                      states[sobject].hashes)
                  for sobject, batch in pending.items()}
         read = self._read_together({o: r for o, r in ready.items() if r}, report)
         for sobject, batch_sends in ready.items():
             if batch_sends:
-                sends.extend(self._police(sobject, batch_sends, report, read.get(sobject)))
+                sends.extend(self._police(sobject, batch_sends, report, read.get(sobject),
+                                          states[sobject]))
         for start in range(0, len(sends), self.batch_size):
             self._send(sends[start:start + self.batch_size], writables, report)
         report.released = self._given_back - given_back
@@ -230,11 +235,11 @@ class Writer:
 
     def _ready(self, sobject: str, works: list[WorkItem],
                writables: dict[str, Mapping[str, int | None]],
-               report: FlushReport) -> list[_Send]:
+               report: FlushReport, stored: Mapping[str, RecordHash]) -> list[_Send]:
         """The records of one sObject that may need a call, with the values to send:
-        unchanged ones are confirmed here, values cut to their fields and limited to
-        writable ones (the policies and the scope decide next, in `_police`)."""
-        stored = self.hashes.get_many(self.org, sobject, [w.record_id for w in works])
+        unchanged ones (`stored`: the hashes of what ilyd last wrote) are confirmed here,
+        values cut to their fields and limited to writable ones (the policies and the
+        scope decide next, in `_police`)."""
         sends: list[_Send] = []
         for work in works:
             last = stored.get(work.record_id)
@@ -250,7 +255,7 @@ class Writer:
                                                          work.inputs_hash)],
                                    history=[entry_row(self.org, work, note=UNCHANGED)])
                 continue
-            sends.append(_Send(work, dict(work.outcome.values), stored=last))
+            sends.append(_Send(work, dict(work.outcome.values)))
         if not sends:
             return []
         try:
@@ -293,15 +298,16 @@ class Writer:
         return {s.work.record_id for s in sends if self._outcome_unknown(s.work)}
 
     def _police(self, sobject: str, sends: list[_Send], report: FlushReport,
-                rows: Mapping[str, Any] | None) -> list[_Send]:
+                rows: Mapping[str, Any] | None, state: RecordsState) -> list[_Send]:
         """Of one sObject's ready records, those to send: the policies take out the values
         they refuse, records outside the scope and earlier writes that landed unconfirmed
-        are confirmed here. `rows`: the batch's current values, when already read."""
+        are confirmed here. `rows`: the batch's current values, when already read;
+        `state`: the records' hashes and policy state."""
         try:
             read = self.policy.check_batch(
                 self.rest, sobject, self._wanted(sends), self._unsure(sends),
                 lambda exc: self._unknown_column(sobject, exc, sends), read=rows,
-                stored={s.work.record_id: s.stored for s in sends if s.stored is not None})
+                state=state)
             done, outside = read.landed, read.outside
             report.reads += read.reads
             for send in sends:

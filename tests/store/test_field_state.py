@@ -1,10 +1,12 @@
 """The per-field state the overwrite policies read: one statement's answer agrees with
-the three tables read one by one, and digests keep values of different types apart."""
+the tables read one by one (for one object, and with the hashes for several), and
+digests keep values of different types apart."""
 
 from __future__ import annotations
 
 from ilyd.store import Database
 from ilyd.store.field_state import FieldStateStore, _digest, digest
+from ilyd.store.record_hashes import RecordHashStore
 
 
 def test_the_policy_state_of_records_is_what_each_table_holds_for_them(db: Database) -> None:
@@ -33,6 +35,41 @@ def test_the_policy_state_of_more_records_than_one_statement_takes_is_complete(
     assert len(written) == 1000
     assert pending == {}
     assert set(protected) == set(ids[::7])
+
+
+def test_the_records_state_of_several_objects_is_each_objects_hashes_and_policy_state(
+        db: Database) -> None:
+    store, hashes = FieldStateStore(db), RecordHashStore(db)
+    hashes.put_many("o", "Lead", {"00Q1": "h1", "00Q2": "h2"}, "realtime", 10.0)
+    hashes.put_many("o", "Account", {"0011": "a1"}, "resync", 20.0)
+    hashes.put_many("other", "Lead", {"00Q1": "x"}, "realtime", 30.0)
+    store.remember("o", "Lead", [("00Q1", '{"A__c":"aa"}')])
+    store.remember("o", "Account", [("0011", '{"B__c":"bb"}'), ("00Q2", '{"C__c":"cc"}')])
+    store.send_pending("o", [("Account", "0011", '{"B__c":"pp"}')])
+    store.protect("o", "Lead", [("00Q2", "A__c"), ("00Q2", "B__c")])
+    store.protect("o", "Account", [("00Q1", "A__c")])
+    state = store.records_state("o", [("Lead", "00Q1"), ("Lead", "00Q2"), ("Lead", "00Q9"),
+                                      ("Account", "0011"), ("Contact", "0031")])
+    assert set(state) == {"Lead", "Account", "Contact"}
+    for sobject, ids in (("Lead", ["00Q1", "00Q2", "00Q9"]), ("Account", ["0011"]),
+                         ("Contact", ["0031"])):
+        # An id asked under one object only: another object's rows for it stay out.
+        assert state[sobject].hashes == hashes.get_many("o", sobject, ids)
+        assert (state[sobject].written, state[sobject].pending, state[sobject].protected) \
+            == store.policy_state("o", sobject, ids)
+    assert state["Lead"].protected == {"00Q2": {"A__c", "B__c"}}
+    assert state["Account"].pending == {"0011": {"B__c": "pp"}}
+
+
+def test_the_records_state_of_more_records_than_one_statement_takes_is_complete(
+        db: Database) -> None:
+    store, hashes = FieldStateStore(db), RecordHashStore(db)
+    ids = [f"00Q{n:05d}" for n in range(1000)]
+    hashes.put_many("o", "Lead", {i: "h" for i in ids}, "realtime")
+    store.protect("o", "Lead", [(i, "A__c") for i in ids[::7]])
+    state = store.records_state("o", [("Lead", i) for i in ids])["Lead"]
+    assert len(state.hashes) == 1000
+    assert set(state.protected) == set(ids[::7])
 
 
 def test_a_kept_digest_is_the_digest_of_the_value_and_types_stay_apart() -> None:
