@@ -30,6 +30,7 @@ from ilyd.provision.spec import (
     member_body,
 )
 from ilyd.salesforce.rest import MAX_COLLECTION_SIZE, RestClient
+from ilyd.salesforce.tooling_composite import CREATES_PER_CALL, create_many
 
 log = structlog.get_logger(__name__)
 
@@ -232,10 +233,23 @@ class _Applier:
         self.ok(action)
         return True
 
-    def create_field(self, action: Action) -> None:
-        sobject, api_name = action.target.split(".")
-        body = by_api_name()[api_name].tooling_body(sobject)
-        self.run(action, lambda: self.rest.create("CustomField", body, tooling=True))
+    def create_fields(self, actions: Sequence[Action]) -> None:
+        """The fields in Tooling composite calls (`ilyd.salesforce.tooling_composite`),
+        each created or refused on its own."""
+        for chunk in _chunks(actions, CREATES_PER_CALL):
+            bodies = [by_api_name()[a.target.split(".")[1]].tooling_body(a.target.split(".")[0])
+                      for a in chunk]
+            try:
+                results = create_many(self.rest, "CustomField", bodies)
+            except SalesforceError as exc:
+                for action in chunk:
+                    self.failed(action, str(exc))
+                continue
+            for action, result in zip(chunk, results, strict=True):
+                if isinstance(result, SalesforceError):
+                    self.failed(action, str(result))
+                else:
+                    self.ok(action)
 
     def create_permission_set(self, action: Action) -> None:
         def create() -> None:
@@ -300,8 +314,7 @@ def apply(rest: RestClient, facts: OrgFacts, plan: Plan, api_version: str,
     by_kind: dict[ActionKind, list[Action]] = {}
     for action in plan.actions:
         by_kind.setdefault(action.kind, []).append(action)
-    for action in by_kind.get(ActionKind.CREATE_FIELD, []):
-        applier.create_field(action)
+    applier.create_fields(by_kind.get(ActionKind.CREATE_FIELD, []))
     failed_fields = {a.target for a, _ in applier.result.failed}
     for action in by_kind.get(ActionKind.CREATE_PERMISSION_SET, []):
         applier.create_permission_set(action)

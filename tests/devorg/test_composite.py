@@ -76,3 +76,57 @@ def test_write_subrequests_are_refused_as_devorg_serves_reads_only(client: Clien
          "body": {"Name": "Acme"}}]})
     assert answer.status_code == 400
     assert answer.json()[0]["errorCode"] == "INVALID_INPUT"
+
+
+# -- Tooling composite: creates of Tooling records ----------------------------------------
+
+def field_create(name: str, sobject: str = "Account") -> dict[str, Any]:
+    return {"method": "POST", "url": f"{API}/tooling/sobjects/CustomField",
+            "referenceId": name, "body": {
+                "FullName": f"{sobject}.{name}__c",
+                "Metadata": {"label": name, "type": "Text", "length": 40}}}
+
+
+def test_a_tooling_composite_creates_fields_in_one_call_each_answered_with_its_id(
+        client: Client) -> None:
+    before = used(client)
+    answer = client.post("/tooling/composite", json={"allOrNone": False, "compositeRequest": [
+        field_create("Ily_Comp_A"), field_create("Ily_Comp_B", "Lead")]})
+    assert used(client) == before + 1
+    assert answer.status_code == 200
+    first, second = answer.json()["compositeResponse"]
+    assert first["httpStatusCode"] == second["httpStatusCode"] == 201
+    assert first["body"]["success"] is True
+    assert first["httpHeaders"]["Location"].endswith("/CustomField/" + first["body"]["id"])
+    names = {r["DeveloperName"] for r in client.get(
+        "/tooling/query/", params={"q": "SELECT DeveloperName FROM CustomField"
+                                        " WHERE DeveloperName LIKE 'Ily_Comp_%'"}
+    ).json()["records"]}
+    assert names == {"Ily_Comp_A", "Ily_Comp_B"}
+
+
+def test_a_refused_create_answers_its_error_and_the_next_one_is_still_made(
+        client: Client) -> None:
+    bad = field_create("Ily_Comp_Bad")
+    bad["body"]["FullName"] = "Nowhere.Ily_Comp_Bad__c"
+    answer = client.post("/tooling/composite", json={"compositeRequest": [
+        bad, field_create("Ily_Comp_C")]})
+    refused, made = answer.json()["compositeResponse"]
+    assert refused["httpStatusCode"] >= 400
+    assert refused["body"][0]["errorCode"]
+    assert made["httpStatusCode"] == 201
+
+
+def test_tooling_creates_with_all_or_none_are_refused_as_devorg_does_not_roll_back(
+        client: Client) -> None:
+    answer = client.post("/tooling/composite", json={"allOrNone": True, "compositeRequest": [
+        field_create("Ily_Comp_D")]})
+    assert answer.status_code == 400
+    assert answer.json()[0]["errorCode"] == "INVALID_INPUT"
+
+
+def test_a_tooling_composite_runs_tooling_resources_only(client: Client) -> None:
+    answer = client.post("/tooling/composite", json={"compositeRequest": [
+        {"method": "GET", "url": query_url("SELECT Id FROM Account"), "referenceId": "q"}]})
+    assert answer.status_code == 400
+    assert answer.json()[0]["errorCode"] == "INVALID_INPUT"

@@ -1,0 +1,45 @@
+"""A cold provisioning creates the Ily fields in Tooling composite calls (ten a call, not
+one call a field), and a refused call fails its own fields only."""
+
+from __future__ import annotations
+
+import math
+
+from ilyd.enrich.fields import fields_for
+from ilyd.provision.plan import ActionKind
+from ilyd.salesforce.tooling_composite import CREATES_PER_CALL
+
+from .conftest import Env
+
+
+def _calls(env: Env) -> dict[str, int]:
+    return dict(env.admin("GET", "/calls")["by_endpoint"])
+
+
+def test_the_fields_are_created_in_tooling_composite_calls_of_ten(env: Env) -> None:
+    wanted = len(fields_for("Account")) + len(fields_for("Lead"))
+    report = env.provisioner().provision()
+    assert [a.kind for a in report.done].count(ActionKind.CREATE_FIELD) == wanted
+    calls = _calls(env)
+    assert calls.get("POST tooling.composite") == math.ceil(wanted / CREATES_PER_CALL)
+    assert "POST tooling.sobject" not in calls
+
+
+def test_a_refused_call_fails_its_fields_and_the_next_call_still_creates_its_own(
+        env: Env) -> None:
+    wanted = len(fields_for("Account")) + len(fields_for("Lead"))
+    fault = env.http.post(f"{env.dev.admin}/faults", json={
+        "kind": "status",
+        "path_prefix": f"/services/data/v{env.rest.api_version}/tooling/composite",
+        "status": 500, "error_code": "UNKNOWN_EXCEPTION", "message": "boom", "count": 1},
+        timeout=10)
+    assert fault.status_code < 300, fault.text
+    report = env.provisioner().provision()
+    failed = [a for a, _ in report.failed if a.kind is ActionKind.CREATE_FIELD]
+    created = [a for a in report.done if a.kind is ActionKind.CREATE_FIELD]
+    assert len(failed) == CREATES_PER_CALL
+    assert all("boom" in error for a, error in report.failed if a in failed)
+    assert len(created) == wanted - CREATES_PER_CALL
+    # The next run creates what the refused call did not.
+    again = env.provisioner().provision()
+    assert [a.kind for a in again.done].count(ActionKind.CREATE_FIELD) == CREATES_PER_CALL
