@@ -4,7 +4,8 @@
 FieldPermissions / PushTopic, UserPermissionAccess, Tooling CustomField, describe,
 /limits, Organization) and returns an `OrgFacts` snapshot; the checks, the plan and the
 mode decision are pure functions of it. A read the user may not do is recorded as
-unknown (None) with Salesforce's words, never guessed.
+unknown (None) with Salesforce's words, never guessed. The queries that need nothing from
+another read go in one Composite call, each still answered (or refused) on its own.
 
 What the user may do with objects and fields comes from describe, which Salesforce
 filters by the user's own permissions and field-level security: it needs no setup
@@ -30,6 +31,7 @@ from ilyd.provision.spec import (
     VIEW_SETUP,
     wanted_fields,
 )
+from ilyd.salesforce.composite import MAX_COMPOSITE_QUERIES, query_many
 from ilyd.salesforce.rest import RestClient
 from ilyd.salesforce.soql import soql
 
@@ -112,17 +114,42 @@ def _records(rest: RestClient, query: str) -> list[dict[str, Any]]:
     return list(rest.query(query))
 
 
-def _system_permissions(rest: RestClient, user_id: str, unknown: dict[str, str]
+def _assignments_query(user_id: str) -> str:
+    """The user's permission set assignments, with each set's system permissions."""
+    select = ", ".join(["PermissionSetId", "PermissionSet.Name",
+                        *(f"PermissionSet.{p}" for p in SYSTEM_PERMISSIONS)])
+    # The column list is our own constant; the one value goes through soql().
+    template = f"SELECT {select} FROM PermissionSetAssignment WHERE AssigneeId = {{}}"  # noqa: S608
+    return soql(template, user_id)
+
+
+class _Reads:
+    """A snapshot's independent queries, answered together in one Composite call
+    (`ilyd.salesforce.composite.query_many`: up to five queries for one API call)."""
+
+    def __init__(self, rest: RestClient, queries: Mapping[str, str]) -> None:
+        keys = list(queries)
+        self._answers: dict[str, list[dict[str, Any]] | SalesforceError] = {}
+        for start in range(0, len(keys), MAX_COMPOSITE_QUERIES):
+            chunk = keys[start:start + MAX_COMPOSITE_QUERIES]
+            self._answers.update(zip(chunk, query_many(rest, [queries[k] for k in chunk]),
+                                     strict=True))
+
+    def rows(self, key: str) -> list[dict[str, Any]]:
+        """The rows of one query; raises the error Salesforce answered it with."""
+        answer = self._answers[key]
+        if isinstance(answer, SalesforceError):
+            raise answer
+        return answer
+
+
+def _system_permissions(rest: RestClient, reads: _Reads, unknown: dict[str, str]
                         ) -> tuple[frozenset[str], dict[str, str] | None]:
     """The user's system permissions and its assigned permission sets (None: the sets
     are not readable, and the permissions come from UserPermissionAccess instead)."""
     perms = list(SYSTEM_PERMISSIONS)
-    select = ", ".join(["PermissionSetId", "PermissionSet.Name",
-                        *(f"PermissionSet.{p}" for p in perms)])
-    # The column list is our own constant; the one value goes through soql().
-    template = f"SELECT {select} FROM PermissionSetAssignment WHERE AssigneeId = {{}}"  # noqa: S608
     try:
-        rows = _records(rest, soql(template, user_id))
+        rows = reads.rows("assignments")
     except SalesforceError as exc:
         # PermissionSetAssignment needs View Setup and Configuration (or Assign Permission
         # Sets / Manage Users); UserPermissionAccess is the running user's own row.
@@ -220,11 +247,10 @@ def _field_facts(rest: RestClient, objects: tuple[str, ...], unknown: dict[str, 
     return out
 
 
-def _permission_set(rest: RestClient, unknown: dict[str, str]
+def _permission_set(rest: RestClient, reads: _Reads, unknown: dict[str, str]
                     ) -> tuple[str | None, dict[str, tuple[str, bool, bool]]]:
     try:
-        rows = _records(rest, soql("SELECT Id FROM PermissionSet WHERE Name = {}",
-                                   PERMISSION_SET_NAME))
+        rows = reads.rows("permission_set")
         if not rows:
             return None, {}
         ps_id = str(rows[0]["Id"])
@@ -241,16 +267,22 @@ def _permission_set(rest: RestClient, unknown: dict[str, str]
     return ps_id, grants
 
 
-def _push_topics(rest: RestClient, objects: tuple[str, ...]
-                 ) -> tuple[dict[str, dict[str, Any]], str | None]:
+def _push_topics_query(objects: tuple[str, ...]) -> str | None:
     names = [PUSH_TOPICS[o].name for o in objects if o in PUSH_TOPICS]
     if not names:
+        return None
+    return soql(
+        "SELECT Id, Name, Query, ApiVersion, IsActive, NotifyForFields,"
+        " NotifyForOperationCreate, NotifyForOperationUpdate, NotifyForOperationUndelete,"
+        " NotifyForOperationDelete FROM PushTopic WHERE Name IN {}", names)
+
+
+def _push_topics(reads: _Reads, objects: tuple[str, ...]
+                 ) -> tuple[dict[str, dict[str, Any]], str | None]:
+    if _push_topics_query(objects) is None:
         return {}, None
     try:
-        rows = _records(rest, soql(
-            "SELECT Id, Name, Query, ApiVersion, IsActive, NotifyForFields,"
-            " NotifyForOperationCreate, NotifyForOperationUpdate, NotifyForOperationUndelete,"
-            " NotifyForOperationDelete FROM PushTopic WHERE Name IN {}", names))
+        rows = reads.rows("push_topics")
     except SalesforceError as exc:
         return {}, f"{exc.error_code or exc.status}: {exc.message}"
     return {str(r["Name"]): r for r in rows}, None
@@ -317,16 +349,57 @@ def _interactive_logins(rest: RestClient, user_id: str, unknown: dict[str, str]
     return len(rows), f"{latest.get('LoginTime')}{where}"
 
 
-def gather(rest: RestClient, objects: tuple[str, ...]) -> OrgFacts:
+def _allowances(rest: RestClient, system: frozenset[str], unknown: dict[str, str]
+                ) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+    """(used, max) of the daily API requests and of the delivered platform events, from
+    /limits (None when it cannot be read)."""
+    if VIEW_SETUP not in system:
+        # /limits would refuse (and count) the call; every answer's header has the usage.
+        unknown["limits"] = "/limits needs View Setup and Configuration"
+        return None, None
+    try:
+        limits = rest.limits()
+        daily = limits.get("DailyApiRequests") or {}
+        usage = (int(daily["Max"]) - int(daily["Remaining"]), int(daily["Max"]))
+        delivered = limits.get("DailyDeliveredPlatformEvents")
+        deliveries = ((int(delivered["Max"]) - int(delivered["Remaining"]),
+                       int(delivered["Max"])) if isinstance(delivered, dict) else None)
+    except (SalesforceError, KeyError, ValueError) as exc:
+        unknown["limits"] = getattr(exc, "message", str(exc))
+        return None, None
+    return usage, deliveries
+
+
+def gather(rest: RestClient, objects: tuple[str, ...], *, before: OrgFacts | None = None,
+           cdc_changed: bool = False) -> OrgFacts:
     """Read the org's state as the integration user (raises SalesforceError when even the
-    basic reads fail, e.g. API_DISABLED_FOR_ORG or an expired grant)."""
+    basic reads fail, e.g. API_DISABLED_FOR_ORG or an expired grant).
+
+    `before`: the snapshot this provisioning run read before its own changes. What those
+    changes cannot touch is taken from it, not read again: the org's identity, the user's
+    name and UI logins, the daily allowances (the API usage then comes from the latest
+    answer's header), and the CDC selection unless `cdc_changed`."""
     token = rest.token
     user_id = token.user_id or ""
-    org_rows = _records(rest, "SELECT Id, Name, IsSandbox FROM Organization")
-    org = org_rows[0] if org_rows else {}
-    users = _records(rest, soql("SELECT Username FROM User WHERE Id = {}", user_id))
+    queries = {"assignments": _assignments_query(user_id),
+               "permission_set": soql("SELECT Id FROM PermissionSet WHERE Name = {}",
+                                      PERMISSION_SET_NAME)}
+    topics_query = _push_topics_query(objects)
+    if topics_query is not None:
+        queries["push_topics"] = topics_query
+    if before is None:
+        queries["org"] = "SELECT Id, Name, IsSandbox FROM Organization"
+        queries["user"] = soql("SELECT Username FROM User WHERE Id = {}", user_id)
+    reads = _Reads(rest, queries)
+    if before is None:
+        org_rows, users = reads.rows("org"), reads.rows("user")
+        org = org_rows[0] if org_rows else {}
+        username = str(users[0]["Username"]) if users else None
+    else:
+        org = {"Id": before.org_id, "Name": before.org_name, "IsSandbox": before.is_sandbox}
+        username = before.username
     unknown: dict[str, str] = {}
-    system, sets = _system_permissions(rest, user_id, unknown)
+    system, sets = _system_permissions(rest, reads, unknown)
     listed = _listed_objects(rest, unknown)
     object_perms = _object_access(listed)
     if listed is not None and "PushTopic" not in listed:
@@ -334,33 +407,24 @@ def gather(rest: RestClient, objects: tuple[str, ...]) -> OrgFacts:
         if pushtopic:
             object_perms["PushTopic"] = pushtopic
     fields = _field_facts(rest, objects, unknown)
-    ps_id, grants = _permission_set(rest, unknown)
-    topics, topic_error = _push_topics(rest, objects)
+    ps_id, grants = _permission_set(rest, reads, unknown)
+    topics, topic_error = _push_topics(reads, objects)
     existing = [f.full_name for f in fields.values() if f.exists]
-    logins, last_login = _interactive_logins(rest, user_id, unknown)
-    usage = None
-    deliveries = None
-    if VIEW_SETUP not in system:
-        # /limits would refuse (and count) the call; every answer's header has the usage.
-        unknown["limits"] = "/limits needs View Setup and Configuration"
+    if before is not None:
+        logins, last_login = before.interactive_logins, before.last_interactive_login
+        unknown.update({k: v for k, v in before.unknown.items()
+                        if k in ("login_history", "limits")})
+        usage, deliveries = None, before.cdc_deliveries
     else:
-        try:
-            limits = rest.limits()
-            daily = limits.get("DailyApiRequests") or {}
-            usage = (int(daily["Max"]) - int(daily["Remaining"]), int(daily["Max"]))
-            delivered = limits.get("DailyDeliveredPlatformEvents")
-            if isinstance(delivered, dict):
-                deliveries = (int(delivered["Max"]) - int(delivered["Remaining"]),
-                              int(delivered["Max"]))
-        except (SalesforceError, KeyError, ValueError) as exc:
-            unknown["limits"] = getattr(exc, "message", str(exc))
+        logins, last_login = _interactive_logins(rest, user_id, unknown)
+        usage, deliveries = _allowances(rest, system, unknown)
     if usage is None:
         current = rest.api_usage
         usage = (current.used, current.max) if current is not None else None
     return OrgFacts(
         org_id=str(org.get("Id") or token.org_id or ""),
         user_id=user_id,
-        username=str(users[0]["Username"]) if users else None,
+        username=username,
         org_name=str(org.get("Name") or ""),
         is_sandbox=bool(org.get("IsSandbox")),
         system=system,
@@ -377,7 +441,8 @@ def gather(rest: RestClient, objects: tuple[str, ...]) -> OrgFacts:
         interactive_logins=logins,
         unknown=unknown,
         last_interactive_login=last_login,
-        cdc_selected=_cdc_selected(rest, unknown),
+        cdc_selected=(before.cdc_selected if before is not None and not cdc_changed
+                      else _cdc_selected(rest, unknown)),
         cdc_deliveries=deliveries,
     )
 

@@ -26,7 +26,7 @@ from ilyd.provision.facts import OrgFacts, gather
 from ilyd.provision.grant import GrantReport, grant_profiles
 from ilyd.provision.identity import OrgIdentityStore
 from ilyd.provision.layout import LayoutReport, layout_check, run_layouts
-from ilyd.provision.plan import Action, Plan, apply, make_plan
+from ilyd.provision.plan import Action, ActionKind, Plan, apply, make_plan
 from ilyd.provision.steps import StepResult, group_steps, summary_line
 from ilyd.provision.sync import sync_check
 from ilyd.provision.unwritable import unwritable_check
@@ -144,9 +144,10 @@ class Provisioner:
         return Context(self.org, self.objects, self.api_budget_ratio, self.poll_interval,
                        refresh, self.auto_provision, self.streaming_source)
 
-    def facts(self) -> OrgFacts:
-        """The org as it is now (raises SalesforceError if it cannot be read)."""
-        facts = gather(self.rest, self.objects)
+    def facts(self, *, before: OrgFacts | None = None, cdc_changed: bool = False) -> OrgFacts:
+        """The org as it is now (raises SalesforceError if it cannot be read); `before` and
+        `cdc_changed` as `gather` takes them, for the read after a run's changes."""
+        facts = gather(self.rest, self.objects, before=before, cdc_changed=cdc_changed)
         if self.on_facts is not None:
             self.on_facts(facts)
         return facts
@@ -198,7 +199,8 @@ class Provisioner:
         if not dry_run and not plan.empty:
             result = apply(self.rest, facts, plan, self.api_version, progress)
             done, failed = tuple(result.done), tuple(result.failed)
-            facts = self.facts()
+            facts = self.facts(before=facts, cdc_changed=any(
+                a.kind is ActionKind.SELECT_CDC_ENTITY for a in done))
         if not dry_run and self.auto_layout:
             self._auto_layout(facts)
         mode = decide_mode(facts, self.objects)

@@ -1,5 +1,7 @@
-"""A cold provisioning creates the Ily fields in Tooling composite calls (ten a call, not
-one call a field), and a refused call fails its own fields only."""
+"""The calls of a cold provisioning: the Ily fields created in Tooling composite calls (ten
+a call, not one call a field; a refused call fails its own fields only), the snapshot's
+independent queries in one Composite call, and the read after the run's changes leaving
+out what they cannot change."""
 
 from __future__ import annotations
 
@@ -43,3 +45,21 @@ def test_a_refused_call_fails_its_fields_and_the_next_call_still_creates_its_own
     # The next run creates what the refused call did not.
     again = env.provisioner().provision()
     assert [a.kind for a in again.done].count(ActionKind.CREATE_FIELD) == CREATES_PER_CALL
+
+
+def test_each_snapshot_reads_its_independent_queries_in_one_composite_call(
+        env: Env) -> None:
+    env.provisioner().check()
+    calls = _calls(env)
+    assert calls["POST composite"] == 1
+    assert "GET limits" in calls
+
+
+def test_the_read_after_the_changes_reads_neither_the_org_nor_the_logins_nor_limits_again(
+        env: Env) -> None:
+    provisioner = env.provisioner()
+    report = provisioner.provision()
+    assert report.done
+    calls = _calls(env)
+    assert calls["POST composite"] == 2  # one per snapshot, before and after the changes
+    assert calls["GET limits"] == 1
