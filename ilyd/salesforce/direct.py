@@ -18,6 +18,7 @@ construction — the same settings requests would apply, without re-reading them
 
 from __future__ import annotations
 
+import functools
 import http.client
 import io
 import json as jsonlib
@@ -77,24 +78,25 @@ class DirectSession:
         `stream` (see `stream`)."""
         if "stream" in kwargs:
             raise TypeError("DirectSession.request reads the body whole; use stream()")
-        origin = _origin(url)
+        origin, path = _split(url)
         if (origin is None or not _DIRECT_KWARGS.issuperset(kwargs)
                 or not _plain_body(kwargs.get("data")) or self._through_proxy(origin, url)):
             return HttpResponse.from_requests(self.session.request(method, url, **kwargs))
         method = method.upper()
         if kwargs.get("json") is not None:
-            # As requests encodes it (NaN refused: it is not JSON).
-            body: bytes | None = jsonlib.dumps(kwargs["json"], allow_nan=False).encode()
+            body: bytes | None = _encode_json(kwargs["json"]).encode()
             content_type: str | None = "application/json"
         else:
             data = kwargs.get("data")
             body, content_type = (data or None), None
         params = kwargs.get("params")
-        target = _target(url, params)
+        target = _with_params(url, path, params) if params else path
         given = kwargs.get("headers") or {}
         # Only encodings this path decodes (requests may offer br/zstd when installed).
         headers = {**self.session.headers, "Accept-Encoding": "gzip, deflate", **given}
-        if content_type and not any(k.lower() == "content-type" for k in headers):
+        # The session's headers are case-insensitive already; the caller's are few.
+        if content_type and "content-type" not in self.session.headers \
+                and not any(k.lower() == "content-type" for k in given):
             headers["Content-Type"] = content_type
         connect_timeout, read_timeout = _timeouts(kwargs.get("timeout"))
         verify = self._trust(kwargs.get("verify", self.session.verify))
@@ -212,20 +214,27 @@ class DirectSession:
         return verify
 
 
-def _origin(url: str) -> str | None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username:
-        return None
-    return f"{parts.scheme}://{parts.netloc}"
+# As requests encodes a json= body (NaN refused: it is not JSON); one encoder for every
+# call (json.dumps with an option builds a new one each time).
+_encode_json = jsonlib.JSONEncoder(allow_nan=False).encode
 
 
-def _target(url: str, params: Mapping[str, Any] | None) -> str:
+# A client calls a handful of URLs again and again (the Collections endpoint above all):
+# each is taken apart once.
+@functools.lru_cache(maxsize=256)
+def _split(url: str) -> tuple[str | None, str]:
+    """(origin, request target) of `url`; origin None when this path cannot send to it."""
     parts = urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    if params:
-        query = urlencode({k: v for k, v in params.items() if v is not None}, doseq=True)
-        if query:
-            target += ("&" if parts.query else "?") + query
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username:
+        return None, target
+    return f"{parts.scheme}://{parts.netloc}", target
+
+
+def _with_params(url: str, target: str, params: Mapping[str, Any]) -> str:
+    query = urlencode({k: v for k, v in params.items() if v is not None}, doseq=True)
+    if query:
+        target += ("&" if urlsplit(url).query else "?") + query
     return target
 
 

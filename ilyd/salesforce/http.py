@@ -13,6 +13,7 @@ Every call's answer is an `ilyd.salesforce.response.HttpResponse`, read whole; o
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -178,8 +179,9 @@ def _retrying(send: Callable[[], _R], *, op: str, url: str, retry: RetryPolicy,
               retry_safe: bool) -> _R:
     """`send_with_retry`'s loop around one way of sending."""
     attempt = 0
+    requests_sent, duration = _op_metrics(op)
     while True:
-        metrics.SF_REQUESTS.labels(op=op).inc()
+        requests_sent.inc()
         sent = time.monotonic()
         try:
             response = send()
@@ -203,7 +205,7 @@ def _retrying(send: Callable[[], _R], *, op: str, url: str, retry: RetryPolicy,
                 f"{op}: could not reach Salesforce at {_origin(url)} ({exc}); "
                 "check the network and the instance URL, ilyd retries later"
             ) from exc
-        metrics.SF_REQUEST_DURATION.labels(op=op).observe(time.monotonic() - sent)
+        duration.observe(time.monotonic() - sent)
         if transient_status(response.status_code) and retry_safe and attempt + 1 < retry.attempts:
             wait = retry.delay(attempt, response.headers.get("Retry-After"))
             log.info("sf_request_retry", op=op, status=response.status_code, wait_s=round(wait, 3))
@@ -213,6 +215,13 @@ def _retrying(send: Callable[[], _R], *, op: str, url: str, retry: RetryPolicy,
             pause(wait, op)
             continue
         return response
+
+
+@functools.lru_cache(maxsize=256)
+def _op_metrics(op: str) -> tuple[Any, Any]:
+    """The per-attempt counter and timer of `op`: looked up once per op name (a label
+    lookup takes a lock and hashes the labels), since ops are a fixed handful."""
+    return metrics.SF_REQUESTS.labels(op=op), metrics.SF_REQUEST_DURATION.labels(op=op)
 
 
 def _release(response: HttpResponse | requests.Response) -> None:

@@ -26,6 +26,7 @@ answers (tests/fuzz/test_http11_fuzz.py).
 
 from __future__ import annotations
 
+import functools
 import http.client
 import re
 import socket
@@ -45,25 +46,40 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 class Response:
     """A response read whole: status, reason, headers (in order, repeats kept), body."""
 
-    __slots__ = ("body", "headers", "reason", "status", "will_close")
+    __slots__ = ("_index", "body", "headers", "reason", "status", "will_close")
 
     def __init__(self, status: int, reason: str, headers: list[tuple[str, str]],
-                 body: bytes, will_close: bool) -> None:
+                 body: bytes, will_close: bool, *,
+                 index: dict[str, list[str]] | None = None) -> None:
         self.status = status
         self.reason = reason
         self.headers = headers
         self.body = body
         self.will_close = will_close
+        # Every value by lower-cased name, in order: each name is lowered once, not once
+        # per lookup (a response's few lookups would lower every header again each time).
+        self._index = _index_of(headers) if index is None else index
 
     def header(self, name: str) -> str | None:
         """The first value of header `name` (case-insensitive), or None."""
-        wanted = name.lower()
-        return next((v for k, v in self.headers if k.lower() == wanted), None)
+        values = self._index.get(name.lower())
+        return values[0] if values else None
 
     def all(self, name: str) -> list[str]:
         """Every value of header `name`, in order."""
-        wanted = name.lower()
-        return [v for k, v in self.headers if k.lower() == wanted]
+        return list(self._index.get(name.lower(), ()))
+
+
+def _index_of(headers: list[tuple[str, str]]) -> dict[str, list[str]]:
+    index: dict[str, list[str]] = {}
+    for name, value in headers:
+        key = name.lower()
+        values = index.get(key)
+        if values is None:
+            index[key] = [value]
+        else:
+            values.append(value)
+    return index
 
 
 def write_request(sock: socket.socket, method: str, target: str, host: str, *,
@@ -78,16 +94,26 @@ def write_request(sock: socket.socket, method: str, target: str, host: str, *,
     """
     lines = [f"{method} {target} HTTP/1.1", f"Host: {host}"]
     for name, value in headers.items():
-        if "\r" in name or "\n" in name or "\r" in value or "\n" in value or ":" in name:
-            raise ValueError(f"invalid HTTP header {name!r}")
-        if name.lower() != "content-length":
-            lines.append(f"{name}: {value}")
+        line = _header_line(name, value)
+        if line:
+            lines.append(line)
     if body is not None or method in _BODY_METHODS:
         lines.append(f"Content-Length: {len(body or b'')}")
     if "\r" in target or "\n" in target or " " in target:
         raise ValueError(f"invalid request target {target!r}")
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
     sock.sendall(head + body if body else head)
+
+
+# A client sends the same few headers (its agent, its token, the content type) on every
+# request: each is checked and formatted once.
+@functools.lru_cache(maxsize=512)
+def _header_line(name: str, value: str) -> str:
+    """`name: value` as sent; "" for a Content-Length (the body's framing is
+    `write_request`'s); ValueError for a name or value that would split the request."""
+    if "\r" in name or "\n" in name or "\r" in value or "\n" in value or ":" in name:
+        raise ValueError(f"invalid HTTP header {name!r}")
+    return "" if name.lower() == "content-length" else f"{name}: {value}"
 
 
 class _Reader:
@@ -186,13 +212,14 @@ def read_response(sock: socket.socket, method: str) -> Response:
             continue  # 100 Continue and friends: the real answer follows
         break
     headers = _parse_headers(rest)
-    connection = (next((v for k, v in headers if k.lower() == "connection"), "")).lower()
+    index = _index_of(headers)
+    connection = index.get("connection", ("",))[0].lower()
     will_close = "close" in connection or (version == "HTTP/1.0" and "keep-alive" not in connection)
     if method == "HEAD" or status in _NO_BODY:
         body = b""
     else:
-        encoding = next((v for k, v in headers if k.lower() == "transfer-encoding"), "")
-        length = next((v for k, v in headers if k.lower() == "content-length"), None)
+        encoding = index.get("transfer-encoding", ("",))[0]
+        length = index.get("content-length", (None,))[0]
         if "chunked" in encoding.lower():
             body = _chunked(reader)
         elif length is not None:
@@ -203,7 +230,8 @@ def read_response(sock: socket.socket, method: str) -> Response:
             body, will_close = reader.rest(), True
     # Bytes after the response (none are expected: requests are not pipelined) mean the
     # framing cannot be trusted for the next exchange.
-    return Response(status, reason, headers, body, will_close or reader.leftover)
+    return Response(status, reason, headers, body, will_close or reader.leftover,
+                    index=index)
 
 
 def _parse_headers(text: str) -> list[tuple[str, str]]:

@@ -17,6 +17,7 @@ REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE), else certifi's bundle, as requests would u
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import http.client
 import os
@@ -67,6 +68,22 @@ def proxied(proxies: Mapping[str, str], url: str) -> bool:
     """Whether a requests-style proxy map sends `url` through a proxy."""
     scheme = url.split(":", 1)[0].lower()
     return bool(proxies.get(scheme) or proxies.get("all"))
+
+
+# Salesforce sets the same cookie (BrowserId) on every answer: parsing it is a third of
+# the exchange's CPU, so each distinct Set-Cookie value is parsed once. Expiry is still
+# judged at every answer (`_expired`).
+@functools.lru_cache(maxsize=64)
+def _parse_cookie(header: str) -> tuple[tuple[str, str, str, str], ...]:
+    """(name, value, max-age, expires) of each cookie a Set-Cookie value sets; none when
+    it cannot be parsed (a cookie we cannot parse is one we cannot send back either)."""
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(header)
+    except CookieError:
+        return ()
+    return tuple((name, morsel.value, morsel["max-age"], morsel["expires"])
+                 for name, morsel in jar.items())
 
 
 @dataclass(frozen=True)
@@ -269,16 +286,11 @@ class KeepAliveConnection:
 
     def _take_cookies(self, headers: object) -> None:
         for header in headers:  # type: ignore[attr-defined]
-            jar: SimpleCookie = SimpleCookie()
-            try:
-                jar.load(str(header))
-            except CookieError:
-                continue  # a cookie we cannot parse is one we cannot send back either
-            for name, morsel in jar.items():
-                if self._expired(morsel["max-age"], morsel["expires"]):
+            for name, value, max_age, expires in _parse_cookie(str(header)):
+                if self._expired(max_age, expires):
                     self.cookies.pop(name, None)
                 else:
-                    self.cookies[name] = morsel.value
+                    self.cookies[name] = value
 
     @staticmethod
     def _expired(max_age: str, expires: str) -> bool:
