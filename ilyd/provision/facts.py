@@ -377,8 +377,9 @@ def gather(rest: RestClient, objects: tuple[str, ...], *, before: OrgFacts | Non
 
     `before`: the snapshot this provisioning run read before its own changes. What those
     changes cannot touch is taken from it, not read again: the org's identity, the user's
-    name and UI logins, the daily allowances (the API usage then comes from the latest
-    answer's header), and the CDC selection unless `cdc_changed`."""
+    name and UI logins, what the user may do with objects and whether the org streams
+    (a run grants fields only), the daily allowances (the API usage then comes from the
+    latest answer's header), and the CDC selection unless `cdc_changed`."""
     token = rest.token
     user_id = token.user_id or ""
     queries = {"assignments": _assignments_query(user_id),
@@ -400,12 +401,19 @@ def gather(rest: RestClient, objects: tuple[str, ...], *, before: OrgFacts | Non
         username = before.username
     unknown: dict[str, str] = {}
     system, sets = _system_permissions(rest, reads, unknown)
-    listed = _listed_objects(rest, unknown)
-    object_perms = _object_access(listed)
-    if listed is not None and "PushTopic" not in listed:
-        pushtopic = _push_topic_grant(rest, list(sets or ()))
-        if pushtopic:
-            object_perms["PushTopic"] = pushtopic
+    if before is not None:
+        # A run grants fields only: what the user may do with objects, and whether the
+        # org streams, are as they were.
+        object_perms, streaming = dict(before.objects), before.streaming_enabled
+        unknown.update({k: v for k, v in before.unknown.items() if k == "describe_global"})
+    else:
+        listed = _listed_objects(rest, unknown)
+        object_perms = _object_access(listed)
+        if listed is not None and "PushTopic" not in listed:
+            pushtopic = _push_topic_grant(rest, list(sets or ()))
+            if pushtopic:
+                object_perms["PushTopic"] = pushtopic
+        streaming = _streaming_enabled(listed, object_perms, system)
     fields = _field_facts(rest, objects, unknown)
     ps_id, grants = _permission_set(rest, reads, unknown)
     topics, topic_error = _push_topics(reads, objects)
@@ -430,7 +438,7 @@ def gather(rest: RestClient, objects: tuple[str, ...], *, before: OrgFacts | Non
         system=system,
         objects=object_perms,
         assigned_sets=sets or {},
-        streaming_enabled=_streaming_enabled(listed, object_perms, system),
+        streaming_enabled=streaming,
         fields=fields,
         permission_set_id=ps_id,
         permission_set_grants=grants,
