@@ -298,13 +298,39 @@ class _Applier:
             "AssigneeId": self.facts.user_id, "PermissionSetId": self.ps_id}))
 
     def push_topic(self, action: Action) -> None:
-        sobject = next(o for o, s in PUSH_TOPICS.items() if s.name == action.target)
-        body = PUSH_TOPICS[sobject].body(self.api_version)
+        body = self._topic_body(action)
         if action.record_id:
             del body["Name"]
             self.run(action, lambda: self.rest.update("PushTopic", str(action.record_id), body))
         else:
             self.run(action, lambda: self.rest.create("PushTopic", body))
+
+    def create_push_topics(self, actions: Sequence[Action]) -> None:
+        """New topics in one sObject Collections call (one API call for both objects')."""
+        if len(actions) < 2:
+            for action in actions:
+                self.push_topic(action)
+            return
+        try:
+            results = self.rest.create_collection(
+                "PushTopic", [self._topic_body(a) for a in actions])
+        except SalesforceError as exc:
+            # Should an org refuse PushTopic in a Collections call, one call each still
+            # creates them (and says why, should that fail too).
+            log.info("push_topics_one_by_one", error=str(exc))
+            for action in actions:
+                self.push_topic(action)
+            return
+        for action, saved in zip(actions, results, strict=True):
+            if saved.success:
+                self.ok(action)
+            else:
+                self.failed(action, "; ".join(f"{e.status_code}: {e.message}"
+                                              for e in saved.errors))
+
+    def _topic_body(self, action: Action) -> dict[str, Any]:
+        sobject = next(o for o, s in PUSH_TOPICS.items() if s.name == action.target)
+        return PUSH_TOPICS[sobject].body(self.api_version)
 
 
 def apply(rest: RestClient, facts: OrgFacts, plan: Plan, api_version: str,
@@ -323,9 +349,9 @@ def apply(rest: RestClient, facts: OrgFacts, plan: Plan, api_version: str,
         applier.grant_fields(grants)
     for action in by_kind.get(ActionKind.ASSIGN_PERMISSION_SET, []):
         applier.assign(action)
-    for kind in (ActionKind.CREATE_PUSH_TOPIC, ActionKind.UPDATE_PUSH_TOPIC):
-        for action in by_kind.get(kind, []):
-            applier.push_topic(action)
+    applier.create_push_topics(by_kind.get(ActionKind.CREATE_PUSH_TOPIC, []))
+    for action in by_kind.get(ActionKind.UPDATE_PUSH_TOPIC, []):
+        applier.push_topic(action)
     for action in by_kind.get(ActionKind.SELECT_CDC_ENTITY, []):
         sobject = action.detail.split()[0]
         body = member_body(sobject)

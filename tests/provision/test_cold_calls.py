@@ -64,3 +64,24 @@ def test_the_read_after_the_changes_leaves_out_what_they_cannot_change(
     assert calls["POST composite"] == 2  # one per snapshot, before and after the changes
     assert calls["GET limits"] == 1
     assert calls["GET describeGlobal"] == 1
+
+
+def test_both_push_topics_are_created_in_one_collections_call(env: Env) -> None:
+    report = env.provisioner().provision()
+    assert [a.kind for a in report.done].count(ActionKind.CREATE_PUSH_TOPIC) == 2
+    calls = _calls(env)
+    assert calls["POST composite.sobjects"] == 2  # the field grants, the topics
+    topics = env.rest.query("SELECT Name, IsActive FROM PushTopic")
+    assert {t["Name"] for t in topics if t["IsActive"]} == {"IlyAccountChanges",
+                                                            "IlyLeadChanges"}
+
+
+def test_topics_refused_in_one_call_are_created_one_by_one(env: Env) -> None:
+    fault = env.http.post(f"{env.dev.admin}/faults", json={
+        "kind": "status", "method": "POST",
+        "path_prefix": f"/services/data/v{env.rest.api_version}/composite/sobjects",
+        "status": 400, "error_code": "INVALID_TYPE", "message": "not here", "count": 2},
+        timeout=10)
+    assert fault.status_code < 300, fault.text
+    report = env.provisioner().provision()
+    assert [a.kind for a in report.done].count(ActionKind.CREATE_PUSH_TOPIC) == 2
