@@ -10,7 +10,8 @@ Collections update and confirms. Only `Writer.flush` is timed.
 
 Prints, per k: CPU ms per flush and per record (time.process_time of this process, which
 includes the database's background checkpoints, and time.thread_time of the flushing
-thread alone), and SQL statements per flush.
+thread alone, with its median flush: on a busy machine the mean swings with the others'
+load), and SQL statements per flush.
 `--profile` prints a cProfile top 25 (by own time) of the flushes, per k.
 
     .venv/bin/python bench/writer_flush.py                      # k = 1, 3, 10; 200 flushes each
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -108,7 +110,8 @@ def main() -> None:
               f"{len(entries)} records created")
         for k in sizes:
             profile = cProfile.Profile(time.thread_time) if args.profile else None
-            cpu = thread = 0.0
+            cpu = 0.0
+            threads: list[float] = []  # each timed flush's thread CPU
             records = 0
             timed = range(args.warmup, args.warmup + args.flushes)
             for n in range(2 * args.warmup + args.flushes):
@@ -124,7 +127,7 @@ def main() -> None:
                     report = writer.flush()
                 if n in timed:
                     cpu += time.process_time() - began
-                    thread += time.thread_time() - began_thread
+                    threads.append(time.thread_time() - began_thread)
                     records += len(works)
                 if report.written != len(works):
                     raise RuntimeError(f"a flush wrote {report.written} of {len(works)}:"
@@ -133,8 +136,8 @@ def main() -> None:
             sql = statements[0] / max(1, args.warmup)
             print(f"k={k:<3} CPU {cpu * 1e3 / args.flushes:.2f} ms/flush "
                   f"{cpu * 1e3 / records:.2f} ms/record (process); "
-                  f"{thread * 1e3 / args.flushes:.2f} ms/flush (thread); "
-                  f"SQL {sql:.1f} statements/flush")
+                  f"{sum(threads) * 1e3 / args.flushes:.2f} ms/flush (thread; median "
+                  f"{statistics.median(threads) * 1e3:.2f}); SQL {sql:.1f} statements/flush")
             if profile is not None:
                 pstats.Stats(profile).sort_stats("tottime").print_stats(25)
         pipeline.release()

@@ -38,6 +38,8 @@ __all__ = ["EnrichmentOutcome", "enrich_record", "enrich_records", "outcome_from
 log = structlog.get_logger(__name__)
 
 _EMPTY: Mapping[str, object] = MappingProxyType({})
+# One encoder for every fingerprint (json.dumps builds one per call for these options).
+_FINGERPRINT_ENCODER = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -73,12 +75,38 @@ class EnrichmentOutcome:
         """
         known: str | None = self.__dict__.get("_fingerprint")
         if known is None:
-            stable = {k: v for k, v in self.values.items()
-                      if k != catalogue.LAST_ENRICHED.api_name}
-            encoded = json.dumps(stable, sort_keys=True, default=str, separators=(",", ":"))
-            known = hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+            parts = self.__dict__.get("_parts")
+            known = (_fingerprint(self.values) if parts is None
+                     else _parts_fingerprint(*parts))
             object.__setattr__(self, "_fingerprint", known)  # frozen: not a field
         return known
+
+
+def _fingerprint(values: Mapping[str, object]) -> str:
+    stable = dict(values)
+    stable.pop(catalogue.LAST_ENRICHED.api_name, None)
+    encoded = _FINGERPRINT_ENCODER.encode(stable)
+    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+# Fingerprints by the two memoised mappings an outcome's values are made of (below): the
+# records of one company share them, and each writer confirmation stores a fingerprint.
+# An entry holds both mappings, so their ids cannot name other objects while it lives.
+_fingerprint_memo: dict[tuple[int, int],
+                        tuple[Mapping[str, object], Mapping[str, object], str]] = {}
+
+
+def _parts_fingerprint(fixed: Mapping[str, object], data: Mapping[str, object]) -> str:
+    key = (id(fixed), id(data))
+    known = _fingerprint_memo.get(key)
+    if known is not None and known[0] is fixed and known[1] is data:
+        return known[2]
+    # As `_fingerprint` of the values: Last Enriched, the one other value, is left out.
+    fingerprint = _fingerprint({**fixed, **data})
+    if len(_fingerprint_memo) >= _MEMO_SIZE:
+        _fingerprint_memo.clear()
+    _fingerprint_memo[key] = (fixed, data, fingerprint)
+    return fingerprint
 
 
 @functools.cache
@@ -106,20 +134,30 @@ def _remember(memo: dict[tuple[object, ...], Mapping[str, object]], key: tuple[o
     return values
 
 
-def _meta_values(
-    sobject: str, status: MatchStatus, domain: str | None, source: str | None, now: datetime
-) -> dict[str, object]:
-    key = (sobject, status, domain, source)
+def _decided(sobject: str, status: MatchStatus, domain: DomainResult, source: str | None,
+             *, now: datetime, provided: Mapping[str, object] | None,
+             **others: object) -> EnrichmentOutcome:
+    """The outcome of `status`: its match values (domain, status, source), Last Enriched
+    stamped `now` and, unless `provided` is None (an Error leaves the company values as
+    they are), every data field coerced from `provided`. It keeps the two memoised
+    mappings its values are made of, for its fingerprint."""
+    key = (sobject, status, domain.domain, source)
     fixed = _meta_memo.get(key)
     if fixed is None:
-        raw = {catalogue.DOMAIN: domain, catalogue.MATCH_STATUS: status.value,
+        raw = {catalogue.DOMAIN: domain.domain, catalogue.MATCH_STATUS: status.value,
                catalogue.SOURCE: source}
         fixed = _remember(_meta_memo, key, {f.api_name: coerce_value(f, v)
                                             for f, v in raw.items() if sobject in f.objects})
+    data = _EMPTY if provided is None else _data_values(sobject, provided)
     values = dict(fixed)
     if sobject in catalogue.LAST_ENRICHED.objects:
         values[catalogue.LAST_ENRICHED.api_name] = coerce_value(catalogue.LAST_ENRICHED, now)
-    return values
+    values.update(data)
+    outcome = EnrichmentOutcome(sobject=sobject, status=status,
+                                values=MappingProxyType(values), domain=domain.domain,
+                                domain_source=domain.source, source=source, **others)
+    object.__setattr__(outcome, "_parts", (fixed, data))  # frozen: not a field
+    return outcome
 
 
 def _data_values(sobject: str, provided: Mapping[str, object]) -> Mapping[str, object]:
@@ -150,32 +188,23 @@ def _coerce_data(sobject: str, provided: Mapping[str, object]) -> dict[str, obje
 
 
 def _no_domain_outcome(sobject: str, result: DomainResult, now: datetime) -> EnrichmentOutcome:
-    status = result.match_status or MatchStatus.INVALID_DOMAIN
-    values = _meta_values(sobject, status, result.domain, None, now)
-    values.update(_data_values(sobject, _EMPTY))
-    return EnrichmentOutcome(
-        sobject=sobject, status=status, values=MappingProxyType(values),
-        domain=result.domain, domain_source=result.source,
-    )
+    return _decided(sobject, result.match_status or MatchStatus.INVALID_DOMAIN, result, None,
+                    now=now, provided=_EMPTY)
 
 
 def outcome_from_lookup(
     sobject: str, domain: DomainResult, lookup: Lookup | ProviderError | Exception, now: datetime
 ) -> EnrichmentOutcome:
     """Turn one provider answer (or failure) for a record's domain into its outcome."""
-    base = {"sobject": sobject, "domain": domain.domain, "domain_source": domain.source}
     if isinstance(lookup, ProviderError) and lookup.retryable:
         return EnrichmentOutcome(
-            status=None, error=str(lookup), error_reason=lookup.reason,
-            retry_after=lookup.retry_after, **base,
+            sobject=sobject, status=None, domain=domain.domain, domain_source=domain.source,
+            error=str(lookup), error_reason=lookup.reason, retry_after=lookup.retry_after,
         )
     if isinstance(lookup, Exception):
         reason = lookup.reason if isinstance(lookup, ProviderError) else "provider_bug"
-        values = _meta_values(sobject, MatchStatus.ERROR, domain.domain, None, now)
-        return EnrichmentOutcome(
-            status=MatchStatus.ERROR, values=MappingProxyType(values), error=str(lookup),
-            error_reason=reason, **base,
-        )
+        return _decided(sobject, MatchStatus.ERROR, domain, None, now=now, provided=None,
+                        error=str(lookup), error_reason=reason)
     if lookup.found:
         status = MatchStatus.MATCHED
         provided: Mapping[str, object] = lookup.values
@@ -184,11 +213,7 @@ def outcome_from_lookup(
     else:
         status = MatchStatus.INVALID_DOMAIN if lookup.invalid else MatchStatus.NOT_FOUND
         provided = _EMPTY
-    values = _meta_values(sobject, status, domain.domain, lookup.provider, now)
-    values.update(_data_values(sobject, provided))
-    return EnrichmentOutcome(
-        status=status, values=MappingProxyType(values), source=lookup.provider, **base
-    )
+    return _decided(sobject, status, domain, lookup.provider, now=now, provided=provided)
 
 
 def _ask(provider: Provider, domain: str) -> Lookup | Exception:

@@ -44,9 +44,13 @@ def outcome_json(outcome: EnrichmentOutcome, values: Mapping[str, Any] | None,
     for name, value in (values or {}).items():
         if name == LAST_ENRICHED.api_name:
             continue
-        before = old.get(name) if old is not None else None
-        if old is not None and name in old and normalise(name, before) == normalise(
-                name, value):
+        if old is None or name not in old:
+            written[name] = [None, value]
+            continue
+        before = old[name]
+        # A blank value normalises to "" and nothing else does: two blanks are the same.
+        if (value is None or value == "") if before is None or before == "" \
+                else normalise(name, before) == normalise(name, value):
             skipped[name] = UNCHANGED
         else:
             written[name] = [before, value]
@@ -56,7 +60,11 @@ def outcome_json(outcome: EnrichmentOutcome, values: Mapping[str, Any] | None,
         "source": outcome.source, "written": written, "skipped": skipped}
     if note:
         body["note"] = note
-    return json.dumps(body, default=str, separators=(",", ":"))
+    return _ENCODER.encode(body)
+
+
+# One encoder for every entry (json.dumps builds one per call for these options).
+_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
 
 
 def entry_row(org: str, work: WorkItem, values: Mapping[str, Any] | None = None,

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from ilyd.enrich.fields import LAST_ENRICHED
 from ilyd.salesforce.rest import RestClient
-from ilyd.salesforce.soql import identifier, soql
+from ilyd.salesforce.soql import identifier, quote
 
 # Changes on every write by design: a write that would change nothing else is a no-op.
 _ALWAYS_NEW = frozenset({LAST_ENRICHED.api_name})
@@ -48,18 +49,30 @@ def read_current(rest: RestClient, sobject: str, record_ids: Sequence[str],
 def current_query(sobject: str, record_ids: Sequence[str], names: Iterable[str],
                   scope: str | None = None) -> str | None:
     """The SOQL `read_current` sends, None when there is nothing to read."""
-    wanted = sorted(set(names) - {"Id"})
-    if not record_ids or not (wanted or scope):
+    if not record_ids:
         return None
-    select = ", ".join(identifier(n) for n in ("Id", *wanted))
-    # Names pass `identifier` (API-name grammar); the ids are quoted by `soql`.
-    template = f"SELECT {select} FROM {identifier(sobject)} WHERE Id IN {{ids}}"  # noqa: S608
-    query = soql(template, ids=list(record_ids))
+    head, fields = _select_head(sobject, names if isinstance(names, frozenset)
+                                else frozenset(names))
+    if not (fields or scope):
+        return None
+    # The ids are quoted by `quote`, as `soql` quotes them.
+    query = head + quote(list(record_ids))
     if scope:
-        # The admin's condition, already in parentheses, is appended after `soql`'s
-        # formatting: nothing is put into it, and its braces are not placeholders.
+        # The admin's condition, already in parentheses, is appended after the ids:
+        # nothing is put into it.
         query += f" AND {scope}"
     return query
+
+
+# A writer reads the same few sets of fields of the same objects on every flush.
+@lru_cache(maxsize=256)
+def _select_head(sobject: str, names: frozenset[str]) -> tuple[str, bool]:
+    """("SELECT Id, <names> FROM <sobject> WHERE Id IN ", whether `names` holds a field
+    other than Id)."""
+    wanted = sorted(names - {"Id"})
+    # Names pass `identifier` (API-name grammar).
+    select = ", ".join(identifier(n) for n in ("Id", *wanted))
+    return f"SELECT {select} FROM {identifier(sobject)} WHERE Id IN ", bool(wanted)  # noqa: S608
 
 
 def by_short_id(rows: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:

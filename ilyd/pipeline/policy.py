@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 
@@ -56,8 +56,18 @@ LAST_MODIFIED_BY = "LastModifiedById"
 _KNOWN_NAME_SETS = 64
 
 
-def _blank(value: object) -> bool:
-    return value is None or value == ""
+def _names_of(wanted: Sequence[tuple[str, Mapping[str, Any]]]) -> frozenset[str]:
+    """Every field name of the values in `wanted`."""
+    return frozenset().union(*[values.keys() for _, values in wanted])
+
+
+class _Policed(NamedTuple):
+    """What the policies make of a set of Ily fields."""
+
+    read: frozenset[str]  # the fields to read (`read_names`)
+    names: frozenset[str]  # the fields the policies decide on (not `always`)
+    edited: frozenset[str]  # the `unless_edited` ones
+    if_blank: frozenset[str]  # the `if_blank` ones
 
 
 @dataclass(frozen=True)
@@ -84,22 +94,26 @@ class FieldPolicy:
         self.fields = fields
         self.hashes = hashes
         # Asked several times a flush, of the same few sets of Ily fields.
-        self._read_names: dict[frozenset[str], frozenset[str]] = {}
+        self._policed: dict[frozenset[str], _Policed] = {}
 
     def read_names(self, names: Iterable[str]) -> set[str]:
         """The fields among `names` whose current value the policy needs (with
         LastModifiedById when a field is `unless_edited`)."""
-        key = frozenset(names)
-        known = self._read_names.get(key)
+        return set(self._policies_of(frozenset(names)).read)
+
+    def _policies_of(self, names: frozenset[str]) -> _Policed:
+        known = self._policed.get(names)
         if known is None:
-            policed = {n for n in key if n != LAST_ENRICHED.api_name
-                       and self.enrich.policy(n) is not OverwritePolicy.ALWAYS}
-            if any(self.enrich.policy(n) is OverwritePolicy.UNLESS_EDITED for n in policed):
-                policed.add(LAST_MODIFIED_BY)
-            if len(self._read_names) >= _KNOWN_NAME_SETS:
-                self._read_names.clear()
-            known = self._read_names[key] = frozenset(policed)
-        return set(known)
+            policed = frozenset(n for n in names if n != LAST_ENRICHED.api_name
+                                and self.enrich.policy(n) is not OverwritePolicy.ALWAYS)
+            edited = frozenset(n for n in policed
+                               if self.enrich.policy(n) is OverwritePolicy.UNLESS_EDITED)
+            if len(self._policed) >= _KNOWN_NAME_SETS:
+                self._policed.clear()
+            known = self._policed[names] = _Policed(
+                policed | {LAST_MODIFIED_BY} if edited else policed, policed, edited,
+                policed - edited)
+        return known
 
     def read_query(self, sobject: str, wanted: Sequence[tuple[str, Mapping[str, Any]]],
                    unsure: set[str]) -> str | None:
@@ -108,12 +122,12 @@ class FieldPolicy:
         return current_query(sobject, *self._read_plan(sobject, wanted, unsure))
 
     def _read_plan(self, sobject: str, wanted: Sequence[tuple[str, Mapping[str, Any]]],
-                   unsure: set[str]) -> tuple[list[str], set[str], str | None]:
+                   unsure: set[str]) -> tuple[list[str], frozenset[str], str | None]:
         """(ids, names, scope condition) of the batch's read."""
-        policed = self.read_names({n for _, values in wanted for n in values})
-        scope = scope_clause(self.scope, sobject)
-        maybe = [(r, v) for r, v in wanted if r in unsure]
-        names = policed | wanted_names(maybe)
+        policed = self._policies_of(_names_of(wanted)).read
+        scope = scope_clause(self.scope, sobject) if self.scope else None
+        maybe = [(r, v) for r, v in wanted if r in unsure] if unsure else []
+        names = policed | wanted_names(maybe) if maybe else policed
         ids = [r for r, _ in (wanted if policed or scope else maybe)]
         return ids, names, scope
 
@@ -133,18 +147,20 @@ class FieldPolicy:
         (the read is then made again), else None. `read`: the rows of `read_query`,
         when the caller read them already (by 15-character Id); `state`: the records'
         hashes and policy state, when the caller read them already."""
-        ids, names, scope = self._read_plan(sobject, wanted, unsure)
-        maybe = [(r, v) for r, v in wanted if r in unsure]
+        maybe = [(r, v) for r, v in wanted if r in unsure] if unsure else []
         if read is not None:
             current, reads = read, 0
+            scope = scope_clause(self.scope, sobject) if self.scope else None
         else:
+            ids, names, scope = self._read_plan(sobject, wanted, unsure)
             current, reads = self._read(rest, sobject, (ids, names, scope), dropped)
         outside = {r for r, _ in wanted if r[:15] not in current} if scope else set()
         left_out = self.apply(sobject, wanted, current, state=state)
         return BatchRead(landed(current, maybe), outside, current, left_out, reads)
 
     @staticmethod
-    def _read(rest: RestClient, sobject: str, plan: tuple[list[str], set[str], str | None],
+    def _read(rest: RestClient, sobject: str,
+              plan: tuple[list[str], frozenset[str], str | None],
               dropped: Callable[[SalesforceError], str | None],
               ) -> tuple[Mapping[str, Mapping[str, Any]], int]:
         """The batch's rows and the queries they took, read again without a column the
@@ -172,13 +188,11 @@ class FieldPolicy:
         `count`: False for a dry run (no metrics, nothing stored). `state`: the records'
         hashes and policy state, when the caller read them already (else they are read
         here)."""
-        names = self.read_names({n for _, values in wanted for n in values})
-        names.discard(LAST_MODIFIED_BY)
+        policies = self._policies_of(_names_of(wanted))
+        names, edited, if_blank = policies.names, policies.edited, policies.if_blank
         if not names:
             return {}
         ids = [record_id for record_id, _ in wanted]
-        edited = {n for n in names if self.enrich.policy(n) is OverwritePolicy.UNLESS_EDITED}
-        if_blank = names - edited
         if state is not None:
             written, sent, protected = state.written, state.pending, state.protected
             stored = state.hashes
@@ -187,9 +201,7 @@ class FieldPolicy:
             stored = self.hashes.get_many(self.org, sobject, ids)
         else:
             written, sent, protected, stored = {}, {}, {}, {}
-        before = ({r: h.written_at < self.fields.tracking_since for r, h in stored.items()}
-                  if edited else {})
-        ilyd = (self.user_id() or "")[:15] if edited else ""
+        ilyd: str | None = None  # the integration user's 15-character Id, once needed
         left_out: dict[str, dict[str, str]] = {}
         newly: list[tuple[str, str]] = []
         cleared: list[tuple[str, str]] = []
@@ -197,18 +209,30 @@ class FieldPolicy:
             row = current.get(record_id[:15])
             if row is None:
                 continue
-            by_ilyd = bool(ilyd) and str(row.get(LAST_MODIFIED_BY) or "")[:15] == ilyd
-            for name in sorted(names & set(values)):
+            shielded = protected.get(record_id, ())
+            ilyds: bool | None = None
+            for name in sorted(values.keys() & names):
                 now = row.get(name)
+                if now is None or now == "":
+                    if name in shielded and name in edited:
+                        # An admin cleared the person's value: ilyd's again.
+                        cleared.append((record_id, name))
+                    continue
                 if name in if_blank:
-                    reason = None if _blank(now) else IF_BLANK
+                    reason: str | None = IF_BLANK
                 else:
+                    if ilyds is None:
+                        if ilyd is None:
+                            ilyd = (self.user_id() or "")[:15]
+                        last = stored.get(record_id)
+                        ilyds = ((bool(ilyd)
+                                  and str(row.get(LAST_MODIFIED_BY) or "")[:15] == ilyd)
+                                 or (last is not None
+                                     and last.written_at < self.fields.tracking_since))
                     reason = self._unless_edited(
                         (record_id, name), now=now, new=values[name],
                         written=written.get(record_id), sent=sent.get(record_id),
-                        is_protected=name in protected.get(record_id, ()),
-                        ilyds=by_ilyd or before.get(record_id, False),
-                        newly=newly, cleared=cleared)
+                        is_protected=name in shielded, ilyds=ilyds, newly=newly)
                 if reason is not None:
                     values.pop(name, None)
                     left_out.setdefault(record_id, {})[name] = reason
@@ -253,17 +277,12 @@ class FieldPolicy:
     def _unless_edited(key: tuple[str, str], *, now: object, new: object,
                        written: Mapping[str, str] | None, sent: Mapping[str, str] | None,
                        is_protected: bool,
-                       ilyds: bool, newly: list[tuple[str, str]],
-                       cleared: list[tuple[str, str]]) -> str | None:
-        """None to write the field, else why not (a newly edited field is added to
-        `newly`, a cleared protected one to `cleared`); `key` is (record id, field),
-        `ilyds` whether the record's values are known to be ilyd's (its last change was
-        ilyd's, or ilyd wrote it before digests were kept)."""
+                       ilyds: bool, newly: list[tuple[str, str]]) -> str | None:
+        """None to write the field holding `now` (not blank), else why not (a newly
+        edited field is added to `newly`); `key` is (record id, field), `ilyds` whether
+        the record's values are known to be ilyd's (its last change was ilyd's, or ilyd
+        wrote it before digests were kept)."""
         name = key[1]
-        if _blank(now):
-            if is_protected:  # an admin cleared the person's value: ilyd's again
-                cleared.append(key)
-            return None
         if is_protected:
             return PROTECTED
         held = digest(name, now)

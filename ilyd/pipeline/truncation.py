@@ -29,8 +29,11 @@ def fit(sobject: str, record_id: str, values: dict[str, Any],
     would refuse the whole record (STRING_TOO_LONG) for one long value. Lengths count as
     Salesforce counts them, in UTF-16 units (ilyd.enrich.coerce.sf_length)."""
     for name, value in values.items():
+        if not isinstance(value, str):
+            continue
         limit = lengths.get(name)
-        if isinstance(value, str) and limit and sf_length(value) > limit:
+        # A text counts at most two units a character: a short one fits without a count.
+        if limit and 2 * len(value) > limit and sf_length(value) > limit:
             values[name] = truncate_units(value, limit)
             log.info("ily_value_truncated", sobject=sobject, record=record_id,
                      field=name, length=sf_length(value), max_length=limit)

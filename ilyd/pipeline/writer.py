@@ -25,7 +25,8 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import structlog
 
@@ -107,6 +108,14 @@ class _Send:
     digests: str | None = None
 
 
+class _Plan(NamedTuple):
+    """One sObject's ready records, as the policies' read and checks take them."""
+
+    sends: list[_Send]
+    wanted: list[tuple[str, dict[str, Any]]]  # (record id, values to send)
+    unsure: set[str]  # the ids an earlier write may have reached unconfirmed
+
+
 # Waits of a record given back after `attempts` claims: up to 0.5 s, 1 s, 2 s ... 60 s.
 RETRY_BACKOFF = Backoff(initial=0.5, cap=60.0)
 
@@ -155,7 +164,11 @@ class Writer:
         self._last_flush = float("-inf")
         self.window = WriterWindow(enrich.writer_window, enrich.writer_window_max,
                                    enrich.api_share, self._allowance, clock=clock)
-        metrics.WRITER_WINDOW_SECONDS.labels(org=org).set(self.window.current())
+        # The org's series, set on every flush (a label lookup each time otherwise).
+        self._window_gauge = metrics.WRITER_WINDOW_SECONDS.labels(org=org)
+        self._enriched = metrics.RECORDS_ENRICHED.labels(org=org)
+        self._projected_gauge: metrics.Gauge | None = None
+        self._window_gauge.set(self.window.current())
 
     # -- batching -----------------------------------------------------------------------
 
@@ -204,19 +217,24 @@ class Writer:
         ready = {sobject: self._ready(sobject, list(batch.values()), writables, report,
                                       states[sobject].hashes)
                  for sobject, batch in pending.items()}
-        read = self._read_together({o: r for o, r in ready.items() if r}, report)
-        for sobject, batch_sends in ready.items():
-            if batch_sends:
-                sends.extend(self._police(sobject, batch_sends, report, read.get(sobject),
-                                          states[sobject]))
+        plans = {sobject: _Plan(batch_sends, self._wanted(batch_sends),
+                                self._unsure(batch_sends))
+                 for sobject, batch_sends in ready.items() if batch_sends}
+        read = self._read_together(plans, report)
+        for sobject, plan in plans.items():
+            sends.extend(self._police(sobject, plan, report, read.get(sobject),
+                                      states[sobject]))
         for start in range(0, len(sends), self.batch_size):
             self._send(sends[start:start + self.batch_size], writables, report)
         report.released = self._given_back - given_back
         self.window.spent(report.calls + report.reads)
-        metrics.WRITER_WINDOW_SECONDS.labels(org=self.org).set(self.window.current())
+        self._window_gauge.set(self.window.current())
         projected = self.window.projected()
         if projected is not None:
-            metrics.API_PROJECTED_DAILY_SHARE.labels(org=self.org).set(projected)
+            # Its series appears with the first projection (0 would be a false reading).
+            if self._projected_gauge is None:
+                self._projected_gauge = metrics.API_PROJECTED_DAILY_SHARE.labels(org=self.org)
+            self._projected_gauge.set(projected)
         return report
 
     def _allowance(self) -> int | None:
@@ -255,7 +273,10 @@ class Writer:
                                                          work.inputs_hash)],
                                    history=[entry_row(self.org, work, note=UNCHANGED)])
                 continue
-            sends.append(_Send(work, dict(work.outcome.values)))
+            values = work.outcome.values
+            # An outcome's read-only mapping copies as a whole (dict() copies key by key).
+            sends.append(_Send(work, values.copy() if isinstance(values, MappingProxyType)
+                               else dict(values)))
         if not sends:
             return []
         try:
@@ -264,19 +285,21 @@ class Writer:
             self._call_failed(exc, sends, report)
             return []
         for send in sends:
-            send.kept = dict.fromkeys(set(send.values) - set(writable), UNWRITABLE)
-            send.values = {k: v for k, v in send.values.items() if k in writable}
+            if not send.values.keys() <= writable.keys():
+                send.kept = dict.fromkeys(send.values.keys() - writable.keys(), UNWRITABLE)
+                send.values = {k: v for k, v in send.values.items() if k in writable}
             fit(sobject, send.work.record_id, send.values, writable)
         return sends
 
-    def _read_together(self, ready: Mapping[str, list[_Send]],
+    def _read_together(self, plans: Mapping[str, _Plan],
                        report: FlushReport) -> dict[str, Mapping[str, Any]]:
         """The current values of every sObject's batch in one Composite call (one API
         call instead of one per sObject), by sObject; an sObject whose query failed, or
         a flush of one sObject, is read on its own by `_police`."""
-        queries = {sobject: self.policy.read_query(sobject, self._wanted(sends),
-                                                   self._unsure(sends))
-                   for sobject, sends in ready.items()}
+        if len(plans) < 2:
+            return {}
+        queries = {sobject: self.policy.read_query(sobject, plan.wanted, plan.unsure)
+                   for sobject, plan in plans.items()}
         queries = {sobject: q for sobject, q in queries.items() if q is not None}
         if not 1 < len(queries) <= MAX_COMPOSITE_QUERIES:
             return {}
@@ -297,15 +320,16 @@ class Writer:
     def _unsure(self, sends: list[_Send]) -> set[str]:
         return {s.work.record_id for s in sends if self._outcome_unknown(s.work)}
 
-    def _police(self, sobject: str, sends: list[_Send], report: FlushReport,
+    def _police(self, sobject: str, plan: _Plan, report: FlushReport,
                 rows: Mapping[str, Any] | None, state: RecordsState) -> list[_Send]:
         """Of one sObject's ready records, those to send: the policies take out the values
         they refuse, records outside the scope and earlier writes that landed unconfirmed
         are confirmed here. `rows`: the batch's current values, when already read;
         `state`: the records' hashes and policy state."""
+        sends = plan.sends
         try:
             read = self.policy.check_batch(
-                self.rest, sobject, self._wanted(sends), self._unsure(sends),
+                self.rest, sobject, plan.wanted, plan.unsure,
                 lambda exc: self._unknown_column(sobject, exc, sends), read=rows,
                 state=state)
             done, outside = read.landed, read.outside
@@ -464,22 +488,25 @@ class Writer:
                  written: bool = True) -> None:
         # The hashes, the inputs, the digests of the values written and the inbox rows
         # in one transaction: they cannot disagree after a crash.
-        works = [s.work for s in sends]
-        self._confirm_rows(
-            [w.item for w in works],
-            hashes=[(w.sobject, w.record_id, w.outcome.fingerprint()) for w in works],
-            inputs=[(w.sobject, w.record_id, w.inputs_hash) for w in works],
-            digests=[(s.work.sobject, s.work.record_id,
-                      digests_json(s.values) if s.digests is None else s.digests)
-                     for s in sends],
-            history=[entry_row(self.org, s.work, s.values, s.old, s.kept) for s in sends])
+        items, hashes, inputs, digests, history = [], [], [], [], []
+        for send in sends:
+            work = send.work
+            items.append(work.item)
+            key = (work.sobject, work.record_id)
+            hashes.append((*key, work.outcome.fingerprint()))
+            inputs.append((*key, work.inputs_hash))
+            digests.append((*key, digests_json(send.values) if send.digests is None
+                            else send.digests))
+            history.append(entry_row(self.org, work, send.values, send.old, send.kept))
+        self._confirm_rows(items, hashes=hashes, inputs=inputs, digests=digests,
+                           history=history)
         if not written:
             return
         now = self._clock()
-        report.written += len(works)
-        metrics.RECORDS_ENRICHED.labels(org=self.org).inc(len(works))
-        for work in works:
-            metrics.EVENT_TO_WRITE_SECONDS.observe(max(0.0, now - work.item.received_at))
+        report.written += len(items)
+        self._enriched.inc(len(items))
+        for item in items:
+            metrics.EVENT_TO_WRITE_SECONDS.observe(max(0.0, now - item.received_at))
 
     def _confirm_rows(self, items: list[InboxItem], *,
                       hashes: Sequence[tuple[str, str, str]] = (),

@@ -23,11 +23,24 @@ MAX_COMPOSITE_QUERIES = 5
 # every flush; a lookup table does the same in one pass.
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
 _FORM = [chr(b) if b in _SAFE else "+" if b == 0x20 else f"%{b:02X}" for b in range(256)]
+_SAFE_CHARS = frozenset(map(chr, _SAFE))
 
 
 def form_quote(text: str) -> str:
     """`text` quoted for a query string, as `urlencode` quotes a value."""
-    return "".join(map(_FORM.__getitem__, text.encode()))
+    if not text.isascii():
+        return "".join(map(_FORM.__getitem__, text.encode()))
+    # A SOQL query holds a handful of distinct characters to quote: one replace each,
+    # "%" first (the others bring in "%"), the space last (it becomes "+", itself quoted).
+    unsafe = set(text) - _SAFE_CHARS
+    if "%" in unsafe:
+        text = text.replace("%", "%25")
+        unsafe.discard("%")
+    space = " " in unsafe
+    unsafe.discard(" ")
+    for char in unsafe:
+        text = text.replace(char, _FORM[ord(char)])
+    return text.replace(" ", "+") if space else text
 
 
 def query_many(rest: RestClient, queries: Sequence[str],
@@ -52,6 +65,8 @@ def query_many(rest: RestClient, queries: Sequence[str],
             results.append(SalesforceError(
                 f"query on org {rest.org}: {error.get('message', page)}", status=status,
                 error_code=error.get("errorCode"), fields=tuple(error.get("fields") or ())))
-        else:
+        elif page.get("done", True):
+            results.append(list(page.get("records") or ()))
+        else:  # further pages
             results.append(list(RecordIterator(rest.http, "query", page, {})))
     return results

@@ -50,6 +50,8 @@ class SaveResult:
     @classmethod
     def from_json(cls, item: Mapping[str, Any]) -> SaveResult:
         """Build from one element of Salesforce's SaveResult array."""
+        if not item.get("errors"):
+            return cls(id=item.get("id"), success=bool(item.get("success")))
         return cls(
             id=item.get("id"),
             success=bool(item.get("success")),
@@ -280,7 +282,8 @@ class RestClient:
     @staticmethod
     def _collection_record(sobject: str, record: Mapping[str, Any], *,
                            need_id: bool) -> dict[str, Any]:
-        out = {k: v for k, v in record.items() if k != "attributes"}
+        out = dict(record)
+        out.pop("attributes", None)
         if need_id and not (out.get("Id") or out.get("id")):
             raise ValueError(f"a {sobject} record to update has no Id: {sorted(out)}")
         out["attributes"] = {"type": sobject}

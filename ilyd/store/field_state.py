@@ -86,8 +86,13 @@ def _digest(api_name: str, value: object) -> str:
 def digests_json(values: Mapping[str, object], skip: Iterable[str] = ()) -> str:
     """The JSON object of digests of `values` (fields in `skip` left out)."""
     left_out = set(skip)
-    return json.dumps({k: digest(k, v) for k, v in sorted(values.items())
-                       if k not in left_out}, separators=(",", ":"))
+    # A blank value's digest is "" (most of a Not Found record's values are None).
+    return _DIGESTS_ENCODER.encode({k: "" if v is None else digest(k, v)
+                                    for k, v in sorted(values.items()) if k not in left_out})
+
+
+# One encoder for every digests object (json.dumps builds one per call for this option).
+_DIGESTS_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -162,6 +164,15 @@ def test_fingerprint_ignores_the_timestamp_only(sample: DatasetProvider) -> None
     other = enrich_record("Account", {"Website": "globex.test"}, sample, now=NOW)
     assert first.fingerprint() == later.fingerprint()
     assert first.fingerprint() != other.fingerprint()
+    gone = ScriptedProvider({"acme.example": ProviderError("gone", retryable=False)})
+    failed = enrich_record("Account", {"Website": "acme.example"}, gone, now=NOW)
+    unknown = enrich_record("Account", {"Website": "nobody.example"}, sample, now=NOW)
+    for outcome in (first, later, other, failed, unknown,
+                    enrich_record("Lead", {"Email": "jo@gmail.com"}, sample, now=NOW)):
+        # The stored hashes of every record ilyd wrote are this: it must never change.
+        stable = {k: v for k, v in outcome.values.items() if k != f.LAST_ENRICHED.api_name}
+        encoded = json.dumps(stable, sort_keys=True, default=str, separators=(",", ":"))
+        assert outcome.fingerprint() == hashlib.sha256(encoded.encode()).hexdigest()
 
 
 def test_enrich_records_asks_once_per_domain_and_keeps_order() -> None:

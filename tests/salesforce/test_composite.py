@@ -12,7 +12,7 @@ from ilyd.salesforce.composite import form_quote
 
 
 @settings(max_examples=300)
-@given(st.text())
+@given(st.text() | st.text(st.characters(max_codepoint=127)))
 def test_a_query_is_quoted_byte_for_byte_as_urlencode_quotes_it(text: str) -> None:
     assert "q=" + form_quote(text) == urlencode({"q": text})
 
