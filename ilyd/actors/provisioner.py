@@ -15,7 +15,7 @@ org restart, since retrying cannot fix it. The control verbs
 (`check`, `provision`, `grant`) reach the running org's provisioner through
 `provisioner_for(org)` and ask with a timeout.
 
-Its runs take the org's thread while they last (a cold start's checks are some seventy
+Its runs take the org's thread while they last (a cold start's run is some two dozen
 calls): the feed needs nothing from them, since it decides from the facts an earlier start
 stored, or reads them itself, and records wait in the durable inbox meanwhile. Its retry
 and re-check are calls on the shared `TIMERS` thread that tell it to run.

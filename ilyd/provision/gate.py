@@ -1,6 +1,6 @@
 """`RunGate`: at most so many provisioning runs at once in a process, the others in turn.
 
-A cold start's run is some seventy calls to Salesforce. A thousand orgs starting together
+A cold start's run is some two dozen calls to Salesforce. A thousand orgs starting together
 each run theirs on their own thread, and a thousand threads waking from their sockets keep
 the interpreter's lock passing between them: the supervisor's thread, which answers the
 daemon's liveness check, then gets it seconds apart. A waiting turn is admitted by a
