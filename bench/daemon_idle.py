@@ -11,6 +11,13 @@ over that window) and devorg's, apart.
     .venv/bin/python bench/daemon_idle.py              # 1,000 orgs, 60 s
     .venv/bin/python bench/daemon_idle.py --restart    # and a warm restart after the stop
     .venv/bin/python bench/daemon_idle.py --cold       # the daemon provisions every org
+    .venv/bin/python bench/daemon_idle.py --profile 30 # then py-spy --gil on each process
+
+--profile SECONDS: after the measured window (so py-spy's own work is not in the figures),
+`py-spy record --gil --format raw` runs on every process of the daemon's tree at once for
+that long; the raw files (flamegraph.pl / speedscope input) land in the run's directory,
+and the script prints each process's ten busiest frames (own samples) and the ten of
+ilyd's functions with the most samples under them.
 """
 
 from __future__ import annotations
@@ -22,11 +29,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 from daemon_harness import (
     DevOrgProcess,
     cpu_seconds,
+    family,
     fd_count,
     free_port,
     log_problems,
@@ -63,6 +72,48 @@ def window(pids: dict[str, int], seconds: float) -> dict[str, float]:
     return {name: (cpu_seconds(pid) - before[name]) / took for name, pid in pids.items()}
 
 
+def processes_line(front: int, cpu: dict[int, float]) -> str:
+    """Each process of the daemon's tree apart: RSS, threads, CPU over the window."""
+    parts = []
+    for pid in family(front):
+        status = dict(line.split(":", 1)
+                      for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+        role = "front" if pid == front else f"worker {pid}"
+        parts.append(f"{role} {int(status['VmRSS'].split()[0]) / 1024:.0f} MiB"
+                     f" {int(status['Threads'])} threads {cpu.get(pid, 0.0) * 100:.2f} %")
+    return "  per process: " + "; ".join(parts)
+
+
+def profile(pids: list[int], seconds: float, root: Path) -> None:
+    """py-spy --gil on each of `pids` at once for `seconds`; print each one's busiest
+    frames by own samples (the raw files stay in `root`)."""
+    spy = Path(sys.executable).with_name("py-spy")
+    runs = {pid: subprocess.Popen(
+        [str(spy), "record", "--gil", "--format", "raw", "--rate", "100", "--duration",
+         str(int(seconds)), "--pid", str(pid), "--output", str(root / f"spy-{pid}.txt")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for pid in pids}
+    for pid, run in runs.items():
+        run.wait()
+        path = root / f"spy-{pid}.txt"
+        if not path.exists():
+            print(f"py-spy {pid}: no profile (exit {run.returncode})")
+            continue
+        own: Counter[str] = Counter()
+        within: Counter[str] = Counter()  # samples under each of ilyd's functions
+        for line in path.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            frames = stack.split(";")
+            own[frames[-1]] += int(count)
+            for frame in {f for f in frames if "ilyd/" in f}:
+                within[frame] += int(count)
+        total = sum(own.values())
+        print(f"py-spy {pid}: {total} samples holding the GIL in {seconds:g} s ({path})")
+        for label, counts in (("own", own), ("within (ilyd)", within)):
+            print(f"  {label}:")
+            for frame, count in counts.most_common(10):
+                print(f"  {count:6d} {frame[:150]}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orgs", type=int, default=1000)
@@ -77,6 +128,8 @@ def main() -> int:
     parser.add_argument("--restart", action="store_true",
                         help="after the stop, start the daemon again and time the warm start"
                              " (facts stored by the first start; no API calls needed)")
+    parser.add_argument("--profile", type=float, metavar="SECONDS", default=None,
+                        help="after the idle window, py-spy --gil on every daemon process")
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds allowed to reach all-subscribed (default 120 + orgs)")
     args = parser.parse_args()
@@ -122,7 +175,11 @@ def measure(args: argparse.Namespace, root: Path, devorg: DevOrgProcess) -> int:
               f"{thread_count(daemon.pid)} threads")
         pids = {"daemon": daemon.pid, "devorg": devorg.pid}
         half = args.idle / 2
+        pids_cpu = {pid: cpu_seconds(pid, children=False) for pid in family(daemon.pid)}
+        began = time.monotonic()
         first, second = window(pids, half), window(pids, args.idle - half)
+        pids_cpu = {pid: (cpu_seconds(pid, children=False) - cpu) / (time.monotonic() - began)
+                    for pid, cpu in pids_cpu.items()}
         cpu = {name: (first[name] + second[name]) / 2 for name in pids}
         alive = daemon.poll() is None
         rss, threads, fds = rss_mib(daemon.pid), thread_count(daemon.pid), fd_count(daemon.pid)
@@ -131,9 +188,13 @@ def measure(args: argparse.Namespace, root: Path, devorg: DevOrgProcess) -> int:
               f" CPU {cpu['daemon'] * 100:.2f} % of one"
               f" core (first half {first['daemon'] * 100:.2f} %, second"
               f" {second['daemon'] * 100:.2f} %)")
+        if len(family(daemon.pid)) > 1:
+            print(processes_line(daemon.pid, pids_cpu))
         print(f"devorg idle:  RSS {rss_mib(devorg.pid):.0f} MiB,"
               f" {thread_count(devorg.pid)} threads, CPU {cpu['devorg'] * 100:.2f} % of one core")
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        if args.profile:
+            profile(family(daemon.pid), args.profile, root)
         stop_began = time.monotonic()
         daemon.send_signal(signal.SIGTERM)
         try:

@@ -9,6 +9,7 @@ config is reloaded.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,24 +50,52 @@ class OrgSlot:
     quick_failures: int = 0
     restarts: int = 0
     retry_at: float | None = None  # wall time of the scheduled retry
+    # What the org's parts published; read it freely, change it only through
+    # `merge_detail` and `clear_detail`, which tell `status` to build afresh.
     detail: dict[str, DetailValue] = field(default_factory=dict)
     problem_since: float | None = None  # monotonic time its current problem was first seen
     ref: Any = None  # the live OrgActor's ActorRef
     stopping: Any = None  # an OrgActor asked to stop that has not confirmed yet
     stopping_incarnation: int = 0  # the incarnation `stopping` runs
     start_pending: bool = False  # start as soon as `stopping` is gone
+    # The last `status()` and what it was built from. The control thread and a worker's
+    # front ask for every org's status each second, and an idle org's rarely changes.
+    _detail_version: int = field(default=0, repr=False, compare=False)
+    _status_of: tuple[Any, ...] | None = field(default=None, repr=False, compare=False)
+    _status: OrgStatus | None = field(default=None, repr=False, compare=False)
+
+    def merge_detail(self, detail: Iterable[tuple[str, DetailValue | None]]) -> None:
+        """Set each (key, value) of `detail`; a None value removes the key."""
+        for key, value in detail:
+            if value is None:
+                self.detail.pop(key, None)
+            else:
+                self.detail[key] = value
+        self._detail_version += 1
+
+    def clear_detail(self) -> None:
+        """Forget everything the parts published (a new incarnation finds out again)."""
+        self.detail.clear()
+        self._detail_version += 1
 
     def status(self) -> OrgStatus:
-        """A frozen copy for the control thread."""
-        return OrgStatus(
-            name=self.name,
-            state=self.state,
-            since=self.since,
-            last_error=self.last_error,
-            restarts=self.restarts,
-            detail=tuple(sorted(self.detail.items())),
-            retry_at=self.retry_at if self.state is OrgState.BACKOFF else None,
-        )
+        """A frozen copy for the control thread (the previous one while nothing it shows
+        has changed)."""
+        retry_at = self.retry_at if self.state is OrgState.BACKOFF else None
+        built_of = (self.state, self.since, self.last_error, self.restarts, retry_at,
+                    self._detail_version)
+        if self._status is None or built_of != self._status_of:
+            self._status_of = built_of
+            self._status = OrgStatus(
+                name=self.name,
+                state=self.state,
+                since=self.since,
+                last_error=self.last_error,
+                restarts=self.restarts,
+                detail=tuple(sorted(self.detail.items())),
+                retry_at=retry_at,
+            )
+        return self._status
 
 
 def on_failure(slot: OrgSlot, policy: RestartPolicy, now: float, rand: float,

@@ -213,11 +213,7 @@ class SupervisorActor(pykka.ThreadingActor):
         slot = self._current(msg.org, msg.incarnation)
         if slot is None:
             return
-        for key, value in msg.detail:
-            if value is None:
-                slot.detail.pop(key, None)
-            else:
-                slot.detail[key] = value
+        slot.merge_detail(msg.detail)
         metrics.ORG_NEEDS_REAUTH.labels(org=slot.name).set(
             1 if slot.detail.get("needs_reauth") else 0)
         log.info("org_detail_published", org=slot.name, **dict(msg.detail))
@@ -371,7 +367,7 @@ class SupervisorActor(pykka.ThreadingActor):
     def _start(self, slot: OrgSlot, *, restart: bool) -> None:
         self._cancel_timer(slot.name)
         slot.incarnation += 1
-        slot.detail.clear()
+        slot.clear_detail()
         metrics.ORG_NEEDS_REAUTH.labels(org=slot.name).set(0)  # the new start finds out again
         slot.retry_at = None
         if slot.config is not None:  # the budget its pipeline and resync will keep to

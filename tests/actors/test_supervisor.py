@@ -174,6 +174,25 @@ def test_an_org_failing_on_its_state_disk_backs_off_for_as_long_as_it_lasts_neve
     assert other_delays[-1] is None
 
 
+def test_an_org_status_is_built_again_only_when_something_it_shows_has_changed():
+    slot = OrgSlot(name=OrgName("acme"), config=None, state=RUNNING, since=100.0)
+    slot.merge_detail((("connection", "connected"), ("source", "pushtopic")))
+    first = slot.status()
+    # Asked every second for every org (the front's liveness check): the same copy.
+    assert slot.status() is first
+    slot.merge_detail((("connection", "reconnecting"), ("source", None)))
+    assert slot.status().detail == (("connection", "reconnecting"),)
+    slot.clear_detail()
+    assert slot.status().detail == ()
+    slot.state, slot.since, slot.retry_at = BACKOFF, 101.0, 200.0
+    assert (slot.status().state, slot.status().since, slot.status().retry_at) == (
+        BACKOFF, 101.0, 200.0)
+    slot.last_error, slot.restarts = "token refused", 1
+    assert (slot.status().last_error, slot.status().restarts) == ("token refused", 1)
+    slot.state = RUNNING  # a retry time shows only while backing off
+    assert slot.status().retry_at is None
+
+
 def test_a_supervisor_starting_many_orgs_answers_a_ping_before_it_has_launched_them_all(
         make_config, tmp_path):
     names = [f"org{i}" for i in range(3 * LAUNCH_SLICE)]
