@@ -35,7 +35,13 @@ from ilyd.config.enrich import EnrichConfig, OverwritePolicy
 from ilyd.enrich.fields import LAST_ENRICHED
 from ilyd.enrich.values import EnrichmentOutcome
 from ilyd.errors import SalesforceError
-from ilyd.pipeline.landed import current_query, landed, read_current, wanted_names
+from ilyd.pipeline.landed import (
+    by_short_id,
+    current_query,
+    landed,
+    read_current,
+    wanted_names,
+)
 from ilyd.pipeline.scope import scope_clause
 from ilyd.salesforce.rest import RestClient
 from ilyd.store.field_state import FieldStateStore, RecordsState, digest
@@ -168,9 +174,10 @@ class FieldPolicy:
         ids, names, scope = plan
         reads = 0
         for _ in range(_MAX_READS):
-            reads += current_query(sobject, ids, names, scope) is not None
+            query = current_query(sobject, ids, names, scope)  # as `read_current` sends it
+            reads += query is not None
             try:
-                return read_current(rest, sobject, ids, names, scope), reads
+                return (by_short_id(rest.query(query)) if query else {}), reads
             except SalesforceError as exc:
                 column = dropped(exc)
                 if column is None or column not in names:

@@ -11,36 +11,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ilyd.errors import SalesforceError
-from ilyd.salesforce.rest import RecordIterator, RestClient
+from ilyd.salesforce.rest import RecordIterator, RestClient, form_quote
 
 __all__ = ["MAX_COMPOSITE_QUERIES", "form_quote", "query_many"]
 
 MAX_COMPOSITE_QUERIES = 5
-
-# A query string's bytes as `urllib.parse.urlencode` writes them (form encoding: letters,
-# digits and "_.-~" as they are, a space as "+", any other byte as %XX). urlencode quotes
-# byte by byte in Python, and a writer's query of a batch is hundreds of bytes, made on
-# every flush; a lookup table does the same in one pass.
-_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
-_FORM = [chr(b) if b in _SAFE else "+" if b == 0x20 else f"%{b:02X}" for b in range(256)]
-_SAFE_CHARS = frozenset(map(chr, _SAFE))
-
-
-def form_quote(text: str) -> str:
-    """`text` quoted for a query string, as `urlencode` quotes a value."""
-    if not text.isascii():
-        return "".join(map(_FORM.__getitem__, text.encode()))
-    # A SOQL query holds a handful of distinct characters to quote: one replace each,
-    # "%" first (the others bring in "%"), the space last (it becomes "+", itself quoted).
-    unsafe = set(text) - _SAFE_CHARS
-    if "%" in unsafe:
-        text = text.replace("%", "%25")
-        unsafe.discard("%")
-    space = " " in unsafe
-    unsafe.discard(" ")
-    for char in unsafe:
-        text = text.replace(char, _FORM[ord(char)])
-    return text.replace(" ", "+") if space else text
 
 
 def query_many(rest: RestClient, queries: Sequence[str],

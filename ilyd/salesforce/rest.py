@@ -21,7 +21,34 @@ from ilyd.salesforce.limits import Usage
 from ilyd.salesforce.token import Token
 from ilyd.salesforce.versions import DEFAULT_API_VERSION
 
-__all__ = ["MAX_COLLECTION_SIZE", "RecordError", "RecordIterator", "RestClient", "SaveResult"]
+__all__ = ["MAX_COLLECTION_SIZE", "RecordError", "RecordIterator", "RestClient", "SaveResult",
+           "form_quote"]
+
+# A query string's bytes as `urllib.parse.urlencode` writes them (form encoding: letters,
+# digits and "_.-~" as they are, a space as "+", any other byte as %XX). urlencode quotes
+# byte by byte in Python, and a writer's query of a batch is hundreds of bytes, made on
+# every flush; a lookup table does the same in one pass.
+_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+_FORM = [chr(b) if b in _SAFE else "+" if b == 0x20 else f"%{b:02X}" for b in range(256)]
+_SAFE_CHARS = frozenset(map(chr, _SAFE))
+
+
+def form_quote(text: str) -> str:
+    """`text` quoted for a query string, as `urlencode` quotes a value."""
+    if not text.isascii():
+        return "".join(map(_FORM.__getitem__, text.encode()))
+    # A SOQL query holds a handful of distinct characters to quote: one replace each,
+    # "%" first (the others bring in "%"), the space last (it becomes "+", itself quoted).
+    unsafe = set(text) - _SAFE_CHARS
+    if "%" in unsafe:
+        text = text.replace("%", "%25")
+        unsafe.discard("%")
+    space = " " in unsafe
+    unsafe.discard(" ")
+    for char in unsafe:
+        text = text.replace(char, _FORM[ord(char)])
+    return text.replace(" ", "+") if space else text
+
 
 # sObject Collections accept at most 200 records per request.
 MAX_COLLECTION_SIZE = 200
@@ -159,7 +186,8 @@ class RestClient:
     def _query(self, resource: str, soql: str, batch_size: int | None,
                op: str = "query") -> RecordIterator:
         headers = {"Sforce-Query-Options": f"batchSize={batch_size}"} if batch_size else {}
-        first = self.http.json(op, "GET", f"{resource}/", params={"q": soql},
+        # The query string as `params={"q": soql}` would send it, quoted here in one pass.
+        first = self.http.json(op, "GET", f"{resource}/?q={form_quote(soql)}",
                                headers=headers, what=op)
         return RecordIterator(self.http, op, first, headers)
 
