@@ -14,10 +14,12 @@ operator cannot tell zero from broken, and rate() and increase() miss that first
 from __future__ import annotations
 
 import threading
-from typing import TypeVar
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.samples import Sample
 
 from ilyd.enrich.fields import LAST_ENRICHED, fields_for
 
@@ -29,6 +31,45 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 __all__ = ["PER_ORG", "REGISTRY", "Counter", "Gauge", "Histogram", "Info"]
 
 _Metric = TypeVar("_Metric", Counter, Gauge, Histogram)
+
+
+class OrgCounter(Counter):
+    """A labelled Counter whose series named in advance (`at_zero`) read 0 until their
+    first increment without an object each: a child is some 600 bytes, and an org's
+    counters named in advance (38 protected fields, the resync stages…) came to ~35 KiB
+    an org, tens of MiB at a thousand orgs. A series is a child once counted, as usual."""
+
+    _zeros: set[tuple[str, ...]]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self._is_parent():
+            self._zeros = set()
+
+    def at_zero(self, *labelvalues: str) -> None:
+        """Export the series of `labelvalues` (in label order) at 0 from now on."""
+        with self._lock:
+            self._zeros.add(tuple(str(v) for v in labelvalues))
+
+    def _multi_samples(self) -> Iterable[Sample]:
+        yield from super()._multi_samples()
+        with self._lock:
+            absent = [values for values in self._zeros if values not in self._metrics]
+        for values in absent:
+            yield Sample("_total", dict(zip(self._labelnames, values, strict=True)), 0.0,
+                         None, None)
+
+    def remove(self, *labelvalues: Any) -> None:
+        super().remove(*labelvalues)
+        with self._lock:
+            self._zeros.discard(tuple(str(v) for v in labelvalues))
+
+    def remove_by_labels(self, labels: dict[str, str]) -> None:
+        super().remove_by_labels(labels)
+        positions = [(self._labelnames.index(k), str(v)) for k, v in labels.items()]
+        with self._lock:
+            self._zeros = {values for values in self._zeros
+                           if not all(values[i] == v for i, v in positions)}
 
 # The metrics labelled by org, recorded as they are made (prometheus_client keeps label
 # names private), so that `forget_org` can drop every series of an org.
@@ -123,7 +164,7 @@ STREAMING_HANDSHAKES = Counter(
     ["reason"],
     registry=REGISTRY,
 )
-EVENTS_RECEIVED = _per_org(Counter(
+EVENTS_RECEIVED = _per_org(OrgCounter(
     "ilyd_events_received_total",
     "Streaming events received from Salesforce (before de-duplication).",
     ["org"],
@@ -135,13 +176,13 @@ LAST_EVENT_TIMESTAMP = _per_org(Gauge(
     ["org"],
     registry=REGISTRY,
 ))
-REPLAY_FALLBACKS = _per_org(Counter(
+REPLAY_FALLBACKS = _per_org(OrgCounter(
     "ilyd_replay_fallbacks_total",
     "Stored replay ids Salesforce no longer held: resubscribed with -2 and caught up by SOQL.",
     ["org"],
     registry=REGISTRY,
 ))
-RECONCILED_RECORDS = _per_org(Counter(
+RECONCILED_RECORDS = _per_org(OrgCounter(
     "ilyd_reconciled_records_total",
     "Records the reconciliation sweep found changed but not enriched (no event reached "
     "ilyd for them: a silent stall or a skipped replay) and put in the inbox.",
@@ -177,7 +218,7 @@ ORG_STATE = _per_org(Gauge(
     ["org", "state"],
     registry=REGISTRY,
 ))
-ORG_RESTARTS = _per_org(Counter(
+ORG_RESTARTS = _per_org(OrgCounter(
     "ilyd_org_restarts_total",
     "Times the supervisor started an org again (after a failure, a restart or a reload).",
     ["org"],
@@ -225,13 +266,13 @@ CONTROL_REQUEST_FAILURES = Counter(
 )
 
 # --- real-time enrichment pipeline: enricher, writer, poller ---
-RECORDS_ENRICHED = _per_org(Counter(
+RECORDS_ENRICHED = _per_org(OrgCounter(
     "ilyd_records_enriched_total",
     "Records whose Ily values Salesforce confirmed (written by the real-time pipeline).",
     ["org"],
     registry=REGISTRY,
 ))
-WRITEBACK_FAILURES = _per_org(Counter(
+WRITEBACK_FAILURES = _per_org(OrgCounter(
     "ilyd_writeback_failures_total",
     "Per-record write-back failures Salesforce reported (retried or dropped).",
     ["org"],
@@ -256,7 +297,7 @@ WRITES_SKIPPED_UNCHANGED = Counter(
     "Writes skipped because the record's inputs and computed values were unchanged.",
     registry=REGISTRY,
 )
-FIELDS_PROTECTED = _per_org(Counter(
+FIELDS_PROTECTED = _per_org(OrgCounter(
     "ilyd_fields_protected_total",
     "Ily values not written because a person changed the field since ilyd wrote it"
     " (overwrite policy unless_edited).",
@@ -282,7 +323,7 @@ EVENT_TO_WRITE_SECONDS = Histogram(
     buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0),
     registry=REGISTRY,
 )
-EVENTS_SKIPPED = _per_org(Counter(
+EVENTS_SKIPPED = _per_org(OrgCounter(
     "ilyd_events_skipped_total",
     "Change events acknowledged without any API call, by reason (own_write: ilyd's own "
     "write; no_input_change: an update of fields ilyd does not read).",
@@ -330,7 +371,7 @@ SANDBOX_REFRESHES = Counter(
 )
 
 # --- complete database sync: ilyd ctl resync ---
-RESYNC_RECORDS = _per_org(Counter(
+RESYNC_RECORDS = _per_org(OrgCounter(
     "ilyd_resync_records_total",
     "Records a resync handled, by stage (read, enriched, changed, written, failed, skipped).",
     ["org", "stage"],
@@ -351,13 +392,13 @@ REFRESH_BACKLOG = _per_org(Gauge(
     ["org"],
     registry=REGISTRY,
 ))
-REFRESH_RECORDS = _per_org(Counter(
+REFRESH_RECORDS = _per_org(OrgCounter(
     "ilyd_refresh_records_total",
     "Records the scheduled refresh enriched again and wrote back (Last Enriched at least).",
     ["org"],
     registry=REGISTRY,
 ))
-REFRESH_CHANGED = _per_org(Counter(
+REFRESH_CHANGED = _per_org(OrgCounter(
     "ilyd_refresh_changed_records_total",
     "Records the scheduled refresh found with values that changed (only those are written, "
     "with Last Enriched).",
@@ -436,6 +477,11 @@ RESYNC_STAGES = ("read", "enriched", "changed", "written", "failed", "skipped")
 RECONCILE_OBJECTS = ("Account", "Lead")
 
 
+# (sobject, Ily field) pairs a person's edit may protect: all but Last Enriched.
+_PROTECTABLE = tuple((sobject, ily.api_name) for sobject in RECONCILE_OBJECTS
+                     for ily in fields_for(sobject) if ily is not LAST_ENRICHED)
+
+
 def prepare_org(org: str) -> None:
     """Create `org`'s per-org counter children, and the gauges whose 0 is true, at 0.
 
@@ -447,21 +493,18 @@ def prepare_org(org: str) -> None:
     """
     for counter in (EVENTS_RECEIVED, REPLAY_FALLBACKS, ORG_RESTARTS, RECORDS_ENRICHED,
                     WRITEBACK_FAILURES, REFRESH_RECORDS, REFRESH_CHANGED):
-        counter.labels(org=org)
+        counter.at_zero(org)
     for stage in RESYNC_STAGES:
-        RESYNC_RECORDS.labels(org=org, stage=stage)
+        RESYNC_RECORDS.at_zero(org, stage)
     for sobject in RECONCILE_OBJECTS:
-        RECONCILED_RECORDS.labels(org=org, sobject=sobject)
+        RECONCILED_RECORDS.at_zero(org, sobject)
     for reason in ("own_write", "no_input_change"):
-        EVENTS_SKIPPED.labels(org=org, reason=reason)
+        EVENTS_SKIPPED.at_zero(org, reason)
     for gauge in (ORG_UP, ORG_NEEDS_REAUTH, RESYNC_RUNNING):
         gauge.labels(org=org)
     # Every Ily field but Last Enriched (always written) may be protected: ~38 series.
-
-    for sobject in RECONCILE_OBJECTS:
-        for ily in fields_for(sobject):
-            if ily is not LAST_ENRICHED:
-                FIELDS_PROTECTED.labels(org=org, sobject=sobject, field=ily.api_name)
+    for sobject, field in _PROTECTABLE:
+        FIELDS_PROTECTED.at_zero(org, sobject, field)
 
 
 # Values of ilyd_sf_request_failures_total's `reason`: any request may fail on TLS or the

@@ -89,3 +89,28 @@ def test_every_metric_with_an_org_label_is_recorded_as_per_org_and_no_other():
         else:
             with pytest.raises(ValueError, match="label names"):
                 value.remove_by_labels({"org": "po-none"})
+
+
+def test_an_org_counter_shows_a_series_named_in_advance_at_zero_until_it_is_counted():
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry()
+    counter = metrics.OrgCounter("t_things", "Things.", ["org", "kind"], registry=registry)
+    counter.at_zero("a", "x")
+    counter.at_zero("b", "x")
+
+    def series() -> dict[tuple[str, str], float]:
+        (family,) = registry.collect()
+        found = [((s.labels["org"], s.labels["kind"]), s.value) for s in family.samples]
+        assert len(found) == len(dict(found)), f"a series given twice: {found}"
+        return dict(found)
+
+    assert series() == {("a", "x"): 0, ("b", "x"): 0}
+    counter.labels(org="a", kind="x").inc(2)
+    counter.labels(org="c", kind="y").inc()
+    assert series() == {("a", "x"): 2, ("b", "x"): 0, ("c", "y"): 1}
+    counter.remove_by_labels({"org": "a"})
+    counter.remove("c", "y")
+    assert series() == {("b", "x"): 0}
+    counter.remove_by_labels({"kind": "x"})
+    assert series() == {}
