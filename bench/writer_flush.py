@@ -12,10 +12,14 @@ Prints, per k: CPU ms per flush and per record (time.process_time of this proces
 includes the database's background checkpoints, and time.thread_time of the flushing
 thread alone, with its median flush: on a busy machine the mean swings with the others'
 load), and SQL statements per flush.
-`--profile` prints a cProfile top 25 (by own time) of the flushes, per k.
+`--profile` prints a cProfile top 25 (by own time) of the flushes, per k; `--split` the
+thread CPU of a flush spent in its HTTP calls (`OrgHttp.json`: encoding, the exchange,
+decoding) and in its transactions (group commits: the pending digests, the confirmation),
+and the rest.
 
     .venv/bin/python bench/writer_flush.py                      # k = 1, 3, 10; 200 flushes each
     .venv/bin/python bench/writer_flush.py --sizes 3 --flushes 300 --profile
+    .venv/bin/python bench/writer_flush.py --sizes 1,3 --split
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from daemon_harness import DevOrgProcess, free_port, provision, write_config
 
@@ -38,7 +43,9 @@ from ilyd.enrich.values import enrich_record
 from ilyd.pipeline.runtime import OrgPipeline
 from ilyd.pipeline.work import WorkItem, inputs_hash
 from ilyd.pipeline.writer import Writer
+from ilyd.salesforce.http import OrgHttp
 from ilyd.store import Database
+from ilyd.store.group_commit import GroupCommit
 from ilyd.store.inbox import InboxEntry
 
 
@@ -74,12 +81,35 @@ def _works(pipeline: OrgPipeline, k: int) -> list[WorkItem]:
                      inputs_hash(item.sobject, item.fields)) for item in items]
 
 
+class _Split:
+    """Thread CPU spent inside a few functions (patched on their classes while it runs)."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = {}
+
+    def watch(self, owner: type, name: str, label: str) -> None:
+        """Count the thread CPU of `owner.name` calls under `label`."""
+        original = getattr(owner, name)
+        self.spent[label] = 0.0
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            began = time.thread_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.spent[label] += time.thread_time() - began
+
+        setattr(owner, name, timed)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1,3,10", help="records per flush, comma-separated")
     parser.add_argument("--flushes", type=int, default=200, help="timed flushes per size")
     parser.add_argument("--warmup", type=int, default=10, help="untimed flushes per size")
     parser.add_argument("--profile", action="store_true", help="cProfile top 25 per size")
+    parser.add_argument("--split", action="store_true",
+                        help="thread CPU in HTTP calls, in transactions, and the rest")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     configure_logging("json", "warning", stream="stderr")
@@ -108,16 +138,25 @@ def main() -> None:
         pipeline.inbox.put(pipeline.org, entries, source="bench")
         print(f"flushes={args.flushes} per size (after {args.warmup} untimed), "
               f"{len(entries)} records created")
+        split = _Split()
+        if args.split:
+            split.watch(OrgHttp, "json", "HTTP calls")
+            split.watch(GroupCommit, "submit", "transactions")
         for k in sizes:
             profile = cProfile.Profile(time.thread_time) if args.profile else None
+            split.spent = dict.fromkeys(split.spent, 0.0)
             cpu = 0.0
             threads: list[float] = []  # each timed flush's thread CPU
             records = 0
             timed = range(args.warmup, args.warmup + args.flushes)
+            spent = split.spent  # as of the timed flushes' end (before the counted ones)
             for n in range(2 * args.warmup + args.flushes):
                 works = _works(pipeline, k)
                 writer.add(works)
+                if n == timed.start:
+                    split.spent = dict.fromkeys(split.spent, 0.0)
                 if n == timed.stop:
+                    spent = dict(split.spent)
                     statements[0] = 0
                     database.connection().set_trace_callback(count)
                 began, began_thread = time.process_time(), time.thread_time()
@@ -138,6 +177,12 @@ def main() -> None:
                   f"{cpu * 1e3 / records:.2f} ms/record (process); "
                   f"{sum(threads) * 1e3 / args.flushes:.2f} ms/flush (thread; median "
                   f"{statistics.median(threads) * 1e3:.2f}); SQL {sql:.1f} statements/flush")
+            if args.split:
+                parts = [f"{label} {seconds * 1e3 / args.flushes:.2f}"
+                         for label, seconds in spent.items()]
+                rest = sum(threads) - sum(spent.values())
+                print(f"      of which (ms/flush, thread): {', '.join(parts)},"
+                      f" the rest {rest * 1e3 / args.flushes:.2f}")
             if profile is not None:
                 pstats.Stats(profile).sort_stats("tottime").print_stats(25)
         pipeline.release()
