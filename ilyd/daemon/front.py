@@ -58,6 +58,10 @@ class Front(Service):
                  notifier: Notifier | None = None) -> None:
         super().__init__(config, notifier or Notifier())
         self.workers = [Worker(config, WorkerRole(i, processes)) for i in range(processes)]
+        # The each-second liveness asks reuse these threads: starting one per worker
+        # each second was most of an idle front's CPU. Other gathers (a slow verb may
+        # hold its threads for minutes) start their own.
+        self._liveness_pool = ThreadPoolExecutor(processes, thread_name_prefix="front-live")
 
     # ----------------------------------------------------------------- main loop
 
@@ -101,6 +105,7 @@ class Front(Service):
             time.sleep(0.2)
 
     def _stop_workers(self) -> None:
+        self._liveness_pool.shutdown(wait=False, cancel_futures=True)
         for worker in self.workers:
             worker.stop()
         deadline = time.monotonic() + STOP_TIMEOUT
@@ -124,24 +129,27 @@ class Front(Service):
         return self.workers[shard_of(org, len(self.workers))]
 
     def _gather(self, verb: str, args: Mapping[str, Any] | None = None,
-                timeout: float = ASK_TIMEOUT) -> list[Any]:
-        """Every worker's answer to `verb` (a ControlError where it failed), concurrently."""
+                timeout: float = ASK_TIMEOUT, pool: ThreadPoolExecutor | None = None
+                ) -> list[Any]:
+        """Every worker's answer to `verb` (a ControlError where it failed), concurrently
+        (on `pool` if given, else on threads of its own)."""
         def one(worker: Worker) -> Any:
             try:
                 return worker.call(verb, args, timeout=timeout)
             except ControlError as exc:
                 return exc
 
-        with ThreadPoolExecutor(len(self.workers), thread_name_prefix="front-ask") as pool:
+        if pool is not None:
             return list(pool.map(one, self.workers))
+        with ThreadPoolExecutor(len(self.workers), thread_name_prefix="front-ask") as own:
+            return list(own.map(one, self.workers))
 
     def summary_now(self) -> str:
         """The STATUS= line, from each worker's counts (its orgs as "starting" when it does
         not answer) — the cheap liveness check the main loop runs every second."""
         total: dict[str, int] = {}
-        for worker, answer in zip(self.workers, self._gather("counts",
-                                                              timeout=LIVENESS_TIMEOUT),
-                                  strict=True):
+        answers = self._gather("counts", timeout=LIVENESS_TIMEOUT, pool=self._liveness_pool)
+        for worker, answer in zip(self.workers, answers, strict=True):
             counts = answer
             if isinstance(answer, ControlError):
                 counts = {str(OrgState.BACKOFF if worker.down else OrgState.STARTING):

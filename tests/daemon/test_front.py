@@ -193,3 +193,22 @@ def test_the_workers_cache_answers_add_up_entries_included():
     cleared = merge_cache_answers([{"action": "clear", "domain": None, "removed": 4},
                                    {"action": "clear", "domain": None, "removed": 1}])
     assert cleared == {"action": "clear", "domain": None, "removed": 5}
+
+
+def test_the_front_asks_its_workers_each_second_on_the_same_threads(write_config):
+    import threading
+
+    from ilyd.config import load_config
+    from ilyd.daemon.front import Front
+
+    # Workers not started: each ask is refused at once ("restarting"), as a crashed one's.
+    front = Front(load_config(write_config(*ORGS, extra=TWO)), 2)
+    try:
+        def asking_threads() -> set[int | None]:
+            assert front.summary_now() == "4 orgs: 4 backoff"
+            return {t.ident for t in threading.enumerate() if t.name.startswith("front-")}
+
+        seen = set().union(*(asking_threads() for _ in range(5)))
+        assert 0 < len(seen) <= len(front.workers)
+    finally:
+        front._stop_workers()
