@@ -17,6 +17,7 @@ the exception instead, as pykka does.
 
 from __future__ import annotations
 
+import collections
 import math
 import threading
 import time
@@ -76,10 +77,14 @@ class Component:
 
 
 class ComponentRef:
-    """A part's address: messages go to its org actor's mailbox, routed by the part's name."""
+    """A part's address: messages go to its org actor's mailbox, routed by the part's name
+    (or, told by the org's own thread while it handles a message, straight after that
+    message: see `ComponentHost.deliver`)."""
 
-    def __init__(self, org: pykka.ActorRef[Any], name: str) -> None:
+    def __init__(self, org: pykka.ActorRef[Any], name: str,
+                 host: ComponentHost | None = None) -> None:
         self._org = org
+        self._host = host
         self.name = name
         self.running = False
 
@@ -90,7 +95,9 @@ class ComponentRef:
     def tell(self, message: Any) -> None:
         """Queue `message` for the part (any thread; never blocks)."""
         self._check()
-        self._org.tell(Routed(self.name, message))
+        routed = Routed(self.name, message)
+        if self._host is None or not self._host.tell_local(routed):
+            self._org.tell(routed)
 
     def ask(self, message: Any, timeout: float | None = None) -> Any:
         """The part's answer to `message`; raises its exception, or pykka.Timeout."""
@@ -117,12 +124,20 @@ class ComponentHost:
         self._keep_taking = keep_taking
         self._parts: dict[str, Component] = {}
         self._stopped: dict[str, Component] = {}
+        # Messages the parts told one another on the org's thread while it handled a
+        # message from the mailbox: handed over right after it (the enricher's results
+        # to the writer above all), without a trip through the mailbox and its locks.
+        # Those they tell meanwhile go through the mailbox, so a chain of them never
+        # holds up what waits there.
+        self._thread = threading.get_ident()
+        self._local: collections.deque[Routed] = collections.deque()
+        self._taking_local = False
 
     def start(self, name: str, component: Component) -> ComponentRef:
         """Start `component` as part `name` (raises what its on_start raises)."""
         if name in self._parts:
             raise ValueError(f"the org already has a part named {name!r}")
-        component.ref = ComponentRef(self._org, name)
+        component.ref = ComponentRef(self._org, name, self)
         component.host = self
         self._parts[name] = component
         log.debug("org_part_starting", part=name)
@@ -143,10 +158,43 @@ class ComponentHost:
         """(name, kind) of each running part, in start order."""
         return tuple((n, type(p).__name__) for n, p in self._parts.items() if p.ref.running)
 
+    def tell_local(self, message: Routed) -> bool:
+        """Take a told message to be handed over after the message being handled, if
+        it is told on the org's thread while a told one from the mailbox is (else
+        False)."""
+        if (not self._taking_local or threading.get_ident() != self._thread
+                or self._stopping.is_set()):
+            # Once the org stops, what the parts tell one another waits behind the stop
+            # (the writer is handed it after the others stopped).
+            return False
+        self._local.append(message)
+        return True
+
+    def take_local(self, names: frozenset[str]) -> list[Routed]:
+        """Take the messages for the parts in `names` still waiting to be handed over
+        (a message before them failed): for the org's stop."""
+        taken = [m for m in self._local if m.component in names]
+        self._local.clear()
+        return taken
+
     def deliver(self, message: Routed) -> Any:
-        """Hand a routed message to its part. A told message for a part that has stopped
-        (a timer that fired meanwhile), or once the org is stopping, is dropped; an asked
-        one raises ActorDeadError."""
+        """Hand a message from the mailbox to its part, then the messages the parts told
+        one another meanwhile (see `tell_local`). A told message for a part that has
+        stopped (a timer that fired meanwhile), or once the org is stopping, is dropped;
+        an asked one raises ActorDeadError."""
+        # An ask's answer waits for nothing else (its parts' tells take the mailbox).
+        self._taking_local = not message.asked
+        try:
+            result = self._deliver(message)
+        finally:
+            self._taking_local = False
+        local = self._local
+        while local:
+            self._deliver(local[0])
+            local.popleft()  # after: one that fails is still there for the org's stop
+        return result
+
+    def _deliver(self, message: Routed) -> Any:
         part = self.get(message.component)
         dropped = (self._stopping.is_set() and not message.asked
                    and message.component not in self._keep_taking)

@@ -120,7 +120,13 @@ class EnricherComponent(Component):
         if changed:
             self._enricher.rows_changed()
         if stored:
-            self._enricher.rows_stored()
+            # Rows handed over by their puts are taken without reading the inbox; rows
+            # stored without (the poller's, a catch-up's) are claimed from it.
+            handed, complete = self._pipeline.wake.take_handed()
+            if handed:
+                self._enricher.rows_handed(handed)
+            if not complete:
+                self._enricher.rows_stored()
         self._step()
         return None
 

@@ -142,7 +142,9 @@ class Org:
             return []
 
         def hand_queued() -> None:
-            for message in queued(_STOPPED_LAST) if queued is not None else ():
+            # With those a failed message left waiting to be handed over.
+            for message in [*parts.take_local(_STOPPED_LAST),
+                            *(queued(_STOPPED_LAST) if queued is not None else ())]:
                 part = parts.get(message.component)
                 if part is not None:
                     part.on_receive(message.message)

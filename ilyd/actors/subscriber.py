@@ -54,7 +54,7 @@ from ilyd.salesforce.bayeux import (
     StreamStatus,
 )
 from ilyd.salesforce.bayeux_messages import replay_key
-from ilyd.store.inbox import Inbox, InboxEntry
+from ilyd.store.inbox import Handed, Inbox, InboxEntry
 from ilyd.store.org_facts import OrgFactsStore
 from ilyd.store.replay import ALL_RETAINED, GapStart
 
@@ -143,6 +143,7 @@ class SubscriptionLoop:
         catch_up: Callable[[str, datetime | None], object] | None = None,
         on_gap: Callable[[ReplayGap, str], None] | None = None,
         on_stored: Callable[[int], None] | None = None,
+        hand_off: Callable[[int, list[Handed] | None], None] | None = None,
         backoff: BackoffPolicy | None = None,
         ca_file: str | None = None,
         cdc_client: str = "ilyd",
@@ -159,6 +160,9 @@ class SubscriptionLoop:
         self._catch_up = catch_up
         self._on_gap = on_gap
         self._on_stored = on_stored
+        # Told instead, with the rows as their puts handed them over (None when some
+        # were not: see `Inbox.put`), so the enricher need not read them back.
+        self._hand_off = hand_off
         self.gaps: list[ReplayGap] = []
         # Catch-up start per object, fixed when the gap is found: by the time the catch-up
         # runs, events replayed with -2 may already have moved the checkpoint past the gap.
@@ -206,14 +210,24 @@ class SubscriptionLoop:
         for channel, payloads in changes.items():
             entries[channel].extend(self._change_entries(payloads))
         stored = 0
+        handed: list[Handed] | None = [] if self._hand_off is not None else None
+        complete = True
         for channel, batch in entries.items():
             event = last.get(channel)
-            stored += self.inbox.put(
+            before = len(handed) if handed is not None else 0
+            put = self.inbox.put(
                 self.org, batch, source=channel, channel=channel,
                 replay_id=event.replay_id if event else None,
-                replay_time=event_time(event) if event else None,
+                replay_time=event_time(event) if event else None, handed=handed,
             )
-        if self._on_stored is not None and stored:
+            stored += put
+            if put and handed is not None and len(handed) == before:
+                complete = False
+        if not stored:
+            return
+        if self._hand_off is not None:
+            self._hand_off(stored, handed if complete else None)
+        elif self._on_stored is not None:
             self._on_stored(stored)
 
     def _change_entries(self, payloads: Sequence[Mapping[str, Any]]) -> list[InboxEntry]:
@@ -473,7 +487,7 @@ class SubscriberComponent(Component):
             refresh_token=lambda: tokens.refresh(stale=tokens.token()).access_token,
             on_status=self._status, on_gap=on_gap,
             catch_up=self._poller.poll_object,
-            on_stored=self._pipeline.wake.stored,  # the enricher claims without a read first
+            hand_off=self._pipeline.wake.stored,  # the enricher takes them without a read
             backoff=self._backoff,
             ca_file=str(config.ca_file) if config.ca_file else None,
             cdc_client=config.call_client,

@@ -14,6 +14,8 @@ enricher claims only when it knows rows are claimable: told so (`rows_stored`), 
 so in one cheap query, which also tells when the earliest leased or delayed row comes
 due. It keeps that time up to date with its own claims and retries, so the query is
 needed again only when someone else changed leases (`rows_changed`) or the time came.
+Rows the subscriber's puts hand over (`rows_handed`, `ilyd.store.inbox.Handed`) are taken
+without reading them back.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from ilyd.enrich.provider import Provider
 from ilyd.enrich.values import EnrichmentOutcome, enrich_record
 from ilyd.pipeline.lookups import LookupPool, LookupsClosedError
 from ilyd.pipeline.work import WorkItem, inputs_hash
-from ilyd.store.inbox import Inbox, InboxItem
+from ilyd.store.inbox import Handed, Inbox, InboxItem
 from ilyd.store.writes import WriteStateStore
 
 __all__ = ["Enricher", "Looked", "RoundReport", "looks_up_inline"]
@@ -120,6 +122,8 @@ class Enricher:
         self._due_at: float | None = None
         self._fresh = False
         self._out = 0  # rows whose lookups are on the pool, not yet finished
+        # New rows their puts handed over (`rows_handed`): taken without a read.
+        self._handed: list[Handed] = []
 
     def full(self) -> bool:
         """Whether a round's worth of rows is out on the lookup pool: claim no more until
@@ -129,6 +133,16 @@ class Enricher:
     def rows_stored(self) -> None:
         """New rows were put (claimable now): the next round claims without a look."""
         self._ready = True
+
+    def rows_handed(self, handed: Sequence[Handed]) -> None:
+        """New rows were put and handed over (`Inbox.put`): the next round takes them
+        without reading the inbox (or claims from it, should that be needed anyway)."""
+        self._handed.extend(handed)
+        if sum(len(h.items) for h in self._handed) > self.round_size:
+            # More than a round takes (a throttled org keeps them waiting): the inbox
+            # holds them all, and a claim reads them from there.
+            self._handed.clear()
+            self._ready = True
 
     def rows_changed(self) -> None:
         """Rows were given back, put by another process, or leases may have run out: the
@@ -142,7 +156,7 @@ class Enricher:
         so an idle enricher knows how long it may sleep without missing a retry. Reads
         the inbox only when what the enricher knows may be out of date.
         """
-        if self._ready:
+        if self._ready or self._handed:
             return 0.0
         now = time.time()
         if not self._fresh or (self._due_at is not None and self._due_at <= now):
@@ -169,9 +183,12 @@ class Enricher:
         if limit <= 0:
             return RoundReport()
         lease_end = time.time() + self.inbox.lease_seconds
-        items = self.inbox.claim(self.org, limit, worker=self.worker_id)
-        # A short claim took every claimable row; a full one may have left some.
-        self._ready = len(items) >= limit
+        items = self._take_handed(limit) if self._handed and not self._ready else None
+        if items is None:
+            self._handed.clear()  # a claim reads them (or they were claimed already)
+            items = self.inbox.claim(self.org, limit, worker=self.worker_id)
+            # A short claim took every claimable row; a full one may have left some.
+            self._ready = len(items) >= limit
         if not items:
             return RoundReport()
         self._due_by(lease_end)  # unless confirmed before, the rows come back then
@@ -196,6 +213,26 @@ class Enricher:
 
         self._lane.submit(self._enrich, live, looked)
         return RoundReport(len(items), deleted=len(deleted), looking=len(live))
+
+    def _take_handed(self, limit: int) -> list[InboxItem] | None:
+        """Up to `limit` of the handed rows, leased; None (and the next claim reads the
+        inbox) when the org's rows were claimed since one of them was put."""
+        taken: list[InboxItem] = []
+        while self._handed and len(taken) < limit:
+            handed = self._handed[0]
+            room = limit - len(taken)
+            if len(handed.items) > room:
+                self._handed[0] = Handed(handed.org, handed.epoch, handed.items[room:])
+                handed = Handed(handed.org, handed.epoch, handed.items[:room])
+            else:
+                self._handed.pop(0)
+            got = self.inbox.take(handed, worker=self.worker_id)
+            if got is None:
+                self._handed.clear()
+                self._ready = True
+                return taken or None
+            taken.extend(got)
+        return taken
 
     def finish(self, looked: Looked) -> RoundReport:
         """Hand on the rows of a round whose lookups ended, and put back those to retry;

@@ -17,14 +17,20 @@ import heapq
 import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import structlog
+
+from ilyd.store.inbox import Handed
 
 __all__ = ["TIMERS", "Listener", "Timer", "Timers", "Wake"]
 
 log = structlog.get_logger(__name__)
 
+
+# Rows handed over and not yet taken, at most (a listener that falls behind reads the
+# inbox instead).
+_MAX_HANDED = 1000
 
 Listener = Callable[[int | None], None]
 """Told how many new rows were stored, or None for any other change."""
@@ -42,6 +48,11 @@ class Wake:
         self._flag = threading.Event()
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
+        # Rows handed over with `stored` since the listener last took them, and whether
+        # every row stored since then was (else the listener reads the inbox).
+        self._handed: list[Handed] = []
+        self._handed_rows = 0
+        self._all_handed = True
 
     def listen(self, callback: Listener) -> None:
         """Call `callback` on every `stored(n)` (with n) and `set()` (with None) until
@@ -55,10 +66,33 @@ class Wake:
             if callback in self._listeners:
                 self._listeners.remove(callback)
 
-    def stored(self, count: int) -> None:
-        """`count` new rows were put, claimable now: wake the listeners (none if 0)."""
-        if count > 0:
-            self._notify(count)
+    def stored(self, count: int, handed: Sequence[Handed] | None = None) -> None:
+        """`count` new rows were put, claimable now: wake the listeners (none if 0).
+        `handed`: every one of those rows, as the puts handed them over (`Inbox.put`),
+        for the listener to take (`take_handed`) rather than read the inbox."""
+        if count <= 0:
+            return
+        with self._lock:
+            if self._listeners:
+                if handed is None or self._handed_rows + count > _MAX_HANDED:
+                    # Not all handed (or too many waiting): the listener reads the inbox,
+                    # which holds them all.
+                    self._handed.clear()
+                    self._handed_rows = 0
+                    self._all_handed = False
+                elif self._all_handed:
+                    self._handed.extend(handed)
+                    self._handed_rows += count
+        self._notify(count)
+
+    def take_handed(self) -> tuple[list[Handed], bool]:
+        """The rows handed over since the last call, and whether they are every row
+        stored since (False: read the inbox for the others)."""
+        with self._lock:
+            handed, self._handed = self._handed, []
+            complete, self._all_handed = self._all_handed, True
+            self._handed_rows = 0
+        return handed, complete
 
     def set(self) -> None:
         """Rows were put or given back, or leases changed: wake the listeners, which

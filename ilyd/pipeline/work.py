@@ -21,8 +21,11 @@ def inputs_hash(sobject: str, fields: Mapping[str, object]) -> str:
     count as new input.
     """
     wanted = {name: fields.get(name) for name in source_fields(sobject)}
-    encoded = json.dumps(wanted, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(f"{sobject}:{encoded}".encode()).hexdigest()
+    return hashlib.sha256(f"{sobject}:{_encode(wanted)}".encode()).hexdigest()
+
+
+# json.dumps with options builds an encoder per call; the same one serves every record.
+_encode = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":")).encode
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import heapq
 import itertools
 import math
 import os
-import selectors
+import select
 import socket
 import ssl
 import threading
@@ -162,16 +162,20 @@ class BayeuxHub:
     def __init__(self, workers: int = WORKERS, setups: int = SETUPS) -> None:
         self.setups = Gate(setups)
         self._lock = threading.Lock()
-        self._selector = selectors.DefaultSelector()
-        self._registered: dict[int, socket.socket] = {}  # the selector's, by descriptor
+        # The thread that ends a step arms the poll of the socket its client waits on
+        # itself (epoll is safe to change while another thread waits in it), one-shot, so
+        # the selector thread is woken only by a reply, a due timer or a close.
+        self._epoll = select.epoll()
+        self._watched: dict[int, tuple[Handle, int, socket.socket]] = {}  # by descriptor
+        self._in_epoll: set[int] = set()  # descriptors registered (armed or spent)
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        self._selector.register(self._wake_r, selectors.EVENT_READ)
+        self._epoll.register(self._wake_r.fileno(), select.EPOLLIN)
         self._signalled = False  # a wake-up byte is on its way to the selector
-        # Selector changes are made by the selector thread alone: others queue them here
-        # (generation 0: stop waiting on the socket).
-        self._changes: list[tuple[Handle, int, socket.socket]] = []
+        # Until when the selector thread sleeps in its poll (-inf: it is not sleeping,
+        # and looks at the timers before it does): an earlier timer must wake it.
+        self._sleeps_until = -math.inf
         self._timers: list[tuple[float, int, Handle, int]] = []
         self._timers_compacted = 0  # the heap's size after its last compaction
         self._sequence = itertools.count()
@@ -213,7 +217,7 @@ class BayeuxHub:
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(10)
-        self._selector.close()
+        self._epoll.close()
         self._wake_r.close()
         self._wake_w.close()
 
@@ -256,8 +260,41 @@ class BayeuxHub:
         wait, handle.wait = handle.wait, None
         handle.generation += 1  # its timer entry is now stale
         if wait is not None and wait.sock is not None:
-            self._changes.append((handle, 0, wait.sock))
-            self._notify_selector()
+            self._unwatch(wait.sock)
+
+    def _watch(self, handle: Handle, generation: int, sock: socket.socket) -> None:
+        """Arm the poll of `sock` for `handle`'s wait; if it is closed, the client is
+        queued as readable (its step finds out why)."""
+        try:
+            fd = sock.fileno()
+            if fd < 0:
+                raise ValueError("socket closed")
+            self._watched[fd] = (handle, generation, sock)
+            mask = select.EPOLLIN | select.EPOLLONESHOT
+            if fd in self._in_epoll:
+                try:
+                    self._epoll.modify(fd, mask)
+                except FileNotFoundError:  # closed since, and the number taken again
+                    self._epoll.register(fd, mask)
+            else:
+                try:
+                    self._epoll.register(fd, mask)
+                except FileExistsError:
+                    self._epoll.modify(fd, mask)
+                self._in_epoll.add(fd)
+        except (ValueError, OSError):
+            self._unwatch(sock)
+            handle.wait = None
+            self._queue(handle, readable=True)
+
+    def _unwatch(self, sock: socket.socket) -> None:
+        """Forget the wait on `sock` (an armed poll that fires later is ignored)."""
+        fd = sock.fileno()
+        entry = self._watched.get(fd) if fd >= 0 else None
+        if entry is None or entry[2] is not sock:
+            # Closed since it was watched: find it by itself, not by its number.
+            fd = next((n for n, e in self._watched.items() if e[2] is sock), -1)
+        self._watched.pop(fd, None)
 
     def _notify_selector(self) -> None:
         if self._signalled:
@@ -321,11 +358,12 @@ class BayeuxHub:
                 handle.state = _WAITING
                 handle.wait = wait
                 handle.generation += 1
-                if wait.sock is not None:
-                    self._changes.append((handle, handle.generation, wait.sock))
                 if math.isfinite(wait.deadline):
                     self._push_timer(wait.deadline, handle)
-                self._notify_selector()
+                    if wait.deadline < self._sleeps_until:
+                        self._notify_selector()
+                if wait.sock is not None:
+                    self._watch(handle, handle.generation, wait.sock)
 
     # -- the selector thread ------------------------------------------------------------
 
@@ -345,61 +383,32 @@ class BayeuxHub:
     def _select_once(self) -> None:
         with self._lock:
             self._signalled = False
-            changes, self._changes = self._changes, []
-        for handle, generation, sock in changes:
-            if generation == 0:
-                self._unregister(sock)
-            else:
-                self._register(handle, generation, sock)
-        with self._lock:
             timeout = (max(0.0, self._timers[0][0] - time.monotonic()) if self._timers
                        else None)
-        for key, _mask in self._selector.select(timeout):
-            if key.fileobj is self._wake_r:
+            self._sleeps_until = (math.inf if timeout is None
+                                  else time.monotonic() + timeout)
+        try:
+            events = self._epoll.poll(-1 if timeout is None else timeout)
+        finally:
+            with self._lock:
+                self._sleeps_until = -math.inf
+        wake_fd = self._wake_r.fileno()
+        for fd, _mask in events:
+            if fd == wake_fd:
                 self._drain()
                 continue
-            handle, generation = key.data
-            self._unregister(self._registered.get(key.fd))
             with self._lock:
+                entry = self._watched.pop(fd, None)
+                if entry is None:
+                    continue  # a wait given up meanwhile
+                handle, generation, _sock = entry
                 if handle.state == _WAITING and handle.generation == generation:
                     handle.wait = None
                     self._queue(handle, readable=True)
         self._fire_timers()
 
-    def _register(self, handle: Handle, generation: int, sock: socket.socket) -> None:
-        with self._lock:
-            if handle.state != _WAITING or handle.generation != generation:
-                return  # woken, cancelled or timed out meanwhile
-        try:
-            fd = sock.fileno()
-            if fd < 0:
-                raise ValueError("socket closed")
-            if fd in self._registered:  # a socket closed while registered left its number
-                self._selector.unregister(fd)
-            self._selector.register(fd, selectors.EVENT_READ, (handle, generation))
-            self._registered[fd] = sock
-        except (ValueError, OSError):
-            # Closed meanwhile (the client stops): readable now, its step finds out why.
-            with self._lock:
-                if handle.state == _WAITING and handle.generation == generation:
-                    handle.wait = None
-                    self._queue(handle, readable=True)
-
-    def _unregister(self, sock: socket.socket | None) -> None:
-        if sock is None:
-            return
-        fd = sock.fileno()
-        if fd < 0 or self._registered.get(fd) is not sock:
-            # Closed since it was registered: find it by itself, not by its number.
-            fd = next((n for n, s in self._registered.items() if s is sock), -1)
-        if fd >= 0:
-            del self._registered[fd]
-            with contextlib.suppress(KeyError, ValueError):
-                self._selector.unregister(fd)
-
     def _fire_timers(self) -> None:
         now = time.monotonic()
-        fired: list[socket.socket] = []
         with self._lock:
             while self._timers and self._timers[0][0] <= now:
                 _deadline, _seq, handle, generation = heapq.heappop(self._timers)
@@ -407,10 +416,8 @@ class BayeuxHub:
                     continue
                 wait, handle.wait = handle.wait, None
                 if wait is not None and wait.sock is not None:
-                    fired.append(wait.sock)
+                    self._unwatch(wait.sock)
                 self._queue(handle, readable=False)
-        for sock in fired:
-            self._unregister(sock)
 
     def _drain(self) -> None:
         try:

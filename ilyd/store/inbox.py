@@ -14,6 +14,8 @@ A worker that dies keeps its rows only until its lease runs out.
 Leases are kept in memory (ilyd/store/leases.py), so a claim is a read: under load from a
 hundred orgs, claims written as leases would be a large share of all write transactions. A
 release with a retry delay or an error stores the delay, the error and the claim count.
+A put of new records (none pending: one INSERT) can hand its rows over as a claim would
+read them (`Handed`), and the org's enricher leases them without that read (`take`).
 
 Puts from many threads (every streaming org has its own) share transactions when they
 queue up behind one another (ilyd/store/group_commit.py), and a transaction writes
@@ -36,7 +38,7 @@ from ilyd.store.group_commit import register, shared
 from ilyd.store.leases import Leases
 from ilyd.store.replay import ReplayStore
 
-__all__ = ["Inbox", "InboxEntry", "InboxItem"]
+__all__ = ["Handed", "Inbox", "InboxEntry", "InboxItem"]
 
 _MIGRATIONS = (
     "CREATE TABLE inbox ("
@@ -67,6 +69,19 @@ _SELECT_PENDING = {
 # One encoder for every row: json.dumps(default=...) builds a new one per call.
 _dumps = json.JSONEncoder(default=str).encode
 
+# The INSERT of new rows (no record's row pending: its UNIQUE key refuses the statement
+# otherwise), for up to a few rows without formatting it again.
+_INSERT_WIDTH = 9
+
+
+def _insert_sql(count: int) -> str:
+    marks = ", ".join(["(" + ", ".join(["?"] * _INSERT_WIDTH) + ")"] * count)
+    return ("INSERT INTO inbox(org, sobject, record_id, change_type, fields, source,"  # noqa: S608 - placeholders only
+            f" received_at, lease_owner, lease_until) VALUES {marks}")
+
+
+_INSERT_NEW = ["", *(_insert_sql(n) for n in range(1, 9))]
+
 
 class _Put(NamedTuple):
     """One `put` call, waiting for its (group's) transaction."""
@@ -80,17 +95,22 @@ class _Put(NamedTuple):
     replay_id: int | None
     replay_time: datetime | None
     now: float
+    # Filled by the write with the rows as a claim would read them when every entry's
+    # record had no pending row (see `Handed`); None: not wanted.
+    handed: list[InboxItem] | None = None
 
 
 class _Row(NamedTuple):
     """A record's changes in one transaction, folded: `over_pending` when its fields
-    still merge over those of a row already pending for it."""
+    still merge over those of a row already pending for it; `put` is the request of its
+    latest change."""
 
     change_type: str
     fields: dict[str, object]
     over_pending: bool
     source: str
     now: float
+    put: _Put
 
 
 @dataclass(frozen=True)
@@ -106,6 +126,18 @@ class InboxEntry:
     fields: Mapping[str, object] = field(default_factory=dict)
     change_type: str = "updated"
     modstamp: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Handed:
+    """Rows a `put` wrote for records with no row pending, as a claim would read them:
+    the org's enricher takes them with `Inbox.take`, without reading the inbox — unless
+    the org's rows were claimed since the put began (`epoch`: such a claim may have
+    read them too, so the enricher claims from the inbox instead)."""
+
+    org: str
+    epoch: int
+    items: tuple[InboxItem, ...]
 
 
 @dataclass(frozen=True)
@@ -173,16 +205,19 @@ class Inbox:
         channel: str | None = None,
         replay_id: int | None = None,
         replay_time: datetime | None = None,
+        handed: list[Handed] | None = None,
     ) -> int:
         """Store the changes — and the channel's replay id, if given, with its event's
         time `replay_time` — in ONE transaction.
 
-        Returns how many entries were written. A crash before the commit leaves neither
-        the rows nor the replay id, so the event is simply delivered again. Puts that
-        arrive while another's transaction runs (any org's, on the same database) are
-        committed together in the next one; so never call `put` inside an open
-        transaction of this database (the put would wait for the group, and the group
-        for that transaction).
+        Returns how many entries were written. With `handed`, the rows written are
+        appended to it as one `Handed` when no record of the entries had a row pending
+        (nothing is appended otherwise: the rows are then claimed from the inbox).
+        A crash before the commit leaves neither the rows nor the replay id, so the
+        event is simply delivered again. Puts that arrive while another's transaction
+        runs (any org's, on the same database) are committed together in the next one;
+        so never call `put` inside an open transaction of this database (the put would
+        wait for the group, and the group for that transaction).
         """
         batch = entries if isinstance(entries, list | tuple) else list(entries)
         newest: dict[str, datetime] = {}
@@ -198,10 +233,31 @@ class Inbox:
             known = newest.get(entry.sobject)
             if known is None or stamp > known:
                 newest[entry.sobject] = stamp
+        # Read before the write: a claim after it may read the rows (see `Handed`).
+        epoch = self._leases.epoch(org) if handed is not None and batch else 0
+        slot: list[InboxItem] | None = [] if handed is not None and batch else None
         request = _Put(self, org, batch, source or channel or "", newest, channel, replay_id,
-                       replay_time, self._clock())
+                       replay_time, self._clock(), slot)
         self._group.submit(request)
+        if slot and handed is not None:
+            handed.append(Handed(org, epoch, tuple(slot)))
         return len(batch)
+
+    def take(self, handed: Handed, *, worker: str | None = None,
+             lease_seconds: float | None = None) -> list[InboxItem] | None:
+        """Lease the handed rows as `claim` would have (records leased already are
+        skipped), without reading the inbox; None when the org's rows were claimed since
+        they were put: claim them from the inbox instead."""
+        owner = worker or uuid.uuid4().hex
+        now = self._clock()
+        until = now + (self.lease_seconds if lease_seconds is None else lease_seconds)
+        taken = self._leases.take(handed.org, handed.epoch, handed.items, owner=owner,
+                                  now=now, until=until)
+        if taken is None:
+            return None
+        return [InboxItem(i.org, i.sobject, i.record_id, i.change_type, i.fields, i.source,
+                          i.seq, i.received_at, attempts, owner, i.last_error)
+                for i, attempts in taken]
 
     @staticmethod
     def _upsert(tx: sqlite3.Connection, requests: Sequence[_Put]) -> None:
@@ -211,19 +267,21 @@ class Inbox:
         # over them (and over the pending row's, unless a deletion came in between).
         rows: dict[tuple[str, str, str], _Row] = {}
         for r in requests:
+            if r.handed is not None:
+                r.handed.clear()  # a retried write fills it again
             for entry in r.entries:
                 key = (r.org, entry.sobject, entry.record_id)
                 row = rows.pop(key, None)  # re-added last: rows go in by their latest change
                 fields = entry.fields if type(entry.fields) is dict else dict(entry.fields)
                 if entry.change_type == "deleted":
-                    row = _Row(entry.change_type, fields, False, r.source, r.now)
+                    row = _Row(entry.change_type, fields, False, r.source, r.now, r)
                 elif row is None:
-                    row = _Row(entry.change_type, fields, True, r.source, r.now)
+                    row = _Row(entry.change_type, fields, True, r.source, r.now, r)
                 else:
                     row = _Row(entry.change_type, {**row.fields, **fields}, row.over_pending,
-                               r.source, r.now)
+                               r.source, r.now, r)
                 rows[key] = row
-        if not rows:
+        if not rows or Inbox._insert_new(tx, rows):
             return
         old: dict[tuple[str, str, str], sqlite3.Row] = {}
         keys = list(rows)
@@ -254,6 +312,46 @@ class Inbox:
                            lease_owner, lease_until))
         execute_values(tx, "INSERT INTO inbox(org, sobject, record_id, change_type, fields,"
                        " source, received_at, lease_owner, lease_until)", values)
+
+    @staticmethod
+    def _insert_new(tx: sqlite3.Connection, rows: dict[tuple[str, str, str], _Row]) -> bool:
+        """Insert the rows in one statement if no record of them has a row pending (the
+        usual case: a record changes again seldom before it is written); False, with
+        nothing written, if one has (the statement fails whole) or they need more than
+        one statement. Fills the requests' `handed` slots."""
+        if len(rows) * _INSERT_WIDTH > MAX_PARAMETERS:
+            return False
+        values = []
+        texts = []
+        for key, row in rows.items():
+            text = _dumps(row.fields)
+            texts.append(text)
+            values.extend((*key, row.change_type, text, row.source, row.now, None, None))
+        try:
+            cursor = tx.execute(_INSERT_NEW[len(rows)] if len(rows) < len(_INSERT_NEW)
+                                else _insert_sql(len(rows)), values)
+        except sqlite3.IntegrityError:  # a record's row is pending (UNIQUE): merge instead
+            return False
+        # One statement's rows take consecutive versions, in order (AUTOINCREMENT, and
+        # this transaction holds the write lock).
+        seq = int(cursor.lastrowid or 0) - len(rows)
+        owned: dict[int, int] = {}  # per request (by id), its rows here
+        for (org, sobject, record_id), row, text in zip(rows, rows.values(), texts,
+                                                         strict=True):
+            seq += 1
+            slot = row.put.handed
+            if slot is not None:
+                # The fields as a claim would read them back (JSON's own types).
+                slot.append(InboxItem(org, sobject, record_id, row.change_type,
+                                      json.loads(text), row.source, seq, row.now, 0, None,
+                                      None))
+                owned[id(row.put)] = owned.get(id(row.put), 0) + 1
+        for request in {id(row.put): row.put for row in rows.values()}.values():
+            # A request whose record's latest change is another request's hands nothing.
+            if request.handed and owned.get(id(request), 0) != len(
+                    {(e.sobject, e.record_id) for e in request.entries}):
+                request.handed.clear()
+        return True
 
     # -- workers ------------------------------------------------------------------------
 

@@ -23,6 +23,12 @@ class _Row(Protocol):
     def __getitem__(self, key: str) -> object: ...
 
 
+class _Taken(Protocol):
+    sobject: str
+    record_id: str
+    attempts: int
+
+
 class _Held(Protocol):
     org: str
     sobject: str
@@ -44,7 +50,35 @@ class Leases:
 
     def __init__(self) -> None:
         self._held: dict[str, dict[Key, Lease]] = {}
+        # Claims of each org's rows so far: rows handed over by a put (`take`) are taken
+        # only if no claim, which may have read them, ran since the put began.
+        self._epochs: dict[str, int] = {}
         self._lock = threading.Lock()
+
+    def epoch(self, org: str) -> int:
+        """How many claims of the org's rows ran so far (see `take`)."""
+        with self._lock:
+            return self._epochs.get(org, 0)
+
+    def take(self, org: str, epoch: int, items: Sequence[_Taken], *, owner: str,
+             now: float, until: float) -> list[tuple[_Taken, int]] | None:
+        """Lease these rows as `claim` would (skipping records already held), without
+        reading them: None, with nothing leased, when a claim of the org's rows ran since
+        `epoch` was read (it may have taken some of them)."""
+        taken: list[tuple[_Taken, int]] = []
+        with self._lock:
+            if self._epochs.get(org, 0) != epoch:
+                return None
+            held = self._held.setdefault(org, {})
+            for item in items:
+                key = (item.sobject, item.record_id)
+                lease = held.get(key)
+                if lease is not None and lease.until > now:
+                    continue
+                attempts = max(item.attempts, lease.attempts if lease else 0) + 1
+                held[key] = Lease(owner, until, attempts)
+                taken.append((item, attempts))
+        return taken
 
     def claim(self, org: str, read: Callable[[int], Sequence[_Row]], *, owner: str,
               now: float, until: float, limit: int) -> list[tuple[_Row, int]]:
@@ -54,6 +88,7 @@ class Leases:
         one row."""
         taken: list[tuple[_Row, int]] = []
         with self._lock:
+            self._epochs[org] = self._epochs.get(org, 0) + 1
             held = self._held.setdefault(org, {})
             busy = sum(1 for lease in held.values() if lease.until > now)
             # n rows with at most `busy` held among them leave `limit` to take.

@@ -20,7 +20,7 @@ from ilyd.config import OrgConfig
 from ilyd.pipeline.runtime import OrgPipeline
 from ilyd.pipeline.wakeup import Timers, Wake
 from ilyd.store import Database
-from ilyd.store.inbox import InboxEntry
+from ilyd.store.inbox import Handed, InboxEntry
 from tests.helpers.actors import start_parts
 from tests.pipeline.conftest import SalesforceUser, wait_until
 
@@ -136,3 +136,20 @@ def test_an_idle_enricher_stops_at_once_whatever_its_sleep(
     # The org's mailbox is never blocked by the sleep, so the stop is the next thing it does.
     stop_org(org).get(timeout=5)
     assert not org.is_alive()
+
+
+def test_wake_keeps_handed_rows_for_its_listener_and_says_when_some_were_not() -> None:
+    wake = Wake()
+    first = Handed("acme", 0, ())
+    second = Handed("acme", 0, ())
+    wake.stored(1, [first])  # nobody listens yet: nothing kept
+    assert wake.take_handed() == ([], True)
+    wake.listen(lambda _stored: None)
+    wake.stored(1, [first])
+    wake.stored(2, [second])
+    assert wake.take_handed() == ([first, second], True)
+    wake.stored(1, [first])
+    wake.stored(3)  # rows put without handing them over (a poller's): read the inbox
+    wake.stored(1, [second])
+    assert wake.take_handed() == ([], False)
+    assert wake.take_handed() == ([], True)
