@@ -38,8 +38,10 @@ __all__ = ["EnrichmentOutcome", "enrich_record", "enrich_records", "outcome_from
 log = structlog.get_logger(__name__)
 
 _EMPTY: Mapping[str, object] = MappingProxyType({})
-# One encoder for every fingerprint (json.dumps builds one per call for these options).
-_FINGERPRINT_ENCODER = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":"))
+# One encoder for every fingerprint (json.dumps builds one per call for these options);
+# coerced values hold no cycle to look for.
+_FINGERPRINT_ENCODER = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":"),
+                                        check_circular=False)
 
 
 @dataclass(frozen=True)

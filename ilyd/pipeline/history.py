@@ -63,8 +63,9 @@ def outcome_json(outcome: EnrichmentOutcome, values: Mapping[str, Any] | None,
     return _ENCODER.encode(body)
 
 
-# One encoder for every entry (json.dumps builds one per call for these options).
-_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"))
+# One encoder for every entry (json.dumps builds one per call for these options); an
+# entry is built here of plain values and holds no cycle to look for.
+_ENCODER = json.JSONEncoder(default=str, separators=(",", ":"), check_circular=False)
 
 
 def entry_row(org: str, work: WorkItem, values: Mapping[str, Any] | None = None,

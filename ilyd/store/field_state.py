@@ -84,15 +84,19 @@ def _digest(api_name: str, value: object) -> str:
 
 
 def digests_json(values: Mapping[str, object], skip: Iterable[str] = ()) -> str:
-    """The JSON object of digests of `values` (fields in `skip` left out)."""
+    """The JSON object of digests of `values` (fields in `skip` left out), fields sorted,
+    as `json.dumps(..., separators=(",", ":"))` writes it."""
     left_out = set(skip)
-    # A blank value's digest is "" (most of a Not Found record's values are None).
-    return _DIGESTS_ENCODER.encode({k: "" if v is None else digest(k, v)
-                                    for k, v in sorted(values.items()) if k not in left_out})
+    # Joined from pieces (a digest is 8 hex digits, or "" for a blank value, written as
+    # it is): an encoder's set-up per call cost more than the encoding of 20 fields.
+    return "{" + ",".join([f'{_json_key(k)}"{"" if v is None else digest(k, v)}"'
+                           for k, v in sorted(values.items()) if k not in left_out]) + "}"
 
 
-# One encoder for every digests object (json.dumps builds one per call for this option).
-_DIGESTS_ENCODER = json.JSONEncoder(separators=(",", ":"))
+@lru_cache(maxsize=1024)
+def _json_key(name: str) -> str:
+    """`name` as a JSON object's key, with its colon."""
+    return json.dumps(name) + ":"
 
 
 @dataclass

@@ -1,11 +1,13 @@
 """The per-field state the overwrite policies read: one statement's answer agrees with
-the tables read one by one (for one object, and with the hashes for several), and
-digests keep values of different types apart."""
+the tables read one by one (for one object, and with the hashes for several), digests
+keep values of different types apart, and a digests object is the JSON of the digests."""
 
 from __future__ import annotations
 
+import json
+
 from ilyd.store import Database
-from ilyd.store.field_state import FieldStateStore, _digest, digest
+from ilyd.store.field_state import FieldStateStore, _digest, digest, digests_json
 from ilyd.store.record_hashes import RecordHashStore
 
 
@@ -80,3 +82,8 @@ def test_a_kept_digest_is_the_digest_of_the_value_and_types_stay_apart() -> None
     long_text = "aws, " * 400
     assert digest("Ily_Technologies__c", long_text) == _digest("Ily_Technologies__c",
                                                                long_text)
+    values = {"Ily_Technologies__c": long_text, "Ily_Employee_Count__c": 12000,
+              "Ily_Company_Name__c": None, "Ily_Domain__c": "", 'Odd "name" é': True}
+    assert digests_json(values, skip=["Ily_Domain__c"]) == json.dumps(
+        {k: digest(k, v) for k, v in sorted(values.items()) if k != "Ily_Domain__c"},
+        separators=(",", ":"))
