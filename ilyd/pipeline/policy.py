@@ -199,11 +199,11 @@ class FieldPolicy:
         names, edited, if_blank = policies.names, policies.edited, policies.if_blank
         if not names:
             return {}
-        ids = [record_id for record_id, _ in wanted]
         if state is not None:
             written, sent, protected = state.written, state.pending, state.protected
             stored = state.hashes
         elif edited:
+            ids = [record_id for record_id, _ in wanted]
             written, sent, protected = self.fields.policy_state(self.org, sobject, ids)
             stored = self.hashes.get_many(self.org, sobject, ids)
         else:

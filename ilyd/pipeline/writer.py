@@ -488,7 +488,11 @@ class Writer:
                  written: bool = True) -> None:
         # The hashes, the inputs, the digests of the values written and the inbox rows
         # in one transaction: they cannot disagree after a crash.
-        items, hashes, inputs, digests, history = [], [], [], [], []
+        items: list[InboxItem] = []
+        hashes: list[tuple[str, str, str]] = []
+        inputs: list[tuple[str, str, str]] = []
+        digests: list[tuple[str, str, str]] = []
+        history: list[tuple[str, str, float, str, str]] = []
         for send in sends:
             work = send.work
             items.append(work.item)
