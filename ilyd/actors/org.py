@@ -176,6 +176,12 @@ class OrgActor(pykka.ThreadingActor):
     # starting, stopping, or in a call to a slow Salesforce.
     use_daemon_thread = True
 
+    @staticmethod
+    def _create_actor_inbox() -> queue.SimpleQueue[Any]:
+        # Every event wakes its org through this mailbox (pykka's ActorInbox: put, get,
+        # empty): the C SimpleQueue, not queue.Queue with its three Conditions in Python.
+        return queue.SimpleQueue()
+
     def __init__(
         self,
         config: OrgConfig,
