@@ -188,6 +188,7 @@ class Inbox:
         self._clock = clock
         self._group = shared(db)
         self._leases = Leases()
+        self._insert_first = True  # see `_upsert`
         db.migrate("inbox", _MIGRATIONS)
         # Rows up to this version were here before this process opened the inbox: a
         # previous run may have written them and died before confirming.
@@ -281,8 +282,15 @@ class Inbox:
                     row = _Row(entry.change_type, {**row.fields, **fields}, row.over_pending,
                                r.source, r.now, r)
                 rows[key] = row
-        if not rows or Inbox._insert_new(tx, rows):
+        if not rows:
             return
+        # A put over pending rows (a backlog, a throttled org) would fail the one INSERT
+        # first: after such a failure, merge at once until a merge finds nothing pending.
+        inbox = requests[0].inbox
+        if inbox._insert_first:
+            if Inbox._insert_new(tx, rows):
+                return
+            inbox._insert_first = False
         old: dict[tuple[str, str, str], sqlite3.Row] = {}
         keys = list(rows)
         largest = _SELECT_SIZES[-1]
@@ -295,6 +303,7 @@ class Inbox:
             params = [value for key in chunk for value in key]
             for found in tx.execute(_SELECT_PENDING[size], params):
                 old[(found["org"], found["sobject"], found["record_id"])] = found
+        inbox._insert_first = not old
         Inbox.delete_versions(tx, [r["seq"] for r in old.values()])
         values = []
         for key, row in rows.items():
