@@ -4,11 +4,15 @@ feeds the org: the subscriber for a streaming org, the poller for a polling one.
 `Sweeps` is plain: the part that owns it handles `StartSweeps` and `Reconcile` in its
 messages by calling `start` and `run`, and cancels it when it stops. The timer is on the
 shared `TIMERS` thread; every `reconcile_interval` seconds (0: never) it tells the part.
+The first sweep after a start comes at a random moment in the second half of the
+interval (`first_sweep_in`): a thousand orgs started together would otherwise sweep
+together, every interval, for as long as the daemon runs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -23,7 +27,7 @@ from ilyd.pipeline.runtime import OrgPipeline
 from ilyd.pipeline.wakeup import TIMERS, Timer
 from ilyd.store.watermarks import WatermarkStore
 
-__all__ = ["Reconcile", "StartSweeps", "Sweeps"]
+__all__ = ["Reconcile", "StartSweeps", "Sweeps", "first_sweep_in"]
 
 log = structlog.get_logger(__name__)
 
@@ -36,6 +40,13 @@ class StartSweeps:
 @dataclass(frozen=True)
 class Reconcile:
     """Run the reconciliation sweep now."""
+
+
+def first_sweep_in(interval: float, rand: float) -> float:
+    """Seconds from an org's start to its first sweep, `rand` in [0, 1): in the second half
+    of the interval, so orgs started together spread over it, and none sweeps later than
+    one interval after its start."""
+    return interval * (1.0 - rand / 2)
 
 
 class Sweeps:
@@ -62,7 +73,7 @@ class Sweeps:
         last = self._reconciler.last()
         if last is not None:
             self._publish(last[0], last[1])
-        self._schedule()
+        self._schedule(first_sweep_in(self._reconciler.interval, random.random()))
 
     def run(self) -> None:
         """Handle `Reconcile`: sweep unless throttled, then schedule the next."""
@@ -79,7 +90,7 @@ class Sweeps:
                 if report.total:
                     self._pipeline.wake.stored(report.total)
                 self._publish(report.swept_at.timestamp(), report.total)
-        self._schedule()
+        self._schedule(self._reconciler.interval)
 
     def cancel(self) -> None:
         """The owner stops: no more sweeps."""
@@ -90,11 +101,11 @@ class Sweeps:
         when = datetime.fromtimestamp(swept_at, UTC).isoformat(timespec="seconds")
         self._context.publish(reconciled_at=when.replace("+00:00", "Z"), reconciled=found)
 
-    def _schedule(self) -> None:
+    def _schedule(self, delay: float) -> None:
         ref = self._ref
 
         def tell() -> None:
             with contextlib.suppress(pykka.ActorDeadError):
                 ref.tell(Reconcile())
 
-        self._timer = TIMERS.call_later(self._reconciler.interval, tell)
+        self._timer = TIMERS.call_later(delay, tell)
