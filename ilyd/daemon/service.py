@@ -22,6 +22,7 @@ from ilyd.config.diff import ConfigDiff, diff_configs
 from ilyd.control import verbs as daemon_verbs
 from ilyd.control.protocol import Verb, merge_verbs
 from ilyd.control.server import ControlServer
+from ilyd.daemon.heap import HeapTrimmer
 from ilyd.daemon.logs import set_level
 from ilyd.daemon.sdnotify import Notifier
 from ilyd.errors import ConfigError, ControlError
@@ -137,6 +138,7 @@ class Service:
         interval = self.notifier.watchdog_interval
         tick = min(_TICK, interval) if interval else _TICK
         last_status = ""
+        heap = HeapTrimmer()
         while True:
             try:
                 event = self._events.get(timeout=tick)
@@ -150,6 +152,7 @@ class Service:
                 except ControlError as exc:
                     log.error("sighup_reload_refused", problem=exc.message)
             summary = self._tick()
+            heap.due()
             if summary is not None:
                 self.notifier.watchdog()
                 if summary != last_status:
