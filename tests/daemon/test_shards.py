@@ -62,8 +62,8 @@ def test_own_orgs_partitions_orgs_and_their_config_errors(tmp_path):
 def test_auto_counts_the_orgs_of_the_config_against_the_cpus_and_a_set_count_wins(tmp_path):
     assert process_count(config_with(tmp_path, 0)) == 1  # the broken org alone
     assert process_count(config_with(tmp_path, 10)) == 1  # too few orgs for two cores
-    assert process_count(config_with(tmp_path, 50)) == 2  # 50 + broken
-    assert process_count(config_with(tmp_path, 1000)) == 2  # at most one per CPU
+    assert process_count(config_with(tmp_path, 50)) == 1  # one CPU left to the rest
+    assert process_count(config_with(tmp_path, 1000)) == 1  # however many orgs
     assert process_count(config_with(tmp_path, 100, processes="1")) == 1
     assert process_count(config_with(tmp_path, 3, processes="8")) == 8
 
