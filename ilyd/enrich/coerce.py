@@ -24,12 +24,27 @@ __all__ = ["LIST_SEPARATOR", "coerce_value", "format_datetime", "sf_length"]
 LIST_SEPARATOR = "; "
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The second last formatted, as (days, seconds) since the epoch (exact integers, unlike a
+# float timestamp), and its text up to the milliseconds: every record enriched in that
+# second is stamped in it, and strftime was most of a stamp's cost. One tuple, swapped
+# whole, so threads never see a second paired with another's text.
+_last_second: tuple[tuple[int, int] | None, str] = (None, "")
+
+
 def format_datetime(moment: datetime) -> str:
     """Salesforce's DateTime text form, in UTC with milliseconds (naive means UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    global _last_second
+    if moment.tzinfo is not UTC:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        moment = moment.astimezone(UTC)
+    since = moment - _EPOCH
+    second = (since.days, since.seconds)
+    known = _last_second
+    if known[0] != second:
+        known = _last_second = (second, moment.strftime("%Y-%m-%dT%H:%M:%S."))
+    return known[1] + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _text(value: object) -> str | None:

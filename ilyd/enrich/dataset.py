@@ -62,11 +62,22 @@ def _where(settings: DatasetSettings, line: int | None = None) -> str:
     return f"dataset {settings.path}" + (f":{line}" if line is not None else "")
 
 
+# Found answers of a memory index kept per domain (see `_MemoryIndex.found`): enough for
+# every company a busy daemon's orgs meet within minutes (bench/realtime.py's sample
+# companies are 500), a few MiB at most; emptied when full (no LRU bookkeeping per hit).
+_FOUND_MEMO_SIZE = 4096
+
+
 class _MemoryIndex:
     """Domain → row values, all in memory (CSV and JSONL)."""
 
     def __init__(self, rows: dict[str, tuple[object, ...]]) -> None:
         self.rows = rows
+        # The built answer (a frozen Lookup) of a row asked about before: a row is
+        # fixed for the index's life (a reload builds a new index), and cleaning and
+        # mapping its columns was most of a lookup's CPU. Keeps only rows: an unknown
+        # domain costs a dict miss anyway, and unique ones would churn the memo.
+        self.found: dict[str, Lookup] = {}
 
     def get(self, domain: str) -> tuple[object, ...] | None:
         return self.rows.get(domain)
@@ -76,6 +87,7 @@ class _MemoryIndex:
 
     def close(self) -> None:
         self.rows = {}
+        self.found = {}
 
 
 def _quote(identifier: str) -> str:
@@ -262,6 +274,10 @@ class DatasetProvider:
         # Only a SQLite file is read at lookup time, so only it can fail one.
         prepare_provider(self.name, ("dataset_unreadable",)
                          if self._format is DatasetFormat.SQLITE else ())
+        # The series every lookup counts in, looked up once (labels() per call is a lock
+        # and a dict lookup); the registry keeps them for the process's life.
+        self._requests = PROVIDER_REQUESTS.labels(self.name)
+        self._duration = PROVIDER_REQUEST_DURATION.labels(self.name)
         log.info("dataset_loaded", path=str(settings.path), format=str(self._format),
                  companies=len(self._index))
 
@@ -293,15 +309,20 @@ class DatasetProvider:
     def lookup(self, domain: str) -> Lookup:
         """The company on `domain` (a registrable domain), or a not-found Lookup."""
         key = domain.strip().lower()
-        PROVIDER_REQUESTS.labels(self.name).inc()
+        self._requests.inc()
         started = time.monotonic()
+        index = self._index
         try:
-            row = self._index.get(key)
+            if isinstance(index, _MemoryIndex):
+                known = index.found.get(key)
+                if known is not None:
+                    return known
+            row = index.get(key)
         except ProviderError as exc:
             PROVIDER_FAILURES.labels(self.name, exc.reason).inc()
             raise
         finally:
-            PROVIDER_REQUEST_DURATION.labels(self.name).observe(time.monotonic() - started)
+            self._duration.observe(time.monotonic() - started)
         if row is None:
             return Lookup(provider=self.name, domain=key, found=False)
         values = {
@@ -309,8 +330,13 @@ class DatasetProvider:
             for target, value in zip(self._targets, row, strict=True)
             if value is not None and not (isinstance(value, str) and not value.strip())
         }
-        return Lookup(provider=self.name, domain=key, found=True,
-                      values=MappingProxyType(values))
+        answer = Lookup(provider=self.name, domain=key, found=True,
+                        values=MappingProxyType(values))
+        if isinstance(index, _MemoryIndex):
+            if len(index.found) >= _FOUND_MEMO_SIZE:
+                index.found.clear()
+            index.found[key] = answer
+        return answer
 
     def lookup_many(self, domains: Iterable[str]) -> Mapping[str, Lookup | ProviderError]:
         """`lookup` for each domain; a failing lookup is reported for its domain only."""

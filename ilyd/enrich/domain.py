@@ -228,7 +228,14 @@ def _extract(value: str, email: bool, source: str | None) -> DomainResult:
         raw_host = _host_of(text)
     if not raw_host:
         return _fail(DomainReason.MALFORMED, "no host name in it", source)
-    raw_host = raw_host.rstrip(".").lower()
+    return _from_host(raw_host.rstrip(".").lower(), source)
+
+
+# The rest depends only on the host: cached apart, because every person of a company
+# has an address of their own (and a Website many spellings) on one host. Bounded like
+# `_extract`; a result is a few hundred bytes.
+@functools.lru_cache(maxsize=65_536)
+def _from_host(raw_host: str, source: str | None) -> DomainResult:
     if _is_ip(raw_host):
         return _fail(DomainReason.IP_ADDRESS, "an IP address names no company", source)
     host = _to_alabels(raw_host) if raw_host else None
@@ -285,7 +292,7 @@ def record_domain(sobject: str, fields: Mapping[str, object]) -> DomainResult:
     for name in source_fields(sobject):
         value = fields.get(name)
         text = value if isinstance(value, str) else ""
-        result = extract_domain(text, email=name == "Email", source=name)
+        result = _extract(text, name == "Email", name)
         if result.ok:
             return result
         failures.append(result)

@@ -126,6 +126,7 @@ _DATA_NAMES = frozenset(f.api_name for f in catalogue.DATA_FIELDS)
 _MEMO_SIZE = 4096
 _data_memo: dict[tuple[object, ...], Mapping[str, object]] = {}
 _meta_memo: dict[tuple[object, ...], Mapping[str, object]] = {}
+_data_by_id: dict[tuple[str, int], tuple[Mapping[str, object], Mapping[str, object]]] = {}
 
 
 def _remember(memo: dict[tuple[object, ...], Mapping[str, object]], key: tuple[object, ...],
@@ -165,6 +166,12 @@ def _decided(sobject: str, status: MatchStatus, domain: DomainResult, source: st
 def _data_values(sobject: str, provided: Mapping[str, object]) -> Mapping[str, object]:
     """Every data field of `sobject`, coerced from `provided` (the same mapping for the
     same inputs: callers only read it)."""
+    # A provider that keeps its answers (the dataset) hands the same mapping for the same
+    # company: known by identity, without hashing its values. The entry holds the
+    # mapping, so its id cannot name another object while the entry lives.
+    by_id = _data_by_id.get((sobject, id(provided)))
+    if by_id is not None and by_id[0] is provided:
+        return by_id[1]
     # With each value's type: 1, 1.0 and True are equal keys but coerce differently.
     key: tuple[object, ...] = (sobject, *((k, type(v), v) for k, v in provided.items()))
     try:
@@ -173,6 +180,10 @@ def _data_values(sobject: str, provided: Mapping[str, object]) -> Mapping[str, o
         return _coerce_data(sobject, provided)
     if values is None:
         values = _remember(_data_memo, key, _coerce_data(sobject, provided))
+    if isinstance(provided, MappingProxyType):  # read-only: its values cannot change
+        if len(_data_by_id) >= _MEMO_SIZE:
+            _data_by_id.clear()
+        _data_by_id[(sobject, id(provided))] = (provided, values)
     return values
 
 
