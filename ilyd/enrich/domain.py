@@ -268,6 +268,7 @@ _SOURCE_FIELDS: Mapping[str, tuple[str, ...]] = {
     "Account": ("Website",),
     "Lead": ("Website", "Email"),
 }
+_WEBSITE_ONLY = ("Website",)
 # When no field gives a domain, report the most telling reason: a free-mail address says
 # more than "n/a" in Website, which says more than an empty field.
 _REASON_RANK = {
@@ -279,7 +280,7 @@ _REASON_RANK = {
 
 def source_fields(sobject: str) -> tuple[str, ...]:
     """The input fields whose change can change `sobject`'s domain (for PushTopics, SOQL)."""
-    return _SOURCE_FIELDS.get(sobject, ("Website",))
+    return _SOURCE_FIELDS.get(sobject, _WEBSITE_ONLY)
 
 
 def record_domain(sobject: str, fields: Mapping[str, object]) -> DomainResult:
@@ -288,12 +289,17 @@ def record_domain(sobject: str, fields: Mapping[str, object]) -> DomainResult:
     A later field is only used when the earlier ones give no company domain, and the
     result names the field it came from. Non-string field values count as blank.
     """
-    failures: list[DomainResult] = []
-    for name in source_fields(sobject):
+    # The first failure of the lowest rank (what min() over the failures would pick),
+    # kept as we go: this runs for every record.
+    best: DomainResult | None = None
+    best_rank = 0
+    for name in _SOURCE_FIELDS.get(sobject, _WEBSITE_ONLY):
         value = fields.get(name)
-        text = value if isinstance(value, str) else ""
-        result = _extract(text, name == "Email", name)
-        if result.ok:
+        result = _extract(value if isinstance(value, str) else "", name == "Email", name)
+        if result.reason is None:
             return result
-        failures.append(result)
-    return min(failures, key=lambda r: _REASON_RANK.get(r.reason or DomainReason.BLANK, 1))
+        rank = _REASON_RANK.get(result.reason, 1)
+        if best is None or rank < best_rank:
+            best, best_rank = result, rank
+    assert best is not None  # every object has at least one source field
+    return best

@@ -17,6 +17,7 @@ Website. Every value is coerced to its field's type and size (`ilyd.enrich.coerc
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -28,7 +29,7 @@ from types import MappingProxyType
 import structlog
 
 from ilyd.enrich import fields as catalogue
-from ilyd.enrich.coerce import coerce_value
+from ilyd.enrich.coerce import coerce_value, format_datetime
 from ilyd.enrich.domain import DomainResult, record_domain
 from ilyd.enrich.provider import Lookup, MatchStatus, Provider
 from ilyd.errors import ProviderError
@@ -137,6 +138,14 @@ def _remember(memo: dict[tuple[object, ...], Mapping[str, object]], key: tuple[o
     return values
 
 
+_LAST_ENRICHED = catalogue.LAST_ENRICHED.api_name
+_new_object = object.__new__
+# Every field of an outcome that has a plain default, with it (`_decided` sets the rest).
+_OUTCOME_DEFAULTS: Mapping[str, object] = MappingProxyType({
+    f.name: f.default for f in dataclasses.fields(EnrichmentOutcome)
+    if f.default is not dataclasses.MISSING})
+
+
 def _decided(sobject: str, status: MatchStatus, domain: DomainResult, source: str | None,
              *, now: datetime, provided: Mapping[str, object] | None,
              **others: object) -> EnrichmentOutcome:
@@ -152,14 +161,21 @@ def _decided(sobject: str, status: MatchStatus, domain: DomainResult, source: st
         fixed = _remember(_meta_memo, key, {f.api_name: coerce_value(f, v)
                                             for f, v in raw.items() if sobject in f.objects})
     data = _EMPTY if provided is None else _data_values(sobject, provided)
-    values = dict(fixed)
     if sobject in catalogue.LAST_ENRICHED.objects:
-        values[catalogue.LAST_ENRICHED.api_name] = coerce_value(catalogue.LAST_ENRICHED, now)
-    values.update(data)
-    outcome = EnrichmentOutcome(sobject=sobject, status=status,
-                                values=MappingProxyType(values), domain=domain.domain,
-                                domain_source=domain.source, source=source, **others)
-    object.__setattr__(outcome, "_parts", (fixed, data))  # frozen: not a field
+        # What coerce_value makes of a datetime for this DateTime field, without its
+        # dispatch: this runs for every record.
+        values = {**fixed, _LAST_ENRICHED: format_datetime(now), **data}
+    else:
+        values = {**fixed, **data}
+    # The dataclass's __init__ sets each field through object.__setattr__ (it is frozen);
+    # filling the new object's __dict__ at once makes the same outcome for less than
+    # half the CPU. `_parts` is not a field: see `fingerprint`.
+    outcome = _new_object(EnrichmentOutcome)
+    outcome.__dict__.update({
+        **_OUTCOME_DEFAULTS, "sobject": sobject, "status": status,
+        "values": MappingProxyType(values), "domain": domain.domain,
+        "domain_source": domain.source, "source": source, **others, "_parts": (fixed, data),
+    })
     return outcome
 
 
