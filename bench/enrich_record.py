@@ -22,6 +22,8 @@ import cProfile
 import pstats
 import time
 
+from enricher import entry  # bench/enricher.py's mix of changes
+
 from ilyd.commands.demo_traffic import sample_domains
 from ilyd.config.enrich import EnrichConfig
 from ilyd.config.provider_spec import ProviderSpec
@@ -33,22 +35,8 @@ from ilyd.pipeline.providers import chain_for, watch_health
 
 def record(n: int, domains: list[str]) -> tuple[str, dict[str, object]]:
     """The n-th change, in bench/enricher.py's mix."""
-    domain = domains[n % len(domains)]
-    lead = n % 2 == 0
-    sobject = "Lead" if lead else "Account"
-    kind = n % 10
-    if kind < 7:
-        values: dict[str, object] = ({"Email": f"person{n}@{domain}"} if lead and n % 4
-                                     else {"Website": f"https://www.{domain}/"})
-    elif kind == 7:
-        values = {"Email": f"someone{n}@gmail.com"}
-    elif kind == 8:
-        values = {"Website": "n/a"}
-    else:
-        values = {"Website": f"https://unknown-company-{n}.example"}
-    if lead:
-        values = {"Company": "x", "LastName": "L", **values}
-    return sobject, values
+    change = entry(n, domains)
+    return change.sobject, dict(change.fields)
 
 
 def provider(bare: bool) -> Provider:

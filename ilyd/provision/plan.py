@@ -29,7 +29,7 @@ from ilyd.provision.spec import (
     STREAMING_API,
     member_body,
 )
-from ilyd.salesforce.rest import MAX_COLLECTION_SIZE, RestClient
+from ilyd.salesforce.rest import MAX_COLLECTION_SIZE, RestClient, SaveResult
 from ilyd.salesforce.tooling_composite import CREATES_PER_CALL, create_many
 
 log = structlog.get_logger(__name__)
@@ -224,6 +224,15 @@ class _Applier:
         log.warning("provisioning_action_failed", action=str(action.kind),
                     target=action.target, error=error)
 
+    def saved(self, actions: Sequence[Action], results: Sequence[SaveResult]) -> None:
+        """Each action done or failed as its record's save result says."""
+        for action, result in zip(actions, results, strict=True):
+            if result.success:
+                self.ok(action)
+            else:
+                self.failed(action, "; ".join(f"{e.status_code}: {e.message}"
+                                              for e in result.errors))
+
     def run(self, action: Action, call: Callable[[], object]) -> bool:
         try:
             call()
@@ -283,12 +292,7 @@ class _Applier:
             for action in chunk:
                 self.failed(action, str(exc))
             return
-        for action, saved in zip(chunk, results, strict=True):
-            if saved.success:
-                self.ok(action)
-            else:
-                self.failed(action, "; ".join(f"{e.status_code}: {e.message}"
-                                              for e in saved.errors))
+        self.saved(chunk, results)
 
     def assign(self, action: Action) -> None:
         if self.ps_id is None:
@@ -321,12 +325,7 @@ class _Applier:
             for action in actions:
                 self.push_topic(action)
             return
-        for action, saved in zip(actions, results, strict=True):
-            if saved.success:
-                self.ok(action)
-            else:
-                self.failed(action, "; ".join(f"{e.status_code}: {e.message}"
-                                              for e in saved.errors))
+        self.saved(actions, results)
 
     def _topic_body(self, action: Action) -> dict[str, Any]:
         sobject = next(o for o, s in PUSH_TOPICS.items() if s.name == action.target)
