@@ -27,8 +27,10 @@ def test_each_record_gets_its_id_or_its_error_and_the_call_counts_once(
                                                 _field("Lead")])
     assert admin.calls()["by_endpoint"]["POST tooling.composite"] == before + 1
     first, refused, third = results
-    assert isinstance(first, str) and first.startswith("00N")
-    assert isinstance(third, str) and third.startswith("00N")
+    assert isinstance(first, str)
+    assert isinstance(third, str)
+    assert first.startswith("00N")
+    assert third.startswith("00N")
     assert isinstance(refused, SalesforceError)
     assert refused.error_code
     assert refused.status >= 400
