@@ -90,24 +90,26 @@ def _serve(listener: socket.socket, reply: bytes) -> None:
     """Answer every request on every connection with `reply` (a child process)."""
     while True:
         conn, _ = listener.accept()
-        buf = b""
-        with conn:
-            while True:
-                while b"\r\n\r\n" not in buf:
-                    data = conn.recv(65536)
-                    if not data:
-                        break
-                    buf += data
-                else:
-                    head, _, buf = buf.partition(b"\r\n\r\n")
-                    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                                   if line.lower().startswith(b"content-length:")), 0)
-                    while len(buf) < length:
-                        buf += conn.recv(65536)
-                    buf = buf[length:]
-                    conn.sendall(reply)
-                    continue
-                break
+        answer(conn, reply)
+
+
+def answer(conn: socket.socket, reply: bytes) -> None:
+    """Answer each request of one connection with `reply` until the client closes it."""
+    buf = b""
+    with conn:
+        while True:
+            while b"\r\n\r\n" not in buf:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                buf += data
+            head, _, buf = buf.partition(b"\r\n\r\n")
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            while len(buf) < length:
+                buf += conn.recv(65536)
+            buf = buf[length:]
+            conn.sendall(reply)
 
 
 def _hand_written(port: int) -> Callable[[str, str, bytes], bytes]:

@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from http_exchange import _COLLECTIONS_BODY, EXCHANGES, _hand_written
+from http_exchange import _COLLECTIONS_BODY, EXCHANGES, _hand_written, answer
 
 from ilyd.salesforce.http import OrgHttp
 from ilyd.salesforce.token import Token
@@ -58,25 +58,7 @@ def _serve_each(listener: socket.socket, reply: bytes) -> None:
     the stack each keep theirs open); a child process."""
     while True:
         conn, _ = listener.accept()
-        threading.Thread(target=_answer, args=(conn, reply), daemon=True).start()
-
-
-def _answer(conn: socket.socket, reply: bytes) -> None:
-    buf = b""
-    with conn:
-        while True:
-            while b"\r\n\r\n" not in buf:
-                data = conn.recv(65536)
-                if not data:
-                    return
-                buf += data
-            head, _, buf = buf.partition(b"\r\n\r\n")
-            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                           if line.lower().startswith(b"content-length:")), 0)
-            while len(buf) < length:
-                buf += conn.recv(65536)
-            buf = buf[length:]
-            conn.sendall(reply)
+        threading.Thread(target=answer, args=(conn, reply), daemon=True).start()
 
 
 def _bare(port: int) -> Callable[[], object]:
