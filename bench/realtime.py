@@ -251,6 +251,9 @@ def run(orgs: int, rate: float, seconds: float, devorg_in_process: bool = False,
         # answer time: devorg's share of it.
         own_p50, own_p99 = (histogram(metrics_port, "ilyd_event_to_write_seconds") if alive
                             else (None, None))
+        # change -> inbox: the event's way from devorg to the inbox.
+        age_p50, age_p99 = (histogram(metrics_port, "ilyd_event_age_seconds") if alive
+                            else (None, None))
         call_p50, call_p99 = (histogram(metrics_port, "ilyd_sf_request_duration_seconds",
                                         'op="collections_update"') if alive else (None, None))
         stop_began = time.monotonic()
@@ -275,6 +278,8 @@ def run(orgs: int, rate: float, seconds: float, devorg_in_process: bool = False,
     print(f"of which inbox->written (the daemon's share, histogram bucket bounds): "
           f"p50 <= {ms(own_p50)} ms, p99 <= {ms(own_p99)} ms; a Collections call answered in"
           f" p50 <= {ms(call_p50)} ms, p99 <= {ms(call_p99)} ms")
+    print(f"and change->inbox (the event's age when stored): p50 <= {ms(age_p50)} ms,"
+          f" p99 <= {ms(age_p99)} ms")
     # Mostly creates devorg refuses as Salesforce would: the traffic's 300-character junk
     # Website is longer than the field (STRING_TOO_LONG); nothing for the daemon to do.
     print(f"creates refused by devorg {sum(t.stats.errors for t in traffic)} (junk values"

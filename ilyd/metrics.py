@@ -323,6 +323,14 @@ EVENT_TO_WRITE_SECONDS = Histogram(
     buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0),
     registry=REGISTRY,
 )
+EVENT_AGE_SECONDS = Histogram(
+    "ilyd_event_age_seconds",
+    "Age of a change event when it is stored in the inbox: from the change in Salesforce"
+    " (PushTopic createdDate, CDC commitTimestamp) to the store, clock skew between"
+    " Salesforce and this host included.",
+    buckets=(0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0),
+    registry=REGISTRY,
+)
 EVENTS_SKIPPED = _per_org(OrgCounter(
     "ilyd_events_skipped_total",
     "Change events acknowledged without any API call, by reason (own_write: ilyd's own "

@@ -33,6 +33,7 @@ from typing import Any
 import pykka
 import structlog
 
+from ilyd import metrics
 from ilyd.actors.component import Component, ComponentRef
 from ilyd.actors.context import OrgContext
 from ilyd.actors.poller import PollerComponent
@@ -193,7 +194,11 @@ class SubscriptionLoop:
         entries: dict[str, list[InboxEntry]] = {}
         last: dict[str, BayeuxEvent] = {}  # per channel, its last event with a replay id
         changes: dict[str, list[Mapping[str, Any]]] = {}  # CDC payloads by channel
+        now = time.time()
         for event in events:
+            happened = event_time(event)
+            if happened is not None:
+                metrics.EVENT_AGE_SECONDS.observe(max(0.0, now - happened.timestamp()))
             channel = replay_key(event.channel)
             payload = event.data.get("payload")
             if channel.startswith("/data/") and isinstance(payload, Mapping):

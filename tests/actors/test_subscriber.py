@@ -253,3 +253,21 @@ def test_without_an_event_time_the_gap_is_caught_up_from_the_first_subscription(
     assert inbox.replay.first_subscribed(org.name, TOPIC) == origin  # kept, not renewed
     assert [e["basis"] for e in window] == ["first_subscribed"]
     assert str(window[0]["since"]) < origin.isoformat()  # less the clock-skew margin
+
+
+def test_each_stored_event_counts_its_age_from_the_change_in_salesforce(
+    dev: DevOrg, org: OrgInfo, rest: RestClient, db: Database
+) -> None:
+    inbox = Inbox(db)
+
+    def ages() -> float:
+        return metrics.REGISTRY.get_sample_value("ilyd_event_age_seconds_count") or 0.0
+
+    before = ages()
+    with connected(make_loop(dev, org, inbox)):
+        ids = {lead(rest, n) for n in range(2)}
+        wait_until(lambda: pending_ids(inbox, org) >= ids, what="two leads in the inbox")
+    assert ages() - before >= 2
+    # devorg runs on this host's clock: no event is older than the test.
+    assert (metrics.REGISTRY.get_sample_value("ilyd_event_age_seconds_bucket", {"le": "300.0"})
+            or 0.0) == ages()
