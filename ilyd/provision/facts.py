@@ -135,6 +135,9 @@ class _Reads:
             self._answers.update(zip(chunk, query_many(rest, [queries[k] for k in chunk]),
                                      strict=True))
 
+    def __contains__(self, key: str) -> bool:
+        return key in self._answers
+
     def rows(self, key: str) -> list[dict[str, Any]]:
         """The rows of one query; raises the error Salesforce answered it with."""
         answer = self._answers[key]
@@ -277,9 +280,8 @@ def _push_topics_query(objects: tuple[str, ...]) -> str | None:
         " NotifyForOperationDelete FROM PushTopic WHERE Name IN {}", names)
 
 
-def _push_topics(reads: _Reads, objects: tuple[str, ...]
-                 ) -> tuple[dict[str, dict[str, Any]], str | None]:
-    if _push_topics_query(objects) is None:
+def _push_topics(reads: _Reads) -> tuple[dict[str, dict[str, Any]], str | None]:
+    if "push_topics" not in reads:  # no object of the run has a topic
         return {}, None
     try:
         rows = reads.rows("push_topics")
@@ -416,7 +418,7 @@ def gather(rest: RestClient, objects: tuple[str, ...], *, before: OrgFacts | Non
         streaming = _streaming_enabled(listed, object_perms, system)
     fields = _field_facts(rest, objects, unknown)
     ps_id, grants = _permission_set(rest, reads, unknown)
-    topics, topic_error = _push_topics(reads, objects)
+    topics, topic_error = _push_topics(reads)
     existing = [f.full_name for f in fields.values() if f.exists]
     if before is not None:
         logins, last_login = before.interactive_logins, before.last_interactive_login

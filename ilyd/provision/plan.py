@@ -246,8 +246,10 @@ class _Applier:
         """The fields in Tooling composite calls (`ilyd.salesforce.tooling_composite`),
         each created or refused on its own."""
         for chunk in _chunks(actions, CREATES_PER_CALL):
-            bodies = [by_api_name()[a.target.split(".")[1]].tooling_body(a.target.split(".")[0])
-                      for a in chunk]
+            bodies = []
+            for action in chunk:
+                sobject, api_name = action.target.split(".")
+                bodies.append(by_api_name()[api_name].tooling_body(sobject))
             try:
                 results = create_many(self.rest, "CustomField", bodies)
             except SalesforceError as exc:
