@@ -29,12 +29,15 @@ T = TypeVar("T")
 
 
 class _Ticket(Generic[T]):
-    __slots__ = ("done", "error", "request")
+    __slots__ = ("done", "error", "request", "wake")
 
     def __init__(self, request: T) -> None:
         self.request = request
         self.done = False
         self.error: BaseException | None = None
+        # Held while the caller waits behind a write: released once its request is
+        # committed, or once it is its turn to write the queue.
+        self.wake: threading.Lock | None = None
 
 
 class GroupCommit(Generic[T]):
@@ -44,37 +47,43 @@ class GroupCommit(Generic[T]):
 
     def __init__(self, write: Callable[[Sequence[T]], None]) -> None:
         self._write = write
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
         self._queue: list[_Ticket[T]] = []
         self._writing = False
-        self._sleeping = 0  # callers in wait(): notify only when there are some
         self.groups = 0  # writes run, and requests written: for benchmarks and tests
         self.requests = 0
 
     @property
     def waiting(self) -> int:
         """Requests queued behind the write in progress."""
-        with self._cond:
+        with self._lock:
             return len(self._queue)
 
     @property
     def writing(self) -> bool:
         """Whether a write is in progress (its requests taken off the queue)."""
-        with self._cond:
+        with self._lock:
             return self._writing
 
     def submit(self, request: T) -> None:
         """Write `request` (alone or with others); returns once it is committed."""
         ticket = _Ticket(request)
-        with self._cond:
+        with self._lock:
             self._queue.append(ticket)
-            while self._writing and not ticket.done:
-                self._sleeping += 1
-                self._cond.wait()
-                self._sleeping -= 1
-            if not ticket.done:
+            if self._writing:
+                ticket.wake = wake = threading.Lock()
+                wake.acquire()
+            else:
                 self._writing = True
                 group, self._queue = self._queue, []
+        if ticket.wake is not None:
+            # Each waiter is woken once, by its own lock: a condition shared by every
+            # waiter woke them all at each write's end, and under a busy interpreter each
+            # wake-up is a context switch and a wait for the interpreter lock.
+            ticket.wake.acquire()
+            if not ticket.done:  # its turn: the queue (this request first) is its group
+                with self._lock:
+                    group, self._queue = self._queue, []
         if not ticket.done:
             self._lead(group)
         if ticket.error is not None:
@@ -90,14 +99,19 @@ class GroupCommit(Generic[T]):
                 t.error = t.error or exc
             raise
         finally:
-            with self._cond:
+            with self._lock:
                 for t in group:
                     t.done = True
                 self.groups += 1
                 self.requests += len(group)
-                self._writing = False
-                if self._sleeping:
-                    self._cond.notify_all()
+                woken = [t.wake for t in group[1:] if t.wake is not None]
+                if self._queue:  # the first waiter writes next; the write lock stays taken
+                    woken.append(self._queue[0].wake)
+                else:
+                    self._writing = False
+            for wake in woken:
+                if wake is not None:
+                    wake.release()
 
     def _run(self, group: list[_Ticket[T]]) -> None:
         try:
