@@ -82,6 +82,38 @@ def histogram(metrics_port: int, metric: str,
     return quantile(0.5), quantile(0.99)
 
 
+def devorg_delivery(admin: str, orgs: list[str]) -> dict[str, list[int]]:
+    """devorg's delivery timing summed over `orgs` (GET /_devorg/streaming/<org>): per
+    bucket, how many replies' oldest event waited that long for the daemon's next connect
+    (`connect_wait`), and how long devorg took from that connect or event to the reply
+    (`answer`)."""
+    total: dict[str, list[int]] = {}
+    with requests.Session() as http:
+        for org in orgs:
+            delivery = http.get(f"{admin}/streaming/{org}", timeout=30).json()["delivery"]
+            total.setdefault("bounds", delivery["bounds"])
+            for key in ("connect_wait", "answer"):
+                counts = total.setdefault(key, [0] * len(delivery[key]))
+                for i, n in enumerate(delivery[key]):
+                    counts[i] += n
+    return total
+
+
+def bucket_quantiles(bounds: list[float], counts: list[int]) -> tuple[float | None, float | None]:
+    """p50 and p99 (bucket upper bounds; inf past the last bound) of bucket counts."""
+    total = sum(counts)
+
+    def quantile(share: float) -> float | None:
+        seen = 0
+        for bound, n in zip([*bounds, math.inf], counts, strict=True):
+            seen += n
+            if n and seen >= share * total:
+                return bound
+        return None
+
+    return (quantile(0.5), quantile(0.99)) if total else (None, None)
+
+
 # One traffic thread keeps up with about this many creates per second against devorg.
 _PER_THREAD = 40.0
 
@@ -193,6 +225,8 @@ def run(orgs: int, rate: float, seconds: float, devorg_in_process: bool = False,
         cpu_before = cpu_seconds(daemon.pid)
         own_before = cpu_seconds(os.getpid(), children=False)
         dev_before = dev.cpu_seconds() if isinstance(dev, DevOrgProcess) else 0.0
+        names = [i.name for i in dev.orgs]
+        delivery_before = devorg_delivery(dev.admin, names)
         traffic: list[Traffic] | list[OrgFeed]
         generator: ServerTraffic | None = None
         if client_traffic:
@@ -223,6 +257,7 @@ def run(orgs: int, rate: float, seconds: float, devorg_in_process: bool = False,
         own = cpu_seconds(os.getpid(), children=False) - own_before
         dev_cpu = dev.cpu_seconds() - dev_before if isinstance(dev, DevOrgProcess) else None
         rss = rss_mib(daemon.pid)
+        delivery = devorg_delivery(dev.admin, names)
         created = sum(len(t.stats.created) for t in traffic)
         deadline = time.monotonic() + 60
         by_org = [[t for t in traffic if t.base == o.base] for o in observers]
@@ -280,6 +315,13 @@ def run(orgs: int, rate: float, seconds: float, devorg_in_process: bool = False,
           f" p50 <= {ms(call_p50)} ms, p99 <= {ms(call_p99)} ms")
     print(f"and change->inbox (the event's age when stored): p50 <= {ms(age_p50)} ms,"
           f" p99 <= {ms(age_p99)} ms")
+    # devorg's side of change->inbox: each reply's oldest event, while the traffic ran.
+    waits, answers = ([bucket_quantiles(delivery["bounds"], [a - b for a, b in zip(
+        delivery[key], delivery_before[key], strict=True)]) for key in ("connect_wait", "answer")]
+        if delivery.get("bounds") else [(None, None), (None, None)])
+    print(f"  of which waiting in devorg for the daemon's next connect: p50 <= {ms(waits[0])}"
+          f" ms, p99 <= {ms(waits[1])} ms; devorg's answer once both were there: p50 <="
+          f" {ms(answers[0])} ms, p99 <= {ms(answers[1])} ms")
     # Mostly creates devorg refuses as Salesforce would: the traffic's 300-character junk
     # Website is longer than the field (STRING_TOO_LONG); nothing for the daemon to do.
     print(f"creates refused by devorg {sum(t.stats.errors for t in traffic)} (junk values"

@@ -220,6 +220,7 @@ class _Endpoint:
     def _connect(self, msg: dict[str, Any], streaming: OrgStreaming, client: ClientSession
                  ) -> list[dict[str, Any]] | Response:
         settings = streaming.settings
+        arrived = time.monotonic()
         with streaming.cond:
             if streaming.delivered_today() >= settings.daily_event_limit:
                 client.last_reply = time.time()
@@ -241,6 +242,7 @@ class _Endpoint:
                 abort, client.abort = client.abort, None
                 events = list(client.queue)
                 client.queue.clear()
+                since, client.queued_since = client.queued_since, None
                 streaming.count_delivered(len(events), sum(
                     1 for e in events if str(e.get("channel") or "").startswith("/data/")))
             finally:
@@ -249,6 +251,8 @@ class _Endpoint:
         if abort == "drop":
             with streaming.cond:
                 client.queue.extendleft(reversed(events))  # never delivered: keep them
+                if events:
+                    client.queued_since = since
             return Response(drop=True)
         if abort == "forget":
             return [self._error(msg, _UNKNOWN_CLIENT,
@@ -256,6 +260,8 @@ class _Endpoint:
         if abort == "auth":
             return [self._error(msg, _AUTH_INVALID, advice={"reconnect": "none", "interval": 0})]
         reply = self._ok(msg, client)
+        if events and since is not None:
+            streaming.delivery.observe(since, arrived, time.monotonic())
         if first:
             reply["advice"] = {"reconnect": "retry", "interval": 0,
                                "timeout": int(settings.hold_seconds * 1000)}
@@ -308,6 +314,6 @@ class _Endpoint:
                 return self._error(msg, _REPLAY_INVALID.format(replay), subscription=channel)
             client.subscriptions[channel] = sub
             if not streaming.muted:
-                client.queue.extend(streaming.messages(sub, backlog, client))
+                client.enqueue(streaming.messages(sub, backlog, client))
             streaming.cond.notify_all()
         return self._ok(msg, client, subscription=channel)

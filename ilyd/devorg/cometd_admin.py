@@ -1,7 +1,9 @@
 """Streaming controls of the admin API: `/_devorg/streaming/<org>[/<action>]`.
 
 GET  /_devorg/streaming/<org>                  clients, channels (retained, last replay id),
-                                               delivered events, handshakes, settings
+                                               delivered events, handshakes, settings, and
+                                               `delivery`: where each reply's oldest event
+                                               waited (bucket counts; see DeliveryTimes)
 PATCH /_devorg/streaming/<org>/settings        hold_seconds, reconnect_deadline,
                                                pushtopic_retention, cdc_retention,
                                                max_retained_events, daily_event_limit,
@@ -143,4 +145,5 @@ def _status(streaming: Any) -> dict[str, Any]:
     return {"clients": clients, "channels": channels, "handshakes": streaming.handshakes,
             "muted": streaming.muted, "garbled": len(streaming.garbled),
             "delivered_today": streaming.delivered_today(),
+            "delivery": streaming.delivery.as_json(),
             "settings": streaming.settings.__dict__}

@@ -8,6 +8,7 @@ condition variable and wake up when their client has something to deliver.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import itertools
 import random
@@ -83,6 +84,50 @@ class ClientSession:
     connects: int = 0
     last_reply: float = field(default_factory=time.time)
     abort: str | None = None  # "drop" | "forget" | "auth": end the held connect this way
+    # time.monotonic() when the queue last went from empty to not empty (None: empty)
+    queued_since: float | None = None
+
+    def enqueue(self, messages: list[dict[str, Any]]) -> None:
+        """Queue messages for the client's next connect (the org's lock held)."""
+        if messages:
+            if not self.queue:
+                self.queued_since = time.monotonic()
+            self.queue.extend(messages)
+
+
+# Bounds (seconds) of the delivery timing histograms: from a millisecond to the longest
+# hold Salesforce allows a connect (110 s) and beyond.
+DELIVERY_BOUNDS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                   30.0, 120.0)
+
+
+class DeliveryTimes:
+    """Where the oldest event of each connect reply spent its time before the reply:
+    waiting for the client's next /meta/connect (the client's side), and from that connect
+    or the event, whichever came last, to the reply (the server's side). A benchmark tells
+    the two apart with it; fixed buckets, so its size is bounded."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.connect_wait = [0] * (len(DELIVERY_BOUNDS) + 1)
+        self.answer = [0] * (len(DELIVERY_BOUNDS) + 1)
+        self.replies = 0
+
+    def observe(self, queued_since: float, arrived: float, answered: float) -> None:
+        """One reply carrying events queued since `queued_since`, to a connect that
+        arrived at `arrived`, answered at `answered` (all time.monotonic())."""
+        wait = max(0.0, arrived - queued_since)
+        answer = max(0.0, answered - max(arrived, queued_since))
+        with self._lock:
+            self.connect_wait[bisect.bisect_left(DELIVERY_BOUNDS, wait)] += 1
+            self.answer[bisect.bisect_left(DELIVERY_BOUNDS, answer)] += 1
+            self.replies += 1
+
+    def as_json(self) -> dict[str, Any]:
+        """Counts per bucket: `bounds[i]` is bucket i's upper bound (the last: beyond)."""
+        with self._lock:
+            return {"bounds": list(DELIVERY_BOUNDS), "replies": self.replies,
+                    "connect_wait": list(self.connect_wait), "answer": list(self.answer)}
 
 
 class OrgStreaming:
@@ -96,6 +141,7 @@ class OrgStreaming:
         self.logs: dict[str, ChannelLog] = {}
         self.topics = TopicCache(org)
         self.handshakes = 0
+        self.delivery = DeliveryTimes()
         # Fault injection (`/_devorg/streaming/<org>/mute`): connects are answered, events
         # are logged and retained, but none reaches a client.
         self.muted = False
@@ -279,7 +325,7 @@ class OrgStreaming:
                     if sub.key == channel:
                         messages = self.messages(sub, logged, client)
                         if messages:
-                            client.queue.extend(messages)
+                            client.enqueue(messages)
                             queued = True
         return queued
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from typing import Any
+
 from ilyd.devorg import DevOrg
 from tests.devorg.cometd_helpers import API, OrgClient, RawBayeux, streaming_fixtures
 from tests.helpers.waiting import wait_until
@@ -144,6 +148,44 @@ def test_events_are_delivered_in_the_connect_reply_and_replayable(
     every.handshake()
     every.subscribe("/topic/IlyLeads", -2)
     assert len([m for m in every.connect() if "data" in m]) == 3
+
+
+def test_each_reply_tells_how_long_its_oldest_event_waited_for_the_clients_connect(
+    dev: DevOrg, org: OrgClient
+) -> None:
+    org.push_topic("IlyWaits", "SELECT Id, Email FROM Lead")
+    bayeux = RawBayeux(dev, org.token)
+    bayeux.handshake()
+    bayeux.connect()
+    assert bayeux.subscribe("/topic/IlyWaits", -1)["successful"] is True
+
+    def waits_since(before: dict[str, Any]) -> list[int]:
+        after = org.streaming()["delivery"]
+        assert after["replies"] == before["replies"] + 1
+        return [a - b for a, b in zip(after["connect_wait"], before["connect_wait"],
+                                      strict=True)]
+
+    # No connect held when the event comes: it waits for the client's next one.
+    before = org.streaming()["delivery"]
+    org.lead(41)
+    time.sleep(0.3)
+    assert [m for m in bayeux.connect() if m["channel"] == "/topic/IlyWaits"]
+    waited = waits_since(before)
+    assert sum(waited) == 1
+    bounds = before["bounds"]
+    assert bounds[waited.index(1) - 1] >= 0.25  # its bucket starts past 0.25 s
+
+    # A connect held when the event comes: the event waited for no connect.
+    before = org.streaming()["delivery"]
+    replies: list[list[dict[str, Any]]] = []
+    held = threading.Thread(target=lambda: replies.append(bayeux.connect()))
+    held.start()
+    wait_until(lambda: any(c["polling"] for c in org.streaming()["clients"]
+                           if c["client_id"] == bayeux.client_id), what="the connect held")
+    org.lead(42)
+    held.join(timeout=10)
+    assert [m for m in replies[0] if m["channel"] == "/topic/IlyWaits"]
+    assert waits_since(before)[0] == 1  # the first bucket: no wait
 
 
 def test_a_replay_id_out_of_retention_gets_the_exact_invalid_text(
