@@ -8,11 +8,13 @@ once.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +36,27 @@ _WRITE_LOCK_TIMEOUT_SECONDS = 120.0
 _FALLBACK_AUTOCHECKPOINT_PAGES = 10_000
 
 
+class _Connection(sqlite3.Connection):
+    """sqlite3's connection, which a `weakref.WeakSet` can hold (the base type cannot)."""
+
+
+class _Held:
+    """A thread's connection in its thread-local storage: closed when the thread ends and
+    the storage goes. Left to itself, the connection would wait for the cyclic garbage
+    collector (sqlite3 keeps it in reference cycles), open — its file descriptors and its
+    page cache, some hundreds of KiB — meanwhile."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __del__(self) -> None:
+        # Already closed (Database.close), or an interpreter shutting down: nothing left.
+        with contextlib.suppress(Exception):
+            self.conn.close()
+
+
 class Database:
     """A SQLite database file opened in WAL mode, one connection per thread."""
 
@@ -47,7 +70,9 @@ class Database:
         # the lock was free most of the time. Re-entrant, so a nested transaction still
         # gets SQLite's own error rather than a deadlock.
         self._write_lock = threading.RLock()
-        self._connections: list[sqlite3.Connection] = []
+        # Held weakly: a thread that ends (an org restarted, an idle write thread) closes
+        # its connection (`_Held`); held here, each would stay open for the daemon's life.
+        self._connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._checkpointer: threading.Thread | None = None
         self._stop_checkpoints = threading.Event()
         self.checkpoints = 0  # background checkpoints run (for tests and benchmarks)
@@ -68,22 +93,23 @@ class Database:
 
     def connection(self) -> sqlite3.Connection:
         """Return this thread's connection, opening it on first use."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(
-                self.path, timeout=_BUSY_TIMEOUT_SECONDS, isolation_level=None,
-                check_same_thread=False,
-            )
-            conn.row_factory = sqlite3.Row
-            # NORMAL is durable in WAL mode against process crashes (SIGKILL); only an OS
-            # crash can lose the last transactions.
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            if self._checkpointer is not None:
-                conn.execute(f"PRAGMA wal_autocheckpoint={_FALLBACK_AUTOCHECKPOINT_PAGES}")
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
+        held: _Held | None = getattr(self._local, "held", None)
+        if held is not None:
+            return held.conn
+        conn = sqlite3.connect(
+            self.path, timeout=_BUSY_TIMEOUT_SECONDS, isolation_level=None,
+            check_same_thread=False, factory=_Connection,
+        )
+        conn.row_factory = sqlite3.Row
+        # NORMAL is durable in WAL mode against process crashes (SIGKILL); only an OS
+        # crash can lose the last transactions.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        if self._checkpointer is not None:
+            conn.execute(f"PRAGMA wal_autocheckpoint={_FALLBACK_AUTOCHECKPOINT_PAGES}")
+        self._local.held = _Held(conn)
+        with self._lock:
+            self._connections.add(conn)
         return conn
 
     @contextmanager
@@ -185,7 +211,7 @@ class Database:
         if self._checkpointer is not None and self._checkpointer is not threading.current_thread():
             self._checkpointer.join(timeout=10)
         with self._lock:
-            for conn in self._connections:
+            for conn in list(self._connections):
                 conn.close()
             self._connections.clear()
         self._local = threading.local()

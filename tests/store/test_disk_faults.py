@@ -144,7 +144,9 @@ def test_state_backup_copies_a_file_being_written_into_a_consistent_snapshot(
     copy = tmp_path / "copy" / "ilyd.db"
     assert check(copy).ok
     assert copy.stat().st_mode & 0o777 == 0o600
-    rows = Database(copy).connection().execute("SELECT count(*), max(n) FROM t").fetchone()
+    copied = Database(copy)
+    rows = copied.connection().execute("SELECT count(*), max(n) FROM t").fetchone()
+    copied.close()
     # Whole transactions only: every row of the 50 a transaction wrote, or none of them.
     assert rows[0] >= 5000
     assert rows[0] % 50 == 0
