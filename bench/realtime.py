@@ -3,8 +3,11 @@
 Starts devorg with N orgs, installs ilyd into each, runs `ilyd run` as a child process,
 creates records as a user in every org, then reads each record's history back from
 devorg and prints create → written latency (p50 / p99 / max), API calls per event, and
-the daemon's CPU time and RSS. Traffic starts once every org is subscribed (or polling),
-so the figures are the steady state, not the daemon's start.
+the daemon's CPU time and RSS. The latency is split from the daemon's histograms (change →
+inbox, inbox → written) and devorg's delivery timing (GET /_devorg/streaming/<org>): how
+long each reply's oldest event waited in devorg for the daemon's next connect, and how
+long devorg took to answer once both were there. Traffic starts once every org is
+subscribed (or polling), so the figures are the steady state, not the daemon's start.
 
     .venv/bin/python bench/realtime.py --orgs 1 --rate 50 --seconds 30
     .venv/bin/python bench/realtime.py --orgs 1 --rate 500 --seconds 20   # batching
