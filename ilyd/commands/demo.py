@@ -23,8 +23,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import requests
-
 _SETTLE_SECONDS = 20.0  # after traffic stops, how long --json waits for the last writes
 DEMO_API_LIMIT = 5_000_000  # the demo org's daily API allowance: room for its compressed traffic
 
@@ -193,6 +191,8 @@ def _render(summary: dict[str, Any], config: Path, recent: list[str]) -> str:
 
 def demo_command(args: argparse.Namespace) -> int:
     """Run the demo until Ctrl-C or --duration; 0 on a clean stop."""
+    import requests  # here: every `ilyd` command line imports this module
+
     from ilyd.commands.demo_traffic import Observer, Traffic
     from ilyd.daemon.logs import configure_logging
     from ilyd.devorg import DevOrg

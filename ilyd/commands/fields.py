@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -98,6 +97,7 @@ def _layout_files(org: OrgConfig, objects: tuple[str, ...]) -> dict[str, bytes] 
 
 def _with_layouts(package: bytes, layouts: dict[str, bytes]) -> bytes:
     """package.xml with a Layout entry for each layout file."""
+    import xml.etree.ElementTree as ET  # here: every `ilyd` command line imports this module
     from urllib.parse import unquote
 
     parsed = ET.fromstring(package)  # noqa: S314 (our own package.xml)
