@@ -112,14 +112,16 @@ def free_port() -> int:
 
 def write_config(root: Path, dev: DevOrgLike, metrics_port: int,
                  defaults: str = "poll_interval = 5\nworkers = 2\n",
-                 processes: int | None = None) -> Path:
+                 processes: int | None = None, cpu_pinning: bool | None = None) -> Path:
     """An ilyd config under `root` for every org of `dev` (password auth); its path.
 
     `defaults` is the body of the [defaults] table ("" keeps the daemon's own);
-    `processes` sets [daemon] processes (None: the daemon's "auto")."""
+    `processes` sets [daemon] processes (None: the daemon's "auto"), `cpu_pinning` [daemon]
+    cpu_pinning (None: the daemon's default)."""
     text = (f'[daemon]\nstate_dir = "{root}/state"\ncontrol_socket = "{root}/control.sock"\n'
             'log_format = "json"\nlog_level = "info"\n'
             + (f"processes = {processes}\n" if processes is not None else "")
+            + (f"cpu_pinning = {str(cpu_pinning).lower()}\n" if cpu_pinning is not None else "")
             + f'[metrics]\nlisten = "127.0.0.1:{metrics_port}"\n'
             f'[defaults]\n{defaults}')
     for info in dev.orgs:

@@ -166,6 +166,9 @@ def main() -> int:
                         help="create each record with its own request (as ilyd demo does)")
     parser.add_argument("--pin", action="store_true",
                         help="daemon on CPU 0; devorg and this process on CPU 1")
+    parser.add_argument("--no-cpu-pinning", action="store_true",
+                        help="the daemon's [daemon] cpu_pinning = false (its threads on every"
+                        " CPU; the default keeps each process on one)")
     parser.add_argument("--processes", type=int, default=None,
                         help='the daemon\'s [daemon] processes (default: its own "auto")')
     parser.add_argument("--api-limit", type=int, default=None,
@@ -177,7 +180,8 @@ def main() -> int:
     options = {"devorg_in_process": args.devorg_in_process,
                "client_traffic": args.client_traffic, "pin": args.pin,
                "processes": args.processes, "api_limit": args.api_limit,
-               "vendor_delay": args.vendor_delay}
+               "vendor_delay": args.vendor_delay,
+               "cpu_pinning": False if args.no_cpu_pinning else None}
     if args.pin:
         os.sched_setaffinity(0, {1})  # devorg, started from here, inherits it
     if not args.all:
@@ -191,7 +195,8 @@ def main() -> int:
 
 def run(orgs: int, rate: float, seconds: float, devorg_in_process: bool = False,
         client_traffic: bool = False, pin: bool = False, processes: int | None = None,
-        api_limit: int | None = None, vendor_delay: float | None = None) -> int:
+        api_limit: int | None = None, vendor_delay: float | None = None, *,
+        cpu_pinning: bool | None = None) -> int:
     """One scenario on a fresh devorg and daemon; prints the figures, 0 if all written."""
     root = Path(tempfile.mkdtemp(prefix="ilyd-bench-"))
     server: DevOrg | DevOrgProcess = (DevOrg(host="127.0.0.1", port=0, orgs=orgs)
@@ -200,7 +205,8 @@ def run(orgs: int, rate: float, seconds: float, devorg_in_process: bool = False,
     with server as dev:
         metrics_port = free_port()
         defaults = "poll_interval = 5\nworkers = 2\n" + (vendor.provider() if vendor else "")
-        config = write_config(root, dev, metrics_port, defaults, processes=processes)
+        config = write_config(root, dev, metrics_port, defaults, processes=processes,
+                              cpu_pinning=cpu_pinning)
         started = time.monotonic()
         provision(config)
         print(f"provisioned {orgs} org(s) in {time.monotonic() - started:.1f} s")

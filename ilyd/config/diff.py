@@ -13,6 +13,7 @@ _RESTART_ONLY = (
     ("daemon", "log_format"),
     ("daemon", "processes"),
     ("daemon", "lookup_threads"),
+    ("daemon", "cpu_pinning"),
     ("metrics", "listen"),
     ("metrics", "per_org"),
 )

@@ -32,6 +32,8 @@ class DaemonConfig:
     degraded_after: float = 30.0
     # Threads each daemon process runs every org's blocking lookups on (ilyd.pipeline.lookups).
     lookup_threads: int = 32
+    # Each process that runs orgs keeps its threads on one CPU (ilyd.daemon.pinning).
+    cpu_pinning: bool = True
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,9 @@ def daemon_table(base_dir: Path) -> Table[DaemonConfig]:
             Field("lookup_threads", integer(1, 1024), 32,
                   "threads per daemon process for every org's blocking enrichment lookups"
                   " (a vendor's HTTP API, DNS); each org has at most `workers` in flight"),
+            Field("cpu_pinning", boolean(), True,
+                  "each process that runs orgs keeps its threads on one CPU (a worker: the"
+                  " CPU of its index); false: on every CPU the process may use"),
         ),
         build=lambda state_dir, control_socket, **rest: DaemonConfig(
             state_dir=state_dir or default_state_dir(base_dir),

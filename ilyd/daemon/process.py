@@ -43,6 +43,7 @@ from ilyd.control.server import ControlServer
 from ilyd.daemon.front import Front
 from ilyd.daemon.logs import configure_logging
 from ilyd.daemon.metrics_server import MetricsServer
+from ilyd.daemon.pinning import pin_to_one_cpu
 from ilyd.daemon.placement import Alone, Placement, Worker
 from ilyd.daemon.sdnotify import Notifier
 from ilyd.daemon.service import Service, control_verbs, mark_reload
@@ -269,6 +270,8 @@ def run_daemon(config_path: Path, worker: WorkerRole | None = None) -> int:
         log.warning("open_files_limit_low", limit=soft, orgs=len(config.orgs), needed=needed,
                     hint=f"about {FDS_PER_ORG} open files are needed per org; raise LimitNOFILE")
     if worker is not None:
+        if config.daemon.cpu_pinning:
+            pin_to_one_cpu(worker.index)
         return Daemon(config, placement=placement).run()
     for problem in config.problems():
         log.error("org_disabled_by_config", problem=problem)
@@ -277,4 +280,6 @@ def run_daemon(config_path: Path, worker: WorkerRole | None = None) -> int:
     processes = process_count(config)
     if processes > 1:
         return Front(config, processes).run()
+    if config.daemon.cpu_pinning:
+        pin_to_one_cpu()
     return Daemon(config).run()
