@@ -118,14 +118,20 @@ def test_unknown_channels_and_mismatched_replay_maps_get_salesforce_errors(
     assert bayeux.subscribe("/data/LeadChangeEvent", -1)["successful"] is True
 
 
-def test_events_are_delivered_in_the_connect_reply_and_replayable(
-    dev: DevOrg, org: OrgClient
-) -> None:
-    org.push_topic("IlyLeads", "SELECT Id, Email FROM Lead")
+def subscribed_to_new_leads(dev: DevOrg, org: OrgClient, topic: str) -> RawBayeux:
+    """A raw session past its first connect, subscribed with -1 to a new Lead PushTopic."""
+    org.push_topic(topic, "SELECT Id, Email FROM Lead")
     bayeux = RawBayeux(dev, org.token)
     bayeux.handshake()
     bayeux.connect()
-    assert bayeux.subscribe("/topic/IlyLeads", -1)["successful"] is True
+    assert bayeux.subscribe(f"/topic/{topic}", -1)["successful"] is True
+    return bayeux
+
+
+def test_events_are_delivered_in_the_connect_reply_and_replayable(
+    dev: DevOrg, org: OrgClient
+) -> None:
+    bayeux = subscribed_to_new_leads(dev, org, "IlyLeads")
     lead_id = org.lead(1)
     messages = bayeux.connect()
     events = [m for m in messages if m["channel"] == "/topic/IlyLeads"]
@@ -153,11 +159,7 @@ def test_events_are_delivered_in_the_connect_reply_and_replayable(
 def test_each_reply_tells_how_long_its_oldest_event_waited_for_the_clients_connect(
     dev: DevOrg, org: OrgClient
 ) -> None:
-    org.push_topic("IlyWaits", "SELECT Id, Email FROM Lead")
-    bayeux = RawBayeux(dev, org.token)
-    bayeux.handshake()
-    bayeux.connect()
-    assert bayeux.subscribe("/topic/IlyWaits", -1)["successful"] is True
+    bayeux = subscribed_to_new_leads(dev, org, "IlyWaits")
 
     def waits_since(before: dict[str, Any]) -> list[int]:
         after = org.streaming()["delivery"]
