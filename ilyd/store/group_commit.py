@@ -77,9 +77,9 @@ class GroupCommit(Generic[T]):
                 self._writing = True
                 group, self._queue = self._queue, []
         if ticket.wake is not None:
-            # Each waiter is woken once, by its own lock: a condition shared by every
-            # waiter woke them all at each write's end, and under a busy interpreter each
-            # wake-up is a context switch and a wait for the interpreter lock.
+            # Each waiter is woken once, by its own lock, and only when its request is
+            # committed or its turn has come: under a busy interpreter every wake-up is a
+            # context switch and a wait for the interpreter lock.
             ticket.wake.acquire()
             if not ticket.done:  # its turn: the queue (this request first) is its group
                 with self._lock:
