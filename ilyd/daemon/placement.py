@@ -27,7 +27,7 @@ from ilyd.config import Config
 from ilyd.control import verbs as daemon_verbs
 from ilyd.control.protocol import Verb, merge_verbs
 from ilyd.daemon.sdnotify import Notifier
-from ilyd.daemon.shards import WorkerRole, own_orgs, worker_socket
+from ilyd.daemon.shards import FRONT_PID_ENV, WorkerRole, own_orgs, worker_socket
 from ilyd.store.db import lock_state_dir
 from ilyd.store.layout import arrange, database_path
 
@@ -116,7 +116,7 @@ class Worker:
     def __init__(self, role: WorkerRole) -> None:
         self.role = role
         self.log_fields = {"worker": role.index}
-        self._front = os.getppid()
+        self._front = int(os.environ.get(FRONT_PID_ENV) or os.getppid())
 
     def notifier(self) -> Notifier:
         # A worker never talks to systemd: the front is the service's main process.

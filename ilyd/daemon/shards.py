@@ -22,6 +22,11 @@ from typing import Any, BinaryIO
 
 from ilyd.config import Config
 
+# The front's pid, in each worker's environment: a worker knows its front even when the
+# front is gone before the worker first looks at its parent (a worker running on would
+# hold its state file from the next daemon).
+FRONT_PID_ENV = "ILYD_FRONT_PID"
+
 
 @dataclass(frozen=True)
 class WorkerRole:

@@ -19,7 +19,7 @@ from ilyd.backoff import Backoff
 from ilyd.config import Config
 from ilyd.control.client import ControlClient, DaemonNotRunningError
 from ilyd.control.protocol import Progress
-from ilyd.daemon.shards import WorkerRole, send_config, worker_socket
+from ilyd.daemon.shards import FRONT_PID_ENV, WorkerRole, send_config, worker_socket
 from ilyd.errors import ControlError
 
 log = structlog.get_logger(__name__)
@@ -55,6 +55,7 @@ class Worker:
         """Start the process with the front's `config` (its output goes where the front's
         goes: the journal)."""
         env = {k: v for k, v in os.environ.items() if k not in _FRONT_ENV}
+        env[FRONT_PID_ENV] = str(os.getpid())
         self.process = subprocess.Popen(
             [sys.executable, "-m", "ilyd", "run", "--config", str(config.path),
              "--worker", str(self.role)],

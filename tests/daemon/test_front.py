@@ -9,7 +9,8 @@ import subprocess
 
 import requests
 
-from ilyd.daemon.shards import shard_of
+from ilyd.config import load_config
+from ilyd.daemon.shards import FRONT_PID_ENV, send_config, shard_of
 
 from .conftest import ILYD, wait_until
 
@@ -212,3 +213,23 @@ def test_the_front_asks_its_workers_each_second_on_the_same_threads(write_config
         assert 0 < len(seen) <= len(front.workers)
     finally:
         front._stop_workers()
+
+
+def test_a_worker_whose_front_is_already_gone_stops_by_itself(write_config, workdir):
+    # The front died before the worker first looked at its parent: the worker knows its
+    # front from its environment, not from whoever its parent is by then.
+    config = write_config(*ORGS, extra=TWO)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    env = {**os.environ, FRONT_PID_ENV: str(gone.pid)}
+    worker = subprocess.Popen([*ILYD, "run", "--config", str(config), "--worker", "0/2"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, env=env)
+    try:
+        out, _ = worker.communicate(send_config(load_config(config)), timeout=60)
+    finally:
+        if worker.poll() is None:  # it ran on: do not leave it behind the test
+            worker.kill()
+            worker.wait(timeout=30)
+    assert worker.returncode == 0
+    assert b'"event": "front_process_gone"' in out
