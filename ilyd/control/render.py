@@ -38,6 +38,12 @@ def _orgs(count: int) -> str:
     return f"{count} org" if count == 1 else f"{count} orgs"
 
 
+def _cpus(cpus: list[int]) -> str:
+    """'CPU 1', or 'CPUs 0, 1'."""
+    return (f"CPU {cpus[0]}" if len(cpus) == 1
+            else "CPUs " + ", ".join(str(c) for c in cpus))
+
+
 def render_status(result: Mapping[str, Any]) -> str:
     """`ilyd ctl status` for humans."""
     lines = [
@@ -47,9 +53,12 @@ def render_status(result: Mapping[str, Any]) -> str:
     ]
     if result.get("metrics_url"):
         lines.append(f"metrics: {result['metrics_url']}")
+    if result.get("cpus"):
+        lines.append(f"this process runs on {_cpus(result['cpus'])}")
     lines += [f"worker {w['worker']}: {w['state']}, pid {w['pid']}, {_orgs(w['orgs'])},"
               f" {w['restarts']} restarts" + (f" (last exit {w['last_exit']})"
                                              if w["last_exit"] is not None else "")
+              + (f", on {_cpus(w['cpus'])}" if w.get("cpus") else "")
               for w in result.get("workers") or ()]
     lines += [f"resync {org}: {state}" for org, state in (result.get("resyncs") or {}).items()]
     lines += [f"sweep {org}: {sweep['found']} records no event brought, found {sweep['at']}"

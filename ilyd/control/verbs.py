@@ -9,6 +9,7 @@ handler plus one `Verb(...)` entry in its capability's table; the client side is
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -53,6 +54,9 @@ def status(daemon: DaemonView, _args: Mapping[str, Any], _progress: Progress) ->
                                 "found": dict(o.detail)["reconciled"]}
                        for o in snapshot.orgs if dict(o.detail).get("reconciled")},
         "metrics_url": daemon.metrics_url,
+        # The CPUs this process's threads run on: one when `[daemon] cpu_pinning` keeps
+        # them there (ilyd.daemon.pinning).
+        "cpus": sorted(os.sched_getaffinity(0)),
     }
 
 

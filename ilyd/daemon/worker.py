@@ -184,4 +184,15 @@ class Worker:
 
     def as_json(self, orgs: int) -> dict[str, Any]:
         return {"worker": self.role.index, "pid": self.pid, "state": self.state(),
-                "orgs": orgs, "restarts": self.restarts, "last_exit": self.last_exit}
+                "orgs": orgs, "restarts": self.restarts, "last_exit": self.last_exit,
+                "cpus": self._cpus()}
+
+    def _cpus(self) -> list[int] | None:
+        """The CPUs the worker's main thread may run on (one once it pinned itself);
+        None while no process runs."""
+        if not self.alive or self.pid is None:
+            return None
+        try:
+            return sorted(os.sched_getaffinity(self.pid))
+        except OSError:  # it ended just now
+            return None

@@ -37,7 +37,10 @@ def test_a_daemon_keeps_every_thread_on_one_cpu(write_config, start_daemon):
     daemon = start_daemon(write_config("alpha", "beta"))
     wait_until(lambda: set(daemon.org_states().values()) <= set(UP)
                and len(daemon.org_states()) == 2, what="both orgs up")
-    assert cpus_of(daemon.process.pid) == {str(USABLE[daemon.process.pid % len(USABLE)])}
+    cpu = USABLE[daemon.process.pid % len(USABLE)]
+    assert cpus_of(daemon.process.pid) == {str(cpu)}
+    assert daemon.ctl_json("status")["cpus"] == [cpu]
+    assert f"this process runs on CPU {cpu}" in daemon.ctl("status").stdout
     out, _err = daemon.stop()[1:]
     assert '"event": "cpu_pinned"' in out
 
@@ -46,6 +49,7 @@ def test_without_pinning_the_threads_run_on_every_cpu(write_config, start_daemon
     daemon = start_daemon(write_config("alpha", extra="cpu_pinning = false\n"))
     wait_until(lambda: set(daemon.org_states().values()) <= set(UP), what="the org up")
     assert cpus_of(daemon.process.pid) == free()
+    assert daemon.ctl_json("status")["cpus"] == USABLE
     out, _err = daemon.stop()[1:]
     assert "cpu_pinned" not in out
 
@@ -55,8 +59,12 @@ def test_each_worker_takes_the_cpu_of_its_index_and_the_front_none(write_config,
     daemon = start_daemon(write_config(*ORGS, extra="processes = 2\n"))
     wait_until(lambda: len(daemon.org_states()) == len(ORGS)
                and set(daemon.org_states().values()) <= set(UP), what="both workers' orgs up")
-    workers = {w["worker"]: w["pid"] for w in daemon.ctl_json("status")["workers"]}
+    status = daemon.ctl_json("status")
     assert cpus_of(daemon.process.pid) == free()
-    for index, pid in workers.items():
-        assert cpus_of(pid) == {str(USABLE[index % len(USABLE)])}
+    assert status["cpus"] == USABLE
+    for worker in status["workers"]:
+        cpu = USABLE[worker["worker"] % len(USABLE)]
+        assert cpus_of(worker["pid"]) == {str(cpu)}
+        assert worker["cpus"] == [cpu]
+    assert f"on CPU {USABLE[1 % len(USABLE)]}" in daemon.ctl("status").stdout
     assert daemon.stop()[0] == 0
