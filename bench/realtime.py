@@ -33,6 +33,7 @@ core, as on a VM where Salesforce is elsewhere.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -77,12 +78,7 @@ def histogram(metrics_port: int, metric: str,
             bound = line.split('le="', 1)[1].split('"', 1)[0]
             buckets.append((math.inf if bound == "+Inf" else float(bound),
                             float(line.rsplit(" ", 1)[1])))
-    total = buckets[-1][1] if buckets else 0.0
-
-    def quantile(share: float) -> float | None:
-        return next((b for b, n in buckets if n >= share * total), None) if total else None
-
-    return quantile(0.5), quantile(0.99)
+    return quantiles([b for b, _ in buckets], [n for _, n in buckets])
 
 
 def devorg_delivery(admin: str, orgs: list[str]) -> dict[str, list[int]]:
@@ -102,17 +98,14 @@ def devorg_delivery(admin: str, orgs: list[str]) -> dict[str, list[int]]:
     return total
 
 
-def bucket_quantiles(bounds: list[float], counts: list[int]) -> tuple[float | None, float | None]:
-    """p50 and p99 (bucket upper bounds; inf past the last bound) of bucket counts."""
-    total = sum(counts)
+def quantiles(bounds: list[float], cumulative: list[float]) -> tuple[float | None, float | None]:
+    """p50 and p99 of a histogram: the upper bound of the first bucket whose cumulative
+    count reaches the share (the last bound is inf)."""
+    total = cumulative[-1] if cumulative else 0
 
     def quantile(share: float) -> float | None:
-        seen = 0
-        for bound, n in zip([*bounds, math.inf], counts, strict=True):
-            seen += n
-            if n and seen >= share * total:
-                return bound
-        return None
+        return next((b for b, n in zip(bounds, cumulative, strict=True) if n >= share * total),
+                    None)
 
     return (quantile(0.5), quantile(0.99)) if total else (None, None)
 
@@ -325,8 +318,9 @@ def run(orgs: int, rate: float, seconds: float, devorg_in_process: bool = False,
     print(f"and change->inbox (the event's age when stored): p50 <= {ms(age_p50)} ms,"
           f" p99 <= {ms(age_p99)} ms")
     # devorg's side of change->inbox: each reply's oldest event, while the traffic ran.
-    waits, answers = ([bucket_quantiles(delivery["bounds"], [a - b for a, b in zip(
-        delivery[key], delivery_before[key], strict=True)]) for key in ("connect_wait", "answer")]
+    waits, answers = ([quantiles([*delivery["bounds"], math.inf], list(itertools.accumulate(
+        a - b for a, b in zip(delivery[key], delivery_before[key], strict=True))))
+        for key in ("connect_wait", "answer")]
         if delivery.get("bounds") else [(None, None), (None, None)])
     print(f"  of which waiting in devorg for the daemon's next connect: p50 <= {ms(waits[0])}"
           f" ms, p99 <= {ms(waits[1])} ms; devorg's answer once both were there: p50 <="
